@@ -1,0 +1,23 @@
+import { RedisBroker } from './runtime/src/brokers/redis/redis-broker.ts';
+import { RELEASE_MUTEX } from './runtime/src/brokers/redis/lua.ts';
+import { buildTaskMessage } from './runtime/src/protocol/message.ts';
+import { randomUUID } from 'node:crypto';
+console.log('mutex sha', RELEASE_MUTEX.sha);
+const b = new RedisBroker('redis://127.0.0.1:6379/0');
+await b.connect();
+const q = `test-${randomUUID()}`;
+const N = 20000;
+const msgs = Array.from({ length: N }, (_, i) => ({ queue: q, message: buildTaskMessage({ name: 'add', args: [i, 1], queue: q }) }));
+let t = performance.now();
+for (let i = 0; i < N; i += 1000) await b.publishBatch(msgs.slice(i, i + 1000));
+console.log('publish/s', Math.round(N / ((performance.now() - t) / 1000)), await b.queueLength(q));
+t = performance.now();
+let n = 0;
+await new Promise<void>((resolve) => {
+  void b.consume([q], 200, (d) => { if (d.error) console.log(d.error); b.ack(d); if (++n === N) resolve(); });
+});
+await b.flush();
+console.log('drain/s', Math.round(N / ((performance.now() - t) / 1000)));
+console.log(await b.client.hlen('unacked'), await b.client.zcard('unacked_index'));
+await b.client.del(q, `_kombu.binding.${q}`);
+await b.close();

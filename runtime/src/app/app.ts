@@ -1,0 +1,232 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { AsyncResult } from './result.js';
+import { contextStorage } from './context.js';
+import { registerTask, getTask } from './registry.js';
+import { makeRetry, type AnyFn, type Task, type TaskOptions, type TaskContext } from './task.js';
+import { resolveConfig, type SprigConfig } from './config.js';
+import { buildTaskMessage, type TransportMessage } from '../protocol/message.js';
+import { createBroker } from '../brokers/registry.js';
+import type { Broker } from '../brokers/types.js';
+import type { ResultBackend } from '../backends/types.js';
+import { EventDispatcher } from '../events/dispatcher.js';
+
+/** Per-call options (Celery's apply_async options). */
+export interface ApplyOptions {
+  taskId?: string;
+  /** Seconds from now. */
+  countdown?: number;
+  eta?: Date | string;
+  /** Seconds from now, or an absolute time: after it the task is REVOKED, not run. */
+  expires?: number | Date | string;
+  priority?: number;
+  queue?: string;
+  timeLimit?: number;
+  softTimeLimit?: number;
+  ignoreResult?: boolean;
+  serializer?: string;
+  compression?: string;
+  headers?: Record<string, unknown>;
+  /** Used by retries and by the monitor's "Retry" (linked to the old id). */
+  retries?: number;
+  parentId?: string;
+  rootId?: string;
+}
+
+export async function createBackendFromUrl(url: string): Promise<ResultBackend> {
+  if (/^rediss?:\/\//.test(url)) {
+    const { RedisBackend } = await import('../backends/redis.js');
+    return RedisBackend.fromUrl(url);
+  }
+  const broker = await createBroker(url);
+  await broker.connect();
+  return broker.createBackend();
+}
+
+/**
+ * An App holds settings and the connections clients use to send tasks and read results.
+ * `task()` definitions belong to the default app unless made with `app.task()`.
+ */
+export class App {
+  private brokerP?: Promise<Broker>;
+  private backendP?: Promise<ResultBackend>;
+  private configP?: Promise<SprigConfig>;
+  private events?: EventDispatcher;
+
+  constructor(private readonly overrides: SprigConfig = {}) {}
+
+  /** Replace settings (before first use). */
+  configure(config: SprigConfig): void {
+    Object.assign(this.overrides, config);
+    this.configP = undefined;
+  }
+
+  config(): Promise<SprigConfig> {
+    return (this.configP ??= resolveConfig(this.overrides));
+  }
+
+  /** Use an already-connected broker (the worker shares its own with the tasks it runs). */
+  useBroker(broker: Broker, backend?: ResultBackend): void {
+    this.brokerP = Promise.resolve(broker);
+    if (backend) this.backendP = Promise.resolve(backend);
+  }
+
+  broker(): Promise<Broker> {
+    return (this.brokerP ??= (async () => {
+      const c = await this.config();
+      const b = await createBroker(c.brokerUrl!, { projectDir: c.projectDir, visibilityTimeout: c.visibilityTimeout });
+      await b.connect();
+      return b;
+    })().catch((err) => {
+      this.brokerP = undefined;
+      throw err;
+    }));
+  }
+
+  backend(): Promise<ResultBackend> {
+    return (this.backendP ??= (async () => {
+      const c = await this.config();
+      if (c.resultBackend) return createBackendFromUrl(c.resultBackend);
+      return (await this.broker()).createBackend();
+    })().catch((err) => {
+      this.backendP = undefined;
+      throw err;
+    }));
+  }
+
+  /** Define a task on this app. */
+  task<F extends AnyFn>(name: string, fn: F, options: TaskOptions = {}): Task<TaskArgs<F>, ReturnType<F>> {
+    return defineTask(name, fn, options, () => this);
+  }
+
+  /** Build the protocol-v2 message for a call (exposed for bulk enqueue and tests). */
+  async buildMessage(name: string, args: unknown[], kwargs: Record<string, unknown>, opts: ApplyOptions = {}): Promise<{ queue: string; message: TransportMessage }> {
+    const c = await this.config();
+    const t = getTask(name);
+    const parent = contextStorage.getStore();
+    const queue = opts.queue ?? t?.options.queue ?? c.defaultQueue ?? 'celery';
+    const message = buildTaskMessage({
+      id: opts.taskId,
+      name,
+      args,
+      kwargs,
+      queue,
+      countdown: opts.countdown,
+      eta: opts.eta,
+      expires: opts.expires ?? t?.options.expires,
+      priority: opts.priority ?? t?.options.priority,
+      retries: opts.retries,
+      timeLimit: opts.timeLimit ?? null,
+      softTimeLimit: opts.softTimeLimit ?? null,
+      ignoreResult: opts.ignoreResult ?? t?.options.ignoreResult,
+      serializer: opts.serializer ?? t?.options.serializer ?? c.taskSerializer,
+      compression: opts.compression ?? t?.options.compression ?? c.compression,
+      compressionThreshold: c.compressionThreshold,
+      parentId: opts.parentId ?? parent?.id ?? null,
+      rootId: opts.rootId ?? parent?.rootId ?? undefined,
+      headers: opts.headers,
+    });
+    return { queue, message };
+  }
+
+  /** Enqueue a task by name (it may be defined elsewhere, in Python too). */
+  sendTask<R = unknown>(name: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}, opts: ApplyOptions = {}): AsyncResult<R> {
+    const id = opts.taskId ?? randomUUID();
+    const sent = (async () => {
+      const { queue, message } = await this.buildMessage(name, args, kwargs, { ...opts, taskId: id });
+      const broker = await this.broker();
+      await broker.publish(queue, message);
+      if ((await this.config()).sendSentEvent) this.sentEvents(broker).taskSent(message, queue);
+    })();
+    return new AsyncResult<R>(id, () => this.backend(), sent, name);
+  }
+
+  /** Enqueue many calls in one round trip; resolves when the broker has them all. */
+  async sendMany(calls: ReadonlyArray<{ name: string; args?: unknown[]; kwargs?: Record<string, unknown>; options?: ApplyOptions }>): Promise<AsyncResult[]> {
+    const items = await Promise.all(calls.map((c) => this.buildMessage(c.name, c.args ?? [], c.kwargs ?? {}, c.options)));
+    const broker = await this.broker();
+    await broker.publishBatch(items);
+    return items.map((it, i) => new AsyncResult(it.message.headers.id as string, () => this.backend(), Promise.resolve(), calls[i]!.name));
+  }
+
+  /** A handle on a result by id. */
+  asyncResult<R = unknown>(id: string): AsyncResult<R> {
+    return new AsyncResult<R>(id, () => this.backend());
+  }
+
+  private sentEvents(broker: Broker): EventDispatcher {
+    return (this.events ??= new EventDispatcher(broker, `gen${process.pid}@${hostname()}`));
+  }
+
+  async close(): Promise<void> {
+    const b = this.brokerP;
+    const r = this.backendP;
+    this.brokerP = undefined;
+    this.backendP = undefined;
+    if (r) await (await r.catch(() => undefined))?.close();
+    if (b) {
+      const broker = await b.catch(() => undefined);
+      await broker?.flush();
+      await broker?.close();
+    }
+  }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TaskArgs<F> = F extends (ctx: TaskContext, ...args: infer A) => any ? A : F extends (...args: infer B) => any ? B : never;
+
+const APP_KEY = Symbol.for('sprig.defaultApp');
+
+/** The process-wide default app (shared by every copy of the runtime loaded in this process). */
+export function defaultApp(): App {
+  const g = globalThis as unknown as Record<symbol, App | undefined>;
+  return (g[APP_KEY] ??= new App());
+}
+
+/** Configure the default app. */
+export function configure(config: SprigConfig): void {
+  defaultApp().configure(config);
+}
+
+function defineTask<F extends AnyFn>(name: string, fn: F, options: TaskOptions, app: () => App): Task<TaskArgs<F>, ReturnType<F>> {
+  if (typeof name !== 'string' || !name) throw new TypeError('task(name, fn): name must be a non-empty string');
+  if (typeof fn !== 'function') throw new TypeError(`task(${JSON.stringify(name)}, fn): fn must be a function`);
+  type R = Awaited<ReturnType<F>>;
+  const t: Task<TaskArgs<F>, ReturnType<F>> = {
+    name,
+    options: Object.freeze({ ...options }),
+    fn,
+    delay: (...args) => app().sendTask<R>(name, args as unknown[], {}, {}),
+    applyAsync: (args, kwargs, opts) => app().sendTask<R>(name, (args ?? []) as unknown[], kwargs ?? {}, opts ?? {}),
+    call: async (...args): Promise<R> => {
+      const ctx: TaskContext = {
+        id: randomUUID(),
+        name,
+        retries: 0,
+        args,
+        kwargs: {},
+        hostname: hostname(),
+        eta: null,
+        rootId: null,
+        parentId: null,
+        signal: new AbortController().signal,
+        retry: (o) => makeRetry({ retries: 0 }, options, o),
+      };
+      return (await (contextStorage.run(ctx, () => (options.bind ? fn(ctx, ...args) : fn(...args))) as Promise<R>)) as R;
+    },
+  };
+  registerTask(t as unknown as Task);
+  return t;
+}
+
+/**
+ * Define a task: `export const add = task('add', (a: number, b: number) => a + b, { maxRetries: 3 })`.
+ */
+export function task<F extends AnyFn>(name: string, fn: F, options: TaskOptions = {}): Task<TaskArgs<F>, ReturnType<F>> {
+  return defineTask(name, fn, options, defaultApp);
+}
+
+/** Enqueue a task by name on the default app: `sendTask('proj.tasks.add', [2, 3])`. */
+export function sendTask<R = unknown>(name: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}, opts: ApplyOptions = {}): AsyncResult<R> {
+  return defaultApp().sendTask<R>(name, args, kwargs, opts);
+}

@@ -1,0 +1,97 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ConfigError } from '../errors.js';
+import { findProjectDir } from '../util/paths.js';
+
+export type PoolKind = 'process' | 'thread' | 'async';
+
+export interface WorkerConfig {
+  concurrency?: number;
+  pool?: PoolKind;
+  prefetchMultiplier?: number;
+  queues?: string[];
+  events?: boolean;
+  acksLate?: boolean;
+  hostname?: string;
+  timeLimit?: number;
+  softTimeLimit?: number;
+  maxTasksPerChild?: number;
+  maxMemoryPerChild?: number;
+}
+
+/** Settings, from `sprig.config.{ts,js,json}`, the environment, `configure()` or CLI flags. */
+export interface SprigConfig {
+  brokerUrl?: string;
+  /** Result backend URL (redis://...). Default: the broker itself. */
+  resultBackend?: string;
+  projectDir?: string;
+  defaultQueue?: string;
+  taskSerializer?: string;
+  /** Content types or serializer names a worker accepts (default: ['json']). */
+  accept?: string[];
+  compression?: string;
+  compressionThreshold?: number;
+  /** Seconds results are kept (default 86400). */
+  resultExpires?: number;
+  /** Clients send task-sent events. */
+  sendSentEvent?: boolean;
+  /** Largest message body a worker decodes, bytes. */
+  maxMessageBytes?: number;
+  /** Redis visibility timeout, seconds. */
+  visibilityTimeout?: number;
+  worker?: WorkerConfig;
+}
+
+const CONFIG_FILES = ['sprig.config.ts', 'sprig.config.js', 'sprig.config.json'];
+
+export function findConfigFile(projectDir: string): string | undefined {
+  for (const f of CONFIG_FILES) {
+    const p = path.join(projectDir, f);
+    if (fs.existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+/** Loads the project's config file, if any. TS/JS configs are built with esbuild like task files. */
+export async function loadConfigFile(projectDir: string): Promise<{ file?: string; config: SprigConfig }> {
+  const file = findConfigFile(projectDir);
+  if (!file) return { config: {} };
+  if (file.endsWith('.json')) {
+    try {
+      return { file, config: JSON.parse(fs.readFileSync(file, 'utf8')) as SprigConfig };
+    } catch (err) {
+      throw new ConfigError(`${file}: not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const { loadModule } = await import('./loader.js');
+  const mod = (await loadModule(file)).exports as { default?: SprigConfig; config?: SprigConfig };
+  const config = mod.default ?? mod.config;
+  if (!config || typeof config !== 'object') {
+    throw new ConfigError(`${file}: export the settings as \`export default { brokerUrl: ... }\``);
+  }
+  return { file, config };
+}
+
+/**
+ * The broker comes from: --broker URL > SPRIG_BROKER_URL > sprig.config > the embedded default.
+ */
+export async function resolveConfig(overrides: SprigConfig = {}, cwd = process.cwd()): Promise<SprigConfig> {
+  const projectDir = overrides.projectDir ?? findProjectDir(cwd);
+  const { config: fileConfig } = await loadConfigFile(projectDir);
+  const env: SprigConfig = {};
+  if (process.env.SPRIG_BROKER_URL) env.brokerUrl = process.env.SPRIG_BROKER_URL;
+  if (process.env.SPRIG_RESULT_BACKEND) env.resultBackend = process.env.SPRIG_RESULT_BACKEND;
+  const merged: SprigConfig = { ...fileConfig, ...env, ...stripUndefined(overrides), projectDir };
+  merged.worker = { ...fileConfig.worker, ...stripUndefined(overrides.worker ?? {}) };
+  merged.brokerUrl ??= 'sprig://';
+  return merged;
+}
+
+export function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Typed helper for `sprig.config.ts`. */
+export function defineConfig(config: SprigConfig): SprigConfig {
+  return config;
+}

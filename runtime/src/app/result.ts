@@ -1,0 +1,82 @@
+import { TaskError, TimeoutError } from '../errors.js';
+import { READY_STATES, isExceptionInfo, type ResultBackend, type ResultMeta, type TaskState } from '../backends/types.js';
+
+export interface GetOptions {
+  /** Seconds to wait (default: forever). */
+  timeout?: number;
+  /** Throw a TaskError when the task failed (default true). */
+  propagate?: boolean;
+}
+
+/** A handle on a task's result (Celery's AsyncResult). */
+export class AsyncResult<R = unknown> {
+  private lastState: TaskState = 'PENDING';
+  private meta: ResultMeta | null = null;
+  /** Resolves once the broker has accepted the message; rejects if publishing failed. */
+  readonly sent: Promise<void>;
+
+  constructor(
+    readonly id: string,
+    private readonly backend: () => Promise<ResultBackend>,
+    sent: Promise<void> = Promise.resolve(),
+    readonly taskName?: string,
+  ) {
+    this.sent = sent;
+    // Publishing errors surface through `sent` and `get()`; don't crash the process meanwhile.
+    sent.catch(() => undefined);
+  }
+
+  /** The last state seen (PENDING until `refresh()`/`get()` learned more). */
+  get state(): TaskState {
+    return this.lastState;
+  }
+
+  /** Fetch the current state from the backend. */
+  async refresh(): Promise<ResultMeta | null> {
+    const meta = await (await this.backend()).get(this.id);
+    if (meta) {
+      this.meta = meta;
+      this.lastState = meta.status;
+    }
+    return meta;
+  }
+
+  async status(): Promise<TaskState> {
+    await this.refresh();
+    return this.lastState;
+  }
+
+  async ready(): Promise<boolean> {
+    return READY_STATES.has(await this.status());
+  }
+
+  /** The traceback of a failed task, once known. */
+  get traceback(): string | null {
+    return this.meta?.traceback ?? null;
+  }
+
+  /** Wait for the task and return its value; a failure throws TaskError. */
+  async get(opts: GetOptions = {}): Promise<R> {
+    await this.sent;
+    const backend = await this.backend();
+    let meta: ResultMeta;
+    try {
+      meta = await backend.waitFor(this.id, opts.timeout === undefined ? undefined : opts.timeout * 1000);
+    } catch (err) {
+      if (err instanceof TimeoutError) throw new TimeoutError(`task ${this.taskName ?? ''}[${this.id}] did not finish within ${opts.timeout}s (state ${this.lastState})`);
+      throw err;
+    }
+    this.meta = meta;
+    this.lastState = meta.status;
+    if (meta.status === 'SUCCESS') return meta.result as R;
+    if (opts.propagate === false) return meta.result as R;
+    const info = isExceptionInfo(meta.result)
+      ? meta.result
+      : { exc_type: meta.status === 'REVOKED' ? 'TaskRevokedError' : 'Error', exc_message: [String(meta.result ?? meta.status)], exc_module: 'celery.exceptions' };
+    throw new TaskError(this.id, info, meta.traceback);
+  }
+
+  toJSON(): { id: string; state: TaskState } {
+    return { id: this.id, state: this.lastState };
+  }
+}

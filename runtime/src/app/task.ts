@@ -1,0 +1,129 @@
+import type { AsyncResult } from './result.js';
+import type { ApplyOptions } from './app.js';
+import { Retry } from '../errors.js';
+
+/** What a task may ask the worker for while it runs (Celery's `self.request` + `self.retry`). */
+export interface TaskContext {
+  readonly id: string;
+  readonly name: string;
+  readonly retries: number;
+  readonly args: readonly unknown[];
+  readonly kwargs: Readonly<Record<string, unknown>>;
+  readonly hostname: string;
+  readonly eta: Date | null;
+  readonly rootId: string | null;
+  readonly parentId: string | null;
+  /** Fires when the task must stop: soft time limit, revoke/terminate, worker shutdown. */
+  readonly signal: AbortSignal;
+  /** Ask to be run again later. Throws a Retry (control flow): `throw ctx.retry(...)` reads well. */
+  retry(opts?: { countdown?: number; eta?: Date; exc?: unknown; maxRetries?: number }): never;
+}
+
+export type ErrorMatcher = string | (abstract new (...args: never[]) => Error);
+
+export interface TaskOptions {
+  /** How many times `retry()`/`autoretryFor` may re-run it (Celery default 3; null = forever). */
+  maxRetries?: number | null;
+  /** Seconds before a retry when none is given (Celery default 180). */
+  defaultRetryDelay?: number;
+  /** Errors (classes or names) that trigger an automatic retry. */
+  autoretryFor?: readonly ErrorMatcher[];
+  /** Exponential backoff for automatic retries: true = 1 s base, or a base in seconds. */
+  retryBackoff?: boolean | number;
+  /** Cap for the backoff, seconds (Celery default 600). */
+  retryBackoffMax?: number;
+  /** Randomize backoff delays (full jitter, Celery default true). */
+  retryJitter?: boolean;
+  /** Acknowledge after the task ran instead of before (at-least-once for the task body). */
+  acksLate?: boolean;
+  /** With acksLate: requeue when the pool child running it dies (Celery's task_reject_on_worker_lost). */
+  rejectOnWorkerLost?: boolean;
+  ignoreResult?: boolean;
+  /** Seconds results are kept. */
+  resultExpires?: number;
+  queue?: string;
+  priority?: number;
+  /** Hard and soft time limits, seconds. */
+  timeLimit?: number;
+  softTimeLimit?: number;
+  /** '10/s', '100/m', '1000/h'. */
+  rateLimit?: string;
+  /** Default expiry (seconds) for calls. */
+  expires?: number;
+  serializer?: string;
+  compression?: string;
+  /** Store a STARTED state when it begins (Celery's track_started). */
+  trackStarted?: boolean;
+  /** Pass the TaskContext as the first argument (Celery's bind=True). */
+  bind?: boolean;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyFn = (...args: any[]) => unknown;
+
+/** A task definition: the function plus how to call it remotely. */
+export interface Task<A extends unknown[] = unknown[], R = unknown> {
+  readonly name: string;
+  readonly options: Readonly<TaskOptions>;
+  readonly fn: AnyFn;
+  /** Enqueue with positional args: `add.delay(2, 3)`. */
+  delay(...args: A): AsyncResult<Awaited<R>>;
+  /** Enqueue with args, kwargs and options (countdown, eta, expires, priority, queue, taskId, ...). */
+  applyAsync(args?: A, kwargs?: Record<string, unknown>, options?: ApplyOptions): AsyncResult<Awaited<R>>;
+  /** Run it here and now, in this process (no broker). */
+  call(...args: A): Promise<Awaited<R>>;
+}
+
+export function makeRetry(
+  ctx: { retries: number },
+  options: TaskOptions,
+  opts: { countdown?: number; eta?: Date; exc?: unknown; maxRetries?: number } = {},
+): never {
+  const max = opts.maxRetries !== undefined ? opts.maxRetries : options.maxRetries === undefined ? 3 : options.maxRetries;
+  if (max !== null && ctx.retries >= max) {
+    // Celery re-raises the given exc (or MaxRetriesExceededError) when retries are exhausted.
+    if (opts.exc instanceof Error) throw opts.exc;
+    throw new MaxRetriesSignal(max, opts.exc);
+  }
+  throw new Retry({ countdown: opts.countdown ?? (opts.eta ? undefined : options.defaultRetryDelay ?? 180), eta: opts.eta, exc: opts.exc });
+}
+
+/** Internal: retry() was called with retries exhausted and no exception to re-raise. */
+export class MaxRetriesSignal extends Error {
+  constructor(
+    readonly max: number,
+    readonly exc: unknown,
+  ) {
+    super(`max retries (${max}) exceeded`);
+    this.name = 'MaxRetriesExceededError';
+  }
+}
+
+export function matchesError(err: unknown, matchers: readonly ErrorMatcher[] | undefined): boolean {
+  if (!matchers || !matchers.length) return false;
+  for (const m of matchers) {
+    if (typeof m === 'string') {
+      if (m === '*') return true;
+      let proto = err && typeof err === 'object' ? Object.getPrototypeOf(err) : null;
+      if ((err as Error)?.name === m) return true;
+      while (proto) {
+        if (proto.constructor?.name === m) return true;
+        proto = Object.getPrototypeOf(proto);
+      }
+    } else if (err instanceof (m as unknown as new () => Error)) return true;
+  }
+  return false;
+}
+
+/**
+ * Seconds to wait before automatic retry number `retries` (0-based): Celery's
+ * get_exponential_backoff_interval with full jitter.
+ */
+export function backoffSeconds(options: TaskOptions, retries: number, random = Math.random): number {
+  const base = options.retryBackoff === true ? 1 : typeof options.retryBackoff === 'number' ? options.retryBackoff : 0;
+  if (!base) return options.defaultRetryDelay ?? 180;
+  const max = options.retryBackoffMax ?? 600;
+  let countdown = Math.min(max, base * 2 ** retries);
+  if (options.retryJitter !== false) countdown = random() * countdown;
+  return Math.max(0, countdown);
+}

@@ -1,0 +1,41 @@
+import { DEFAULT_RESULT_EXPIRES, type ResultBackend, type ResultMeta } from '../../backends/types.js';
+import { TimeoutError } from '../../errors.js';
+import type { BrokerConnection } from './client.js';
+
+/** Results kept by the embedded broker server (journaled, with expiry), over the broker's connection. */
+export class EmbeddedBackend implements ResultBackend {
+  readonly kind = 'embedded';
+
+  /** `owned`: close() closes the connection too (a backend made without a broker). */
+  constructor(
+    private readonly conn: BrokerConnection,
+    private readonly owned = false,
+    private readonly defaultExpires = DEFAULT_RESULT_EXPIRES,
+  ) {}
+
+  async store(meta: ResultMeta, expiresSec?: number): Promise<void> {
+    if (this.owned) await this.conn.connect();
+    await this.conn.request('resultSet', { meta, expiresSec: expiresSec ?? this.defaultExpires });
+  }
+
+  async get(taskId: string): Promise<ResultMeta | null> {
+    if (this.owned) await this.conn.connect();
+    return this.conn.request('resultGet', { taskId });
+  }
+
+  async waitFor(taskId: string, timeoutMs: number | undefined): Promise<ResultMeta> {
+    if (this.owned) await this.conn.connect();
+    const meta = await this.conn.request('resultWait', timeoutMs === undefined ? { taskId } : { taskId, timeoutMs });
+    if (!meta) throw new TimeoutError(`no result for task ${taskId} within ${(timeoutMs ?? 0) / 1000}s`);
+    return meta;
+  }
+
+  async forget(taskId: string): Promise<void> {
+    if (this.owned) await this.conn.connect();
+    await this.conn.request('resultForget', { taskId });
+  }
+
+  async close(): Promise<void> {
+    if (this.owned) await this.conn.close();
+  }
+}

@@ -1,0 +1,446 @@
+/**
+ * The embedded broker's state: queues, held (unacked) messages per connection, results, event and
+ * control fan-out, reply lists. Network-free so the semantics can be read (and tested) in one place;
+ * server.ts feeds it frames and hands it a sink per connection.
+ */
+import { randomBytes } from 'node:crypto';
+import { ResultStore } from '../../backends/memory.js';
+import { READY_STATES, type ResultMeta } from '../../backends/types.js';
+import { ProtocolError } from '../../errors.js';
+import type { SprigEvent } from '../../events/types.js';
+import type { Logger } from '../../util/log.js';
+import { PriorityFifo } from '../priority-queue.js';
+import { deadLetterQueueName, type ControlRequest } from '../types.js';
+import type { Compactor, Journal, JournalRecord, ReplayState } from './journal.js';
+import type { DeliveryItem, PublishItem } from './protocol.js';
+
+/** Where the hub sends pushes for one connection. */
+export interface SessionSink {
+  deliver(items: DeliveryItem[]): void;
+  events(events: SprigEvent[]): void;
+  control(request: ControlRequest): void;
+  /** Bytes waiting on the socket: events are dropped for a subscriber this far behind. */
+  backlog(): number;
+}
+
+interface Msg {
+  tag: string;
+  raw: string;
+  priority: number;
+  redelivered: boolean;
+}
+
+interface HubConsumer {
+  id: string;
+  session: Session;
+  queues: string[];
+  prefetch: number;
+  held: number;
+  active: boolean;
+}
+
+interface Held {
+  queue: string;
+  msg: Msg;
+  consumer: HubConsumer;
+}
+
+export class Session {
+  readonly consumers = new Map<string, HubConsumer>();
+  /** In delivery order, so a dropped connection's messages go back in the order they left. */
+  readonly held = new Map<string, Held>();
+  readonly cleanups = new Set<() => void>();
+  outbox: DeliveryItem[] = [];
+  events = false;
+  control = false;
+  constructor(readonly sink: SessionSink) {}
+}
+
+interface Collector {
+  out: unknown[];
+  expected?: number;
+  finish(): void;
+}
+
+const REPLY_TTL_MS = 60_000;
+const SWEEP_MS = 60_000;
+const EVENT_BACKLOG_LIMIT = 16 * 1024 * 1024;
+/** Rough per-result weight for the compaction heuristic (results are small next to message bodies). */
+const RESULT_WEIGHT = 512;
+
+export class Hub implements Compactor {
+  private readonly queues = new Map<string, PriorityFifo<Msg>>();
+  private readonly sessions = new Set<Session>();
+  private consumers: HubConsumer[] = [];
+  private readonly results = new ResultStore();
+  private readonly replies = new Map<string, Array<{ body: unknown; at: number }>>();
+  private readonly collectors = new Map<string, Collector[]>();
+  private readonly bootId = randomBytes(4).toString('hex');
+  private seq = 0;
+  private live = 0;
+  private rr = 0;
+  private dispatchScheduled = false;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly journal: Journal,
+    state: ReplayState,
+    private readonly log?: Logger,
+  ) {
+    for (const m of state.messages) {
+      this.queue(m.queue).push({ tag: m.tag, raw: m.raw, priority: m.priority, redelivered: false }, m.priority);
+      this.live += m.raw.length;
+    }
+    for (const r of state.results) {
+      this.results.set(r.meta, Math.max(0, (r.expiresAt - Date.now()) / 1000));
+    }
+    journal.setCompactor(this);
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  openSession(sink: SessionSink): Session {
+    const s = new Session(sink);
+    this.sessions.add(s);
+    return s;
+  }
+
+  /** The connection is gone: its held messages go back to the front of their queues, redelivered. */
+  closeSession(s: Session): void {
+    if (!this.sessions.delete(s)) return;
+    for (const c of s.consumers.values()) c.active = false;
+    this.consumers = this.consumers.filter((c) => c.session !== s);
+    const held = [...s.held.values()];
+    s.held.clear();
+    for (let i = held.length - 1; i >= 0; i--) {
+      const h = held[i]!;
+      this.queue(h.queue).unshift({ ...h.msg, redelivered: true }, h.msg.priority);
+    }
+    for (const f of [...s.cleanups]) f();
+    s.cleanups.clear();
+    if (held.length > 0) this.log?.debug(`connection closed: ${held.length} unacked messages requeued`);
+    this.schedule();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    for (const s of [...this.sessions]) this.closeSession(s);
+    for (const list of this.collectors.values()) for (const c of [...list]) c.finish();
+  }
+
+  // ---- messages ---------------------------------------------------------------------------
+
+  async publish(items: readonly PublishItem[]): Promise<number> {
+    const records: Array<JournalRecord & { t: 'p' }> = [];
+    for (const it of items) {
+      if (!it || typeof it.queue !== 'string' || !it.queue || typeof it.raw !== 'string') {
+        throw new ProtocolError('publish: each item needs a queue name and a raw envelope string');
+      }
+      const priority = PriorityFifo.level(it.priority);
+      records.push({ t: 'p', tag: this.nextTag(), queue: it.queue, priority, raw: it.raw });
+    }
+    if (records.length === 0) return 0;
+    // Into the queues only once durable: nothing is delivered that a crash could take back.
+    await this.journal.commit(records, () => {
+      for (const r of records) {
+        this.queue(r.queue).push({ tag: r.tag, raw: r.raw, priority: r.priority, redelivered: false }, r.priority);
+        this.live += r.raw.length;
+      }
+      this.schedule();
+    });
+    return records.length;
+  }
+
+  consume(s: Session, id: string, queues: string[], prefetch: number): void {
+    if (!Array.isArray(queues) || queues.some((q) => typeof q !== 'string')) {
+      throw new ProtocolError('consume: queues must be an array of names');
+    }
+    let c = s.consumers.get(id);
+    if (c) {
+      c.queues = queues;
+      c.prefetch = clampPrefetch(prefetch);
+      if (!c.active) {
+        c.active = true;
+        this.consumers.push(c);
+      }
+    } else {
+      c = { id, session: s, queues, prefetch: clampPrefetch(prefetch), held: 0, active: true };
+      s.consumers.set(id, c);
+      this.consumers.push(c);
+    }
+    this.schedule();
+  }
+
+  setPrefetch(s: Session, id: string, prefetch: number): void {
+    const c = s.consumers.get(id);
+    if (!c) return;
+    c.prefetch = clampPrefetch(prefetch);
+    this.schedule();
+  }
+
+  /** Stop delivering; what the consumer holds stays held until acked/rejected or the connection goes. */
+  cancel(s: Session, id: string): void {
+    const c = s.consumers.get(id);
+    if (!c) return;
+    c.active = false;
+    this.consumers = this.consumers.filter((x) => x !== c);
+  }
+
+  /** Only tags this connection holds count: after a reconnect, old deliveries were already requeued. */
+  ack(s: Session, tags: readonly string[]): void {
+    const done: string[] = [];
+    for (const tag of tags) {
+      const h = s.held.get(tag);
+      if (!h) continue;
+      s.held.delete(tag);
+      h.consumer.held--;
+      this.live -= h.msg.raw.length;
+      done.push(tag);
+    }
+    if (done.length === 0) return;
+    this.journal.append([{ t: 'a', tags: done }]);
+    this.schedule();
+  }
+
+  reject(s: Session, tag: string, requeue: boolean, reason: string | undefined): void {
+    const h = s.held.get(tag);
+    if (!h) return;
+    s.held.delete(tag);
+    h.consumer.held--;
+    if (requeue) {
+      this.queue(h.queue).unshift({ ...h.msg, redelivered: true }, h.msg.priority);
+    } else {
+      const queue = deadLetterQueueName(h.queue);
+      const raw = JSON.stringify({ reason: reason ?? 'rejected', raw: h.msg.raw });
+      const newTag = this.nextTag();
+      this.journal.append([{ t: 'm', tag, newTag, queue, raw }]);
+      this.queue(queue).push({ tag: newTag, raw, priority: 0, redelivered: false }, 0);
+      this.live += raw.length - h.msg.raw.length;
+    }
+    this.schedule();
+  }
+
+  purge(queue: string): number {
+    const q = this.queues.get(queue);
+    if (!q || q.length === 0) return 0;
+    const tags: string[] = [];
+    for (const m of q.values()) {
+      tags.push(m.tag);
+      this.live -= m.raw.length;
+    }
+    q.clear();
+    // Acks per tag rather than a "purge queue" record: held messages of that queue must survive replay.
+    this.journal.append([{ t: 'a', tags }]);
+    return tags.length;
+  }
+
+  queueLength(queue: string): number {
+    return this.queues.get(queue)?.length ?? 0;
+  }
+
+  // ---- results ----------------------------------------------------------------------------
+
+  resultSet(meta: ResultMeta, expiresSec: number): void {
+    if (!meta || typeof meta.task_id !== 'string') throw new ProtocolError('resultSet: meta.task_id is required');
+    const secs = Number.isFinite(expiresSec) && expiresSec > 0 ? expiresSec : 86400;
+    this.results.set(meta, secs);
+    this.journal.append([{ t: 'r', meta, expiresAt: Date.now() + secs * 1000 }]);
+  }
+
+  resultGet(taskId: string): ResultMeta | null {
+    return this.results.get(taskId);
+  }
+
+  resultForget(taskId: string): void {
+    this.results.delete(taskId);
+    this.journal.append([{ t: 'f', taskId }]);
+  }
+
+  resultWait(s: Session, taskId: string, timeoutMs: number | undefined): Promise<ResultMeta | null> {
+    const now = this.results.get(taskId);
+    if (now && READY_STATES.has(now.status)) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (v: ResultMeta | null) => {
+        off();
+        if (timer) clearTimeout(timer);
+        s.cleanups.delete(gone);
+        resolve(v);
+      };
+      const gone = () => finish(null);
+      const off = this.results.watch(taskId, (meta) => {
+        if (READY_STATES.has(meta.status)) finish(meta);
+      });
+      if (typeof timeoutMs === 'number') timer = setTimeout(gone, Math.max(0, timeoutMs));
+      s.cleanups.add(gone);
+    });
+  }
+
+  // ---- events and control -----------------------------------------------------------------
+
+  subscribeEvents(s: Session, on: boolean): void {
+    s.events = on;
+  }
+
+  publishEvents(events: SprigEvent[]): void {
+    if (!Array.isArray(events) || events.length === 0) return;
+    for (const s of this.sessions) {
+      if (s.events && s.sink.backlog() < EVENT_BACKLOG_LIMIT) s.sink.events(events);
+    }
+  }
+
+  subscribeControl(s: Session, on: boolean): void {
+    s.control = on;
+  }
+
+  broadcast(request: ControlRequest): void {
+    for (const s of this.sessions) if (s.control) s.sink.control(request);
+  }
+
+  /** Like LPUSH on a pidbox reply key: the first waiting collector takes it, else it waits in the list. */
+  replyPush(key: string, body: unknown): void {
+    const waiting = this.collectors.get(key);
+    const c = waiting?.[0];
+    if (c) {
+      c.out.push(body);
+      if (c.expected !== undefined && c.out.length >= c.expected) c.finish();
+      return;
+    }
+    let list = this.replies.get(key);
+    if (!list) this.replies.set(key, (list = []));
+    list.push({ body, at: Date.now() });
+  }
+
+  replyCollect(s: Session, key: string, timeoutMs: number, expected: number | undefined): Promise<unknown[]> {
+    const out: unknown[] = [];
+    const list = this.replies.get(key);
+    if (list) {
+      const take = expected === undefined ? list.length : Math.min(list.length, expected);
+      for (const r of list.splice(0, take)) out.push(r.body);
+      if (list.length === 0) this.replies.delete(key);
+    }
+    if (expected !== undefined && out.length >= expected) return Promise.resolve(out);
+    return new Promise((resolve) => {
+      const c: Collector = {
+        out,
+        expected,
+        finish: () => {
+          clearTimeout(timer);
+          s.cleanups.delete(c.finish);
+          const l = this.collectors.get(key);
+          if (l) {
+            const i = l.indexOf(c);
+            if (i >= 0) l.splice(i, 1);
+            if (l.length === 0) this.collectors.delete(key);
+          }
+          resolve(out);
+        },
+      };
+      const timer = setTimeout(c.finish, Math.max(0, timeoutMs));
+      s.cleanups.add(c.finish);
+      let l = this.collectors.get(key);
+      if (!l) this.collectors.set(key, (l = []));
+      l.push(c);
+    });
+  }
+
+  // ---- compaction (Compactor) -------------------------------------------------------------
+
+  liveBytes(): number {
+    let n = this.live;
+    for (const _ of this.results.entries()) n += RESULT_WEIGHT;
+    return n;
+  }
+
+  *snapshot(): Iterable<JournalRecord> {
+    // Held messages first: they left the front of their queues, and come back there after a restart.
+    for (const s of this.sessions) {
+      for (const h of s.held.values()) {
+        yield { t: 'p', tag: h.msg.tag, queue: h.queue, priority: h.msg.priority, raw: h.msg.raw };
+      }
+    }
+    for (const [queue, q] of this.queues) {
+      for (const m of q.values()) yield { t: 'p', tag: m.tag, queue, priority: m.priority, raw: m.raw };
+    }
+    const now = Date.now();
+    for (const [, r] of this.results.entries()) {
+      if (r.expiresAt > now) yield { t: 'r', meta: r.meta, expiresAt: r.expiresAt };
+    }
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  private nextTag(): string {
+    return `${this.bootId}.${(++this.seq).toString(36)}`;
+  }
+
+  private queue(name: string): PriorityFifo<Msg> {
+    let q = this.queues.get(name);
+    if (!q) this.queues.set(name, (q = new PriorityFifo()));
+    return q;
+  }
+
+  private schedule(): void {
+    if (this.dispatchScheduled) return;
+    this.dispatchScheduled = true;
+    // One dispatch per loop turn: a burst of acks or publishes becomes one delivery frame per connection.
+    setImmediate(() => {
+      this.dispatchScheduled = false;
+      this.dispatch();
+    });
+  }
+
+  /** Round-robin, one message per consumer per round, so equal consumers share a backlog fairly. */
+  private dispatch(): void {
+    const cs = this.consumers;
+    const n = cs.length;
+    if (n === 0) return;
+    const touched = new Set<Session>();
+    let progress = true;
+    while (progress) {
+      progress = false;
+      for (let i = 0; i < n; i++) {
+        const c = cs[(this.rr + i) % n]!;
+        if (!c.active || c.held >= c.prefetch) continue;
+        let msg: Msg | undefined;
+        let queue = '';
+        for (const name of c.queues) {
+          msg = this.queues.get(name)?.shift();
+          if (msg) {
+            queue = name;
+            break;
+          }
+        }
+        if (!msg) continue;
+        c.held++;
+        c.session.held.set(msg.tag, { queue, msg, consumer: c });
+        c.session.outbox.push({ c: c.id, tag: msg.tag, queue, raw: msg.raw, redelivered: msg.redelivered });
+        touched.add(c.session);
+        progress = true;
+      }
+    }
+    this.rr = (this.rr + 1) % n;
+    for (const s of touched) {
+      const items = s.outbox;
+      s.outbox = [];
+      s.sink.deliver(items);
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [id] of this.results.entries()) this.results.get(id); // get() drops expired entries
+    for (const [key, list] of this.replies) {
+      while (list.length > 0 && now - list[0]!.at > REPLY_TTL_MS) list.shift();
+      if (list.length === 0) this.replies.delete(key);
+    }
+  }
+}
+
+function clampPrefetch(n: number): number {
+  return Number.isFinite(n) && n >= 1 ? Math.floor(n) : 1;
+}

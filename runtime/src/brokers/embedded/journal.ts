@@ -1,0 +1,346 @@
+/**
+ * The embedded broker's append-only journal (`<dir>/.sprig/journal/journal.log`).
+ *
+ * Durability (fsync policy)
+ * -------------------------
+ * Every change is appended as a record framed `[u32 length][u32 crc32][JSON payload]` (big-endian).
+ *
+ * - Publishes use group commit: every publish that reaches the broker in the same event-loop tick
+ *   (from any number of clients) is appended with ONE write followed by ONE fdatasync, and the
+ *   publisher's reply is sent only after that fdatasync has returned. While one commit is on disk,
+ *   the next tick's publishes gather into the next commit, so the batch grows with the load. A
+ *   publish that got its reply survives `kill -9` of the broker and a power loss.
+ * - Acks, dead-letter moves, purges and task results are appended in the same write stream but are
+ *   not waited on (they ride along with the next fdatasync). Losing an ack on power loss means the
+ *   message is delivered again (at-least-once), never that a message is lost; losing a result means
+ *   a client sees the task as PENDING again.
+ * - `fsync: 'batch'` (opt-in) answers publishes after the write() reaches the OS and fdatasyncs at
+ *   most every 200 ms: it survives a crash of the broker process but may lose the last 200 ms of
+ *   publishes on power loss.
+ *
+ * Start-up replays the journal; a torn tail (a record cut short or failing its CRC, e.g. after a
+ * crash mid-write) is truncated and everything before it is kept. When the file passes
+ * `compactBytes` (64 MB) and less than half of it is still live, a snapshot of the live messages
+ * and results is written to a new file, fsynced and renamed over the journal atomically.
+ */
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
+import type { ResultMeta } from '../../backends/types.js';
+import type { Logger } from '../../util/log.js';
+
+export type FsyncPolicy = 'always' | 'batch';
+
+export type JournalRecord =
+  | { t: 'p'; tag: string; queue: string; priority: number; raw: string }
+  | { t: 'a'; tags: string[] }
+  /** Dead-letter move: `tag` is gone, `newTag` is appended to `queue` (the dead-letter list). */
+  | { t: 'm'; tag: string; newTag: string; queue: string; raw: string }
+  | { t: 'r'; meta: ResultMeta; expiresAt: number }
+  | { t: 'f'; taskId: string };
+
+export interface ReplayedMessage {
+  tag: string;
+  queue: string;
+  priority: number;
+  raw: string;
+}
+
+export interface ReplayState {
+  /** Live messages in journal order (the order they go back into their queues). */
+  messages: ReplayedMessage[];
+  results: Array<{ meta: ResultMeta; expiresAt: number }>;
+  records: number;
+  /** Bytes cut off a torn tail (0 when the file was clean). */
+  truncatedBytes: number;
+}
+
+export interface JournalOptions {
+  fsync?: FsyncPolicy;
+  /** Consider compaction past this size (bytes). Default 64 MB. */
+  compactBytes?: number;
+  log?: Logger;
+}
+
+/** What compaction needs from the owner of the state. Called synchronously, between writes. */
+export interface Compactor {
+  liveBytes(): number;
+  snapshot(): Iterable<JournalRecord>;
+}
+
+const HEADER = 8;
+const BATCH_FSYNC_MS = 200;
+export const DEFAULT_COMPACT_BYTES = 64 * 1024 * 1024;
+
+export function encodeRecord(rec: JournalRecord): Buffer {
+  const payload = Buffer.from(JSON.stringify(rec), 'utf8');
+  const out = Buffer.allocUnsafe(HEADER + payload.length);
+  out.writeUInt32BE(payload.length, 0);
+  out.writeUInt32BE(crc32(payload), 4);
+  payload.copy(out, HEADER);
+  return out;
+}
+
+/** Parse frames from `buf`; stops at the first torn or corrupt frame. */
+export function decodeRecords(buf: Buffer): { records: JournalRecord[]; validBytes: number } {
+  const records: JournalRecord[] = [];
+  let off = 0;
+  while (off + HEADER <= buf.length) {
+    const len = buf.readUInt32BE(off);
+    const end = off + HEADER + len;
+    if (end > buf.length) break;
+    const payload = buf.subarray(off + HEADER, end);
+    if (crc32(payload) !== buf.readUInt32BE(off + 4)) break;
+    let rec: JournalRecord;
+    try {
+      rec = JSON.parse(payload.toString('utf8')) as JournalRecord;
+    } catch {
+      break;
+    }
+    records.push(rec);
+    off = end;
+  }
+  return { records, validBytes: off };
+}
+
+function replay(records: readonly JournalRecord[]): Omit<ReplayState, 'records' | 'truncatedBytes'> {
+  // Replay is idempotent per tag: after a compaction, records written while the snapshot was taken
+  // may repeat what the snapshot already holds.
+  const live = new Map<string, ReplayedMessage>();
+  const results = new Map<string, { meta: ResultMeta; expiresAt: number }>();
+  for (const r of records) {
+    switch (r.t) {
+      case 'p':
+        if (!live.has(r.tag)) live.set(r.tag, { tag: r.tag, queue: r.queue, priority: r.priority, raw: r.raw });
+        break;
+      case 'a':
+        for (const t of r.tags) live.delete(t);
+        break;
+      case 'm':
+        live.delete(r.tag);
+        if (!live.has(r.newTag)) live.set(r.newTag, { tag: r.newTag, queue: r.queue, priority: 0, raw: r.raw });
+        break;
+      case 'r':
+        results.set(r.meta.task_id, { meta: r.meta, expiresAt: r.expiresAt });
+        break;
+      case 'f':
+        results.delete(r.taskId);
+        break;
+    }
+  }
+  const now = Date.now();
+  return { messages: [...live.values()], results: [...results.values()].filter((r) => r.expiresAt > now) };
+}
+
+interface Waiter {
+  onDurable: () => void;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class Journal {
+  private pending: Buffer[] = [];
+  private waiters: Waiter[] = [];
+  private writing = false;
+  private scheduled = false;
+  private dirty = false;
+  private closed = false;
+  private size: number;
+  private compactAt: number;
+  private compactor: Compactor | undefined;
+  private idle: Array<() => void> = [];
+  private readonly syncTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private fh: fsp.FileHandle,
+    readonly file: string,
+    size: number,
+    private readonly opts: Required<Pick<JournalOptions, 'fsync' | 'compactBytes'>> & { log?: Logger },
+  ) {
+    this.size = size;
+    this.compactAt = opts.compactBytes;
+    if (opts.fsync === 'batch') {
+      this.syncTimer = setInterval(() => void this.syncIfDirty(), BATCH_FSYNC_MS);
+      this.syncTimer.unref();
+    }
+  }
+
+  /** Open (creating) the journal in `dir`, replaying what is there. */
+  static async open(dir: string, opts: JournalOptions = {}): Promise<{ journal: Journal; state: ReplayState }> {
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    const file = path.join(dir, 'journal.log');
+    await fsp.rm(file + '.compact', { force: true });
+    let buf: Buffer = Buffer.alloc(0);
+    try {
+      buf = await fsp.readFile(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const { records, validBytes } = decodeRecords(buf);
+    const truncatedBytes = buf.length - validBytes;
+    if (truncatedBytes > 0) {
+      opts.log?.warn(`journal ${file}: dropping a torn tail of ${truncatedBytes} bytes after ${records.length} records`);
+      await fsp.truncate(file, validBytes);
+    }
+    const fh = await fsp.open(file, 'a', 0o600);
+    await fsyncDir(dir);
+    const journal = new Journal(fh, file, validBytes, {
+      fsync: opts.fsync ?? 'always',
+      compactBytes: opts.compactBytes ?? DEFAULT_COMPACT_BYTES,
+      log: opts.log,
+    });
+    return { journal, state: { ...replay(records), records: records.length, truncatedBytes } };
+  }
+
+  setCompactor(c: Compactor): void {
+    this.compactor = c;
+  }
+
+  get bytes(): number {
+    return this.size;
+  }
+
+  /**
+   * Append and wait for durability (see the policy above). `onDurable` runs synchronously once the
+   * records are on disk, before any later compaction snapshot: apply the change to memory there.
+   */
+  commit(records: readonly JournalRecord[], onDurable: () => void): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('journal is closed'));
+    return new Promise((resolve, reject) => {
+      for (const r of records) this.pending.push(encodeRecord(r));
+      this.waiters.push({ onDurable, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Append without waiting (acks, moves, results): written with the next commit. */
+  append(records: readonly JournalRecord[]): void {
+    if (this.closed) return;
+    for (const r of records) this.pending.push(encodeRecord(r));
+    this.schedule();
+  }
+
+  /** Write everything pending, fsync and close. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.whenIdle();
+    this.closed = true;
+    if (this.syncTimer) clearInterval(this.syncTimer);
+    await this.fh.datasync().catch(() => undefined);
+    await this.fh.close();
+  }
+
+  private whenIdle(): Promise<void> {
+    if (!this.writing && !this.scheduled && this.pending.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.writing) return;
+    this.scheduled = true;
+    // setImmediate, not a microtask: every frame read in this I/O phase joins the same commit.
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    while (this.pending.length > 0) {
+      const bufs = this.pending;
+      const waiters = this.waiters;
+      this.pending = [];
+      this.waiters = [];
+      const data = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);
+      const before = this.size;
+      try {
+        await writeAll(this.fh, data);
+        this.size += data.length;
+        if (waiters.length > 0 && this.opts.fsync === 'always') await this.fh.datasync();
+        else this.dirty = true;
+        for (const w of waiters) w.onDurable();
+        for (const w of waiters) w.resolve();
+      } catch (err) {
+        this.opts.log?.error(`journal write failed: ${(err as Error).message}`);
+        // Cut a partial write off so later records are not hidden behind a corrupt frame.
+        await this.fh.truncate(before).catch(() => undefined);
+        this.size = before;
+        for (const w of waiters) w.reject(err as Error);
+      }
+      if (this.compactor && this.size > this.compactAt) await this.maybeCompact(this.compactor);
+    }
+    this.writing = false;
+    for (const f of this.idle.splice(0)) f();
+  }
+
+  private async syncIfDirty(): Promise<void> {
+    if (!this.dirty || this.closed) return;
+    this.dirty = false;
+    await this.fh.datasync().catch((err: Error) => this.opts.log?.error(`journal fdatasync failed: ${err.message}`));
+  }
+
+  private async maybeCompact(c: Compactor): Promise<void> {
+    const live = c.liveBytes();
+    if (live * 2 > this.size) {
+      // Mostly live: look again only once it has doubled, so a large backlog is not rewritten every commit.
+      this.compactAt = Math.max(this.opts.compactBytes, this.size * 2);
+      return;
+    }
+    const tmp = this.file + '.compact';
+    const started = Date.now();
+    const snapshot = [...c.snapshot()].map(encodeRecord);
+    let out: fsp.FileHandle | undefined;
+    try {
+      out = await fsp.open(tmp, 'w', 0o600);
+      let written = 0;
+      for (let i = 0; i < snapshot.length; i += 4096) {
+        const chunk = Buffer.concat(snapshot.slice(i, i + 4096));
+        await writeAll(out, chunk);
+        written += chunk.length;
+      }
+      await out.sync();
+      await out.close();
+      out = undefined;
+      await fsp.rename(tmp, this.file);
+      await fsyncDir(path.dirname(this.file));
+      const old = this.fh;
+      this.fh = await fsp.open(this.file, 'a', 0o600);
+      await old.close().catch(() => undefined);
+      const was = this.size;
+      this.size = written;
+      this.compactAt = Math.max(this.opts.compactBytes, written * 2);
+      this.opts.log?.info(
+        `journal compacted: ${was} -> ${written} bytes (${snapshot.length} records) in ${Date.now() - started} ms`,
+      );
+    } catch (err) {
+      this.opts.log?.error(`journal compaction failed (the journal is unchanged): ${(err as Error).message}`);
+      await out?.close().catch(() => undefined);
+      await fsp.rm(tmp, { force: true });
+      this.compactAt = this.size * 2;
+    }
+  }
+}
+
+async function writeAll(fh: fsp.FileHandle, data: Buffer): Promise<void> {
+  let off = 0;
+  while (off < data.length) {
+    const { bytesWritten } = await fh.write(data, off, data.length - off, null);
+    off += bytesWritten;
+  }
+}
+
+/** A rename or a new file is durable only once its directory entry is. */
+async function fsyncDir(dir: string): Promise<void> {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    /* not supported on every platform (Windows); the data itself is synced */
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,198 @@
+import type { Redis } from 'ioredis';
+import { decodeEnvelope, type TransportMessage } from '../../protocol/message.js';
+import type { Consumer, Delivery, DeliveryHandler } from '../types.js';
+import { consumptionOrder, GENERATED_TAG_KEY, UNACKED_INDEX_KEY, UNACKED_KEY } from './keys.js';
+import { FETCH } from './lua.js';
+
+/**
+ * Blocking strategy: one dedicated connection per watched list, each parked on
+ * `BLMOVE key key RIGHT RIGHT <t>` (same source and destination: it returns once the list is
+ * non-empty and leaves it as it was). With more than MAX_WATCHED lists (more than two queues ×
+ * four priority steps) only the plain lists are watched this way and the rest are polled every
+ * POLL_MS, to keep connections per consumer bounded.
+ */
+export const MAX_WATCHED = 8;
+export const POLL_MS = 100;
+const BLOCK_SECONDS = 5;
+/** Largest batch of one fetch script call (Lua unpack limit is ~8000 values). */
+export const MAX_FETCH = 1000;
+
+/** What a consumer needs from its broker. */
+export interface ConsumerHost {
+  readonly client: Redis;
+  newBlockingConnection(): Redis;
+  track(delivery: Delivery, consumer: RedisConsumer): void;
+  onFetchError(err: unknown): void;
+}
+
+interface Watcher {
+  key: string;
+  conn?: Redis;
+  running: boolean;
+}
+
+export function isRedelivered(msg: TransportMessage | undefined): boolean {
+  if (!msg) return false;
+  const p = msg.properties as Record<string, unknown>;
+  const di = p.delivery_info as Record<string, unknown> | undefined;
+  return p.redelivered === true || di?.redelivered === true || msg.headers.redelivered === true;
+}
+
+export class RedisConsumer implements Consumer {
+  held = 0;
+  active = true;
+  private fetching = false;
+  private waiting = false;
+  private pumpScheduled = false;
+  private retryTimer?: NodeJS.Timeout;
+  private pollTimer?: NodeJS.Timeout;
+  private readonly order: ReturnType<typeof consumptionOrder>;
+  private readonly keys: string[];
+  private readonly rkArgs: string[];
+  private readonly watchers: Watcher[];
+  private readonly polls: boolean;
+
+  constructor(
+    private readonly host: ConsumerHost,
+    readonly queues: readonly string[],
+    private prefetch: number,
+    private readonly handler: DeliveryHandler,
+  ) {
+    this.order = consumptionOrder(queues);
+    this.keys = [UNACKED_KEY, UNACKED_INDEX_KEY, GENERATED_TAG_KEY, ...this.order.map((o) => o.key)];
+    this.rkArgs = this.order.map((o) => JSON.stringify(o.queue));
+    const watched = this.order.length <= MAX_WATCHED ? this.order : this.order.filter((o) => o.step === 0).slice(0, MAX_WATCHED);
+    this.watchers = watched.map((o) => ({ key: o.key, running: false }));
+    this.polls = watched.length < this.order.length;
+  }
+
+  setPrefetch(n: number): void {
+    this.prefetch = Math.max(1, n);
+    this.schedulePump();
+  }
+
+  async cancel(): Promise<void> {
+    this.active = false;
+    this.waiting = false;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.pollTimer);
+    for (const w of this.watchers) {
+      w.conn?.disconnect();
+      w.conn = undefined;
+      w.running = false;
+    }
+  }
+
+  /** A held delivery was acked or rejected. */
+  release(): void {
+    this.held--;
+    this.schedulePump();
+  }
+
+  /** Coalesce the many acks of one tick into one fetch. */
+  schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  pump(): void {
+    if (!this.active || this.fetching) return;
+    const want = Math.min(this.prefetch - this.held, MAX_FETCH);
+    if (want <= 0) return;
+    this.fetching = true;
+    this.waiting = false;
+    const now = (Date.now() / 1000).toFixed(4);
+    FETCH.run(this.host.client, this.keys, [want, now, ...this.rkArgs]).then(
+      (reply) => {
+        const got = this.deliver(reply);
+        this.fetching = false;
+        if (!this.active) return;
+        if (got >= want) this.pump();
+        else this.waitForMessages();
+      },
+      (err: unknown) => {
+        this.fetching = false;
+        if (!this.active) return;
+        this.host.onFetchError(err);
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => this.pump(), 250);
+      },
+    );
+  }
+
+  private deliver(reply: unknown): number {
+    const flat = Array.isArray(reply) ? (reply as Array<string | number>) : [];
+    let n = 0;
+    for (let i = 0; i + 2 < flat.length; i += 3) {
+      const entry = this.order[Number(flat[i]) - 1];
+      const tag = String(flat[i + 1]);
+      const raw = String(flat[i + 2]);
+      let message: TransportMessage | undefined;
+      let error: Error | undefined;
+      try {
+        message = decodeEnvelope(raw);
+      } catch (err) {
+        error = err as Error;
+      }
+      const delivery: Delivery = {
+        tag,
+        queue: entry?.queue ?? this.queues[0] ?? '',
+        message,
+        error,
+        raw,
+        redelivered: isRedelivered(message),
+      };
+      this.held++;
+      n++;
+      this.host.track(delivery, this);
+      try {
+        this.handler(delivery);
+      } catch {
+        // The handler owns its errors; one bad handler call must not stop the batch.
+      }
+    }
+    return n;
+  }
+
+  /** Lists were empty: park the watchers (and poll what is not watched) until something arrives. */
+  private waitForMessages(): void {
+    if (!this.active) return;
+    this.waiting = true;
+    for (const w of this.watchers) if (!w.running) this.watch(w);
+    if (this.polls) {
+      clearTimeout(this.pollTimer);
+      this.pollTimer = setTimeout(() => {
+        if (this.waiting) this.pump();
+      }, POLL_MS);
+    }
+  }
+
+  private watch(w: Watcher): void {
+    w.running = true;
+    w.conn ??= this.host.newBlockingConnection();
+    w.conn.blmove(w.key, w.key, 'RIGHT', 'RIGHT', BLOCK_SECONDS).then(
+      (v) => {
+        w.running = false;
+        if (!this.active) return;
+        if (v !== null) this.pump();
+        else if (this.waiting) this.watch(w);
+      },
+      () => {
+        w.running = false;
+        if (!this.active) return;
+        setTimeout(() => {
+          if (this.active && this.waiting && !w.running) this.watch(w);
+        }, 250);
+      },
+    );
+  }
+
+  /** After a reconnect: fetch again (watchers' commands are resent by ioredis). */
+  resume(): void {
+    if (this.active) this.pump();
+  }
+}

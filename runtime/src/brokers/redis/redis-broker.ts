@@ -1,0 +1,400 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { Redis } from 'ioredis';
+import { encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
+import type { SprigEvent } from '../../events/types.js';
+import { RedisBackend } from '../../backends/redis.js';
+import type { BrokerOptions } from '../registry.js';
+import {
+  deadLetterQueueName,
+  type Broker,
+  type BrokerCapabilities,
+  type Consumer,
+  type ControlRequest,
+  type Delivery,
+  type DeliveryHandler,
+} from '../types.js';
+import { baseOptions, connectOnce, parseRedisUrl, quiet, withTimeout, type RedisUrlInfo } from './connection.js';
+import { RedisConsumer, type ConsumerHost } from './consumer.js';
+import { controlEnvelope, decodeControl, decodeEvents, envelopeBody, eventEnvelope, replyEnvelope } from './envelope.js';
+import {
+  bindingKey,
+  bindingMember,
+  DEFAULT_VISIBILITY_TIMEOUT,
+  eventChannel,
+  eventPattern,
+  pidboxChannel,
+  queueKey,
+  queueKeys,
+  replyKey,
+  UNACKED_INDEX_KEY,
+  UNACKED_KEY,
+  UNACKED_MUTEX_EXPIRE_MS,
+  UNACKED_MUTEX_KEY,
+} from './keys.js';
+import { DEAD_LETTER, RELEASE_MUTEX, REQUEUE, RESTORE_VISIBLE } from './lua.js';
+
+const RESTORE_BATCH = 500;
+/** How long a pidbox broadcast stays valid for workers (Celery: now + the client's timeout). */
+const CONTROL_EXPIRES_SEC = 10;
+
+function nowSeconds(): number {
+  return Date.now() / 1000;
+}
+
+/**
+ * `redis://host:port/db` — kombu's Redis layout, so Python Celery workers and clients share the
+ * queues, events, pidbox and results. Differences from kombu, all on the consuming side:
+ * fetch+unacked bookkeeping is one Lua script (no loss window between BRPOP and HSET), batches
+ * up to the free prefetch slots, and `touch()` keeps long-held (ETA) messages from being restored.
+ */
+export class RedisBroker implements Broker, ConsumerHost {
+  readonly kind = 'redis' as const;
+  readonly displayUrl: string;
+  readonly capabilities: BrokerCapabilities;
+  readonly client: Redis;
+  readonly db: number;
+  /** Seconds a message may stay unacked before restoreVisible() gives it to another worker. */
+  readonly visibilityTimeout: number;
+  private readonly info: RedisUrlInfo;
+  private readonly publishTimeoutMs: number;
+  private readonly emitter = new EventEmitter();
+  private readonly bound = new Set<string>();
+  private readonly consumers = new Set<RedisConsumer>();
+  private readonly held = new Map<string, { consumer: RedisConsumer; count: number }>();
+  private readonly blocking = new Set<Redis>();
+  private pendingAcks: string[] = [];
+  private readonly ackWrites = new Set<Promise<unknown>>();
+  private pendingEvents: Array<{ channel: string; raw: string }> = [];
+  private sub?: Redis;
+  private subReady?: Promise<void>;
+  private readonly patternHandlers = new Map<string, Set<(channel: string, raw: string) => void>>();
+  private restoreTimer?: NodeJS.Timeout;
+  private clock = 0;
+  private wasReady = false;
+  private isDown = false;
+  private closed = false;
+
+  constructor(url: string, opts: BrokerOptions = {}) {
+    this.info = parseRedisUrl(url);
+    this.displayUrl = this.info.displayUrl;
+    this.db = this.info.db;
+    const fromUrl = Number(this.info.query.get('visibility_timeout'));
+    this.visibilityTimeout = opts.visibilityTimeout ?? (fromUrl > 0 ? fromUrl : DEFAULT_VISIBILITY_TIMEOUT);
+    this.publishTimeoutMs = opts.publishTimeoutMs ?? 30_000;
+    this.capabilities = {
+      priorities: 'lower-first',
+      deadLetter: 'list',
+      visibilityTimeoutMs: this.visibilityTimeout * 1000,
+      results: true,
+      events: true,
+      control: true,
+    };
+    this.client = quiet(new Redis(baseOptions(this.info)));
+    this.client.on('ready', () => {
+      if (this.wasReady && this.isDown) {
+        this.isDown = false;
+        this.emitter.emit('reconnect');
+        for (const c of this.consumers) c.resume();
+      }
+      this.wasReady = true;
+    });
+    this.client.on('close', () => {
+      if (this.wasReady && !this.isDown && !this.closed) {
+        this.isDown = true;
+        this.emitter.emit('disconnect');
+      }
+    });
+  }
+
+  on(event: 'reconnect' | 'disconnect', listener: () => void): void {
+    this.emitter.on(event, listener);
+  }
+
+  async connect(): Promise<void> {
+    await connectOnce(this.client, this.info);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    clearInterval(this.restoreTimer);
+    for (const c of this.consumers) await c.cancel();
+    this.consumers.clear();
+    try {
+      this.flushEvents();
+      await this.flush();
+      // Like kombu's restore_at_shutdown: what we still hold goes back now, not after the timeout.
+      const tags = [...this.held.keys()];
+      this.held.clear();
+      if (tags.length && this.client.status === 'ready') await REQUEUE.run(this.client, [UNACKED_KEY, UNACKED_INDEX_KEY], tags);
+    } finally {
+      this.closed = true;
+      for (const b of this.blocking) b.disconnect();
+      this.sub?.disconnect();
+      if (this.client.status === 'ready') await this.client.quit().catch(() => undefined);
+      this.client.disconnect();
+    }
+  }
+
+  private cmd<T>(p: Promise<T>, what: string): Promise<T> {
+    return withTimeout(p, this.publishTimeoutMs, what, this.info);
+  }
+
+  // ---- publishing ----------------------------------------------------------------------------
+
+  async publish(queue: string, message: TransportMessage): Promise<void> {
+    await this.publishBatch([{ queue, message }]);
+  }
+
+  async publishBatch(items: ReadonlyArray<{ queue: string; message: TransportMessage }>): Promise<void> {
+    if (!items.length) return;
+    const p = this.client.pipeline();
+    for (const { queue, message } of items) {
+      if (!this.bound.has(queue)) {
+        this.bound.add(queue);
+        p.sadd(bindingKey(queue), bindingMember(queue));
+      }
+      p.lpush(queueKey(queue, message.properties.priority), encodeEnvelope(message));
+    }
+    const results = await this.cmd(p.exec(), 'publish');
+    const failed = results?.find(([err]) => err);
+    if (failed?.[0]) throw failed[0];
+  }
+
+  /** Put raw bytes on a queue (tests: garbage, foreign envelopes). */
+  async injectRaw(queue: string, raw: string, priority = 0): Promise<void> {
+    await this.cmd(this.client.lpush(queueKey(queue, priority), raw), 'publish');
+  }
+
+  // ---- consuming -----------------------------------------------------------------------------
+
+  async consume(queues: readonly string[], prefetch: number, onDelivery: DeliveryHandler): Promise<Consumer> {
+    const c = new RedisConsumer(this, queues, Math.max(1, prefetch), onDelivery);
+    this.consumers.add(c);
+    if (!this.restoreTimer) {
+      await this.restoreVisible().catch(() => 0);
+      const every = Math.min((this.visibilityTimeout * 1000) / 2, 60_000);
+      this.restoreTimer = setInterval(() => void this.restoreVisible().catch(() => 0), every);
+      this.restoreTimer.unref();
+    }
+    c.pump();
+    return {
+      setPrefetch: (n) => c.setPrefetch(n),
+      cancel: async () => {
+        this.consumers.delete(c);
+        await c.cancel();
+      },
+    };
+  }
+
+  newBlockingConnection(): Redis {
+    const conn = quiet(this.client.duplicate());
+    this.blocking.add(conn);
+    conn.on('end', () => this.blocking.delete(conn));
+    return conn;
+  }
+
+  track(delivery: Delivery, consumer: RedisConsumer): void {
+    const h = this.held.get(delivery.tag);
+    if (h) h.count++;
+    else this.held.set(delivery.tag, { consumer, count: 1 });
+  }
+
+  onFetchError(): void {
+    // Retried by the consumer; connection state is reported through on('disconnect').
+  }
+
+  private untrack(tag: string): boolean {
+    const h = this.held.get(tag);
+    if (!h) return false;
+    if (--h.count <= 0) this.held.delete(tag);
+    h.consumer.release();
+    return true;
+  }
+
+  ack(delivery: Delivery): void {
+    this.untrack(delivery.tag);
+    this.pendingAcks.push(delivery.tag);
+    if (this.pendingAcks.length === 1) queueMicrotask(() => this.writeAcks());
+  }
+
+  private writeAcks(): void {
+    const tags = this.pendingAcks;
+    if (!tags.length) return;
+    this.pendingAcks = [];
+    const w = this.client
+      .pipeline()
+      .hdel(UNACKED_KEY, ...tags)
+      .zrem(UNACKED_INDEX_KEY, ...tags)
+      .exec()
+      .catch(() => undefined);
+    this.ackWrites.add(w);
+    void w.finally(() => this.ackWrites.delete(w));
+  }
+
+  async flush(): Promise<void> {
+    this.writeAcks();
+    while (this.ackWrites.size) await this.cmd(Promise.all([...this.ackWrites]), 'ack');
+  }
+
+  async reject(delivery: Delivery, requeue: boolean, reason?: string): Promise<void> {
+    this.untrack(delivery.tag);
+    const keys = [UNACKED_KEY, UNACKED_INDEX_KEY];
+    if (requeue) {
+      await this.cmd(REQUEUE.run(this.client, keys, [delivery.tag]), 'reject');
+      return;
+    }
+    const raw = delivery.raw === undefined ? '' : typeof delivery.raw === 'string' ? delivery.raw : delivery.raw.toString('utf8');
+    const entry = JSON.stringify({ reason: reason ?? 'rejected', raw, queue: delivery.queue, time: nowSeconds() });
+    await this.cmd(DEAD_LETTER.run(this.client, [...keys, deadLetterQueueName(delivery.queue)], [delivery.tag, entry]), 'reject');
+  }
+
+  async touch(deliveries: readonly Delivery[]): Promise<void> {
+    if (!deliveries.length) return;
+    const now = nowSeconds();
+    const args: Array<string | number> = [];
+    for (const d of deliveries) args.push(now, d.tag);
+    await this.cmd(this.client.zadd(UNACKED_INDEX_KEY, 'XX', ...args), 'touch');
+  }
+
+  /**
+   * kombu `restore_visible`: under `unacked_mutex`, messages fetched more than the visibility
+   * timeout ago (and not touched since) go back to the front of their queue. Returns how many.
+   */
+  async restoreVisible(): Promise<number> {
+    const token = randomBytes(16).toString('hex');
+    const got = await this.cmd(this.client.set(UNACKED_MUTEX_KEY, token, 'PX', UNACKED_MUTEX_EXPIRE_MS, 'NX'), 'restore');
+    if (got !== 'OK') return 0;
+    let restored = 0;
+    try {
+      const ceil = (nowSeconds() - this.visibilityTimeout).toFixed(6);
+      for (;;) {
+        const r = (await this.cmd(
+          RESTORE_VISIBLE.run(this.client, [UNACKED_KEY, UNACKED_INDEX_KEY], [ceil, RESTORE_BATCH]),
+          'restore',
+        )) as [number, number];
+        restored += Number(r[1]);
+        if (Number(r[0]) < RESTORE_BATCH) break;
+      }
+    } finally {
+      await RELEASE_MUTEX.run(this.client, [UNACKED_MUTEX_KEY], [token]).catch(() => 0);
+    }
+    return restored;
+  }
+
+  // ---- queue admin ---------------------------------------------------------------------------
+
+  async purge(queue: string): Promise<number> {
+    const keys = queueKeys(queue);
+    const m = this.client.multi();
+    for (const k of keys) m.llen(k);
+    m.del(...keys);
+    const res = await this.cmd(m.exec(), 'purge');
+    return (res ?? []).slice(0, keys.length).reduce((n, [, v]) => n + Number(v ?? 0), 0);
+  }
+
+  async queueLength(queue: string): Promise<number> {
+    const p = this.client.pipeline();
+    for (const k of queueKeys(queue)) p.llen(k);
+    const res = await this.cmd(p.exec(), 'queue length');
+    return (res ?? []).reduce((n, [, v]) => n + Number(v ?? 0), 0);
+  }
+
+  async deadLetterLength(queue: string): Promise<number> {
+    return this.cmd(this.client.llen(deadLetterQueueName(queue)), 'dead-letter length');
+  }
+
+  // ---- events --------------------------------------------------------------------------------
+
+  publishEvent(event: SprigEvent): void {
+    if (this.closed || this.isDown) return; // best effort, like Celery's event dispatcher
+    const { routingKey, raw } = eventEnvelope(event);
+    this.pendingEvents.push({ channel: eventChannel(this.db, routingKey), raw });
+    if (this.pendingEvents.length === 1) queueMicrotask(() => this.flushEvents());
+  }
+
+  private flushEvents(): void {
+    const batch = this.pendingEvents;
+    if (!batch.length) return;
+    this.pendingEvents = [];
+    const p = this.client.pipeline();
+    for (const e of batch) p.publish(e.channel, e.raw);
+    void p.exec().catch(() => undefined);
+  }
+
+  private async psubscribe(pattern: string, fn: (channel: string, raw: string) => void): Promise<() => Promise<void>> {
+    if (!this.sub) {
+      const sub = quiet(this.client.duplicate());
+      this.sub = sub;
+      sub.on('pmessage', (pat: string, channel: string, raw: string) => {
+        for (const h of this.patternHandlers.get(pat) ?? []) h(channel, raw);
+      });
+      this.subReady = connectOnce(sub, this.info);
+    }
+    await this.subReady;
+    let set = this.patternHandlers.get(pattern);
+    if (!set) {
+      this.patternHandlers.set(pattern, (set = new Set()));
+      await this.cmd(this.sub.psubscribe(pattern), 'subscribe');
+    }
+    set.add(fn);
+    return async () => {
+      set.delete(fn);
+      if (set.size === 0 && this.patternHandlers.get(pattern) === set) {
+        this.patternHandlers.delete(pattern);
+        if (this.sub?.status === 'ready') await this.sub.punsubscribe(pattern).catch(() => undefined);
+      }
+    };
+  }
+
+  async subscribeEvents(handler: (event: SprigEvent) => void): Promise<() => Promise<void>> {
+    return this.psubscribe(eventPattern(this.db), (_channel, raw) => {
+      const received = nowSeconds();
+      for (const ev of decodeEvents(raw)) handler({ ...ev, local_received: ev.local_received ?? received });
+    });
+  }
+
+  createBackend(): RedisBackend {
+    return new RedisBackend(this.client.duplicate({ enableAutoPipelining: true }), { owned: true, publishTimeoutMs: this.publishTimeoutMs });
+  }
+
+  // ---- remote control (pidbox) ---------------------------------------------------------------
+
+  async broadcast(request: ControlRequest): Promise<void> {
+    const raw = controlEnvelope(request, ++this.clock, nowSeconds() + CONTROL_EXPIRES_SEC);
+    await this.cmd(this.client.publish(pidboxChannel(this.db), raw), 'broadcast');
+  }
+
+  async subscribeControl(handler: (request: ControlRequest) => void): Promise<() => Promise<void>> {
+    return this.psubscribe(pidboxChannel(this.db), (_channel, raw) => {
+      const req = decodeControl(raw);
+      if (req) handler(req);
+    });
+  }
+
+  async reply(replyTo: { exchange: string; routing_key: string }, ticket: string, body: unknown): Promise<void> {
+    const raw = replyEnvelope(replyTo.routing_key, replyTo.exchange, ticket, ++this.clock, body);
+    await this.cmd(this.client.lpush(replyKey(replyTo.routing_key), raw), 'reply');
+  }
+
+  async collectReplies(replyTo: string, timeoutMs: number, expected?: number): Promise<unknown[]> {
+    const key = replyKey(replyTo);
+    const conn = this.newBlockingConnection();
+    const out: unknown[] = [];
+    const deadline = Date.now() + timeoutMs;
+    try {
+      while (expected === undefined || out.length < expected) {
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        const got = await conn.brpop(key, Math.max(0.01, left / 1000).toFixed(3));
+        if (!got) break;
+        const decoded = envelopeBody(got[1]);
+        if (decoded) out.push(decoded.body);
+      }
+      await this.client.del(key).catch(() => 0);
+    } finally {
+      conn.disconnect();
+    }
+    return out;
+  }
+}

@@ -1,0 +1,55 @@
+import { ConfigError } from '../errors.js';
+import type { Broker } from './types.js';
+
+export interface BrokerOptions {
+  /** Project folder for the embedded broker's `.sprig/` (port, token, journal). */
+  projectDir?: string;
+  /** Redis: visibility timeout in seconds (kombu default 3600). */
+  visibilityTimeout?: number;
+  /** How long a publish waits for a lost connection to come back before failing (ms). */
+  publishTimeoutMs?: number;
+  /** Do not start an embedded broker when none runs (clients that only read). */
+  noAutostart?: boolean;
+}
+
+type Factory = (url: string, opts: BrokerOptions) => Promise<Broker>;
+
+/** Transports by URL scheme (kombu's transport aliases). Adapters load lazily. */
+const transports = new Map<string, Factory>([
+  ['memory', async (url) => new (await import('./memory/memory-broker.js')).MemoryBroker(url)],
+  ['redis', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
+  ['rediss', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
+  ['sprig', async (url, o) => new (await import('./embedded/embedded-broker.js')).EmbeddedBroker(url, o)],
+]);
+
+export function registerTransport(scheme: string, factory: Factory): void {
+  transports.set(scheme, factory);
+}
+
+export const EMBEDDED_URL = 'sprig://';
+
+export function brokerScheme(url: string): string {
+  const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url);
+  if (!m) {
+    throw new ConfigError(
+      `broker URL ${JSON.stringify(url)} has no scheme; use one of ${[...transports.keys()].map((s) => `${s}://`).join(', ')}`,
+    );
+  }
+  return m[1]!.toLowerCase();
+}
+
+/** Create (not connect) the broker for `url`. */
+export async function createBroker(url: string, opts: BrokerOptions = {}): Promise<Broker> {
+  const scheme = brokerScheme(url);
+  const f = transports.get(scheme);
+  if (!f) {
+    throw new ConfigError(
+      `unknown broker scheme "${scheme}://" in ${redactUrl(url)}; supported: ${[...transports.keys()].map((s) => `${s}://`).join(', ')}`,
+    );
+  }
+  return f(url, opts);
+}
+
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
+}

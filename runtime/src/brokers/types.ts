@@ -1,0 +1,106 @@
+import type { TransportMessage } from '../protocol/message.js';
+import type { SprigEvent } from '../events/types.js';
+import type { ResultBackend } from '../backends/types.js';
+
+/**
+ * One broker contract. Shared semantics — prefetch accounting, ack bookkeeping, dead-lettering
+ * decisions — live in the worker; an adapter only moves messages and declares what it can do.
+ */
+export interface BrokerCapabilities {
+  /** Priority order of the transport: 'lower-first' (kombu on Redis: 0 is highest) or 'higher-first' (AMQP). */
+  priorities: 'lower-first' | 'higher-first' | 'none';
+  /** Where rejected messages go: a native DLX, or a dead-letter list/queue the adapter keeps. */
+  deadLetter: 'native' | 'list';
+  /** A message held longer than this (ms) without ack is redelivered; undefined: on disconnect only. */
+  visibilityTimeoutMs?: number;
+  /** The broker also stores results (`sprig call --wait` works with no backend configured). */
+  results: boolean;
+  /** The broker carries the event stream. */
+  events: boolean;
+  /** Remote control broadcast. */
+  control: boolean;
+}
+
+/** A message taken from a queue and not yet acknowledged. */
+export interface Delivery {
+  readonly tag: string;
+  readonly queue: string;
+  /** The decoded transport message, or undefined when the raw bytes were not a valid envelope. */
+  readonly message?: TransportMessage;
+  /** Why the envelope could not be decoded. */
+  readonly error?: Error;
+  /** The raw bytes as received (kept for dead-lettering). */
+  readonly raw?: string | Buffer;
+  readonly redelivered: boolean;
+}
+
+export type DeliveryHandler = (delivery: Delivery) => void;
+
+export interface Consumer {
+  /** Change how many unacknowledged deliveries this consumer may hold. */
+  setPrefetch(n: number): void;
+  /** Stop receiving new deliveries; held ones stay held until acked/rejected. */
+  cancel(): Promise<void>;
+}
+
+/** A control broadcast (Celery pidbox): method + arguments + where to reply. */
+export interface ControlRequest {
+  method: string;
+  arguments: Record<string, unknown>;
+  destination: string[] | null;
+  pattern?: string | null;
+  matcher?: string | null;
+  ticket: string;
+  reply_to: { exchange: string; routing_key: string } | null;
+}
+
+export interface Broker {
+  readonly kind: 'memory' | 'embedded' | 'redis' | 'amqp';
+  /** The URL with any password redacted. */
+  readonly displayUrl: string;
+  readonly capabilities: BrokerCapabilities;
+
+  connect(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Resolves once the broker has the message (durably, where the broker is durable). */
+  publish(queue: string, message: TransportMessage): Promise<void>;
+  publishBatch(items: ReadonlyArray<{ queue: string; message: TransportMessage }>): Promise<void>;
+
+  /** Start delivering messages from `queues` (in the given order of preference). */
+  consume(queues: readonly string[], prefetch: number, onDelivery: DeliveryHandler): Promise<Consumer>;
+  /** Acknowledge: the message is gone for good. May be batched; `flush()` waits for it. */
+  ack(delivery: Delivery): void;
+  /** Reject: requeue it, or move it to the dead-letter queue/list with the reason. */
+  reject(delivery: Delivery, requeue: boolean, reason?: string): Promise<void>;
+  /** Keep a held message from being redelivered (long-running or ETA tasks). */
+  touch?(deliveries: readonly Delivery[]): Promise<void>;
+  /** Wait until batched acks are written. */
+  flush(): Promise<void>;
+
+  purge(queue: string): Promise<number>;
+  queueLength(queue: string): Promise<number>;
+  /** Messages in the dead-letter list/queue for `queue`. */
+  deadLetterLength(queue: string): Promise<number>;
+
+  /** Fire-and-forget; batched by the adapter. */
+  publishEvent(event: SprigEvent): void;
+  subscribeEvents(handler: (event: SprigEvent) => void): Promise<() => Promise<void>>;
+
+  /** The result backend that lives on this broker. */
+  createBackend(): ResultBackend;
+
+  /** Remote control (pidbox). */
+  broadcast?(request: ControlRequest): Promise<void>;
+  subscribeControl?(handler: (request: ControlRequest) => void): Promise<() => Promise<void>>;
+  reply?(replyTo: { exchange: string; routing_key: string }, ticket: string, body: unknown): Promise<void>;
+  collectReplies?(replyTo: string, timeoutMs: number, expected?: number): Promise<unknown[]>;
+
+  /** Connection lifecycle notifications (reconnects are counted for metrics). */
+  on?(event: 'reconnect' | 'disconnect', listener: () => void): void;
+}
+
+/** Name of the dead-letter list/queue a Sprig broker keeps for `queue`. */
+export function deadLetterQueueName(queue: string): string {
+  return `${queue}.dead-letter`;
+}

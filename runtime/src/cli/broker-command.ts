@@ -1,0 +1,23 @@
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { findProjectDir } from '../util/paths.js';
+import { nonNegativeNumber } from './options.js';
+import { reportError } from './main.js';
+
+export function registerBrokerCommand(program: Command): void {
+  program
+    .command('broker')
+    .description('run the embedded broker (127.0.0.1 only) for this project folder')
+    .option('--dir <folder>', 'project folder that holds .sprig/ (default: nearest with package.json or sprig.config)')
+    .option('-p, --port <port>', 'port (default: any free one)', nonNegativeNumber('--port'))
+    .option('--auto', 'started on demand by a client: exit after 10 idle minutes')
+    .action(async (o: { dir?: string; port?: number; auto?: boolean }) => {
+      const dir = o.dir ? path.resolve(o.dir) : findProjectDir();
+      try {
+        const { runEmbeddedBroker } = await import('../brokers/embedded/server.js');
+        await runEmbeddedBroker({ dir, port: o.port, auto: !!o.auto });
+      } catch (err) {
+        process.exitCode = reportError(err);
+      }
+    });
+}

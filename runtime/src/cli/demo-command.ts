@@ -1,0 +1,101 @@
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import type { Command } from 'commander';
+import { App } from '../app/app.js';
+import type { AsyncResult } from '../app/result.js';
+import type { SprigEvent } from '../events/types.js';
+import { cliPath, packageRoot } from '../util/paths.js';
+import { reportError } from './main.js';
+import { brokerOption } from './client-commands.js';
+
+function describeEvent(e: SprigEvent): string {
+  const id = 'uuid' in e && e.uuid ? ` ${String(e.uuid).slice(0, 8)}` : '';
+  let extra = '';
+  if (e.type === 'task-received') extra = ` ${e.name}${e.args}`;
+  else if (e.type === 'task-succeeded') extra = ` -> ${e.result} (${(e.runtime * 1000).toFixed(1)} ms)`;
+  else if (e.type === 'task-failed') extra = ` ${e.exception}`;
+  else if (e.type === 'task-retried') extra = ` ${e.exception}`;
+  else if (e.type === 'task-rejected') extra = ` ${e.reason ?? ''}`;
+  else if (e.type === 'task-revoked') extra = e.expired ? ' (expired)' : '';
+  return `  event ${e.type.padEnd(16)} ${e.hostname}${id}${extra}`;
+}
+
+/** `sprig demo`: a worker on examples/tasks.ts, a mix of tasks, their events and results. */
+export function registerDemoCommand(program: Command): void {
+  brokerOption(
+    program
+      .command('demo')
+      .description('start a worker on examples/tasks.ts, enqueue a mix of tasks, print events and results')
+      .option('-A, --app <file>', 'tasks file', path.join(packageRoot(), 'examples', 'tasks.ts'))
+      .option('-P, --pool <kind>', 'worker pool', 'process'),
+  ).action(async (o: { broker?: string; resultBackend?: string; app: string; pool: string }) => {
+    const app = new App({ brokerUrl: o.broker, resultBackend: o.resultBackend });
+    let worker: ReturnType<typeof spawn> | undefined;
+    try {
+      const config = await app.config();
+      process.stdout.write(`Sprig demo — broker ${config.brokerUrl === 'sprig://' ? `embedded (${config.projectDir}/.sprig)` : config.brokerUrl}\n`);
+      const broker = await app.broker();
+      const online = new Promise<void>((resolve) => {
+        void broker.subscribeEvents((e) => {
+          if (e.type === 'worker-heartbeat') return;
+          process.stdout.write(describeEvent(e) + '\n');
+          if (e.type === 'worker-online') resolve();
+        });
+      });
+      const args = [cliPath(), 'worker', '--app', o.app, '-E', '-c', '2', '--pool', o.pool, '--loglevel', 'warn'];
+      if (o.broker) args.push('--broker', o.broker);
+      if (o.resultBackend) args.push('--result-backend', o.resultBackend);
+      process.stdout.write(`starting worker: sprig ${args.slice(1).join(' ')}\n`);
+      worker = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'pipe'] });
+      let workerErr = '';
+      worker.stderr!.on('data', (d: Buffer) => (workerErr += d.toString()));
+      const exited = new Promise<never>((_, reject) =>
+        worker!.once('exit', (code) => reject(new Error(`the worker exited (code ${code}):\n${workerErr.trim()}`))),
+      );
+      exited.catch(() => undefined);
+      await Promise.race([online, exited, timeout(30_000, 'the worker did not come online within 30 s')]);
+
+      const calls: Array<{ label: string; expect: string; r: AsyncResult }> = [
+        { label: 'add(2, 3)', expect: 'SUCCESS', r: app.sendTask('add', [2, 3]) },
+        { label: 'mul(6, 7)', expect: 'SUCCESS', r: app.sendTask('mul', [6, 7]) },
+        { label: "greet('Ada', {greeting: 'Hi'})", expect: 'SUCCESS', r: app.sendTask('greet', ['Ada'], { greeting: 'Hi' }) },
+        { label: 'add(1, 1) countdown 1s', expect: 'SUCCESS', r: app.sendTask('add', [1, 1], {}, { countdown: 1 }) },
+        { label: 'flaky(2): retries twice', expect: 'SUCCESS', r: app.sendTask('flaky', [2]) },
+        { label: 'fetchQuote: autoretry + backoff', expect: 'SUCCESS', r: app.sendTask('fetchQuote', ['ACME']) },
+        { label: "fail('card declined')", expect: 'FAILURE', r: app.sendTask('fail', ['card declined']) },
+        { label: 'add(9, 9) already expired', expect: 'REVOKED', r: app.sendTask('add', [9, 9], {}, { expires: new Date(Date.now() - 1000) }) },
+        { label: 'nosuch(): not registered', expect: 'FAILURE', r: app.sendTask('nosuch', []) },
+      ];
+      let ok = true;
+      const rows: string[] = [];
+      for (const c of calls) {
+        let shown: string;
+        try {
+          shown = JSON.stringify(await c.r.get({ timeout: 30 }));
+        } catch (err) {
+          shown = (err as Error).message.split('\n')[0]!;
+        }
+        const state = c.r.state;
+        if (state !== c.expect) ok = false;
+        rows.push(`  ${c.label.padEnd(34)} ${state.padEnd(8)} ${shown}`);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      process.stdout.write(`\nResults:\n${rows.join('\n')}\n`);
+      process.stdout.write(ok ? '\nAll tasks ended in their expected states.\n' : '\nSome tasks did not end as expected.\n');
+      process.exitCode = ok ? 0 : 1;
+    } catch (err) {
+      process.exitCode = reportError(err);
+    } finally {
+      if (worker && worker.exitCode === null) {
+        const gone = new Promise((r) => worker!.once('exit', r));
+        worker.kill('SIGTERM');
+        await Promise.race([gone, new Promise((r) => setTimeout(r, 10_000))]);
+      }
+      await app.close();
+    }
+  });
+}
+
+function timeout(ms: number, message: string): Promise<never> {
+  return new Promise((_, reject) => setTimeout(() => reject(new Error(message)), ms).unref());
+}

@@ -1,0 +1,43 @@
+import { Command, CommanderError } from 'commander';
+import { SprigError, TaskError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { registerWorkerCommand } from './worker-command.js';
+import { registerClientCommands } from './client-commands.js';
+import { registerBrokerCommand } from './broker-command.js';
+import { registerDemoCommand } from './demo-command.js';
+
+/** Exit codes: 0 ok, 1 task failed / runtime error, 2 bad usage or configuration. */
+export async function runCli(argv: string[]): Promise<number> {
+  const program = new Command('sprig')
+    .description('Sprig: a Celery-compatible task queue for TypeScript')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `sprig: ${s}` : s) })
+    .showHelpAfterError('(run `sprig --help` for usage)');
+  registerWorkerCommand(program);
+  registerClientCommands(program);
+  registerBrokerCommand(program);
+  registerDemoCommand(program);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    return reportError(err);
+  }
+}
+
+export function reportError(err: unknown): number {
+  if (err instanceof TaskError) {
+    process.stderr.write(`sprig: ${err.message}\n${err.traceback ? err.traceback.trimEnd() + '\n' : ''}`);
+    return 1;
+  }
+  if (err instanceof SprigError) {
+    process.stderr.write(`sprig: ${err.message}\n`);
+    return err.code === 'E_CONFIG' ? 2 : 1;
+  }
+  process.stderr.write(`sprig: ${(err as Error)?.stack ?? String(err)}\n`);
+  return 1;
+}

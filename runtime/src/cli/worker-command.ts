@@ -1,0 +1,100 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { Worker } from '../worker/worker.js';
+import { ConfigError } from '../errors.js';
+import type { PoolKind } from '../app/config.js';
+import type { LogLevel } from '../util/log.js';
+import { csv, nonNegativeNumber, oneOf, positiveInt } from './options.js';
+import { brokerOption } from './client-commands.js';
+import { reportError } from './main.js';
+
+interface WorkerFlags {
+  app: string;
+  broker?: string;
+  resultBackend?: string;
+  concurrency?: number;
+  pool?: PoolKind;
+  queues?: string[];
+  prefetchMultiplier?: number;
+  events?: boolean;
+  acksLate?: boolean;
+  hostname?: string;
+  loglevel: LogLevel;
+  timeLimit?: number;
+  softTimeLimit?: number;
+  maxTasksPerChild?: number;
+  maxMemoryPerChild?: number;
+}
+
+export function registerWorkerCommand(program: Command): void {
+  brokerOption(
+    program
+      .command('worker')
+      .description('run a worker for the tasks in --app FILE')
+      .requiredOption('-A, --app <file>', 'tasks file (.ts or .js) that defines the tasks')
+      .option('-c, --concurrency <n>', 'pool size (default: CPU count; 50 for --pool async)', positiveInt('--concurrency'))
+      .option('-P, --pool <kind>', 'process (default), thread or async', oneOf('--pool', ['process', 'thread', 'async'] as const))
+      .option('-Q, --queues <q1,q2>', 'queues to consume from (default: celery)', csv)
+      .option('--prefetch-multiplier <n>', 'messages prefetched per pool slot (default 4; use 1 for long tasks)', positiveInt('--prefetch-multiplier'))
+      .option('-E, --events', 'send monitoring events')
+      .option('--acks-late', 'acknowledge after the task ran (at-least-once), for every task')
+      .option('-n, --hostname <name>', 'node name (default sprig<pid>@<host>)')
+      .option('-l, --loglevel <level>', 'debug, info, warn or error', oneOf('--loglevel', ['debug', 'info', 'warn', 'error'] as const), 'info')
+      .option('--time-limit <s>', 'hard time limit per task', nonNegativeNumber('--time-limit'))
+      .option('--soft-time-limit <s>', 'soft time limit per task', nonNegativeNumber('--soft-time-limit'))
+      .option('--max-tasks-per-child <n>', 'replace a pool child after this many tasks', positiveInt('--max-tasks-per-child'))
+      .option('--max-memory-per-child <kb>', 'replace a pool child whose RSS grows past this (KB)', positiveInt('--max-memory-per-child')),
+  ).action(async (o: WorkerFlags) => {
+    const file = path.resolve(o.app);
+    if (!fs.existsSync(file)) {
+      process.exitCode = reportError(new ConfigError(`--app ${o.app}: no such file (${file}); pass the tasks file, e.g. --app examples/tasks.ts`));
+      return;
+    }
+    const worker = new Worker({
+      app: file,
+      logLevel: o.loglevel,
+      config: {
+        brokerUrl: o.broker,
+        resultBackend: o.resultBackend,
+        worker: {
+          concurrency: o.concurrency,
+          pool: o.pool,
+          queues: o.queues,
+          prefetchMultiplier: o.prefetchMultiplier,
+          events: o.events,
+          acksLate: o.acksLate,
+          hostname: o.hostname,
+          timeLimit: o.timeLimit,
+          softTimeLimit: o.softTimeLimit,
+          maxTasksPerChild: o.maxTasksPerChild,
+          maxMemoryPerChild: o.maxMemoryPerChild,
+        },
+      },
+    });
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals) => {
+      signals++;
+      if (signals === 1) {
+        worker.log.info(`${sig} received: warm shutdown`);
+        void worker.stop().then(() => process.exit(0));
+      } else {
+        worker.log.warn(`${sig} received again: cold shutdown`);
+        void worker.stop({ cold: true });
+        setTimeout(() => process.exit(1), 200).unref();
+      }
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    try {
+      await worker.start();
+    } catch (err) {
+      process.exitCode = reportError(err);
+      process.removeListener('SIGTERM', onSignal);
+      process.removeListener('SIGINT', onSignal);
+      setTimeout(() => process.exit(process.exitCode as number), 100).unref();
+      return;
+    }
+    await new Promise<void>((resolve) => worker.once('stopped', resolve));
+  });
+}

@@ -1,0 +1,30 @@
+/** Sprig's public API: the one barrel. */
+export { task, sendTask, configure, defaultApp, App, type ApplyOptions } from './app/app.js';
+export type { Task, TaskOptions, TaskContext } from './app/task.js';
+export { currentTask } from './app/context.js';
+export { AsyncResult, type GetOptions } from './app/result.js';
+export { defineConfig, resolveConfig, type SprigConfig, type WorkerConfig, type PoolKind } from './app/config.js';
+export { registeredTaskNames, getTask } from './app/registry.js';
+export * from './errors.js';
+export {
+  buildTaskMessage,
+  parseTaskMessage,
+  encodeEnvelope,
+  decodeEnvelope,
+  decodeBody,
+  type TransportMessage,
+  type TaskRequest,
+  type TaskHeaders,
+} from './protocol/message.js';
+export { serializers, registerSerializer, type Serializer } from './serialization/registry.js';
+export { compressors, registerCompressor, type Compressor } from './compression/registry.js';
+export { createBroker, registerTransport, redactUrl } from './brokers/registry.js';
+export type { Broker, Delivery, Consumer, BrokerCapabilities, ControlRequest } from './brokers/types.js';
+export type { ResultBackend, ResultMeta, TaskState } from './backends/types.js';
+export * from './events/types.js';
+export { EventDispatcher } from './events/dispatcher.js';
+export { Worker, type WorkerOptions } from './worker/worker.js';
+export type { Step } from './worker/blueprint.js';
+export { VERSION } from './version.js';
+export { runCli } from './cli/main.js';
+export { runPoolChild } from './worker/pool/child-runner.js';

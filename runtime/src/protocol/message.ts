@@ -1,0 +1,299 @@
+/**
+ * Celery message protocol v2: build and parse task messages.
+ * https://docs.celeryq.dev/en/stable/internals/protocol.html#version-2
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { ProtocolError, DecodeError, MessageTooLargeError } from '../errors.js';
+import { serializers } from '../serialization/registry.js';
+import { compressors } from '../compression/registry.js';
+import { pyrepr, pyreprArgs } from './pyrepr.js';
+import { parseIso, toCeleryIso } from './time.js';
+
+export interface TaskHeaders {
+  lang: string;
+  task: string;
+  id: string;
+  shadow: string | null;
+  eta: string | null;
+  expires: string | null;
+  group: string | null;
+  group_index: number | null;
+  retries: number;
+  timelimit: [number | null, number | null];
+  root_id: string | null;
+  parent_id: string | null;
+  argsrepr: string;
+  kwargsrepr: string;
+  origin: string;
+  ignore_result: boolean;
+  compression?: string;
+  [extra: string]: unknown;
+}
+
+export interface MessageProperties {
+  correlation_id?: string;
+  reply_to?: string;
+  delivery_mode?: number;
+  delivery_info?: { exchange: string; routing_key: string };
+  priority?: number;
+  body_encoding?: string;
+  delivery_tag?: string;
+  /** Milliseconds as a string (AMQP per-message TTL), set when `expires` is. */
+  expiration?: string;
+  [extra: string]: unknown;
+}
+
+/** A message as every broker carries it: headers, properties and the encoded body bytes. */
+export interface TransportMessage {
+  headers: Record<string, unknown>;
+  properties: MessageProperties;
+  contentType: string;
+  contentEncoding: string;
+  /** Serialized (and possibly compressed) body, exactly as on the wire. */
+  body: Buffer;
+}
+
+export interface EmbedOptions {
+  callbacks: unknown[] | null;
+  errbacks: unknown[] | null;
+  chain: unknown[] | null;
+  chord: unknown | null;
+}
+
+export interface BuildTaskOptions {
+  id?: string;
+  name: string;
+  args?: unknown[];
+  kwargs?: Record<string, unknown>;
+  queue?: string;
+  exchange?: string;
+  countdown?: number;
+  eta?: Date | string;
+  /** Seconds from now, or an absolute time. */
+  expires?: number | Date | string;
+  priority?: number;
+  retries?: number;
+  timeLimit?: number | null;
+  softTimeLimit?: number | null;
+  rootId?: string | null;
+  parentId?: string | null;
+  groupId?: string | null;
+  replyTo?: string;
+  ignoreResult?: boolean;
+  serializer?: string;
+  compression?: string;
+  /** Below this many bytes the body is not compressed. */
+  compressionThreshold?: number;
+  shadow?: string | null;
+  origin?: string;
+  headers?: Record<string, unknown>;
+  embed?: Partial<EmbedOptions>;
+  now?: number;
+}
+
+let cachedOrigin: string | undefined;
+export function defaultOrigin(): string {
+  return (cachedOrigin ??= `gen${process.pid}@${hostname()}`);
+}
+
+/** Build a protocol-v2 task message. */
+export function buildTaskMessage(o: BuildTaskOptions): TransportMessage {
+  const now = o.now ?? Date.now();
+  const id = o.id ?? randomUUID();
+  const args = o.args ?? [];
+  const kwargs = o.kwargs ?? {};
+  if (!Array.isArray(args)) throw new ProtocolError(`args must be an array, got ${typeof args}`);
+  if (kwargs === null || typeof kwargs !== 'object' || Array.isArray(kwargs)) throw new ProtocolError('kwargs must be an object');
+  let eta: Date | null = null;
+  if (o.eta !== undefined) eta = o.eta instanceof Date ? o.eta : parseIso(o.eta);
+  else if (o.countdown !== undefined && o.countdown > 0) eta = new Date(now + o.countdown * 1000);
+  let expires: Date | null = null;
+  if (typeof o.expires === 'number') expires = new Date(now + o.expires * 1000);
+  else if (o.expires !== undefined) expires = o.expires instanceof Date ? o.expires : parseIso(o.expires);
+
+  const queue = o.queue ?? 'celery';
+  const serializer = serializers.get(o.serializer ?? 'json');
+  const embed: EmbedOptions = { callbacks: null, errbacks: null, chain: null, chord: null, ...o.embed };
+  let body = serializer.encode([args, kwargs, embed]);
+  const headers: TaskHeaders = {
+    lang: 'js',
+    task: o.name,
+    id,
+    shadow: o.shadow ?? null,
+    eta: eta ? toCeleryIso(eta) : null,
+    expires: expires ? toCeleryIso(expires) : null,
+    group: o.groupId ?? null,
+    group_index: null,
+    retries: o.retries ?? 0,
+    timelimit: [o.timeLimit ?? null, o.softTimeLimit ?? null],
+    root_id: o.rootId ?? id,
+    parent_id: o.parentId ?? null,
+    argsrepr: pyreprArgs(args),
+    kwargsrepr: pyrepr(kwargs),
+    origin: o.origin ?? defaultOrigin(),
+    ignore_result: o.ignoreResult ?? false,
+    ...o.headers,
+  };
+  if (o.compression && body.length >= (o.compressionThreshold ?? 0)) {
+    const c = compressors.get(o.compression);
+    body = c.compress(body);
+    headers.compression = c.contentType;
+  }
+  const properties: MessageProperties = {
+    correlation_id: id,
+    reply_to: o.replyTo ?? '',
+    delivery_mode: 2,
+    delivery_info: { exchange: o.exchange ?? '', routing_key: queue },
+    priority: o.priority ?? 0,
+    body_encoding: 'base64',
+    delivery_tag: randomUUID(),
+  };
+  if (expires) properties.expiration = String(Math.max(0, expires.getTime() - now));
+  return { headers, properties, contentType: serializer.contentType, contentEncoding: serializer.contentEncoding, body };
+}
+
+/** A decoded task request, ready to execute. */
+export interface TaskRequest {
+  id: string;
+  name: string;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  embed: Partial<EmbedOptions>;
+  retries: number;
+  eta: Date | null;
+  expires: Date | null;
+  timeLimit: number | null;
+  softTimeLimit: number | null;
+  rootId: string | null;
+  parentId: string | null;
+  groupId: string | null;
+  replyTo: string | null;
+  correlationId: string | null;
+  ignoreResult: boolean;
+  priority: number;
+  origin: string | null;
+  argsrepr: string;
+  kwargsrepr: string;
+  headers: Record<string, unknown>;
+  properties: MessageProperties;
+  contentType: string;
+  contentEncoding: string;
+}
+
+export interface ParseOptions {
+  /** Allowed content types (names resolved by the caller). Undefined: anything registered. */
+  accept?: ReadonlySet<string>;
+  /** Largest body (after decompression) we will decode. */
+  maxBodyBytes?: number;
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+function asNumberOrNull(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+function asStringOrNull(v: unknown): string | null {
+  return typeof v === 'string' && v !== 'undefined' ? v : null;
+}
+
+/** Decode the body bytes (decompress, then deserialize) of any message. */
+export function decodeBody(msg: TransportMessage, opts: ParseOptions = {}): unknown {
+  const max = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  if (msg.body.length > max) throw new MessageTooLargeError(msg.body.length, max);
+  let data = msg.body;
+  const compression = msg.headers.compression;
+  if (typeof compression === 'string' && compression) data = compressors.get(compression).decompress(data, max);
+  return serializers.decode(data, msg.contentType, opts.accept);
+}
+
+/** Parse a transport message as a protocol-v2 task request; throws ProtocolError with a reason. */
+export function parseTaskMessage(msg: TransportMessage, opts: ParseOptions = {}): TaskRequest {
+  const h = msg.headers ?? {};
+  const body = decodeBody(msg, opts);
+  if (typeof h.task !== 'string' || typeof h.id !== 'string') {
+    if (body && typeof body === 'object' && !Array.isArray(body) && 'task' in (body as object)) {
+      throw new ProtocolError('protocol v1 message (task in body): only Celery message protocol v2 is supported', {
+        code: 'E_PROTOCOL_V1',
+      });
+    }
+    throw new ProtocolError('not a protocol v2 task message: headers.task and headers.id are required');
+  }
+  if (!Array.isArray(body) || body.length < 2) {
+    throw new ProtocolError('not a protocol v2 body: expected [args, kwargs, embed]');
+  }
+  const [args, kwargs, embed] = body as [unknown, unknown, unknown];
+  if (!Array.isArray(args)) throw new ProtocolError('not a protocol v2 body: args is not an array');
+  if (kwargs === null || typeof kwargs !== 'object' || Array.isArray(kwargs)) {
+    throw new ProtocolError('not a protocol v2 body: kwargs is not an object');
+  }
+  const tl = Array.isArray(h.timelimit) ? h.timelimit : [null, null];
+  const p = msg.properties ?? {};
+  const rawProps = p as Record<string, unknown>;
+  const retries = typeof h.retries === 'number' ? h.retries : 0;
+  return {
+    id: h.id,
+    name: h.task,
+    args,
+    kwargs: kwargs as Record<string, unknown>,
+    embed: (embed && typeof embed === 'object' ? embed : {}) as Partial<EmbedOptions>,
+    retries,
+    eta: parseIso(h.eta),
+    expires: parseIso(h.expires),
+    timeLimit: asNumberOrNull(tl[0]),
+    softTimeLimit: asNumberOrNull(tl[1]),
+    rootId: asStringOrNull(h.root_id),
+    parentId: asStringOrNull(h.parent_id),
+    groupId: asStringOrNull(h.group),
+    replyTo: asStringOrNull(p.reply_to ?? rawProps.replyTo) || null,
+    correlationId: asStringOrNull(p.correlation_id ?? rawProps.correlationId),
+    ignoreResult: h.ignore_result === true,
+    priority: typeof p.priority === 'number' ? p.priority : 0,
+    origin: asStringOrNull(h.origin),
+    argsrepr: typeof h.argsrepr === 'string' ? h.argsrepr : pyreprArgs(args),
+    kwargsrepr: typeof h.kwargsrepr === 'string' ? h.kwargsrepr : pyrepr(kwargs),
+    headers: h,
+    properties: p,
+    contentType: msg.contentType,
+    contentEncoding: msg.contentEncoding,
+  };
+}
+
+/**
+ * kombu's JSON envelope, used on Redis and by Sprig's embedded and memory brokers:
+ * {"body": base64, "content-encoding", "content-type", "headers", "properties"}.
+ */
+export function encodeEnvelope(msg: TransportMessage): string {
+  return JSON.stringify({
+    body: msg.body.toString('base64'),
+    'content-encoding': msg.contentEncoding,
+    'content-type': msg.contentType,
+    headers: msg.headers,
+    properties: { ...msg.properties, body_encoding: 'base64' },
+  });
+}
+
+/** Parse a kombu envelope; throws DecodeError with a reason on anything else. */
+export function decodeEnvelope(raw: string | Buffer): TransportMessage {
+  let env: unknown;
+  try {
+    env = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+  } catch (err) {
+    throw new DecodeError(`message is not a JSON envelope: ${(err as Error).message}`, { cause: err });
+  }
+  return envelopeToMessage(env);
+}
+
+export function envelopeToMessage(env: unknown): TransportMessage {
+  if (!env || typeof env !== 'object' || Array.isArray(env)) throw new DecodeError('message envelope is not an object');
+  const e = env as Record<string, unknown>;
+  if (typeof e.body !== 'string') throw new DecodeError('message envelope has no string body');
+  const properties = (e.properties && typeof e.properties === 'object' ? e.properties : {}) as MessageProperties;
+  const headers = (e.headers && typeof e.headers === 'object' ? e.headers : {}) as Record<string, unknown>;
+  const contentType = typeof e['content-type'] === 'string' ? (e['content-type'] as string) : 'application/json';
+  const contentEncoding = typeof e['content-encoding'] === 'string' ? (e['content-encoding'] as string) : 'utf-8';
+  const enc = properties.body_encoding;
+  const body = enc === 'base64' ? Buffer.from(e.body, 'base64') : Buffer.from(e.body, 'utf8');
+  return { headers, properties, contentType, contentEncoding, body };
+}

@@ -1,0 +1,85 @@
+import { ContentDisallowedError, DecodeError } from '../errors.js';
+
+/** A serializer turns a message body into bytes and back (kombu's serialization registry). */
+export interface Serializer {
+  /** Short name used in settings and `accept` lists, e.g. "json". */
+  readonly name: string;
+  /** MIME type on the wire, e.g. "application/json" (Celery's names, so Python can read it). */
+  readonly contentType: string;
+  /** The content-encoding kombu writes for this type ("utf-8" for text, "binary" otherwise). */
+  readonly contentEncoding: string;
+  encode(value: unknown): Buffer;
+  decode(data: Buffer): unknown;
+}
+
+export class SerializerRegistry {
+  private readonly byName = new Map<string, Serializer>();
+  private readonly byType = new Map<string, Serializer>();
+
+  register(serializer: Serializer): void {
+    this.byName.set(serializer.name, serializer);
+    this.byType.set(serializer.contentType, serializer);
+  }
+
+  unregister(name: string): void {
+    const s = this.byName.get(name);
+    if (!s) return;
+    this.byName.delete(name);
+    this.byType.delete(s.contentType);
+  }
+
+  get(name: string): Serializer {
+    const s = this.byName.get(name) ?? this.byType.get(name);
+    if (!s) throw new DecodeError(`unknown serializer ${JSON.stringify(name)} (known: ${this.names().join(', ')})`);
+    return s;
+  }
+
+  has(nameOrType: string): boolean {
+    return this.byName.has(nameOrType) || this.byType.has(nameOrType);
+  }
+
+  names(): string[] {
+    return [...this.byName.keys()];
+  }
+
+  /** Resolve an accept list of names or content types to content types. */
+  resolveAccept(accept: readonly string[]): Set<string> {
+    const out = new Set<string>();
+    for (const a of accept) {
+      const s = this.byName.get(a) ?? this.byType.get(a);
+      out.add(s ? s.contentType : a);
+    }
+    return out;
+  }
+
+  /**
+   * Decode `data` of `contentType`. Content not in `accept` (content types) is refused before any
+   * decoding happens.
+   */
+  decode(data: Buffer, contentType: string, accept?: ReadonlySet<string>): unknown {
+    if (accept && !accept.has(contentType)) throw new ContentDisallowedError(contentType, [...accept]);
+    const s = this.byType.get(contentType);
+    if (!s) throw new DecodeError(`no serializer for content type ${JSON.stringify(contentType)}`);
+    try {
+      return s.decode(data);
+    } catch (err) {
+      throw new DecodeError(`body does not decode as ${contentType}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+export const jsonSerializer: Serializer = {
+  name: 'json',
+  contentType: 'application/json',
+  contentEncoding: 'utf-8',
+  encode: (value) => Buffer.from(JSON.stringify(value), 'utf8'),
+  decode: (data) => JSON.parse(data.toString('utf8')),
+};
+
+export const serializers = new SerializerRegistry();
+serializers.register(jsonSerializer);
+
+/** Register a custom serializer on the process-wide registry. */
+export function registerSerializer(name: string, s: Omit<Serializer, 'name' | 'contentEncoding'> & { contentEncoding?: string }): void {
+  serializers.register({ name, contentEncoding: s.contentEncoding ?? 'binary', ...s });
+}

@@ -1,0 +1,58 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+let root: string | undefined;
+
+/** The folder of Sprig's own package.json (the repo, or the installed extension/package). */
+export function packageRoot(): string {
+  if (root) return root;
+  let dir = __dirname;
+  for (;;) {
+    const pj = path.join(dir, 'package.json');
+    if (fs.existsSync(pj)) {
+      try {
+        if ((JSON.parse(fs.readFileSync(pj, 'utf8')) as { name?: string }).name === 'sprig') return (root = dir);
+      } catch {
+        /* keep walking */
+      }
+    }
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`cannot find Sprig's package.json above ${__dirname}`);
+    dir = up;
+  }
+}
+
+/** True when running from TypeScript sources (tests under tsx), false in the esbuild bundle. */
+export const fromSource = __filename.endsWith('.ts');
+
+/** The module that `import ... from 'sprig'` in a user's tasks file resolves to: the running runtime. */
+export function runtimeIndexPath(): string {
+  return fromSource ? path.join(packageRoot(), 'runtime/src/index.ts') : path.join(packageRoot(), 'dist/runtime/index.js');
+}
+
+/** The `sprig` CLI script (spawned for `sprig broker` autostart and by tests). */
+export function cliPath(): string {
+  return path.join(packageRoot(), 'bin/sprig.js');
+}
+
+/** Script a pool child process / thread runs. */
+export function poolChildPath(): string {
+  return path.join(packageRoot(), 'dist/runtime/pool-child.js');
+}
+
+/**
+ * The project folder that owns `.sprig/`: the nearest ancestor of `from` with a sprig.config.*,
+ * a `.sprig/` or a package.json; else `from` itself. SPRIG_PROJECT_DIR overrides.
+ */
+export function findProjectDir(from = process.cwd()): string {
+  if (process.env.SPRIG_PROJECT_DIR) return path.resolve(process.env.SPRIG_PROJECT_DIR);
+  let dir = path.resolve(from);
+  for (;;) {
+    for (const marker of ['sprig.config.ts', 'sprig.config.js', 'sprig.config.json', '.sprig', 'package.json']) {
+      if (fs.existsSync(path.join(dir, marker))) return dir;
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return path.resolve(from);
+    dir = up;
+  }
+}

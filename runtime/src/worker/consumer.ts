@@ -1,0 +1,377 @@
+/**
+ * The task data path in the worker: delivery -> parse -> checks (registered, revoked, expired, ETA)
+ * -> reserved (priority order) -> pool -> outcome -> result + events -> ack.
+ */
+import type { Broker, Consumer, Delivery } from '../brokers/types.js';
+import { parseTaskMessage, buildTaskMessage, type TaskRequest, type ParseOptions } from '../protocol/message.js';
+import { getTask, registeredTaskNames } from '../app/registry.js';
+import type { Task } from '../app/task.js';
+import { NotRegisteredError } from '../errors.js';
+import { PriorityFifo } from '../brokers/priority-queue.js';
+import { pyrepr } from '../protocol/pyrepr.js';
+import { serializers } from '../serialization/registry.js';
+import { errorToInfo, type Job, type Outcome } from './trace.js';
+import type { Worker } from './worker.js';
+import type { ResultMeta } from '../backends/types.js';
+
+export interface Request {
+  delivery: Delivery;
+  req: TaskRequest;
+  task: Task;
+  acked: boolean;
+  timer?: NodeJS.Timeout;
+  startedAt?: number;
+}
+
+export class TaskConsumer {
+  private consumer?: Consumer;
+  private readonly ready = new PriorityFifo<Request>();
+  readonly scheduled = new Map<string, Request>();
+  readonly active = new Map<string, Request>();
+  private basePrefetch: number;
+  private stopping = false;
+  private touchTimer?: NodeJS.Timeout;
+  private readonly parseOpts: ParseOptions;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly w: Worker) {
+    this.basePrefetch = Math.max(1, w.concurrency * w.prefetchMultiplier);
+    this.parseOpts = {
+      accept: serializers.resolveAccept(w.config.accept ?? ['json']),
+      maxBodyBytes: w.config.maxMessageBytes,
+    };
+  }
+
+  get broker(): Broker {
+    return this.w.broker;
+  }
+
+  /** Reserved (prefetched, waiting for a slot), in priority order. */
+  reserved(): Request[] {
+    return [...this.ready.values()];
+  }
+
+  async start(): Promise<void> {
+    this.w.pool.onFree = () => this.pump();
+    this.consumer = await this.broker.consume(this.w.queues, this.basePrefetch, (d) => this.onDelivery(d));
+    const vt = this.broker.capabilities.visibilityTimeoutMs;
+    if (vt && this.broker.touch) {
+      this.touchTimer = setInterval(() => void this.touchHeld(), Math.max(200, Math.min(vt / 4, 60_000)));
+      this.touchTimer.unref();
+    }
+  }
+
+  private async touchHeld(): Promise<void> {
+    const held: Delivery[] = [];
+    for (const r of this.ready.values()) held.push(r.delivery);
+    for (const r of this.scheduled.values()) held.push(r.delivery);
+    for (const r of this.active.values()) if (!r.acked) held.push(r.delivery);
+    if (held.length) await this.broker.touch!(held).catch((err) => this.w.log.warn(`cannot extend visibility: ${(err as Error).message}`));
+  }
+
+  private adjustPrefetch(): void {
+    // ETA tasks held in memory must not block the prefetch of others (Celery's qos.increment_eventually).
+    this.consumer?.setPrefetch(this.basePrefetch + this.scheduled.size);
+  }
+
+  setBasePrefetch(n: number): void {
+    this.basePrefetch = Math.max(1, n);
+    this.adjustPrefetch();
+  }
+
+  onDelivery(d: Delivery): void {
+    if (d.error || !d.message) return this.rejectBad(d, d.error?.message ?? 'empty message', null);
+    let req: TaskRequest;
+    try {
+      req = parseTaskMessage(d.message, this.parseOpts);
+    } catch (err) {
+      const id = typeof d.message.headers?.id === 'string' ? d.message.headers.id : null;
+      return this.rejectBad(d, `${(err as Error).name}: ${(err as Error).message}`, id);
+    }
+    const task = getTask(req.name);
+    if (!task) return void this.notRegistered(d, req);
+    const r: Request = { delivery: d, req, task, acked: false };
+    if (this.w.revoked.has(req.id)) return void this.revoke(r, false);
+    if (req.expires && req.expires.getTime() <= Date.now()) return void this.revoke(r, true);
+    this.w.events.send({
+      type: 'task-received',
+      uuid: req.id,
+      name: req.name,
+      args: req.argsrepr,
+      kwargs: req.kwargsrepr,
+      retries: req.retries,
+      eta: (req.headers.eta as string | null) ?? null,
+      expires: (req.headers.expires as string | null) ?? null,
+      root_id: req.rootId,
+      parent_id: req.parentId,
+    });
+    const delay = req.eta ? req.eta.getTime() - Date.now() : 0;
+    if (delay > 0) {
+      this.scheduled.set(req.id, r);
+      this.adjustPrefetch();
+      r.timer = setTimeout(() => {
+        this.scheduled.delete(req.id);
+        this.adjustPrefetch();
+        this.reserve(r);
+      }, delay);
+      return;
+    }
+    this.reserve(r);
+  }
+
+  private reserve(r: Request): void {
+    this.ready.push(r, this.level(r));
+    this.pump();
+  }
+
+  /** PriorityFifo serves level 0 first; AMQP's priorities run the other way. */
+  private level(r: Request): number {
+    const p = r.req.priority;
+    return this.broker.capabilities.priorities === 'higher-first' ? 9 - Math.min(9, p) : p;
+  }
+
+  /** Start as many reserved tasks as the pool has free slots. */
+  pump(): void {
+    const pool = this.w.pool;
+    while (!this.stopping && pool.free > 0 && this.ready.length > 0) {
+      const r = this.ready.shift()!;
+      if (this.w.revoked.has(r.req.id)) {
+        void this.revoke(r, false);
+        continue;
+      }
+      if (r.req.expires && r.req.expires.getTime() <= Date.now()) {
+        void this.revoke(r, true);
+        continue;
+      }
+      if (!this.w.rateLimits.take(r.req.name, () => this.pump())) {
+        // Over its rate: put it back and try again when a token is due.
+        this.ready.unshift(r, this.level(r));
+        break;
+      }
+      this.execute(r);
+    }
+  }
+
+  private acksLate(r: Request): boolean {
+    return r.task.options.acksLate ?? this.w.acksLate;
+  }
+
+  private ack(r: Request): void {
+    if (r.acked) return;
+    r.acked = true;
+    this.broker.ack(r.delivery);
+  }
+
+  private execute(r: Request): void {
+    const { req } = r;
+    if (!this.acksLate(r)) this.ack(r);
+    this.active.set(req.id, r);
+    r.startedAt = Date.now();
+    this.w.events.send({ type: 'task-started', uuid: req.id });
+    if (r.task.options.trackStarted) void this.store(r, { status: 'STARTED', result: { pid: process.pid, hostname: this.w.hostname }, traceback: null });
+    const job: Job = {
+      id: req.id,
+      name: req.name,
+      args: req.args,
+      kwargs: req.kwargs,
+      retries: req.retries,
+      eta: req.eta ? req.eta.toISOString() : null,
+      rootId: req.rootId,
+      parentId: req.parentId,
+      hostname: this.w.hostname,
+      timeLimit: req.timeLimit ?? r.task.options.timeLimit ?? this.w.config.worker?.timeLimit ?? null,
+      softTimeLimit: req.softTimeLimit ?? r.task.options.softTimeLimit ?? this.w.config.worker?.softTimeLimit ?? null,
+    };
+    this.w.pool.run(job).then(
+      (o) => this.complete(r, o),
+      (err) => this.complete(r, { state: 'FAILURE', ...errorToInfo(err), runtime: 0 }),
+    );
+  }
+
+  private async complete(r: Request, o: Outcome): Promise<void> {
+    const { req } = r;
+    try {
+      switch (o.state) {
+        case 'SUCCESS':
+          await this.store(r, { status: 'SUCCESS', result: o.result, traceback: null });
+          this.w.events.send({ type: 'task-succeeded', uuid: req.id, result: pyrepr(o.result, 256), runtime: o.runtime });
+          this.w.log.info(`Task ${req.name}[${req.id}] succeeded in ${o.runtime.toFixed(6)}s: ${pyrepr(o.result, 200)}`);
+          this.w.stats.succeeded++;
+          this.ack(r);
+          break;
+        case 'FAILURE':
+          await this.store(r, { status: 'FAILURE', result: o.exc, traceback: o.traceback });
+          this.w.events.send({ type: 'task-failed', uuid: req.id, exception: o.repr, traceback: o.traceback });
+          this.w.log.error(`Task ${req.name}[${req.id}] raised unexpected: ${o.repr}\n${o.traceback}`);
+          this.w.stats.failed++;
+          this.ack(r);
+          break;
+        case 'RETRY':
+          await this.republishForRetry(r, o.countdown);
+          await this.store(r, { status: 'RETRY', result: o.exc, traceback: o.traceback || null });
+          this.w.events.send({ type: 'task-retried', uuid: req.id, exception: o.exc ? `${o.exc.exc_type}(${JSON.stringify(String(o.exc.exc_message[0] ?? ''))})` : 'Retry', traceback: o.traceback });
+          this.w.log.info(`Task ${req.name}[${req.id}] retry: ${o.repr}`);
+          this.w.stats.retried++;
+          this.ack(r);
+          break;
+        case 'IGNORED':
+          this.ack(r);
+          break;
+        case 'REJECTED':
+          await this.rejectDelivery(r, o.requeue, o.reason);
+          break;
+        case 'LOST': {
+          const requeue = this.acksLate(r) && r.task.options.rejectOnWorkerLost !== false;
+          if (requeue && !r.acked) {
+            this.w.log.warn(`${o.reason}: requeued (acks late)`);
+            await this.rejectDelivery(r, true, o.reason);
+          } else {
+            const info = errorToInfo(Object.assign(new Error(o.reason), { name: 'WorkerLostError' }));
+            await this.store(r, { status: 'FAILURE', result: info.exc, traceback: info.traceback });
+            this.w.events.send({ type: 'task-failed', uuid: req.id, exception: info.repr, traceback: info.traceback });
+            this.ack(r);
+          }
+          break;
+        }
+      }
+    } catch (err) {
+      // The result could not be recorded: don't ack, so the message is delivered again.
+      this.w.log.error(`Task ${req.name}[${req.id}]: cannot record its outcome (${(err as Error).message}); requeueing`);
+      if (!r.acked) await this.rejectDelivery(r, true, (err as Error).message).catch(() => undefined);
+    } finally {
+      this.active.delete(req.id);
+      this.w.stats.processed++;
+      if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+      this.pump();
+    }
+  }
+
+  private async rejectDelivery(r: Request, requeue: boolean, reason: string): Promise<void> {
+    if (r.acked) return;
+    r.acked = true;
+    await this.broker.reject(r.delivery, requeue, reason);
+    if (!requeue) this.w.events.send({ type: 'task-rejected', uuid: r.req.id, requeue, reason, name: r.req.name });
+  }
+
+  private async republishForRetry(r: Request, countdown: number): Promise<void> {
+    const { req } = r;
+    const message = buildTaskMessage({
+      id: req.id,
+      name: req.name,
+      args: req.args,
+      kwargs: req.kwargs,
+      queue: r.delivery.queue,
+      countdown,
+      expires: req.expires ?? undefined,
+      priority: req.priority,
+      retries: req.retries + 1,
+      timeLimit: req.timeLimit,
+      softTimeLimit: req.softTimeLimit,
+      rootId: req.rootId,
+      parentId: req.parentId,
+      groupId: req.groupId,
+      replyTo: req.replyTo ?? undefined,
+      ignoreResult: req.ignoreResult,
+      serializer: serializers.has(req.contentType) ? req.contentType : 'json',
+      embed: req.embed,
+      origin: this.w.hostname,
+    });
+    await this.broker.publish(r.delivery.queue, message);
+  }
+
+  async store(r: Request, s: Pick<ResultMeta, 'status' | 'result' | 'traceback'>): Promise<void> {
+    const { req, task } = r;
+    if ((req.ignoreResult || task.options.ignoreResult) && s.status !== 'FAILURE') return;
+    await this.w.backend.store(
+      {
+        status: s.status,
+        result: s.result,
+        traceback: s.traceback,
+        children: [],
+        date_done: s.status === 'SUCCESS' || s.status === 'FAILURE' || s.status === 'REVOKED' ? new Date().toISOString().replace('Z', '') : null,
+        task_id: req.id,
+        parent_id: req.parentId,
+        name: req.name,
+        args: req.args,
+        kwargs: req.kwargs,
+        worker: this.w.hostname,
+        retries: req.retries,
+        queue: r.delivery.queue,
+      },
+      task.options.resultExpires ?? this.w.config.resultExpires,
+    );
+  }
+
+  /** Bad input: dead-letter it with the reason, tell the monitor, keep going. */
+  private rejectBad(d: Delivery, reason: string, id: string | null): void {
+    this.w.stats.rejected++;
+    this.w.log.warn(`Rejected message ${id ?? d.tag} from queue ${d.queue}: ${reason}`);
+    this.w.events.send({ type: 'task-rejected', uuid: id, requeue: false, reason });
+    this.broker.reject(d, false, reason).catch((err) => this.w.log.error(`cannot dead-letter ${d.tag}: ${(err as Error).message}`));
+  }
+
+  /** Unknown task: store NotRegistered so a waiting caller learns at once, and dead-letter it. */
+  private async notRegistered(d: Delivery, req: TaskRequest): Promise<void> {
+    const err = new NotRegisteredError(req.name, registeredTaskNames());
+    this.w.log.error(`Received unregistered task of type ${JSON.stringify(req.name)} [${req.id}]: ${err.message}`);
+    const info = errorToInfo(err);
+    try {
+      await this.w.backend.store({
+        status: 'FAILURE',
+        result: { ...info.exc, exc_type: 'NotRegistered', exc_module: 'celery.exceptions' },
+        traceback: null,
+        children: [],
+        date_done: new Date().toISOString().replace('Z', ''),
+        task_id: req.id,
+        name: req.name,
+        worker: this.w.hostname,
+      });
+    } catch (e) {
+      this.w.log.error(`cannot store NotRegistered for ${req.id}: ${(e as Error).message}`);
+    }
+    this.rejectBad(d, err.message, req.id);
+  }
+
+  private async revoke(r: Request, expired: boolean): Promise<void> {
+    const { req } = r;
+    this.w.log.info(`Discarding ${expired ? 'expired' : 'revoked'} task ${req.name}[${req.id}]`);
+    try {
+      await this.store(r, {
+        status: 'REVOKED',
+        result: { exc_type: 'TaskRevokedError', exc_message: [expired ? 'expired' : 'revoked'], exc_module: 'celery.exceptions' },
+        traceback: null,
+      });
+    } catch (err) {
+      this.w.log.error(`cannot store REVOKED for ${req.id}: ${(err as Error).message}`);
+    }
+    this.w.events.send({ type: 'task-revoked', uuid: req.id, terminated: false, signum: null, expired });
+    this.ack(r);
+  }
+
+  /** Revoke a task that is held here (ETA or reserved). */
+  discard(id: string): boolean {
+    const s = this.scheduled.get(id);
+    if (s) {
+      clearTimeout(s.timer);
+      this.scheduled.delete(id);
+      this.adjustPrefetch();
+      void this.revoke(s, false);
+      return true;
+    }
+    return false;
+  }
+
+  /** Warm shutdown: stop consuming, give back what is not started, wait for what is running. */
+  async stop(graceful: boolean): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.touchTimer);
+    await this.consumer?.cancel().catch(() => undefined);
+    const giveBack: Request[] = [...this.ready.values(), ...this.scheduled.values()];
+    this.ready.clear();
+    for (const r of this.scheduled.values()) clearTimeout(r.timer);
+    this.scheduled.clear();
+    await Promise.all(giveBack.map((r) => this.rejectDelivery(r, true, 'worker shutdown').catch(() => undefined)));
+    if (graceful && this.active.size) await new Promise<void>((res) => this.idleWaiters.push(res));
+    await this.broker.flush().catch(() => undefined);
+  }
+}

@@ -1,0 +1,86 @@
+import { executeTask, errorToInfo, type Job, type Outcome } from '../trace.js';
+import { SoftTimeLimitExceeded, TimeLimitExceeded } from '../../errors.js';
+import { effectiveLimits, type Pool, type PoolOptions } from './types.js';
+
+/**
+ * Runs tasks in the worker's own event loop: best for I/O-bound async tasks. It cannot stop
+ * synchronous code: a hard time limit fails the task and frees the slot, but a synchronous loop
+ * keeps the event loop busy (the worker warns about this when a hard limit is set).
+ */
+export class AsyncPool implements Pool {
+  readonly kind = 'async' as const;
+  private running = new Map<string, AbortController>();
+  private idleWaiters: Array<() => void> = [];
+  size: number;
+  onFree?: () => void;
+
+  constructor(private readonly o: PoolOptions) {
+    this.size = o.concurrency;
+  }
+
+  get free(): number {
+    return Math.max(0, this.size - this.running.size);
+  }
+
+  async start(): Promise<void> {
+    if (this.o.timeLimit) {
+      this.o.log('warn', 'async pool: a hard time limit fails the task and frees its slot, but cannot stop synchronous code; use --pool process or thread to kill it');
+    }
+  }
+
+  async run(job: Job): Promise<Outcome> {
+    const ac = new AbortController();
+    this.running.set(job.id, ac);
+    const { hard, soft } = effectiveLimits(job, this.o);
+    let softTimer: NodeJS.Timeout | undefined;
+    let hardTimer: NodeJS.Timeout | undefined;
+    try {
+      const exec = executeTask(job, ac.signal);
+      if (!hard && !soft) return await exec;
+      if (soft) softTimer = setTimeout(() => ac.abort(new SoftTimeLimitExceeded(soft)), soft * 1000);
+      if (!hard) return await exec;
+      const t0 = performance.now();
+      const limit = new Promise<Outcome>((resolve) => {
+        hardTimer = setTimeout(() => {
+          ac.abort(new TimeLimitExceeded(hard));
+          resolve({ state: 'FAILURE', ...errorToInfo(new TimeLimitExceeded(hard)), runtime: (performance.now() - t0) / 1000 });
+        }, hard * 1000);
+      });
+      return await Promise.race([exec, limit]);
+    } finally {
+      clearTimeout(softTimer);
+      clearTimeout(hardTimer);
+      this.running.delete(job.id);
+      if (this.running.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+      this.onFree?.();
+    }
+  }
+
+  terminate(jobId: string, reason: string): boolean {
+    const ac = this.running.get(jobId);
+    if (!ac) return false;
+    ac.abort(new Error(reason));
+    return true;
+  }
+
+  async grow(n: number): Promise<void> {
+    this.size += n;
+    this.onFree?.();
+  }
+
+  async shrink(n: number): Promise<void> {
+    this.size = Math.max(1, this.size - n);
+  }
+
+  async stop(graceful: boolean): Promise<void> {
+    if (!graceful) {
+      for (const ac of this.running.values()) ac.abort(new Error('worker shutdown'));
+      return;
+    }
+    if (this.running.size) await new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
+  pids(): number[] {
+    return [process.pid];
+  }
+}

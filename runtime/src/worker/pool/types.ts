@@ -1,0 +1,40 @@
+import type { Job, Outcome } from '../trace.js';
+import type { PoolKind } from '../../app/config.js';
+
+export interface PoolOptions {
+  concurrency: number;
+  /** Absolute path of the tasks file children load. */
+  tasksFile?: string;
+  /** Worker-wide default limits (seconds); a job's own limits win. */
+  timeLimit?: number;
+  softTimeLimit?: number;
+  maxTasksPerChild?: number;
+  /** Kilobytes of RSS after which a child is replaced (process pool). */
+  maxMemoryPerChild?: number;
+  log: (level: 'info' | 'warn' | 'error', msg: string) => void;
+}
+
+/** Runs jobs. The consumer only starts a job when `free > 0`. */
+export interface Pool {
+  readonly kind: PoolKind;
+  readonly size: number;
+  readonly free: number;
+  start(): Promise<void>;
+  run(job: Job): Promise<Outcome>;
+  /** Stop a running job (revoke --terminate): the outcome becomes FAILURE/REVOKED as the caller decides. */
+  terminate(jobId: string, reason: string): boolean;
+  grow(n: number): Promise<void>;
+  shrink(n: number): Promise<void>;
+  /** Graceful: wait for running jobs; else stop at once. */
+  stop(graceful: boolean): Promise<void>;
+  /** Pids of children (process pool) for inspection and tests. */
+  pids(): number[];
+  /** Swap in new code (autoreload): new jobs use it, running ones finish on the old. */
+  reload?(): Promise<void>;
+  /** Called when a slot frees up. */
+  onFree?: () => void;
+}
+
+export function effectiveLimits(job: Job, o: PoolOptions): { hard: number | null; soft: number | null } {
+  return { hard: job.timeLimit ?? o.timeLimit ?? null, soft: job.softTimeLimit ?? o.softTimeLimit ?? null };
+}

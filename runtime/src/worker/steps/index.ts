@@ -1,0 +1,103 @@
+/** The default bootsteps, each small (Celery's worker/consumer steps). */
+import * as os from 'node:os';
+import { createBroker } from '../../brokers/registry.js';
+import { createBackendFromUrl, defaultApp } from '../../app/app.js';
+import { AsyncPool } from '../pool/async-pool.js';
+import { ChildPool } from '../pool/child-pool.js';
+import { EventDispatcher } from '../../events/dispatcher.js';
+import { TaskConsumer } from '../consumer.js';
+import type { Step } from '../blueprint.js';
+import type { Worker } from '../worker.js';
+import { VERSION } from '../../version.js';
+
+export const connectionStep: Step<Worker> = {
+  name: 'connection',
+  async start(w) {
+    const c = w.config;
+    w.broker = await createBroker(c.brokerUrl!, { projectDir: c.projectDir, visibilityTimeout: c.visibilityTimeout });
+    await w.broker.connect();
+    w.backend = c.resultBackend ? await createBackendFromUrl(c.resultBackend) : w.broker.createBackend();
+    // Tasks that enqueue other tasks use the worker's own connections.
+    defaultApp().useBroker(w.broker, w.backend);
+  },
+  async stop(w) {
+    await w.backend?.close();
+    await w.broker?.close();
+  },
+};
+
+export const eventsStep: Step<Worker> = {
+  name: 'events',
+  requires: ['connection'],
+  start(w) {
+    w.events = new EventDispatcher(w.broker, w.hostname);
+    w.events.enabled = w.sendEvents;
+  },
+};
+
+function workerStatus(w: Worker) {
+  return {
+    freq: 2.0,
+    active: w.consumer?.active.size ?? 0,
+    processed: w.stats.processed,
+    loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    sw_ident: 'sprig',
+    sw_ver: VERSION,
+    sw_sys: os.type(),
+  };
+}
+
+export const heartbeatStep: Step<Worker> = {
+  name: 'heartbeat',
+  requires: ['events', 'consumer'],
+  start(w) {
+    w.events.send({ type: 'worker-online', ...workerStatus(w) });
+    w.heartbeatTimer = setInterval(() => w.events.send({ type: 'worker-heartbeat', ...workerStatus(w) }), 2000);
+    w.heartbeatTimer.unref();
+  },
+  async stop(w) {
+    clearInterval(w.heartbeatTimer);
+    w.events.send({ type: 'worker-offline', ...workerStatus(w) });
+    await w.broker.flush();
+  },
+};
+
+export const poolStep: Step<Worker> = {
+  name: 'pool',
+  async start(w) {
+    const opts = {
+      concurrency: w.concurrency,
+      timeLimit: w.config.worker?.timeLimit,
+      softTimeLimit: w.config.worker?.softTimeLimit,
+      maxTasksPerChild: w.config.worker?.maxTasksPerChild,
+      maxMemoryPerChild: w.config.worker?.maxMemoryPerChild,
+      log: (level: 'info' | 'warn' | 'error', msg: string) => w.log[level](msg),
+    };
+    if (w.poolKind === 'async') w.pool = new AsyncPool(opts);
+    else {
+      if (!w.bundle) throw new Error(`the ${w.poolKind} pool needs a tasks file (--app FILE)`);
+      w.pool = new ChildPool(w.poolKind, { ...opts, bundle: w.bundle.outfile });
+    }
+    await w.pool.start();
+  },
+  async stop(w) {
+    await w.pool?.stop(!w.cold);
+  },
+};
+
+export const consumerStep: Step<Worker> = {
+  name: 'consumer',
+  requires: ['connection', 'events', 'pool'],
+  async start(w) {
+    w.consumer = new TaskConsumer(w);
+    await w.consumer.start();
+  },
+  async stop(w) {
+    await w.consumer?.stop(!w.cold);
+  },
+};
+
+/** Default steps; user steps are inserted before the consumer, so they start before it and stop after it. */
+export function defaultSteps(userSteps: readonly Step<Worker>[] = []): Step<Worker>[] {
+  return [connectionStep, eventsStep, poolStep, ...userSteps, consumerStep, heartbeatStep];
+}

@@ -1,0 +1,124 @@
+/**
+ * Runs one task and classifies how it ended (like celery/app/trace.py). Used in-process by the
+ * async pool and inside pool children; the parent turns the Outcome into results, events and acks.
+ */
+import { hostname } from 'node:os';
+import { contextStorage } from '../app/context.js';
+import { getTask } from '../app/registry.js';
+import { backoffSeconds, makeRetry, matchesError, MaxRetriesSignal, type TaskContext } from '../app/task.js';
+import { Ignore, NotRegisteredError, Reject, Retry, SoftTimeLimitExceeded, type ExceptionInfo } from '../errors.js';
+import { registeredTaskNames } from '../app/registry.js';
+
+/** What a pool needs to run a task (plain data: it crosses process and thread boundaries). */
+export interface Job {
+  id: string;
+  name: string;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  retries: number;
+  eta: string | null;
+  rootId: string | null;
+  parentId: string | null;
+  hostname: string;
+  timeLimit: number | null;
+  softTimeLimit: number | null;
+}
+
+export type Outcome =
+  | { state: 'SUCCESS'; result: unknown; runtime: number }
+  | { state: 'FAILURE'; exc: ExceptionInfo; traceback: string; repr: string; runtime: number }
+  | { state: 'RETRY'; countdown: number; exc: ExceptionInfo | null; traceback: string; repr: string; runtime: number }
+  | { state: 'IGNORED'; runtime: number }
+  | { state: 'REJECTED'; requeue: boolean; reason: string; runtime: number }
+  /** The pool child running it died (set by the pool, never by the task). */
+  | { state: 'LOST'; reason: string; runtime: number };
+
+/** JS errors with a Python builtin of the same name keep `builtins` so Python re-raises the same type. */
+const PY_BUILTINS = new Set(['TypeError', 'ValueError', 'KeyError', 'RuntimeError', 'NotImplementedError', 'ZeroDivisionError']);
+
+export function errorToInfo(err: unknown): { exc: ExceptionInfo; traceback: string; repr: string } {
+  if (err instanceof Error) {
+    const type = err.name && err.name !== 'Error' ? err.name : err.constructor?.name || 'Error';
+    const msg = err.message;
+    return {
+      exc: { exc_type: type, exc_message: [msg], exc_module: PY_BUILTINS.has(type) ? 'builtins' : 'sprig' },
+      traceback: err.stack ?? `${type}: ${msg}`,
+      repr: `${type}(${JSON.stringify(msg)})`,
+    };
+  }
+  const msg = typeof err === 'string' ? err : safeJson(err);
+  return { exc: { exc_type: 'Error', exc_message: [msg], exc_module: 'sprig' }, traceback: `Error: ${msg}`, repr: `Error(${JSON.stringify(msg)})` };
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+/** A result must survive JSON (the result backend's format). */
+function checkSerializable(v: unknown): void {
+  if (v === null || typeof v !== 'object') {
+    if (typeof v === 'bigint' || typeof v === 'function' || typeof v === 'symbol') throw new TypeError(`task result of type ${typeof v} is not JSON-serializable`);
+    return;
+  }
+  JSON.stringify(v);
+}
+
+const host = hostname();
+
+export async function executeTask(job: Job, signal: AbortSignal): Promise<Outcome> {
+  const t0 = performance.now();
+  const runtime = () => (performance.now() - t0) / 1000;
+  const task = getTask(job.name);
+  if (!task) {
+    const e = errorToInfo(new NotRegisteredError(job.name, registeredTaskNames()));
+    return { state: 'FAILURE', ...e, runtime: 0 };
+  }
+  const opts = task.options;
+  const ctx: TaskContext = {
+    id: job.id,
+    name: job.name,
+    retries: job.retries,
+    args: job.args,
+    kwargs: job.kwargs,
+    hostname: job.hostname || host,
+    eta: job.eta ? new Date(job.eta) : null,
+    rootId: job.rootId,
+    parentId: job.parentId,
+    signal,
+    retry: (o) => makeRetry(job, opts, o),
+  };
+  try {
+    const args = hasKeys(job.kwargs) ? [...job.args, job.kwargs] : job.args;
+    let result = contextStorage.run(ctx, () => (opts.bind ? task.fn(ctx, ...args) : task.fn(...args)));
+    if (result && typeof (result as Promise<unknown>).then === 'function') result = await result;
+    checkSerializable(result);
+    return { state: 'SUCCESS', result: result === undefined ? null : result, runtime: runtime() };
+  } catch (err) {
+    if (err instanceof Retry) {
+      const info = err.exc !== undefined ? errorToInfo(err.exc) : null;
+      const countdown = err.eta ? Math.max(0, (err.eta.getTime() - Date.now()) / 1000) : err.countdown ?? 0;
+      return { state: 'RETRY', countdown, exc: info?.exc ?? null, traceback: info?.traceback ?? '', repr: `Retry in ${countdown}s`, runtime: runtime() };
+    }
+    if (err instanceof Ignore) return { state: 'IGNORED', runtime: runtime() };
+    if (err instanceof Reject) return { state: 'REJECTED', requeue: err.requeue, reason: err.message, runtime: runtime() };
+    if (err instanceof MaxRetriesSignal) {
+      return { state: 'FAILURE', ...errorToInfo(err), runtime: runtime() };
+    }
+    const max = opts.maxRetries === undefined ? 3 : opts.maxRetries;
+    if (!(err instanceof SoftTimeLimitExceeded) && matchesError(err, opts.autoretryFor) && (max === null || job.retries < max)) {
+      const info = errorToInfo(err);
+      const countdown = backoffSeconds(opts, job.retries);
+      return { state: 'RETRY', countdown, exc: info.exc, traceback: info.traceback, repr: `Retry in ${countdown.toFixed(3)}s: ${info.repr}`, runtime: runtime() };
+    }
+    return { state: 'FAILURE', ...errorToInfo(err), runtime: runtime() };
+  }
+}
+
+function hasKeys(o: Record<string, unknown>): boolean {
+  for (const _ in o) return true;
+  return false;
+}

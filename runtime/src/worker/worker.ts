@@ -1,0 +1,119 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EventEmitter } from 'node:events';
+import { resolveConfig, type PoolKind, type SprigConfig } from '../app/config.js';
+import type { Broker } from '../brokers/types.js';
+import type { ResultBackend } from '../backends/types.js';
+import type { EventDispatcher } from '../events/dispatcher.js';
+import { getTask, registeredTaskNames } from '../app/registry.js';
+import { ConfigError } from '../errors.js';
+import { createLogger, type Logger, type LogLevel } from '../util/log.js';
+import { Blueprint, type Step } from './blueprint.js';
+import type { Pool } from './pool/types.js';
+import type { TaskConsumer } from './consumer.js';
+import { RateLimiter } from './rate-limit.js';
+import { loadTasksBundle, type TasksBundle } from './tasks-bundle.js';
+import { defaultSteps } from './steps/index.js';
+
+export interface WorkerOptions {
+  /** The tasks file (.ts or .js). */
+  app?: string;
+  config?: SprigConfig;
+  /** Extra bootsteps (also: `export const bootsteps = [...]` in the tasks file). */
+  steps?: Step<Worker>[];
+  logLevel?: LogLevel;
+  /** Where log lines go (default stderr). */
+  logWrite?: (line: string) => void;
+}
+
+export interface WorkerStats {
+  processed: number;
+  succeeded: number;
+  failed: number;
+  retried: number;
+  rejected: number;
+}
+
+const POOLS: readonly PoolKind[] = ['process', 'thread', 'async'];
+
+/** A worker: a blueprint of steps (connection, events, pool, user steps, consumer, heartbeat). */
+export class Worker extends EventEmitter {
+  config: SprigConfig = {};
+  broker!: Broker;
+  backend!: ResultBackend;
+  pool!: Pool;
+  events!: EventDispatcher;
+  consumer!: TaskConsumer;
+  bundle?: TasksBundle;
+  heartbeatTimer?: NodeJS.Timeout;
+  readonly log: Logger;
+  readonly stats: WorkerStats = { processed: 0, succeeded: 0, failed: 0, retried: 0, rejected: 0 };
+  /** Revoked task ids, kept for the worker's lifetime. */
+  readonly revoked = new Set<string>();
+  readonly rateLimits = new RateLimiter();
+  hostname = '';
+  concurrency = 1;
+  prefetchMultiplier = 4;
+  poolKind: PoolKind = 'process';
+  queues: string[] = ['celery'];
+  acksLate = false;
+  sendEvents = false;
+  /** Set for a cold shutdown: stop without waiting for running tasks. */
+  cold = false;
+  tasksFile?: string;
+  private blueprint?: Blueprint<Worker>;
+  private stopping?: Promise<void>;
+
+  constructor(private readonly opts: WorkerOptions = {}) {
+    super();
+    this.log = createLogger('worker', opts.logLevel, opts.logWrite);
+  }
+
+  async start(): Promise<void> {
+    const c = (this.config = await resolveConfig(this.opts.config ?? {}));
+    const wc = c.worker ?? {};
+    this.poolKind = wc.pool ?? 'process';
+    if (!POOLS.includes(this.poolKind)) throw new ConfigError(`unknown pool ${JSON.stringify(this.poolKind)}: use process, thread or async`);
+    this.concurrency = wc.concurrency ?? (this.poolKind === 'async' ? 50 : os.availableParallelism());
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new ConfigError(`concurrency must be a positive integer, got ${wc.concurrency}`);
+    this.prefetchMultiplier = wc.prefetchMultiplier ?? 4;
+    this.queues = wc.queues?.length ? wc.queues : [c.defaultQueue ?? 'celery'];
+    this.acksLate = wc.acksLate ?? false;
+    this.sendEvents = wc.events ?? false;
+    this.hostname = wc.hostname ?? `sprig${process.pid}@${os.hostname()}`;
+    if (this.opts.app) {
+      this.tasksFile = path.resolve(this.opts.app);
+      this.bundle = await loadTasksBundle(this.tasksFile);
+    }
+    for (const name of registeredTaskNames()) {
+      const rate = getTask(name)?.options.rateLimit;
+      if (rate) this.rateLimits.set(name, rate);
+    }
+    const steps = defaultSteps([...(this.bundle?.userSteps ?? []), ...(this.opts.steps ?? [])]);
+    this.blueprint = new Blueprint(steps, (level, msg) => this.log[level](msg));
+    try {
+      await this.blueprint.start(this);
+    } catch (err) {
+      await this.blueprint.stop(this);
+      this.bundle?.dispose();
+      throw err;
+    }
+    this.log.info(
+      `${this.hostname} ready: broker ${this.broker.displayUrl}, pool ${this.poolKind} x${this.concurrency}, queues ${this.queues.join(',')}, ` +
+        `tasks [${registeredTaskNames().join(', ')}]${this.sendEvents ? ', events on' : ''}`,
+    );
+    this.emit('ready');
+  }
+
+  /** Warm shutdown (finish running tasks) unless `cold`. Safe to call twice. */
+  stop(opts: { cold?: boolean } = {}): Promise<void> {
+    if (opts.cold) this.cold = true;
+    return (this.stopping ??= (async () => {
+      this.log.info(this.cold ? 'cold shutdown' : 'warm shutdown: finishing running tasks (signal again to exit at once)');
+      await this.blueprint?.stop(this);
+      this.rateLimits.clear();
+      this.bundle?.dispose();
+      this.emit('stopped');
+    })());
+  }
+}
