@@ -13,7 +13,7 @@ export async function runCli(argv: string[]): Promise<number> {
     .version(VERSION)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `sprig: ${s}` : s) })
-    .showHelpAfterError('(run `sprig --help` for usage)');
+;
   registerWorkerCommand(program);
   registerClientCommands(program);
   registerBrokerCommand(program);

@@ -36,13 +36,23 @@ export type Outcome =
 /** JS errors with a Python builtin of the same name keep `builtins` so Python re-raises the same type. */
 const PY_BUILTINS = new Set(['TypeError', 'ValueError', 'KeyError', 'RuntimeError', 'NotImplementedError', 'ZeroDivisionError']);
 
+/** Drop Sprig's own and Node's internal frames: a traceback should point at the user's code. */
+function userStack(stack: string | undefined): string | undefined {
+  if (!stack) return stack;
+  const lines = stack.split('\n');
+  const kept = lines.filter((l, i) => i === 0 || !/^\s+at /.test(l) || !(RUNTIME_FRAME.test(l) || l.includes('node:internal') || l.includes('node:async_hooks') || l.includes('node:events')));
+  return kept.length > 1 ? kept.join('\n') : stack;
+}
+
+const RUNTIME_FRAME = /[/\\](dist[/\\]runtime|runtime[/\\]src)[/\\]/;
+
 export function errorToInfo(err: unknown): { exc: ExceptionInfo; traceback: string; repr: string } {
   if (err instanceof Error) {
     const type = err.name && err.name !== 'Error' ? err.name : err.constructor?.name || 'Error';
     const msg = err.message;
     return {
       exc: { exc_type: type, exc_message: [msg], exc_module: PY_BUILTINS.has(type) ? 'builtins' : 'sprig' },
-      traceback: err.stack ?? `${type}: ${msg}`,
+      traceback: userStack(err.stack) ?? `${type}: ${msg}`,
       repr: `${type}(${JSON.stringify(msg)})`,
     };
   }

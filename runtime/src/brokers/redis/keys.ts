@@ -59,8 +59,15 @@ export function pidboxChannel(db: number): string {
   return `/${db}.celery.pidbox`;
 }
 
+export const REPLY_EXCHANGE = 'reply.celery.pidbox';
+
 export function replyKey(routingKey: string): string {
-  return `${routingKey}.reply.celery.pidbox`;
+  return `${routingKey}.${REPLY_EXCHANGE}`;
+}
+
+/** Member of `_kombu.binding.reply.celery.pidbox` routing `routingKey` to its reply list. */
+export function replyBinding(routingKey: string): string {
+  return `${routingKey}${PRIORITY_SEP}${PRIORITY_SEP}${replyKey(routingKey)}`;
 }
 
 /** Consumption order, as kombu's BRPOP: for each priority step, each queue in order. */

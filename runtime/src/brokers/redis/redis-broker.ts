@@ -26,7 +26,9 @@ import {
   pidboxChannel,
   queueKey,
   queueKeys,
+  replyBinding,
   replyKey,
+  REPLY_EXCHANGE,
   UNACKED_INDEX_KEY,
   UNACKED_KEY,
   UNACKED_MUTEX_EXPIRE_MS,
@@ -75,7 +77,8 @@ export class RedisBroker implements Broker, ConsumerHost {
   private isDown = false;
   private closed = false;
 
-  constructor(url: string, opts: BrokerOptions = {}) {
+  /** `connectionName` (extra to BrokerOptions): CLIENT SETNAME for every connection, for `CLIENT LIST`. */
+  constructor(url: string, opts: BrokerOptions & { connectionName?: string } = {}) {
     this.info = parseRedisUrl(url);
     this.displayUrl = this.info.displayUrl;
     this.db = this.info.db;
@@ -90,7 +93,7 @@ export class RedisBroker implements Broker, ConsumerHost {
       events: true,
       control: true,
     };
-    this.client = quiet(new Redis(baseOptions(this.info)));
+    this.client = quiet(new Redis(baseOptions(this.info, opts.connectionName ? { connectionName: opts.connectionName } : {})));
     this.client.on('ready', () => {
       if (this.wasReady && this.isDown) {
         this.isDown = false;
@@ -362,7 +365,12 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   async broadcast(request: ControlRequest): Promise<void> {
     const raw = controlEnvelope(request, ++this.clock, nowSeconds() + CONTROL_EXPIRES_SEC);
-    await this.cmd(this.client.publish(pidboxChannel(this.db), raw), 'broadcast');
+    const p = this.client.pipeline();
+    const r = request.reply_to;
+    // kombu (Python workers) routes replies through this binding; without it they are dropped.
+    if (r) p.sadd(bindingKey(r.exchange || REPLY_EXCHANGE), replyBinding(r.routing_key));
+    p.publish(pidboxChannel(this.db), raw);
+    await this.cmd(p.exec(), 'broadcast');
   }
 
   async subscribeControl(handler: (request: ControlRequest) => void): Promise<() => Promise<void>> {
@@ -391,7 +399,12 @@ export class RedisBroker implements Broker, ConsumerHost {
         const decoded = envelopeBody(got[1]);
         if (decoded) out.push(decoded.body);
       }
-      await this.client.del(key).catch(() => 0);
+      await this.client
+        .pipeline()
+        .del(key)
+        .srem(bindingKey(REPLY_EXCHANGE), replyBinding(replyTo))
+        .exec()
+        .catch(() => undefined);
     } finally {
       conn.disconnect();
     }

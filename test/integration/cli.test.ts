@@ -1,0 +1,111 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Redis from 'ioredis';
+import { cliResult, runCli, tmpDir, uniqueQueue, waitFor, type Spawned } from '../helpers.js';
+
+const REDIS = 'redis://127.0.0.1:6379/0';
+const queue = uniqueQueue();
+let worker: Spawned;
+let dir: string;
+
+before(async () => {
+  // A tasks file in a folder with no node_modules, importing from 'sprig'.
+  dir = tmpDir('sprig-nomods-');
+  fs.writeFileSync(
+    path.join(dir, 'tasks.ts'),
+    [
+      "import { task } from 'sprig';",
+      "import { double } from './lib';",
+      'export const add = task(\'add\', (a: number, b: number): number => a + b);',
+      "export const twice = task('twice', (x: number) => double(x));",
+      "export const fail = task('fail', () => { throw new Error('from the temp folder'); });",
+    ].join('\n'),
+  );
+  fs.writeFileSync(path.join(dir, 'lib.ts'), 'export const double = (x: number): number => x * 2;\n');
+  assert.equal(fs.existsSync(path.join(dir, 'node_modules')), false);
+  worker = runCli(['worker', '--app', path.join(dir, 'tasks.ts'), '--broker', REDIS, '-Q', queue, '-c', '2']);
+  await waitFor(() => worker.err().includes('ready:') || worker.proc.exitCode !== null, 20_000, 'worker ready');
+  assert.equal(worker.proc.exitCode, null, worker.err());
+});
+
+after(async () => {
+  worker.proc.kill('SIGTERM');
+  await worker.exit;
+  const r = new Redis(REDIS);
+  const keys = await r.keys(`${queue}*`);
+  if (keys.length) await r.del(...keys);
+  await r.del(`_kombu.binding.${queue}`);
+  r.disconnect();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a tasks file in a temp folder with no node_modules runs under `sprig worker --app`', async () => {
+  const r = await cliResult(['call', 'add', '--args', '[2, 3]', '--broker', REDIS, '-Q', queue, '--wait', '--timeout', '15']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '5');
+  const t = await cliResult(['call', 'twice', '--args', '[21]', '--broker', REDIS, '-Q', queue, '--wait', '--timeout', '15']);
+  assert.equal(t.stdout.trim(), '42');
+});
+
+test('`sprig call` without --wait prints the task id; `sprig result` reads it', async () => {
+  const r = await cliResult(['call', 'add', '--args', '[1, 1]', '--broker', REDIS, '-Q', queue]);
+  assert.equal(r.code, 0, r.stderr);
+  const id = r.stdout.trim();
+  assert.match(id, /^[0-9a-f-]{36}$/);
+  const res = await cliResult(['result', id, '--wait', '--timeout', '15', '--broker', REDIS]);
+  assert.equal(JSON.parse(res.stdout).result, 2);
+});
+
+test('a failed task: error on stderr with file and line, exit 1', async () => {
+  const r = await cliResult(['call', 'fail', '--broker', REDIS, '-Q', queue, '--wait', '--timeout', '15']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /Error: from the temp folder/);
+  assert.match(r.stderr, /tasks\.ts:5:\d+/);
+});
+
+test('bad JSON: one clear line, non-zero exit', async () => {
+  const r = await cliResult(['call', 'add', '--args', '[2,', '--broker', REDIS]);
+  assert.equal(r.code, 2);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, /--args is not valid JSON.*example: --args '\[2, 3\]'/);
+});
+
+test('an unknown task: NotRegistered at once, exit 1', async () => {
+  const t0 = Date.now();
+  const r = await cliResult(['call', 'nosuch', '--broker', REDIS, '-Q', queue, '--wait', '--timeout', '20']);
+  assert.equal(r.code, 1);
+  assert.ok(Date.now() - t0 < 10_000);
+  assert.match(r.stderr.trim().split('\n').pop()!, /NotRegistered: task "nosuch" is not registered \(registered: add, fail, twice\)/);
+});
+
+test('an unreachable broker: one clear line, non-zero exit', async () => {
+  const r = await cliResult(['call', 'add', '--args', '[1, 2]', '--broker', 'redis://127.0.0.1:6390/0', '--wait']);
+  assert.notEqual(r.code, 0);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, /cannot connect to Redis at 127\.0\.0\.1:6390.*is redis-server running/);
+});
+
+test('bad flags and settings say what is wrong and what would be right', async () => {
+  const c = await cliResult(['worker', '--app', 'examples/tasks.ts', '-c', 'abc']);
+  assert.equal(c.code, 2);
+  assert.match(c.stderr, /--concurrency expects a positive integer, got "abc"/);
+  const p = await cliResult(['worker', '--app', 'examples/tasks.ts', '--pool', 'fork']);
+  assert.match(p.stderr, /--pool must be one of process, thread, async, got "fork"/);
+  const a = await cliResult(['worker', '--app', 'nope.ts']);
+  assert.match(a.stderr, /--app nope\.ts: no such file/);
+  const b = await cliResult(['call', 'add', '--broker', 'kafka://x']);
+  assert.match(b.stderr, /unknown broker scheme "kafka:\/\/".*supported: /);
+});
+
+test('a syntax error in the tasks file points at the file and line', async () => {
+  const bad = path.join(dir, 'bad.ts');
+  fs.writeFileSync(bad, "import { task } from 'sprig';\nexport const x = task('x', () => {\n  return 1 +;\n});\n");
+  const r = await cliResult(['worker', '--app', bad, '--broker', REDIS, '-Q', queue]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /bad\.ts:3:\d+: /);
+});
