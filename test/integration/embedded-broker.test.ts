@@ -83,9 +83,9 @@ describe('embedded broker', () => {
     await sleep(50);
     assert.equal(held.length, 4);
     c.setPrefetch(6);
-    await until(() => held.length === 8);
+    await until(() => held.length === 7);
     await sleep(50);
-    assert.equal(held.length, 8);
+    assert.equal(held.length, 7);
   });
 
   it('reject(requeue) redelivers at the front; reject dead-letters with the reason', async () => {

@@ -7,12 +7,12 @@ import { RedisBroker } from '../../runtime/src/brokers/redis/redis-broker.js';
 import { PRIORITY_SEP, UNACKED_INDEX_KEY, UNACKED_KEY } from '../../runtime/src/brokers/redis/keys.js';
 import { deadLetterQueueName, type Delivery } from '../../runtime/src/brokers/types.js';
 import { ConnectionError } from '../../runtime/src/errors.js';
-import { REDIS_URL, RedisFixture, sleep, waitUntil, wire } from './redis-helpers.js';
+import { REDIS_URL, RESTORE_DB_URL, RedisFixture, sleep, waitUntil, wire } from './redis-helpers.js';
 
 // Child mode for the crash test: fetch one message, report its tag, die without acking.
 if (process.env.SPRIG_REDIS_CRASH_QUEUE) {
   const queue = process.env.SPRIG_REDIS_CRASH_QUEUE;
-  const b = new RedisBroker(REDIS_URL);
+  const b = new RedisBroker(RESTORE_DB_URL);
   void b.connect().then(() =>
     b.consume([queue], 1, (d) => {
       process.stdout.write(`${d.tag}\n`, () => process.kill(process.pid, 'SIGKILL'));
@@ -28,7 +28,7 @@ function msg(queue: string, extra: Parameters<typeof buildTaskMessage>[0] extend
 
 function suite(): void {
   let fx: RedisFixture | undefined;
-  const fixture = (): RedisFixture => (fx = new RedisFixture());
+  const fixture = (url?: string): RedisFixture => (fx = new RedisFixture(url));
   afterEach(async () => {
     const f = fx;
     fx = undefined;
@@ -171,7 +171,7 @@ function suite(): void {
   });
 
   test('visibility timeout: an unacked message goes to another consumer, marked redelivered', async () => {
-    const f = fixture();
+    const f = fixture(RESTORE_DB_URL);
     const holder = await f.broker();
     const rescuer = await f.broker({ visibilityTimeout: 1 });
     const q = f.queue();
@@ -193,7 +193,7 @@ function suite(): void {
   });
 
   test('ETA held past the visibility timeout with touch() is not restored (kombu#337)', async () => {
-    const f = fixture();
+    const f = fixture(RESTORE_DB_URL);
     const holder = await f.broker();
     const restorer = await f.broker({ visibilityTimeout: 1 });
     const q = f.queue();
@@ -216,7 +216,7 @@ function suite(): void {
   });
 
   test('a worker killed right after fetching loses nothing: restore brings the message back', async () => {
-    const f = fixture();
+    const f = fixture(RESTORE_DB_URL);
     const q = f.queue();
     const b = await f.broker({ visibilityTimeout: 1 });
     await b.publish(q, msg(q, { id: 'survivor' }));

@@ -9,6 +9,11 @@ import { deadLetterQueueName, type Delivery } from '../../runtime/src/brokers/ty
 import type { BrokerOptions } from '../../runtime/src/brokers/registry.js';
 
 export const REDIS_URL = process.env.SPRIG_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+/**
+ * Tests with a 1 s visibility timeout restore ANY message held > 1 s in the db's shared
+ * `unacked` hash (that is kombu's design), so they run in their own db, away from other suites.
+ */
+export const RESTORE_DB_URL = process.env.SPRIG_TEST_REDIS_RESTORE_URL ?? 'redis://127.0.0.1:6379/13';
 export const WIRE = path.resolve(__dirname, '../../../shared/reference/celery-wire');
 export const wire = (f: string): unknown => JSON.parse(fs.readFileSync(path.join(WIRE, f), 'utf8'));
 
@@ -24,11 +29,15 @@ export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutM
 
 /** One test's world: brokers, a raw client, queues and tags to clean up afterwards. */
 export class RedisFixture {
-  readonly raw = new Redis(REDIS_URL);
+  readonly raw: Redis;
   readonly brokers: RedisBroker[] = [];
   readonly queues: string[] = [];
   readonly tags = new Set<string>();
   readonly keys = new Set<string>();
+
+  constructor(readonly url = REDIS_URL) {
+    this.raw = new Redis(url);
+  }
 
   queue(): string {
     const q = `test-${randomUUID()}`;
@@ -37,7 +46,7 @@ export class RedisFixture {
   }
 
   async broker(opts: BrokerOptions = {}): Promise<RedisBroker> {
-    const b = new RedisBroker(REDIS_URL, opts);
+    const b = new RedisBroker(this.url, opts);
     await b.connect();
     this.brokers.push(b);
     return b;

@@ -73,6 +73,8 @@ export async function buildModule(file: string): Promise<{ outfile: string; inpu
     }
     throw new TaskFileError(`cannot build ${abs}: ${(err as Error).message}`, abs);
   }
+  // esbuild keeps a service child process alive between builds; we build rarely, so let it go.
+  void esbuild.stop();
   const inputs = Object.keys(result.metafile?.inputs ?? {})
     .map((p) => path.resolve(projectDir, p))
     .filter((p) => !p.includes(`${path.sep}node_modules${path.sep}`));

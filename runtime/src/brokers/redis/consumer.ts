@@ -151,8 +151,12 @@ export class RedisConsumer implements Consumer {
       this.host.track(delivery, this);
       try {
         this.handler(delivery);
-      } catch {
-        // The handler owns its errors; one bad handler call must not stop the batch.
+      } catch (err) {
+        // The rest of the batch is already held: deliver it, then surface the error (as the
+        // memory broker would, from its dispatch microtask).
+        queueMicrotask(() => {
+          throw err;
+        });
       }
     }
     return n;

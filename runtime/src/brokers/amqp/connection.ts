@@ -1,0 +1,211 @@
+import { EventEmitter } from 'node:events';
+import * as amqp from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
+import { ConnectionError } from '../../errors.js';
+import { VERSION } from '../../version.js';
+import { describeConnectError, type AmqpUrlInfo } from './url.js';
+
+/** Celery's broker_connection_timeout is 4 s; an unreachable broker must fail fast. */
+export const CONNECT_TIMEOUT_MS = 4000;
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_MAX_MS = 5000;
+
+export const noop = (): void => undefined;
+
+/** The error amqplib gives operations on a channel or connection that has gone away. */
+export function isClosedError(err: unknown): boolean {
+  const e = err as { name?: string; message?: string } | null;
+  return (
+    e?.name === 'IllegalOperationError' ||
+    /channel (closed|ended)|connection (closed|ended)|socket closed|ECONNRESET|EPIPE|Unexpected close/i.test(e?.message ?? '')
+  );
+}
+
+/** The AMQP reply code of a channel error (404 NOT_FOUND, 406 PRECONDITION_FAILED ...). */
+export function replyCode(err: unknown): number | undefined {
+  const c = (err as { code?: unknown } | null)?.code;
+  return typeof c === 'number' ? c : undefined;
+}
+
+export interface ConnectionEvents {
+  /** The connection is up (again) and `setup` has run. */
+  up: [model: ChannelModel, reconnected: boolean];
+  down: [err: Error | undefined];
+}
+
+/**
+ * One AMQP connection that comes back by itself: exponential backoff with jitter after a drop,
+ * then `setup(model, true)` so the owner can redeclare topology and resume consumers. The first
+ * connect() does not retry: an unreachable broker is reported at once, in one line.
+ */
+export class AmqpConnection extends EventEmitter<ConnectionEvents> {
+  private model?: ChannelModel;
+  private state: 'new' | 'up' | 'down' | 'closed' = 'new';
+  private attempt = 0;
+  private retryTimer?: NodeJS.Timeout;
+  private readyWaiters = new Set<() => void>();
+
+  constructor(
+    readonly info: AmqpUrlInfo,
+    private readonly setup: (model: ChannelModel, reconnected: boolean) => Promise<void>,
+  ) {
+    super();
+  }
+
+  get isUp(): boolean {
+    return this.state === 'up';
+  }
+
+  get isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** The live connection, or undefined while down. */
+  get current(): ChannelModel | undefined {
+    return this.state === 'up' ? this.model : undefined;
+  }
+
+  async connect(): Promise<void> {
+    if (this.state === 'up') return;
+    if (this.state === 'closed') throw new ConnectionError(`connection to RabbitMQ at ${this.where()} was closed`);
+    const model = await this.open();
+    await this.attach(model, false);
+  }
+
+  private where(): string {
+    return `${this.info.host}:${this.info.port}`;
+  }
+
+  private async open(): Promise<ChannelModel> {
+    try {
+      return await amqp.connect(this.info.connect, {
+        timeout: CONNECT_TIMEOUT_MS,
+        noDelay: true,
+        clientProperties: { product: 'sprig', version: VERSION, capabilities: { consumer_cancel_notify: true, connection_blocked: true } },
+      });
+    } catch (err) {
+      throw new ConnectionError(describeConnectError(this.info, err), { cause: err });
+    }
+  }
+
+  private async attach(model: ChannelModel, reconnected: boolean): Promise<void> {
+    model.on('error', noop); // a 'close' always follows; that is where we act
+    model.on('close', (err?: Error) => this.onClose(model, err));
+    this.model = model;
+    try {
+      await this.setup(model, reconnected);
+    } catch (err) {
+      if (!reconnected) {
+        await model.close().catch(noop);
+        throw err instanceof ConnectionError ? err : new ConnectionError(`RabbitMQ at ${this.where()}: ${(err as Error).message}`, { cause: err });
+      }
+      // Setup of a reconnect failed (the connection died again?): close() leads to the next attempt.
+      if (this.model === model && this.state !== 'closed') {
+        await model.close().catch(noop);
+        return;
+      }
+    }
+    if (this.model !== model || this.state === 'closed') return;
+    this.state = 'up';
+    this.attempt = 0;
+    for (const w of [...this.readyWaiters]) w();
+    this.emit('up', model, reconnected);
+  }
+
+  private onClose(model: ChannelModel, err?: Error): void {
+    if (model !== this.model || this.state === 'closed') return;
+    const wasUp = this.state === 'up';
+    this.state = 'down';
+    if (wasUp) this.emit('down', err);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.state === 'closed' || this.retryTimer) return;
+    const exp = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.attempt, 10));
+    const delay = exp / 2 + Math.random() * (exp / 2); // "equal jitter": never 0, never in lockstep
+    this.attempt++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.open().then(
+        (model) => {
+          if (this.state === 'closed') return void model.close().catch(noop);
+          return this.attach(model, true);
+        },
+        () => this.scheduleReconnect(),
+      );
+    }, delay);
+  }
+
+  /** The live connection; waits up to `timeoutMs` for a lost one to come back. */
+  ready(timeoutMs: number, what: string): Promise<ChannelModel> {
+    if (this.state === 'up' && this.model) return Promise.resolve(this.model);
+    if (this.state === 'closed') return Promise.reject(new ConnectionError(`${what}: the broker connection is closed`));
+    return new Promise<ChannelModel>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.readyWaiters.delete(done);
+        if (this.state === 'up' && this.model) resolve(this.model);
+        else reject(new ConnectionError(`${what}: the broker connection is closed`));
+      };
+      const timer = setTimeout(() => {
+        this.readyWaiters.delete(done);
+        reject(new ConnectionError(`${what}: no connection to RabbitMQ at ${this.where()} within ${Math.round(timeoutMs / 1000)} s`));
+      }, Math.max(0, timeoutMs));
+      this.readyWaiters.add(done);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.retryTimer);
+    for (const w of [...this.readyWaiters]) w();
+    await this.model?.close().catch(noop);
+  }
+}
+
+/**
+ * A channel opened on demand and opened again after it closes (a channel error such as 404
+ * closes only that channel) or after the connection comes back.
+ */
+export class ChannelSlot<T extends Channel> {
+  private ch?: Promise<T>;
+  private model?: ChannelModel;
+  private live?: T;
+
+  constructor(private readonly create: (model: ChannelModel) => Promise<T>) {}
+
+  /** The open channel, if there is one right now. */
+  get current(): T | undefined {
+    return this.live;
+  }
+
+  get(model: ChannelModel): Promise<T> {
+    if (this.ch && this.model === model) return this.ch;
+    this.model = model;
+    const p: Promise<T> = this.create(model).then((ch) => {
+      ch.on('error', noop);
+      ch.on('close', () => {
+        if (this.ch === p) this.ch = undefined;
+        if (this.live === ch) this.live = undefined;
+      });
+      if (this.ch === p) this.live = ch;
+      return ch;
+    });
+    p.catch(() => {
+      if (this.ch === p) this.ch = undefined;
+    });
+    this.ch = p;
+    return p;
+  }
+
+  async close(): Promise<void> {
+    const p = this.ch;
+    this.ch = undefined;
+    this.live = undefined;
+    if (p) await p.then((ch) => ch.close()).catch(noop);
+  }
+}
+
+export type { Channel, ChannelModel, ConfirmChannel };

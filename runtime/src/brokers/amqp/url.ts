@@ -1,0 +1,63 @@
+import type { Options } from 'amqplib';
+import { ConfigError } from '../../errors.js';
+import { redactUrl } from '../registry.js';
+
+export interface AmqpUrlInfo {
+  /** What amqplib's connect() takes (vhost already decoded). */
+  connect: Options.Connect;
+  host: string;
+  port: number;
+  vhost: string;
+  tls: boolean;
+  /** Query parameters (heartbeat, frame_max, connect_timeout ...). */
+  query: URLSearchParams;
+  displayUrl: string;
+}
+
+/**
+ * `amqp://[user[:password]@]host[:port][/vhost][?heartbeat=60]` and `amqps://` for TLS.
+ * Like kombu: an empty path and `//` both mean vhost `/`; `/%2F` too; `/foo` is `foo`.
+ */
+export function parseAmqpUrl(url: string): AmqpUrlInfo {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConfigError(`invalid AMQP URL ${JSON.stringify(redactUrl(url))}`);
+  }
+  const scheme = u.protocol.replace(/:$/, '').toLowerCase();
+  if (scheme !== 'amqp' && scheme !== 'amqps') throw new ConfigError(`not an AMQP URL: ${redactUrl(url)}`);
+  const tls = scheme === 'amqps';
+  const host = decodeURIComponent(u.hostname || '127.0.0.1').replace(/^\[(.*)\]$/, '$1');
+  const port = u.port ? Number(u.port) : tls ? 5671 : 5672;
+  const path = u.pathname.length > 1 ? decodeURIComponent(u.pathname.slice(1)) : '';
+  const vhost = path || '/';
+  const heartbeat = Number(u.searchParams.get('heartbeat') ?? 60);
+  const frameMax = Number(u.searchParams.get('frame_max') ?? u.searchParams.get('frameMax') ?? 0);
+  if (!Number.isFinite(heartbeat) || heartbeat < 0) throw new ConfigError(`invalid heartbeat in ${redactUrl(url)}`);
+  const connect: Options.Connect = {
+    protocol: scheme,
+    hostname: host,
+    port,
+    username: u.username ? decodeURIComponent(u.username) : 'guest',
+    password: u.password ? decodeURIComponent(u.password) : 'guest',
+    vhost,
+    heartbeat,
+    locale: 'en_US',
+  };
+  if (frameMax > 0) connect.frameMax = frameMax;
+  return { connect, host, port, vhost, tls, query: u.searchParams, displayUrl: redactUrl(url) };
+}
+
+/** One clear line for a failed connection. */
+export function describeConnectError(info: Pick<AmqpUrlInfo, 'host' | 'port'>, err: unknown): string {
+  const e = err as { code?: string | number; syscall?: string; message?: string } | undefined;
+  let reason = e?.message ?? String(err);
+  let hint = '';
+  if (e?.syscall && typeof e.code === 'string') reason = `${e.syscall} ${e.code}`;
+  if (e?.code === 'ECONNREFUSED') hint = ' (is rabbitmq-server running?)';
+  else if (/ACCESS[-_]REFUSED/.test(reason)) hint = ' (check the user name and password in the broker URL)';
+  else if (/NOT[-_]ALLOWED|vhost/i.test(reason)) hint = ' (does the vhost exist, and may this user use it?)';
+  else if (e?.code === 'ETIMEDOUT' || /timed? ?out/i.test(reason)) hint = ' (is the host reachable and the port right?)';
+  return `cannot connect to RabbitMQ at ${info.host}:${info.port}: ${reason.split('\n')[0]}${hint}`;
+}

@@ -1,0 +1,363 @@
+/**
+ * The cluster as rebuilt from the event stream (like celery.events.state): workers and tasks, a task
+ * state machine that tolerates events arriving out of order, bounded to `maxTasks` (oldest dropped).
+ * Pure TypeScript with no Node APIs: the webview bundles it, and so do the extension and the CLI.
+ */
+import type { SprigEvent, TaskEvent, WorkerEvent } from './types.js';
+
+export type TaskStateName = 'PENDING' | 'RECEIVED' | 'STARTED' | 'SUCCESS' | 'FAILURE' | 'RETRY' | 'REVOKED' | 'REJECTED';
+
+export const TASK_STATES: readonly TaskStateName[] = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED', 'REJECTED'];
+export const READY_STATES: ReadonlySet<TaskStateName> = new Set(['SUCCESS', 'FAILURE', 'REVOKED', 'REJECTED']);
+
+/**
+ * Celery's precedence (celery/states.py): a lower index wins. An event whose state comes
+ * logically before the current one (a late `task-started` after `task-succeeded`) only fills in
+ * fields; it does not move the state back.
+ */
+const PRECEDENCE: readonly TaskStateName[] = ['SUCCESS', 'FAILURE', 'REVOKED', 'STARTED', 'RECEIVED', 'REJECTED', 'RETRY', 'PENDING'];
+function precedence(s: TaskStateName): number {
+  return PRECEDENCE.indexOf(s);
+}
+
+const EVENT_STATE: Record<TaskEvent['type'], TaskStateName> = {
+  'task-sent': 'PENDING',
+  'task-received': 'RECEIVED',
+  'task-started': 'STARTED',
+  'task-succeeded': 'SUCCESS',
+  'task-failed': 'FAILURE',
+  'task-retried': 'RETRY',
+  'task-revoked': 'REVOKED',
+  'task-rejected': 'REJECTED',
+};
+
+/** Fields a happens-before event may still fill in (celery's Task.merge_rules, extended). */
+const MERGE_FIELDS: Partial<Record<TaskStateName, readonly (keyof TaskInfo)[]>> = {
+  PENDING: ['name', 'args', 'kwargs', 'eta', 'expires', 'queue', 'exchange', 'routingKey', 'rootId', 'parentId', 'sent'],
+  RECEIVED: ['name', 'args', 'kwargs', 'retries', 'eta', 'expires', 'rootId', 'parentId', 'worker', 'received'],
+  STARTED: ['worker', 'started'],
+  RETRY: ['worker', 'retried'],
+  REJECTED: ['worker', 'rejected'],
+};
+
+export interface TaskInfo {
+  uuid: string;
+  name: string | null;
+  state: TaskStateName;
+  /** Python-style reprs, as the events carry them. */
+  args: string | null;
+  kwargs: string | null;
+  result: string | null;
+  exception: string | null;
+  traceback: string | null;
+  retries: number;
+  /** Hostname of the worker that received it. */
+  worker: string | null;
+  queue: string | null;
+  exchange: string | null;
+  routingKey: string | null;
+  eta: string | null;
+  expires: string | null;
+  rootId: string | null;
+  parentId: string | null;
+  /** Seconds the task ran (task-succeeded). */
+  runtime: number | null;
+  /** Timestamps (seconds since the epoch) of each event seen. */
+  sent: number | null;
+  received: number | null;
+  started: number | null;
+  succeeded: number | null;
+  failed: number | null;
+  retried: number | null;
+  revoked: number | null;
+  rejected: number | null;
+  /** Timestamp of the event that set the current state. */
+  timestamp: number;
+  /** Lamport clock of the last event applied. */
+  clock: number;
+  /** The id this task re-enqueues (a monitor "Retry"), and the id it was re-enqueued as. */
+  retryOf: string | null;
+  retriedAs: string | null;
+}
+
+export interface WorkerInfo {
+  hostname: string;
+  pid: number;
+  /** Heartbeat frequency (seconds). */
+  freq: number;
+  active: number;
+  processed: number;
+  loadavg: number[];
+  swIdent: string;
+  swVer: string;
+  swSys: string;
+  /** Local receipt time (seconds) of the last heartbeat/online event; 0 after worker-offline. */
+  lastHeartbeat: number;
+  /** True between worker-online/heartbeat and worker-offline. */
+  online: boolean;
+}
+
+export interface ClusterSnapshot {
+  workers: WorkerInfo[];
+  /** Oldest first. */
+  tasks: TaskInfo[];
+  eventCount: number;
+}
+
+export interface ClusterStateOptions {
+  /** Tasks kept; the oldest are dropped past it (default 100,000). */
+  maxTasks?: number;
+  /** Clock for `alive` (seconds); tests pass their own. */
+  now?: () => number;
+}
+
+/** Celery's HEARTBEAT_EXPIRE_WINDOW: a worker is gone after two missed heartbeats. */
+const HEARTBEAT_EXPIRE_FACTOR = 2;
+
+export function newTask(uuid: string): TaskInfo {
+  return {
+    uuid,
+    name: null,
+    state: 'PENDING',
+    args: null,
+    kwargs: null,
+    result: null,
+    exception: null,
+    traceback: null,
+    retries: 0,
+    worker: null,
+    queue: null,
+    exchange: null,
+    routingKey: null,
+    eta: null,
+    expires: null,
+    rootId: null,
+    parentId: null,
+    runtime: null,
+    sent: null,
+    received: null,
+    started: null,
+    succeeded: null,
+    failed: null,
+    retried: null,
+    revoked: null,
+    rejected: null,
+    timestamp: 0,
+    clock: 0,
+    retryOf: null,
+    retriedAs: null,
+  };
+}
+
+function isTaskEvent(e: SprigEvent): e is TaskEvent {
+  return e.type.startsWith('task-');
+}
+
+function isWorkerEvent(e: SprigEvent): e is WorkerEvent {
+  return e.type === 'worker-online' || e.type === 'worker-heartbeat' || e.type === 'worker-offline';
+}
+
+/** What one `apply` changed, so a view redraws only that. */
+export interface Change {
+  task?: TaskInfo;
+  worker?: WorkerInfo;
+}
+
+export class ClusterState {
+  readonly workers = new Map<string, WorkerInfo>();
+  /** Insertion order = first seen; the oldest are evicted first. */
+  readonly tasks = new Map<string, TaskInfo>();
+  maxTasks: number;
+  eventCount = 0;
+  private readonly now: () => number;
+
+  constructor(opts: ClusterStateOptions = {}) {
+    this.maxTasks = Math.max(1, opts.maxTasks ?? 100_000);
+    this.now = opts.now ?? (() => Date.now() / 1000);
+  }
+
+  /** Apply one event. Unknown event types are counted and ignored. */
+  apply(event: SprigEvent): Change {
+    this.eventCount++;
+    if (isTaskEvent(event)) return { task: this.applyTask(event) ?? undefined };
+    if (isWorkerEvent(event)) return { worker: this.applyWorker(event) };
+    return {};
+  }
+
+  applyAll(events: Iterable<SprigEvent>): void {
+    for (const e of events) this.apply(e);
+  }
+
+  private worker(hostname: string): WorkerInfo {
+    let w = this.workers.get(hostname);
+    if (!w) {
+      w = { hostname, pid: 0, freq: 2, active: 0, processed: 0, loadavg: [], swIdent: '', swVer: '', swSys: '', lastHeartbeat: 0, online: false };
+      this.workers.set(hostname, w);
+    }
+    return w;
+  }
+
+  private applyWorker(e: WorkerEvent): WorkerInfo {
+    const w = this.worker(e.hostname);
+    w.pid = e.pid;
+    w.freq = e.freq || w.freq;
+    w.active = e.active;
+    w.processed = e.processed;
+    w.loadavg = e.loadavg ?? [];
+    w.swIdent = e.sw_ident ?? '';
+    w.swVer = e.sw_ver ?? '';
+    w.swSys = e.sw_sys ?? '';
+    if (e.type === 'worker-offline') {
+      w.online = false;
+      w.lastHeartbeat = 0;
+    } else {
+      w.online = true;
+      w.lastHeartbeat = e.local_received ?? this.now();
+    }
+    return w;
+  }
+
+  /** True while heartbeats keep coming (celery's Worker.alive). */
+  isAlive(w: WorkerInfo, now = this.now()): boolean {
+    return w.online && now - w.lastHeartbeat < w.freq * HEARTBEAT_EXPIRE_FACTOR + 1;
+  }
+
+  private applyTask(e: TaskEvent): TaskInfo | null {
+    if (typeof e.uuid !== 'string' || !e.uuid) return null;
+    let t = this.tasks.get(e.uuid);
+    if (!t) {
+      t = newTask(e.uuid);
+      this.tasks.set(e.uuid, t);
+      this.evict();
+    }
+    const state = EVENT_STATE[e.type];
+    const fields = this.taskFields(e);
+    if (t.clock !== 0 && state !== 'RETRY' && t.state !== 'RETRY' && precedence(state) > precedence(t.state)) {
+      // Happened before what we already know: fill in, do not go back.
+      for (const k of MERGE_FIELDS[state] ?? []) {
+        const v = fields[k];
+        if (v !== undefined && v !== null && (t[k] === null || t[k] === undefined)) {
+          (t as unknown as Record<string, unknown>)[k] = v;
+        }
+      }
+    } else {
+      Object.assign(t, fields);
+      t.state = state;
+      t.timestamp = e.timestamp;
+      // A re-delivery after a retry starts a fresh attempt.
+      if (state === 'RECEIVED' || state === 'STARTED') {
+        t.result = null;
+        t.runtime = null;
+      }
+    }
+    t.clock = Math.max(t.clock, e.clock || 1);
+    return t;
+  }
+
+  private taskFields(e: TaskEvent): Partial<TaskInfo> {
+    switch (e.type) {
+      case 'task-sent':
+        return {
+          name: e.name,
+          args: e.args,
+          kwargs: e.kwargs,
+          retries: e.retries ?? 0,
+          eta: e.eta,
+          expires: e.expires,
+          queue: e.queue,
+          exchange: e.exchange,
+          routingKey: e.routing_key,
+          rootId: e.root_id,
+          parentId: e.parent_id,
+          sent: e.timestamp,
+        };
+      case 'task-received':
+        this.worker(e.hostname);
+        return {
+          name: e.name,
+          args: e.args,
+          kwargs: e.kwargs,
+          retries: e.retries ?? 0,
+          eta: e.eta,
+          expires: e.expires,
+          rootId: e.root_id,
+          parentId: e.parent_id,
+          worker: e.hostname,
+          received: e.timestamp,
+        };
+      case 'task-started':
+        this.worker(e.hostname);
+        return { worker: e.hostname, started: e.timestamp };
+      case 'task-succeeded':
+        return { worker: e.hostname, result: e.result, runtime: e.runtime, succeeded: e.timestamp, exception: null, traceback: null };
+      case 'task-failed':
+        return { worker: e.hostname, exception: e.exception, traceback: e.traceback, failed: e.timestamp };
+      case 'task-retried':
+        return { worker: e.hostname, exception: e.exception, traceback: e.traceback, retried: e.timestamp };
+      case 'task-revoked':
+        return { revoked: e.timestamp };
+      case 'task-rejected':
+        return { worker: e.hostname, rejected: e.timestamp, exception: e.reason ?? null, ...(e.name ? { name: e.name } : {}) };
+    }
+  }
+
+  /** Record that `newId` re-enqueues `oldId` (the monitor's Retry). */
+  link(oldId: string, newId: string): void {
+    const old = this.tasks.get(oldId);
+    if (old) old.retriedAs = newId;
+    let t = this.tasks.get(newId);
+    if (!t) {
+      t = newTask(newId);
+      t.name = old?.name ?? null;
+      t.args = old?.args ?? null;
+      t.kwargs = old?.kwargs ?? null;
+      t.queue = old?.queue ?? null;
+      this.tasks.set(newId, t);
+      this.evict();
+    }
+    t.retryOf = oldId;
+  }
+
+  private evict(): void {
+    if (this.tasks.size <= this.maxTasks) return;
+    const it = this.tasks.keys();
+    let excess = this.tasks.size - this.maxTasks;
+    while (excess-- > 0) {
+      const k = it.next();
+      if (k.done) break;
+      this.tasks.delete(k.value);
+    }
+  }
+
+  /** Forget tasks (and workers that are offline); online workers stay. */
+  clear(): void {
+    this.tasks.clear();
+    for (const [h, w] of this.workers) if (!w.online) this.workers.delete(h);
+  }
+
+  setMaxTasks(n: number): void {
+    this.maxTasks = Math.max(1, n);
+    this.evict();
+  }
+
+  /** Counts per state (for a summary line). */
+  countByState(): Record<TaskStateName, number> {
+    const c = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskStateName, number>;
+    for (const t of this.tasks.values()) c[t.state]++;
+    return c;
+  }
+
+  snapshot(): ClusterSnapshot {
+    return { workers: [...this.workers.values()].map((w) => ({ ...w, loadavg: [...w.loadavg] })), tasks: [...this.tasks.values()].map((t) => ({ ...t })), eventCount: this.eventCount };
+  }
+
+  /** Replace the state with a snapshot (a webview that was reloaded). */
+  load(s: ClusterSnapshot): void {
+    this.workers.clear();
+    this.tasks.clear();
+    for (const w of s.workers) this.workers.set(w.hostname, { ...w });
+    for (const t of s.tasks) this.tasks.set(t.uuid, { ...t });
+    this.eventCount = s.eventCount;
+    this.evict();
+  }
+}
