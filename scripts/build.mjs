@@ -23,7 +23,7 @@ const targets = [
     format: 'cjs',
     target: 'node20',
     // esbuild is a runtime dependency (it builds users' task files); its native binary cannot be bundled.
-    external: ['esbuild', 'chokidar', 'fsevents'],
+    external: ['esbuild', 'fsevents'],
     // pool-child.js must share index.js's module instance, not carry its own copy.
     plugins: [shareRuntimePlugin()],
   },

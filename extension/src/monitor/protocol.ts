@@ -4,8 +4,8 @@
  * the same id) and notifications (extension → webview). Each has a type guard. No `vscode` import:
  * the webview bundles this file too.
  */
-import type { SprigEvent } from '../../../runtime/src/events/types';
-import type { ClusterSnapshot } from '../../../runtime/src/events/state';
+import type { SprigEvent } from '../../../runtime/src/events/types.js';
+import type { ClusterSnapshot } from '../../../runtime/src/events/state.js';
 
 interface MessageType<M extends string> {
   readonly method: M;

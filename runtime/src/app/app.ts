@@ -10,6 +10,7 @@ import { createBroker } from '../brokers/registry.js';
 import type { Broker } from '../brokers/types.js';
 import type { ResultBackend } from '../backends/types.js';
 import { EventDispatcher } from '../events/dispatcher.js';
+import { Control } from '../control/client.js';
 
 /** Per-call options (Celery's apply_async options). */
 export interface ApplyOptions {
@@ -52,6 +53,9 @@ export class App {
   private backendP?: Promise<ResultBackend>;
   private configP?: Promise<SprigConfig>;
   private events?: EventDispatcher;
+
+  /** Remote control of the workers on this broker (ping, inspect, revoke, rate_limit, ...). */
+  readonly control = new Control(() => this.broker());
 
   constructor(private readonly overrides: SprigConfig = {}) {}
 

@@ -17,6 +17,12 @@ export interface WorkerConfig {
   softTimeLimit?: number;
   maxTasksPerChild?: number;
   maxMemoryPerChild?: number;
+  /** [max, min] pool size for autoscaling. */
+  autoscale?: [number, number];
+  /** Seconds a warm shutdown waits for running tasks before going cold. */
+  shutdownTimeout?: number;
+  /** Watch the tasks file and its imports; reload on change. */
+  autoreload?: boolean;
 }
 
 /** Settings, from `sprig.config.{ts,js,json}`, the environment, `configure()` or CLI flags. */

@@ -20,6 +20,8 @@ export interface ResultMeta {
   worker?: string;
   retries?: number;
   queue?: string;
+  /** Where an rpc:// backend sends this state (the task message's reply_to); never stored. */
+  replyTo?: string;
 }
 
 export function isExceptionInfo(v: unknown): v is ExceptionInfo {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { Worker } from '../worker/worker.js';
 import { ConfigError } from '../errors.js';
 import type { PoolKind } from '../app/config.js';
@@ -25,6 +25,17 @@ interface WorkerFlags {
   softTimeLimit?: number;
   maxTasksPerChild?: number;
   maxMemoryPerChild?: number;
+  autoscale?: [number, number];
+  autoreload?: boolean;
+  shutdownTimeout?: number;
+}
+
+function autoscaleArg(v: string): [number, number] {
+  const m = /^(\d+)(?:,(\d+))?$/.exec(v.trim());
+  const max = Number(m?.[1]);
+  const min = Number(m?.[2] ?? 0);
+  if (!m || max < 1 || min > max) throw new InvalidArgumentError(`--autoscale expects MAX,MIN with MAX >= MIN, e.g. --autoscale 10,2; got ${JSON.stringify(v)}`);
+  return [max, min];
 }
 
 export function registerWorkerCommand(program: Command): void {
@@ -44,7 +55,10 @@ export function registerWorkerCommand(program: Command): void {
       .option('--time-limit <s>', 'hard time limit per task', nonNegativeNumber('--time-limit'))
       .option('--soft-time-limit <s>', 'soft time limit per task', nonNegativeNumber('--soft-time-limit'))
       .option('--max-tasks-per-child <n>', 'replace a pool child after this many tasks', positiveInt('--max-tasks-per-child'))
-      .option('--max-memory-per-child <kb>', 'replace a pool child whose RSS grows past this (KB)', positiveInt('--max-memory-per-child')),
+      .option('--max-memory-per-child <kb>', 'replace a pool child whose RSS grows past this (KB)', positiveInt('--max-memory-per-child'))
+      .option('--autoscale <max,min>', 'grow the pool up to MAX while tasks wait, shrink to MIN when idle', autoscaleArg)
+      .option('--autoreload', 'reload the tasks file (and what it imports) when it changes')
+      .option('--shutdown-timeout <s>', 'warm shutdown waits this long for running tasks, then goes cold', nonNegativeNumber('--shutdown-timeout')),
   ).action(async (o: WorkerFlags) => {
     const file = path.resolve(o.app);
     if (!fs.existsSync(file)) {
@@ -69,6 +83,9 @@ export function registerWorkerCommand(program: Command): void {
           softTimeLimit: o.softTimeLimit,
           maxTasksPerChild: o.maxTasksPerChild,
           maxMemoryPerChild: o.maxMemoryPerChild,
+          autoscale: o.autoscale,
+          autoreload: o.autoreload,
+          shutdownTimeout: o.shutdownTimeout,
         },
       },
     });

@@ -136,6 +136,7 @@ function decodeStream(r: BitReader, maxBlock: number, emit: (b: number) => void)
     const origPtr = r.bits(24);
 
     const seqToUnseq: number[] = [];
+    // (at most 256 entries: 16 groups x 16 bits)
     const used16 = r.bits(16);
     for (let i = 0; i < 16; i++) {
       if (!(used16 & (1 << (15 - i)))) continue;
@@ -175,7 +176,8 @@ function decodeStream(r: BitReader, maxBlock: number, emit: (b: number) => void)
 
     // Huffman -> RUNA/RUNB + MTF -> the BWT's last column in ll.
     const eob = alphaSize - 1;
-    const mtf = seqToUnseq.map((_, i) => i);
+    const mtf = new Uint8Array(seqToUnseq.length);
+    for (let i = 0; i < mtf.length; i++) mtf[i] = i;
     const counts = new Int32Array(256);
     let n = 0;
     let groupLeft = 0;
@@ -211,7 +213,7 @@ function decodeStream(r: BitReader, maxBlock: number, emit: (b: number) => void)
       if (n >= maxBlock) throw new Bzip2FormatError('bzip2 block overflows its size');
       const j = sym - 1;
       const v = mtf[j]!;
-      mtf.copyWithin(1, 0, j);
+      for (let k = j; k > 0; k--) mtf[k] = mtf[k - 1]!;
       mtf[0] = v;
       const b = seqToUnseq[v]!;
       counts[b]!++;

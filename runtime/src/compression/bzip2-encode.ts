@@ -157,7 +157,8 @@ function writeBlock(w: BitWriter, block: Uint8Array, n: number, crc: number): vo
   for (let i = 0; i < 256; i++) if (inUse[i]) unseqToSeq[i] = nInUse++;
   const eob = nInUse + 1;
   const alphaSize = nInUse + 2;
-  const mtf = Array.from({ length: nInUse }, (_, i) => i);
+  const mtf = new Uint8Array(nInUse);
+  for (let i = 0; i < nInUse; i++) mtf[i] = i;
   const syms: number[] = [];
   let zPend = 0;
   const flushZeros = () => {
@@ -179,7 +180,7 @@ function writeBlock(w: BitWriter, block: Uint8Array, n: number, crc: number): vo
     flushZeros();
     let j = 1;
     while (mtf[j] !== v) j++;
-    mtf.copyWithin(1, 0, j);
+    for (let k = j; k > 0; k--) mtf[k] = mtf[k - 1]!;
     mtf[0] = v;
     syms.push(j + 1);
   }

@@ -1,7 +1,10 @@
-import * as zlib from 'node:zlib';
-import { DecodeError, MessageTooLargeError } from '../errors.js';
+import { DecodeError } from '../errors.js';
+import { bzip2Compressor } from './bzip2.js';
+import { brotliCompressor, gzipCompressor, legacyZlibCompressor, zstdCompressor } from './zlib-family.js';
 
-/** A compressor; `name` is what Celery writes in the `compression` header. */
+export { bounded } from './zlib-family.js';
+
+/** A compressor; `contentType` is what goes in Celery's `compression` header (kombu's names). */
 export interface Compressor {
   readonly name: string;
   /** MIME-ish content type kombu uses, e.g. "application/x-gzip". */
@@ -36,33 +39,14 @@ export class CompressionRegistry {
   }
 }
 
-function bounded(fn: (data: Buffer, opts: zlib.ZlibOptions) => Buffer) {
-  return (data: Buffer, maxOutput: number): Buffer => {
-    try {
-      return fn(data, { maxOutputLength: maxOutput });
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new MessageTooLargeError(maxOutput + 1, maxOutput);
-      throw new DecodeError(`decompression failed: ${(err as Error).message}`, { cause: err });
-    }
-  };
-}
-
 export const compressors = new CompressionRegistry();
-compressors.register({
-  name: 'zlib',
-  contentType: 'application/x-zlib',
-  compress: (d) => zlib.deflateSync(d),
-  decompress: bounded(zlib.inflateSync),
-});
-compressors.register(
-  {
-    name: 'gzip',
-    contentType: 'application/x-gzip',
-    compress: (d) => zlib.gzipSync(d),
-    decompress: bounded(zlib.gunzipSync),
-  },
-  ['gz'],
-);
+// Aliases as in kombu/compression.py, so `compression: 'zlib'` means what it means in Celery.
+compressors.register(gzipCompressor, ['zlib']);
+compressors.register(legacyZlibCompressor);
+compressors.register(bzip2Compressor, ['bzip', 'bz2']);
+compressors.register(brotliCompressor);
+const zstd = zstdCompressor();
+if (zstd) compressors.register(zstd, ['zstandard']);
 
 export function registerCompressor(c: Compressor, aliases: string[] = []): void {
   compressors.register(c, aliases);

@@ -13,7 +13,7 @@ export function utcOffsetHours(): number {
  * utcoffset) through the broker.
  */
 export class EventDispatcher {
-  private clock = 0;
+  private clockValue = 0;
   enabled = true;
   /** Local listeners see every event this process sends (metrics, status bar, tests). */
   private readonly listeners = new Set<(e: SprigEvent) => void>();
@@ -23,6 +23,11 @@ export class EventDispatcher {
     readonly hostname: string = `sprig@${osHostname()}`,
   ) {}
 
+  /** The Lamport clock (Celery's `clock`). */
+  get clock(): number {
+    return this.clockValue;
+  }
+
   onSend(listener: (e: SprigEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -30,14 +35,14 @@ export class EventDispatcher {
 
   /** Merge a clock seen from another node (Lamport). */
   adjustClock(other: number): void {
-    if (other > this.clock) this.clock = other;
+    if (other > this.clockValue) this.clockValue = other;
   }
 
   send<T extends SprigEventType>(payload: EventPayload<T>): SprigEventMap[T] {
     const event = {
       hostname: this.hostname,
       pid: process.pid,
-      clock: ++this.clock,
+      clock: ++this.clockValue,
       timestamp: Date.now() / 1000,
       utcoffset: utcOffsetHours(),
       ...payload,

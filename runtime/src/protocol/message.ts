@@ -115,7 +115,6 @@ export function buildTaskMessage(o: BuildTaskOptions): TransportMessage {
   const queue = o.queue ?? 'celery';
   const serializer = serializers.get(o.serializer ?? 'json');
   const embed: EmbedOptions = { callbacks: null, errbacks: null, chain: null, chord: null, ...o.embed };
-  let body = serializer.encode([args, kwargs, embed]);
   const headers: TaskHeaders = {
     lang: 'js',
     task: o.name,
@@ -135,6 +134,8 @@ export function buildTaskMessage(o: BuildTaskOptions): TransportMessage {
     ignore_result: o.ignoreResult ?? false,
     ...o.headers,
   };
+  // Encoded after the headers exist: a signing serializer binds them to the body.
+  let body = serializer.encode([args, kwargs, embed], { headers });
   if (o.compression && body.length >= (o.compressionThreshold ?? 0)) {
     const c = compressors.get(o.compression);
     body = c.compress(body);
@@ -205,7 +206,7 @@ export function decodeBody(msg: TransportMessage, opts: ParseOptions = {}): unkn
   let data = msg.body;
   const compression = msg.headers.compression;
   if (typeof compression === 'string' && compression) data = compressors.get(compression).decompress(data, max);
-  return serializers.decode(data, msg.contentType, opts.accept);
+  return serializers.decode(data, msg.contentType, opts.accept, { headers: msg.headers });
 }
 
 /** Parse a transport message as a protocol-v2 task request; throws ProtocolError with a reason. */

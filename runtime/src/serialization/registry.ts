@@ -1,4 +1,12 @@
-import { ContentDisallowedError, DecodeError } from '../errors.js';
+import { ContentDisallowedError, DecodeError, ProtocolError } from '../errors.js';
+import { msgpackSerializer } from './msgpack.js';
+import { yamlSerializer } from './yaml.js';
+import { createSignedSerializer } from './signed.js';
+
+/** What a serializer may see besides the bytes: the message headers (signed messages cover them). */
+export interface SerializerContext {
+  headers?: Readonly<Record<string, unknown>>;
+}
 
 /** A serializer turns a message body into bytes and back (kombu's serialization registry). */
 export interface Serializer {
@@ -8,8 +16,8 @@ export interface Serializer {
   readonly contentType: string;
   /** The content-encoding kombu writes for this type ("utf-8" for text, "binary" otherwise). */
   readonly contentEncoding: string;
-  encode(value: unknown): Buffer;
-  decode(data: Buffer): unknown;
+  encode(value: unknown, ctx?: SerializerContext): Buffer;
+  decode(data: Buffer, ctx?: SerializerContext): unknown;
 }
 
 export class SerializerRegistry {
@@ -56,13 +64,15 @@ export class SerializerRegistry {
    * Decode `data` of `contentType`. Content not in `accept` (content types) is refused before any
    * decoding happens.
    */
-  decode(data: Buffer, contentType: string, accept?: ReadonlySet<string>): unknown {
+  decode(data: Buffer, contentType: string, accept?: ReadonlySet<string>, ctx?: SerializerContext): unknown {
     if (accept && !accept.has(contentType)) throw new ContentDisallowedError(contentType, [...accept]);
     const s = this.byType.get(contentType);
     if (!s) throw new DecodeError(`no serializer for content type ${JSON.stringify(contentType)}`);
     try {
-      return s.decode(data);
+      return s.decode(data, ctx);
     } catch (err) {
+      // A serializer's own protocol errors (a bad signature, say) keep their class and code.
+      if (err instanceof ProtocolError) throw err;
       throw new DecodeError(`body does not decode as ${contentType}: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -78,8 +88,14 @@ export const jsonSerializer: Serializer = {
 
 export const serializers = new SerializerRegistry();
 serializers.register(jsonSerializer);
+serializers.register(msgpackSerializer);
+serializers.register(yamlSerializer);
+serializers.register(createSignedSerializer(serializers));
 
 /** Register a custom serializer on the process-wide registry. */
 export function registerSerializer(name: string, s: Omit<Serializer, 'name' | 'contentEncoding'> & { contentEncoding?: string }): void {
-  serializers.register({ name, contentEncoding: s.contentEncoding ?? 'binary', ...s });
+  if (!name || typeof s.encode !== 'function' || typeof s.decode !== 'function' || !s.contentType) {
+    throw new TypeError('registerSerializer(name, { contentType, encode, decode }): all four are required');
+  }
+  serializers.register({ ...s, name, contentEncoding: s.contentEncoding ?? 'binary' });
 }

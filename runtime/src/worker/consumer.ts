@@ -14,6 +14,8 @@ import { errorToInfo, type Job, type Outcome } from './trace.js';
 import type { Worker } from './worker.js';
 import type { ResultMeta } from '../backends/types.js';
 
+const SIGNALS: Record<string, number> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2, SIGHUP: 1, SIGUSR1: 10, SIGUSR2: 12, SIGQUIT: 3 };
+
 export interface Request {
   delivery: Delivery;
   req: TaskRequest;
@@ -44,6 +46,22 @@ export class TaskConsumer {
 
   get broker(): Broker {
     return this.w.broker;
+  }
+
+  /** The prefetch count now in force. */
+  prefetchCount(): number {
+    return this.basePrefetch + this.scheduled.size;
+  }
+
+  /** The pool changed size: keep prefetch = concurrency x multiplier, and start what fits. */
+  onPoolResized(): void {
+    this.setBasePrefetch(this.w.pool.size * this.w.prefetchMultiplier);
+    this.pump();
+  }
+
+  /** Messages waiting for a pool slot (autoscale grows on these). */
+  get waiting(): number {
+    return this.ready.length;
   }
 
   /** Reserved (prefetched, waiting for a slot), in priority order. */
@@ -179,8 +197,8 @@ export class TaskConsumer {
       rootId: req.rootId,
       parentId: req.parentId,
       hostname: this.w.hostname,
-      timeLimit: req.timeLimit ?? r.task.options.timeLimit ?? this.w.config.worker?.timeLimit ?? null,
-      softTimeLimit: req.softTimeLimit ?? r.task.options.softTimeLimit ?? this.w.config.worker?.softTimeLimit ?? null,
+      timeLimit: req.timeLimit ?? this.w.timeLimits.get(req.name)?.hard ?? r.task.options.timeLimit ?? this.w.config.worker?.timeLimit ?? null,
+      softTimeLimit: req.softTimeLimit ?? this.w.timeLimits.get(req.name)?.soft ?? r.task.options.softTimeLimit ?? this.w.config.worker?.softTimeLimit ?? null,
     };
     this.w.pool.run(job).then(
       (o) => this.complete(r, o),
@@ -190,7 +208,15 @@ export class TaskConsumer {
 
   private async complete(r: Request, o: Outcome): Promise<void> {
     const { req } = r;
+    this.w.totals.set(req.name, (this.w.totals.get(req.name) ?? 0) + 1);
     try {
+      const signal = this.w.terminated.get(req.id);
+      if (signal !== undefined && o.state !== 'SUCCESS') {
+        // Stopped by `revoke --terminate`: REVOKED, not a failure, and never redelivered.
+        this.w.terminated.delete(req.id);
+        await this.revoke(r, false, signal);
+        return;
+      }
       switch (o.state) {
         case 'SUCCESS':
           await this.store(r, { status: 'SUCCESS', result: o.result, traceback: null });
@@ -332,9 +358,9 @@ export class TaskConsumer {
     this.rejectBad(d, err.message, req.id);
   }
 
-  private async revoke(r: Request, expired: boolean): Promise<void> {
+  private async revoke(r: Request, expired: boolean, terminatedWith?: string): Promise<void> {
     const { req } = r;
-    this.w.log.info(`Discarding ${expired ? 'expired' : 'revoked'} task ${req.name}[${req.id}]`);
+    this.w.log.info(terminatedWith ? `Terminated revoked task ${req.name}[${req.id}] (${terminatedWith})` : `Discarding ${expired ? 'expired' : 'revoked'} task ${req.name}[${req.id}]`);
     try {
       await this.store(r, {
         status: 'REVOKED',
@@ -344,7 +370,7 @@ export class TaskConsumer {
     } catch (err) {
       this.w.log.error(`cannot store REVOKED for ${req.id}: ${(err as Error).message}`);
     }
-    this.w.events.send({ type: 'task-revoked', uuid: req.id, terminated: false, signum: null, expired });
+    this.w.events.send({ type: 'task-revoked', uuid: req.id, terminated: !!terminatedWith, signum: terminatedWith ? SIGNALS[terminatedWith] ?? 15 : null, expired });
     this.ack(r);
   }
 

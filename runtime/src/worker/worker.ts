@@ -14,6 +14,8 @@ import type { TaskConsumer } from './consumer.js';
 import { RateLimiter } from './rate-limit.js';
 import { loadTasksBundle, type TasksBundle } from './tasks-bundle.js';
 import { defaultSteps } from './steps/index.js';
+import { Autoscaler } from './autoscale.js';
+import type { Autoreloader } from './autoreload.js';
 
 export interface WorkerOptions {
   /** The tasks file (.ts or .js). */
@@ -50,6 +52,15 @@ export class Worker extends EventEmitter {
   readonly stats: WorkerStats = { processed: 0, succeeded: 0, failed: 0, retried: 0, rejected: 0 };
   /** Revoked task ids, kept for the worker's lifetime. */
   readonly revoked = new Set<string>();
+  /** Running tasks stopped by `revoke --terminate`, with the signal asked for. */
+  readonly terminated = new Map<string, string>();
+  /** Per task type time limits set at run time (`control time_limit`). */
+  readonly timeLimits = new Map<string, { hard: number | null; soft: number | null }>();
+  /** Tasks run, by name (inspect stats). */
+  readonly totals = new Map<string, number>();
+  controlOff?: () => Promise<void>;
+  autoscaler?: Autoscaler;
+  autoreloader?: Autoreloader;
   readonly rateLimits = new RateLimiter();
   hostname = '';
   concurrency = 1;
@@ -74,7 +85,7 @@ export class Worker extends EventEmitter {
     const wc = c.worker ?? {};
     this.poolKind = wc.pool ?? 'process';
     if (!POOLS.includes(this.poolKind)) throw new ConfigError(`unknown pool ${JSON.stringify(this.poolKind)}: use process, thread or async`);
-    this.concurrency = wc.concurrency ?? (this.poolKind === 'async' ? 50 : os.availableParallelism());
+    this.concurrency = wc.concurrency ?? (wc.autoscale ? Math.max(1, wc.autoscale[1]) : this.poolKind === 'async' ? 50 : os.availableParallelism());
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new ConfigError(`concurrency must be a positive integer, got ${wc.concurrency}`);
     this.prefetchMultiplier = wc.prefetchMultiplier ?? 4;
     this.queues = wc.queues?.length ? wc.queues : [c.defaultQueue ?? 'celery'];
@@ -105,11 +116,31 @@ export class Worker extends EventEmitter {
     this.emit('ready');
   }
 
+  /** Set or change autoscaling: the pool grows up to `max` when tasks wait, shrinks to `min` when idle. */
+  setAutoscale(max: number, min: number): void {
+    if (!this.autoscaler) this.autoscaler = new Autoscaler(this);
+    this.autoscaler.set(max, min);
+  }
+
   /** Warm shutdown (finish running tasks) unless `cold`. Safe to call twice. */
   stop(opts: { cold?: boolean } = {}): Promise<void> {
-    if (opts.cold) this.cold = true;
+    if (opts.cold && !this.cold) {
+      this.cold = true;
+      // A second signal during a warm shutdown: stop running tasks now (acks-late ones are not acked).
+      if (this.stopping) void this.pool?.stop(false);
+    }
     return (this.stopping ??= (async () => {
       this.log.info(this.cold ? 'cold shutdown' : 'warm shutdown: finishing running tasks (signal again to exit at once)');
+      this.autoscaler?.stop();
+      const t = this.config.worker?.shutdownTimeout;
+      if (!this.cold && t) {
+        setTimeout(() => {
+          if (!this.blueprint) return;
+          this.log.warn(`warm shutdown did not finish within ${t}s: cold shutdown`);
+          this.cold = true;
+          void this.pool?.stop(false);
+        }, t * 1000).unref();
+      }
       await this.blueprint?.stop(this);
       this.rateLimits.clear();
       this.bundle?.dispose();

@@ -231,7 +231,8 @@ export class Journal {
     await this.fh.close();
   }
 
-  private whenIdle(): Promise<void> {
+  /** Resolves once nothing is pending or being written. */
+  whenIdle(): Promise<void> {
     if (!this.writing && !this.scheduled && this.pending.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }

@@ -161,8 +161,9 @@ class Server {
   private async shutdown(): Promise<void> {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.http.close();
-    // Commit what is in flight first, so publishers get their replies before their sockets close.
-    await this.journal.close().catch((err: Error) => this.log.error(`journal close: ${err.message}`));
+    // Commit what is in flight first, so publishers get their replies before their sockets close;
+    // the journal itself closes last so acks that arrive before the close handshake still count.
+    await this.journal.whenIdle();
     const sockets = [...this.wss.clients];
     await Promise.all(
       sockets.map(
@@ -177,6 +178,7 @@ class Server {
           }),
       ),
     );
+    await this.journal.close().catch((err: Error) => this.log.error(`journal close: ${err.message}`));
     await this.hub.close();
     this.http.closeAllConnections();
     this.onClosed();

@@ -30,7 +30,7 @@ export interface Pool {
   /** Pids of children (process pool) for inspection and tests. */
   pids(): number[];
   /** Swap in new code (autoreload): new jobs use it, running ones finish on the old. */
-  reload?(): Promise<void>;
+  reload?(bundle: string): Promise<void>;
   /** Called when a slot frees up. */
   onFree?: () => void;
 }

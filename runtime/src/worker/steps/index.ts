@@ -9,6 +9,20 @@ import { TaskConsumer } from '../consumer.js';
 import type { Step } from '../blueprint.js';
 import type { Worker } from '../worker.js';
 import { VERSION } from '../../version.js';
+import { controlStep } from './control.js';
+import { autoreloadStep } from '../autoreload.js';
+
+export const autoscaleStep: Step<Worker> = {
+  name: 'autoscale',
+  requires: ['pool', 'consumer'],
+  start(w) {
+    const a = w.config.worker?.autoscale;
+    if (a) w.setAutoscale(a[0], a[1]);
+  },
+  stop(w) {
+    w.autoscaler?.stop();
+  },
+};
 
 export const connectionStep: Step<Worker> = {
   name: 'connection',
@@ -99,5 +113,5 @@ export const consumerStep: Step<Worker> = {
 
 /** Default steps; user steps are inserted before the consumer, so they start before it and stop after it. */
 export function defaultSteps(userSteps: readonly Step<Worker>[] = []): Step<Worker>[] {
-  return [connectionStep, eventsStep, poolStep, ...userSteps, consumerStep, heartbeatStep];
+  return [connectionStep, eventsStep, poolStep, ...userSteps, consumerStep, controlStep, autoscaleStep, autoreloadStep, heartbeatStep];
 }

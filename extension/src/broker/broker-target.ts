@@ -1,0 +1,95 @@
+/**
+ * Which broker the extension talks to, and the URL with its password put back from SecretStorage.
+ * Order: the `sprig.brokerUrl` setting > SPRIG_BROKER_URL > sprig.config > the embedded `sprig://`
+ * (the runtime's resolveConfig); the setting never holds a password.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { readSettings } from '../settings.js';
+import { runtime } from '../runtime.js';
+
+const SECRET_PREFIX = 'sprig.brokerPassword:';
+
+export interface BrokerTarget {
+  /** Full URL, password included: never shown, never written to settings or logs. */
+  url: string;
+  /** Password redacted. */
+  displayUrl: string;
+  projectDir: string;
+  /** `sprig://` with no host: the project's embedded broker (discovered or started). */
+  embedded: boolean;
+  /** True when the URL came from the `sprig.brokerUrl` setting (workers then get it by env). */
+  fromSetting: boolean;
+}
+
+/** `redis://u:pw@h/0` → { url: 'redis://u@h/0', password: 'pw' }. */
+export function splitPassword(url: string): { url: string; password?: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { url };
+  }
+  if (!u.password) return { url };
+  const password = decodeURIComponent(u.password);
+  u.password = '';
+  return { url: u.toString().replace(/\/$/, url.endsWith('/') ? '/' : ''), password };
+}
+
+export function withPassword(url: string, password: string | undefined): string {
+  if (!password) return url;
+  try {
+    const u = new URL(url);
+    if (!u.username) u.username = '';
+    u.password = encodeURIComponent(password);
+    return u.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
+  } catch {
+    return url;
+  }
+}
+
+export function secretKey(urlWithoutPassword: string): string {
+  return SECRET_PREFIX + urlWithoutPassword;
+}
+
+/** The workspace folder whose `.sprig/` holds the embedded broker. */
+export function defaultProjectDir(hint?: string): string {
+  const folder = (hint && vscode.workspace.getWorkspaceFolder(vscode.Uri.file(hint))) ?? vscode.workspace.workspaceFolders?.[0];
+  const from = hint ? path.dirname(hint) : folder?.uri.fsPath ?? process.cwd();
+  // The nearest folder with sprig.config.*, .sprig/ or package.json, but never above the workspace.
+  const found = findProjectDir(from);
+  if (folder && !found.startsWith(folder.uri.fsPath)) return folder.uri.fsPath;
+  return found;
+}
+
+function findProjectDir(from: string): string {
+  let dir = path.resolve(from);
+  for (;;) {
+    for (const marker of ['sprig.config.ts', 'sprig.config.js', 'sprig.config.json', '.sprig', 'package.json']) {
+      if (fs.existsSync(path.join(dir, marker))) return dir;
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return path.resolve(from);
+    dir = up;
+  }
+}
+
+export async function resolveBrokerTarget(secrets: vscode.SecretStorage, hint?: string): Promise<BrokerTarget> {
+  const projectDir = defaultProjectDir(hint);
+  const setting = readSettings().brokerUrl;
+  let url: string;
+  if (setting) {
+    url = withPassword(setting, await secrets.get(secretKey(setting)));
+  } else {
+    const c = await runtime().resolveConfig({ projectDir }, projectDir);
+    url = c.brokerUrl ?? 'sprig://';
+  }
+  return {
+    url,
+    displayUrl: runtime().redactUrl(url),
+    projectDir,
+    embedded: /^sprig:\/\/(\?|$)/i.test(url),
+    fromSetting: !!setting,
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * The runtime is loaded on first use, from the bundle the extension ships for its workers
+ * (dist/runtime/index.js): activation stays light, and the extension and the CLI it spawns run the
+ * very same code. Only types are imported statically.
+ */
+import * as path from 'node:path';
+
+export type Runtime = typeof import('../../runtime/src/index.js');
+
+let loaded: Runtime | undefined;
+let root = path.resolve(__dirname, '..', '..');
+
+/** The extension's folder (set from the ExtensionContext at activation). */
+export function setExtensionRoot(dir: string): void {
+  root = dir;
+}
+
+export function extensionRoot(): string {
+  return root;
+}
+
+export function runtime(): Runtime {
+  // A computed path: esbuild leaves this require alone, so the runtime is not bundled twice.
+  return (loaded ??= require(path.join(root, 'dist', 'runtime', 'index.js')) as Runtime);
+}
+
+/** The `sprig` CLI the extension runs workers and the embedded broker with. */
+export function cliPath(): string {
+  return path.join(root, 'bin', 'sprig.js');
+}
+
+/** Environment for a Node child of the extension host: Electron's binary runs as plain Node. */
+export function nodeChildEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, ELECTRON_RUN_AS_NODE: '1', ...extra };
+}

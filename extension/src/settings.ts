@@ -1,0 +1,32 @@
+import * as vscode from 'vscode';
+
+export type PoolKind = 'process' | 'thread' | 'async';
+
+/** The `sprig.*` settings, read fresh each time (they can change while workers run). */
+export interface SprigSettings {
+  /** Broker URL without its password ('' = let the runtime decide: env > sprig.config > sprig://). */
+  brokerUrl: string;
+  tasksFile: string;
+  concurrency: number;
+  pool: PoolKind;
+  autoreload: boolean;
+  timeLimit: number;
+  softTimeLimit: number;
+  maxTasksPerChild: number;
+  eventsBuffer: number;
+}
+
+export function readSettings(scope?: vscode.ConfigurationScope): SprigSettings {
+  const c = vscode.workspace.getConfiguration('sprig', scope);
+  return {
+    brokerUrl: c.get<string>('brokerUrl', '').trim(),
+    tasksFile: c.get<string>('tasksFile', '').trim(),
+    concurrency: c.get<number>('concurrency', 0),
+    pool: c.get<PoolKind>('pool', 'process'),
+    autoreload: c.get<boolean>('autoreload', true),
+    timeLimit: c.get<number>('timeLimit', 0),
+    softTimeLimit: c.get<number>('softTimeLimit', 0),
+    maxTasksPerChild: c.get<number>('maxTasksPerChild', 0),
+    eventsBuffer: Math.max(100, c.get<number>('eventsBuffer', 100_000)),
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * One worker: `sprig worker --app FILE -E ...` as a child of the extension host, running the
+ * runtime the extension ships. Its logs go to its own output channel.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { PoolKind } from '../settings.js';
+import { cliPath, nodeChildEnv } from '../runtime.js';
+import { killAndWait } from '../broker/embedded-process.js';
+
+export interface WorkerSpec {
+  tasksFile: string;
+  queues: string[];
+  concurrency: number;
+  pool: PoolKind;
+}
+
+export interface WorkerLaunch {
+  spec: WorkerSpec;
+  projectDir: string;
+  /** Passed by environment (SPRIG_BROKER_URL) so a password never shows in a process list. */
+  brokerUrl?: string;
+  autoreload: boolean;
+  timeLimit: number;
+  softTimeLimit: number;
+  maxTasksPerChild: number;
+}
+
+export type WorkerRunState = 'starting' | 'running' | 'stopping' | 'stopped' | 'crashed';
+
+/** The key that makes two starts the same worker: one per tasks file and queue set. */
+export function workerKey(spec: Pick<WorkerSpec, 'tasksFile' | 'queues'>): string {
+  return `${path.resolve(spec.tasksFile)}|${[...spec.queues].sort().join(',')}`;
+}
+
+export function workerArgs(l: WorkerLaunch, hostname: string, flags: ReadonlySet<string>): string[] {
+  const a = [cliPath(), 'worker', '--app', l.spec.tasksFile, '-E', '-n', hostname, '--loglevel', 'info'];
+  if (l.spec.queues.length) a.push('-Q', l.spec.queues.join(','));
+  if (l.spec.concurrency > 0) a.push('-c', String(l.spec.concurrency));
+  a.push('--pool', l.spec.pool);
+  if (l.timeLimit > 0) a.push('--time-limit', String(l.timeLimit));
+  if (l.softTimeLimit > 0) a.push('--soft-time-limit', String(l.softTimeLimit));
+  if (l.maxTasksPerChild > 0) a.push('--max-tasks-per-child', String(l.maxTasksPerChild));
+  // Passed only when this runtime's `worker --help` lists it.
+  if (l.autoreload && flags.has('--autoreload')) a.push('--autoreload');
+  return a;
+}
+
+let seq = 0;
+
+export class WorkerProcess implements vscode.Disposable {
+  readonly key: string;
+  readonly hostname: string;
+  readonly output: vscode.OutputChannel;
+  state: WorkerRunState = 'stopped';
+  exitCode: number | null = null;
+  active = 0;
+  processed = 0;
+  pid?: number;
+  private child?: ChildProcess;
+  private readonly changed = new vscode.EventEmitter<WorkerProcess>();
+  readonly onDidChange = this.changed.event;
+  private readonly crashed = new vscode.EventEmitter<WorkerProcess>();
+  readonly onDidCrash = this.crashed.event;
+
+  constructor(public launch: WorkerLaunch) {
+    this.key = workerKey(launch.spec);
+    const base = path.basename(launch.spec.tasksFile).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9_-]/g, '-');
+    const q = launch.spec.queues.length ? `-${launch.spec.queues.join('+').replace(/[^A-Za-z0-9_+-]/g, '-')}` : '';
+    this.hostname = `vscode-${base}${q}-${process.pid}-${++seq}@${os.hostname()}`;
+    this.output = vscode.window.createOutputChannel(`Sprig Worker: ${path.basename(launch.spec.tasksFile)}${launch.spec.queues.length ? ` [${launch.spec.queues.join(',')}]` : ''}`);
+  }
+
+  get label(): string {
+    return `${path.basename(this.launch.spec.tasksFile)}${this.launch.spec.queues.length ? ` [${this.launch.spec.queues.join(',')}]` : ''}`;
+  }
+
+  start(flags: ReadonlySet<string>): void {
+    if (this.child && this.child.exitCode === null) return;
+    const args = workerArgs(this.launch, this.hostname, flags);
+    this.output.appendLine(`[sprig] ${path.basename(process.execPath)} ${args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
+    const child = spawn(process.execPath, args, {
+      cwd: this.launch.projectDir,
+      env: nodeChildEnv({ SPRIG_BROKER_URL: this.launch.brokerUrl ?? process.env.SPRIG_BROKER_URL, SPRIG_PROJECT_DIR: this.launch.projectDir, FORCE_COLOR: '0' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
+    this.child = child;
+    this.pid = child.pid;
+    this.exitCode = null;
+    this.active = 0;
+    this.setState('starting');
+    const onData = (b: Buffer) => {
+      const s = b.toString();
+      this.output.append(s);
+      if (this.state === 'starting' && / ready: /.test(s)) this.setState('running');
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.on('error', (err) => this.output.appendLine(`[sprig] cannot start the worker: ${err.message}`));
+    child.on('exit', (code, signal) => {
+      if (this.child !== child) return;
+      this.child = undefined;
+      this.exitCode = code;
+      this.active = 0;
+      this.output.appendLine(`[sprig] worker exited (${signal ?? `code ${code}`})`);
+      const expected = this.state === 'stopping';
+      this.setState(expected || code === 0 ? 'stopped' : 'crashed');
+      if (!expected && code !== 0) this.crashed.fire(this);
+    });
+  }
+
+  /** Counts from this worker's own heartbeats. */
+  updateCounts(active: number, processed: number): void {
+    if (this.state === 'starting') this.state = 'running';
+    if (active === this.active && processed === this.processed) return;
+    this.active = active;
+    this.processed = processed;
+    this.changed.fire(this);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    this.setState('stopping');
+    await killAndWait(child, 10_000);
+  }
+
+  get running(): boolean {
+    return !!this.child;
+  }
+
+  private setState(s: WorkerRunState): void {
+    this.state = s;
+    this.changed.fire(this);
+  }
+
+  dispose(): void {
+    this.child?.kill('SIGKILL');
+    this.output.dispose();
+    this.changed.dispose();
+    this.crashed.dispose();
+  }
+}

@@ -1,0 +1,196 @@
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { Delivery, DeliveryHandler } from '../types.js';
+import { fromAmqpMessage } from './mapping.js';
+import { noop } from './connection.js';
+
+/** What a consumer needs from its broker. */
+export interface ConsumerHost {
+  ensureQueue(queue: string, model: ChannelModel): Promise<void>;
+  track(tag: string, consumer: AmqpConsumer): void;
+  untrack(tag: string): void;
+  /** The live connection, if any (to restart after a channel-only error). */
+  liveModel(): ChannelModel | undefined;
+  warn(msg: string): void;
+}
+
+interface Held {
+  ch: Channel;
+  msg: ConsumeMessage;
+}
+
+let nextId = 0;
+const RESTART_DELAY_MS = 1000;
+
+/**
+ * One consumer = one channel with `basic.qos(prefetch, global=true)` and a basic.consume per
+ * queue. Global QoS (what Celery uses on RabbitMQ) makes the limit channel-wide over all the
+ * queues, and a later basic.qos applies to the running consumers at once — per-consumer QoS
+ * would only affect consumers started after it, so setPrefetch() could not grow for ETA tasks.
+ */
+export class AmqpConsumer {
+  readonly id = ++nextId;
+  private ch?: Channel;
+  private consumerTags: string[] = [];
+  private readonly held = new Map<string, Held>();
+  private gen = 0;
+  private active = true;
+  private restartTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly host: ConsumerHost,
+    readonly queues: readonly string[],
+    private prefetch: number,
+    private readonly handler: DeliveryHandler,
+  ) {}
+
+  get isActive(): boolean {
+    return this.active;
+  }
+
+  private starting?: Promise<void>;
+
+  /** (Re)start on `model`: a new channel, QoS, basic.consume on every queue. */
+  start(model: ChannelModel): Promise<void> {
+    if (!this.active) return Promise.resolve();
+    this.starting ??= this.open(model).finally(() => (this.starting = undefined));
+    return this.starting;
+  }
+
+  private async open(model: ChannelModel): Promise<void> {
+    const gen = ++this.gen;
+    await this.closeChannel();
+    this.dropHeld(); // tags of an older channel can never be acked: RabbitMQ redelivers those
+    const ch = await model.createChannel();
+    ch.on('error', noop);
+    ch.on('close', () => this.onChannelClose(ch));
+    this.ch = ch;
+    this.consumerTags = [];
+    try {
+      await ch.prefetch(this.prefetch, true);
+      for (const queue of this.queues) {
+        await this.host.ensureQueue(queue, model);
+        if (gen !== this.gen || !this.active) return;
+        const { consumerTag } = await ch.consume(queue, (m) => this.onMessage(ch, gen, queue, m), { noAck: false });
+        this.consumerTags.push(consumerTag);
+      }
+    } catch (err) {
+      if (this.ch === ch) this.ch = undefined;
+      await ch.close().catch(noop);
+      throw err;
+    }
+  }
+
+  /** Try start() again a little later (the connection is up but a channel failed). */
+  scheduleRestart(): void {
+    if (!this.active) return;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      const m = this.host.liveModel();
+      if (!m || !this.active || this.ch) return;
+      this.start(m).catch((err) => {
+        this.host.warn(`cannot restart consumer on ${this.queues.join(', ')}: ${(err as Error).message}`);
+        this.scheduleRestart();
+      });
+    }, RESTART_DELAY_MS);
+    this.restartTimer.unref();
+  }
+
+  private onMessage(ch: Channel, gen: number, queue: string, m: ConsumeMessage | null): void {
+    if (!m) {
+      // basic.cancel from the server: the queue was deleted. Nothing to resume on it.
+      this.host.warn(`consumer on queue ${queue} was cancelled by the broker (queue deleted?)`);
+      return;
+    }
+    if (!this.active || ch !== this.ch) {
+      // In flight when we cancelled: give it back at once rather than holding it.
+      try {
+        ch.nack(m, false, true);
+      } catch {
+        /* channel gone: redelivered anyway */
+      }
+      return;
+    }
+    const tag = `${this.id}.${gen}.${m.fields.deliveryTag}`;
+    this.held.set(tag, { ch, msg: m });
+    this.host.track(tag, this);
+    let message: Delivery['message'];
+    let error: Error | undefined;
+    try {
+      message = fromAmqpMessage(m, queue);
+    } catch (err) {
+      error = err as Error;
+    }
+    try {
+      this.handler({ tag, queue, message, error, raw: m.content, redelivered: m.fields.redelivered });
+    } catch (err) {
+      this.host.warn(`delivery handler threw: ${(err as Error).message}`);
+    }
+  }
+
+  private onChannelClose(ch: Channel): void {
+    if (ch !== this.ch) return;
+    this.ch = undefined;
+    this.dropHeld();
+    // A channel-only error (the connection is still up): start again. After a connection drop
+    // the broker calls start() once it is back.
+    if (this.active && this.host.liveModel()) this.scheduleRestart();
+  }
+
+  private dropHeld(): void {
+    for (const tag of this.held.keys()) this.host.untrack(tag);
+    this.held.clear();
+  }
+
+  /** The held message for `tag` if its channel is still the live one. */
+  peek(tag: string): Held | undefined {
+    const h = this.held.get(tag);
+    return h && h.ch === this.ch ? h : undefined;
+  }
+
+  /** ack (or nack) once; a no-op for unknown tags and for deliveries of a dead channel. */
+  settle(tag: string, how: 'ack' | 'requeue' | 'drop'): void {
+    const h = this.held.get(tag);
+    if (!h) return;
+    this.held.delete(tag);
+    this.host.untrack(tag);
+    if (h.ch === this.ch) {
+      try {
+        if (how === 'ack') h.ch.ack(h.msg);
+        else h.ch.nack(h.msg, false, how === 'requeue');
+      } catch {
+        /* the channel closed under us: RabbitMQ redelivers it */
+      }
+    }
+    if (!this.active && this.held.size === 0) void this.closeChannel();
+  }
+
+  setPrefetch(n: number): void {
+    this.prefetch = Math.max(1, Math.trunc(n));
+    this.ch?.prefetch(this.prefetch, true).catch(noop);
+  }
+
+  /** Stop new deliveries; the channel stays open until what is held is settled. */
+  async cancel(): Promise<void> {
+    if (!this.active) return;
+    this.active = false;
+    clearTimeout(this.restartTimer);
+    const ch = this.ch;
+    if (ch) for (const t of this.consumerTags) await ch.cancel(t).catch(noop);
+    this.consumerTags = [];
+    if (this.held.size === 0) await this.closeChannel();
+  }
+
+  /** Broker close: everything not settled goes back to its queue (closing the channel does that). */
+  async close(): Promise<void> {
+    this.active = false;
+    clearTimeout(this.restartTimer);
+    this.dropHeld();
+    await this.closeChannel();
+  }
+
+  private async closeChannel(): Promise<void> {
+    const ch = this.ch;
+    this.ch = undefined;
+    if (ch) await ch.close().catch(noop);
+  }
+}

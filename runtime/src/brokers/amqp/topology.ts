@@ -1,0 +1,85 @@
+/**
+ * The exchanges and queues Celery declares on RabbitMQ (see celery-wire/amqp-topology.txt):
+ *   task queue `q`     durable queue, reached through the default exchange (routing key = q), and
+ *                      a durable direct exchange named `q` bound with key `q` (Celery's automatic
+ *                      exchange; for the default queue that is the `celery` exchange).
+ *   `celeryev`         durable topic exchange; receivers bind an auto-delete queue with `#`.
+ *   `celery.pidbox`    transient fanout exchange for remote control broadcasts.
+ *   `reply.celery.pidbox` transient direct exchange; replies are routed by the client's key.
+ */
+import type { Channel } from 'amqplib';
+import { replyCode } from './connection.js';
+
+export const EVENT_EXCHANGE = 'celeryev';
+export const PIDBOX_EXCHANGE = 'celery.pidbox';
+export const REPLY_EXCHANGE = 'reply.celery.pidbox';
+/** Priorities 0..10 on queues Sprig creates (Celery/kombu's usual `x-max-priority`). */
+export const MAX_PRIORITY = 10;
+/** The header a dead-lettered copy carries: why it was rejected. */
+export const REJECT_REASON_HEADER = 'x-sprig-reject-reason';
+export const REJECT_QUEUE_HEADER = 'x-sprig-original-queue';
+
+/** Celery's event receiver queue arguments: stale events are worthless, idle queues go away. */
+export const EVENT_QUEUE_TTL_MS = 5_000;
+export const EVENT_QUEUE_EXPIRES_MS = 60_000;
+/** kombu Mailbox: node queues expire after 10 s unused; messages after 300 s. */
+export const PIDBOX_QUEUE_EXPIRES_MS = 10_000;
+export const PIDBOX_MESSAGE_TTL_MS = 300_000;
+/** The rpc reply queue outlives a dropped connection (results published meanwhile wait there). */
+export const RPC_QUEUE_EXPIRES_MS = 86_400_000;
+
+export function pidboxReplyQueue(routingKey: string): string {
+  return `${routingKey}.${REPLY_EXCHANGE}`;
+}
+
+/** Run one admin call on `ch`; undefined when the server answers 404 NOT_FOUND (which closes the channel). */
+export async function ifExists<T>(op: Promise<T>): Promise<T | undefined> {
+  try {
+    return await op;
+  } catch (err) {
+    if (replyCode(err) === 404) return undefined;
+    throw err;
+  }
+}
+
+export async function declareSharedExchanges(ch: Channel): Promise<void> {
+  await ch.assertExchange(EVENT_EXCHANGE, 'topic', { durable: true, autoDelete: false });
+  await ch.assertExchange(PIDBOX_EXCHANGE, 'fanout', { durable: false, autoDelete: false });
+  await ch.assertExchange(REPLY_EXCHANGE, 'direct', { durable: false, autoDelete: false });
+}
+
+/**
+ * Declare a task queue without ever fighting over its arguments. A queue that exists (Celery
+ * declares `celery` with no arguments) is used as it is: redeclaring it with `x-max-priority`
+ * would be a PRECONDITION_FAILED channel error. Only queues that do not exist yet are created,
+ * with `x-max-priority: 10`. Each step runs on a channel from `open()` because a 404/406 closes it.
+ * Returns whether Sprig created it (then it has priorities).
+ */
+export async function declareTaskQueue(open: () => Promise<Channel>, queue: string): Promise<{ created: boolean }> {
+  let created = false;
+  const exists = await ifExists((await open()).checkQueue(queue));
+  if (!exists) {
+    try {
+      await (await open()).assertQueue(queue, { durable: true, autoDelete: false, exclusive: false, arguments: { 'x-max-priority': MAX_PRIORITY } });
+      created = true;
+    } catch (err) {
+      // Someone (a Celery worker?) created it meanwhile with other arguments: use theirs.
+      if (replyCode(err) !== 406) throw err;
+      await (await open()).checkQueue(queue);
+    }
+  }
+  try {
+    const ch = await open();
+    await ch.assertExchange(queue, 'direct', { durable: true, autoDelete: false });
+    await ch.bindQueue(queue, queue, queue);
+  } catch (err) {
+    // An exchange of that name with another type: the default-exchange route still works.
+    if (replyCode(err) !== 406) throw err;
+  }
+  return { created };
+}
+
+/** The dead-letter queue: durable, no arguments (a copy must never expire or be reordered). */
+export async function declareDeadLetterQueue(ch: Channel, queue: string): Promise<void> {
+  await ch.assertQueue(queue, { durable: true, autoDelete: false, exclusive: false });
+}

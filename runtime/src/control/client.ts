@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import type { Broker } from '../brokers/types.js';
+import { ConfigError } from '../errors.js';
+
+export interface BroadcastOptions {
+  arguments?: Record<string, unknown>;
+  /** Only these worker hostnames answer. */
+  destination?: string[] | null;
+  /** Seconds to collect replies (default 1, like Celery). */
+  timeout?: number;
+  /** Stop early after this many replies. */
+  limit?: number;
+  /** Wait for replies (default true). */
+  reply?: boolean;
+}
+
+export type Replies = Array<Record<string, unknown>>;
+
+/** Remote control client (Celery's app.control): broadcast a command, collect `{hostname: value}` replies. */
+export class Control {
+  constructor(private readonly broker: () => Promise<Broker>) {}
+
+  async broadcast(method: string, opts: BroadcastOptions = {}): Promise<Replies> {
+    const broker = await this.broker();
+    if (!broker.broadcast) throw new ConfigError(`remote control is not supported by the ${broker.kind} broker`);
+    const replyKey = randomUUID();
+    const wantReply = opts.reply !== false;
+    const collecting = wantReply && broker.collectReplies ? broker.collectReplies(replyKey, (opts.timeout ?? 1) * 1000, opts.limit ?? opts.destination?.length) : Promise.resolve([]);
+    await broker.broadcast({
+      method,
+      arguments: opts.arguments ?? {},
+      destination: opts.destination ?? null,
+      pattern: null,
+      matcher: null,
+      ticket: randomUUID(),
+      reply_to: wantReply ? { exchange: 'reply.celery.pidbox', routing_key: replyKey } : null,
+    });
+    const replies = await collecting;
+    return replies.filter((r): r is Record<string, unknown> => !!r && typeof r === 'object');
+  }
+
+  ping(opts?: BroadcastOptions) {
+    return this.broadcast('ping', opts);
+  }
+
+  inspect(method: string, opts?: BroadcastOptions) {
+    return this.broadcast(method, opts);
+  }
+
+  revoke(taskId: string | string[], opts: { terminate?: boolean; signal?: string } & BroadcastOptions = {}) {
+    return this.broadcast('revoke', { ...opts, arguments: { task_id: taskId, terminate: !!opts.terminate, signal: opts.signal ?? 'SIGTERM' } });
+  }
+
+  rateLimit(taskName: string, rate: string | null, opts?: BroadcastOptions) {
+    return this.broadcast('rate_limit', { ...opts, arguments: { task_name: taskName, rate_limit: rate } });
+  }
+
+  poolGrow(n = 1, opts?: BroadcastOptions) {
+    return this.broadcast('pool_grow', { ...opts, arguments: { n } });
+  }
+
+  poolShrink(n = 1, opts?: BroadcastOptions) {
+    return this.broadcast('pool_shrink', { ...opts, arguments: { n } });
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * Remote control commands a worker answers (Celery's control Panel): inspect (read-only) and
+ * control (changes). Each handler returns the value replied as `{ <hostname>: value }`.
+ */
+import * as os from 'node:os';
+import { registeredTaskNames } from '../app/registry.js';
+import type { Worker } from '../worker/worker.js';
+import type { Request } from '../worker/consumer.js';
+import { toCeleryIso } from '../protocol/time.js';
+import { parseRate } from '../worker/rate-limit.js';
+
+type Handler = (w: Worker, args: Record<string, unknown>) => unknown | Promise<unknown>;
+
+function requestInfo(w: Worker, r: Request, started: boolean) {
+  return {
+    id: r.req.id,
+    name: r.req.name,
+    args: r.req.args,
+    kwargs: r.req.kwargs,
+    type: r.req.name,
+    hostname: w.hostname,
+    time_start: started && r.startedAt ? r.startedAt / 1000 : null,
+    acknowledged: r.acked,
+    delivery_info: { exchange: '', routing_key: r.delivery.queue, priority: r.req.priority, redelivered: r.delivery.redelivered },
+    worker_pid: started ? process.pid : null,
+  };
+}
+
+function ids(v: unknown): string[] {
+  if (Array.isArray(v)) return v.map(String);
+  if (typeof v === 'string') return [v];
+  return [];
+}
+
+const started = Date.now();
+
+export const inspectCommands: Record<string, Handler> = {
+  ping: () => ({ ok: 'pong' }),
+  active: (w) => [...w.consumer.active.values()].map((r) => requestInfo(w, r, true)),
+  reserved: (w) => w.consumer.reserved().map((r) => requestInfo(w, r, false)),
+  scheduled: (w) =>
+    [...w.consumer.scheduled.values()].map((r) => ({
+      eta: r.req.eta ? toCeleryIso(r.req.eta) : null,
+      priority: r.req.priority,
+      request: requestInfo(w, r, false),
+    })),
+  revoked: (w) => [...w.revoked],
+  registered: () => registeredTaskNames(),
+  stats: (w) => ({
+    total: Object.fromEntries(w.totals),
+    pid: process.pid,
+    clock: String(w.events?.clock ?? 0),
+    uptime: Math.round((Date.now() - started) / 1000),
+    pool: {
+      'max-concurrency': w.pool.size,
+      processes: w.pool.pids(),
+      'max-tasks-per-child': w.config.worker?.maxTasksPerChild ?? 'N/A',
+      implementation: w.poolKind,
+    },
+    broker: { transport: w.broker.kind, url: w.broker.displayUrl },
+    prefetch_count: w.consumer.prefetchCount(),
+    rusage: { utime: process.cpuUsage().user / 1e6, stime: process.cpuUsage().system / 1e6, maxrss: process.memoryUsage().rss / 1024 },
+    sw_ident: 'sprig',
+    loadavg: os.loadavg(),
+  }),
+  conf: (w) => ({
+    broker_url: w.broker.displayUrl,
+    queues: w.queues,
+    concurrency: w.pool.size,
+    pool: w.poolKind,
+    prefetch_multiplier: w.prefetchMultiplier,
+    acks_late: w.acksLate,
+    events: w.sendEvents,
+    time_limit: w.config.worker?.timeLimit ?? null,
+    soft_time_limit: w.config.worker?.softTimeLimit ?? null,
+    accept_content: w.config.accept ?? ['json'],
+  }),
+  active_queues: (w) => w.queues.map((q) => ({ name: q, exchange: { name: '', type: 'direct' }, routing_key: q, durable: true })),
+};
+
+export const controlCommands: Record<string, Handler> = {
+  rate_limit: (w, a) => {
+    const name = String(a.task_name ?? '');
+    const rate = a.rate_limit as string | number | null;
+    if (!name) return { error: 'rate_limit needs task_name' };
+    try {
+      parseRate(rate);
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+    w.rateLimits.set(name, rate);
+    w.consumer.pump();
+    return { ok: rate ? 'new rate limit set successfully' : 'rate limit disabled successfully' };
+  },
+  time_limit: (w, a) => {
+    const name = String(a.task_name ?? '');
+    if (!name) return { error: 'time_limit needs task_name' };
+    w.timeLimits.set(name, { hard: numOrNull(a.hard), soft: numOrNull(a.soft) });
+    return { ok: 'time limits set successfully' };
+  },
+  revoke: (w, a) => revoke(w, ids(a.task_id), !!a.terminate, (a.signal as string) ?? 'SIGTERM'),
+  terminate: (w, a) => revoke(w, ids(a.task_id), true, (a.signal as string) ?? 'SIGTERM'),
+  pool_grow: async (w, a) => {
+    await w.pool.grow(Math.max(1, Number(a.n ?? 1)));
+    w.consumer.onPoolResized();
+    return { ok: 'pool will grow' };
+  },
+  pool_shrink: async (w, a) => {
+    await w.pool.shrink(Math.max(1, Number(a.n ?? 1)));
+    w.consumer.onPoolResized();
+    return { ok: 'pool will shrink' };
+  },
+  autoscale: (w, a) => {
+    const max = Number(a.max);
+    const min = Number(a.min ?? 0);
+    if (!Number.isInteger(max) || max < 1 || !Number.isInteger(min) || min < 0 || min > max) return { error: 'autoscale needs integers max >= min >= 0' };
+    w.setAutoscale(max, min);
+    return { ok: `autoscale now max=${max} min=${min}` };
+  },
+  enable_events: (w) => {
+    w.sendEvents = true;
+    w.events.enabled = true;
+    return { ok: 'task events enabled' };
+  },
+  disable_events: (w) => {
+    w.sendEvents = false;
+    w.events.enabled = false;
+    return { ok: 'task events disabled' };
+  },
+  shutdown: (w) => {
+    setTimeout(() => void w.stop(), 50);
+    return { ok: 'shutting down' };
+  },
+};
+
+function numOrNull(v: unknown): number | null {
+  const n = Number(v);
+  return v === null || v === undefined || !Number.isFinite(n) || n <= 0 ? null : n;
+}
+
+function revoke(w: Worker, taskIds: string[], terminate: boolean, signal: string) {
+  const terminated: string[] = [];
+  for (const id of taskIds) {
+    w.revoked.add(id);
+    w.consumer.discard(id);
+    if (terminate && w.consumer.active.has(id)) {
+      w.terminated.set(id, signal);
+      if (w.pool.terminate(id, `revoked with terminate (${signal})`)) terminated.push(id);
+    }
+  }
+  w.log.info(`Tasks flagged as revoked: ${taskIds.join(', ')}${terminated.length ? ` (terminated: ${terminated.join(', ')})` : ''}`);
+  return { ok: `tasks ${taskIds.join(', ')} flagged as revoked${terminated.length ? `, terminated ${terminated.join(', ')}` : ''}` };
+}
+
+export function findHandler(method: string): Handler | undefined {
+  return inspectCommands[method] ?? controlCommands[method];
+}

@@ -1,0 +1,38 @@
+import { Packr, Unpackr } from 'msgpackr/index-no-eval';
+import type { Serializer } from './registry.js';
+
+// Plain maps and arrays only (no msgpackr records/structures), as kombu's
+// msgpack.packb(use_bin_type=True) / unpackb(raw=False) write and read them.
+const packr = new Packr({ useRecords: false, moreTypes: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' });
+
+/**
+ * msgpackr writes integers outside 32 bits as float64, which Python would read as floats; send
+ * them as int64 (via BigInt). Dates go as ISO strings, like the JSON serializer.
+ */
+function prepare(v: unknown): unknown {
+  if (typeof v === 'number') {
+    return Number.isSafeInteger(v) && (v > 0xffffffff || v < -0x80000000) ? BigInt(v) : v;
+  }
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map(prepare);
+  if (v instanceof Date) return v.toISOString();
+  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return v;
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return prepare((v as { toJSON: () => unknown }).toJSON());
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (x === undefined || typeof x === 'function') continue;
+    Object.defineProperty(out, k, { value: prepare(x), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/** Celery's 'msgpack': content type application/x-msgpack, binary. */
+export const msgpackSerializer: Serializer = {
+  name: 'msgpack',
+  contentType: 'application/x-msgpack',
+  contentEncoding: 'binary',
+  encode: (value) => Buffer.from(packr.pack(prepare(value))),
+  // msgpackr renames a "__proto__" map key to "__proto_", so a message cannot set a prototype.
+  decode: (data) => unpackr.unpack(data),
+};
