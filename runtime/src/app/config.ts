@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { findProjectDir } from '../util/paths.js';
+import type { SigningConfig } from '../serialization/signed.js';
 
 export type PoolKind = 'process' | 'thread' | 'async';
 
@@ -23,6 +24,8 @@ export interface WorkerConfig {
   shutdownTimeout?: number;
   /** Watch the tasks file and its imports; reload on change. */
   autoreload?: boolean;
+  /** Serve Prometheus metrics on HOST:PORT (or PORT, on 127.0.0.1). */
+  metrics?: string;
 }
 
 /** Settings, from `sprig.config.{ts,js,json}`, the environment, `configure()` or CLI flags. */
@@ -45,6 +48,8 @@ export interface SprigConfig {
   maxMessageBytes?: number;
   /** Redis visibility timeout, seconds. */
   visibilityTimeout?: number;
+  /** Signed messages (the 'signed' serializer): key, its id, trusted public keys. */
+  signing?: SigningConfig;
   worker?: WorkerConfig;
 }
 

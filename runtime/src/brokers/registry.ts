@@ -19,6 +19,8 @@ const transports = new Map<string, Factory>([
   ['memory', async (url) => new (await import('./memory/memory-broker.js')).MemoryBroker(url)],
   ['redis', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
   ['rediss', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
+  ['amqp', async (url, o) => new (await import('./amqp/amqp-broker.js')).AmqpBroker(url, o)],
+  ['amqps', async (url, o) => new (await import('./amqp/amqp-broker.js')).AmqpBroker(url, o)],
   ['sprig', async (url, o) => new (await import('./embedded/embedded-broker.js')).EmbeddedBroker(url, o)],
 ]);
 

@@ -5,6 +5,7 @@ import { registerWorkerCommand } from './worker-command.js';
 import { registerClientCommands } from './client-commands.js';
 import { registerBrokerCommand } from './broker-command.js';
 import { registerDemoCommand } from './demo-command.js';
+import { registerEventsCommand } from './events-command.js';
 import { registerControlCommands } from './control-commands.js';
 
 /** Exit codes: 0 ok, 1 task failed / runtime error, 2 bad usage or configuration. */
@@ -19,6 +20,7 @@ export async function runCli(argv: string[]): Promise<number> {
   registerClientCommands(program);
   registerBrokerCommand(program);
   registerDemoCommand(program);
+  registerEventsCommand(program);
   registerControlCommands(program);
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -25,6 +25,8 @@ interface WorkerFlags {
   softTimeLimit?: number;
   maxTasksPerChild?: number;
   maxMemoryPerChild?: number;
+  metrics?: string;
+  accept?: string[];
   autoscale?: [number, number];
   autoreload?: boolean;
   shutdownTimeout?: number;
@@ -58,7 +60,9 @@ export function registerWorkerCommand(program: Command): void {
       .option('--max-memory-per-child <kb>', 'replace a pool child whose RSS grows past this (KB)', positiveInt('--max-memory-per-child'))
       .option('--autoscale <max,min>', 'grow the pool up to MAX while tasks wait, shrink to MIN when idle', autoscaleArg)
       .option('--autoreload', 'reload the tasks file (and what it imports) when it changes')
-      .option('--shutdown-timeout <s>', 'warm shutdown waits this long for running tasks, then goes cold', nonNegativeNumber('--shutdown-timeout')),
+      .option('--shutdown-timeout <s>', 'warm shutdown waits this long for running tasks, then goes cold', nonNegativeNumber('--shutdown-timeout'))
+      .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone: on 127.0.0.1)')
+      .option('--accept <names>', 'content accepted, by serializer name or content type (default json), e.g. json,msgpack or signed', csv),
   ).action(async (o: WorkerFlags) => {
     const file = path.resolve(o.app);
     if (!fs.existsSync(file)) {
@@ -71,6 +75,7 @@ export function registerWorkerCommand(program: Command): void {
       config: {
         brokerUrl: o.broker,
         resultBackend: o.resultBackend,
+        accept: o.accept,
         worker: {
           concurrency: o.concurrency,
           pool: o.pool,
@@ -86,6 +91,7 @@ export function registerWorkerCommand(program: Command): void {
           autoscale: o.autoscale,
           autoreload: o.autoreload,
           shutdownTimeout: o.shutdownTimeout,
+          metrics: o.metrics,
         },
       },
     });

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ProtocolError, DecodeError, MessageTooLargeError } from '../errors.js';
+import { ProtocolError, DecodeError, MessageTooLargeError, ContentDisallowedError } from '../errors.js';
 import { serializers } from '../serialization/registry.js';
 import { compressors } from '../compression/registry.js';
 import { pyrepr, pyreprArgs } from './pyrepr.js';
@@ -203,6 +203,8 @@ function asStringOrNull(v: unknown): string | null {
 export function decodeBody(msg: TransportMessage, opts: ParseOptions = {}): unknown {
   const max = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   if (msg.body.length > max) throw new MessageTooLargeError(msg.body.length, max);
+  // Refuse content that is not accepted before even decompressing it.
+  if (opts.accept && !opts.accept.has(msg.contentType)) throw new ContentDisallowedError(msg.contentType, [...opts.accept]);
   let data = msg.body;
   const compression = msg.headers.compression;
   if (typeof compression === 'string' && compression) data = compressors.get(compression).decompress(data, max);

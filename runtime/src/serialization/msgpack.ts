@@ -4,7 +4,8 @@ import type { Serializer } from './registry.js';
 // Plain maps and arrays only (no msgpackr records/structures), as kombu's
 // msgpack.packb(use_bin_type=True) / unpackb(raw=False) write and read them.
 const packr = new Packr({ useRecords: false, moreTypes: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' });
+// int64AsType 'auto' (number when exact, else BigInt) exists in msgpackr 2.x but not in its types.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'number' });
 
 /**
  * msgpackr writes integers outside 32 bits as float64, which Python would read as floats; send

@@ -143,7 +143,7 @@ export function loadSigningState(cfg: SigningConfig): SigningState {
 
 /** Configure the process-wide 'signed' serializer (the worker does this from `signing` in config). */
 export function configureSigning(cfg: SigningConfig | undefined): void {
-  const s = cfg ? loadSigningState(cfg) : { trusted: new Map(), inner: 'json' };
+  const s: SigningState = cfg ? loadSigningState(cfg) : { trusted: new Map(), inner: 'json' };
   globalState.signer = s.signer;
   globalState.trusted = s.trusted;
   globalState.inner = s.inner;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { TransportMessage } from '../../protocol/message.js';
 import { eventRoutingKey, isSprigEvent, type SprigEvent } from '../../events/types.js';
@@ -53,6 +53,19 @@ interface Outgoing {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Resolves when the channel's write buffer drains (or the channel closes: the confirms then fail). */
+function drained(ch: Channel): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      ch.off('drain', done);
+      ch.off('close', done);
+      resolve();
+    };
+    ch.once('drain', done);
+    ch.once('close', done);
+  });
+}
 
 /**
  * `amqp://user:pass@host:port/vhost` — RabbitMQ with Celery's topology, so Python Celery
@@ -132,7 +145,14 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   /** After a reconnect: consumers and subscriptions come back with the same queues/prefetch. */
   private async resume(model: ChannelModel): Promise<void> {
     const all: Array<Promise<void>> = [];
-    for (const c of this.consumers) all.push(c.start(model).catch((err) => (this.warn(`cannot resume consumer: ${(err as Error).message}`), c.scheduleRestart())));
+    for (const c of this.consumers) {
+      all.push(
+        c.start(model).catch((err) => {
+          this.warn(`cannot resume consumer: ${(err as Error).message}`);
+          c.scheduleRestart();
+        }),
+      );
+    }
     for (const s of this.subs) all.push(s.start(model).catch((err) => this.warn(`cannot resubscribe: ${(err as Error).message}`)));
     await Promise.all(all);
     log.info(`reconnected to ${this.displayUrl}`);
@@ -245,9 +265,13 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
         const ch = await this.pub.get(model);
         const confirms: Array<Promise<void>> = [];
         for (const it of items) {
-          const ok = ch.publish(it.exchange, it.routingKey, it.body, it.options);
-          confirms.push(new Promise<void>((resolve, reject) => ch.once('close', () => reject(new Error('channel closed'))) && void 0 as unknown as void));
-          void ok;
+          let ok = true;
+          const p = new Promise<void>((resolve, reject) => {
+            ok = ch.publish(it.exchange, it.routingKey, it.body, it.options, (err: unknown) => (err ? reject(err) : resolve()));
+          });
+          p.catch(noop); // handled by Promise.all below; must not count as unhandled meanwhile
+          confirms.push(p);
+          if (!ok) await drained(ch);
         }
         await Promise.all(confirms);
         return;
@@ -264,4 +288,270 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
       }
     }
   }
+
+  // ---- consuming ------------------------------------------------------------------------------
+
+  async consume(queues: readonly string[], prefetch: number, onDelivery: DeliveryHandler): Promise<Consumer> {
+    const model = await this.conn.ready(this.publishTimeoutMs, 'consume');
+    const c = new AmqpConsumer(this, queues, Math.max(1, prefetch), onDelivery);
+    this.consumers.add(c);
+    try {
+      await c.start(model);
+    } catch (err) {
+      this.consumers.delete(c);
+      await c.close();
+      throw err;
+    }
+    return {
+      setPrefetch: (n) => c.setPrefetch(n),
+      cancel: async () => {
+        this.consumers.delete(c);
+        await c.cancel();
+      },
+    };
+  }
+
+  /** Acks go out at once (amqplib writes are buffered); on a dead channel this is a no-op. */
+  ack(delivery: Delivery): void {
+    this.owners.get(delivery.tag)?.settle(delivery.tag, 'ack');
+  }
+
+  async flush(): Promise<void> {}
+
+  async reject(delivery: Delivery, requeue: boolean, reason?: string): Promise<void> {
+    const owner = this.owners.get(delivery.tag);
+    if (!owner) return;
+    if (requeue) return owner.settle(delivery.tag, 'requeue');
+    const held = owner.peek(delivery.tag);
+    // Its channel is gone: RabbitMQ redelivers it; dead-lettering a copy now would duplicate it.
+    if (!held) return owner.settle(delivery.tag, 'drop');
+    const dlq = deadLetterQueueName(delivery.queue);
+    const options = deadLetterOptions(held.msg, delivery.queue, reason ?? 'rejected');
+    try {
+      await this.send('dead-letter', [{ exchange: '', routingKey: dlq, body: held.msg.content, options }], (m) => this.ensureDeadLetterQueue(dlq, m));
+    } catch (err) {
+      owner.settle(delivery.tag, 'requeue'); // not dead-lettered: do not lose it either
+      throw err;
+    }
+    owner.settle(delivery.tag, 'ack');
+  }
+
+  // ---- queue admin ----------------------------------------------------------------------------
+
+  async purge(queue: string): Promise<number> {
+    return this.withChannel('purge', async (open) => (await ifExists((await open()).purgeQueue(queue)))?.messageCount ?? 0);
+  }
+
+  /** Messages ready in the queue (not counting ones delivered and not yet acked), 0 if it does not exist. */
+  async queueLength(queue: string): Promise<number> {
+    return this.withChannel('queue length', async (open) => (await ifExists((await open()).checkQueue(queue)))?.messageCount ?? 0);
+  }
+
+  async deadLetterLength(queue: string): Promise<number> {
+    return this.queueLength(deadLetterQueueName(queue));
+  }
+
+  /** Delete a task queue, its dead-letter queue and its exchange (tests, `sprig purge --delete`). */
+  async deleteQueue(queue: string): Promise<void> {
+    await this.withChannel('delete queue', async (open) => {
+      await ifExists((await open()).deleteQueue(queue));
+      await ifExists((await open()).deleteQueue(deadLetterQueueName(queue)));
+      if (queue !== 'celery') await ifExists((await open()).deleteExchange(queue));
+    });
+    for (const k of [`q:${queue}`, `dlq:${deadLetterQueueName(queue)}`]) this.declared.delete(k);
+  }
+
+  // ---- events ---------------------------------------------------------------------------------
+
+  /** Best effort, like Celery's event dispatcher: dropped while disconnected. */
+  publishEvent(event: SprigEvent): void {
+    const model = this.conn.current;
+    if (!model || this.closed) return;
+    const body = Buffer.from(JSON.stringify(event), 'utf8');
+    const options: Options.Publish = { contentType: 'application/json', contentEncoding: 'utf-8', deliveryMode: 1, headers: { hostname: event.hostname } };
+    this.ev.get(model).then((ch) => ch.publish(EVENT_EXCHANGE, eventRoutingKey(event.type), body, options), noop).catch(noop);
+  }
+
+  async subscribeEvents(handler: (event: SprigEvent) => void): Promise<() => Promise<void>> {
+    return this.subscribe({
+      declare: async (ch) => {
+        const { queue } = await ch.assertQueue(`celeryev.${randomUUID()}`, {
+          exclusive: true,
+          autoDelete: true,
+          durable: false,
+          arguments: { 'x-message-ttl': EVENT_QUEUE_TTL_MS, 'x-expires': EVENT_QUEUE_EXPIRES_MS },
+        });
+        await ch.bindQueue(queue, EVENT_EXCHANGE, '#');
+        return queue;
+      },
+      onMessage: (m) => {
+        const body = jsonBody(m);
+        const received = Date.now() / 1000;
+        // Celery workers batch task events as `task.multi`: a list of events in one message.
+        for (const ev of Array.isArray(body) ? body : [body]) {
+          if (isSprigEvent(ev)) handler({ ...ev, local_received: ev.local_received ?? received });
+        }
+      },
+    });
+  }
+
+  private async subscribe(spec: SubscriptionSpec): Promise<() => Promise<void>> {
+    const model = await this.conn.ready(this.publishTimeoutMs, 'subscribe');
+    const s = new Subscription(spec, () => this.conn.current, (m) => this.warn(m));
+    this.subs.add(s);
+    try {
+      await s.start(model);
+    } catch (err) {
+      this.subs.delete(s);
+      await s.stop();
+      throw err;
+    }
+    return async () => {
+      this.subs.delete(s);
+      await s.stop();
+    };
+  }
+
+  // ---- rpc results ----------------------------------------------------------------------------
+
+  createBackend(): RpcBackend {
+    return new RpcBackend(this);
+  }
+
+  /**
+   * This client's reply queue for rpc results: put it in task messages as `reply_to`. Not
+   * exclusive (unlike an auto-named queue): it must outlive a dropped connection so results
+   * published meanwhile wait in it; `x-expires` removes it when its client is gone for a day,
+   * close() deletes it at once.
+   */
+  replyQueue(): Promise<string> {
+    if (this.replyQueueP) return this.replyQueueP;
+    const name = randomUUID();
+    const p = this.subscribe({
+      declare: async (ch) => {
+        await ch.assertQueue(name, { durable: false, autoDelete: false, exclusive: false, arguments: { 'x-expires': RPC_QUEUE_EXPIRES_MS } });
+        return name;
+      },
+      onMessage: (m) => void this.replies.add(m.properties.correlationId, m.content, m.properties.contentType),
+      cleanup: async (ch) => void (await ch.deleteQueue(name)),
+    }).then(() => name);
+    this.replyQueueP = p;
+    p.catch(() => this.replyQueueP === p && (this.replyQueueP = undefined));
+    return p;
+  }
+
+  async publishReply(replyTo: string, correlationId: string, body: Buffer, contentType: string): Promise<void> {
+    const options: Options.Publish = { contentType, contentEncoding: 'utf-8', correlationId, deliveryMode: 1 };
+    await this.send('store result', [{ exchange: '', routingKey: replyTo, body, options }]);
+  }
+
+  // ---- remote control (pidbox) ----------------------------------------------------------------
+
+  async broadcast(request: ControlRequest): Promise<void> {
+    const body = Buffer.from(JSON.stringify(controlBody(request)), 'utf8');
+    const headers = { clock: ++this.clock, expires: Date.now() / 1000 + CONTROL_EXPIRES_SEC };
+    const options: Options.Publish = { contentType: 'application/json', contentEncoding: 'utf-8', deliveryMode: 2, headers };
+    const r = request.reply_to;
+    // The reply queue exists before anyone can answer, so no reply is routed to nowhere.
+    const before = r ? (m: ChannelModel) => this.declareReplyQueue(r.exchange || REPLY_EXCHANGE, r.routing_key, m).then(noop) : undefined;
+    await this.send('broadcast', [{ exchange: PIDBOX_EXCHANGE, routingKey: '', body, options }], before);
+  }
+
+  private async declareReplyQueue(exchange: string, routingKey: string, model: ChannelModel): Promise<string> {
+    const queue = pidboxReplyQueue(routingKey);
+    await this.ensureExchange(exchange, 'direct', false, model);
+    await this.withChannel(
+      'declare reply queue',
+      async (open) => {
+        const ch = await open();
+        await ch.assertQueue(queue, { durable: false, autoDelete: true, arguments: { 'x-expires': PIDBOX_QUEUE_EXPIRES_MS } });
+        await ch.bindQueue(queue, exchange, routingKey);
+      },
+      model,
+    );
+    return queue;
+  }
+
+  async subscribeControl(handler: (request: ControlRequest) => void): Promise<() => Promise<void>> {
+    const queue = `${randomUUID()}.${PIDBOX_EXCHANGE}`;
+    return this.subscribe({
+      declare: async (ch) => {
+        await ch.assertQueue(queue, {
+          durable: false,
+          autoDelete: true,
+          arguments: { 'x-expires': PIDBOX_QUEUE_EXPIRES_MS, 'x-message-ttl': PIDBOX_MESSAGE_TTL_MS },
+        });
+        await ch.bindQueue(queue, PIDBOX_EXCHANGE, '');
+        return queue;
+      },
+      onMessage: (m) => {
+        const expires = (m.properties.headers as Record<string, unknown> | undefined)?.expires;
+        if (typeof expires === 'number' && expires < Date.now() / 1000) return; // kombu drops expired broadcasts
+        const req = parseControl(jsonBody(m));
+        if (req) handler(req);
+      },
+    });
+  }
+
+  async reply(replyTo: { exchange: string; routing_key: string }, ticket: string, body: unknown): Promise<void> {
+    const exchange = replyTo.exchange || REPLY_EXCHANGE;
+    const options: Options.Publish = {
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      deliveryMode: 1,
+      headers: { ticket, clock: ++this.clock },
+    };
+    await this.send('reply', [{ exchange, routingKey: replyTo.routing_key, body: Buffer.from(JSON.stringify(body), 'utf8'), options }], (m) =>
+      this.ensureExchange(exchange, 'direct', false, m),
+    );
+  }
+
+  async collectReplies(replyTo: string, timeoutMs: number, expected?: number): Promise<unknown[]> {
+    const model = await this.conn.ready(this.publishTimeoutMs, 'collect replies');
+    const queue = await this.declareReplyQueue(REPLY_EXCHANGE, replyTo, model);
+    const out: unknown[] = [];
+    return this.withChannel(
+      'collect replies',
+      async (open) => {
+        const ch = await open();
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, timeoutMs);
+          ch.on('close', () => (clearTimeout(timer), resolve()));
+          ch.consume(
+            queue,
+            (m) => {
+              if (!m) return resolve();
+              const b = jsonBody(m);
+              if (b !== undefined) out.push(b);
+              if (expected !== undefined && out.length >= expected) (clearTimeout(timer), resolve());
+            },
+            { noAck: true },
+          ).catch(() => (clearTimeout(timer), resolve()));
+        });
+        await ifExists(ch.deleteQueue(queue)).catch(noop);
+        return out;
+      },
+      model,
+    );
+  }
+}
+
+/** The dead-lettered copy: same body and properties, plus why; no TTL (it must not vanish). */
+function deadLetterOptions(m: ConsumeMessage, queue: string, reason: string): Options.Publish {
+  const p = m.properties;
+  const o: Options.Publish = {
+    contentType: p.contentType as string | undefined,
+    contentEncoding: p.contentEncoding as string | undefined,
+    headers: { ...(p.headers ?? {}), [REJECT_REASON_HEADER]: reason, [REJECT_QUEUE_HEADER]: queue, 'x-sprig-rejected-at': Date.now() / 1000 },
+    deliveryMode: 2,
+    priority: p.priority as number | undefined,
+    correlationId: p.correlationId as string | undefined,
+    replyTo: p.replyTo as string | undefined,
+    messageId: p.messageId as string | undefined,
+    timestamp: p.timestamp as number | undefined,
+    type: p.type as string | undefined,
+    appId: p.appId as string | undefined,
+  };
+  for (const k of Object.keys(o) as Array<keyof Options.Publish>) if (o[k] === undefined) delete o[k];
+  return o;
 }

@@ -11,6 +11,16 @@ import type { Worker } from '../worker.js';
 import { VERSION } from '../../version.js';
 import { controlStep } from './control.js';
 import { autoreloadStep } from '../autoreload.js';
+import { metricsStep } from '../metrics.js';
+import { configureSigning } from '../../serialization/signed.js';
+
+/** Keys for the 'signed' serializer, before anything is consumed (retries are re-signed). */
+export const signingStep: Step<Worker> = {
+  name: 'signing',
+  start(w) {
+    if (w.config.signing) configureSigning(w.config.signing);
+  },
+};
 
 export const autoscaleStep: Step<Worker> = {
   name: 'autoscale',
@@ -113,5 +123,5 @@ export const consumerStep: Step<Worker> = {
 
 /** Default steps; user steps are inserted before the consumer, so they start before it and stop after it. */
 export function defaultSteps(userSteps: readonly Step<Worker>[] = []): Step<Worker>[] {
-  return [connectionStep, eventsStep, poolStep, ...userSteps, consumerStep, controlStep, autoscaleStep, autoreloadStep, heartbeatStep];
+  return [signingStep, connectionStep, eventsStep, metricsStep, poolStep, ...userSteps, consumerStep, controlStep, autoscaleStep, autoreloadStep, heartbeatStep];
 }

@@ -1,0 +1,161 @@
+/**
+ * Every `sprig.*` command. Handlers take optional arguments so they can be driven without the
+ * quick picks (CodeLens, monitor rows, tests); without them they ask.
+ */
+import * as vscode from 'vscode';
+import type { Sprig } from './sprig.js';
+import { pickWorkerSpec } from './workers/start-worker.js';
+import { UNTRUSTED_MESSAGE, UntrustedWorkspaceError } from './workers/worker-manager.js';
+import type { WorkerProcess, WorkerSpec } from './workers/worker-process.js';
+import { enqueueTask, requestFromArg } from './tasks/enqueue.js';
+import { purgeQueue, retryTask, revokeTask } from './tasks/task-actions.js';
+import { selectBroker } from './broker/select-broker.js';
+import { defaultProjectDir } from './broker/broker-target.js';
+import { READY_STATES } from '../../runtime/src/events/state.js';
+
+export const COMMANDS = [
+  'sprig.startWorker',
+  'sprig.stopWorker',
+  'sprig.restartWorker',
+  'sprig.showWorkerOutput',
+  'sprig.enqueueTask',
+  'sprig.retryTask',
+  'sprig.revokeTask',
+  'sprig.purgeQueue',
+  'sprig.openMonitor',
+  'sprig.startEmbeddedBroker',
+  'sprig.stopEmbeddedBroker',
+  'sprig.selectBroker',
+  'sprig.pauseMonitor',
+  'sprig.resumeMonitor',
+] as const;
+
+type Handler = (...args: unknown[]) => unknown;
+
+export function registerCommands(context: vscode.ExtensionContext, sprig: Sprig): void {
+  const handlers: Record<(typeof COMMANDS)[number], Handler> = {
+    'sprig.startWorker': async (preset?: unknown) => {
+      if (!vscode.workspace.isTrusted) return refuseUntrusted();
+      const spec = await pickWorkerSpec(context.workspaceState, (preset ?? {}) as Partial<WorkerSpec>);
+      if (!spec) return undefined;
+      const w = await sprig.workers.start(spec);
+      return w.hostname;
+    },
+    'sprig.stopWorker': async (which?: unknown) => {
+      const w = await pickWorker(sprig, which, 'Stop which worker?', true);
+      if (w) await sprig.workers.stop(w);
+      return w?.hostname;
+    },
+    'sprig.restartWorker': async (which?: unknown) => {
+      if (!vscode.workspace.isTrusted) return refuseUntrusted();
+      const w = await pickWorker(sprig, which, 'Restart which worker?', false);
+      if (w) await sprig.workers.restart(w);
+      return w?.hostname;
+    },
+    'sprig.showWorkerOutput': async (which?: unknown) => {
+      const w = await pickWorker(sprig, which, 'Show the output of which worker?', false);
+      w?.output.show(true);
+      return w?.hostname;
+    },
+    'sprig.enqueueTask': (arg?: unknown) => enqueueTask(sprig, requestFromArg(arg)),
+    'sprig.retryTask': async (id?: unknown) => {
+      const taskId = typeof id === 'string' ? id : await pickTask(sprig, 'Retry which task?', (s) => READY_STATES.has(s as never));
+      if (!taskId) return undefined;
+      const newId = await retryTask(sprig, taskId);
+      if (typeof id !== 'string') void vscode.window.showInformationMessage(`Retried ${taskId.slice(0, 8)} as ${newId.slice(0, 8)}.`);
+      return newId;
+    },
+    'sprig.revokeTask': async (id?: unknown, terminate?: unknown) => {
+      const taskId = typeof id === 'string' ? id : await pickTask(sprig, 'Revoke which task?', (s) => !READY_STATES.has(s as never));
+      if (!taskId) return undefined;
+      await revokeTask(sprig, taskId, terminate === true);
+      if (typeof id !== 'string') void vscode.window.showInformationMessage(`Revoke sent for ${taskId.slice(0, 8)}.`);
+      return true;
+    },
+    'sprig.purgeQueue': async (q?: unknown) => {
+      let queue = typeof q === 'string' ? q : undefined;
+      if (!queue) {
+        const known = new Set(['celery', ...sprig.workers.list().flatMap((w) => w.launch.spec.queues)]);
+        const pick = await vscode.window.showQuickPick([...known].map((label) => ({ label })), { title: 'Purge Sprig Queue', placeHolder: 'Delete every waiting message from which queue?' });
+        if (!pick) return undefined;
+        const ok = await vscode.window.showWarningMessage(`Delete every waiting message in "${pick.label}"?`, { modal: true }, 'Purge');
+        if (ok !== 'Purge') return undefined;
+        queue = pick.label;
+      }
+      const n = await purgeQueue(sprig, queue);
+      if (typeof q !== 'string') void vscode.window.showInformationMessage(`Purged ${n} message(s) from ${queue}.`);
+      return n;
+    },
+    'sprig.openMonitor': (taskId?: unknown) => sprig.monitor.reveal(typeof taskId === 'string' ? taskId : undefined),
+    'sprig.startEmbeddedBroker': async () => {
+      const dir = defaultProjectDir();
+      const was = await sprig.embedded.isRunning(dir);
+      await sprig.embedded.ensure(dir);
+      void vscode.window.showInformationMessage(was ? `The embedded broker for ${dir} is already running.` : `Embedded broker started for ${dir}.`);
+      return true;
+    },
+    'sprig.stopEmbeddedBroker': async () => {
+      const dir = defaultProjectDir();
+      const stopped = await sprig.embedded.stop(dir);
+      void vscode.window.showInformationMessage(stopped ? 'Embedded broker stopped.' : 'No embedded broker was running for this project.');
+      return stopped;
+    },
+    'sprig.selectBroker': (preset?: unknown) => selectBroker(sprig, preset as string | { url: string; save?: boolean } | undefined),
+    'sprig.pauseMonitor': () => setPaused(sprig, true),
+    'sprig.resumeMonitor': () => setPaused(sprig, false),
+  };
+  for (const id of COMMANDS) {
+    const h = handlers[id];
+    context.subscriptions.push(
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        try {
+          return await h(...args);
+        } catch (err) {
+          if (err instanceof UntrustedWorkspaceError) return refuseUntrusted();
+          void vscode.window.showErrorMessage(`Sprig: ${(err as Error).message}`);
+          throw err;
+        }
+      }),
+    );
+  }
+}
+
+function setPaused(sprig: Sprig, paused: boolean): void {
+  sprig.monitor.setPaused(paused);
+  void vscode.commands.executeCommand('setContext', 'sprig.monitorPaused', paused);
+}
+
+async function refuseUntrusted(): Promise<undefined> {
+  const pick = await vscode.window.showWarningMessage(UNTRUSTED_MESSAGE, 'Manage Workspace Trust');
+  if (pick) await vscode.commands.executeCommand('workbench.trust.manage');
+  return undefined;
+}
+
+/** The worker named by `which` (hostname, tasks file or WorkerProcess key), else the only one, else a pick. */
+async function pickWorker(sprig: Sprig, which: unknown, placeHolder: string, runningOnly: boolean): Promise<WorkerProcess | undefined> {
+  const all = runningOnly ? sprig.workers.running() : sprig.workers.list();
+  if (typeof which === 'string') return all.find((w) => w.hostname === which || w.key === which || w.launch.spec.tasksFile === which);
+  if (all.length === 0) {
+    void vscode.window.showInformationMessage(runningOnly ? 'No Sprig worker is running in this window.' : 'This window has started no Sprig worker.');
+    return undefined;
+  }
+  if (all.length === 1) return all[0];
+  const pick = await vscode.window.showQuickPick(
+    all.map((w) => ({ label: w.label, description: `${w.state} · ${w.hostname}`, w })),
+    { placeHolder },
+  );
+  return pick?.w;
+}
+
+async function pickTask(sprig: Sprig, placeHolder: string, filter: (state: string) => boolean): Promise<string | undefined> {
+  const tasks = [...sprig.hub.state.tasks.values()].filter((t) => filter(t.state)).reverse().slice(0, 500);
+  if (tasks.length === 0) {
+    void vscode.window.showInformationMessage('The monitor has seen no such task yet.');
+    return undefined;
+  }
+  const pick = await vscode.window.showQuickPick(
+    tasks.map((t) => ({ label: `${t.name ?? '?'} ${t.uuid.slice(0, 8)}`, description: t.state, detail: `${t.args ?? ''} ${t.worker ?? ''}`, id: t.uuid })),
+    { placeHolder, matchOnDetail: true },
+  );
+  return pick?.id;
+}

@@ -1,0 +1,179 @@
+/**
+ * The "Sprig Monitor" WebviewView: strict CSP with a nonce, resources only from dist/webview via
+ * asWebviewUri, one typed protocol (./protocol.ts). The webview rebuilds the ClusterState from a
+ * snapshot plus batched events; while hidden it is not kept alive (it gets a fresh snapshot).
+ */
+import { randomBytes } from 'node:crypto';
+import * as vscode from 'vscode';
+import type { EventHub } from './event-hub.js';
+import {
+  isClear,
+  isOpenLocation,
+  isReady,
+  isRequest,
+  isSetPaused,
+  type ExtensionNotification,
+  type Reply,
+  type RequestMap,
+  type RequestMethod,
+} from './protocol.js';
+
+export interface MonitorActions {
+  retry(taskId: string): Promise<string>;
+  revoke(taskId: string, terminate: boolean): Promise<boolean>;
+}
+
+export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
+  static readonly viewType = 'sprig.monitor';
+  private view?: vscode.WebviewView;
+  private readonly disposables: vscode.Disposable[] = [];
+  private viewDisposables: vscode.Disposable[] = [];
+  paused = false;
+  private ready = false;
+  private pendingReveal?: string;
+  /** Messages posted to the webview (tests read the counts). */
+  posted = 0;
+  private readyEmitter = new vscode.EventEmitter<void>();
+  readonly onDidBecomeReady = this.readyEmitter.event;
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly hub: () => EventHub,
+    private readonly actions: () => MonitorActions,
+  ) {}
+
+  get isReady(): boolean {
+    return !!this.view && this.ready;
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.view = view;
+    this.ready = false;
+    const dist = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
+    view.webview.options = { enableScripts: true, localResourceRoots: [dist] };
+    view.webview.html = this.html(view.webview, dist);
+    for (const d of this.viewDisposables) d.dispose();
+    this.viewDisposables = [
+      view.webview.onDidReceiveMessage((m: unknown) => void this.onMessage(m)),
+      view.onDidDispose(() => {
+        if (this.view === view) {
+          this.view = undefined;
+          this.ready = false;
+        }
+        for (const d of this.viewDisposables) d.dispose();
+        this.viewDisposables = [];
+      }),
+      this.hub().onBatch((b) => {
+        if (!this.paused && this.ready) this.post({ method: 'events', params: { events: b.events, links: b.links } });
+      }),
+      this.hub().onDidChangeConnection(() => this.postConnection()),
+    ];
+  }
+
+  private post(m: ExtensionNotification): void {
+    if (!this.view) return;
+    this.posted++;
+    void this.view.webview.postMessage(m);
+  }
+
+  private postConnection(): void {
+    const h = this.hub();
+    this.post({ method: 'connection', params: { brokerUrl: h.displayUrl, connected: h.connected, error: h.lastError } });
+  }
+
+  private sendSnapshot(): void {
+    const h = this.hub();
+    this.post({
+      method: 'snapshot',
+      params: { state: h.state.snapshot(), paused: this.paused, maxTasks: h.state.maxTasks, brokerUrl: h.displayUrl, connected: h.connected, error: h.lastError },
+    });
+  }
+
+  private async onMessage(m: unknown): Promise<void> {
+    if (isReady(m)) {
+      this.ready = true;
+      this.sendSnapshot();
+      if (this.pendingReveal) this.post({ method: 'reveal', params: { taskId: this.pendingReveal } });
+      this.pendingReveal = undefined;
+      this.readyEmitter.fire();
+    } else if (isOpenLocation(m)) {
+      await openLocation(m.params.file, m.params.line, m.params.column);
+    } else if (isSetPaused(m)) {
+      this.paused = m.params.paused;
+      if (!this.paused) this.sendSnapshot();
+    } else if (isClear(m)) {
+      this.hub().state.clear();
+      this.sendSnapshot();
+    } else if (isRequest(m, 'retryTask')) {
+      await this.answer(m.id, 'retryTask', async () => ({ newTaskId: await this.actions().retry(m.params.taskId) }));
+    } else if (isRequest(m, 'revokeTask')) {
+      await this.answer(m.id, 'revokeTask', async () => ({ sent: await this.actions().revoke(m.params.taskId, !!m.params.terminate) }));
+    }
+  }
+
+  private async answer<M extends RequestMethod>(id: number, _method: M, fn: () => Promise<RequestMap[M]['result']>): Promise<void> {
+    let reply: Reply<M>;
+    try {
+      reply = { method: 'reply', id, ok: true, result: await fn() };
+    } catch (err) {
+      reply = { method: 'reply', id, ok: false, error: (err as Error).message };
+      void vscode.window.showErrorMessage((err as Error).message);
+    }
+    this.post(reply as Reply);
+  }
+
+  /** Show the view (and select a task in it). */
+  async reveal(taskId?: string): Promise<void> {
+    if (taskId) {
+      if (this.isReady) this.post({ method: 'reveal', params: { taskId } });
+      else this.pendingReveal = taskId;
+    }
+    if (this.view) this.view.show(true);
+    else await vscode.commands.executeCommand(`${MonitorViewProvider.viewType}.focus`);
+  }
+
+  setPaused(paused: boolean): void {
+    this.paused = paused;
+    if (!paused && this.ready) this.sendSnapshot();
+  }
+
+  private html(webview: vscode.Webview, dist: vscode.Uri): string {
+    const nonce = randomBytes(16).toString('base64');
+    const script = webview.asWebviewUri(vscode.Uri.joinPath(dist, 'monitor.js'));
+    const style = webview.asWebviewUri(vscode.Uri.joinPath(dist, 'monitor.css'));
+    const csp = [
+      `default-src 'none'`,
+      `img-src ${webview.cspSource} data:`,
+      `font-src ${webview.cspSource}`,
+      `style-src ${webview.cspSource}`,
+      `script-src 'nonce-${nonce}'`,
+    ].join('; ');
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${style.toString()}">
+<title>Sprig Monitor</title>
+</head>
+<body>
+<div id="app" data-nonce="${nonce}"></div>
+<script nonce="${nonce}" src="${script.toString()}"></script>
+</body>
+</html>`;
+  }
+
+  dispose(): void {
+    for (const d of this.viewDisposables) d.dispose();
+    for (const d of this.disposables) d.dispose();
+    this.readyEmitter.dispose();
+  }
+}
+
+/** Open `file` at a 1-based line and column (a traceback frame). */
+export async function openLocation(file: string, line: number, column: number): Promise<void> {
+  const uri = /^[a-z][a-z0-9+.-]*:\/\//i.test(file) && !/^[a-z]:\\/i.test(file) ? vscode.Uri.parse(file) : vscode.Uri.file(file);
+  const pos = new vscode.Position(Math.max(0, line - 1), Math.max(0, column - 1));
+  await vscode.window.showTextDocument(uri, { selection: new vscode.Range(pos, pos), preview: true });
+}

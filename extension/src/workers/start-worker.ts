@@ -1,0 +1,74 @@
+/** "Sprig: Start Worker": tasks file, queues, concurrency, pool — remembered in workspaceState. */
+import * as vscode from 'vscode';
+import { readSettings, type PoolKind } from '../settings.js';
+import { findTasksFiles } from '../tasks/task-index.js';
+import type { WorkerSpec } from './worker-process.js';
+
+const LAST_KEY = 'sprig.lastWorker';
+const POOLS: ReadonlyArray<{ label: PoolKind; detail: string }> = [
+  { label: 'process', detail: 'child processes: isolation, CPU-bound tasks, time limits enforced by killing' },
+  { label: 'thread', detail: 'worker threads: lighter than processes, CPU-bound tasks' },
+  { label: 'async', detail: 'in the worker process: I/O-bound tasks, high concurrency' },
+];
+
+export async function pickWorkerSpec(state: vscode.Memento, preset: Partial<WorkerSpec> = {}): Promise<WorkerSpec | undefined> {
+  const s = readSettings();
+  const last = state.get<WorkerSpec>(LAST_KEY);
+  let tasksFile = preset.tasksFile;
+  if (!tasksFile) {
+    const files = await findTasksFiles();
+    const configured = s.tasksFile ? resolveWorkspacePath(s.tasksFile) : undefined;
+    const paths = [...new Set([configured, last?.tasksFile, ...files.map((f) => f.fsPath)].filter((p): p is string => !!p))];
+    if (paths.length === 0) {
+      void vscode.window.showWarningMessage("No tasks file found: a tasks file imports from 'sprig' and defines tasks with task('name', fn).");
+      return undefined;
+    }
+    const pick = await vscode.window.showQuickPick(
+      paths.map((p) => ({ label: vscode.workspace.asRelativePath(p), description: p === last?.tasksFile ? 'last used' : p === configured ? 'sprig.tasksFile' : undefined, path: p })),
+      { title: 'Start Sprig Worker (1/4): tasks file', placeHolder: 'Which tasks file should the worker run?' },
+    );
+    if (!pick) return undefined;
+    tasksFile = pick.path;
+  }
+  let queues = preset.queues;
+  if (!queues) {
+    const v = await vscode.window.showInputBox({
+      title: 'Start Sprig Worker (2/4): queues',
+      prompt: 'Queues to consume from, comma-separated',
+      value: last?.queues.join(',') || 'celery',
+      validateInput: (x) => (/^\s*[\w.:@-]+(\s*,\s*[\w.:@-]+)*\s*$/.test(x) ? undefined : 'Queue names separated by commas, e.g. celery,emails'),
+    });
+    if (v === undefined) return undefined;
+    queues = v.split(',').map((q) => q.trim()).filter(Boolean);
+  }
+  let concurrency = preset.concurrency;
+  if (concurrency === undefined) {
+    const v = await vscode.window.showInputBox({
+      title: 'Start Sprig Worker (3/4): concurrency',
+      prompt: 'Pool size (0 = default: CPU count, 50 for the async pool)',
+      value: String(last?.concurrency ?? s.concurrency ?? 0),
+      validateInput: (x) => (/^\d+$/.test(x.trim()) ? undefined : 'A whole number ≥ 0'),
+    });
+    if (v === undefined) return undefined;
+    concurrency = Number(v.trim());
+  }
+  let pool = preset.pool;
+  if (!pool) {
+    const def = last?.pool ?? s.pool;
+    const pick = await vscode.window.showQuickPick(
+      [...POOLS].sort((a, b) => (a.label === def ? -1 : b.label === def ? 1 : 0)),
+      { title: 'Start Sprig Worker (4/4): pool' },
+    );
+    if (!pick) return undefined;
+    pool = pick.label;
+  }
+  const spec: WorkerSpec = { tasksFile, queues, concurrency, pool };
+  await state.update(LAST_KEY, spec);
+  return spec;
+}
+
+function resolveWorkspacePath(p: string): string {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  if (!folder || p.startsWith('/') || /^[a-z]:[\\/]/i.test(p)) return p;
+  return vscode.Uri.joinPath(folder.uri, p).fsPath;
+}
