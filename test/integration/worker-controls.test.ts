@@ -176,6 +176,44 @@ for (const t of targets) {
       await app.control.rateLimit('limited', null, { timeout: 1 });
     });
 
+    test('autoreload: an edit during a stream of 500 tasks; each runs once, later ones run the new code; a syntax error keeps the old code', async () => {
+      const queue = q();
+      const dir = path.join(ROOT, 'test', '.tmp', queue);
+      fs.mkdirSync(dir, { recursive: true });
+      const file = path.join(dir, 'tasks.ts');
+      const source = (v: string) => `import { task } from 'sprig';\nexport const version = task('version', (i: number) => '${v}:' + i);\n`;
+      fs.writeFileSync(file, source('v1'));
+      try {
+        const w = runCli(['worker', '--app', file, '--broker', t.url, '-Q', queue, '-c', '2', '--autoreload'], { env: t.env });
+        workers.push(w);
+        await waitFor(() => w.err().includes(' ready:') || w.proc.exitCode !== null, 30_000, 'worker ready');
+        const app = client(queue);
+        const results = [];
+        let reloadedAt = -1;
+        for (let i = 0; i < 500; i++) {
+          if (i === 200) fs.writeFileSync(file, source('v2'));
+          if (reloadedAt < 0 && w.err().includes('autoreload: loaded new code')) reloadedAt = i;
+          results.push(app.sendTask('version', [i]));
+          if (i % 25 === 24) await new Promise((r) => setTimeout(r, 30));
+        }
+        await waitFor(() => w.err().includes('autoreload: loaded new code'), 10_000, 'the reload');
+        if (reloadedAt < 0) reloadedAt = 500;
+        const values = (await Promise.all(results.map((r) => r.get({ timeout: 30 })))) as string[];
+        assert.equal(values.length, 500);
+        for (let i = 0; i < 500; i++) assert.match(values[i]!, new RegExp(`^v[12]:${i}$`));
+        assert.ok(values.slice(0, 100).some((v) => v.startsWith('v1:')), 'early tasks ran the old code');
+        for (const v of values.slice(reloadedAt + 50)) assert.ok(v.startsWith('v2:'), `after the reload: ${v}`);
+        // Exactly once: one "succeeded" log line per task id.
+        for (const r of results) assert.equal(w.err().split(`Task version[${r.id}] succeeded`).length - 1, 1, `runs of ${r.id}`);
+        // A syntax error: reported with file and line, old (v2) code keeps running.
+        fs.writeFileSync(file, "import { task } from 'sprig';\nexport const version = task('version', (i: number) => {\n  return 'v3' +;\n});\n");
+        await waitFor(() => /autoreload: .*tasks\.ts:3:\d+: .*still running the previous code/.test(w.err()), 10_000, 'the build error');
+        assert.equal(await app.sendTask('version', [7]).get({ timeout: 10 }), 'v2:7');
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     test('two workers: ping gets two replies; revoke, terminate, pool_grow/shrink', async () => {
       const queue = q();
       await start(queue, ['-c', '1', '-n', `a-${queue}`]);

@@ -55,7 +55,7 @@ export function secretKey(urlWithoutPassword: string): string {
 
 /** The workspace folder whose `.sprig/` holds the embedded broker. */
 export function defaultProjectDir(hint?: string): string {
-  const folder = (hint && vscode.workspace.getWorkspaceFolder(vscode.Uri.file(hint))) ?? vscode.workspace.workspaceFolders?.[0];
+  const folder = (hint ? vscode.workspace.getWorkspaceFolder(vscode.Uri.file(hint)) : undefined) ?? vscode.workspace.workspaceFolders?.[0];
   const from = hint ? path.dirname(hint) : folder?.uri.fsPath ?? process.cwd();
   // The nearest folder with sprig.config.*, .sprig/ or package.json, but never above the workspace.
   const found = findProjectDir(from);
@@ -81,6 +81,9 @@ export async function resolveBrokerTarget(secrets: vscode.SecretStorage, hint?: 
   let url: string;
   if (setting) {
     url = withPassword(setting, await secrets.get(secretKey(setting)));
+  } else if (!vscode.workspace.isTrusted) {
+    // Loading sprig.config.ts would run the workspace's code.
+    url = process.env.SPRIG_BROKER_URL ?? 'sprig://';
   } else {
     const c = await runtime().resolveConfig({ projectDir }, projectDir);
     url = c.brokerUrl ?? 'sprig://';

@@ -42,22 +42,22 @@ export async function selectBroker(sprig: Sprig, preset?: string | { url: string
   if (url === undefined) {
     const pick = await vscode.window.showQuickPick(
       [
-        { label: '$(server-process) Embedded broker', description: 'sprig:// — a broker process for this project, nothing to install', kind: 'embedded' },
-        { label: '$(database) Redis…', description: 'redis://host:6379/0', kind: 'redis' },
-        { label: '$(radio-tower) AMQP (RabbitMQ)…', description: 'amqp://user@host:5672//', kind: 'amqp' },
-        { label: '$(discard) Clear the setting', description: 'use SPRIG_BROKER_URL or sprig.config, else the embedded broker', kind: 'clear' },
+        { label: '$(server-process) Embedded broker', description: 'sprig:// — a broker process for this project, nothing to install', choice: 'embedded' },
+        { label: '$(database) Redis…', description: 'redis://host:6379/0', choice: 'redis' },
+        { label: '$(radio-tower) AMQP (RabbitMQ)…', description: 'amqp://user@host:5672//', choice: 'amqp' },
+        { label: '$(discard) Clear the setting', description: 'use SPRIG_BROKER_URL or sprig.config, else the embedded broker', choice: 'clear' },
       ],
       { title: 'Select Sprig Broker' },
     );
     if (!pick) return undefined;
-    if (pick.kind === 'embedded') url = 'sprig://';
-    else if (pick.kind === 'clear') url = '';
+    if (pick.choice === 'embedded') url = 'sprig://';
+    else if (pick.choice === 'clear') url = '';
     else {
       const v = await vscode.window.showInputBox({
-        title: `Select Sprig Broker: ${pick.kind === 'redis' ? 'Redis' : 'AMQP'} URL`,
+        title: `Select Sprig Broker: ${pick.choice === 'redis' ? 'Redis' : 'AMQP'} URL`,
         prompt: 'The password, if any, is kept in the secret storage, not in settings',
-        value: pick.kind === 'redis' ? 'redis://127.0.0.1:6379/0' : 'amqp://guest@127.0.0.1:5672//',
-        validateInput: (x) => (new RegExp(`^${pick.kind === 'redis' ? 'rediss?' : 'amqps?'}://`).test(x.trim()) ? undefined : `Must start with ${pick.kind}://`),
+        value: pick.choice === 'redis' ? 'redis://127.0.0.1:6379/0' : 'amqp://guest@127.0.0.1:5672//',
+        validateInput: (x) => (new RegExp(`^${pick.choice === 'redis' ? 'rediss?' : 'amqps?'}://`).test(x.trim()) ? undefined : `Must start with ${pick.choice}://`),
         ignoreFocusOut: true,
       });
       if (!v) return undefined;

@@ -1,0 +1,115 @@
+/**
+ * The broker conformance suite (conformance-suite.ts) against every transport:
+ * memory, embedded (sprig:// autostarted in a temp project), Redis and RabbitMQ.
+ *   node --import tsx --test --test-concurrency=1 test/integration/broker-conformance.test.ts
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createBroker } from '../../runtime/src/brokers/registry.js';
+import { deadLetterQueueName, type Broker } from '../../runtime/src/brokers/types.js';
+import { brokerConformance } from './conformance-suite.js';
+
+const REDIS_URL = process.env.SPRIG_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+const AMQP_URL = process.env.SPRIG_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672//';
+
+async function reason(fn: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await fn();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** Purge a queue and its dead-letter queue through a short-lived broker. */
+async function purgeWith(make: () => Promise<Broker>, queues: readonly string[]): Promise<void> {
+  const b = await make();
+  try {
+    for (const q of queues) {
+      await b.purge(q);
+      await b.purge(deadLetterQueueName(q));
+    }
+  } finally {
+    await b.close();
+  }
+}
+
+// ---- memory -------------------------------------------------------------------------------------
+const memoryUrl = `memory://${randomUUID()}`;
+const memory = async () => {
+  const b = await createBroker(memoryUrl);
+  await b.connect();
+  return b;
+};
+brokerConformance({ name: 'memory', create: memory, cleanup: (qs) => purgeWith(memory, qs) });
+
+// ---- embedded -----------------------------------------------------------------------------------
+const projectDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sprig-conformance-'));
+const embedded = async () => {
+  const b = await createBroker('sprig://', { projectDir });
+  await b.connect();
+  return b;
+};
+brokerConformance({
+  name: 'embedded',
+  unavailable: () => reason(async () => (await embedded()).close()),
+  create: embedded,
+  cleanup: (qs) => purgeWith(embedded, qs),
+  teardown: async () => {
+    // The broker process this suite autostarted (its pid is in .sprig/broker.json).
+    try {
+      const info = JSON.parse(fs.readFileSync(path.join(projectDir, '.sprig', 'broker.json'), 'utf8')) as { pid?: number };
+      if (info.pid) process.kill(info.pid, 'SIGTERM');
+    } catch {
+      /* not started */
+    }
+    fs.rmSync(projectDir, { recursive: true, force: true });
+  },
+});
+
+// ---- redis --------------------------------------------------------------------------------------
+const redis = async () => {
+  const b = await createBroker(REDIS_URL);
+  await b.connect();
+  return b;
+};
+brokerConformance({
+  name: 'redis',
+  unavailable: () => reason(async () => (await redis()).close()),
+  create: redis,
+  cleanup: async (qs) => {
+    const { queueKeys, bindingKey } = await import('../../runtime/src/brokers/redis/keys.js');
+    const raw = new Redis(REDIS_URL, { lazyConnect: true });
+    try {
+      const keys = qs.flatMap((q) => [...queueKeys(q), deadLetterQueueName(q), bindingKey(q)]);
+      await raw.del(...keys);
+    } finally {
+      raw.disconnect();
+    }
+  },
+});
+
+// ---- amqp ---------------------------------------------------------------------------------------
+const amqp = async () => {
+  const b = await createBroker(AMQP_URL);
+  await b.connect();
+  return b;
+};
+brokerConformance({
+  name: 'amqp',
+  unavailable: () => reason(async () => (await amqp()).close()),
+  create: amqp,
+  cleanup: async (qs) => {
+    const { AmqpBroker } = await import('../../runtime/src/brokers/amqp/amqp-broker.js');
+    const b = new AmqpBroker(AMQP_URL);
+    await b.connect();
+    try {
+      for (const q of qs) await b.deleteQueue(q);
+    } finally {
+      await b.close();
+    }
+  },
+});
