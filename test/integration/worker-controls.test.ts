@@ -2,7 +2,7 @@
  * Worker controls (issue 3) on the embedded broker and on Redis: time limits, soft limits,
  * pool sizing, bootsteps, rate limits, remote control (ping, revoke, terminate, pool_grow/shrink).
  */
-import { describe, test, before, after } from 'node:test';
+import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import * as fs from 'node:fs';

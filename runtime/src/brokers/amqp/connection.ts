@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import * as amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
 import { ConnectionError } from '../../errors.js';
@@ -81,7 +82,8 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
       return await amqp.connect(this.info.connect, {
         timeout: CONNECT_TIMEOUT_MS,
         noDelay: true,
-        clientProperties: { product: 'sprig', version: VERSION, capabilities: { consumer_cancel_notify: true, connection_blocked: true } },
+        // Shown by `rabbitmqctl list_connections client_properties` and the management UI.
+        clientProperties: { connection_name: `sprig ${VERSION} ${hostname()} pid ${process.pid}` },
       });
     } catch (err) {
       throw new ConnectionError(describeConnectError(this.info, err), { cause: err });
