@@ -125,9 +125,10 @@ function setPaused(sprig: Sprig, paused: boolean): void {
   void vscode.commands.executeCommand('setContext', 'sprig.monitorPaused', paused);
 }
 
-async function refuseUntrusted(): Promise<undefined> {
-  const pick = await vscode.window.showWarningMessage(UNTRUSTED_MESSAGE, 'Manage Workspace Trust');
-  if (pick) await vscode.commands.executeCommand('workbench.trust.manage');
+function refuseUntrusted(): undefined {
+  void vscode.window.showWarningMessage(UNTRUSTED_MESSAGE, 'Manage Workspace Trust').then((pick) => {
+    if (pick) void vscode.commands.executeCommand('workbench.trust.manage');
+  });
   return undefined;
 }
 

@@ -11,6 +11,7 @@ import type { Broker } from '../brokers/types.js';
 import type { ResultBackend } from '../backends/types.js';
 import { EventDispatcher } from '../events/dispatcher.js';
 import { Control } from '../control/client.js';
+import { configureSigning } from '../serialization/signed.js';
 
 /** Per-call options (Celery's apply_async options). */
 export interface ApplyOptions {
@@ -66,7 +67,11 @@ export class App {
   }
 
   config(): Promise<SprigConfig> {
-    return (this.configP ??= resolveConfig(this.overrides));
+    return (this.configP ??= resolveConfig(this.overrides).then((c) => {
+      // Clients sign what they send with the same settings the workers verify with.
+      if (c.signing) configureSigning(c.signing);
+      return c;
+    }));
   }
 
   /** Use an already-connected broker (the worker shares its own with the tasks it runs). */

@@ -138,8 +138,17 @@ export class LiveView {
       const clipped = clip(text, w);
       lines.push(eventColor(e.type)(clipped));
     }
-    return lines;
+    return lines.map((l) => fit(l, w));
   }
+}
+
+// eslint-disable-next-line no-control-regex
+const SGR = /\x1b\[[0-9;]*m/g;
+
+/** Keep a line within the terminal width; a line too long loses its colours rather than wrap. */
+function fit(line: string, width: number): string {
+  const plain = line.replace(SGR, '');
+  return plain.length <= width ? line : clip(plain, width);
 }
 
 export function registerEventsCommand(program: Command): void {

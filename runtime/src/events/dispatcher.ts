@@ -28,6 +28,11 @@ export class EventDispatcher {
     return this.clockValue;
   }
 
+  /** False when nothing would see an event (no -E, no local listener): callers skip building it. */
+  get active(): boolean {
+    return this.enabled || this.listeners.size > 0;
+  }
+
   onSend(listener: (e: SprigEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -8,6 +8,8 @@ export interface Logger {
   warn(msg: string): void;
   error(msg: string): void;
   child(name: string): Logger;
+  /** Whether a record at `level` would be written (skip building costly messages). */
+  enabled(level: LogLevel): boolean;
 }
 
 export function createLogger(
@@ -26,5 +28,6 @@ export function createLogger(
     warn: (m) => emit('warn', m),
     error: (m) => emit('error', m),
     child: (n) => createLogger(`${name}:${n}`, level, write),
+    enabled: (lv) => order[lv] >= min,
   };
 }

@@ -111,7 +111,7 @@ export class TaskConsumer {
     const r: Request = { delivery: d, req, task, acked: false };
     if (this.w.revoked.has(req.id)) return void this.revoke(r, false);
     if (req.expires && req.expires.getTime() <= Date.now()) return void this.revoke(r, true);
-    this.w.events.send({
+    if (this.w.events.active) this.w.events.send({
       type: 'task-received',
       uuid: req.id,
       name: req.name,
@@ -185,7 +185,7 @@ export class TaskConsumer {
     if (!this.acksLate(r)) this.ack(r);
     this.active.set(req.id, r);
     r.startedAt = Date.now();
-    this.w.events.send({ type: 'task-started', uuid: req.id });
+    if (this.w.events.active) this.w.events.send({ type: 'task-started', uuid: req.id });
     if (r.task.options.trackStarted) void this.store(r, { status: 'STARTED', result: { pid: process.pid, hostname: this.w.hostname }, traceback: null });
     const job: Job = {
       id: req.id,
@@ -220,8 +220,8 @@ export class TaskConsumer {
       switch (o.state) {
         case 'SUCCESS':
           await this.store(r, { status: 'SUCCESS', result: o.result, traceback: null });
-          this.w.events.send({ type: 'task-succeeded', uuid: req.id, result: pyrepr(o.result, 256), runtime: o.runtime });
-          this.w.log.info(`Task ${req.name}[${req.id}] succeeded in ${o.runtime.toFixed(6)}s: ${pyrepr(o.result, 200)}`);
+          if (this.w.events.active) this.w.events.send({ type: 'task-succeeded', uuid: req.id, result: pyrepr(o.result, 256), runtime: o.runtime });
+          if (this.w.log.enabled('info')) this.w.log.info(`Task ${req.name}[${req.id}] succeeded in ${o.runtime.toFixed(6)}s: ${pyrepr(o.result, 200)}`);
           this.w.stats.succeeded++;
           this.ack(r);
           break;

@@ -15,9 +15,10 @@ export const DEFAULT_METRICS_HOST = '127.0.0.1';
 
 /** "9808", ":9808", "127.0.0.1:9808", "[::1]:9808" -> host and port (host defaults to loopback). */
 export function parseMetricsAddress(s: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*))?:?(\d+)$/.exec(s.trim());
+  const spec = s.trim();
+  const m = /^(?:\[([^\]]+)\]:|([^:[\]]*):)?(\d{1,5})$/.exec(spec);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
+  if (!m || port > 65535) {
     throw new ConfigError(`--metrics expects HOST:PORT or PORT (e.g. 127.0.0.1:9808), got ${JSON.stringify(s)}`);
   }
   return { host: m[1] ?? (m[2] || DEFAULT_METRICS_HOST), port };

@@ -286,8 +286,9 @@ export class Journal {
   private async maybeCompact(c: Compactor): Promise<void> {
     const live = c.liveBytes();
     if (live * 2 > this.size) {
-      // Mostly live: look again only once it has doubled, so a large backlog is not rewritten every commit.
-      this.compactAt = Math.max(this.opts.compactBytes, this.size * 2);
+      // Mostly live. A rewrite costs about `live` bytes, so look again only once at least that much
+      // more has been appended: a large backlog is not rewritten on every commit.
+      this.compactAt = this.size + Math.max(live, this.opts.compactBytes / 4);
       return;
     }
     const tmp = this.file + '.compact';
@@ -312,7 +313,7 @@ export class Journal {
       await old.close().catch(() => undefined);
       const was = this.size;
       this.size = written;
-      this.compactAt = Math.max(this.opts.compactBytes, written * 2);
+      this.compactAt = Math.max(this.opts.compactBytes, written + Math.max(written, this.opts.compactBytes / 4));
       this.opts.log?.info(
         `journal compacted: ${was} -> ${written} bytes (${snapshot.length} records) in ${Date.now() - started} ms`,
       );
@@ -320,7 +321,7 @@ export class Journal {
       this.opts.log?.error(`journal compaction failed (the journal is unchanged): ${(err as Error).message}`);
       await out?.close().catch(() => undefined);
       await fsp.rm(tmp, { force: true });
-      this.compactAt = this.size * 2;
+      this.compactAt = this.size + this.opts.compactBytes;
     }
   }
 }

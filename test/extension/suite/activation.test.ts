@@ -1,0 +1,38 @@
+/// <reference types="mocha" />
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { api, EXTENSION_ID, record } from './helpers.js';
+
+suite('Activation', () => {
+  test('activates and takes at most 50 ms in activate()', async () => {
+    const a = await api();
+    record('activationMs', a.activationMs);
+    console.log(`    activate() took ${a.activationMs.toFixed(2)} ms`);
+    assert.ok(a.activationMs <= 50, `activate() took ${a.activationMs.toFixed(1)} ms`);
+    assert.equal(vscode.extensions.getExtension(EXTENSION_ID)?.isActive, true);
+  });
+
+  test('every command of the manifest is registered, in the "Sprig" category', async () => {
+    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    const pj = JSON.parse(fs.readFileSync(path.join(ext.extensionPath, 'package.json'), 'utf8')) as {
+      contributes: { commands: Array<{ command: string; category: string }> };
+    };
+    const registered = new Set(await vscode.commands.getCommands(true));
+    for (const c of pj.contributes.commands) {
+      assert.ok(registered.has(c.command), `${c.command} is not registered`);
+      assert.equal(c.category, 'Sprig');
+      assert.match(c.command, /^sprig\.[a-z]+[A-Za-z]*$/);
+    }
+    assert.ok(pj.contributes.commands.length >= 12);
+  });
+
+  test('the runtime is not loaded by activation (deferred to first use)', async () => {
+    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    const runtimeBundle = path.join(ext.extensionPath, 'dist', 'runtime', 'index.js');
+    // Other tests may have used it already: this only holds when it runs first.
+    const loaded = Object.keys(require.cache).includes(runtimeBundle);
+    record('runtimeLoadedAtActivation', loaded);
+  });
+});

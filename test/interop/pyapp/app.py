@@ -1,0 +1,67 @@
+"""Celery app for Sprig's interop suite, configured from the environment.
+
+INTEROP_BROKER   broker URL (redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672//)
+INTEROP_BACKEND  result backend URL (redis://127.0.0.1:6379/0 or rpc://); empty: none
+INTEROP_QUEUE    the default queue (tests use test-<uuid>)
+"""
+import os
+
+from celery import Celery
+
+BROKER = os.environ.get('INTEROP_BROKER', 'redis://127.0.0.1:6379/0')
+BACKEND = os.environ.get('INTEROP_BACKEND') or None
+QUEUE = os.environ.get('INTEROP_QUEUE', 'celery')
+
+app = Celery('app', broker=BROKER, backend=BACKEND)
+app.conf.update(
+    task_default_queue=QUEUE,
+    # Sprig creates RabbitMQ task queues with x-max-priority 10: declare them the same way,
+    # or RabbitMQ refuses the redeclaration (PRECONDITION_FAILED). Ignored on Redis.
+    task_queue_max_priority=10,
+    task_default_priority=None,
+    result_expires=600,
+    accept_content=['json'],
+    task_serializer='json',
+    result_serializer='json',
+    worker_prefetch_multiplier=1,
+    broker_connection_retry=False,
+    enable_utc=True,
+)
+
+
+@app.task(name='app.add')
+def add(x, y):
+    return x + y
+
+
+@app.task(name='app.fail')
+def fail(msg='boom'):
+    raise ValueError(msg)
+
+
+@app.task(bind=True, name='app.flaky')
+def flaky(self, x):
+    if self.request.retries < 1:
+        raise self.retry(countdown=0.1, max_retries=3)
+    return {'value': x * 2, 'retries': self.request.retries}
+
+
+@app.task(bind=True, name='app.info')
+def info(self, *args, **kwargs):
+    r = self.request
+    return {
+        'id': r.id,
+        'args': list(args),
+        'kwargs': kwargs,
+        'retries': r.retries,
+        'hostname': r.hostname,
+        'queue': (r.delivery_info or {}).get('routing_key'),
+        'lang': (r.get('lang') if hasattr(r, 'get') else None),
+    }
+
+
+@app.task(name='app.sleep')
+def sleep(seconds):
+    import time
+    time.sleep(seconds)
+    return seconds
