@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { findProjectDir } from '../util/paths.js';
-import { nonNegativeNumber } from './options.js';
+import { nonNegativeNumber, oneOf } from './options.js';
 import { reportError } from './main.js';
 
 export function registerBrokerCommand(program: Command): void {
@@ -11,11 +11,14 @@ export function registerBrokerCommand(program: Command): void {
     .option('--dir <folder>', 'project folder that holds .sprig/ (default: nearest with package.json or sprig.config)')
     .option('-p, --port <port>', 'port (default: any free one)', nonNegativeNumber('--port'))
     .option('--auto', 'started on demand by a client: exit after 10 idle minutes')
-    .action(async (o: { dir?: string; port?: number; auto?: boolean }) => {
+    .option('--idle-exit-ms <ms>', 'exit after this long with no client (0 = never)', nonNegativeNumber('--idle-exit-ms'))
+    .option('--fsync <policy>', "'always' (default: a publish is acknowledged after fdatasync) or 'batch' (fdatasync every 200 ms)", oneOf('--fsync', ['always', 'batch'] as const))
+    .action(async (o: { dir?: string; port?: number; auto?: boolean; idleExitMs?: number; fsync?: 'always' | 'batch' }) => {
       const dir = o.dir ? path.resolve(o.dir) : findProjectDir();
       try {
         const { runEmbeddedBroker } = await import('../brokers/embedded/server.js');
-        await runEmbeddedBroker({ dir, port: o.port, auto: !!o.auto });
+        await runEmbeddedBroker({ dir, port: o.port, auto: !!o.auto, idleExitMs: o.idleExitMs, fsync: o.fsync });
+        process.exit(0);
       } catch (err) {
         process.exitCode = reportError(err);
       }

@@ -1,6 +1,6 @@
 """Capture monitoring events with Celery's own receiver (app.events.Receiver) for Sprig's
-interop suite: prints `READY` once it listens, then one JSON line per event, and exits after
-`argv[1]` seconds (default 10)."""
+interop suite: prints `READY` once its queue is declared, then one JSON line per event, and
+exits after argv[1] seconds (default 10)."""
 import json
 import socket
 import sys
@@ -18,17 +18,22 @@ def main():
 
     with app.connection_for_read() as conn:
         recv = app.events.Receiver(conn, handlers={'*': on_event})
-        # Declare and bind the receiver queue before saying READY, so nothing sent later is missed.
-        consumer = recv.consumer(conn.default_channel) if hasattr(recv, 'consumer') else None
-        print('READY', flush=True)
-        for _ in recv.itercapture(limit=None, timeout=0.2, wakeup=False):
-            if time.time() > deadline:
-                break
+        ready = recv.on_consume_ready
+
+        def on_ready(*args, **kwargs):
+            ready(*args, **kwargs)
+            print('READY', flush=True)
+
+        recv.on_consume_ready = on_ready
+        try:
+            for _ in recv.itercapture(limit=None, timeout=seconds, wakeup=True):
+                if time.time() > deadline:
+                    break
+        except socket.timeout:
+            pass
+        # Nothing received for a while: itercapture gives up only after its own timeout.
     return 0
 
 
 if __name__ == '__main__':
-    try:
-        sys.exit(main())
-    except socket.timeout:
-        sys.exit(0)
+    sys.exit(main())

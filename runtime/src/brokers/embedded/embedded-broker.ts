@@ -202,13 +202,15 @@ export class EmbeddedBroker implements Broker {
   private sendAcks(): void {
     const tags = this.acks;
     this.acks = [];
-    if (tags.length === 0) return;
+    // While disconnected the broker has already put these back (redelivered): nothing to ack.
+    if (tags.length === 0 || !this.conn.isOpen) return;
     const p = this.conn.request('ack', { tags }, 'drop').catch(() => undefined);
     this.ackFlights.add(p);
     void p.finally(() => this.ackFlights.delete(p));
   }
 
   async reject(delivery: Delivery, requeue: boolean, reason?: string): Promise<void> {
+    if (!this.conn.isOpen) return; // already requeued by the broker when the connection dropped
     await this.conn.request('reject', { tag: delivery.tag, requeue, reason }, 'drop');
   }
 
