@@ -8,6 +8,8 @@ export interface Logger {
   warn(msg: string): void;
   error(msg: string): void;
   child(name: string): Logger;
+  /** Written whatever the level: start-up banners that scripts wait for. */
+  notice(msg: string): void;
   /** Whether a record at `level` would be written (skip building costly messages). */
   enabled(level: LogLevel): boolean;
 }
@@ -18,9 +20,9 @@ export function createLogger(
   write: (line: string) => void = (l) => process.stderr.write(l + '\n'),
 ): Logger {
   const min = order[level] ?? 20;
+  const line = (lv: string, msg: string) => write(`[${new Date().toISOString()}: ${lv.toUpperCase()}/${name}] ${msg}`);
   const emit = (lv: LogLevel, msg: string) => {
-    if (order[lv] < min) return;
-    write(`[${new Date().toISOString()}: ${lv.toUpperCase()}/${name}] ${msg}`);
+    if (order[lv] >= min) line(lv, msg);
   };
   return {
     debug: (m) => emit('debug', m),
@@ -29,5 +31,6 @@ export function createLogger(
     error: (m) => emit('error', m),
     child: (n) => createLogger(`${name}:${n}`, level, write),
     enabled: (lv) => order[lv] >= min,
+    notice: (m) => line('info', m),
   };
 }

@@ -109,7 +109,7 @@ export class Worker extends EventEmitter {
       this.bundle?.dispose();
       throw err;
     }
-    this.log.info(
+    this.log.notice(
       `${this.hostname} ready: broker ${this.broker.displayUrl}, pool ${this.poolKind} x${this.concurrency}, queues ${this.queues.join(',')}, ` +
         `tasks [${registeredTaskNames().join(', ')}]${this.sendEvents ? ', events on' : ''}`,
     );

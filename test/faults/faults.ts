@@ -1,0 +1,177 @@
+/**
+ * The fault suite: 5,000 acks-late tasks per broker; during the run the worker is kill -9ed twice
+ * and restarted, and the broker connection is cut once (Redis: a Redis of our own with appendonly,
+ * restarted; RabbitMQ: `rabbitmqctl close_all_connections`). At the end every task must have a
+ * SUCCESS result; a task may run twice only if it was executing at a kill.
+ */
+import { spawn, execSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Redis from 'ioredis';
+import { App } from '../../runtime/src/index.js';
+import { ROOT, runCli, tmpDir, uniqueQueue, waitFor, type Spawned } from '../helpers.js';
+
+const N = Number(process.env.SPRIG_FAULT_TASKS ?? 5000);
+const CONCURRENCY = 4;
+const TASK_MS = 3;
+const TRACE = 'redis://127.0.0.1:6379/0';
+const TASKS = path.join(ROOT, 'test/fixtures/fault-tasks.ts');
+
+interface Target {
+  name: string;
+  brokerUrl: string;
+  resultBackend: string;
+  setup(): Promise<void>;
+  cutConnection(): Promise<void>;
+  teardown(queue: string): Promise<void>;
+}
+
+function redisTarget(): Target {
+  const port = 6391;
+  const dir = tmpDir('sprig-faults-redis-');
+  let server: ChildProcess | undefined;
+  const start = async () => {
+    server = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--dir', dir], { stdio: 'ignore' });
+    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    probe.on('error', () => undefined);
+    await waitFor(async () => {
+      try {
+        await probe.connect();
+        return (await probe.ping()) === 'PONG';
+      } catch {
+        return false;
+      }
+    }, 20_000, `redis on ${port}`);
+    probe.disconnect();
+  };
+  return {
+    name: 'redis',
+    brokerUrl: `redis://127.0.0.1:${port}/0?visibility_timeout=4`,
+    resultBackend: `redis://127.0.0.1:${port}/0`,
+    setup: start,
+    async cutConnection() {
+      // Restart the server: every connection drops; appendonly keeps queues, unacked and results.
+      server!.kill('SIGTERM');
+      await new Promise((r) => server!.once('exit', r));
+      await new Promise((r) => setTimeout(r, 500));
+      await start();
+    },
+    async teardown() {
+      server?.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function amqpTarget(): Target {
+  return {
+    name: 'amqp',
+    brokerUrl: 'amqp://guest:guest@127.0.0.1:5672//',
+    resultBackend: TRACE,
+    async setup() {},
+    async cutConnection() {
+      execSync('rabbitmqctl close_all_connections "sprig fault test"', { stdio: 'ignore' });
+    },
+    async teardown(queue) {
+      const { connect } = await import('amqplib');
+      const c = await connect('amqp://guest:guest@127.0.0.1:5672/');
+      const ch = await c.createChannel();
+      for (const q of [queue, `${queue}.dead-letter`]) await ch.deleteQueue(q).catch(() => undefined);
+      await c.close();
+    },
+  };
+}
+
+async function runOne(t: Target): Promise<{ sent: number; succeeded: number; duplicates: number; lost: number; kills: number }> {
+  await t.setup();
+  const queue = uniqueQueue();
+  const traceKey = `${queue}:runs`;
+  const trace = new Redis(TRACE);
+  const app = new App({ brokerUrl: t.brokerUrl, resultBackend: t.resultBackend, defaultQueue: queue });
+  const workers: Spawned[] = [];
+  const startWorker = async () => {
+    const w = runCli(['worker', '--app', TASKS, '--broker', t.brokerUrl, '--result-backend', t.resultBackend, '-Q', queue, '-c', String(CONCURRENCY), '--acks-late', '--loglevel', 'warn'], {
+      env: { SPRIG_FAULT_TRACE_URL: TRACE },
+    });
+    workers.push(w);
+    await waitFor(() => w.err().includes(' ready:') || w.proc.exitCode !== null, 30_000, 'worker ready');
+    if (w.proc.exitCode !== null) throw new Error(`worker exited: ${w.err()}`);
+    return w;
+  };
+  const kill9 = (w: Spawned) => {
+    try {
+      execSync(`pkill -9 -P ${w.proc.pid}`);
+    } catch {
+      /* no children */
+    }
+    w.proc.kill('SIGKILL');
+  };
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < N; i += 500) {
+      const batch = [];
+      for (let j = i; j < Math.min(N, i + 500); j++) batch.push({ name: 'mark', args: [traceKey, j, TASK_MS] });
+      const rs = await app.sendMany(batch);
+      ids.push(...rs.map((r) => r.id));
+    }
+    const done = async () => Number(await trace.hlen(traceKey));
+    let w = await startWorker();
+    let kills = 0;
+    for (const at of [0.2, 0.45]) {
+      await waitFor(async () => (await done()) >= N * at, 120_000, `${at * 100}% of tasks started`);
+      kill9(w);
+      kills++;
+      w = await startWorker();
+    }
+    await waitFor(async () => (await done()) >= N * 0.7, 120_000, '70% of tasks started');
+    await t.cutConnection();
+    await waitFor(async () => (await done()) >= N, 180_000, 'every task started');
+    const backend = await app.backend();
+    let succeeded = 0;
+    await waitFor(async () => {
+      succeeded = 0;
+      for (let i = 0; i < ids.length; i += 1000) {
+        const metas = await Promise.all(ids.slice(i, i + 1000).map((id) => backend.get(id)));
+        succeeded += metas.filter((m) => m?.status === 'SUCCESS').length;
+      }
+      return succeeded === N;
+    }, 120_000, 'every result').catch(() => undefined);
+    const runs = Object.values(await trace.hgetall(traceKey)).map(Number);
+    const duplicates = runs.reduce((a, n) => a + (n - 1), 0);
+    return { sent: N, succeeded, duplicates, lost: N - succeeded, kills };
+  } finally {
+    for (const w of workers) if (w.proc.exitCode === null) kill9(w);
+    await app.close();
+    await trace.del(traceKey);
+    trace.disconnect();
+    await t.teardown(queue);
+  }
+}
+
+async function main(): Promise<void> {
+  const only = process.argv.slice(2);
+  const targets = [redisTarget(), amqpTarget()].filter((t) => !only.length || only.includes(t.name));
+  let ok = true;
+  const lines: string[] = [];
+  for (const t of targets) {
+    const t0 = Date.now();
+    try {
+      const r = await runOne(t);
+      // A task may run twice only if it was executing at a kill (at most CONCURRENCY per kill, plus
+      // the ones whose ack was in flight when the connection was cut).
+      const allowed = (r.kills + 1) * CONCURRENCY;
+      const pass = r.lost === 0 && r.succeeded === r.sent && r.duplicates <= allowed;
+      ok &&= pass;
+      lines.push(`${t.name.padEnd(6)} sent=${r.sent} succeeded=${r.succeeded} duplicates=${r.duplicates} lost=${r.lost}  (${((Date.now() - t0) / 1000).toFixed(1)} s, ${r.kills} kill -9, 1 connection cut, duplicates allowed <= ${allowed}) ${pass ? 'PASS' : 'FAIL'}`);
+    } catch (err) {
+      ok = false;
+      lines.push(`${t.name.padEnd(6)} FAIL: ${(err as Error).message}`);
+    }
+    console.log(lines[lines.length - 1]);
+  }
+  console.log('\nfault suite:');
+  for (const l of lines) console.log(`  ${l}`);
+  process.exit(ok ? 0 : 1);
+}
+
+void main();
