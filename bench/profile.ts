@@ -14,6 +14,7 @@ interface CallFrame {
 interface ProfileNode {
   id: number;
   callFrame: CallFrame;
+  children?: number[];
 }
 interface CpuProfile {
   nodes: ProfileNode[];
@@ -34,7 +35,7 @@ export interface HotFunction {
 const maps = new Map<string, SourceMap | null>();
 function sourceMapFor(file: string): SourceMap | null {
   if (!maps.has(file)) {
-    let sm: SourceMap | null = null;
+    let sm: SourceMap | null;
     try {
       sm = new SourceMap(JSON.parse(fs.readFileSync(`${file}.map`, 'utf8')));
     } catch {
@@ -68,6 +69,15 @@ function location(cf: CallFrame): string {
 export function summarize(file: string, top = 15): { totalMs: number; busyMs: number; functions: HotFunction[] } {
   const prof = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, ProfileNode>();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n);
+  /** Natives and builtins without a script: name the nearest caller that has one. */
+  const caller = (node: ProfileNode): string => {
+    for (let p = parent.get(node.id); p; p = parent.get(p.id)) {
+      if (p.callFrame.url && !p.callFrame.url.startsWith('node:')) return `${p.callFrame.functionName || '(anonymous)'} ${location(p.callFrame)}`;
+    }
+    return '';
+  };
   const self = new Map<string, { name: string; where: string; us: number }>();
   let total = 0;
   let idle = 0;
@@ -82,7 +92,11 @@ export function summarize(file: string, top = 15): { totalMs: number; busyMs: nu
       idle += dt;
       continue;
     }
-    const where = location(cf);
+    let where = location(cf);
+    if ((!cf.url || cf.url.startsWith('node:')) && !name.startsWith('(')) {
+      const via = caller(node);
+      if (via) where = `${where ? `${where}, ` : ''}via ${via}`;
+    }
     const key = `${name}@${where}`;
     const e = self.get(key);
     if (e) e.us += dt;

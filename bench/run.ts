@@ -231,6 +231,9 @@ async function timeDrain(n: number, spawnWorker: () => Proc, queued: () => Promi
       await sleep(POLL_MS);
     }
     const peak = mem.stop();
+    // RabbitMQ: the last prefetch window is still running when no message is ready; let it finish
+    // (Celery requeues reserved acks-late messages at shutdown) before stopping and verifying.
+    if (verify) await sleep(500);
     await stopGroup(w);
     const errs = workerErrors(w);
     if (errs) throw new Error(`${w.name} reported errors:\n${errs}`);
@@ -327,7 +330,7 @@ async function drainAmqp(kind: 'sprig-async' | 'sprig-process' | 'celery', n: nu
     // prefetch window, <= 4 x concurrency tasks, is not timed); every message must be acked once
     // the worker has stopped (unacked ones would be ready again).
     return await timeDrain(n, spawnW, ready, ready, async () => {
-      await sleep(300);
+      await sleep(200);
       const left = await ready();
       if (left !== 0) throw new Error(`${left} messages were not acknowledged`);
     });
@@ -360,7 +363,7 @@ async function latencySprig(n: number): Promise<number[]> {
       return out;
     });
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n${w.output().slice(-1500)}`);
+    throw new Error(`${(err as Error).message}\n${w.output().slice(-1500)}`, { cause: err });
   } finally {
     await stopGroup(w);
   }

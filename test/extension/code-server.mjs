@@ -1,6 +1,6 @@
 // Starts code-server (a real VS Code with a Node extension host) on 127.0.0.1:0 in its own
 // process group, and opens it in headless Chromium. See shared/vscode-host.md.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -38,6 +38,14 @@ export async function startCodeServer(o) {
     const dest = path.join(ext, `${pj.publisher}.${pj.name}-${pj.version}`);
     fs.rmSync(dest, { recursive: true, force: true });
     fs.symlinkSync(link, dest, 'dir');
+  }
+  if (o.vsix) {
+    // Installed the way a user installs it: from the packaged .vsix.
+    const r = spawnSync(o.node24, [o.codeServer, '--extensions-dir', ext, '--user-data-dir', ud, '--install-extension', o.vsix, '--force'], {
+      encoding: 'utf8',
+      env: { ...process.env, XDG_CONFIG_HOME: path.join(o.runDir, 'xdg-config'), XDG_DATA_HOME: path.join(o.runDir, 'xdg-data') },
+    });
+    if (r.status !== 0) throw new Error(`code-server --install-extension ${o.vsix} failed: ${r.stdout}${r.stderr}`);
   }
   const args = [
     o.codeServer,

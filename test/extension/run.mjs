@@ -6,11 +6,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as esbuild from 'esbuild';
 import { chromium } from 'playwright-core';
 import { ensureHost } from './host-setup.mjs';
 import { startCodeServer, testUrl, CHROMIUM_ARGS } from './code-server.mjs';
 import { runUiTest } from './ui-test.mjs';
+import { buildSuite } from './build-suite.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const only = process.argv.slice(2);
@@ -24,18 +24,7 @@ async function main() {
   const b = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'inherit' });
   if (b.status !== 0) throw new Error('build failed');
   const host = ensureHost();
-  const suiteOut = path.join(root, 'dist', 'test', 'extension');
-  await esbuild.build({
-    entryPoints: { index: path.join(root, 'test', 'extension', 'suite', 'index.ts') },
-    outdir: suiteOut,
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    sourcemap: 'inline',
-    external: ['vscode', 'mocha', 'esbuild'],
-    logLevel: 'warning',
-  });
+  const suiteIndex = await buildSuite();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sprig-ext-'));
   cleanups.push(() => killBrokers(tmp));
   const browser = await chromium.launch({ executablePath: host.chromium, args: CHROMIUM_ARGS });
@@ -54,7 +43,7 @@ async function main() {
     fs.writeFileSync(path.join(results, `${name}-page.log`), '');
     log(`${name}: ${cs.url} (workspace ${ws}, ${trusted ? 'trusted' : 'untrusted'})`);
     const t0 = Date.now();
-    await page.goto(testUrl(cs.url, ws, root, path.join(suiteOut, 'index.js')));
+    await page.goto(testUrl(cs.url, ws, root, suiteIndex));
     const timeout = new Promise((resolve) => setTimeout(() => resolve('timeout'), 8 * 60_000));
     const code = await Promise.race([exit, timeout]);
     await page.screenshot({ path: path.join(results, `${name}-end.png`) }).catch(() => undefined);
@@ -74,7 +63,14 @@ async function main() {
     const ws = copyFixture(path.join(tmp, 'ui-ws'));
     let ok = false;
     try {
-      await runUiTest({ host, browser, root, workspace: ws, runDir: path.join(tmp, 'ui-run'), results, cleanups, log });
+      // SPRIG_UI_VSIX=1: package the .vsix and install it into code-server, as a user would.
+      let vsix;
+      if (process.env.SPRIG_UI_VSIX === '1') {
+        const p = spawnSync('npm', ['run', 'package', '--silent'], { cwd: root, stdio: 'inherit' });
+        if (p.status !== 0) throw new Error('npm run package failed');
+        vsix = path.join(root, 'dist', 'sprig.vsix');
+      }
+      await runUiTest({ host, browser, root, workspace: ws, runDir: path.join(tmp, 'ui-run'), results, cleanups, log, vsix });
       ok = true;
     } catch (err) {
       console.error(`[extension] UI test failed: ${err.stack ?? err}`);

@@ -1,1 +1,230 @@
-export async function runUiTest() {}
+// The UI test: what a person sees. code-server with the extension installed, driven by Playwright:
+// start a worker from the palette, open the monitor, enqueue from the palette and from a CodeLens,
+// put tasks in every state (a second worker runs from the CLI: the monitor shows every worker on
+// the broker), then assert on the webview's rows and the failed task's traceback link.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+import { startCodeServer } from './code-server.mjs';
+
+const STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED', 'REJECTED'];
+
+export async function runUiTest({ host, browser, root, workspace, runDir, results, cleanups, log, vsix }) {
+  const cs = await startCodeServer({ ...host, runDir, workspace, trusted: true, testDriver: false, ...(vsix ? { vsix } : { extensions: [root] }), env: { SPRIG_LOG_LEVEL: 'info' } });
+  if (vsix) log(`ui: extension installed from ${vsix}`);
+  cleanups.push(cs.stop);
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+  const shot = (name) => page.screenshot({ path: path.join(results, name) });
+  const step = async (what, fn) => {
+    log(`ui: ${what}`);
+    try {
+      return await fn();
+    } catch (err) {
+      await shot(`ui-failed.png`).catch(() => undefined);
+      throw new Error(`${what}: ${err.message}`, { cause: err });
+    }
+  };
+  const cli = (args, opts = {}) => {
+    const r = spawnSync(process.execPath, [path.join(root, 'bin', 'sprig.js'), ...args], {
+      cwd: workspace,
+      env: { ...process.env, SPRIG_PROJECT_DIR: workspace, SPRIG_LOG_LEVEL: 'warn' },
+      encoding: 'utf8',
+      timeout: 30_000,
+      ...opts,
+    });
+    if (r.status !== 0) throw new Error(`sprig ${args.join(' ')} failed: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+
+  const quickInput = page.locator('.quick-input-widget');
+  const quickTitle = (re) => quickInput.locator('.quick-input-title', { hasText: re }).waitFor({ timeout: 20_000 });
+  const palette = async (title) => {
+    // Contributed commands can take a moment to reach the palette after start-up: ask again.
+    for (let attempt = 0; ; attempt++) {
+      await page.keyboard.press('F1');
+      const input = quickInput.locator('input');
+      await input.waitFor({ state: 'visible' });
+      await input.fill(`>${title}`);
+      try {
+        await quickInput.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 5000 });
+        break;
+      } catch (err) {
+        if (attempt >= 6) throw err;
+        await page.keyboard.press('Escape');
+        await page.waitForTimeout(1000);
+      }
+    }
+    await page.keyboard.press('Enter');
+  };
+  const answer = async (titleRe, text) => {
+    await quickTitle(titleRe);
+    const input = quickInput.locator('input');
+    if (text !== undefined) await input.fill(text);
+    await page.waitForTimeout(150);
+    await page.keyboard.press('Enter');
+  };
+  const toast = (re) => page.locator('.notification-toast', { hasText: re }).first().waitFor({ timeout: 30_000 });
+
+  await step('open the workbench', async () => {
+    await page.goto(`${cs.url}/?folder=${encodeURIComponent(workspace)}`);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    await page.locator('.statusbar').waitFor();
+    await page.waitForTimeout(1500);
+  });
+
+  await step('Sprig: Start Worker from the palette (tasks file, queues, concurrency, pool)', async () => {
+    await palette('Sprig: Start Worker');
+    await quickTitle(/\(1\/4\): tasks file/);
+    await quickInput.locator('.monaco-list-row', { hasText: 'tasks.ts' }).first().waitFor();
+    await page.keyboard.press('Enter');
+    await answer(/\(2\/4\): queues/, 'celery');
+    await answer(/\(3\/4\): concurrency/, '2');
+    await quickTitle(/\(4\/4\): pool/);
+    await quickInput.locator('input').fill('async');
+    await page.waitForTimeout(150);
+    await page.keyboard.press('Enter');
+    await page.locator('.statusbar-item', { hasText: /tasks\.ts \[celery\] \d+ active/ }).first().waitFor({ timeout: 30_000 });
+  });
+
+  // A second worker, started outside VS Code: the monitor shows every worker on the broker.
+  // One slot and prefetch 1: `later` retries (countdown 600 s) and its retry message then waits
+  // behind `slow`, so the task stays in RETRY.
+  await step('a second worker from the CLI (queue "second")', async () => {
+    cli(['call', 'later', '-Q', 'second']);
+    cli(['call', 'slow', '-a', '[600000]', '-Q', 'second']);
+    const w = spawn(process.execPath, [path.join(root, 'bin', 'sprig.js'), 'worker', '--app', path.join(workspace, 'tasks.ts'), '-Q', 'second', '-c', '1', '--prefetch-multiplier', '1', '--pool', 'async', '-E', '-n', `cli-worker@${os.hostname()}`], {
+      cwd: workspace,
+      env: { ...process.env, SPRIG_PROJECT_DIR: workspace },
+      stdio: ['ignore', fs.openSync(path.join(results, 'ui-cli-worker.log'), 'w'), fs.openSync(path.join(results, 'ui-cli-worker.log'), 'a')],
+      detached: true,
+    });
+    cleanups.push(() => {
+      try {
+        process.kill(-w.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    });
+  });
+
+  const monitor = page.frameLocator('iframe.webview').frameLocator('#active-frame');
+  await step('Sprig: Open Monitor, and make the side bar wide', async () => {
+    await palette('Sprig: Open Monitor');
+    await monitor.locator('#list').waitFor({ timeout: 30_000 });
+    const sash = page.locator('.part.sidebar + .monaco-sash.vertical, .monaco-sash.vertical').first();
+    const sidebar = await page.locator('.part.sidebar').boundingBox();
+    if (sidebar) {
+      await page.mouse.move(sidebar.x + sidebar.width + 1, sidebar.y + 300);
+      await page.mouse.down();
+      await page.mouse.move(sidebar.x + 820, sidebar.y + 300, { steps: 8 });
+      await page.mouse.up();
+    }
+    void sash;
+    await monitor.locator('.row[data-kind="worker"]').first().waitFor({ timeout: 30_000 });
+  });
+
+  await step('Sprig: Enqueue Task from the palette: add [2, 3] → a notification with the result', async () => {
+    await palette('Sprig: Enqueue Task');
+    await quickTitle(/Enqueue Sprig Task/);
+    await quickInput.locator('input').fill('add');
+    await quickInput.locator('.monaco-list-row', { hasText: 'add' }).first().waitFor();
+    await page.keyboard.press('Enter');
+    await answer(/Enqueue add \(1\/2\)/, '[2, 3]');
+    await answer(/Enqueue add \(2\/2\)/, '{}');
+    await toast(/add\[[0-9a-f]{8}\] succeeded .*: 5/);
+    await monitor.locator('.row[data-state="SUCCESS"]').first().waitFor({ timeout: 20_000 });
+  });
+
+  await step('"▶ Enqueue" CodeLens on boom: a failure with a traceback', async () => {
+    await page.keyboard.press('Control+P');
+    await quickInput.locator('input').fill('tasks.ts');
+    await quickInput.locator('.monaco-list-row', { hasText: 'tasks.ts' }).first().waitFor();
+    await page.keyboard.press('Enter');
+    const lens = page.locator('.codelens-decoration a', { hasText: '▶ Enqueue' });
+    await lens.nth(1).waitFor({ timeout: 30_000 });
+    await lens.nth(1).click();
+    await answer(/Enqueue boom \(1\/2\)/, '["the flux capacitor is empty"]');
+    await answer(/Enqueue boom \(2\/2\)/, '{}');
+    await toast(/boom\[[0-9a-f]{8}\] failure/);
+  });
+
+  await step('the other states, from the CLI', async () => {
+    cli(['call', 'slow', '-a', '[600000]']); // STARTED
+    cli(['call', 'add', '-a', '[1, 1]', '--countdown', '600']); // RECEIVED (held until its ETA)
+    cli(['call', 'add', '-a', '[4, 4]', '--expires', '0']); // REVOKED (expired on arrival)
+    cli(['call', 'refuse', '-a', '["bad input"]']); // REJECTED, once the runtime reports Reject
+    await publishRefused(root, workspace); // REJECTED: a content type the worker does not accept
+    cli(['call', 'add', '-a', '[9, 9]', '-Q', 'nowhere']); // PENDING (no worker on that queue)
+    for (let i = 0; i < 6; i++) cli(['call', 'add', '-a', `[${i}, ${i * 10}]`]);
+  });
+
+  await step('the monitor shows two workers and a task in every state', async () => {
+    for (const s of STATES) await monitor.locator(`.row[data-state="${s}"]`).first().waitFor({ timeout: 30_000 });
+    const workers = await monitor.locator('.row[data-kind="worker"] .label').allTextContents();
+    const real = workers.filter((w) => w !== 'Waiting for a worker');
+    if (real.length !== 2) throw new Error(`expected 2 workers, the monitor shows ${JSON.stringify(workers)}`);
+  });
+
+  await step('Retry from the failed row: a new task linked to the old one', async () => {
+    const failed = monitor.locator('.row[data-state="FAILURE"]').first();
+    await failed.hover();
+    await failed.locator('.action-retry').click();
+    await monitor.locator('.row[data-kind="task"] .desc', { hasText: /retry of [0-9a-f]{8}/ }).first().waitFor({ timeout: 20_000 });
+  });
+
+  await step('expand the failed task: details and a traceback whose frame opens tasks.ts at the line', async () => {
+    const failed = monitor.locator('.row[data-state="FAILURE"]').last();
+    await failed.click();
+    await monitor.locator('.row[data-kind="detail"]', { hasText: 'exception' }).first().waitFor();
+    const frame = monitor.locator('a.frame-link.user-frame', { hasText: 'tasks.ts' }).first();
+    await frame.waitFor({ timeout: 10_000 });
+    const line = Number(await frame.getAttribute('data-line'));
+    await palette('Notifications: Clear All Notifications');
+    await page.waitForTimeout(500);
+    await shot('monitor.png');
+    await frame.click();
+    await page.locator('.statusbar-item', { hasText: new RegExp(`Ln ${line},`) }).first().waitFor({ timeout: 10_000 });
+    const active = await page.locator('.tab.active').first().textContent();
+    if (!active?.includes('tasks.ts')) throw new Error(`the active tab is ${active}`);
+    await shot('monitor-traceback-opened.png');
+  });
+
+  await step('keyboard: filter by state, navigate with arrows', async () => {
+    await monitor.locator('#filter-state').selectOption('SUCCESS');
+    await page.waitForTimeout(300);
+    const states = await monitor.locator('.row[data-kind="task"]:not([hidden])').evaluateAll((els) => els.map((e) => e.getAttribute('data-state')));
+    if (!states.length || states.some((s) => s !== 'SUCCESS')) throw new Error(`state filter shows ${states}`);
+    await monitor.locator('#filter-state').selectOption('');
+    await monitor.locator('#list').focus();
+    const selected = monitor.locator('.row.selected:not([hidden])');
+    await page.keyboard.press('Home');
+    await page.waitForTimeout(100);
+    if ((await selected.getAttribute('data-index')) !== '0') throw new Error('Home did not select the first row');
+    await page.keyboard.press('ArrowDown');
+    await page.waitForTimeout(100);
+    if ((await selected.getAttribute('data-index')) !== '1') throw new Error('ArrowDown did not select the next row');
+    await page.keyboard.press('End');
+    await page.waitForTimeout(100);
+    const last = Number(await selected.getAttribute('data-index'));
+    if (!(last > 1)) throw new Error('End did not select the last row');
+    await shot('monitor-filtered.png');
+  });
+  await page.close();
+  cs.stop();
+}
+
+/** A task message in a serializer the worker refuses (pickle): it is dead-lettered with task-rejected. */
+async function publishRefused(root, workspace) {
+  const rt = createRequire(import.meta.url)(path.join(root, 'dist', 'runtime', 'index.js'));
+  const app = new rt.App({ brokerUrl: 'sprig://', projectDir: workspace });
+  try {
+    const { queue, message } = await app.buildMessage('add', [6, 6], {}, {});
+    message.contentType = 'application/x-python-serialize';
+    const broker = await app.broker();
+    await broker.publish(queue, message);
+  } finally {
+    await app.close();
+  }
+}

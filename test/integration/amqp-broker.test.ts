@@ -241,13 +241,16 @@ test('remote control: pidbox fanout broadcast, replies on reply.celery.pidbox by
   const worker2 = await f.broker();
   const client = await f.broker();
   const seen: ControlRequest[] = [];
+  // Unique node names: other workers sharing this RabbitMQ (Celery's too) get the broadcast as
+  // well, and ignore it because of `destination`.
+  const nodes = [`w1-${randomUUID()}@host`, `w2-${randomUUID()}@host`];
   for (const [w, name] of [
-    [worker1, 'w1'],
-    [worker2, 'w2'],
+    [worker1, nodes[0]!],
+    [worker2, nodes[1]!],
   ] as const) {
     await w.subscribeControl((r) => {
       seen.push(r);
-      if (r.reply_to) void w.reply(r.reply_to, r.ticket, { [`${name}@host`]: { ok: 'pong' } });
+      if (r.reply_to && r.destination?.includes(name)) void w.reply(r.reply_to, r.ticket, { [name]: { ok: 'pong' } });
     });
   }
   const replyKey = randomUUID();
@@ -255,15 +258,12 @@ test('remote control: pidbox fanout broadcast, replies on reply.celery.pidbox by
   await client.broadcast({
     method: 'ping',
     arguments: {},
-    destination: null,
+    destination: nodes,
     ticket,
     reply_to: { exchange: 'reply.celery.pidbox', routing_key: replyKey },
   });
   const replies = await client.collectReplies(replyKey, 3000, 2);
-  assert.deepEqual(
-    replies.map((r) => Object.keys(r as object)[0]).sort(),
-    ['w1@host', 'w2@host'],
-  );
+  assert.deepEqual(replies.map((r) => Object.keys(r as object)[0]).sort(), [...nodes].sort());
   const mine = seen.filter((r) => r.ticket === ticket);
   assert.equal(mine.length, 2);
   assert.equal(mine[0]!.method, 'ping');

@@ -2,7 +2,7 @@
  * ONE broker conformance suite (kombu runs one against every transport): what every Broker
  * must do the same way, whatever it is built on. broker-conformance.test.ts runs it for each.
  */
-import { afterEach, after, before, describe, test } from 'node:test';
+import { afterEach, after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { buildTaskMessage, parseTaskMessage, type BuildTaskOptions } from '../../runtime/src/protocol/message.js';
@@ -70,10 +70,10 @@ export function brokerConformance(target: BrokerTarget): void {
       await target.teardown?.();
     });
 
-    const it = (name: string, fn: () => Promise<void>) =>
+    const it = (name: string, fn: (t: TestContext) => Promise<void>) =>
       test(name, async (t) => {
         if (skip) return t.skip(skip);
-        await fn();
+        await fn(t);
       });
 
     it('publish, consume, ack: gone for good', async () => {

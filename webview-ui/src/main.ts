@@ -191,7 +191,14 @@ function render(): void {
     used++;
     fillRow(el, rows[i]!, i);
   }
-  for (let i = used; i < pool.length; i++) pool[i]!.hidden = true;
+  for (let i = used; i < pool.length; i++) {
+    const el = pool[i]!;
+    if (el.hidden) continue;
+    el.hidden = true;
+    el.classList.remove('selected');
+    el.removeAttribute('id');
+    el.removeAttribute('aria-selected');
+  }
 }
 
 function domId(key: string): string {
@@ -212,6 +219,7 @@ function fillRow(el: HTMLElement, r: Row, index: number): void {
   delete el.dataset.taskId;
   delete el.dataset.worker;
   el.removeAttribute('aria-expanded');
+  el.removeAttribute('aria-label');
   el.replaceChildren();
   if (r.kind === 'worker') {
     const w = r.worker;
@@ -237,7 +245,7 @@ function fillRow(el: HTMLElement, r: Row, index: number): void {
     el.append(
       icon(r.expanded ? 'chevron-down' : 'chevron-right', 'twistie'),
       stateIcon,
-      h('span', { class: 'label' }, t.name ?? '?'),
+      h('span', { class: 'label' }, t.name ?? '(unknown task)'),
       h('span', { class: 'id' }, shortId(t.uuid)),
       h('span', { class: 'state-text' }, t.state),
       h('span', { class: 'desc' }, taskDescription(t)),

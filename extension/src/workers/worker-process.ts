@@ -114,7 +114,12 @@ export class WorkerProcess implements vscode.Disposable {
 
   /** Counts from this worker's own heartbeats. */
   updateCounts(active: number, processed: number): void {
-    if (this.state === 'starting') this.state = 'running';
+    // worker-online can arrive through the broker before the "ready" line through the pipe.
+    if (this.state === 'starting') {
+      this.active = active;
+      this.processed = processed;
+      return this.setState('running');
+    }
     if (active === this.active && processed === this.processed) return;
     this.active = active;
     this.processed = processed;
@@ -133,6 +138,7 @@ export class WorkerProcess implements vscode.Disposable {
   }
 
   private setState(s: WorkerRunState): void {
+    if (s !== this.state) this.output.appendLine(`[sprig] worker ${this.hostname}: ${s}`);
     this.state = s;
     this.changed.fire(this);
   }

@@ -295,7 +295,8 @@ export class ClusterState {
       case 'task-retried':
         return { worker: e.hostname, exception: e.exception, traceback: e.traceback, retried: e.timestamp };
       case 'task-revoked':
-        return { revoked: e.timestamp };
+        // Sent by the worker that held it (expired, or revoked before it ran).
+        return { revoked: e.timestamp, worker: e.hostname };
       case 'task-rejected':
         return { worker: e.hostname, rejected: e.timestamp, exception: e.reason ?? null, ...(e.name ? { name: e.name } : {}) };
     }

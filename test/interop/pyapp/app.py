@@ -3,6 +3,7 @@
 INTEROP_BROKER   broker URL (redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672//)
 INTEROP_BACKEND  result backend URL (redis://127.0.0.1:6379/0 or rpc://); empty: none
 INTEROP_QUEUE    the default queue (tests use test-<uuid>)
+INTEROP_MAX_PRIORITY  task_queue_max_priority (default 10; empty: Celery's default, none)
 """
 import os
 
@@ -11,13 +12,14 @@ from celery import Celery
 BROKER = os.environ.get('INTEROP_BROKER', 'redis://127.0.0.1:6379/0')
 BACKEND = os.environ.get('INTEROP_BACKEND') or None
 QUEUE = os.environ.get('INTEROP_QUEUE', 'celery')
+MAX_PRIORITY = os.environ.get('INTEROP_MAX_PRIORITY', '10')
 
 app = Celery('app', broker=BROKER, backend=BACKEND)
 app.conf.update(
     task_default_queue=QUEUE,
     # Sprig creates RabbitMQ task queues with x-max-priority 10: declare them the same way,
     # or RabbitMQ refuses the redeclaration (PRECONDITION_FAILED). Ignored on Redis.
-    task_queue_max_priority=10,
+    task_queue_max_priority=int(MAX_PRIORITY) if MAX_PRIORITY else None,
     task_default_priority=None,
     result_expires=600,
     accept_content=['json'],

@@ -17,7 +17,7 @@ from app import app
 
 # What a Python project does to call tasks implemented elsewhere (here: by Sprig workers):
 # declare a stub with the same name, then use the ordinary Task API on it.
-SPRIG_TASKS = ['proj.tasks.add', 'proj.tasks.info', 'proj.tasks.fail', 'proj.tasks.flaky', 'proj.tasks.order']
+SPRIG_TASKS = ['proj.tasks.add', 'proj.tasks.info', 'proj.tasks.fail', 'proj.tasks.flaky', 'proj.tasks.order', 'proj.tasks.sleep']
 stubs = {}
 for _name in SPRIG_TASKS:
     def _stub(*args, **kwargs):

@@ -16,9 +16,10 @@ import {
   type Delivery,
   type DeliveryHandler,
 } from '../types.js';
-import { AmqpConnection, ChannelSlot, isClosedError, noop } from './connection.js';
+import { AmqpConnection, bounded, ChannelSlot, isClosedError, noop, type Outgoing } from './connection.js';
+import { AmqpPidbox } from './pidbox.js';
 import { AmqpConsumer, type ConsumerHost } from './consumer.js';
-import { controlBody, jsonBody, parseControl, toPublishOptions } from './mapping.js';
+import { jsonBody, toPublishOptions } from './mapping.js';
 import { Subscription, type SubscriptionSpec } from './subscription.js';
 import {
   declareDeadLetterQueue,
@@ -28,31 +29,31 @@ import {
   EVENT_QUEUE_EXPIRES_MS,
   EVENT_QUEUE_TTL_MS,
   ifExists,
-  PIDBOX_EXCHANGE,
-  PIDBOX_MESSAGE_TTL_MS,
-  PIDBOX_QUEUE_EXPIRES_MS,
-  pidboxReplyQueue,
   REJECT_QUEUE_HEADER,
   REJECT_REASON_HEADER,
-  REPLY_EXCHANGE,
   RPC_QUEUE_EXPIRES_MS,
 } from './topology.js';
 import { parseAmqpUrl, type AmqpUrlInfo } from './url.js';
 
-/** How long a pidbox broadcast stays valid for workers (Celery: now + the client's timeout). */
-const CONTROL_EXPIRES_SEC = 10;
+const CLOSE_TIMEOUT_MS = 2000;
 const log = createLogger('sprig.amqp');
 
-interface Outgoing {
-  exchange: string;
-  routingKey: string;
-  body: Buffer;
-  options: Options.Publish;
-  /** A task queue to declare (once per connection) before publishing to it. */
-  queue?: string;
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The confirms, or a ConnectionError at the deadline: with the connection up but blocked (a
+ * RabbitMQ memory or disk alarm) confirms never come, and a publish must not hang forever.
+ */
+function confirmedBy(all: Promise<unknown>, deadline: number, what: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new ConnectionError(`${what}: RabbitMQ did not confirm in time (is the connection blocked by a memory or disk alarm?)`)),
+      Math.max(0, deadline - Date.now()),
+    );
+  });
+  return Promise.race([all.then(noop), late]).finally(() => clearTimeout(timer));
+}
 
 /** Resolves when the channel's write buffer drains (or the channel closes: the confirms then fail). */
 function drained(ch: Channel): Promise<void> {
@@ -78,6 +79,10 @@ function drained(ch: Channel): Promise<void> {
  * - Dead-lettering: an existing queue cannot be given `x-dead-letter-exchange`, so rejecting
  *   without requeue publishes a copy (header `x-sprig-reject-reason`) to `<queue>.dead-letter`,
  *   waits for the confirm, then acks the original.
+ * - Prefetch is `basic.qos(n, global=true)` on each consumer's channel, as Celery does on
+ *   RabbitMQ: one limit over all its queues, and setPrefetch() applies to running consumers.
+ * - After a reconnect, consumers, event/control subscriptions and the rpc reply queue come back;
+ *   deliveries held from the old connection cannot be acked (no-op) and RabbitMQ redelivers them.
  */
 export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   readonly kind = 'amqp' as const;
@@ -102,8 +107,6 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   private readonly owners = new Map<string, AmqpConsumer>();
   private readonly subs = new Set<Subscription>();
   private replyQueueP?: Promise<string>;
-  private replySub?: Subscription;
-  private clock = 0;
   private closed = false;
 
   constructor(url: string, opts: BrokerOptions = {}) {
@@ -162,14 +165,14 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const c of this.consumers) await c.close();
+    const parts = [...[...this.consumers].map((c) => c.close()), ...[...this.subs].map((s) => s.stop()), this.pub.close(), this.ev.close()];
     this.consumers.clear();
-    this.owners.clear();
-    for (const s of this.subs) await s.stop();
     this.subs.clear();
-    await this.pub.close();
-    await this.ev.close();
-    await this.conn.close();
+    this.owners.clear();
+    // Goodbyes (basic.cancel, deleting the rpc reply queue) are bounded: on a half-dead connection
+    // amqplib may never answer. Closing the connection gives back anything unacked anyway.
+    await bounded(Promise.all(parts), this.conn.isUp ? CLOSE_TIMEOUT_MS : 100);
+    await bounded(this.conn.close(), CLOSE_TIMEOUT_MS);
   }
 
   // ---- ConsumerHost ---------------------------------------------------------------------------
@@ -273,10 +276,11 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
           confirms.push(p);
           if (!ok) await drained(ch);
         }
-        await Promise.all(confirms);
+        await confirmedBy(Promise.all(confirms), deadline, what);
         return;
       } catch (err) {
         if (this.closed) throw new ConnectionError(`${what}: the broker connection is closed`, { cause: err });
+        if (err instanceof ConnectionError) throw err;
         if (/message nacked/.test((err as Error).message)) {
           throw new ConnectionError(`${what}: RabbitMQ refused the message (basic.nack: out of disk or memory?)`, { cause: err });
         }
@@ -447,92 +451,28 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
 
   // ---- remote control (pidbox) ----------------------------------------------------------------
 
-  async broadcast(request: ControlRequest): Promise<void> {
-    const body = Buffer.from(JSON.stringify(controlBody(request)), 'utf8');
-    const headers = { clock: ++this.clock, expires: Date.now() / 1000 + CONTROL_EXPIRES_SEC };
-    const options: Options.Publish = { contentType: 'application/json', contentEncoding: 'utf-8', deliveryMode: 2, headers };
-    const r = request.reply_to;
-    // The reply queue exists before anyone can answer, so no reply is routed to nowhere.
-    const before = r ? (m: ChannelModel) => this.declareReplyQueue(r.exchange || REPLY_EXCHANGE, r.routing_key, m).then(noop) : undefined;
-    await this.send('broadcast', [{ exchange: PIDBOX_EXCHANGE, routingKey: '', body, options }], before);
+  private readonly pidbox = new AmqpPidbox({
+    send: (what, items, before) => this.send(what, items, before),
+    ready: (what) => this.conn.ready(this.publishTimeoutMs, what),
+    withChannel: (what, fn, model) => this.withChannel(what, fn, model),
+    ensureExchange: (name, model) => this.ensureExchange(name, 'direct', false, model),
+    subscribe: (spec) => this.subscribe(spec),
+  });
+
+  broadcast(request: ControlRequest): Promise<void> {
+    return this.pidbox.broadcast(request);
   }
 
-  private async declareReplyQueue(exchange: string, routingKey: string, model: ChannelModel): Promise<string> {
-    const queue = pidboxReplyQueue(routingKey);
-    await this.ensureExchange(exchange, 'direct', false, model);
-    await this.withChannel(
-      'declare reply queue',
-      async (open) => {
-        const ch = await open();
-        await ch.assertQueue(queue, { durable: false, autoDelete: true, arguments: { 'x-expires': PIDBOX_QUEUE_EXPIRES_MS } });
-        await ch.bindQueue(queue, exchange, routingKey);
-      },
-      model,
-    );
-    return queue;
+  subscribeControl(handler: (request: ControlRequest) => void): Promise<() => Promise<void>> {
+    return this.pidbox.subscribe(handler);
   }
 
-  async subscribeControl(handler: (request: ControlRequest) => void): Promise<() => Promise<void>> {
-    const queue = `${randomUUID()}.${PIDBOX_EXCHANGE}`;
-    return this.subscribe({
-      declare: async (ch) => {
-        await ch.assertQueue(queue, {
-          durable: false,
-          autoDelete: true,
-          arguments: { 'x-expires': PIDBOX_QUEUE_EXPIRES_MS, 'x-message-ttl': PIDBOX_MESSAGE_TTL_MS },
-        });
-        await ch.bindQueue(queue, PIDBOX_EXCHANGE, '');
-        return queue;
-      },
-      onMessage: (m) => {
-        const expires = (m.properties.headers as Record<string, unknown> | undefined)?.expires;
-        if (typeof expires === 'number' && expires < Date.now() / 1000) return; // kombu drops expired broadcasts
-        const req = parseControl(jsonBody(m));
-        if (req) handler(req);
-      },
-    });
+  reply(replyTo: { exchange: string; routing_key: string }, ticket: string, body: unknown): Promise<void> {
+    return this.pidbox.reply(replyTo, ticket, body);
   }
 
-  async reply(replyTo: { exchange: string; routing_key: string }, ticket: string, body: unknown): Promise<void> {
-    const exchange = replyTo.exchange || REPLY_EXCHANGE;
-    const options: Options.Publish = {
-      contentType: 'application/json',
-      contentEncoding: 'utf-8',
-      deliveryMode: 1,
-      headers: { ticket, clock: ++this.clock },
-    };
-    await this.send('reply', [{ exchange, routingKey: replyTo.routing_key, body: Buffer.from(JSON.stringify(body), 'utf8'), options }], (m) =>
-      this.ensureExchange(exchange, 'direct', false, m),
-    );
-  }
-
-  async collectReplies(replyTo: string, timeoutMs: number, expected?: number): Promise<unknown[]> {
-    const model = await this.conn.ready(this.publishTimeoutMs, 'collect replies');
-    const queue = await this.declareReplyQueue(REPLY_EXCHANGE, replyTo, model);
-    const out: unknown[] = [];
-    return this.withChannel(
-      'collect replies',
-      async (open) => {
-        const ch = await open();
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, timeoutMs);
-          ch.on('close', () => (clearTimeout(timer), resolve()));
-          ch.consume(
-            queue,
-            (m) => {
-              if (!m) return resolve();
-              const b = jsonBody(m);
-              if (b !== undefined) out.push(b);
-              if (expected !== undefined && out.length >= expected) (clearTimeout(timer), resolve());
-            },
-            { noAck: true },
-          ).catch(() => (clearTimeout(timer), resolve()));
-        });
-        await ifExists(ch.deleteQueue(queue)).catch(noop);
-        return out;
-      },
-      model,
-    );
+  collectReplies(replyTo: string, timeoutMs: number, expected?: number): Promise<unknown[]> {
+    return this.pidbox.collectReplies(replyTo, timeoutMs, expected);
   }
 }
 

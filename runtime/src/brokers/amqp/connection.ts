@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import * as amqp from 'amqplib';
-import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import { ConnectionError } from '../../errors.js';
 import { VERSION } from '../../version.js';
 import { describeConnectError, type AmqpUrlInfo } from './url.js';
@@ -12,6 +12,23 @@ const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 5000;
 
 export const noop = (): void => undefined;
+
+/** One message to publish on the confirm channel. */
+export interface Outgoing {
+  exchange: string;
+  routingKey: string;
+  body: Buffer;
+  options: Options.Publish;
+  /** A task queue to declare (once per connection) before publishing to it. */
+  queue?: string;
+}
+
+
+/** Wait for `p`, but no longer than `ms` (never rejects). */
+export function bounded(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p.then(noop, noop), new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
+}
 
 /** The error amqplib gives operations on a channel or connection that has gone away. */
 export function isClosedError(err: unknown): boolean {

@@ -50,14 +50,18 @@ export function parseAmqpUrl(url: string): AmqpUrlInfo {
 }
 
 /** One clear line for a failed connection. */
-export function describeConnectError(info: Pick<AmqpUrlInfo, 'host' | 'port'>, err: unknown): string {
+export function describeConnectError(info: Pick<AmqpUrlInfo, 'host' | 'port'> & { vhost?: string }, err: unknown): string {
   const e = err as { code?: string | number; syscall?: string; message?: string } | undefined;
-  let reason = e?.message ?? String(err);
+  let reason = (e?.message ?? String(err)).split('\n')[0]!;
   let hint = '';
   if (e?.syscall && typeof e.code === 'string') reason = `${e.syscall} ${e.code}`;
   if (e?.code === 'ECONNREFUSED') hint = ' (is rabbitmq-server running?)';
   else if (/ACCESS[-_]REFUSED/.test(reason)) hint = ' (check the user name and password in the broker URL)';
-  else if (/NOT[-_]ALLOWED|vhost/i.test(reason)) hint = ' (does the vhost exist, and may this user use it?)';
+  else if (/Expected ConnectionOpenOk; got <ConnectionClose/.test(reason)) {
+    // amqplib drops the server's text here; NOT_ALLOWED on connection.open is the vhost.
+    reason = `the broker refused to open vhost ${JSON.stringify(info.vhost ?? '/')}`;
+    hint = ' (does the vhost exist, and may this user use it?)';
+  } else if (/Frame size \d+ exceeds|Expected ConnectionStart/.test(reason)) hint = ' (is that an AMQP port? something else answered)';
   else if (e?.code === 'ETIMEDOUT' || /timed? ?out/i.test(reason)) hint = ' (is the host reachable and the port right?)';
-  return `cannot connect to RabbitMQ at ${info.host}:${info.port}: ${reason.split('\n')[0]}${hint}`;
+  return `cannot connect to RabbitMQ at ${info.host}:${info.port}: ${reason}${hint}`;
 }

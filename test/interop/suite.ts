@@ -1,0 +1,343 @@
+/**
+ * Sprig ⇄ Python Celery 5.2 interop, the same scenarios on Redis and on RabbitMQ:
+ *   1. a Python client (apply_async, send_task) → a Sprig worker → AsyncResult.get() in Python
+ *   2. a Sprig client (sendTask) → a Celery worker: result, failure, retried task
+ *   3. events: `celery events --dump` sees a Sprig worker; Sprig's reader sees a Celery worker
+ *   4. remote control: `celery inspect ping/active` → Sprig; `sprig inspect ping/active` → Celery
+ *   5. names (`proj.tasks.*` answered by Sprig) and queue routing both ways (1 and 2)
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { TaskError } from '../../runtime/src/index.js';
+import { ClusterState } from '../../runtime/src/events/state.js';
+import type { SprigEvent } from '../../runtime/src/events/types.js';
+import { escapeRe, PYTHON, PYAPP, REDIS_URL, spawnProc, until, World, type BrokerKind, type PyCall } from './helpers.js';
+
+interface Info {
+  id: string;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  retries: number;
+  hostname: string;
+  ranAt: number;
+  seq: number;
+}
+
+/** The last JSON line Celery's `-j` printed. */
+function celeryJson(output: string): Record<string, unknown> {
+  const line = output
+    .split('\n')
+    .reverse()
+    .find((l) => l.trim().startsWith('{'));
+  assert.ok(line, `no JSON in celery's output:\n${output}`);
+  return JSON.parse(line) as Record<string, unknown>;
+}
+
+async function storedMeta(id: string): Promise<Record<string, unknown> | null> {
+  const r = new Redis(REDIS_URL);
+  try {
+    const raw = await r.get(`celery-task-meta-${id}`);
+    return raw ? (JSON.parse(raw) as Record<string, unknown>) : null;
+  } finally {
+    r.disconnect();
+  }
+}
+
+export function interopSuite(kind: BrokerKind): void {
+  describe(`Python Celery 5.2 <-> Sprig on ${kind === 'redis' ? 'Redis' : 'RabbitMQ'}`, () => {
+    const w = new World(kind);
+
+    const sprigWorker = async () => {
+      w.sprigWorker ??= w.startSprigWorker();
+      await w.sprigWorkerReady(w.sprigWorker);
+      return w.sprigWorker;
+    };
+    const celeryWorker = async () => {
+      w.celeryWorker ??= w.startCeleryWorker();
+      await w.celeryWorkerReady(w.celeryWorker);
+      return w.celeryWorker;
+    };
+
+    // The Celery worker takes ~1.3 s to start: let it boot while test 1 runs.
+    before(() => {
+      w.celeryWorker = w.startCeleryWorker();
+    });
+    after(() => w.cleanup());
+
+    test('1+5. a Python client (apply_async, send_task) -> a Sprig worker answering proj.tasks.*; AsyncResult.get() in Python', async () => {
+      const customId = `py-${randomUUID()}`;
+      // kombu on Redis serves priority 0 first; RabbitMQ serves the highest first.
+      const prio = kind === 'redis' ? { first: 0, middle: 5, last: 9 } : { first: 9, middle: 5, last: 0 };
+      const calls: PyCall[] = [
+        { key: 'add', name: 'proj.tasks.add', args: [2, 3] },
+        { key: 'kwargs', name: 'proj.tasks.add', args: [2], kwargs: { y: 40 } },
+        { key: 'sendTask', mode: 'send_task', name: 'proj.tasks.info', args: [7, 'x'], kwargs: { flag: true } },
+        { key: 'custom', name: 'proj.tasks.info', args: [1], options: { task_id: customId, retries: 2 } },
+        { key: 'countdown', name: 'proj.tasks.info', options: { countdown: 1.5 } },
+        { key: 'eta', name: 'proj.tasks.info', options: { eta_in: 1.5 } },
+        // Due after it expires: the worker revokes it. (On RabbitMQ `expires` is also the message
+        // TTL, so it must outlast the worker's start for the worker to see the message at all.)
+        { key: 'expires', name: 'proj.tasks.info', options: { countdown: 4, expires: 3 } },
+        { key: 'fail', name: 'proj.tasks.fail', args: ['bad input'] },
+        { key: 'retry', name: 'proj.tasks.flaky', args: [21] },
+        { key: 'routed', name: 'proj.tasks.info', args: ['alt'], options: { queue: w.queues.sprigAlt } },
+        // Sent in the wrong order before the worker runs: priorities must reorder them.
+        { key: 'last', name: 'proj.tasks.order', args: ['last'], options: { priority: prio.last, queue: w.queues.sprigAlt } },
+        { key: 'middle', name: 'proj.tasks.order', args: ['middle'], options: { priority: prio.middle, queue: w.queues.sprigAlt } },
+        { key: 'first', name: 'proj.tasks.order', args: ['first'], options: { priority: prio.first, queue: w.queues.sprigAlt } },
+      ];
+      const { sent, results } = await w.pyClient(calls, {
+        timeout: 25,
+        // Everything is queued before the Sprig worker starts.
+        onSent: () => {
+          w.sprigWorker = w.startSprigWorker();
+        },
+      });
+      const ok = (key: string) => {
+        const r = results[key]!;
+        assert.equal(r.state, 'SUCCESS', `${key}: ${JSON.stringify(r)}\n${w.sprigWorker?.tail()}`);
+        return r.result;
+      };
+      assert.equal(ok('add'), 5);
+      assert.equal(ok('kwargs'), 42, 'kwargs reach the JS function as a last object argument');
+
+      const st = ok('sendTask') as Info;
+      assert.deepEqual(st.args, [7, 'x']);
+      assert.deepEqual(st.kwargs, { flag: true });
+      assert.equal(st.hostname, w.sprigHost);
+      assert.equal(st.id, sent.sendTask!.id);
+
+      const custom = ok('custom') as Info;
+      assert.equal(custom.id, customId);
+      assert.equal(results.custom!.id, customId);
+      assert.equal(custom.retries, 2, 'the retries header is honoured');
+
+      for (const key of ['countdown', 'eta']) {
+        const r = ok(key) as Info;
+        const due = sent[key]!.sent_at + 1.5;
+        assert.ok(r.ranAt >= due - 0.05, `${key}: ran at ${r.ranAt}, due at ${due}`);
+      }
+
+      assert.equal(results.expires!.state, 'REVOKED');
+      assert.equal(results.expires!.exc_type, 'TaskRevokedError');
+
+      assert.equal(results.fail!.state, 'FAILURE');
+      assert.equal(results.fail!.exc_type, 'TypeError', 'a JS TypeError is re-raised as builtins.TypeError');
+      assert.equal(results.fail!.exc_module, 'builtins');
+      assert.deepEqual(results.fail!.exc_args, ['bad input']);
+
+      assert.deepEqual(ok('retry'), { value: 42, retries: 1 });
+      assert.equal(results.retry!.retries, 1, 'AsyncResult.retries');
+
+      const routed = ok('routed') as Info;
+      assert.deepEqual(routed.args, ['alt']);
+      assert.equal((await storedMeta(routed.id))?.queue, w.queues.sprigAlt, 'apply_async(queue=...) routes to that queue');
+
+      const order = ['first', 'middle', 'last'].map((k) => (ok(k) as { seq: number }).seq);
+      assert.ok(order[0]! < order[1]! && order[1]! < order[2]!, `priorities honoured: first/middle/last ran as ${order.join('/')}`);
+    });
+
+    test('2+5. a Sprig client (sendTask) -> a Celery worker: result, failure, retried task, custom id and queue', async () => {
+      await celeryWorker();
+      const app = w.app();
+      const add = app.sendTask('app.add', [2, 3]);
+      const fail = app.sendTask('app.fail', ['nope']);
+      const flaky = app.sendTask('app.flaky', [21]);
+      const customId = `sprig-${randomUUID()}`;
+      const info = app.sendTask('app.info', [1, 'two'], { three: 3 }, { taskId: customId, queue: w.queues.pyAlt, countdown: 0.3, priority: 3 });
+      for (const r of [add, fail, flaky, info]) w.taskIds.add(r.id);
+
+      assert.equal(await add.get({ timeout: 15 }), 5);
+      await assert.rejects(fail.get({ timeout: 15 }), (err: unknown) => {
+        assert.ok(err instanceof TaskError, String(err));
+        assert.equal(err.excType, 'ValueError');
+        assert.equal(err.excModule, 'builtins');
+        assert.deepEqual(err.excMessage, ['nope']);
+        assert.match(err.traceback ?? '', /ValueError: nope/);
+        return true;
+      });
+      assert.deepEqual(await flaky.get({ timeout: 15 }), { value: 42, retries: 1 });
+      const got = (await info.get({ timeout: 15 })) as Record<string, unknown>;
+      assert.equal(got.id, customId);
+      assert.deepEqual(got.args, [1, 'two']);
+      assert.deepEqual(got.kwargs, { three: 3 });
+      assert.equal(got.queue, w.queues.pyAlt, 'sendTask(..., { queue }) routes to that queue');
+      assert.equal(got.hostname, w.pyHost);
+    });
+
+    test('3a. `celery events --dump` sees the Sprig worker and its tasks', async () => {
+      await sprigWorker();
+      const dump = w.track(spawnProc('celery events --dump', PYTHON, ['-m', 'celery', '-A', 'app', 'events', '--dump'], { cwd: PYAPP, env: w.pyEnv(w.queues.sprig) }));
+      const host = escapeRe(w.sprigHost);
+      // Heartbeats come every 2 s: once one is shown, the receiver is listening.
+      await dump.waitFor(new RegExp(`^${host} \\[.*\\] heartbeat: .*sw_ident=sprig`, 'm'), 10_000, 'a Sprig worker heartbeat');
+      const app = w.app({ defaultQueue: w.queues.sprig });
+      const add = app.sendTask('proj.tasks.add', [20, 22]);
+      const fail = app.sendTask('proj.tasks.fail', ['for the monitor']);
+      for (const r of [add, fail]) w.taskIds.add(r.id);
+      assert.equal(await add.get({ timeout: 10 }), 42);
+      await assert.rejects(fail.get({ timeout: 10 }), TaskError);
+      for (const [what, id] of [
+        ['task received: proj\\.tasks\\.add', add.id],
+        ['task started: proj\\.tasks\\.add', add.id],
+        ['task succeeded: proj\\.tasks\\.add', add.id],
+        ['task failed: proj\\.tasks\\.fail', fail.id],
+      ] as const) {
+        await dump.waitFor(new RegExp(`^${host} \\[.*\\] ${what}\\(${escapeRe(id)}\\)`, 'm'), 5000, what.replace(/\\/g, ''));
+      }
+      assert.match(dump.output, new RegExp(`task succeeded: proj\\.tasks\\.add\\(${escapeRe(add.id)}\\).* result=42`));
+      await dump.stop('SIGINT');
+    });
+
+    test("3b. Sprig's event reader sees the Celery worker and its tasks", async () => {
+      await celeryWorker();
+      const app = w.app();
+      const state = new ClusterState();
+      const seen: SprigEvent[] = [];
+      const off = await (await app.broker()).subscribeEvents((e) => {
+        seen.push(e);
+        state.apply(e);
+      });
+      try {
+        await until(() => state.workers.get(w.pyHost)?.online, 10_000, 'a heartbeat from the Celery worker');
+        const worker = state.workers.get(w.pyHost)!;
+        assert.equal(worker.swIdent, 'py-celery');
+        assert.match(worker.swVer, /^5\.2\./);
+        const add = app.sendTask('app.add', [4, 5]);
+        const fail = app.sendTask('app.fail', ['seen']);
+        for (const r of [add, fail]) w.taskIds.add(r.id);
+        assert.equal(await add.get({ timeout: 10 }), 9);
+        await assert.rejects(fail.get({ timeout: 10 }), TaskError);
+        const trail = (id: string) => JSON.stringify(seen.filter((e) => 'uuid' in e && e.uuid === id), null, 1);
+        const a = await until(() => (state.tasks.get(add.id)?.state === 'SUCCESS' ? state.tasks.get(add.id) : undefined), 5000, 'task-succeeded from Celery').catch((err: Error) => {
+          throw new Error(`${err.message}; state ${JSON.stringify(state.tasks.get(add.id))}; events ${trail(add.id)}`);
+        });
+        assert.equal(a.name, 'app.add');
+        assert.equal(a.worker, w.pyHost);
+        assert.equal(a.result, '9');
+        const f = await until(() => (state.tasks.get(fail.id)?.state === 'FAILURE' ? state.tasks.get(fail.id) : undefined), 5000, 'task-failed from Celery');
+        assert.equal(f.name, 'app.fail');
+        assert.match(f.exception ?? '', /ValueError|ExceptionWithTraceback/);
+        const types = new Set(seen.filter((e) => 'uuid' in e && e.uuid === add.id).map((e) => e.type));
+        assert.deepEqual([...types].sort(), ['task-received', 'task-started', 'task-succeeded']);
+      } finally {
+        await off();
+      }
+    });
+
+    test('4a. `celery inspect ping` and `celery inspect active` get replies from the Sprig worker', async () => {
+      await sprigWorker();
+      const ping = await w.celery(['inspect', 'ping', '-d', w.sprigHost]);
+      assert.equal(ping.code, 0, ping.output);
+      assert.match(ping.output, new RegExp(`->  ${escapeRe(w.sprigHost)}: OK\\s+pong`));
+      const pingJson = await w.celery(['inspect', 'ping', '-d', w.sprigHost, '-j']);
+      assert.deepEqual(celeryJson(pingJson.output), { [w.sprigHost]: { ok: 'pong' } });
+
+      const app = w.app({ defaultQueue: w.queues.sprig });
+      const slow = app.sendTask('proj.tasks.sleep', [3000]);
+      w.taskIds.add(slow.id);
+      await slow.sent;
+      const active = await until(
+        async () => {
+          const r = await w.celery(['inspect', 'active', '-d', w.sprigHost, '-j']);
+          const list = (celeryJson(r.output)[w.sprigHost] ?? []) as Array<Record<string, unknown>>;
+          return list.find((t) => t.id === slow.id);
+        },
+        10_000,
+        '`celery inspect active` to list the running task',
+      );
+      assert.equal(active.name, 'proj.tasks.sleep');
+      assert.deepEqual(active.args, [3000]);
+      assert.equal(active.hostname, w.sprigHost);
+      assert.equal(typeof active.time_start, 'number');
+      assert.equal(typeof active.worker_pid, 'number');
+      assert.equal(await slow.get({ timeout: 10 }), 3000);
+    });
+
+    test('4b. `sprig inspect ping` and `sprig inspect active` get replies from the Celery worker', async () => {
+      await celeryWorker();
+      const ping = await w.sprig(['inspect', 'ping', '-d', w.pyHost]);
+      assert.equal(ping.code, 0, ping.output);
+      assert.match(ping.output, new RegExp(`->  ${escapeRe(w.pyHost)}: OK\\s+pong`));
+      const pingJson = await w.sprig(['inspect', 'ping', '-d', w.pyHost, '--json']);
+      assert.deepEqual(JSON.parse(pingJson.output.trim().split('\n').pop()!), [{ [w.pyHost]: { ok: 'pong' } }]);
+
+      const app = w.app();
+      const slow = app.sendTask('app.sleep', [2]);
+      w.taskIds.add(slow.id);
+      await slow.sent;
+      const active = await until(
+        async () => {
+          const replies = await app.control.inspect('active', { destination: [w.pyHost], timeout: 2 });
+          const list = (replies.find((r) => w.pyHost in r)?.[w.pyHost] ?? []) as Array<Record<string, unknown>>;
+          return list.find((t) => t.id === slow.id);
+        },
+        10_000,
+        'the Celery worker to list the running task',
+      );
+      assert.equal(active.name, 'app.sleep');
+      assert.deepEqual(active.args, [2]);
+      assert.equal(active.hostname, w.pyHost);
+      assert.equal(await slow.get({ timeout: 10 }), 2);
+    });
+
+    test(
+      'a Celery worker with default settings (no task_queue_max_priority) serves a queue a Sprig client created first',
+      {
+        todo:
+          kind === 'amqp'
+            ? 'Sprig creates RabbitMQ queues with x-max-priority 10; Celery redeclares them without it: PRECONDITION_FAILED (workaround: task_queue_max_priority = 10)'
+            : undefined,
+      },
+      async () => {
+        const q = w.queue();
+        const app = w.app({ defaultQueue: q });
+        const add = app.sendTask('app.add', [2, 3]);
+        w.taskIds.add(add.id);
+        await add.sent;
+        const host = `py-default-${w.id}@interop`;
+        const worker = w.startCeleryWorker({ queues: [q], hostname: host, env: { INTEROP_MAX_PRIORITY: '' } });
+        try {
+          await w.celeryWorkerReady(worker, host, 15_000);
+          assert.equal(await add.get({ timeout: 10 }), 5);
+        } finally {
+          await worker.stop();
+        }
+      },
+    );
+
+    if (kind === 'amqp') {
+      // Reported as TODO (not hidden) while the rpc backend is not wired into the worker and the client.
+      const RPC_TODO = 'rpc:// not wired end to end yet: the worker does not hand reply_to to the rpc backend, sendTask sets no reply_to';
+
+      test('rpc://: a Python client with the rpc backend gets results from a Sprig worker (no --result-backend)', { todo: RPC_TODO }, async () => {
+        const q = w.queue();
+        const host = `sprig-rpc-${w.id}@interop`;
+        const worker = w.startSprigWorker({ queues: [q], hostname: host, resultBackend: null });
+        await w.sprigWorkerReady(worker);
+        const { results } = await w.pyClient(
+          [
+            { key: 'add', name: 'proj.tasks.add', args: [2, 3] },
+            { key: 'fail', name: 'proj.tasks.fail', args: ['rpc'] },
+          ],
+          { queue: q, backend: 'rpc://', timeout: 4 },
+        );
+        assert.equal(results.add!.state, 'SUCCESS', JSON.stringify(results.add));
+        assert.equal(results.add!.result, 5);
+        assert.equal(results.fail!.exc_type, 'TypeError');
+      });
+
+      test('rpc://: a Sprig client with the rpc backend gets results from a Celery worker (rpc://)', { todo: RPC_TODO }, async () => {
+        const q = w.queue();
+        const host = `py-rpc-${w.id}@interop`;
+        const worker = w.startCeleryWorker({ queues: [q], hostname: host, backend: 'rpc://' });
+        await w.celeryWorkerReady(worker, host);
+        const app = w.app({ defaultQueue: q, resultBackend: null });
+        const add = app.sendTask('app.add', [2, 3]);
+        assert.equal(await add.get({ timeout: 4 }), 5);
+      });
+    }
+  });
+}
