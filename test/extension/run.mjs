@@ -63,9 +63,9 @@ async function main() {
     const ws = copyFixture(path.join(tmp, 'ui-ws'));
     let ok = false;
     try {
-      // SPRIG_UI_VSIX=1: package the .vsix and install it into code-server, as a user would.
+      // The .vsix (npm run package) installed into code-server, as a user would; SPRIG_UI_VSIX=0: the folder.
       let vsix;
-      if (process.env.SPRIG_UI_VSIX === '1') {
+      if (process.env.SPRIG_UI_VSIX !== '0') {
         const p = spawnSync('npm', ['run', 'package', '--silent'], { cwd: root, stdio: 'inherit' });
         if (p.status !== 0) throw new Error('npm run package failed');
         vsix = path.join(root, 'dist', 'sprig.vsix');

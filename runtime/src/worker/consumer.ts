@@ -151,6 +151,8 @@ export class TaskConsumer {
   /** Start as many reserved tasks as the pool has free slots. */
   pump(): void {
     const pool = this.w.pool;
+    // Tasks over their rate wait aside so other task types behind them still run.
+    let limited: Request[] | undefined;
     while (!this.stopping && pool.free > 0 && this.ready.length > 0) {
       const r = this.ready.shift()!;
       if (this.w.revoked.has(r.req.id)) {
@@ -162,12 +164,12 @@ export class TaskConsumer {
         continue;
       }
       if (!this.w.rateLimits.take(r.req.name, () => this.pump())) {
-        // Over its rate: put it back and try again when a token is due.
-        this.ready.unshift(r, this.level(r));
-        break;
+        (limited ??= []).push(r);
+        continue;
       }
       this.execute(r);
     }
+    if (limited) for (let i = limited.length - 1; i >= 0; i--) this.ready.unshift(limited[i]!, this.level(limited[i]!));
   }
 
   private acksLate(r: Request): boolean {

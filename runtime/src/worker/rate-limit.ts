@@ -13,7 +13,7 @@ export function parseRate(rate: string | number | null | undefined): number | nu
 
 /** Token buckets per task name (Celery's per-worker task rate limits). */
 export class RateLimiter {
-  private readonly buckets = new Map<string, { rate: number; tokens: number; last: number; timer?: NodeJS.Timeout }>();
+  private readonly buckets = new Map<string, { rate: number; tokens: number; last: number; timer?: NodeJS.Timeout; wake?: () => void }>();
 
   set(name: string, rate: string | number | null | undefined): void {
     const r = parseRate(rate);
@@ -39,11 +39,12 @@ export class RateLimiter {
       b.tokens -= 1;
       return true;
     }
+    b.wake = wake;
     if (!b.timer) {
       const wait = ((1 - b.tokens) / b.rate) * 1000;
       b.timer = setTimeout(() => {
         b.timer = undefined;
-        wake();
+        b.wake?.();
       }, Math.ceil(wait));
     }
     return false;

@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Blueprint, orderSteps, type Step } from '../../runtime/src/worker/blueprint.js';
+import { parseRate, RateLimiter } from '../../runtime/src/worker/rate-limit.js';
+import { backoffSeconds, matchesError } from '../../runtime/src/app/task.js';
+import { PriorityFifo } from '../../runtime/src/brokers/priority-queue.js';
+
+test('bootsteps start in dependency order and stop in reverse; a failing stop does not stop the rest', async () => {
+  const log: string[] = [];
+  const step = (name: string, requires: string[] = [], failStop = false): Step<null> => ({
+    name,
+    requires,
+    start: () => void log.push(`start ${name}`),
+    stop: () => {
+      log.push(`stop ${name}`);
+      if (failStop) throw new Error('nope');
+    },
+  });
+  const errors: string[] = [];
+  const bp = new Blueprint([step('consumer', ['pool', 'db']), step('db', ['connection'], true), step('pool'), step('connection')], (l, m) => l === 'error' && errors.push(m));
+  await bp.start(null);
+  await bp.stop(null);
+  assert.deepEqual(log, ['start pool', 'start connection', 'start db', 'start consumer', 'stop consumer', 'stop db', 'stop connection', 'stop pool']);
+  assert.match(errors[0]!, /bootstep db failed to stop: nope/);
+});
+
+test('a bootstep cycle or unknown requirement is a clear error', () => {
+  assert.throws(() => orderSteps([{ name: 'a', requires: ['b'] }, { name: 'b', requires: ['a'] }]), /bootstep cycle: a -> b -> a/);
+  assert.throws(() => orderSteps([{ name: 'a', requires: ['zzz'] }]), /bootstep "a" requires "zzz", which is not a step/);
+  assert.throws(() => orderSteps([{ name: 'a' }, { name: 'a' }]), /defined twice/);
+});
+
+test('rate strings', () => {
+  assert.equal(parseRate('10/s'), 10);
+  assert.equal(parseRate('120/m'), 2);
+  assert.equal(parseRate('3600/h'), 1);
+  assert.equal(parseRate('5'), 5);
+  assert.equal(parseRate(null), null);
+  assert.throws(() => parseRate('10/d'), /use N\/s, N\/m or N\/h/);
+});
+
+test('token bucket: no burst above the rate, wakes when a token is due', async () => {
+  const rl = new RateLimiter();
+  rl.set('t', '20/s');
+  assert.equal(rl.take('t', () => undefined), true);
+  assert.equal(rl.take('t', () => undefined), false);
+  let woke = 0;
+  rl.take('t', () => woke++);
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(woke, 1);
+  assert.equal(rl.take('t', () => undefined), true);
+  assert.equal(rl.take('other', () => undefined), true, 'no limit for other task types');
+  rl.clear();
+});
+
+test('exponential backoff with full jitter, capped', () => {
+  assert.equal(backoffSeconds({ retryBackoff: 2, retryJitter: false }, 0), 2);
+  assert.equal(backoffSeconds({ retryBackoff: 2, retryJitter: false }, 3), 16);
+  assert.equal(backoffSeconds({ retryBackoff: true, retryBackoffMax: 5, retryJitter: false }, 10), 5);
+  const j = backoffSeconds({ retryBackoff: 1 }, 4, () => 0.5);
+  assert.equal(j, 8);
+  assert.equal(backoffSeconds({}, 0), 180, 'no backoff: the default retry delay');
+});
+
+test('autoretryFor matches classes and names, including subclasses', () => {
+  class NetError extends Error {}
+  class Timeout extends NetError {}
+  assert.ok(matchesError(new Timeout('x'), [NetError]));
+  assert.ok(matchesError(new Timeout('x'), ['NetError']));
+  assert.ok(!matchesError(new Error('x'), [NetError]));
+  assert.ok(matchesError(new TypeError('x'), ['TypeError']));
+});
+
+test('priority fifo: lower level first, FIFO within a level, unshift keeps the front', () => {
+  const q = new PriorityFifo<string>();
+  q.push('a9', 9);
+  q.push('b0', 0);
+  q.push('c0', 0);
+  q.push('d3', 3);
+  q.unshift('z0', 0);
+  assert.deepEqual([...q.values()], ['z0', 'b0', 'c0', 'd3', 'a9']);
+  assert.equal(q.shift(), 'z0');
+  assert.equal(q.length, 4);
+});
