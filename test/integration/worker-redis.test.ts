@@ -176,3 +176,28 @@ test('an ETA beyond the visibility timeout runs exactly once (kombu#337)', async
   await new Promise((res) => setTimeout(res, 2500));
   assert.equal(await redis.get(k), '1', 'ran exactly once');
 });
+
+test('shutdown stages: warm finishes the running task; a second signal goes cold and leaves acks-late work unacknowledged', async () => {
+  const q = newQueue();
+  const app = client(q);
+  const w1 = await startWorker(q, ['-c', '1', '--acks-late']);
+  const warm = app.sendTask('slow', [1200]);
+  await waitFor(async () => (await app.control.inspect('active', { timeout: 1 })).some((r) => (Object.values(r)[0] as Array<{ id: string }>).some((x) => x.id === warm.id)), 10_000, 'the task to run');
+  w1.proc.kill('SIGTERM');
+  assert.equal(await w1.exit, 0);
+  assert.equal(await warm.get({ timeout: 5 }), 1200, 'the running task finished during the warm shutdown');
+
+  const w2 = await startWorker(q, ['-c', '1', '--acks-late']);
+  const cold = app.sendTask('slow', [20_000]);
+  await waitFor(async () => (await app.control.inspect('active', { timeout: 1 })).some((r) => (Object.values(r)[0] as Array<{ id: string }>).some((x) => x.id === cold.id)), 10_000, 'the task to run');
+  const t0 = Date.now();
+  w2.proc.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 200));
+  w2.proc.kill('SIGTERM');
+  await w2.exit;
+  assert.ok(Date.now() - t0 < 5000, 'cold shutdown is quick');
+  assert.equal(await redis.get(`celery-task-meta-${cold.id}`), null, 'no result: the task did not finish');
+  // The unfinished acks-late message is delivered again to the next worker.
+  await startWorker(q, ['-c', '1', '--acks-late']);
+  await waitFor(async () => (await app.control.inspect('active', { timeout: 1 })).some((r) => (Object.values(r)[0] as Array<{ id: string }>).some((x) => x.id === cold.id)), 15_000, 'the task to run again');
+});
