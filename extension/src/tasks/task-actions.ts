@@ -19,7 +19,7 @@ export async function retryTask(sprig: Sprig, oldId: string): Promise<string> {
     args = sent?.args ?? parseArgsRepr(t?.args ?? null);
     kwargs = sent?.kwargs ?? parseKwargsRepr(t?.kwargs ?? null);
   } catch (err) {
-    throw new Error(`Cannot retry ${name}[${oldId}]: its arguments cannot be read back (${(err as Error).message})`);
+    throw new Error(`Cannot retry ${name}[${oldId}]: its arguments cannot be read back (${(err as Error).message})`, { cause: err });
   }
   const ours = t?.worker ? sprig.workers.byHostname(t.worker) : undefined;
   const queue = sent?.queue ?? t?.routingKey ?? t?.queue ?? ours?.launch.spec.queues[0];

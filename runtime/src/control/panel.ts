@@ -127,6 +127,17 @@ export const controlCommands: Record<string, Handler> = {
     w.events.enabled = false;
     return { ok: 'task events disabled' };
   },
+  /** Celery's mingle: share revoked ids with a worker that is starting. */
+  hello: (w, a) => {
+    const theirs = a.revoked;
+    if (theirs && typeof theirs === 'object') for (const id of Object.keys(theirs as object)) w.revoked.add(id);
+    return { revoked: Object.fromEntries([...w.revoked].map((id) => [id, Date.now() / 1000])), clock: w.events?.clock ?? 0 };
+  },
+  /** An event receiver asks for a heartbeat now. */
+  heartbeat: (w) => {
+    w.sendHeartbeat();
+    return null;
+  },
   shutdown: (w) => {
     setTimeout(() => void w.stop(), 50);
     return { ok: 'shutting down' };

@@ -237,7 +237,7 @@ export class TaskConsumer {
         case 'RETRY':
           await this.republishForRetry(r, o.countdown);
           await this.store(r, { status: 'RETRY', result: o.exc, traceback: o.traceback || null });
-          this.w.events.send({ type: 'task-retried', uuid: req.id, exception: o.exc ? `${o.exc.exc_type}(${JSON.stringify(String(o.exc.exc_message[0] ?? ''))})` : 'Retry', traceback: o.traceback });
+          this.w.events.send({ type: 'task-retried', uuid: req.id, exception: o.repr, traceback: o.traceback });
           this.w.log.info(`Task ${req.name}[${req.id}] retry: ${o.repr}`);
           this.w.stats.retried++;
           this.ack(r);

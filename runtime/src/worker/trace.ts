@@ -111,7 +111,8 @@ export async function executeTask(job: Job, signal: AbortSignal): Promise<Outcom
     if (err instanceof Retry) {
       const info = err.exc !== undefined ? errorToInfo(err.exc) : null;
       const countdown = err.eta ? Math.max(0, (err.eta.getTime() - Date.now()) / 1000) : err.countdown ?? 0;
-      return { state: 'RETRY', countdown, exc: info?.exc ?? null, traceback: info?.traceback ?? '', repr: `Retry in ${countdown}s`, runtime: runtime() };
+      const repr = `Retry in ${Number(countdown.toFixed(3))}s${info ? `: ${info.repr}` : ''}`;
+      return { state: 'RETRY', countdown, exc: info?.exc ?? null, traceback: info?.traceback ?? '', repr, runtime: runtime() };
     }
     if (err instanceof Ignore) return { state: 'IGNORED', runtime: runtime() };
     if (err instanceof Reject) return { state: 'REJECTED', requeue: err.requeue, reason: err.message, runtime: runtime() };
@@ -122,7 +123,7 @@ export async function executeTask(job: Job, signal: AbortSignal): Promise<Outcom
     if (!(err instanceof SoftTimeLimitExceeded) && matchesError(err, opts.autoretryFor) && (max === null || job.retries < max)) {
       const info = errorToInfo(err);
       const countdown = backoffSeconds(opts, job.retries);
-      return { state: 'RETRY', countdown, exc: info.exc, traceback: info.traceback, repr: `Retry in ${countdown.toFixed(3)}s: ${info.repr}`, runtime: runtime() };
+      return { state: 'RETRY', countdown, exc: info.exc, traceback: info.traceback, repr: `Retry in ${Number(countdown.toFixed(3))}s: ${info.repr}`, runtime: runtime() };
     }
     return { state: 'FAILURE', ...errorToInfo(err), runtime: runtime() };
   }

@@ -48,6 +48,8 @@ export class Worker extends EventEmitter {
   consumer!: TaskConsumer;
   bundle?: TasksBundle;
   heartbeatTimer?: NodeJS.Timeout;
+  /** Send a worker-heartbeat now (set by the heartbeat step). */
+  sendHeartbeat: () => void = () => undefined;
   readonly log: Logger;
   readonly stats: WorkerStats = { processed: 0, succeeded: 0, failed: 0, retried: 0, rejected: 0 };
   /** Revoked task ids, kept for the worker's lifetime. */

@@ -9,7 +9,6 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 
 export function run(): Promise<void> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const Mocha = require('mocha') as typeof import('mocha');
   const out = process.env.SPRIG_TEST_OUT;
   const logFile = out ? path.join(out, vscode.workspace.isTrusted ? 'in-host.log' : 'in-host-untrusted.log') : undefined;

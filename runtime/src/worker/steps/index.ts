@@ -76,7 +76,8 @@ export const heartbeatStep: Step<Worker> = {
   requires: ['events', 'consumer'],
   start(w) {
     w.events.send({ type: 'worker-online', ...workerStatus(w) });
-    w.heartbeatTimer = setInterval(() => w.events.send({ type: 'worker-heartbeat', ...workerStatus(w) }), 2000);
+    w.sendHeartbeat = () => void w.events.send({ type: 'worker-heartbeat', ...workerStatus(w) });
+    w.heartbeatTimer = setInterval(w.sendHeartbeat, 2000);
     w.heartbeatTimer.unref();
   },
   async stop(w) {
