@@ -7,7 +7,7 @@ import { createBroker } from '../../runtime/src/brokers/registry.js';
 import { AmqpBroker } from '../../runtime/src/brokers/amqp/amqp-broker.js';
 import { REJECT_REASON_HEADER } from '../../runtime/src/brokers/amqp/topology.js';
 import type { SprigEvent } from '../../runtime/src/events/types.js';
-import { AMQP_URL, AmqpFixture, sleep, until, wire } from './amqp-helpers.js';
+import { AMQP_PLAIN_URL, AMQP_URL, AmqpFixture, sleep, until, wire } from './amqp-helpers.js';
 
 interface WireMessage {
   properties: {
@@ -76,7 +76,16 @@ test('a queue Celery declared (no arguments) is used as it is; a raw Celery mess
   assert.deepEqual((await (await f.channel()).checkQueue(q)).queue, q);
 });
 
-test('a new queue is created with x-max-priority 10, plus its direct exchange and binding', async () => {
+test('by default a new queue is declared like Celery declares it (no arguments), so default Celery workers can share it', async () => {
+  const f = fixture();
+  const q = f.queue();
+  const b = await f.broker({}, AMQP_PLAIN_URL);
+  await b.publish(q, buildTaskMessage({ name: 'app.add', queue: q }));
+  await (await f.channel()).assertQueue(q, { durable: true });
+  await assert.rejects((await f.channel()).assertQueue(q, { durable: true, arguments: { 'x-max-priority': 10 } }), /PRECONDITION_FAILED/);
+});
+
+test('with ?queue_max_priority=10 a new queue is created with x-max-priority 10, plus its direct exchange and binding', async () => {
   const f = fixture();
   const q = f.queue();
   const b = await f.broker();

@@ -48,6 +48,6 @@ test('tasks, retries, failures; ETA tasks held in memory do not block the prefet
   await assert.rejects(app.sendTask('boom', ['bad']).get({ timeout: 5 }), /bad/);
 });
 
-test('rpc:// results (the broker\'s own backend)', { todo: 'needs App reply_to + worker ResultMeta.replyTo wiring' }, async () => {
+test('rpc:// results (the broker\'s own backend)', async () => {
   assert.equal(await rpcApp.sendTask('add', [20, 22]).get({ timeout: 5 }), 42);
 });

@@ -13,7 +13,8 @@ import { deadLetterQueueName, type Broker } from '../../runtime/src/brokers/type
 import { brokerConformance } from './conformance-suite.js';
 
 const REDIS_URL = process.env.SPRIG_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
-const AMQP_URL = process.env.SPRIG_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672//';
+// Priorities are part of the contract under test: turn RabbitMQ queue priorities on.
+const AMQP_URL = `${process.env.SPRIG_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672//'}?queue_max_priority=10`;
 
 async function reason(fn: () => Promise<unknown>): Promise<string | undefined> {
   try {

@@ -19,7 +19,10 @@ export const PYTHON = '/usr/bin/python3';
 export const PYAPP = path.join(__dirname, 'pyapp');
 export const SPRIG_TASKS = path.join(__dirname, 'fixtures', 'tasks.ts');
 export const REDIS_URL = process.env.SPRIG_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
-export const AMQP_URL = process.env.SPRIG_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672//';
+// Queue priorities on both sides, the way a team that uses them configures it: Celery's
+// task_queue_max_priority = 10 (pyapp/app.py) and Sprig's ?queue_max_priority=10.
+export const AMQP_PLAIN_URL = process.env.SPRIG_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672//';
+export const AMQP_URL = `${AMQP_PLAIN_URL}?queue_max_priority=10`;
 /** Results live in Redis in both cases (the Python clients' and workers' backend too). */
 export const RESULT_BACKEND = REDIS_URL;
 
@@ -237,9 +240,9 @@ export class World {
   }
 
   /** A Sprig client app whose default queue is the one the Celery worker consumes. */
-  app(opts: { defaultQueue?: string; resultBackend?: string | null } = {}): App {
+  app(opts: { defaultQueue?: string; resultBackend?: string | null; brokerUrl?: string } = {}): App {
     const backend = opts.resultBackend === undefined ? RESULT_BACKEND : opts.resultBackend;
-    const app = new App({ brokerUrl: this.url, ...(backend ? { resultBackend: backend } : {}), defaultQueue: opts.defaultQueue ?? this.queues.py });
+    const app = new App({ brokerUrl: opts.brokerUrl ?? this.url, ...(backend ? { resultBackend: backend } : {}), defaultQueue: opts.defaultQueue ?? this.queues.py });
     this.apps.push(app);
     return app;
   }

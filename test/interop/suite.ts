@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { TaskError } from '../../runtime/src/index.js';
 import { ClusterState } from '../../runtime/src/events/state.js';
 import type { SprigEvent } from '../../runtime/src/events/types.js';
-import { escapeRe, PYTHON, PYAPP, REDIS_URL, spawnProc, until, World, type BrokerKind, type PyCall } from './helpers.js';
+import { AMQP_PLAIN_URL, escapeRe, PYTHON, PYAPP, REDIS_URL, spawnProc, until, World, type BrokerKind, type PyCall } from './helpers.js';
 
 interface Info {
   id: string;
@@ -284,16 +284,10 @@ export function interopSuite(kind: BrokerKind): void {
     });
 
     test(
-      'a Celery worker with default settings (no task_queue_max_priority) serves a queue a Sprig client created first',
-      {
-        todo:
-          kind === 'amqp'
-            ? 'Sprig creates RabbitMQ queues with x-max-priority 10; Celery redeclares them without it: PRECONDITION_FAILED (workaround: task_queue_max_priority = 10)'
-            : undefined,
-      },
+      'a Celery worker with default settings (no task_queue_max_priority) serves a queue a Sprig client with default settings created first',
       async () => {
         const q = w.queue();
-        const app = w.app({ defaultQueue: q });
+        const app = w.app({ defaultQueue: q, brokerUrl: kind === 'amqp' ? AMQP_PLAIN_URL : undefined });
         const add = app.sendTask('app.add', [2, 3]);
         w.taskIds.add(add.id);
         await add.sent;
@@ -310,9 +304,8 @@ export function interopSuite(kind: BrokerKind): void {
 
     if (kind === 'amqp') {
       // Reported as TODO (not hidden) while the rpc backend is not wired into the worker and the client.
-      const RPC_TODO = 'rpc:// not wired end to end yet: the worker does not hand reply_to to the rpc backend, sendTask sets no reply_to';
 
-      test('rpc://: a Python client with the rpc backend gets results from a Sprig worker (no --result-backend)', { todo: RPC_TODO }, async () => {
+      test('rpc://: a Python client with the rpc backend gets results from a Sprig worker (no --result-backend)', async () => {
         const q = w.queue();
         const host = `sprig-rpc-${w.id}@interop`;
         const worker = w.startSprigWorker({ queues: [q], hostname: host, resultBackend: null });
@@ -329,7 +322,7 @@ export function interopSuite(kind: BrokerKind): void {
         assert.equal(results.fail!.exc_type, 'TypeError');
       });
 
-      test('rpc://: a Sprig client with the rpc backend gets results from a Celery worker (rpc://)', { todo: RPC_TODO }, async () => {
+      test('rpc://: a Sprig client with the rpc backend gets results from a Celery worker (rpc://)', async () => {
         const q = w.queue();
         const host = `py-rpc-${w.id}@interop`;
         const worker = w.startCeleryWorker({ queues: [q], hostname: host, backend: 'rpc://' });

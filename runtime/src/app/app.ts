@@ -10,6 +10,7 @@ import { createBroker } from '../brokers/registry.js';
 import type { Broker } from '../brokers/types.js';
 import type { ResultBackend } from '../backends/types.js';
 import { EventDispatcher } from '../events/dispatcher.js';
+import { ConfigError } from '../errors.js';
 import { Control } from '../control/client.js';
 import { configureSigning } from '../serialization/signed.js';
 
@@ -35,7 +36,16 @@ export interface ApplyOptions {
   rootId?: string;
 }
 
-export async function createBackendFromUrl(url: string): Promise<ResultBackend> {
+/** `rpc://` means "the broker's own reply mechanism": results come back on the client's reply queue. */
+export function isRpcBackend(url: string | undefined): boolean {
+  return !!url && /^rpc:\/\//.test(url);
+}
+
+export async function createBackendFromUrl(url: string, brokerOf?: () => Promise<Broker>): Promise<ResultBackend> {
+  if (isRpcBackend(url)) {
+    if (!brokerOf) throw new ConfigError("rpc:// results need the broker connection");
+    return (await brokerOf()).createBackend();
+  }
   if (/^rediss?:\/\//.test(url)) {
     const { RedisBackend } = await import('../backends/redis.js');
     return RedisBackend.fromUrl(url);
@@ -95,7 +105,7 @@ export class App {
   backend(): Promise<ResultBackend> {
     return (this.backendP ??= (async () => {
       const c = await this.config();
-      if (c.resultBackend) return createBackendFromUrl(c.resultBackend);
+      if (c.resultBackend) return createBackendFromUrl(c.resultBackend, () => this.broker());
       return (await this.broker()).createBackend();
     })().catch((err) => {
       this.backendP = undefined;
@@ -113,6 +123,8 @@ export class App {
     const c = await this.config();
     const t = getTask(name);
     const parent = contextStorage.getStore();
+    // With the broker's own results (rpc:// on AMQP), the worker replies to our reply queue.
+    const replyTo = !c.resultBackend || isRpcBackend(c.resultBackend) ? await (await this.broker()).replyQueue?.() : undefined;
     const queue = opts.queue ?? t?.options.queue ?? c.defaultQueue ?? 'celery';
     const message = buildTaskMessage({
       id: opts.taskId,
@@ -131,6 +143,7 @@ export class App {
       serializer: opts.serializer ?? t?.options.serializer ?? c.taskSerializer,
       compression: opts.compression ?? t?.options.compression ?? c.compression,
       compressionThreshold: c.compressionThreshold,
+      replyTo,
       parentId: opts.parentId ?? parent?.id ?? null,
       rootId: opts.rootId ?? parent?.rootId ?? undefined,
       headers: opts.headers,

@@ -89,6 +89,8 @@ export interface Broker {
 
   /** The result backend that lives on this broker. */
   createBackend(): ResultBackend;
+  /** AMQP: this client's reply queue, put in `reply_to` so the rpc:// backend can answer. */
+  replyQueue?(): Promise<string>;
 
   /** Remote control (pidbox). */
   broadcast?(request: ControlRequest): Promise<void>;

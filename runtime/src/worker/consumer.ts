@@ -246,7 +246,11 @@ export class TaskConsumer {
           this.ack(r);
           break;
         case 'REJECTED':
-          await this.rejectDelivery(r, o.requeue, o.reason);
+          // The task raised Reject: requeue or dead-letter (acks late; with an early ack the message
+          // is already gone), and tell the monitor either way.
+          this.w.log.warn(`Task ${req.name}[${req.id}] rejected${o.requeue ? ' (requeued)' : ''}: ${o.reason}`);
+          if (!r.acked) await this.rejectDelivery(r, o.requeue, o.reason, false);
+          this.w.events.send({ type: 'task-rejected', uuid: req.id, requeue: o.requeue, reason: o.reason, name: req.name });
           break;
         case 'LOST': {
           const requeue = this.acksLate(r) && r.task.options.rejectOnWorkerLost !== false;
@@ -274,11 +278,11 @@ export class TaskConsumer {
     }
   }
 
-  private async rejectDelivery(r: Request, requeue: boolean, reason: string): Promise<void> {
+  private async rejectDelivery(r: Request, requeue: boolean, reason: string, announce = true): Promise<void> {
     if (r.acked) return;
     r.acked = true;
     await this.broker.reject(r.delivery, requeue, reason);
-    if (!requeue) this.w.events.send({ type: 'task-rejected', uuid: r.req.id, requeue, reason, name: r.req.name });
+    if (!requeue && announce) this.w.events.send({ type: 'task-rejected', uuid: r.req.id, requeue, reason, name: r.req.name });
   }
 
   private async republishForRetry(r: Request, countdown: number): Promise<void> {
@@ -325,6 +329,8 @@ export class TaskConsumer {
         worker: this.w.hostname,
         retries: req.retries,
         queue: r.delivery.queue,
+        // Only the rpc backend needs it (the Redis backend would store it in the result).
+        replyTo: this.w.backend.kind === 'rpc' ? req.replyTo ?? undefined : undefined,
       },
       task.options.resultExpires ?? this.w.config.resultExpires,
     );
@@ -353,6 +359,7 @@ export class TaskConsumer {
         task_id: req.id,
         name: req.name,
         worker: this.w.hostname,
+        replyTo: this.w.backend.kind === 'rpc' ? req.replyTo ?? undefined : undefined,
       });
     } catch (e) {
       this.w.log.error(`cannot store NotRegistered for ${req.id}: ${(e as Error).message}`);

@@ -25,6 +25,7 @@ import {
   declareDeadLetterQueue,
   declareSharedExchanges,
   declareTaskQueue,
+  maxPriorityFrom,
   EVENT_EXCHANGE,
   EVENT_QUEUE_EXPIRES_MS,
   EVENT_QUEUE_TTL_MS,
@@ -75,7 +76,8 @@ function drained(ch: Channel): Promise<void> {
  * - Publishes go through a confirm channel: publish() resolves once RabbitMQ has the message.
  *   While the connection is down they wait (publishTimeoutMs, default 30 s) and are sent again
  *   after the reconnect — at least once: a message whose confirm was lost may be sent twice.
- * - Task queues that exist are used as they are; new ones get `x-max-priority: 10`.
+ * - Task queues that exist are used as they are; new ones are declared like Celery's (no arguments;
+ *   `x-max-priority` when the URL has `?queue_max_priority=N`).
  * - Dead-lettering: an existing queue cannot be given `x-dead-letter-exchange`, so rejecting
  *   without requeue publishes a copy (header `x-sprig-reject-reason`) to `<queue>.dead-letter`,
  *   waits for the confirm, then acks the original.
@@ -226,7 +228,7 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   }
 
   ensureQueue(queue: string, model: ChannelModel): Promise<void> {
-    return this.once(`q:${queue}`, () => this.withChannel('declare queue', (open) => declareTaskQueue(open, queue).then(noop), model));
+    return this.once(`q:${queue}`, () => this.withChannel('declare queue', (open) => declareTaskQueue(open, queue, maxPriorityFrom(this.info.query)).then(noop), model));
   }
 
   private ensureDeadLetterQueue(queue: string, model: ChannelModel): Promise<void> {

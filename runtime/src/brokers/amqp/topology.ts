@@ -13,8 +13,16 @@ import { replyCode } from './connection.js';
 export const EVENT_EXCHANGE = 'celeryev';
 export const PIDBOX_EXCHANGE = 'celery.pidbox';
 export const REPLY_EXCHANGE = 'reply.celery.pidbox';
-/** Priorities 0..10 on queues Sprig creates (Celery/kombu's usual `x-max-priority`). */
-export const MAX_PRIORITY = 10;
+/**
+ * Priorities on queues Sprig creates: off by default, like Celery (whose workers would refuse a
+ * queue declared with other arguments); `?queue_max_priority=10` in the broker URL turns them on,
+ * matching Celery's `task_queue_max_priority = 10`.
+ */
+export function maxPriorityFrom(query: URLSearchParams): number | undefined {
+  const v = query.get('queue_max_priority') ?? query.get('x-max-priority');
+  const n = Number(v);
+  return v && Number.isInteger(n) && n > 0 && n <= 255 ? n : undefined;
+}
 /** The header a dead-lettered copy carries: why it was rejected. */
 export const REJECT_REASON_HEADER = 'x-sprig-reject-reason';
 export const REJECT_QUEUE_HEADER = 'x-sprig-original-queue';
@@ -52,15 +60,15 @@ export async function declareSharedExchanges(ch: Channel): Promise<void> {
  * Declare a task queue without ever fighting over its arguments. A queue that exists (Celery
  * declares `celery` with no arguments) is used as it is: redeclaring it with `x-max-priority`
  * would be a PRECONDITION_FAILED channel error. Only queues that do not exist yet are created,
- * with `x-max-priority: 10`. Each step runs on a channel from `open()` because a 404/406 closes it.
+ * as Celery would (with `x-max-priority` only when `queue_max_priority` is set). Each step runs on a channel from `open()` because a 404/406 closes it.
  * Returns whether Sprig created it (then it has priorities).
  */
-export async function declareTaskQueue(open: () => Promise<Channel>, queue: string): Promise<{ created: boolean }> {
+export async function declareTaskQueue(open: () => Promise<Channel>, queue: string, maxPriority?: number): Promise<{ created: boolean }> {
   let created = false;
   const exists = await ifExists((await open()).checkQueue(queue));
   if (!exists) {
     try {
-      await (await open()).assertQueue(queue, { durable: true, autoDelete: false, exclusive: false, arguments: { 'x-max-priority': MAX_PRIORITY } });
+      await (await open()).assertQueue(queue, { durable: true, autoDelete: false, exclusive: false, arguments: maxPriority ? { 'x-max-priority': maxPriority } : {} });
       created = true;
     } catch (err) {
       // Someone (a Celery worker?) created it meanwhile with other arguments: use theirs.

@@ -190,6 +190,8 @@ function spawnBroker(projectDir: string, logFile: string): ReturnType<typeof spa
     const child = spawn(process.execPath, args, {
       cwd: fromSource ? packageRoot() : projectDir,
       detached: true,
+      // Inside an editor's extension host process.execPath is Electron: make it behave as Node.
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
       stdio: ['ignore', out, out],
       windowsHide: true,
     });

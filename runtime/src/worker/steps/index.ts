@@ -40,7 +40,7 @@ export const connectionStep: Step<Worker> = {
     const c = w.config;
     w.broker = await createBroker(c.brokerUrl!, { projectDir: c.projectDir, visibilityTimeout: c.visibilityTimeout });
     await w.broker.connect();
-    w.backend = c.resultBackend ? await createBackendFromUrl(c.resultBackend) : w.broker.createBackend();
+    w.backend = c.resultBackend ? await createBackendFromUrl(c.resultBackend, async () => w.broker) : w.broker.createBackend();
     // Tasks that enqueue other tasks use the worker's own connections.
     defaultApp().useBroker(w.broker, w.backend);
   },
