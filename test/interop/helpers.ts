@@ -170,7 +170,8 @@ export class World {
 
   /** Environment for the Python app (test/interop/pyapp/app.py). */
   pyEnv(queue: string, backend: string | null = RESULT_BACKEND): NodeJS.ProcessEnv {
-    return { INTEROP_BROKER: this.url, INTEROP_BACKEND: backend ?? '', INTEROP_QUEUE: queue, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' };
+    // Python gets the URL without Sprig's own query options (kombu would refuse them).
+    return { INTEROP_BROKER: this.url.split('?')[0]!, INTEROP_BACKEND: backend ?? '', INTEROP_QUEUE: queue, PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' };
   }
 
   track(p: Proc): Proc {

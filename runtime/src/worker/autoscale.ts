@@ -33,8 +33,8 @@ export class Autoscaler {
     const c = this.w.consumer;
     if (!pool || !c) return;
     const now = Date.now();
-    const busy = pool.size - pool.free;
-    const waiting = c.waiting;
+    const busy = pool.busy;
+    const waiting = c.waiting + pool.backlog;
     if (pool.size < this.min) return this.resize(this.min - pool.size, 'below the minimum');
     if (pool.size > this.max) return this.resize(this.max - pool.size, 'above the maximum');
     if (waiting > 0 && pool.size < this.max) {

@@ -79,7 +79,21 @@ function checkSerializable(v: unknown): void {
 
 const host = hostname();
 
-export async function executeTask(job: Job, signal: AbortSignal): Promise<Outcome> {
+/**
+ * An AbortController made only when someone needs it: most tasks never look at their signal, and
+ * one controller per task is measurable on the hot path.
+ */
+export class LazyAbort {
+  private ac?: AbortController;
+  get signal(): AbortSignal {
+    return (this.ac ??= new AbortController()).signal;
+  }
+  abort(reason: unknown): void {
+    (this.ac ??= new AbortController()).abort(reason);
+  }
+}
+
+export async function executeTask(job: Job, abort: LazyAbort): Promise<Outcome> {
   const t0 = performance.now();
   const runtime = () => (performance.now() - t0) / 1000;
   const task = getTask(job.name);
@@ -98,7 +112,9 @@ export async function executeTask(job: Job, signal: AbortSignal): Promise<Outcom
     eta: job.eta ? new Date(job.eta) : null,
     rootId: job.rootId,
     parentId: job.parentId,
-    signal,
+    get signal() {
+      return abort.signal;
+    },
     retry: (o) => makeRetry(job, opts, o),
   };
   try {

@@ -1,4 +1,4 @@
-import { executeTask, errorToInfo, type Job, type Outcome } from '../trace.js';
+import { executeTask, errorToInfo, LazyAbort, type Job, type Outcome } from '../trace.js';
 import { SoftTimeLimitExceeded, TimeLimitExceeded } from '../../errors.js';
 import { effectiveLimits, type Pool, type PoolOptions } from './types.js';
 
@@ -9,13 +9,19 @@ import { effectiveLimits, type Pool, type PoolOptions } from './types.js';
  */
 export class AsyncPool implements Pool {
   readonly kind = 'async' as const;
-  private running = new Map<string, AbortController>();
+  private running = new Map<string, LazyAbort>();
   private idleWaiters: Array<() => void> = [];
   size: number;
   onFree?: () => void;
 
   constructor(private readonly o: PoolOptions) {
     this.size = o.concurrency;
+  }
+
+  readonly backlog = 0;
+
+  get busy(): number {
+    return this.running.size;
   }
 
   get free(): number {
@@ -29,13 +35,13 @@ export class AsyncPool implements Pool {
   }
 
   async run(job: Job): Promise<Outcome> {
-    const ac = new AbortController();
+    const ac = new LazyAbort();
     this.running.set(job.id, ac);
     const { hard, soft } = effectiveLimits(job, this.o);
     let softTimer: NodeJS.Timeout | undefined;
     let hardTimer: NodeJS.Timeout | undefined;
     try {
-      const exec = executeTask(job, ac.signal);
+      const exec = executeTask(job, ac);
       if (!hard && !soft) return await exec;
       if (soft) softTimer = setTimeout(() => ac.abort(new SoftTimeLimitExceeded(soft)), soft * 1000);
       if (!hard) return await exec;

@@ -1,14 +1,18 @@
 /**
- * Process and thread pools: children that each run one task at a time (prefork semantics).
- * A child that dies mid-task is replaced; its task becomes LOST (the consumer requeues or fails
- * it per the ack settings). Hard time limits kill the child, soft ones abort the task's signal.
+ * Process and thread pools: children that each run one task at a time (prefork semantics), fed in
+ * batches. A child holds at most `depth` jobs (the prefetch multiplier; 1 when a job has a time
+ * limit or with max-tasks-per-child), runs them in order and answers in batches, so the parent
+ * knows the running one is the oldest without a result.
+ * A child that dies mid-task is replaced: its running task becomes LOST (the consumer requeues or
+ * fails it per the ack settings) and the ones queued behind it go to other children. Hard time
+ * limits kill the child; soft ones abort the task's signal.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { Worker as Thread } from 'node:worker_threads';
 import { errorToInfo, type Job, type Outcome } from '../trace.js';
 import { TimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import { poolChildPath } from '../../util/paths.js';
-import type { FromChild, ToChild } from './child-protocol.js';
+import type { FromChild, JobDone, ToChild } from './child-protocol.js';
 import { effectiveLimits, type Pool, type PoolOptions } from './types.js';
 
 interface Running {
@@ -16,38 +20,48 @@ interface Running {
   resolve: (o: Outcome) => void;
   started: number;
   timers: NodeJS.Timeout[];
+  limited: boolean;
+  hard: number | null;
+  soft: number | null;
   /** Why we killed the child, if we did. */
   killedFor?: 'timelimit' | 'terminate';
-  hard?: number | null;
 }
 
 interface Child {
   readonly pid: number;
   send(m: ToChild): void;
-  kill(signal?: NodeJS.Signals): void;
+  kill(): void;
   ready: Promise<void>;
-  running?: Running;
+  /** Jobs sent and not answered, oldest (= running) first. */
+  assigned: Running[];
+  outbox: Job[];
+  flushScheduled: boolean;
   tasksRun: number;
   retiring: boolean;
+  exited: boolean;
   /** Bundle generation it loaded (autoreload). */
   generation: number;
 }
 
 export class ChildPool implements Pool {
   private children: Child[] = [];
+  /** Jobs waiting for a suitable child (all busy, or a limited job waiting for an idle one). */
+  private pending: Running[] = [];
   private stopping = false;
   private target: number;
   private generation = 0;
   private bundle: string;
   private idleWaiters: Array<() => void> = [];
+  private readonly depth: number;
   onFree?: () => void;
 
   constructor(
     readonly kind: 'process' | 'thread',
-    private readonly o: PoolOptions & { bundle: string },
+    private readonly o: PoolOptions & { bundle: string; depth?: number },
   ) {
     this.target = o.concurrency;
     this.bundle = o.bundle;
+    this.depth = o.maxTasksPerChild ? 1 : Math.max(1, o.depth ?? 1);
   }
 
   get size(): number {
@@ -56,8 +70,24 @@ export class ChildPool implements Pool {
 
   get free(): number {
     let n = 0;
-    for (const c of this.children) if (!c.running && !c.retiring) n++;
+    for (const c of this.children) if (this.usable(c)) n += this.depth - c.assigned.length;
+    return Math.max(0, n - this.pending.length);
+  }
+
+  get busy(): number {
+    let n = 0;
+    for (const c of this.children) if (c.assigned.length) n++;
     return n;
+  }
+
+  get backlog(): number {
+    let n = this.pending.length;
+    for (const c of this.children) if (c.assigned.length > 1) n += c.assigned.length - 1;
+    return n;
+  }
+
+  private usable(c: Child): boolean {
+    return !c.retiring && !c.exited && c.generation === this.generation;
   }
 
   async start(): Promise<void> {
@@ -67,7 +97,6 @@ export class ChildPool implements Pool {
   }
 
   private spawn(): Child {
-    const generation = this.generation;
     let resolveReady!: () => void;
     let rejectReady!: (e: Error) => void;
     const ready = new Promise<void>((res, rej) => {
@@ -77,192 +106,252 @@ export class ChildPool implements Pool {
     ready.catch(() => undefined);
     let child: Child;
     const onMessage = (m: FromChild) => {
-      if (m.t === 'ready') resolveReady();
-      else if (m.t === 'init-error') {
+      if (m.t === 'done') this.finish(child, m.results, m.rss);
+      else if (m.t === 'ready') resolveReady();
+      else {
         this.o.log('error', `pool child failed to load the tasks file: ${m.message}`);
         rejectReady(new Error(m.message));
-      } else if (m.t === 'done') this.finish(child, m.outcome, m.rss);
+        child.kill();
+      }
     };
     const onExit = (code: number | null, signal: string | null) => this.exited(child, code, signal);
+    const env = { ...process.env, SPRIG_POOL_CHILD: '1' };
+    let send: (m: ToChild) => void;
+    let kill: () => void;
+    let pid: number;
     if (this.kind === 'process') {
-      const cp: ChildProcess = fork(poolChildPath(), [], {
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        serialization: 'advanced',
-        env: { ...process.env, SPRIG_POOL_CHILD: '1' },
-      });
+      const cp = fork(poolChildPath(), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', env });
       cp.on('message', onMessage);
       cp.on('exit', onExit);
       cp.on('error', (err) => this.o.log('error', `pool child error: ${err.message}`));
-      child = {
-        pid: cp.pid ?? -1,
-        send: (m) => {
-          if (cp.connected) cp.send(m);
-        },
-        kill: (s = 'SIGKILL') => void cp.kill(s),
-        ready,
-        tasksRun: 0,
-        retiring: false,
-        generation,
+      pid = cp.pid ?? -1;
+      send = (m) => {
+        if (cp.connected) cp.send(m);
       };
+      kill = () => void cp.kill('SIGKILL');
     } else {
-      const th = new Thread(poolChildPath(), { env: { ...process.env, SPRIG_POOL_CHILD: '1' } });
+      const th = new Thread(poolChildPath(), { env });
       th.on('message', onMessage);
       th.on('exit', (code) => onExit(code, null));
       th.on('error', (err) => this.o.log('error', `pool thread error: ${err.message}`));
-      child = {
-        pid: th.threadId,
-        send: (m) => th.postMessage(m),
-        kill: () => void th.terminate(),
-        ready,
-        tasksRun: 0,
-        retiring: false,
-        generation,
-      };
+      pid = th.threadId;
+      send = (m) => th.postMessage(m);
+      kill = () => void th.terminate();
     }
+    child = { pid, send, kill, ready, assigned: [], outbox: [], flushScheduled: false, tasksRun: 0, retiring: false, exited: false, generation: this.generation };
     child.send({ t: 'init', bundle: this.bundle, reportMemory: !!this.o.maxMemoryPerChild });
     this.children.push(child);
     void ready.then(
-      () => this.onFree?.(),
+      () => this.dispatchPending(),
       () => undefined,
     );
     return child;
   }
 
   run(job: Job): Promise<Outcome> {
-    const child = this.children.find((c) => !c.running && !c.retiring);
-    if (!child) return Promise.reject(new Error('pool has no free slot'));
     return new Promise<Outcome>((resolve) => {
-      const r: Running = { job, resolve, started: performance.now(), timers: [] };
-      child.running = r;
       const { hard, soft } = effectiveLimits(job, this.o);
-      r.hard = hard;
-      if (soft) r.timers.push(setTimeout(() => child.send({ t: 'abort', id: job.id, reason: 'soft', seconds: soft }), soft * 1000));
-      if (hard) {
-        r.timers.push(
-          setTimeout(() => {
-            r.killedFor = 'timelimit';
-            this.o.log('error', `Hard time limit (${hard}s) exceeded for ${job.name}[${job.id}]: killing pool child ${child.pid}`);
-            child.kill('SIGKILL');
-          }, hard * 1000),
-        );
-      }
-      void child.ready.then(
-        () => child.send({ t: 'run', job }),
-        () => undefined,
-      );
+      const r: Running = { job, resolve, started: performance.now(), timers: [], limited: !!(hard || soft), hard, soft };
+      if (!this.dispatch(r)) this.pending.push(r);
     });
   }
 
-  private finish(child: Child, outcome: Outcome, rss?: number): void {
-    const r = child.running;
-    if (!r) return;
-    for (const t of r.timers) clearTimeout(t);
-    child.running = undefined;
-    child.tasksRun++;
+  /** Give `r` to a child: a limited job only to an idle one (its timers start now), others to the least loaded. */
+  private dispatch(r: Running): boolean {
+    let best: Child | undefined;
+    for (const c of this.children) {
+      if (!this.usable(c)) continue;
+      if (r.limited) {
+        if (c.assigned.length === 0) {
+          best = c;
+          break;
+        }
+        continue;
+      }
+      if (c.assigned.length >= this.depth || c.assigned[0]?.limited) continue;
+      if (!best || c.assigned.length < best.assigned.length) best = c;
+    }
+    if (!best) return false;
+    this.assign(best, r);
+    return true;
+  }
+
+  private assign(child: Child, r: Running): void {
+    child.assigned.push(r);
+    child.outbox.push(r.job);
+    if (r.limited) this.startTimers(child, r);
+    if (!child.flushScheduled) {
+      child.flushScheduled = true;
+      queueMicrotask(() => {
+        child.flushScheduled = false;
+        if (!child.outbox.length || child.exited) return;
+        const jobs = child.outbox;
+        child.outbox = [];
+        child.send({ t: 'run', jobs });
+      });
+    }
+  }
+
+  private startTimers(child: Child, r: Running): void {
+    r.started = performance.now();
+    const { hard, soft } = r;
+    if (soft) r.timers.push(setTimeout(() => child.send({ t: 'abort', id: r.job.id, reason: 'soft', seconds: soft }), soft * 1000));
+    if (hard) {
+      r.timers.push(
+        setTimeout(() => {
+          r.killedFor = 'timelimit';
+          this.o.log('error', `Hard time limit (${hard}s) exceeded for ${r.job.name}[${r.job.id}]: killing pool child ${child.pid}`);
+          child.kill();
+        }, hard * 1000),
+      );
+    }
+  }
+
+  private dispatchPending(): void {
+    if (!this.pending.length) return;
+    const waiting = this.pending;
+    this.pending = [];
+    for (const r of waiting) if (!this.dispatch(r)) this.pending.push(r);
+  }
+
+  private finish(child: Child, results: JobDone[], rss?: number): void {
+    for (const { id, outcome } of results) {
+      const i = child.assigned[0]?.job.id === id ? 0 : child.assigned.findIndex((x) => x.job.id === id);
+      if (i < 0) continue;
+      const r = child.assigned.splice(i, 1)[0]!;
+      for (const t of r.timers) clearTimeout(t);
+      child.tasksRun++;
+      r.resolve(outcome);
+    }
     const maxTasks = this.o.maxTasksPerChild;
     const maxMem = this.o.maxMemoryPerChild;
     if (maxTasks && child.tasksRun >= maxTasks) this.retire(child, `after ${child.tasksRun} tasks (max-tasks-per-child)`);
     else if (maxMem && rss && rss / 1024 > maxMem) this.retire(child, `its memory ${Math.round(rss / 1024)} KB is over max-memory-per-child ${maxMem} KB`);
-    else if (child.generation !== this.generation || this.children.length > this.target) this.retire(child, 'new code or smaller pool');
-    r.resolve(outcome);
+    else if (!child.assigned.length && (child.generation !== this.generation || this.liveCount() > this.target)) this.retire(child, 'new code or smaller pool');
     this.slotFreed();
   }
 
+  private liveCount(): number {
+    return this.children.filter((c) => !c.retiring && !c.exited).length;
+  }
+
   private slotFreed(): void {
-    if (!this.children.some((c) => c.running)) for (const w of this.idleWaiters.splice(0)) w();
+    this.dispatchPending();
+    if (!this.children.some((c) => c.assigned.length) && !this.pending.length) for (const w of this.idleWaiters.splice(0)) w();
     this.onFree?.();
   }
 
-  /** Replace a child gracefully: it exits after its current task (it has none here). */
+  /** Replace a child gracefully: it finishes what it was sent, then exits. */
   private retire(child: Child, why: string): void {
     if (child.retiring) return;
     child.retiring = true;
     this.o.log('info', `replacing pool child ${child.pid} ${why}`);
     child.send({ t: 'exit' });
+    // Keep the pool at its size while this one finishes.
+    if (!this.stopping && this.liveCount() < this.target) this.spawn();
   }
 
   private exited(child: Child, code: number | null, signal: string | null): void {
+    child.exited = true;
     const i = this.children.indexOf(child);
     if (i >= 0) this.children.splice(i, 1);
-    const r = child.running;
-    child.running = undefined;
-    if (r) {
-      for (const t of r.timers) clearTimeout(t);
-      const runtime = (performance.now() - r.started) / 1000;
-      if (r.killedFor === 'timelimit') r.resolve({ state: 'FAILURE', ...errorToInfo(new TimeLimitExceeded(r.hard ?? 0)), runtime });
-      else if (r.killedFor === 'terminate') r.resolve({ state: 'FAILURE', ...errorToInfo(new WorkerLostError('terminated')), runtime });
+    const [first, ...rest] = child.assigned;
+    child.assigned = [];
+    if (first) {
+      for (const t of first.timers) clearTimeout(t);
+      const runtime = (performance.now() - first.started) / 1000;
+      if (first.killedFor === 'timelimit') first.resolve({ state: 'FAILURE', ...errorToInfo(new TimeLimitExceeded(first.hard ?? 0)), runtime });
+      else if (first.killedFor === 'terminate') first.resolve({ state: 'FAILURE', ...errorToInfo(new WorkerLostError('terminated')), runtime });
       else {
-        const why = `pool child ${child.pid} exited (${signal ?? `code ${code}`}) while running ${r.job.name}[${r.job.id}]`;
+        const why = `pool child ${child.pid} exited (${signal ?? `code ${code}`}) while running ${first.job.name}[${first.job.id}]`;
         this.o.log('error', why);
-        r.resolve({ state: 'LOST', reason: why, runtime });
+        first.resolve({ state: 'LOST', reason: why, runtime });
       }
     } else if (!child.retiring && !this.stopping) {
       this.o.log('warn', `pool child ${child.pid} exited (${signal ?? `code ${code}`})`);
     }
-    if (!this.stopping && this.children.length < this.target) this.spawn();
+    // The ones queued behind never started: they run elsewhere.
+    for (const r of rest) for (const t of r.timers) clearTimeout(t);
+    this.pending.unshift(...rest);
+    if (!this.stopping && this.liveCount() < this.target) this.spawn();
+    if (this.stopping) for (const r of this.pending.splice(0)) r.resolve({ state: 'LOST', reason: 'worker shutdown', runtime: 0 });
     this.slotFreed();
   }
 
   terminate(jobId: string, _reason: string): boolean {
-    const c = this.children.find((x) => x.running?.job.id === jobId);
-    if (!c || !c.running) return false;
-    c.running.killedFor = 'terminate';
-    c.kill('SIGKILL');
-    return true;
+    for (const c of this.children) {
+      const i = c.assigned.findIndex((x) => x.job.id === jobId);
+      if (i < 0) continue;
+      if (i === 0) {
+        c.assigned[0]!.killedFor = 'terminate';
+        c.kill();
+      } else c.send({ t: 'abort', id: jobId, reason: 'terminate' });
+      return true;
+    }
+    const p = this.pending.findIndex((x) => x.job.id === jobId);
+    if (p >= 0) {
+      const [r] = this.pending.splice(p, 1);
+      r!.resolve({ state: 'FAILURE', ...errorToInfo(new WorkerLostError('terminated before it started')), runtime: 0 });
+      return true;
+    }
+    return false;
   }
 
   async grow(n: number): Promise<void> {
     this.target += n;
     const spawned: Child[] = [];
-    while (this.children.filter((c) => !c.retiring).length < this.target) spawned.push(this.spawn());
+    while (this.liveCount() < this.target) spawned.push(this.spawn());
     await Promise.all(spawned.map((c) => c.ready.catch(() => undefined)));
   }
 
   async shrink(n: number): Promise<void> {
     this.target = Math.max(1, this.target - n);
-    let extra = this.children.filter((c) => !c.retiring).length - this.target;
+    let extra = this.liveCount() - this.target;
     for (const c of this.children) {
       if (extra <= 0) break;
-      if (!c.running && !c.retiring) {
+      if (!c.assigned.length && !c.retiring) {
         this.retire(c, 'pool shrink');
         extra--;
       }
     }
-    // Busy ones retire when their task ends (finish() sees children.length > target).
+    // Busy ones retire when their jobs are done (finish() sees more children than the target).
   }
 
-  /** New code: children are replaced as they become idle; running tasks finish on the old code. */
-  async reload(bundle?: string): Promise<void> {
-    if (bundle) this.bundle = bundle;
+  /** New code: new jobs go to children that load it; running tasks finish on the old code. */
+  async reload(bundle: string): Promise<void> {
+    this.bundle = bundle;
     this.generation++;
-    for (const c of [...this.children]) if (!c.running) this.retire(c, 'to load new code');
+    for (const c of [...this.children]) if (!c.assigned.length) this.retire(c, 'to load new code');
+    // Busy ones retire as they empty; meanwhile make sure new-code children exist.
+    while (this.children.filter((c) => this.usable(c)).length < this.target) this.spawn();
   }
 
   async stop(graceful: boolean): Promise<void> {
-    if (graceful && this.children.some((c) => c.running)) await new Promise<void>((r) => this.idleWaiters.push(r));
+    if (graceful && (this.children.some((c) => c.assigned.length) || this.pending.length)) await new Promise<void>((r) => this.idleWaiters.push(r));
     this.stopping = true;
     const exits = this.children.map(
       (c) =>
         new Promise<void>((resolve) => {
-          const t = setTimeout(() => {
-            c.kill('SIGKILL');
+          if (c.exited) return resolve();
+          const done = setInterval(() => {
+            if (!c.exited) return;
+            clearInterval(done);
+            clearTimeout(force);
             resolve();
-          }, 2000);
-          const check = setInterval(() => {
-            if (!this.children.includes(c)) {
-              clearTimeout(t);
-              clearInterval(check);
-              resolve();
-            }
           }, 20);
+          const force = setTimeout(() => {
+            c.kill();
+            clearInterval(done);
+            resolve();
+          }, graceful ? 2000 : 0);
           if (graceful) c.send({ t: 'exit' });
-          else c.kill('SIGKILL');
+          else c.kill();
         }),
     );
     await Promise.all(exits);
   }
 
   pids(): number[] {
-    return this.children.map((c) => c.pid);
+    return this.children.filter((c) => !c.exited && !c.retiring).map((c) => c.pid);
   }
 }

@@ -1,14 +1,24 @@
 import type { Job, Outcome } from '../trace.js';
 
-/** Parent -> child. */
+/**
+ * Parent <-> pool child messages. Jobs and results travel in batches (one IPC message for many
+ * tasks); a child runs its jobs one at a time, in the order received, so the parent always knows
+ * which one is running: the oldest without a result.
+ */
 export type ToChild =
   | { t: 'init'; bundle: string; reportMemory: boolean }
-  | { t: 'run'; job: Job }
+  | { t: 'run'; jobs: Job[] }
+  /** Soft limit / terminate: abort the running job's signal, or drop it if it has not started. */
   | { t: 'abort'; id: string; reason: 'soft' | 'terminate'; seconds?: number }
+  /** Finish the jobs already sent, then exit. */
   | { t: 'exit' };
 
-/** Child -> parent. */
+export interface JobDone {
+  id: string;
+  outcome: Outcome;
+}
+
 export type FromChild =
   | { t: 'ready'; tasks: string[]; pid: number }
   | { t: 'init-error'; message: string }
-  | { t: 'done'; id: string; outcome: Outcome; rss?: number };
+  | { t: 'done'; results: JobDone[]; rss?: number };

@@ -1,15 +1,56 @@
 /** The code a pool child (process or thread) runs: load the tasks bundle, run jobs one at a time. */
 import { parentPort, isMainThread } from 'node:worker_threads';
-import { executeTask } from '../trace.js';
+import { errorToInfo, executeTask, LazyAbort, type Job } from '../trace.js';
 import { registeredTaskNames } from '../../app/registry.js';
-import { SoftTimeLimitExceeded } from '../../errors.js';
-import type { FromChild, ToChild } from './child-protocol.js';
+import { SoftTimeLimitExceeded, WorkerLostError } from '../../errors.js';
+import type { FromChild, JobDone, ToChild } from './child-protocol.js';
 
 export function runPoolChild(): void {
   process.setSourceMapsEnabled(true);
   const send: (m: FromChild) => void = isMainThread ? (m) => process.send!(m) : (m) => parentPort!.postMessage(m);
-  const controllers = new Map<string, AbortController>();
+  const queue: Job[] = [];
+  let outbox: JobDone[] = [];
+  let current: { id: string; abort: LazyAbort } | undefined;
+  let running = false;
+  let exiting = false;
   let reportMemory = false;
+  let flushScheduled = false;
+
+  const flush = () => {
+    flushScheduled = false;
+    if (!outbox.length) return;
+    const results = outbox;
+    outbox = [];
+    send({ t: 'done', results, rss: reportMemory ? process.memoryUsage.rss() : undefined });
+  };
+  const exit = () => {
+    flush();
+    if (isMainThread) process.exit(0);
+    else parentPort!.close();
+  };
+
+  // Sequential: results of synchronous tasks pile up and go back in one message when the queue is
+  // empty or the event loop turns (setImmediate), so a batch costs one IPC round trip.
+  const drain = async () => {
+    if (running) return;
+    running = true;
+    while (queue.length) {
+      const job = queue.shift()!;
+      const abort = new LazyAbort();
+      current = { id: job.id, abort };
+      const outcome = await executeTask(job, abort);
+      current = undefined;
+      outbox.push({ id: job.id, outcome });
+      if (!queue.length) flush();
+      else if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
+    }
+    running = false;
+    if (exiting) exit();
+  };
+
   const onMessage = (m: ToChild) => {
     switch (m.t) {
       case 'init':
@@ -21,21 +62,26 @@ export function runPoolChild(): void {
           send({ t: 'init-error', message: (err as Error).stack ?? String(err) });
         }
         break;
-      case 'run': {
-        const ac = new AbortController();
-        controllers.set(m.job.id, ac);
-        void executeTask(m.job, ac.signal).then((outcome) => {
-          controllers.delete(m.job.id);
-          send({ t: 'done', id: m.job.id, outcome, rss: reportMemory ? process.memoryUsage.rss() : undefined });
-        });
+      case 'run':
+        for (const j of m.jobs) queue.push(j);
+        void drain();
+        break;
+      case 'abort': {
+        if (current?.id === m.id) {
+          current.abort.abort(m.reason === 'soft' ? new SoftTimeLimitExceeded(m.seconds ?? 0) : new Error('terminated'));
+          break;
+        }
+        const i = queue.findIndex((j) => j.id === m.id);
+        if (i >= 0 && m.reason === 'terminate') {
+          queue.splice(i, 1);
+          outbox.push({ id: m.id, outcome: { state: 'FAILURE', ...errorToInfo(new WorkerLostError('terminated before it started')), runtime: 0 } });
+          flush();
+        }
         break;
       }
-      case 'abort':
-        controllers.get(m.id)?.abort(m.reason === 'soft' ? new SoftTimeLimitExceeded(m.seconds ?? 0) : new Error('terminated'));
-        break;
       case 'exit':
-        if (isMainThread) process.exit(0);
-        else parentPort!.close();
+        exiting = true;
+        if (!running) exit();
         break;
     }
   };

@@ -19,6 +19,10 @@ export interface Pool {
   readonly kind: PoolKind;
   readonly size: number;
   readonly free: number;
+  /** Slots running something now. */
+  readonly busy: number;
+  /** Jobs handed to the pool that have not started yet (queued in children). */
+  readonly backlog: number;
   start(): Promise<void>;
   run(job: Job): Promise<Outcome>;
   /** Stop a running job (revoke --terminate): the outcome becomes FAILURE/REVOKED as the caller decides. */

@@ -101,7 +101,7 @@ export const poolStep: Step<Worker> = {
     if (w.poolKind === 'async') w.pool = new AsyncPool(opts);
     else {
       if (!w.bundle) throw new Error(`the ${w.poolKind} pool needs a tasks file (--app FILE)`);
-      w.pool = new ChildPool(w.poolKind, { ...opts, bundle: w.bundle.outfile });
+      w.pool = new ChildPool(w.poolKind, { ...opts, bundle: w.bundle.outfile, depth: w.prefetchMultiplier });
     }
     await w.pool.start();
   },
