@@ -218,7 +218,9 @@ export class RedisBroker implements Broker, ConsumerHost {
   ack(delivery: Delivery): void {
     this.untrack(delivery.tag);
     this.pendingAcks.push(delivery.tag);
-    if (this.pendingAcks.length === 1) queueMicrotask(() => this.writeAcks());
+    // setImmediate, not a microtask: acks from many pool-child messages in one event-loop turn go
+    // out as one pipeline.
+    if (this.pendingAcks.length === 1) setImmediate(() => this.writeAcks());
   }
 
   private writeAcks(): void {
