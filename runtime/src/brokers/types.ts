@@ -77,6 +77,11 @@ export interface Broker {
   touch?(deliveries: readonly Delivery[]): Promise<void>;
   /** Wait until batched acks are written. */
   flush(): Promise<void>;
+  /**
+   * True when the broker will deliver this message again anyway (the connection or channel it came
+   * on is gone): the worker must not start it, or it would run twice.
+   */
+  isStale?(delivery: Delivery): boolean;
 
   purge(queue: string): Promise<number>;
   queueLength(queue: string): Promise<number>;

@@ -155,6 +155,11 @@ export class TaskConsumer {
     let limited: Request[] | undefined;
     while (!this.stopping && pool.free > 0 && this.ready.length > 0) {
       const r = this.ready.shift()!;
+      if (this.broker.isStale?.(r.delivery)) {
+        // Its connection was lost: the broker delivers it again, so running it here would run it twice.
+        this.w.log.debug(`dropping ${r.req.name}[${r.req.id}]: its delivery is from a lost connection`);
+        continue;
+      }
       if (this.w.revoked.has(r.req.id)) {
         void this.revoke(r, false);
         continue;

@@ -317,6 +317,11 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
     };
   }
 
+  /** Its channel died: RabbitMQ has put it back and will deliver it again. */
+  isStale(delivery: Delivery): boolean {
+    return !this.owners.get(delivery.tag)?.peek(delivery.tag);
+  }
+
   /** Acks go out at once (amqplib writes are buffered); on a dead channel this is a no-op. */
   ack(delivery: Delivery): void {
     this.owners.get(delivery.tag)?.settle(delivery.tag, 'ack');

@@ -96,6 +96,8 @@ export class EmbeddedBroker implements Broker {
       else if (f.push === 'events') for (const e of f.events) for (const h of this.eventHandlers) h(e);
       else for (const h of this.controlHandlers) h(f.request);
     });
+    // Deliveries from before a disconnect were requeued by the broker: they are stale.
+    this.conn.on('disconnect', () => void this.epoch++);
     this.conn.onOpen(() => {
       for (const [consumerId, c] of this.consumers) {
         void this.conn.request('consume', { consumerId, queues: c.queues, prefetch: c.prefetch }, 'drop').catch(() => undefined);
@@ -103,6 +105,14 @@ export class EmbeddedBroker implements Broker {
       if (this.eventHandlers.size > 0) void this.conn.request('subscribeEvents', { on: true }, 'drop').catch(() => undefined);
       if (this.controlHandlers.size > 0) void this.conn.request('subscribeControl', { on: true }, 'drop').catch(() => undefined);
     });
+  }
+
+  private epoch = 0;
+  private readonly epochOf = new WeakMap<Delivery, number>();
+
+  isStale(delivery: Delivery): boolean {
+    const e = this.epochOf.get(delivery);
+    return e !== undefined && e !== this.epoch;
   }
 
   /** The port of the broker this client is connected to (tests, `sprig status`). */
@@ -186,7 +196,9 @@ export class EmbeddedBroker implements Broker {
         error = err as Error;
       }
       try {
-        c.handler({ tag: it.tag, queue: it.queue, message, error, raw: it.raw, redelivered: it.redelivered });
+        const d: Delivery = { tag: it.tag, queue: it.queue, message, error, raw: it.raw, redelivered: it.redelivered };
+        this.epochOf.set(d, this.epoch);
+        c.handler(d);
       } catch (err) {
         // A throwing handler must not take the socket's message loop (and the other deliveries) down.
         this.log.error(`delivery handler threw: ${(err as Error).message}`);

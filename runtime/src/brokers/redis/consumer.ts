@@ -103,8 +103,6 @@ export class RedisConsumer implements Consumer {
     if (!this.active || this.fetching) return;
     const want = Math.min(this.prefetch - this.held, MAX_FETCH);
     if (want <= 0) return;
-    // Under load, fetch in batches: wait until half the prefetch window is free again.
-    if (this.held > 0 && want < Math.ceil(this.prefetch / 2)) return;
     this.fetching = true;
     this.waiting = false;
     const now = (Date.now() / 1000).toFixed(4);

@@ -104,6 +104,8 @@ export class ChildPool implements Pool {
       rejectReady = rej;
     });
     ready.catch(() => undefined);
+    // Assigned once below; the handlers are created first because the child is built around them.
+    // eslint-disable-next-line prefer-const
     let child: Child;
     const onMessage = (m: FromChild) => {
       if (m.t === 'done') this.finish(child, m.results, m.rss);
