@@ -116,3 +116,12 @@ test('applies 100,000 events in well under a second', () => {
   assert.equal(s.tasks.size, 25_000);
   assert.ok(ms < 1000, `took ${ms} ms`);
 });
+
+test('a task that raised Reject after it started ends REJECTED (not stuck in STARTED)', () => {
+  const s = new ClusterState();
+  const base = { hostname: 'w@h', pid: 1, utcoffset: 0 };
+  s.apply({ ...base, type: 'task-received', uuid: 'r1', name: 'refuse', args: '()', kwargs: '{}', retries: 0, eta: null, expires: null, root_id: null, parent_id: null, clock: 1, timestamp: 1 });
+  s.apply({ ...base, type: 'task-started', uuid: 'r1', clock: 2, timestamp: 2 });
+  s.apply({ ...base, type: 'task-rejected', uuid: 'r1', requeue: false, reason: 'no', clock: 3, timestamp: 3 });
+  assert.equal(s.tasks.get('r1')?.state, 'REJECTED');
+});

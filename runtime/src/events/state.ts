@@ -232,7 +232,10 @@ export class ClusterState {
     }
     const state = EVENT_STATE[e.type];
     const fields = this.taskFields(e);
-    if (t.clock !== 0 && state !== 'RETRY' && t.state !== 'RETRY' && precedence(state) > precedence(t.state)) {
+    // A rejection without requeue ends the task (a task that raised Reject after it started);
+    // Celery's precedence would keep it STARTED forever.
+    const finalReject = e.type === 'task-rejected' && !e.requeue;
+    if (!finalReject && t.clock !== 0 && state !== 'RETRY' && t.state !== 'RETRY' && precedence(state) > precedence(t.state)) {
       // Happened before what we already know: fill in, do not go back.
       for (const k of MERGE_FIELDS[state] ?? []) {
         const v = fields[k];
