@@ -13,8 +13,11 @@ const nodeTests = (dir) =>
   fs.existsSync(path.join(root, 'test', dir))
     ? fs.readdirSync(path.join(root, 'test', dir)).filter((f) => f.endsWith('.test.ts')).sort().map((f) => `test/${dir}/${f}`)
     : [];
-suites.push({ name: 'unit', cmd: process.execPath, args: ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...nodeTests('unit')] });
-suites.push({ name: 'integration', cmd: process.execPath, args: ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...nodeTests('integration')] });
+// --test-force-exit: a file whose tests are done must not hang CI on a stray handle;
+// --test-timeout: a stuck test fails (after 3 minutes) instead of running into CI's limit.
+const nodeTest = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-force-exit', '--test-timeout=180000', '--test-reporter=spec'];
+suites.push({ name: 'unit', cmd: process.execPath, args: [...nodeTest, ...nodeTests('unit')] });
+suites.push({ name: 'integration', cmd: process.execPath, args: [...nodeTest, ...nodeTests('integration')] });
 for (const dir of ['faults', 'interop', 'extension']) {
   const runner = path.join(root, 'test', dir, 'run.mjs');
   if (fs.existsSync(runner)) suites.push({ name: dir, cmd: process.execPath, args: [runner] });
@@ -23,7 +26,7 @@ for (const dir of ['faults', 'interop', 'extension']) {
 const results = [];
 for (const s of suites) {
   if (only.length && !only.includes(s.name)) continue;
-  if (s.args.length && s.args[s.args.length - 1].startsWith('--test-reporter') ) continue;
+  if (s.args.length && s.args[s.args.length - 1].startsWith('--test-reporter')) continue;
   console.log(`\n=== ${s.name} ===`);
   const t0 = Date.now();
   const r = spawnSync(s.cmd, s.args, { cwd: root, stdio: 'inherit', env: { ...process.env, SPRIG_LOG_LEVEL: process.env.SPRIG_LOG_LEVEL ?? 'warn' } });

@@ -178,8 +178,6 @@ export function brokerConformance(target: BrokerTarget): void {
       assert.deepEqual(got.map((d) => argsOf(d)[0]), [...order].reverse());
     });
 
-    test('ETA: the broker only delivers; holding until the ETA is the worker’s job', (t) => t.skip('no broker-level semantics'));
-
     it('purge: returns the count and empties the queue', async () => {
       const b = await broker();
       const q = queue();

@@ -47,7 +47,7 @@ console.log(`interop: Python Celery ${found.version} (${PYTHON} -m celery)`);
 
 const tests = fs.readdirSync(here).filter((f) => f.endsWith('.test.ts')).sort().map((f) => path.join('test', 'interop', f));
 if (!tests.length) fail('no test/interop/*.test.ts');
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...tests], {
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-force-exit', '--test-timeout=180000', '--test-reporter=spec', ...tests], {
   cwd: root,
   stdio: 'inherit',
   env: { ...process.env, SPRIG_LOG_LEVEL: process.env.SPRIG_LOG_LEVEL ?? 'warn' },
