@@ -13,7 +13,7 @@ import { deadLetterQueueName } from '../../runtime/src/brokers/types.js';
 export const AMQP_PLAIN_URL = process.env.SPRIG_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672//';
 /** With queue priorities on (Celery's task_queue_max_priority = 10). */
 export const AMQP_URL = `${AMQP_PLAIN_URL}?queue_max_priority=10`;
-export const WIRE = path.resolve(__dirname, '../../../shared/reference/celery-wire');
+export const WIRE = path.resolve(__dirname, '../fixtures/celery-wire');
 export const wire = (f: string): unknown => JSON.parse(fs.readFileSync(path.join(WIRE, f), 'utf8'));
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const run = promisify(execFile);

@@ -14,7 +14,7 @@ export const REDIS_URL = process.env.SPRIG_TEST_REDIS_URL ?? 'redis://127.0.0.1:
  * `unacked` hash (that is kombu's design), so they run in their own db, away from other suites.
  */
 export const RESTORE_DB_URL = process.env.SPRIG_TEST_REDIS_RESTORE_URL ?? 'redis://127.0.0.1:6379/13';
-export const WIRE = path.resolve(__dirname, '../../../shared/reference/celery-wire');
+export const WIRE = path.resolve(__dirname, '../fixtures/celery-wire');
 export const wire = (f: string): unknown => JSON.parse(fs.readFileSync(path.join(WIRE, f), 'utf8'));
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -15,7 +15,7 @@ import { serializers } from '../../runtime/src/serialization/registry.js';
 import { pyreprArgs, pyrepr } from '../../runtime/src/protocol/pyrepr.js';
 import { parseIso, toCeleryIso } from '../../runtime/src/protocol/time.js';
 
-const WIRE = path.resolve(__dirname, '../../../shared/reference/celery-wire');
+const WIRE = path.resolve(__dirname, '../fixtures/celery-wire');
 const wire = (f: string) => JSON.parse(fs.readFileSync(path.join(WIRE, f), 'utf8'));
 const HEADER_KEYS = ['lang', 'task', 'id', 'shadow', 'eta', 'expires', 'group', 'group_index', 'retries', 'timelimit', 'root_id', 'parent_id', 'argsrepr', 'kwargsrepr', 'origin', 'ignore_result'];
 

@@ -9,7 +9,7 @@ import { decodeControl, decodeEvents, eventEnvelope } from '../../runtime/src/br
 import { encodeResultMeta } from '../../runtime/src/backends/redis.js';
 import type { ResultMeta } from '../../runtime/src/backends/types.js';
 
-const WIRE = path.resolve(__dirname, '../../../shared/reference/celery-wire');
+const WIRE = path.resolve(__dirname, '../fixtures/celery-wire');
 const wire = (f: string): unknown => JSON.parse(fs.readFileSync(path.join(WIRE, f), 'utf8'));
 type Env = { body: string; body_decoded?: unknown; [k: string]: unknown };
 const strip = ({ body_decoded: _b, ...rest }: Env) => rest;

@@ -93,7 +93,7 @@ export class RedisBroker implements Broker, ConsumerHost {
       events: true,
       control: true,
     };
-    this.client = quiet(new Redis(baseOptions(this.info, opts.connectionName ? { connectionName: opts.connectionName } : {})));
+    this.client = quiet(new Redis(baseOptions(this.info, { enableAutoPipelining: true, ...(opts.connectionName ? { connectionName: opts.connectionName } : {}) })));
     this.client.on('ready', () => {
       if (this.wasReady && this.isDown) {
         this.isDown = false;
@@ -146,7 +146,9 @@ export class RedisBroker implements Broker, ConsumerHost {
   // ---- publishing ----------------------------------------------------------------------------
 
   async publish(queue: string, message: TransportMessage): Promise<void> {
-    await this.publishBatch([{ queue, message }]);
+    if (!this.bound.has(queue)) return this.publishBatch([{ queue, message }]);
+    // One command; concurrent publishes share a write through ioredis' auto-pipelining.
+    await this.cmd(this.client.lpush(queueKey(queue, message.properties.priority), encodeEnvelope(message)), 'publish');
   }
 
   async publishBatch(items: ReadonlyArray<{ queue: string; message: TransportMessage }>): Promise<void> {
