@@ -23,6 +23,12 @@ export interface ConsumerHost {
   newBlockingConnection(): Redis;
   track(delivery: Delivery, consumer: RedisConsumer): void;
   onFetchError(err: unknown): void;
+  /** Acks waiting to be written: the fetch carries them (one round trip instead of two). */
+  takePendingAcks(): string[];
+  /** A fetch that carried acks failed: write them the usual way. */
+  returnAcks(tags: string[]): void;
+  /** Count a fetch that carries acks as an ack write (flush waits for it). */
+  trackAckWrite(p: Promise<unknown>): void;
 }
 
 interface Watcher {
@@ -106,7 +112,12 @@ export class RedisConsumer implements Consumer {
     this.fetching = true;
     this.waiting = false;
     const now = (Date.now() / 1000).toFixed(4);
-    FETCH.run(this.host.client, this.keys, [want, now, ...this.rkArgs]).then(
+    const acks = this.host.takePendingAcks();
+    const run = FETCH.run(this.host.client, this.keys, [want, now, ...this.rkArgs, ...acks]);
+    if (acks.length) {
+      this.host.trackAckWrite(run.catch(() => this.host.returnAcks(acks)));
+    }
+    run.then(
       (reply) => {
         const got = this.deliver(reply);
         this.fetching = false;

@@ -88,6 +88,14 @@ end
 export const FETCH = new RedisScript(`
 local want = tonumber(ARGV[1])
 local now = ARGV[2]
+-- Acks ride along with the fetch: ARGV after the routing keys are tags to acknowledge first.
+local firstAck = 3 + (#KEYS - 3)
+if #ARGV >= firstAck then
+  local tags = {}
+  for j = firstAck, #ARGV do tags[#tags + 1] = ARGV[j] end
+  redis.call('HDEL', KEYS[1], unpack(tags))
+  redis.call('ZREM', KEYS[2], unpack(tags))
+end
 local out, h, z = {}, {}, {}
 local n = 0
 for i = 4, #KEYS do

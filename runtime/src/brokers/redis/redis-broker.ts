@@ -93,7 +93,7 @@ export class RedisBroker implements Broker, ConsumerHost {
       events: true,
       control: true,
     };
-    this.client = quiet(new Redis(baseOptions(this.info, { enableAutoPipelining: true, ...(opts.connectionName ? { connectionName: opts.connectionName } : {}) })));
+    this.client = quiet(new Redis(baseOptions(this.info, opts.connectionName ? { connectionName: opts.connectionName } : {})));
     this.client.on('ready', () => {
       if (this.wasReady && this.isDown) {
         this.isDown = false;
@@ -145,10 +145,30 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   // ---- publishing ----------------------------------------------------------------------------
 
-  async publish(queue: string, message: TransportMessage): Promise<void> {
-    if (!this.bound.has(queue)) return this.publishBatch([{ queue, message }]);
-    // One command; concurrent publishes share a write through ioredis' auto-pipelining.
-    await this.cmd(this.client.lpush(queueKey(queue, message.properties.priority), encodeEnvelope(message)), 'publish');
+  /**
+   * Publishes made in the same tick go out as one pipeline (no auto-pipelining on this connection:
+   * it would delay the worker's fetches and acks by a tick).
+   */
+  publish(queue: string, message: TransportMessage): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.outgoing.push({ queue, message, resolve, reject });
+      if (this.outgoing.length === 1) queueMicrotask(() => this.flushOutgoing());
+    });
+  }
+
+  private outgoing: Array<{ queue: string; message: TransportMessage; resolve: () => void; reject: (err: unknown) => void }> = [];
+
+  private flushOutgoing(): void {
+    const items = this.outgoing;
+    this.outgoing = [];
+    this.publishBatch(items).then(
+      () => {
+        for (const i of items) i.resolve();
+      },
+      (err: unknown) => {
+        for (const i of items) i.reject(err);
+      },
+    );
   }
 
   async publishBatch(items: ReadonlyArray<{ queue: string; message: TransportMessage }>): Promise<void> {
@@ -223,6 +243,23 @@ export class RedisBroker implements Broker, ConsumerHost {
     // setImmediate, not a microtask: acks from many pool-child messages in one event-loop turn go
     // out as one pipeline.
     if (this.pendingAcks.length === 1) setImmediate(() => this.writeAcks());
+  }
+
+  takePendingAcks(): string[] {
+    const tags = this.pendingAcks;
+    this.pendingAcks = [];
+    return tags;
+  }
+
+  returnAcks(tags: string[]): void {
+    const first = this.pendingAcks.length === 0;
+    this.pendingAcks.push(...tags);
+    if (first) setImmediate(() => this.writeAcks());
+  }
+
+  trackAckWrite(p: Promise<unknown>): void {
+    this.ackWrites.add(p);
+    void p.finally(() => this.ackWrites.delete(p));
   }
 
   private writeAcks(): void {

@@ -122,7 +122,7 @@ export class ChildPool implements Pool {
     let kill: () => void;
     let pid: number;
     if (this.kind === 'process') {
-      const cp = fork(poolChildPath(), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced', env });
+      const cp = fork(poolChildPath(), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json', env });
       cp.on('message', onMessage);
       cp.on('exit', onExit);
       cp.on('error', (err) => this.o.log('error', `pool child error: ${err.message}`));
