@@ -3,11 +3,11 @@
  * Order: the `sprig.brokerUrl` setting > SPRIG_BROKER_URL > sprig.config > the embedded `sprig://`
  * (the runtime's resolveConfig); the setting never holds a password.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSettings } from '../settings.js';
 import { runtime } from '../runtime.js';
+import { findProjectDir } from '../../../runtime/src/util/paths.js';
 
 const SECRET_PREFIX = 'sprig.brokerPassword:';
 
@@ -63,17 +63,6 @@ export function defaultProjectDir(hint?: string): string {
   return found;
 }
 
-function findProjectDir(from: string): string {
-  let dir = path.resolve(from);
-  for (;;) {
-    for (const marker of ['sprig.config.ts', 'sprig.config.js', 'sprig.config.json', '.sprig', 'package.json']) {
-      if (fs.existsSync(path.join(dir, marker))) return dir;
-    }
-    const up = path.dirname(dir);
-    if (up === dir) return path.resolve(from);
-    dir = up;
-  }
-}
 
 export async function resolveBrokerTarget(secrets: vscode.SecretStorage, hint?: string): Promise<BrokerTarget> {
   const projectDir = defaultProjectDir(hint);

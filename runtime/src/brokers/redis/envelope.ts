@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { encodeEnvelope, decodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import { isSprigEvent, eventRoutingKey, type SprigEvent } from '../../events/types.js';
+import { parseControl } from '../../control/request.js';
 import type { ControlRequest } from '../types.js';
 
 /** A kombu envelope around a JSON body (events, pidbox broadcasts and replies). */
@@ -72,20 +73,5 @@ export function decodeEvents(raw: string | Buffer): SprigEvent[] {
 }
 
 export function decodeControl(raw: string | Buffer): ControlRequest | undefined {
-  const got = envelopeBody(raw);
-  const b = got?.body as Record<string, unknown> | undefined;
-  if (!b || typeof b !== 'object' || typeof b.method !== 'string') return undefined;
-  const replyTo = b.reply_to as { exchange?: unknown; routing_key?: unknown } | null | undefined;
-  return {
-    method: b.method,
-    arguments: b.arguments && typeof b.arguments === 'object' ? (b.arguments as Record<string, unknown>) : {},
-    destination: Array.isArray(b.destination) ? (b.destination as string[]) : null,
-    pattern: typeof b.pattern === 'string' ? b.pattern : null,
-    matcher: typeof b.matcher === 'string' ? b.matcher : null,
-    ticket: typeof b.ticket === 'string' ? b.ticket : '',
-    reply_to:
-      replyTo && typeof replyTo.routing_key === 'string'
-        ? { exchange: typeof replyTo.exchange === 'string' ? replyTo.exchange : 'reply.celery.pidbox', routing_key: replyTo.routing_key }
-        : null,
-  };
+  return parseControl(envelopeBody(raw)?.body);
 }

@@ -1,0 +1,20 @@
+import type { ControlRequest } from '../brokers/types.js';
+
+/** A pidbox broadcast body (Celery's `{method, arguments, destination, ..., ticket, reply_to}`). */
+export function parseControl(body: unknown): ControlRequest | undefined {
+  const b = body as Record<string, unknown> | null | undefined;
+  if (!b || typeof b !== 'object' || typeof b.method !== 'string') return undefined;
+  const replyTo = b.reply_to as { exchange?: unknown; routing_key?: unknown } | null | undefined;
+  return {
+    method: b.method,
+    arguments: b.arguments && typeof b.arguments === 'object' ? (b.arguments as Record<string, unknown>) : {},
+    destination: Array.isArray(b.destination) ? (b.destination as string[]) : null,
+    pattern: typeof b.pattern === 'string' ? b.pattern : null,
+    matcher: typeof b.matcher === 'string' ? b.matcher : null,
+    ticket: typeof b.ticket === 'string' ? b.ticket : '',
+    reply_to:
+      replyTo && typeof replyTo.routing_key === 'string'
+        ? { exchange: typeof replyTo.exchange === 'string' && replyTo.exchange ? replyTo.exchange : 'reply.celery.pidbox', routing_key: replyTo.routing_key }
+        : null,
+  };
+}
