@@ -7,7 +7,7 @@ import * as path from 'node:path';
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 
 /**
- * @param {{ node24: string, codeServer: string, runDir: string, workspace: string, trusted: boolean, testDriver: boolean, extensions?: string[], env?: Record<string,string>, settings?: object }} o
+ * @param {{ node24: string, codeServer: string, runDir: string, workspace: string, trusted: boolean, testDriver: boolean, extensions?: string[], env?: Record<string,string>, settings?: object, keybindings?: object[] }} o
  */
 export async function startCodeServer(o) {
   const ud = path.join(o.runDir, 'ud');
@@ -33,6 +33,8 @@ export async function startCodeServer(o) {
     ...o.settings,
   };
   fs.writeFileSync(path.join(ud, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
+  // Test-only keybindings (e.g. to a command no menu contributes, such as sprig._test.feedEvents).
+  if (o.keybindings) fs.writeFileSync(path.join(ud, 'User', 'keybindings.json'), JSON.stringify(o.keybindings, null, 2));
   for (const link of o.extensions ?? []) {
     const pj = JSON.parse(fs.readFileSync(path.join(link, 'package.json'), 'utf8'));
     const dest = path.join(ext, `${pj.publisher}.${pj.name}-${pj.version}`);

@@ -1,21 +1,39 @@
 // The UI test: what a person sees. code-server with the extension installed, driven by Playwright:
 // start a worker from the palette, open the monitor, enqueue from the palette and from a CodeLens,
 // put tasks in every state (a second worker runs from the CLI: the monitor shows every worker on
-// the broker), then assert on the webview's rows and the failed task's traceback link.
+// the broker), then assert on the webview's rows and the failed task's traceback link. Last, the
+// monitor's performance under 100,000 tasks and 10,000 events/s (monitor-perf.mjs).
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { startCodeServer } from './code-server.mjs';
+import { perfKeybindings, runMonitorPerf } from './monitor-perf.mjs';
 
 const STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED', 'REJECTED'];
 
 export async function runUiTest({ host, browser, root, workspace, runDir, results, cleanups, log, vsix }) {
-  const cs = await startCodeServer({ ...host, runDir, workspace, trusted: true, testDriver: false, ...(vsix ? { vsix } : { extensions: [root] }), env: { SPRIG_LOG_LEVEL: 'info' } });
+  // SPRIG_TEST_HOOKS=1: the extension registers sprig._test.feedEvents (bound to keys below) for
+  // the performance part; it writes what it fed into feedDir.
+  const feedDir = path.join(runDir, 'feed');
+  const cs = await startCodeServer({
+    ...host,
+    runDir,
+    workspace,
+    trusted: true,
+    testDriver: false,
+    ...(vsix ? { vsix } : { extensions: [root] }),
+    env: { SPRIG_LOG_LEVEL: 'info', SPRIG_TEST_HOOKS: '1', SPRIG_TEST_OUT: feedDir },
+    keybindings: perfKeybindings(),
+  });
   if (vsix) log(`ui: extension installed from ${vsix}`);
   cleanups.push(cs.stop);
   const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+  const pageLog = path.join(results, 'ui-page.log');
+  fs.writeFileSync(pageLog, '');
+  page.on('pageerror', (e) => fs.appendFileSync(pageLog, `pageerror: ${e.stack ?? e}\n`));
+  page.on('console', (m) => m.type() === 'error' && fs.appendFileSync(pageLog, `${m.type()}: ${m.text()}\n`));
   const shot = (name) => page.screenshot({ path: path.join(results, name) });
   const step = async (what, fn) => {
     log(`ui: ${what}`);
@@ -175,7 +193,11 @@ export async function runUiTest({ host, browser, root, workspace, runDir, result
   });
 
   await step('expand the failed task: details and a traceback whose frame opens tasks.ts at the line', async () => {
-    const failed = monitor.locator('.row[data-state="FAILURE"]').last();
+    // The retried task fails too: wait for it, so no new row shifts the list under the click
+    // (pooled rows are refilled in place, so a shifted row would still pass the hit-target check).
+    await monitor.locator('.row[data-state="FAILURE"]:not([hidden])').nth(1).waitFor({ timeout: 20_000 });
+    await page.waitForTimeout(300);
+    const failed = monitor.locator('.row[data-state="FAILURE"]:not([hidden])').last();
     await failed.click();
     await monitor.locator('.row[data-kind="detail"]', { hasText: 'exception' }).first().waitFor();
     const frame = monitor.locator('a.frame-link.user-frame', { hasText: 'tasks.ts' }).first();
@@ -211,6 +233,9 @@ export async function runUiTest({ host, browser, root, workspace, runDir, result
     if (!(last > 1)) throw new Error('End did not select the last row');
     await shot('monitor-filtered.png');
   });
+
+  // Last: it floods the monitor with 100,000 synthetic tasks (and evicts the ones above).
+  if (process.env.SPRIG_UI_PERF !== '0') await runMonitorPerf({ page, monitor, step, results, feedDir, log });
   await page.close();
   cs.stop();
 }

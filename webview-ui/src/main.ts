@@ -1,6 +1,8 @@
 /**
  * The monitor webview: rebuilds the ClusterState from a snapshot and batched events, renders the
- * tree as a virtualized list (only the visible rows exist in the DOM) at most once per frame.
+ * tree as a virtualized list (only the visible rows exist in the DOM) at most once per frame. The
+ * flat row list is rebuilt only when the data, the filters or what is expanded changed; scrolling
+ * and selection only redraw the window of visible rows.
  */
 import '@vscode/codicons/dist/codicon.css';
 import './monitor.css';
@@ -11,6 +13,7 @@ import {
   isReply,
   isReveal,
   isSnapshot,
+  decodeTasks,
   type Reply,
   type RequestMap,
   type RequestMethod,
@@ -51,13 +54,24 @@ const expandedTasks = new Set<string>();
 let rows: Row[] = [];
 let selectedKey: string | undefined;
 let paused = false;
+/** A frame is requested. */
 let dirty = true;
+/** The row list must be rebuilt (data, filters, expansion); else a frame only moves the window. */
+let rowsStale = true;
+/** The status line must be redrawn. */
+let statusStale = true;
+/** Index of selectedKey in rows (-1: look it up again). */
+let selIndex = -1;
 let conn = { brokerUrl: '', connected: false, error: undefined as string | undefined };
 let flash = '';
 let eventsInWindow = 0;
 let eventsPerSec = 0;
 let nextRequest = 1;
 const pendingReplies = new Map<number, { resolve: (r: Reply) => void }>();
+
+/** Timing hook for the UI performance test (test/extension/monitor-perf.mjs); unset otherwise. */
+type Probe = (kind: string, items: number, ms: number) => void;
+const probe = (): Probe | undefined => (globalThis as { sprigMonitorProbe?: Probe }).sprigMonitorProbe;
 
 // ---- DOM -----------------------------------------------------------------------------------
 
@@ -107,6 +121,7 @@ function request<M extends RequestMethod>(method: M, params: RequestMap[M]['para
 }
 
 window.addEventListener('message', (e: MessageEvent<unknown>) => {
+  const t0 = performance.now();
   const m = e.data;
   if (isEvents(m)) {
     if (paused) return;
@@ -114,15 +129,18 @@ window.addEventListener('message', (e: MessageEvent<unknown>) => {
     for (const [a, b] of m.params.links ?? []) state.link(a, b);
     eventsInWindow += m.params.events.length;
     invalidate();
+    probe()?.('events', m.params.events.length, performance.now() - t0);
   } else if (isSnapshot(m)) {
+    const s = m.params.state;
     state.setMaxTasks(m.params.maxTasks);
-    state.load(m.params.state);
+    state.load({ workers: s.workers, tasks: decodeTasks(s.tasks), eventCount: s.eventCount });
     setPaused(m.params.paused, false);
     conn = { brokerUrl: m.params.brokerUrl, connected: m.params.connected, error: m.params.error };
     invalidate();
+    probe()?.('snapshot', s.tasks.count, performance.now() - t0);
   } else if (isConnection(m)) {
     conn = { brokerUrl: m.params.brokerUrl, connected: m.params.connected, error: m.params.error };
-    invalidate();
+    invalidate('status');
   } else if (isReveal(m)) {
     reveal(m.params.taskId);
   } else if (isReply(m)) {
@@ -134,7 +152,10 @@ window.addEventListener('message', (e: MessageEvent<unknown>) => {
 
 // ---- rendering -----------------------------------------------------------------------------
 
-function invalidate(): void {
+/** Ask for a frame: 'rows' (the data or filters changed), 'status' (the status line), 'view' (scroll, selection). */
+function invalidate(what: 'rows' | 'status' | 'view' = 'rows'): void {
+  if (what === 'rows') rowsStale = statusStale = true;
+  else if (what === 'status') statusStale = true;
   if (dirty) return;
   dirty = true;
   requestAnimationFrame(render);
@@ -167,19 +188,32 @@ function renderStatus(): void {
 const pool: HTMLElement[] = [];
 
 function render(): void {
+  const t0 = performance.now();
   dirty = false;
-  rows = buildRows(state, { filters: filters as Filters, collapsedWorkers, expandedTasks, now: Date.now() / 1000 });
-  renderWorkerOptions();
-  renderStatus();
-  spacer.style.height = `${rows.length * ROW_H}px`;
-  empty.textContent = rows.length === 0 ? (state.workers.size === 0 && state.tasks.size === 0 ? 'No events yet. Start a worker (Sprig: Start Worker) or enqueue a task.' : 'No task matches the filters.') : '';
-  empty.hidden = rows.length !== 0;
-  let selIndex = selectedKey ? rows.findIndex((r) => r.key === selectedKey) : -1;
+  const rebuilt = rowsStale;
+  if (rowsStale) {
+    rowsStale = false;
+    rows = buildRows(state, { filters: filters as Filters, collapsedWorkers, expandedTasks, now: Date.now() / 1000 });
+    selIndex = -1;
+    renderWorkerOptions();
+    spacer.style.height = `${rows.length * ROW_H}px`;
+    empty.textContent = rows.length === 0 ? (state.workers.size === 0 && state.tasks.size === 0 ? 'No events yet. Start a worker (Sprig: Start Worker) or enqueue a task.' : 'No task matches the filters.') : '';
+    empty.hidden = rows.length !== 0;
+  }
+  if (statusStale) {
+    statusStale = false;
+    renderStatus();
+  }
+  if (selIndex < 0 || rows[selIndex]?.key !== selectedKey) selIndex = selectedKey ? rows.findIndex((r) => r.key === selectedKey) : -1;
   if (selIndex < 0 && rows.length) selIndex = 0;
   selectedKey = rows[selIndex]?.key;
   list.setAttribute('aria-activedescendant', selectedKey ? domId(selectedKey) : '');
-  const first = Math.max(0, Math.floor(list.scrollTop / ROW_H) - OVERSCAN);
-  const last = Math.min(rows.length, Math.ceil((list.scrollTop + list.clientHeight) / ROW_H) + OVERSCAN);
+  // The list got shorter (a filter): do not leave the window past its end.
+  const maxTop = Math.max(0, rows.length * ROW_H - list.clientHeight);
+  if (list.scrollTop > maxTop) list.scrollTop = maxTop;
+  const top = Math.min(list.scrollTop, maxTop);
+  const first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
+  const last = Math.min(rows.length, Math.ceil((top + list.clientHeight) / ROW_H) + OVERSCAN);
   let used = 0;
   for (let i = first; i < last; i++) {
     let el = pool[used];
@@ -198,7 +232,10 @@ function render(): void {
     el.classList.remove('selected');
     el.removeAttribute('id');
     el.removeAttribute('aria-selected');
+    delete el.dataset.state;
+    delete el.dataset.taskId;
   }
+  probe()?.(rebuilt ? 'render-rows' : 'render-view', last - first, performance.now() - t0);
 }
 
 function domId(key: string): string {
@@ -279,11 +316,11 @@ function fillRow(el: HTMLElement, r: Row, index: number): void {
 
 function setFlash(text: string): void {
   flash = text;
-  invalidate();
+  invalidate('status');
   setTimeout(() => {
     if (flash === text) {
       flash = '';
-      invalidate();
+      invalidate('status');
     }
   }, 5000);
 }
@@ -324,7 +361,8 @@ function select(index: number, scroll = true): void {
     if (top < list.scrollTop) list.scrollTop = top;
     else if (top + ROW_H > list.scrollTop + list.clientHeight) list.scrollTop = top + ROW_H - list.clientHeight;
   }
-  invalidate();
+  selIndex = i;
+  invalidate('view');
 }
 
 function reveal(taskId: string): void {
@@ -338,6 +376,7 @@ function reveal(taskId: string): void {
     if (filters.worker && filters.worker !== (t.worker ?? UNASSIGNED)) filters.worker = '';
   }
   selectedKey = `t:${taskId}`;
+  rowsStale = true;
   render();
   const i = rows.findIndex((r) => r.key === selectedKey);
   if (i >= 0) {
@@ -354,13 +393,13 @@ function setPaused(p: boolean, notify: boolean): void {
   pauseBtn.setAttribute('aria-label', pauseBtn.title);
   pauseBtn.setAttribute('aria-pressed', String(p));
   if (notify) send({ method: 'setPaused', params: { paused: p } });
-  invalidate();
+  invalidate('status');
 }
 
 // ---- input ---------------------------------------------------------------------------------
 
-list.addEventListener('scroll', () => invalidate(), { passive: true });
-new ResizeObserver(() => invalidate()).observe(list);
+list.addEventListener('scroll', () => invalidate('view'), { passive: true });
+new ResizeObserver(() => invalidate('view')).observe(list);
 
 list.addEventListener('click', (e) => {
   const target = e.target as HTMLElement;
@@ -384,7 +423,7 @@ list.addEventListener('click', (e) => {
     reveal(link.dataset.task!);
   } else if (r.kind === 'worker' || r.kind === 'task') toggle(r);
   list.focus();
-  invalidate();
+  invalidate('view');
 });
 
 list.addEventListener('keydown', (e) => {

@@ -29,6 +29,8 @@ export interface SentCall {
 }
 
 const BATCH_MS = 100;
+/** Events per batch at most (10,000 events/s is 1,000 per batch). */
+const MAX_BATCH_EVENTS = 5000;
 const RECONNECT_MS = 3000;
 
 export class EventHub implements vscode.Disposable {
@@ -140,10 +142,16 @@ export class EventHub implements vscode.Disposable {
 
   private flush(): void {
     if (this.pending.length === 0 && this.links.length === 0) return;
-    const batch = { events: this.pending, links: this.links };
+    const events = this.pending;
+    const links = this.links;
     this.pending = [];
     this.links = [];
-    for (const l of this.batchListeners) l(batch);
+    // A burst (a backlog after a reconnect, a flood) goes out in slices: the webview applies each
+    // in its own task, so it can still draw frames in between.
+    for (let i = 0; i === 0 || i < events.length; i += MAX_BATCH_EVENTS) {
+      const batch = { events: events.slice(i, i + MAX_BATCH_EVENTS), links: i + MAX_BATCH_EVENTS >= events.length ? links : [] };
+      for (const l of this.batchListeners) l(batch);
+    }
   }
 
   onBatch(listener: (b: EventBatch) => void): vscode.Disposable {

@@ -6,7 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { EventHub } from './event-hub.js';
+import { registerTestHooks, testHooksEnabled } from './test-hooks.js';
 import {
+  encodeTasks,
   isClear,
   isOpenLocation,
   isReady,
@@ -40,7 +42,10 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
     private readonly extensionUri: vscode.Uri,
     private readonly hub: () => EventHub,
     private readonly actions: () => MonitorActions,
-  ) {}
+  ) {
+    // Only under the test launcher (SPRIG_TEST_HOOKS=1): a command that feeds synthetic events.
+    if (testHooksEnabled()) this.disposables.push(registerTestHooks(hub, () => this.posted));
+  }
 
   get isReady(): boolean {
     return !!this.view && this.ready;
@@ -85,7 +90,14 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
     const h = this.hub();
     this.post({
       method: 'snapshot',
-      params: { state: h.state.snapshot(), paused: this.paused, maxTasks: h.state.maxTasks, brokerUrl: h.displayUrl, connected: h.connected, error: h.lastError },
+      params: {
+        state: { workers: [...h.state.workers.values()], tasks: encodeTasks([...h.state.tasks.values()]), eventCount: h.state.eventCount },
+        paused: this.paused,
+        maxTasks: h.state.maxTasks,
+        brokerUrl: h.displayUrl,
+        connected: h.connected,
+        error: h.lastError,
+      },
     });
   }
 

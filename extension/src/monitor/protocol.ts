@@ -5,7 +5,7 @@
  * the webview bundles this file too.
  */
 import type { SprigEvent } from '../../../runtime/src/events/types.js';
-import type { ClusterSnapshot } from '../../../runtime/src/events/state.js';
+import { newTask, type TaskInfo, type WorkerInfo } from '../../../runtime/src/events/state.js';
 
 interface MessageType<M extends string> {
   readonly method: M;
@@ -38,9 +38,25 @@ export interface Reply<M extends RequestMethod = RequestMethod> {
 
 // ---- notifications: extension → webview -----------------------------------------------------
 
+/**
+ * The tasks of a snapshot column by column (see encodeTasks): 100,000 TaskInfo objects are ~65 MB
+ * of JSON, most of it repeated keys and nulls; the columns are a fraction of that to serialize,
+ * send through the workbench and clone into the webview.
+ */
+export interface TaskColumns {
+  count: number;
+  /** Field → one value per task, or a dictionary and indexes (a repetitive string field). Fields null for every task are left out. */
+  columns: Partial<Record<keyof TaskInfo, unknown[] | { dict: unknown[]; idx: number[] }>>;
+}
+export interface WireSnapshot {
+  workers: WorkerInfo[];
+  /** Oldest first. */
+  tasks: TaskColumns;
+  eventCount: number;
+}
 export interface SnapshotNotification {
   method: 'snapshot';
-  params: { state: ClusterSnapshot; paused: boolean; maxTasks: number; brokerUrl: string; connected: boolean; error?: string };
+  params: { state: WireSnapshot; paused: boolean; maxTasks: number; brokerUrl: string; connected: boolean; error?: string };
 }
 /** Events batched over ~100 ms, in arrival order. */
 export interface EventsNotification { method: 'events'; params: { events: SprigEvent[]; links?: Array<[oldId: string, newId: string]> } }
@@ -67,8 +83,68 @@ export function isRequest<M extends RequestMethod>(m: unknown, method: M): m is 
   return has(m, method) && typeof m.id === 'number' && isObj(m.params) && typeof m.params.taskId === 'string';
 }
 
-export const isSnapshot = (m: unknown): m is SnapshotNotification => has(m, 'snapshot') && isObj(m.params) && isObj(m.params.state);
+export const isSnapshot = (m: unknown): m is SnapshotNotification =>
+  has(m, 'snapshot') && isObj(m.params) && isObj(m.params.state) && Array.isArray(m.params.state.workers) && isObj(m.params.state.tasks) && isObj(m.params.state.tasks.columns);
 export const isEvents = (m: unknown): m is EventsNotification => has(m, 'events') && isObj(m.params) && Array.isArray(m.params.events);
 export const isConnection = (m: unknown): m is ConnectionNotification => has(m, 'connection') && isObj(m.params) && typeof m.params.connected === 'boolean';
 export const isReveal = (m: unknown): m is RevealNotification => has(m, 'reveal') && isObj(m.params) && typeof m.params.taskId === 'string';
 export const isReply = (m: unknown): m is Reply => has(m, 'reply') && typeof m.id === 'number' && typeof m.ok === 'boolean';
+
+// ---- snapshot encoding -----------------------------------------------------------------------
+
+const TASK_FIELDS = Object.keys(newTask('')) as Array<keyof TaskInfo>;
+/** A string column with at most this many distinct values is sent as a dictionary and indexes. */
+const DICT_MAX = 1024;
+
+export function encodeTasks(tasks: readonly TaskInfo[]): TaskColumns {
+  const columns: TaskColumns['columns'] = {};
+  const n = tasks.length;
+  for (const k of TASK_FIELDS) {
+    const values = new Array<unknown>(n);
+    let any = false;
+    let strings = true;
+    for (let i = 0; i < n; i++) {
+      const v = tasks[i]![k];
+      values[i] = v;
+      if (v !== null && v !== undefined) {
+        any = true;
+        if (typeof v !== 'string') strings = false;
+      }
+    }
+    if (!any) continue;
+    if (strings && n > DICT_MAX) {
+      const index = new Map<unknown, number>();
+      const idx = new Array<number>(n);
+      for (let i = 0; i < n && index.size <= DICT_MAX; i++) {
+        const v = values[i] ?? null;
+        let j = index.get(v);
+        if (j === undefined) index.set(v, (j = index.size));
+        idx[i] = j;
+      }
+      if (index.size <= DICT_MAX) {
+        columns[k] = { dict: [...index.keys()], idx };
+        continue;
+      }
+    }
+    columns[k] = values;
+  }
+  return { count: n, columns };
+}
+
+export function decodeTasks(c: TaskColumns): TaskInfo[] {
+  const n = c.count;
+  const tasks = new Array<TaskInfo>(n);
+  for (let i = 0; i < n; i++) tasks[i] = newTask('');
+  for (const k of TASK_FIELDS) {
+    const col = c.columns[k];
+    if (!col) continue;
+    const rows = tasks as unknown as Array<Record<string, unknown>>;
+    if (Array.isArray(col)) {
+      for (let i = 0; i < n; i++) rows[i]![k] = col[i] ?? null;
+    } else {
+      const { dict, idx } = col;
+      for (let i = 0; i < n; i++) rows[i]![k] = dict[idx[i]!] ?? null;
+    }
+  }
+  return tasks;
+}
