@@ -37,6 +37,11 @@ async function startWorker(queue: string, extra: string[] = [], url = REDIS): Pr
   return w;
 }
 
+async function stopWorkers(ws: Spawned[]): Promise<void> {
+  for (const w of ws) w.proc.kill('SIGTERM');
+  await Promise.all(ws.map((w) => w.exit));
+}
+
 function client(queue: string): App {
   const a = new App({ brokerUrl: REDIS, defaultQueue: queue });
   apps.push(a);
@@ -44,8 +49,19 @@ function client(queue: string): App {
 }
 
 after(async () => {
-  for (const w of workers) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
+  // Wait until every worker is gone: a visibility restore still in flight would re-create a queue
+  // after we deleted it.
+  for (const w of workers) if (w.proc.exitCode === null && w.proc.signalCode === null) w.proc.kill('SIGKILL');
+  await Promise.all(workers.map((w) => w.exit));
   for (const a of apps) await a.close();
+  // Held messages of killed workers stay in kombu's shared `unacked` hash: drop ours, or a later
+  // visibility restore would put them back on a queue nobody reads.
+  const held = await redis.hgetall('unacked');
+  const ours = Object.entries(held).filter(([, v]) => queues.some((q) => v.includes(`"${q}"`))).map(([tag]) => tag);
+  if (ours.length) {
+    await redis.hdel('unacked', ...ours);
+    await redis.zrem('unacked_index', ...ours);
+  }
   for (const q of queues) {
     const ks = await redis.keys(`${q}*`);
     if (ks.length) await redis.del(...ks);
@@ -160,21 +176,23 @@ test('visibility timeout restore: a message taken by a consumer that vanished co
   thief.kill('SIGKILL');
   assert.ok(await redis.hexists('unacked', got));
   assert.equal(await redis.llen(q), 0, 'the message is held, not queued');
-  await startWorker(q, ['-c', '1'], url);
+  const w = await startWorker(q, ['-c', '1'], url);
   assert.equal(await r.get({ timeout: 15 }), 11);
+  // A 1 s visibility timeout restores every held message in the db: stop it before other tests run.
+  await stopWorkers([w]);
 });
 
 test('an ETA beyond the visibility timeout runs exactly once (kombu#337)', async () => {
   const q = newQueue();
   const k = key();
   const url = `${REDIS}?visibility_timeout=1`;
-  await startWorker(q, ['-c', '2'], url);
-  await startWorker(q, ['-c', '2'], url);
+  const ws = [await startWorker(q, ['-c', '2'], url), await startWorker(q, ['-c', '2'], url)];
   const app = client(q);
   const r = app.sendTask('countRun', [k], {}, { countdown: 3.5 });
   assert.equal(await r.get({ timeout: 20 }), 1);
   await new Promise((res) => setTimeout(res, 2500));
   assert.equal(await redis.get(k), '1', 'ran exactly once');
+  await stopWorkers(ws);
 });
 
 test('shutdown stages: warm finishes the running task; a second signal goes cold and leaves acks-late work unacknowledged', async () => {
