@@ -94,3 +94,16 @@ test('events: received, started, succeeded with Celery fields', async () => {
   for (const e of mine) for (const k of ['hostname', 'pid', 'clock', 'timestamp', 'utcoffset']) assert.ok(k in e, k);
   assert.ok(events.some((e) => e.type === 'worker-online'));
 });
+
+test('async pool: revoke with terminate ends a running task at once as REVOKED, even if it ignores its signal', async () => {
+  const r = app.sendTask('slow', [5000]);
+  await waitFor(() => events.find((e) => e.type === 'task-started' && e.uuid === r.id), 2000, 'started');
+  const t0 = Date.now();
+  await app.control.revoke(r.id, { terminate: true, timeout: 0.2 });
+  await assert.rejects(r.get({ timeout: 3 }), /revoked/i);
+  assert.equal(r.state, 'REVOKED');
+  assert.ok(Date.now() - t0 < 1500);
+  const ev = await waitFor(() => events.find((e) => e.type === 'task-revoked' && e.uuid === r.id), 2000, 'task-revoked');
+  assert.equal(ev.type === 'task-revoked' && ev.terminated, true);
+  assert.equal(await app.sendTask('add', [1, 1]).get({ timeout: 5 }), 2, 'the slot is free again');
+});

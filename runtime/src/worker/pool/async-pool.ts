@@ -1,5 +1,5 @@
 import { executeTask, errorToInfo, LazyAbort, type Job, type Outcome } from '../trace.js';
-import { SoftTimeLimitExceeded, TimeLimitExceeded } from '../../errors.js';
+import { SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import { effectiveLimits, type Pool, type PoolOptions } from './types.js';
 
 /**
@@ -10,6 +10,8 @@ import { effectiveLimits, type Pool, type PoolOptions } from './types.js';
 export class AsyncPool implements Pool {
   readonly kind = 'async' as const;
   private running = new Map<string, LazyAbort>();
+  /** Ends a running job's outcome at once (terminate): the code may go on, its result is ignored. */
+  private stoppers = new Map<string, (o: Outcome) => void>();
   private idleWaiters: Array<() => void> = [];
   size: number;
   onFree?: () => void;
@@ -41,11 +43,12 @@ export class AsyncPool implements Pool {
     let softTimer: NodeJS.Timeout | undefined;
     let hardTimer: NodeJS.Timeout | undefined;
     try {
-      const exec = executeTask(job, ac);
+      const t0 = performance.now();
+      const stopped = new Promise<Outcome>((resolve) => this.stoppers.set(job.id, resolve));
+      const exec = Promise.race([executeTask(job, ac), stopped]);
       if (!hard && !soft) return await exec;
       if (soft) softTimer = setTimeout(() => ac.abort(new SoftTimeLimitExceeded(soft)), soft * 1000);
       if (!hard) return await exec;
-      const t0 = performance.now();
       const limit = new Promise<Outcome>((resolve) => {
         hardTimer = setTimeout(() => {
           ac.abort(new TimeLimitExceeded(hard));
@@ -57,15 +60,21 @@ export class AsyncPool implements Pool {
       clearTimeout(softTimer);
       clearTimeout(hardTimer);
       this.running.delete(job.id);
+      this.stoppers.delete(job.id);
       if (this.running.size === 0) for (const w of this.idleWaiters.splice(0)) w();
       this.onFree?.();
     }
   }
 
+  /**
+   * Aborts the task's signal and ends it now, freeing the slot. Like a hard time limit here, code
+   * that ignores its signal keeps running in the background; its result is discarded.
+   */
   terminate(jobId: string, reason: string): boolean {
     const ac = this.running.get(jobId);
     if (!ac) return false;
     ac.abort(new Error(reason));
+    this.stoppers.get(jobId)?.({ state: 'FAILURE', ...errorToInfo(new WorkerLostError(reason)), runtime: 0 });
     return true;
   }
 
