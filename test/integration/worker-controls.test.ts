@@ -203,7 +203,9 @@ for (const t of targets) {
         for (let i = 0; i < 500; i++) assert.match(values[i]!, new RegExp(`^v[12]:${i}$`));
         assert.ok(values.slice(0, 100).some((v) => v.startsWith('v1:')), 'early tasks ran the old code');
         for (const v of values.slice(reloadedAt + 50)) assert.ok(v.startsWith('v2:'), `after the reload: ${v}`);
-        // Exactly once: one "succeeded" log line per task id.
+        // Exactly once: one "succeeded" log line per task id (the line is written just after the
+        // result is stored, so wait for the log to catch up first).
+        await waitFor(() => (w.err().match(/Task version\[[^\]]+\] succeeded/g) ?? []).length >= 500, 10_000, 'the log lines');
         for (const r of results) assert.equal(w.err().split(`Task version[${r.id}] succeeded`).length - 1, 1, `runs of ${r.id}`);
         // A syntax error: reported with file and line, old (v2) code keeps running.
         fs.writeFileSync(file, "import { task } from 'sprig';\nexport const version = task('version', (i: number) => {\n  return 'v3' +;\n});\n");
