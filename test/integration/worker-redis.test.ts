@@ -84,6 +84,17 @@ test('round trip with the process pool; result in Celery format under celery-tas
   assert.ok(ttl > 86000 && ttl <= 86400, `ttl ${ttl}`);
 });
 
+test('a task in a pool child enqueues a subtask on the worker\'s broker and gets its result; parent_id links them', async () => {
+  const q = newQueue();
+  await startWorker(q, ['-c', '2']);
+  const r = client(q).sendTask('parent', [q, 2, 3]);
+  const out = (await r.get({ timeout: 20 })) as { value: number; sub: string };
+  assert.equal(out.value, 50);
+  const sub = JSON.parse((await redis.get(`celery-task-meta-${out.sub}`))!);
+  assert.equal(sub.result, 5);
+  assert.equal(sub.parent_id, r.id);
+});
+
 test('retries: explicit retry() and autoretryFor with exponential backoff', async () => {
   const q = newQueue();
   await startWorker(q, ['-c', '2']);

@@ -117,7 +117,7 @@ export class ChildPool implements Pool {
       }
     };
     const onExit = (code: number | null, signal: string | null) => this.exited(child, code, signal);
-    const env = { ...process.env, SPRIG_POOL_CHILD: '1' };
+    const env = { ...process.env, ...this.o.childEnv, SPRIG_POOL_CHILD: '1' };
     let send: (m: ToChild) => void;
     let kill: () => void;
     let pid: number;

@@ -12,6 +12,8 @@ export interface PoolOptions {
   /** Kilobytes of RSS after which a child is replaced (process pool). */
   maxMemoryPerChild?: number;
   log: (level: 'info' | 'warn' | 'error', msg: string) => void;
+  /** Extra environment for pool children (the worker's broker, so tasks that enqueue use it too). */
+  childEnv?: Record<string, string>;
 }
 
 /** Runs jobs. The consumer only starts a job when `free > 0`. */

@@ -97,6 +97,14 @@ export const poolStep: Step<Worker> = {
       maxTasksPerChild: w.config.worker?.maxTasksPerChild,
       maxMemoryPerChild: w.config.worker?.maxMemoryPerChild,
       log: (level: 'info' | 'warn' | 'error', msg: string) => w.log[level](msg),
+      // Tasks that enqueue other tasks from a pool child talk to the worker's own broker/backend.
+      childEnv: Object.fromEntries(
+        Object.entries({
+          SPRIG_BROKER_URL: w.config.brokerUrl,
+          SPRIG_RESULT_BACKEND: w.config.resultBackend,
+          SPRIG_PROJECT_DIR: w.config.projectDir,
+        }).filter((e): e is [string, string] => typeof e[1] === 'string'),
+      ),
     };
     if (w.poolKind === 'async') w.pool = new AsyncPool(opts);
     else {
