@@ -107,12 +107,12 @@ export async function runUiTest({ host, browser, root, workspace, runDir, result
   });
 
   // A second worker, started outside VS Code: the monitor shows every worker on the broker.
-  // One slot and prefetch 1: `later` retries (countdown 600 s) and its retry message then waits
-  // behind `slow`, so the task stays in RETRY.
+  // One slot, prefetch 1 and acks late: `later` retries (countdown 600 s) and its retry message then
+  // waits behind `slow`, which holds the only prefetch slot while it runs, so the task stays in RETRY.
   await step('a second worker from the CLI (queue "second")', async () => {
     cli(['call', 'later', '-Q', 'second']);
     cli(['call', 'slow', '-a', '[600000]', '-Q', 'second']);
-    const w = spawn(process.execPath, [path.join(root, 'bin', 'sprig.js'), 'worker', '--app', path.join(workspace, 'tasks.ts'), '-Q', 'second', '-c', '1', '--prefetch-multiplier', '1', '--pool', 'async', '-E', '-n', `cli-worker@${os.hostname()}`], {
+    const w = spawn(process.execPath, [path.join(root, 'bin', 'sprig.js'), 'worker', '--app', path.join(workspace, 'tasks.ts'), '-Q', 'second', '-c', '1', '--prefetch-multiplier', '1', '--acks-late', '--pool', 'async', '-E', '-n', `cli-worker@${os.hostname()}`], {
       cwd: workspace,
       env: { ...process.env, SPRIG_PROJECT_DIR: workspace },
       stdio: ['ignore', fs.openSync(path.join(results, 'ui-cli-worker.log'), 'w'), fs.openSync(path.join(results, 'ui-cli-worker.log'), 'a')],

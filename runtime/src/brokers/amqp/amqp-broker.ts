@@ -49,7 +49,7 @@ function confirmedBy(all: Promise<unknown>, deadline: number, what: string): Pro
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new ConnectionError(`${what}: RabbitMQ did not confirm in time (is the connection blocked by a memory or disk alarm?)`)),
+      () => reject(new ConnectionError(`${what}: RabbitMQ did not confirm in time (is the connection blocked by a memory or disk alarm?); the message may still arrive`)),
       Math.max(0, deadline - Date.now()),
     );
   });
