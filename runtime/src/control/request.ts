@@ -18,3 +18,16 @@ export function parseControl(body: unknown): ControlRequest | undefined {
         : null,
   };
 }
+
+/** The broadcast body Celery sends, keys in Celery's order (Redis and AMQP carry the same body). */
+export function controlBody(r: ControlRequest): Record<string, unknown> {
+  return {
+    method: r.method,
+    arguments: r.arguments,
+    destination: r.destination,
+    pattern: r.pattern ?? null,
+    matcher: r.matcher ?? null,
+    ticket: r.ticket,
+    reply_to: r.reply_to,
+  };
+}

@@ -6,7 +6,6 @@
 import type { ConsumeMessage, Options } from 'amqplib';
 import type { MessageProperties, TransportMessage } from '../../protocol/message.js';
 import { DecodeError } from '../../errors.js';
-import type { ControlRequest } from '../types.js';
 
 const AMQP_PROPERTY = new Map<string, keyof Options.Publish>([
   ['correlation_id', 'correlationId'],
@@ -101,17 +100,5 @@ export function jsonBody(m: ConsumeMessage): unknown {
   }
 }
 
-export { parseControl } from '../../control/request.js';
+export { parseControl, controlBody } from '../../control/request.js';
 
-/** The broadcast body, keys in Celery's order. */
-export function controlBody(r: ControlRequest): Record<string, unknown> {
-  return {
-    method: r.method,
-    arguments: r.arguments,
-    destination: r.destination,
-    pattern: r.pattern ?? null,
-    matcher: r.matcher ?? null,
-    ticket: r.ticket,
-    reply_to: r.reply_to,
-  };
-}

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { encodeEnvelope, decodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import { isSprigEvent, eventRoutingKey, type SprigEvent } from '../../events/types.js';
-import { parseControl } from '../../control/request.js';
+import { controlBody, parseControl } from '../../control/request.js';
 import type { ControlRequest } from '../types.js';
 
 /** A kombu envelope around a JSON body (events, pidbox broadcasts and replies). */
@@ -36,16 +36,7 @@ export function eventEnvelope(event: SprigEvent): { routingKey: string; raw: str
 
 /** A pidbox broadcast (`/<db>.celery.pidbox`): headers {clock, expires}. */
 export function controlEnvelope(request: ControlRequest, clock: number, expires: number): string {
-  const body = {
-    method: request.method,
-    arguments: request.arguments,
-    destination: request.destination,
-    pattern: request.pattern ?? null,
-    matcher: request.matcher ?? null,
-    ticket: request.ticket,
-    reply_to: request.reply_to,
-  };
-  return encodeEnvelope(jsonMessage(body, { clock, expires }, 2, 'celery.pidbox', ''));
+  return encodeEnvelope(jsonMessage(controlBody(request), { clock, expires }, 2, 'celery.pidbox', ''));
 }
 
 /** A pidbox reply, LPUSHed to `<routing_key>.reply.celery.pidbox`: headers {ticket, clock}. */

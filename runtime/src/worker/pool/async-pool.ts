@@ -1,6 +1,6 @@
 import { executeTask, errorToInfo, LazyAbort, type Job, type Outcome } from '../trace.js';
 import { SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError } from '../../errors.js';
-import { effectiveLimits, type Pool, type PoolOptions } from './types.js';
+import type { Pool, PoolOptions } from './types.js';
 
 /**
  * Runs tasks in the worker's own event loop: best for I/O-bound async tasks. It cannot stop
@@ -30,16 +30,23 @@ export class AsyncPool implements Pool {
     return Math.max(0, this.size - this.running.size);
   }
 
+  private warned = false;
+
+  /** Said once: at start when the worker has a default hard limit, else at the first task with one. */
+  private warnHardLimit(): void {
+    if (this.warned) return;
+    this.warned = true;
+    this.o.log('warn', 'async pool: a hard time limit fails the task and frees its slot, but cannot stop synchronous code; use --pool process or thread to kill it');
+  }
+
   async start(): Promise<void> {
-    if (this.o.timeLimit) {
-      this.o.log('warn', 'async pool: a hard time limit fails the task and frees its slot, but cannot stop synchronous code; use --pool process or thread to kill it');
-    }
+    if (this.o.timeLimit) this.warnHardLimit();
   }
 
   async run(job: Job): Promise<Outcome> {
     const ac = new LazyAbort();
     this.running.set(job.id, ac);
-    const { hard, soft } = effectiveLimits(job, this.o);
+    const { timeLimit: hard, softTimeLimit: soft } = job;
     let softTimer: NodeJS.Timeout | undefined;
     let hardTimer: NodeJS.Timeout | undefined;
     try {
@@ -49,6 +56,7 @@ export class AsyncPool implements Pool {
       if (!hard && !soft) return await exec;
       if (soft) softTimer = setTimeout(() => ac.abort(new SoftTimeLimitExceeded(soft)), soft * 1000);
       if (!hard) return await exec;
+      this.warnHardLimit();
       const limit = new Promise<Outcome>((resolve) => {
         hardTimer = setTimeout(() => {
           ac.abort(new TimeLimitExceeded(hard));

@@ -13,7 +13,7 @@ import { errorToInfo, type Job, type Outcome } from '../trace.js';
 import { TimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import { poolChildPath } from '../../util/paths.js';
 import type { FromChild, JobDone, ToChild } from './child-protocol.js';
-import { effectiveLimits, type Pool, type PoolOptions } from './types.js';
+import type { Pool, PoolOptions } from './types.js';
 
 interface Running {
   job: Job;
@@ -152,7 +152,7 @@ export class ChildPool implements Pool {
 
   run(job: Job): Promise<Outcome> {
     return new Promise<Outcome>((resolve) => {
-      const { hard, soft } = effectiveLimits(job, this.o);
+      const { timeLimit: hard, softTimeLimit: soft } = job;
       const r: Running = { job, resolve, started: performance.now(), timers: [], limited: !!(hard || soft), hard, soft };
       if (!this.dispatch(r)) this.pending.push(r);
     });

@@ -5,7 +5,7 @@ export interface PoolOptions {
   concurrency: number;
   /** Absolute path of the tasks file children load. */
   tasksFile?: string;
-  /** Worker-wide default limits (seconds); a job's own limits win. */
+  /** Worker-wide default limits (seconds). The consumer already folds them into each job; pools only use them to warn at start. */
   timeLimit?: number;
   softTimeLimit?: number;
   maxTasksPerChild?: number;
@@ -39,8 +39,4 @@ export interface Pool {
   reload?(bundle: string): Promise<void>;
   /** Called when a slot frees up. */
   onFree?: () => void;
-}
-
-export function effectiveLimits(job: Job, o: PoolOptions): { hard: number | null; soft: number | null } {
-  return { hard: job.timeLimit ?? o.timeLimit ?? null, soft: job.softTimeLimit ?? o.softTimeLimit ?? null };
 }
