@@ -51,3 +51,13 @@ export async function cliResult(args: string[], opts: { cwd?: string; env?: Node
   clearTimeout(timer);
   return { code, stdout: s.out(), stderr: s.err() };
 }
+
+/** Stop the embedded broker a test autostarted in `projectDir` (its pid is in .sprig/broker.json). */
+export function stopEmbeddedBroker(projectDir: string): void {
+  try {
+    const info = JSON.parse(fs.readFileSync(path.join(projectDir, '.sprig', 'broker.json'), 'utf8')) as { pid?: number };
+    if (info.pid) process.kill(info.pid, 'SIGTERM');
+  } catch {
+    /* not started */
+  }
+}

@@ -6,11 +6,9 @@
  */
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import Redis from 'ioredis';
 import { App, Worker, buildTaskMessage, type Broker, type SprigEvent, type TransportMessage } from '../../runtime/src/index.js';
-import { FIXTURE_TASKS, tmpDir, uniqueQueue, waitFor } from '../helpers.js';
+import { FIXTURE_TASKS, stopEmbeddedBroker, tmpDir, uniqueQueue, waitFor } from '../helpers.js';
 
 const LIMIT = 64 * 1024;
 const N = Number(process.env.SPRIG_BAD_INPUT_N ?? 1000);
@@ -54,14 +52,7 @@ const targets: Array<{ name: string; url: string; injectGarbage: Inject; cleanup
   },
 ];
 
-after(async () => {
-  try {
-    const info = JSON.parse(fs.readFileSync(path.join(embeddedDir, '.sprig', 'broker.json'), 'utf8')) as { pid: number };
-    process.kill(info.pid, 'SIGTERM');
-  } catch {
-    /* not started */
-  }
-});
+after(() => stopEmbeddedBroker(embeddedDir));
 
 function badMessage(kind: number, q: string): TransportMessage | 'garbage' {
   const good = buildTaskMessage({ name: 'add', args: [1, 2], queue: q });

@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { createBroker } from '../../runtime/src/brokers/registry.js';
 import { deadLetterQueueName, type Broker } from '../../runtime/src/brokers/types.js';
 import { brokerConformance } from './conformance-suite.js';
+import { stopEmbeddedBroker } from '../helpers.js';
 
 const REDIS_URL = process.env.SPRIG_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 // Priorities are part of the contract under test: turn RabbitMQ queue priorities on.
@@ -50,13 +51,7 @@ brokerConformance({
   create: embedded,
   cleanup: (qs) => purgeWith(embedded, qs),
   teardown: async () => {
-    // The broker process this suite autostarted (its pid is in .sprig/broker.json).
-    try {
-      const info = JSON.parse(fs.readFileSync(path.join(projectDir, '.sprig', 'broker.json'), 'utf8')) as { pid?: number };
-      if (info.pid) process.kill(info.pid, 'SIGTERM');
-    } catch {
-      /* not started */
-    }
+    stopEmbeddedBroker(projectDir);
     fs.rmSync(projectDir, { recursive: true, force: true });
   },
 });

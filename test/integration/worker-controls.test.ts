@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import Redis from 'ioredis';
 import { App, type TaskError } from '../../runtime/src/index.js';
-import { ROOT, runCli, tmpDir, uniqueQueue, waitFor, cliResult, type Spawned } from '../helpers.js';
+import { ROOT, runCli, stopEmbeddedBroker, tmpDir, uniqueQueue, waitFor, cliResult, type Spawned } from '../helpers.js';
 
 const TASKS = path.join(ROOT, 'test/fixtures/control-tasks.ts');
 const REDIS = 'redis://127.0.0.1:6379/0';
@@ -44,15 +44,7 @@ const targets: Target[] = [
   },
 ];
 
-after(async () => {
-  // Stop the embedded broker these tests started.
-  try {
-    const info = JSON.parse(fs.readFileSync(path.join(embeddedDir, '.sprig', 'broker.json'), 'utf8')) as { pid: number };
-    process.kill(info.pid, 'SIGTERM');
-  } catch {
-    /* not started */
-  }
-});
+after(() => stopEmbeddedBroker(embeddedDir));
 
 for (const t of targets) {
   describe(`worker controls on ${t.name}`, () => {

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { watch, type FSWatcher } from 'chokidar';
 import { buildModule, TaskFileError } from '../app/loader.js';
-import { taskRegistry, getTask, registeredTaskNames } from '../app/registry.js';
+import { taskRegistry, registeredTaskNames } from '../app/registry.js';
 import type { Task } from '../app/task.js';
 import type { Worker } from './worker.js';
 import type { Step } from './blueprint.js';
@@ -76,10 +76,7 @@ export class Autoreloader {
       this.fail(err as Error, file);
       return false;
     }
-    for (const name of registeredTaskNames()) {
-      const rate = getTask(name)?.options.rateLimit;
-      if (rate) w.rateLimits.set(name, rate);
-    }
+    w.applyTaskRateLimits();
     const previous = w.bundle;
     if (previous) {
       w.bundle = { ...previous, outfile: built.outfile, inputs: built.inputs, dispose: () => fs.rmSync(built.outfile, { force: true }) };

@@ -98,10 +98,7 @@ export class Worker extends EventEmitter {
       this.tasksFile = path.resolve(this.opts.app);
       this.bundle = await loadTasksBundle(this.tasksFile);
     }
-    for (const name of registeredTaskNames()) {
-      const rate = getTask(name)?.options.rateLimit;
-      if (rate) this.rateLimits.set(name, rate);
-    }
+    this.applyTaskRateLimits();
     const steps = defaultSteps([...(this.bundle?.userSteps ?? []), ...(this.opts.steps ?? [])]);
     this.blueprint = new Blueprint(steps, (level, msg) => this.log[level](msg));
     try {
@@ -116,6 +113,14 @@ export class Worker extends EventEmitter {
         `tasks [${registeredTaskNames().join(', ')}]${this.sendEvents ? ', events on' : ''}`,
     );
     this.emit('ready');
+  }
+
+  /** Rate limits declared in task options (again after an autoreload). */
+  applyTaskRateLimits(): void {
+    for (const name of registeredTaskNames()) {
+      const rate = getTask(name)?.options.rateLimit;
+      if (rate) this.rateLimits.set(name, rate);
+    }
   }
 
   /** Set or change autoscaling: the pool grows up to `max` when tasks wait, shrinks to `min` when idle. */
