@@ -500,14 +500,22 @@ function printTable(rows: Row[], k: number): string {
 // ---- environment ---------------------------------------------------------------------------
 
 function celeryAvailable(): { ok: boolean; version?: string; error?: string } {
-  const probe = () => spawnSync(PYTHON, ['-c', 'import celery; print(celery.__version__)'], { encoding: 'utf8' });
+  // The Redis rows need the redis client too (kombu's Redis transport imports it).
+  const probe = () => spawnSync(PYTHON, ['-c', 'import celery, redis; print(celery.__version__)'], { encoding: 'utf8' });
   let r = probe();
   if (r.status === 0) return { ok: true, version: r.stdout.trim() };
-  log('python3-celery is missing: installing it with apt-get');
-  const inst = spawnSync('apt-get', ['install', '-y', '-q', 'python3-celery'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  log('python3-celery or python3-redis is missing: installing them with apt-get');
+  const apt = (args: string[]) =>
+    spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=300', ...args], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let inst = apt(['install', '-y', '-q', 'python3-celery', 'python3-redis']);
+  // A fresh machine may not have the package lists yet.
+  if (inst.status !== 0) {
+    apt(['update', '-q']);
+    inst = apt(['install', '-y', '-q', 'python3-celery', 'python3-redis']);
+  }
   r = probe();
   if (r.status === 0) return { ok: true, version: r.stdout.trim() };
-  return { ok: false, error: `python3-celery not available (apt-get install exited ${inst.status}: ${(inst.stderr || '').slice(-500)})` };
+  return { ok: false, error: `python3-celery/python3-redis not available (apt-get install exited ${inst.status}: ${(inst.stderr || '').slice(-500)})` };
 }
 
 function versionOf(cmd: string, args: string[]): string | undefined {

@@ -159,7 +159,8 @@ async function main(): Promise<void> {
       const r = await runOne(t);
       // A task may run twice only if it was executing at a fault: handed to the pool (running, or
       // queued in a pool child) or finished with its ack not yet written. That is at most what the
-      // worker holds, its prefetch (CONCURRENCY x multiplier 4), per kill and per connection cut.
+      // worker holds, its prefetch (CONCURRENCY x multiplier 4: 3 ms tasks keep the adaptive window
+      // at its base), per kill and per connection cut.
       const allowed = (r.kills + 1) * CONCURRENCY * 4;
       const pass = r.lost === 0 && r.succeeded === r.sent && r.duplicates <= allowed;
       ok &&= pass;

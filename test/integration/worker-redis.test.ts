@@ -230,3 +230,32 @@ test('shutdown stages: warm finishes the running task; a second signal goes cold
   await startWorker(q, ['-c', '1', '--acks-late']);
   await waitFor(async () => (await app.control.inspect('active', { timeout: 1 })).some((r) => (Object.values(r)[0] as Array<{ id: string }>).some((x) => x.id === cold.id)), 15_000, 'the task to run again');
 });
+
+test('adaptive prefetch: the window grows to 16 per slot for sub-millisecond tasks, not for slow ones, not when set', async () => {
+  const run = async (extra: string[], name: string, args: unknown[], n: number) => {
+    const q = newQueue();
+    const w = await startWorker(q, ['-c', '2', '--acks-late', '--hostname', `${q}@test`, ...extra]);
+    const app = client(q);
+    const calls = Array.from({ length: n }, () => ({ name, args, options: { ignoreResult: true } }));
+    for (let i = 0; i < calls.length; i += 500) await app.sendMany(calls.slice(i, i + 500));
+    await waitFor(async () => (await redis.llen(q)) === 0, 60_000, 'queue drained');
+    // The last ones may still run: wait until none of this queue is held (acks written).
+    await waitFor(async () => !Object.values(await redis.hgetall('unacked')).some((v) => v.includes(`"${q}"`)), 30_000, 'all acked');
+    const [conf] = await app.control.inspect('conf', { timeout: 2, destination: [`${q}@test`] });
+    const [stats] = await app.control.inspect('stats', { timeout: 2, destination: [`${q}@test`] });
+    await stopWorkers([w]);
+    const first = (r: unknown) => Object.values((r ?? {}) as Record<string, Record<string, unknown>>)[0] ?? {};
+    return { log: w.err(), multiplier: first(conf).prefetch_multiplier, prefetch: first(stats).prefetch_count };
+  };
+  const fast = await run([], 'add', [1, 2], 1000);
+  assert.match(fast.log, /prefetch window 4 -> 8 per pool slot|prefetch window 4 -> 16 per pool slot/);
+  assert.equal(fast.multiplier, 16, fast.log);
+  assert.equal(fast.prefetch, 32);
+  const fixed = await run(['--prefetch-multiplier', '4'], 'add', [1, 2], 1000);
+  assert.doesNotMatch(fixed.log, /prefetch window/);
+  assert.equal(fixed.multiplier, 4);
+  assert.equal(fixed.prefetch, 8);
+  const slow = await run([], 'slow', [3], 100);
+  assert.doesNotMatch(slow.log, /prefetch window/);
+  assert.equal(slow.multiplier, 4);
+});

@@ -4,6 +4,7 @@ import { Blueprint, orderSteps, type Step } from '../../runtime/src/worker/bluep
 import { parseRate, RateLimiter } from '../../runtime/src/worker/rate-limit.js';
 import { backoffSeconds, matchesError } from '../../runtime/src/app/task.js';
 import { PriorityFifo } from '../../runtime/src/brokers/priority-queue.js';
+import { BASE_MULTIPLIER, MAX_MULTIPLIER, PrefetchTuner } from '../../runtime/src/worker/prefetch.js';
 
 test('bootsteps start in dependency order and stop in reverse; a failing stop does not stop the rest', async () => {
   const log: string[] = [];
@@ -81,4 +82,27 @@ test('priority fifo: lower level first, FIFO within a level, unshift keeps the f
   assert.deepEqual([...q.values()], ['z0', 'b0', 'c0', 'd3', 'a9']);
   assert.equal(q.shift(), 'z0');
   assert.equal(q.length, 4);
+});
+
+test('adaptive prefetch: grows in powers of two for short tasks, back to the base at once for slow ones', () => {
+  const applied: number[] = [];
+  const t = new PrefetchTuner((m) => applied.push(m));
+  assert.equal(t.current, BASE_MULTIPLIER);
+  for (let i = 0; i < 31; i++) t.observe(0.00001);
+  assert.deepEqual(applied, [], 'no decision before 32 tasks');
+  t.observe(0.00001);
+  assert.deepEqual(applied, [MAX_MULTIPLIER], '10 µs tasks: straight to the maximum');
+  // 0.4 ms tasks: 16 x 0.4 = 6.4 ms is within twice the budget, so it stays (no flapping)...
+  for (let i = 0; i < 200; i++) t.observe(0.0004);
+  assert.equal(t.current, MAX_MULTIPLIER);
+  // ...1 ms tasks: 16 ms queued per slot is too much; 8 x 1 = 8 ms is not more than twice the budget.
+  for (let i = 0; i < 200; i++) t.observe(0.001);
+  assert.equal(t.current, 8);
+  // One 10 s task is noticed at once, and the window never goes below Celery's 4.
+  t.observe(10);
+  assert.equal(t.current, BASE_MULTIPLIER);
+  assert.deepEqual(applied, [16, 8, 4]);
+  for (let i = 0; i < 1000; i++) t.observe(5);
+  assert.equal(t.current, BASE_MULTIPLIER);
+  assert.deepEqual(applied, [16, 8, 4]);
 });

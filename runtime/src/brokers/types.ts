@@ -39,6 +39,11 @@ export type DeliveryHandler = (delivery: Delivery) => void;
 export interface Consumer {
   /** Change how many unacknowledged deliveries this consumer may hold. */
   setPrefetch(n: number): void;
+  /**
+   * Pull brokers: while some deliveries are held, fetch again only once at least `n` slots are
+   * free, so one round trip carries a batch instead of one message per freed slot.
+   */
+  setRefillBatch?(n: number): void;
   /** Stop receiving new deliveries; held ones stay held until acked/rejected. */
   cancel(): Promise<void>;
 }

@@ -13,6 +13,7 @@ import { serializers } from '../serialization/registry.js';
 import { errorToInfo, type Job, type Outcome } from './trace.js';
 import type { Worker } from './worker.js';
 import type { ResultMeta } from '../backends/types.js';
+import { PrefetchTuner } from './prefetch.js';
 
 const SIGNALS: Record<string, number> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2, SIGHUP: 1, SIGUSR1: 10, SIGUSR2: 12, SIGQUIT: 3 };
 
@@ -35,9 +36,11 @@ export class TaskConsumer {
   private touchTimer?: NodeJS.Timeout;
   private readonly parseOpts: ParseOptions;
   private idleWaiters: Array<() => void> = [];
+  private readonly tuner?: PrefetchTuner;
 
   constructor(private readonly w: Worker) {
     this.basePrefetch = Math.max(1, w.concurrency * w.prefetchMultiplier);
+    if (w.prefetchAdaptive) this.tuner = new PrefetchTuner((m) => this.setMultiplier(m), w.prefetchMultiplier);
     this.parseOpts = {
       accept: serializers.resolveAccept(w.config.accept ?? ['json']),
       maxBodyBytes: w.config.maxMessageBytes,
@@ -51,6 +54,14 @@ export class TaskConsumer {
   /** The prefetch count now in force. */
   prefetchCount(): number {
     return this.basePrefetch + this.scheduled.size;
+  }
+
+  /** The adaptive window moved (prefetch.ts): children may hold as many, the broker sends as many. */
+  private setMultiplier(m: number): void {
+    this.w.log.info(`prefetch window ${this.w.prefetchMultiplier} -> ${m} per pool slot (tasks average ${this.tuner!.averageMs.toFixed(3)} ms)`);
+    this.w.prefetchMultiplier = m;
+    this.w.pool.setDepth?.(m);
+    this.onPoolResized();
   }
 
   /** The pool changed size: keep prefetch = concurrency x multiplier, and start what fits. */
@@ -72,6 +83,7 @@ export class TaskConsumer {
   async start(): Promise<void> {
     this.w.pool.onFree = () => this.pump();
     this.consumer = await this.broker.consume(this.w.queues, this.basePrefetch, (d) => this.onDelivery(d));
+    this.adjustRefillBatch();
     const vt = this.broker.capabilities.visibilityTimeoutMs;
     if (vt && this.broker.touch) {
       this.touchTimer = setInterval(() => void this.touchHeld(), Math.max(200, Math.min(vt / 4, 60_000)));
@@ -95,6 +107,17 @@ export class TaskConsumer {
   setBasePrefetch(n: number): void {
     this.basePrefetch = Math.max(1, n);
     this.adjustPrefetch();
+    this.adjustRefillBatch();
+  }
+
+  /**
+   * Refill in batches of up to half the prefetch, but never let fewer than `concurrency` messages
+   * stay held meanwhile, so a free pool slot always finds one reserved (with a multiplier of 1
+   * this is a batch of 1: every freed slot refills at once).
+   */
+  private adjustRefillBatch(): void {
+    const base = this.basePrefetch;
+    this.consumer?.setRefillBatch?.(Math.max(1, Math.min(Math.floor(base / 2), base - this.w.pool.size)));
   }
 
   onDelivery(d: Delivery): void {
@@ -216,6 +239,7 @@ export class TaskConsumer {
   private async complete(r: Request, o: Outcome): Promise<void> {
     const { req } = r;
     this.w.totals.set(req.name, (this.w.totals.get(req.name) ?? 0) + 1);
+    this.tuner?.observe(o.runtime);
     try {
       const signal = this.w.terminated.get(req.id);
       if (signal !== undefined && o.state !== 'SUCCESS') {

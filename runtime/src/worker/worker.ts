@@ -7,6 +7,7 @@ import type { ResultBackend } from '../backends/types.js';
 import type { EventDispatcher } from '../events/dispatcher.js';
 import { getTask, registeredTaskNames } from '../app/registry.js';
 import { ConfigError } from '../errors.js';
+import { BASE_MULTIPLIER } from './prefetch.js';
 import { createLogger, type Logger, type LogLevel } from '../util/log.js';
 import { Blueprint, type Step } from './blueprint.js';
 import type { Pool } from './pool/types.js';
@@ -66,7 +67,10 @@ export class Worker extends EventEmitter {
   readonly rateLimits = new RateLimiter();
   hostname = '';
   concurrency = 1;
+  /** Prefetch multiplier now in force (it changes when adaptive). */
   prefetchMultiplier = 4;
+  /** No multiplier was set: the window adapts to task runtime (prefetch.ts). */
+  prefetchAdaptive = true;
   poolKind: PoolKind = 'process';
   queues: string[] = ['celery'];
   acksLate = false;
@@ -89,7 +93,9 @@ export class Worker extends EventEmitter {
     if (!POOLS.includes(this.poolKind)) throw new ConfigError(`unknown pool ${JSON.stringify(this.poolKind)}: use process, thread or async`);
     this.concurrency = wc.concurrency ?? (wc.autoscale ? Math.max(1, wc.autoscale[1]) : this.poolKind === 'async' ? 50 : os.availableParallelism());
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new ConfigError(`concurrency must be a positive integer, got ${wc.concurrency}`);
-    this.prefetchMultiplier = wc.prefetchMultiplier ?? 4;
+    this.prefetchMultiplier = wc.prefetchMultiplier ?? BASE_MULTIPLIER;
+    this.prefetchAdaptive = wc.prefetchMultiplier === undefined;
+    if (!Number.isInteger(this.prefetchMultiplier) || this.prefetchMultiplier < 1) throw new ConfigError(`prefetchMultiplier must be a positive integer, got ${wc.prefetchMultiplier}`);
     this.queues = wc.queues?.length ? wc.queues : [c.defaultQueue ?? 'celery'];
     this.acksLate = wc.acksLate ?? false;
     this.sendEvents = wc.events ?? false;

@@ -29,6 +29,11 @@ export interface ConsumerHost {
   returnAcks(tags: string[]): void;
   /** Count a fetch that carries acks as an ack write (flush waits for it). */
   trackAckWrite(p: Promise<unknown>): void;
+  /** While a fetch is in flight, acks wait for the next one instead of going out on their own. */
+  fetchStarted(): void;
+  fetchEnded(): void;
+  /** A fetch came back and no other is in flight: write the acks still pending. */
+  settleAcks(): void;
 }
 
 interface Watcher {
@@ -47,6 +52,7 @@ export function isRedelivered(msg: TransportMessage | undefined): boolean {
 export class RedisConsumer implements Consumer {
   held = 0;
   active = true;
+  private refillBatch = 1;
   private fetching = false;
   private waiting = false;
   private pumpScheduled = false;
@@ -74,6 +80,12 @@ export class RedisConsumer implements Consumer {
 
   setPrefetch(n: number): void {
     this.prefetch = Math.max(1, n);
+    this.schedulePump();
+  }
+
+  /** See Consumer.setRefillBatch. */
+  setRefillBatch(n: number): void {
+    this.refillBatch = Math.max(1, Math.floor(n));
     this.schedulePump();
   }
 
@@ -108,25 +120,32 @@ export class RedisConsumer implements Consumer {
   pump(): void {
     if (!this.active || this.fetching) return;
     const want = Math.min(this.prefetch - this.held, MAX_FETCH);
-    if (want <= 0) return;
+    // Nothing held means nothing will free a slot later: fetch even a small batch now.
+    if (want <= 0 || (want < this.refillBatch && this.held > 0)) return;
     this.fetching = true;
     this.waiting = false;
     const now = (Date.now() / 1000).toFixed(4);
     const acks = this.host.takePendingAcks();
+    this.host.fetchStarted();
     const run = FETCH.run(this.host.client, this.keys, [want, now, ...this.rkArgs, ...acks]);
     if (acks.length) {
       this.host.trackAckWrite(run.catch(() => this.host.returnAcks(acks)));
     }
     run.then(
       (reply) => {
+        this.host.fetchEnded();
         const got = this.deliver(reply);
         this.fetching = false;
-        if (!this.active) return;
-        if (got >= want) this.pump();
-        else this.waitForMessages();
+        if (this.active) {
+          if (got >= want) this.pump();
+          else this.waitForMessages();
+        }
+        this.host.settleAcks();
       },
       (err: unknown) => {
+        this.host.fetchEnded();
         this.fetching = false;
+        this.host.settleAcks();
         if (!this.active) return;
         this.host.onFetchError(err);
         clearTimeout(this.retryTimer);

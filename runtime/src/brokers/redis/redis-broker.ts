@@ -66,6 +66,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   private readonly held = new Map<string, { consumer: RedisConsumer; count: number }>();
   private readonly blocking = new Set<Redis>();
   private pendingAcks: string[] = [];
+  private fetchesInFlight = 0;
   private readonly ackWrites = new Set<Promise<unknown>>();
   private pendingEvents: Array<{ channel: string; raw: string }> = [];
   private sub?: Redis;
@@ -205,6 +206,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     c.pump();
     return {
       setPrefetch: (n) => c.setPrefetch(n),
+      setRefillBatch: (n) => c.setRefillBatch(n),
       cancel: async () => {
         this.consumers.delete(c);
         await c.cancel();
@@ -242,7 +244,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.pendingAcks.push(delivery.tag);
     // setImmediate, not a microtask: acks from many pool-child messages in one event-loop turn go
     // out as one pipeline.
-    if (this.pendingAcks.length === 1) setImmediate(() => this.writeAcks());
+    if (this.pendingAcks.length === 1) setImmediate(() => this.writeAcksUnlessFetching());
   }
 
   takePendingAcks(): string[] {
@@ -257,9 +259,27 @@ export class RedisBroker implements Broker, ConsumerHost {
     if (first) setImmediate(() => this.writeAcks());
   }
 
+  fetchStarted(): void {
+    this.fetchesInFlight++;
+  }
+
+  fetchEnded(): void {
+    this.fetchesInFlight--;
+  }
+
+  /** No fetch is on its way to carry the pending acks: write them now. */
+  settleAcks(): void {
+    if (this.fetchesInFlight === 0) this.writeAcks();
+  }
+
   trackAckWrite(p: Promise<unknown>): void {
     this.ackWrites.add(p);
     void p.finally(() => this.ackWrites.delete(p));
+  }
+
+  /** From ack()'s setImmediate: a fetch in flight takes the acks on its way back (settleAcks). */
+  private writeAcksUnlessFetching(): void {
+    if (this.fetchesInFlight === 0) this.writeAcks();
   }
 
   private writeAcks(): void {

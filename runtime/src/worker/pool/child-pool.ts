@@ -52,7 +52,7 @@ export class ChildPool implements Pool {
   private generation = 0;
   private bundle: string;
   private idleWaiters: Array<() => void> = [];
-  private readonly depth: number;
+  private depth: number;
   onFree?: () => void;
 
   constructor(
@@ -66,6 +66,12 @@ export class ChildPool implements Pool {
 
   get size(): number {
     return this.target;
+  }
+
+  setDepth(n: number): void {
+    if (this.o.maxTasksPerChild) return;
+    this.depth = Math.max(1, n);
+    this.dispatchPending();
   }
 
   get free(): number {
@@ -158,9 +164,14 @@ export class ChildPool implements Pool {
     });
   }
 
-  /** Give `r` to a child: a limited job only to an idle one (its timers start now), others to the least loaded. */
+  /**
+   * Give `r` to a child: a limited job only to an idle one (its timers start now). Others go to an
+   * idle child first, then to one already being sent jobs this tick (so a batch goes out as one
+   * message instead of being spread thin), then to the least loaded.
+   */
   private dispatch(r: Running): boolean {
     let best: Child | undefined;
+    let batching: Child | undefined;
     for (const c of this.children) {
       if (!this.usable(c)) continue;
       if (r.limited) {
@@ -171,8 +182,14 @@ export class ChildPool implements Pool {
         continue;
       }
       if (c.assigned.length >= this.depth || c.assigned[0]?.limited) continue;
+      if (c.assigned.length === 0) {
+        best = c;
+        break;
+      }
+      if (!batching && c.outbox.length) batching = c;
       if (!best || c.assigned.length < best.assigned.length) best = c;
     }
+    if (best?.assigned.length && batching) best = batching;
     if (!best) return false;
     this.assign(best, r);
     return true;

@@ -39,4 +39,6 @@ export interface Pool {
   reload?(bundle: string): Promise<void>;
   /** Called when a slot frees up. */
   onFree?: () => void;
+  /** Process/thread pools: how many jobs a child may hold (the prefetch multiplier). */
+  setDepth?(n: number): void;
 }
