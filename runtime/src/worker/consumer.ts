@@ -230,16 +230,40 @@ export class TaskConsumer {
       timeLimit: req.timeLimit ?? this.w.timeLimits.get(req.name)?.hard ?? r.task.options.timeLimit ?? this.w.config.worker?.timeLimit ?? null,
       softTimeLimit: req.softTimeLimit ?? this.w.timeLimits.get(req.name)?.soft ?? r.task.options.softTimeLimit ?? this.w.config.worker?.softTimeLimit ?? null,
     };
-    this.w.pool.run(job).then(
-      (o) => this.complete(r, o),
-      (err) => this.complete(r, { state: 'FAILURE', ...errorToInfo(err), runtime: 0 }),
-    );
+    this.w.pool.run(job, (o) => this.complete(r, o));
   }
 
-  private async complete(r: Request, o: Outcome): Promise<void> {
+  private complete(r: Request, o: Outcome): void {
     const { req } = r;
     this.w.totals.set(req.name, (this.w.totals.get(req.name) ?? 0) + 1);
     this.tuner?.observe(o.runtime);
+    // The common case, a success with no result to store, needs no await at all.
+    if (o.state === 'SUCCESS' && (req.ignoreResult || r.task.options.ignoreResult) && !this.w.terminated.has(req.id)) {
+      this.succeeded(r, o);
+      this.finished(r);
+      return;
+    }
+    void this.completeAsync(r, o);
+  }
+
+  private succeeded(r: Request, o: Outcome & { state: 'SUCCESS' }): void {
+    const { req } = r;
+    if (this.w.events.active) this.w.events.send({ type: 'task-succeeded', uuid: req.id, result: pyrepr(o.result, 256), runtime: o.runtime });
+    if (this.w.log.enabled('info')) this.w.log.info(`Task ${req.name}[${req.id}] succeeded in ${o.runtime.toFixed(6)}s: ${pyrepr(o.result, 200)}`);
+    this.w.stats.succeeded++;
+    this.ack(r);
+  }
+
+  /** The task is done with, whatever happened: free its place and start what fits. */
+  private finished(r: Request): void {
+    this.active.delete(r.req.id);
+    this.w.stats.processed++;
+    if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+    this.pump();
+  }
+
+  private async completeAsync(r: Request, o: Outcome): Promise<void> {
+    const { req } = r;
     try {
       const signal = this.w.terminated.get(req.id);
       if (signal !== undefined && o.state !== 'SUCCESS') {
@@ -251,10 +275,7 @@ export class TaskConsumer {
       switch (o.state) {
         case 'SUCCESS':
           await this.store(r, { status: 'SUCCESS', result: o.result, traceback: null });
-          if (this.w.events.active) this.w.events.send({ type: 'task-succeeded', uuid: req.id, result: pyrepr(o.result, 256), runtime: o.runtime });
-          if (this.w.log.enabled('info')) this.w.log.info(`Task ${req.name}[${req.id}] succeeded in ${o.runtime.toFixed(6)}s: ${pyrepr(o.result, 200)}`);
-          this.w.stats.succeeded++;
-          this.ack(r);
+          this.succeeded(r, o);
           break;
         case 'FAILURE':
           await this.store(r, { status: 'FAILURE', result: o.exc, traceback: o.traceback });
@@ -300,10 +321,7 @@ export class TaskConsumer {
       this.w.log.error(`Task ${req.name}[${req.id}]: cannot record its outcome (${(err as Error).message}); requeueing`);
       if (!r.acked) await this.rejectDelivery(r, true, (err as Error).message).catch(() => undefined);
     } finally {
-      this.active.delete(req.id);
-      this.w.stats.processed++;
-      if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w();
-      this.pump();
+      this.finished(r);
     }
   }
 

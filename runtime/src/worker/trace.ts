@@ -5,7 +5,7 @@
 import { hostname } from 'node:os';
 import { contextStorage } from '../app/context.js';
 import { getTask } from '../app/registry.js';
-import { backoffSeconds, makeRetry, matchesError, MaxRetriesSignal, type TaskContext } from '../app/task.js';
+import { backoffSeconds, makeRetry, matchesError, MaxRetriesSignal, type TaskContext, type TaskOptions } from '../app/task.js';
 import { Ignore, NotRegisteredError, Reject, Retry, SoftTimeLimitExceeded, type ExceptionInfo } from '../errors.js';
 import { registeredTaskNames } from '../app/registry.js';
 
@@ -93,9 +93,12 @@ export class LazyAbort {
   }
 }
 
-export async function executeTask(job: Job, abort: LazyAbort): Promise<Outcome> {
+/**
+ * Runs the task. A synchronous task gets its Outcome back synchronously (no promise, no microtask:
+ * that is most of the cost of a tiny task); one that returns a promise gets a Promise<Outcome>.
+ */
+export function executeTask(job: Job, abort: LazyAbort): Outcome | Promise<Outcome> {
   const t0 = performance.now();
-  const runtime = () => (performance.now() - t0) / 1000;
   const task = getTask(job.name);
   if (!task) {
     const e = errorToInfo(new NotRegisteredError(job.name, registeredTaskNames()));
@@ -119,30 +122,52 @@ export async function executeTask(job: Job, abort: LazyAbort): Promise<Outcome> 
   };
   try {
     const args = hasKeys(job.kwargs) ? [...job.args, job.kwargs] : job.args;
-    let result = contextStorage.run(ctx, () => (opts.bind ? task.fn(ctx, ...args) : task.fn(...args)));
-    if (result && typeof (result as Promise<unknown>).then === 'function') result = await result;
-    checkSerializable(result);
-    return { state: 'SUCCESS', result: result === undefined ? null : result, runtime: runtime() };
+    const result = contextStorage.run(ctx, () => (opts.bind ? task.fn(ctx, ...args) : task.fn(...args)));
+    if (result && typeof (result as Promise<unknown>).then === 'function') return settleAsync(result as Promise<unknown>, job, opts, t0);
+    return succeeded(result, job, opts, t0);
   } catch (err) {
-    if (err instanceof Retry) {
-      const info = err.exc !== undefined ? errorToInfo(err.exc) : null;
-      const countdown = err.eta ? Math.max(0, (err.eta.getTime() - Date.now()) / 1000) : err.countdown ?? 0;
-      const repr = `Retry in ${Number(countdown.toFixed(3))}s${info ? `: ${info.repr}` : ''}`;
-      return { state: 'RETRY', countdown, exc: info?.exc ?? null, traceback: info?.traceback ?? '', repr, runtime: runtime() };
-    }
-    if (err instanceof Ignore) return { state: 'IGNORED', runtime: runtime() };
-    if (err instanceof Reject) return { state: 'REJECTED', requeue: err.requeue, reason: err.message, runtime: runtime() };
-    if (err instanceof MaxRetriesSignal) {
-      return { state: 'FAILURE', ...errorToInfo(err), runtime: runtime() };
-    }
-    const max = opts.maxRetries === undefined ? 3 : opts.maxRetries;
-    if (!(err instanceof SoftTimeLimitExceeded) && matchesError(err, opts.autoretryFor) && (max === null || job.retries < max)) {
-      const info = errorToInfo(err);
-      const countdown = backoffSeconds(opts, job.retries);
-      return { state: 'RETRY', countdown, exc: info.exc, traceback: info.traceback, repr: `Retry in ${Number(countdown.toFixed(3))}s: ${info.repr}`, runtime: runtime() };
-    }
-    return { state: 'FAILURE', ...errorToInfo(err), runtime: runtime() };
+    return failed(err, job, opts, t0);
   }
+}
+
+async function settleAsync(result: Promise<unknown>, job: Job, opts: TaskOptions, t0: number): Promise<Outcome> {
+  try {
+    return succeeded(await result, job, opts, t0);
+  } catch (err) {
+    return failed(err, job, opts, t0);
+  }
+}
+
+function succeeded(result: unknown, job: Job, opts: TaskOptions, t0: number): Outcome {
+  try {
+    checkSerializable(result);
+  } catch (err) {
+    return failed(err, job, opts, t0);
+  }
+  return { state: 'SUCCESS', result: result === undefined ? null : result, runtime: (performance.now() - t0) / 1000 };
+}
+
+/** How a task that threw ended: retry, ignore, reject or failure (celery/app/trace.py). */
+function failed(err: unknown, job: Job, opts: TaskOptions, t0: number): Outcome {
+  const runtime = (performance.now() - t0) / 1000;
+  if (err instanceof Retry) {
+    const info = err.exc !== undefined ? errorToInfo(err.exc) : null;
+    const countdown = err.eta ? Math.max(0, (err.eta.getTime() - Date.now()) / 1000) : err.countdown ?? 0;
+    const repr = `Retry in ${Number(countdown.toFixed(3))}s${info ? `: ${info.repr}` : ''}`;
+    return { state: 'RETRY', countdown, exc: info?.exc ?? null, traceback: info?.traceback ?? '', repr, runtime };
+  }
+  if (err instanceof Ignore) return { state: 'IGNORED', runtime };
+  if (err instanceof Reject) return { state: 'REJECTED', requeue: err.requeue, reason: err.message, runtime };
+  if (err instanceof MaxRetriesSignal) {
+    return { state: 'FAILURE', ...errorToInfo(err), runtime };
+  }
+  const max = opts.maxRetries === undefined ? 3 : opts.maxRetries;
+  if (!(err instanceof SoftTimeLimitExceeded) && matchesError(err, opts.autoretryFor) && (max === null || job.retries < max)) {
+    const info = errorToInfo(err);
+    const countdown = backoffSeconds(opts, job.retries);
+    return { state: 'RETRY', countdown, exc: info.exc, traceback: info.traceback, repr: `Retry in ${Number(countdown.toFixed(3))}s: ${info.repr}`, runtime };
+  }
+  return { state: 'FAILURE', ...errorToInfo(err), runtime };
 }
 
 function hasKeys(o: Record<string, unknown>): boolean {

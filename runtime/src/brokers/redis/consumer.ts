@@ -119,7 +119,8 @@ export class RedisConsumer implements Consumer {
 
   pump(): void {
     if (!this.active || this.fetching) return;
-    const want = Math.min(this.prefetch - this.held, MAX_FETCH);
+    // At most half the window per fetch: the next one is then on its way while this batch runs.
+    const want = Math.min(this.prefetch - this.held, MAX_FETCH, Math.ceil(this.prefetch / 2));
     // Nothing held means nothing will free a slot later: fetch even a small batch now.
     if (want <= 0 || (want < this.refillBatch && this.held > 0)) return;
     this.fetching = true;

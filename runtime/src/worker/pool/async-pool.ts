@@ -7,11 +7,20 @@ import type { Pool, PoolOptions } from './types.js';
  * synchronous code: a hard time limit fails the task and frees the slot, but a synchronous loop
  * keeps the event loop busy (the worker warns about this when a hard limit is set).
  */
+interface Running {
+  abort: LazyAbort;
+  done: (o: Outcome) => void;
+  settled: boolean;
+  t0: number;
+  softTimer?: NodeJS.Timeout;
+  hardTimer?: NodeJS.Timeout;
+}
+
 export class AsyncPool implements Pool {
   readonly kind = 'async' as const;
-  private running = new Map<string, LazyAbort>();
-  /** Ends a running job's outcome at once (terminate): the code may go on, its result is ignored. */
-  private stoppers = new Map<string, (o: Outcome) => void>();
+  private running = new Map<string, Running>();
+  /** Outcomes waiting for the next microtask: a tick's worth of tasks is handed back in one go. */
+  private finished: Array<[Running, Outcome]> = [];
   private idleWaiters: Array<() => void> = [];
   size: number;
   onFree?: () => void;
@@ -43,35 +52,40 @@ export class AsyncPool implements Pool {
     if (this.o.timeLimit) this.warnHardLimit();
   }
 
-  async run(job: Job): Promise<Outcome> {
-    const ac = new LazyAbort();
-    this.running.set(job.id, ac);
+  run(job: Job, done: (o: Outcome) => void): void {
+    const r: Running = { abort: new LazyAbort(), done, settled: false, t0: performance.now() };
+    this.running.set(job.id, r);
     const { timeLimit: hard, softTimeLimit: soft } = job;
-    let softTimer: NodeJS.Timeout | undefined;
-    let hardTimer: NodeJS.Timeout | undefined;
-    try {
-      const t0 = performance.now();
-      const stopped = new Promise<Outcome>((resolve) => this.stoppers.set(job.id, resolve));
-      const exec = Promise.race([executeTask(job, ac), stopped]);
-      if (!hard && !soft) return await exec;
-      if (soft) softTimer = setTimeout(() => ac.abort(new SoftTimeLimitExceeded(soft)), soft * 1000);
-      if (!hard) return await exec;
+    if (soft) r.softTimer = setTimeout(() => r.abort.abort(new SoftTimeLimitExceeded(soft)), soft * 1000);
+    if (hard) {
       this.warnHardLimit();
-      const limit = new Promise<Outcome>((resolve) => {
-        hardTimer = setTimeout(() => {
-          ac.abort(new TimeLimitExceeded(hard));
-          resolve({ state: 'FAILURE', ...errorToInfo(new TimeLimitExceeded(hard)), runtime: (performance.now() - t0) / 1000 });
-        }, hard * 1000);
-      });
-      return await Promise.race([exec, limit]);
-    } finally {
-      clearTimeout(softTimer);
-      clearTimeout(hardTimer);
-      this.running.delete(job.id);
-      this.stoppers.delete(job.id);
-      if (this.running.size === 0) for (const w of this.idleWaiters.splice(0)) w();
-      this.onFree?.();
+      r.hardTimer = setTimeout(() => {
+        r.abort.abort(new TimeLimitExceeded(hard));
+        this.settle(job.id, r, { state: 'FAILURE', ...errorToInfo(new TimeLimitExceeded(hard)), runtime: (performance.now() - r.t0) / 1000 });
+      }, hard * 1000);
     }
+    const out = executeTask(job, r.abort);
+    if (out instanceof Promise) void out.then((o) => this.settle(job.id, r, o));
+    else this.settle(job.id, r, out);
+  }
+
+  /** The first outcome wins (a time limit or terminate may come before the task's own). */
+  private settle(id: string, r: Running, o: Outcome): void {
+    if (r.settled) return;
+    r.settled = true;
+    clearTimeout(r.softTimer);
+    clearTimeout(r.hardTimer);
+    this.running.delete(id);
+    if (this.finished.push([r, o]) === 1) queueMicrotask(() => this.handBack());
+  }
+
+  /** Never inside run(): the consumer's pump must not re-enter itself. */
+  private handBack(): void {
+    const batch = this.finished;
+    this.finished = [];
+    for (const [r, o] of batch) r.done(o);
+    if (this.running.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+    this.onFree?.();
   }
 
   /**
@@ -79,10 +93,10 @@ export class AsyncPool implements Pool {
    * that ignores its signal keeps running in the background; its result is discarded.
    */
   terminate(jobId: string, reason: string): boolean {
-    const ac = this.running.get(jobId);
-    if (!ac) return false;
-    ac.abort(new Error(reason));
-    this.stoppers.get(jobId)?.({ state: 'FAILURE', ...errorToInfo(new WorkerLostError(reason)), runtime: 0 });
+    const r = this.running.get(jobId);
+    if (!r) return false;
+    r.abort.abort(new Error(reason));
+    this.settle(jobId, r, { state: 'FAILURE', ...errorToInfo(new WorkerLostError(reason)), runtime: 0 });
     return true;
   }
 
@@ -97,10 +111,10 @@ export class AsyncPool implements Pool {
 
   async stop(graceful: boolean): Promise<void> {
     if (!graceful) {
-      for (const ac of this.running.values()) ac.abort(new Error('worker shutdown'));
+      for (const r of this.running.values()) r.abort.abort(new Error('worker shutdown'));
       return;
     }
-    if (this.running.size) await new Promise<void>((r) => this.idleWaiters.push(r));
+    if (this.running.size || this.finished.length) await new Promise<void>((res) => this.idleWaiters.push(res));
   }
 
   pids(): number[] {

@@ -156,12 +156,10 @@ export class ChildPool implements Pool {
     return child;
   }
 
-  run(job: Job): Promise<Outcome> {
-    return new Promise<Outcome>((resolve) => {
-      const { timeLimit: hard, softTimeLimit: soft } = job;
-      const r: Running = { job, resolve, started: performance.now(), timers: [], limited: !!(hard || soft), hard, soft };
-      if (!this.dispatch(r)) this.pending.push(r);
-    });
+  run(job: Job, done: (o: Outcome) => void): void {
+    const { timeLimit: hard, softTimeLimit: soft } = job;
+    const r: Running = { job, resolve: done, started: performance.now(), timers: [], limited: !!(hard || soft), hard, soft };
+    if (!this.dispatch(r)) this.pending.push(r);
   }
 
   /**
@@ -234,19 +232,23 @@ export class ChildPool implements Pool {
   }
 
   private finish(child: Child, results: JobDone[], rss?: number): void {
+    const ended: Array<[Running, Outcome]> = [];
     for (const { id, outcome } of results) {
       const i = child.assigned[0]?.job.id === id ? 0 : child.assigned.findIndex((x) => x.job.id === id);
       if (i < 0) continue;
       const r = child.assigned.splice(i, 1)[0]!;
       for (const t of r.timers) clearTimeout(t);
       child.tasksRun++;
-      r.resolve(outcome);
+      ended.push([r, outcome]);
     }
     const maxTasks = this.o.maxTasksPerChild;
     const maxMem = this.o.maxMemoryPerChild;
     if (maxTasks && child.tasksRun >= maxTasks) this.retire(child, `after ${child.tasksRun} tasks (max-tasks-per-child)`);
     else if (maxMem && rss && rss / 1024 > maxMem) this.retire(child, `its memory ${Math.round(rss / 1024)} KB is over max-memory-per-child ${maxMem} KB`);
     else if (!child.assigned.length && (child.generation !== this.generation || this.liveCount() > this.target)) this.retire(child, 'new code or smaller pool');
+    // Handed back after the bookkeeping (a child due to retire is marked first): the consumer
+    // starts new jobs from these callbacks.
+    for (const [r, outcome] of ended) r.resolve(outcome);
     this.slotFreed();
   }
 

@@ -38,7 +38,8 @@ export function runPoolChild(): void {
       const job = queue.shift()!;
       const abort = new LazyAbort();
       current = { id: job.id, abort };
-      const outcome = await executeTask(job, abort);
+      const run = executeTask(job, abort);
+      const outcome = run instanceof Promise ? await run : run;
       current = undefined;
       outbox.push({ id: job.id, outcome });
       if (!queue.length) flush();

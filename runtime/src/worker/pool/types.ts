@@ -26,7 +26,11 @@ export interface Pool {
   /** Jobs handed to the pool that have not started yet (queued in children). */
   readonly backlog: number;
   start(): Promise<void>;
-  run(job: Job): Promise<Outcome>;
+  /**
+   * Run a job; `done` gets its outcome exactly once, and never before run() returned (so the
+   * consumer can start jobs in a loop without re-entering itself).
+   */
+  run(job: Job, done: (o: Outcome) => void): void;
   /** Stop a running job (revoke --terminate): the outcome becomes FAILURE/REVOKED as the caller decides. */
   terminate(jobId: string, reason: string): boolean;
   grow(n: number): Promise<void>;
