@@ -105,7 +105,9 @@ for i = 4, #KEYS do
     local rk = ARGV[i - 1]
     for _, raw in ipairs(items) do
       local stored = raw
-      local tag = string.match(raw, '"delivery_tag"%s*:%s*"([^"\\\\]+)"')
+      -- A plain find first: a pattern scan from the start costs more than the rest of the loop.
+      local at = string.find(raw, '"delivery_tag"', 1, true)
+      local tag = at and string.match(raw, '^"delivery_tag"%s*:%s*"([^"\\\\]+)"', at)
       if not tag then
         local ok, env = pcall(cjson.decode, raw)
         if ok and type(env) == 'table' then
