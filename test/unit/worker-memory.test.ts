@@ -48,6 +48,11 @@ test('retry() with countdown re-runs the task; retries counted', async () => {
   assert.equal(await app.sendTask('retrying', [3]).get({ timeout: 5 }), 3);
 });
 
+test('a destructured context works: retry, retries, id and signal', async () => {
+  const r = app.sendTask('destructured', [2]);
+  assert.deepEqual(await r.get({ timeout: 5 }), { retries: 2, id: r.id, aborted: false });
+});
+
 test('autoretryFor with backoff', async () => {
   assert.equal(await app.sendTask('auto', []).get({ timeout: 5 }), 3);
 });

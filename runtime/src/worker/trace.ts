@@ -5,7 +5,8 @@
 import { hostname } from 'node:os';
 import { contextStorage } from '../app/context.js';
 import { getTask } from '../app/registry.js';
-import { backoffSeconds, makeRetry, matchesError, MaxRetriesSignal, type TaskContext, type TaskOptions } from '../app/task.js';
+import { backoffSeconds, makeRetry, matchesError, MaxRetriesSignal, type Task, type TaskContext, type TaskOptions } from '../app/task.js';
+import { performance } from 'node:perf_hooks';
 import { Ignore, NotRegisteredError, Reject, Retry, SoftTimeLimitExceeded, type ExceptionInfo } from '../errors.js';
 import { registeredTaskNames } from '../app/registry.js';
 
@@ -93,6 +94,48 @@ export class LazyAbort {
   }
 }
 
+/** A task's `ctx`: one object per run, methods on the prototype (no closures per task). */
+class JobContext implements TaskContext {
+  readonly id: string;
+  readonly name: string;
+  readonly retries: number;
+  readonly args: readonly unknown[];
+  readonly kwargs: Readonly<Record<string, unknown>>;
+  readonly hostname: string;
+  readonly eta: Date | null;
+  readonly rootId: string | null;
+  readonly parentId: string | null;
+
+  constructor(
+    private readonly job: Job,
+    private readonly opts: TaskOptions,
+    private readonly abort: LazyAbort,
+  ) {
+    this.id = job.id;
+    this.name = job.name;
+    this.retries = job.retries;
+    this.args = job.args;
+    this.kwargs = job.kwargs;
+    this.hostname = job.hostname || host;
+    this.eta = job.eta ? new Date(job.eta) : null;
+    this.rootId = job.rootId;
+    this.parentId = job.parentId;
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  /** A getter, so `const { retry } = ctx` works too; the function is made only when asked for. */
+  get retry(): TaskContext['retry'] {
+    return (o) => makeRetry(this.job, this.opts, o);
+  }
+}
+
+function callTask(task: Task, ctx: TaskContext, args: unknown[]): unknown {
+  return task.options.bind ? task.fn(ctx, ...args) : task.fn(...args);
+}
+
 /**
  * Runs the task. A synchronous task gets its Outcome back synchronously (no promise, no microtask:
  * that is most of the cost of a tiny task); one that returns a promise gets a Promise<Outcome>.
@@ -105,24 +148,10 @@ export function executeTask(job: Job, abort: LazyAbort): Outcome | Promise<Outco
     return { state: 'FAILURE', ...e, runtime: 0 };
   }
   const opts = task.options;
-  const ctx: TaskContext = {
-    id: job.id,
-    name: job.name,
-    retries: job.retries,
-    args: job.args,
-    kwargs: job.kwargs,
-    hostname: job.hostname || host,
-    eta: job.eta ? new Date(job.eta) : null,
-    rootId: job.rootId,
-    parentId: job.parentId,
-    get signal() {
-      return abort.signal;
-    },
-    retry: (o) => makeRetry(job, opts, o),
-  };
+  const ctx = new JobContext(job, opts, abort);
   try {
     const args = hasKeys(job.kwargs) ? [...job.args, job.kwargs] : job.args;
-    const result = contextStorage.run(ctx, () => (opts.bind ? task.fn(ctx, ...args) : task.fn(...args)));
+    const result = contextStorage.run(ctx, callTask, task, ctx, args);
     if (result && typeof (result as Promise<unknown>).then === 'function') return settleAsync(result as Promise<unknown>, job, opts, t0);
     return succeeded(result, job, opts, t0);
   } catch (err) {

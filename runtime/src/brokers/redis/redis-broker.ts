@@ -63,7 +63,9 @@ export class RedisBroker implements Broker, ConsumerHost {
   private readonly emitter = new EventEmitter();
   private readonly bound = new Set<string>();
   private readonly consumers = new Set<RedisConsumer>();
-  private readonly held = new Map<string, { consumer: RedisConsumer; count: number }>();
+  /** Held deliveries by tag; the same tag held twice (a redelivery racing an ack) is counted in `heldTwice`. */
+  private readonly held = new Map<string, RedisConsumer>();
+  private readonly heldTwice = new Map<string, number>();
   private readonly blocking = new Set<Redis>();
   private pendingAcks: string[] = [];
   private fetchesInFlight = 0;
@@ -130,6 +132,7 @@ export class RedisBroker implements Broker, ConsumerHost {
       // Like kombu's restore_at_shutdown: what we still hold goes back now, not after the timeout.
       const tags = [...this.held.keys()];
       this.held.clear();
+      this.heldTwice.clear();
       if (tags.length && this.client.status === 'ready') await REQUEUE.run(this.client, [UNACKED_KEY, UNACKED_INDEX_KEY], tags);
     } finally {
       this.closed = true;
@@ -222,9 +225,8 @@ export class RedisBroker implements Broker, ConsumerHost {
   }
 
   track(delivery: Delivery, consumer: RedisConsumer): void {
-    const h = this.held.get(delivery.tag);
-    if (h) h.count++;
-    else this.held.set(delivery.tag, { consumer, count: 1 });
+    if (this.held.has(delivery.tag)) this.heldTwice.set(delivery.tag, (this.heldTwice.get(delivery.tag) ?? 0) + 1);
+    else this.held.set(delivery.tag, consumer);
   }
 
   onFetchError(): void {
@@ -232,10 +234,13 @@ export class RedisBroker implements Broker, ConsumerHost {
   }
 
   private untrack(tag: string): boolean {
-    const h = this.held.get(tag);
-    if (!h) return false;
-    if (--h.count <= 0) this.held.delete(tag);
-    h.consumer.release();
+    const consumer = this.held.get(tag);
+    if (!consumer) return false;
+    const extra = this.heldTwice.get(tag);
+    if (extra === undefined) this.held.delete(tag);
+    else if (extra > 1) this.heldTwice.set(tag, extra - 1);
+    else this.heldTwice.delete(tag);
+    consumer.release();
     return true;
   }
 
