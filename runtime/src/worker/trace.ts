@@ -94,7 +94,11 @@ export class LazyAbort {
   }
 }
 
-/** A task's `ctx`: one object per run, methods on the prototype (no closures per task). */
+/**
+ * A task's `ctx`: plain data fields (so logging or spreading it shows them) and accessors on the
+ * prototype (no closures per task, which a literal with getters would cost). It implements the
+ * TaskContext interface field for field.
+ */
 class JobContext implements TaskContext {
   readonly id: string;
   readonly name: string;
