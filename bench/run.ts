@@ -70,7 +70,7 @@ function percentile(xs: number[], p: number): number {
 
 type SprigPool = 'async' | 'process';
 
-function sprigWorker(pool: SprigPool, queue: string, brokerUrl = REDIS_URL, nodeArgs: string[] = []): Proc {
+function sprigWorker(pool: SprigPool, queue: string, brokerUrl = REDIS_URL, nodeArgs: string[] = [], extra: string[] = []): Proc {
   const c = pool === 'async' ? '50' : '2';
   return spawnGroup(`sprig ${pool} c=${c}`, process.execPath, [
     ...nodeArgs,
@@ -88,6 +88,7 @@ function sprigWorker(pool: SprigPool, queue: string, brokerUrl = REDIS_URL, node
     'warn',
     '--broker',
     brokerUrl,
+    ...extra,
   ], { cwd: ROOT, env: { SPRIG_BROKER_URL: '', SPRIG_RESULT_BACKEND: '' } });
 }
 
@@ -256,7 +257,8 @@ function kombuRemaining(q: string): () => Promise<number> {
   };
 }
 
-async function drainKombu(kind: 'sprig-async' | 'sprig-process' | 'celery', n: number, profileDir?: string): Promise<Drain> {
+/** `sprig-process-fixed4`: the process pool with Celery's fixed window (`--prefetch-multiplier 4`) instead of the adaptive one. */
+async function drainKombu(kind: 'sprig-async' | 'sprig-process' | 'sprig-process-fixed4' | 'celery', n: number, profileDir?: string): Promise<Drain> {
   await flush();
   const q = qname();
   // Celery's messages are sent by Sprig too (protocol v2, kombu's layout): the enqueue is not timed here.
@@ -264,7 +266,8 @@ async function drainKombu(kind: 'sprig-async' | 'sprig-process' | 'celery', n: n
   const len = await redis.llen(q);
   if (len !== n) throw new Error(`expected ${n} messages, found ${len}`);
   const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const spawnW = kind === 'celery' ? () => celeryWorker(q, REDIS_URL) : () => sprigWorker(kind === 'sprig-async' ? 'async' : 'process', q, REDIS_URL, nodeArgs);
+  const extra = kind === 'sprig-process-fixed4' ? ['--prefetch-multiplier', '4'] : [];
+  const spawnW = kind === 'celery' ? () => celeryWorker(q, REDIS_URL) : () => sprigWorker(kind === 'sprig-async' ? 'async' : 'process', q, REDIS_URL, nodeArgs, extra);
   return timeDrain(n, spawnW, () => redis.llen(q), kombuRemaining(q));
 }
 
@@ -569,6 +572,7 @@ async function main(): Promise<void> {
     drainBull: new Series<Drain>('drain BullMQ c=50'),
     drainProcess: new Series<Drain>('drain Sprig process c=2'),
     drainCelery: new Series<Drain>('drain Celery prefork c=2'),
+    drainProcessFixed: new Series<Drain>('drain Sprig process c=2, fixed window 4'),
     latSprig: new Series<number[]>('latency Sprig'),
     latBull: new Series<number[]>('latency BullMQ'),
     amqpAsync: new Series<Drain>('RabbitMQ drain Sprig async c=50'),
@@ -594,6 +598,7 @@ async function main(): Promise<void> {
       await S.drainBull.run(() => drainBull(P.drainN));
       await S.drainProcess.run(() => drainKombu('sprig-process', P.drainN));
       await celeryRun(S.drainCelery, () => drainKombu('celery', P.drainN));
+      await S.drainProcessFixed.run(() => drainKombu('sprig-process-fixed4', P.drainN));
     }
     if (want('latency')) {
       await S.latSprig.run(() => latencySprig(P.latencyN));
@@ -627,8 +632,9 @@ async function main(): Promise<void> {
   }
   if (want('drain')) {
     rows.push(row(`drain ${N} no-op (Redis): Sprig async pool c=50 (ignoreResult, acksLate) vs BullMQ Worker c=50 (removeOnComplete)`, 'tasks/s', true, S.drainAsync, S.drainBull, drainRate));
-    rows.push(row(`drain ${N} no-op (Redis): Sprig process pool c=2 (ignoreResult, acksLate) vs Celery prefork c=2 (ignore_result, acks_late)`, 'tasks/s', true, S.drainProcess, S.drainCelery, drainRate));
+    rows.push(row(`drain ${N} no-op (Redis): Sprig process pool c=2 (ignoreResult, acksLate, default adaptive window) vs Celery prefork c=2 (ignore_result, acks_late)`, 'tasks/s', true, S.drainProcess, S.drainCelery, drainRate));
     rows.push(row(`drain ${N} no-op (Redis): Sprig process pool c=2 (ignoreResult, acksLate) vs BullMQ Worker c=50 (removeOnComplete)`, 'tasks/s', true, S.drainProcess, S.drainBull, drainRate));
+    rows.push(row(`drain ${N} no-op (Redis): Sprig process pool c=2 with Celery's fixed window (--prefetch-multiplier 4) vs Celery prefork c=2`, 'tasks/s', true, S.drainProcessFixed, S.drainCelery, drainRate));
   }
   if (want('latency')) {
     const l = `${P.latencyN} sequential enqueue -> result round trips: Sprig sendTask+get (async pool c=50, Redis results) vs BullMQ add+waitUntilFinished (c=50)`;
@@ -675,7 +681,7 @@ async function main(): Promise<void> {
     },
     rows,
     details: {
-      drain: { sprigAsync: detail(S.drainAsync), bullmq: detail(S.drainBull), sprigProcess: detail(S.drainProcess), celery: detail(S.drainCelery) },
+      drain: { sprigAsync: detail(S.drainAsync), bullmq: detail(S.drainBull), sprigProcess: detail(S.drainProcess), sprigProcessFixedWindow4: detail(S.drainProcessFixed), celery: detail(S.drainCelery) },
       amqp: { sprigAsync: detail(S.amqpAsync), sprigProcess: detail(S.amqpProcess), celery: detail(S.amqpCelery) },
       idle: { sprigAsync: mem(S.idleAsync), bullmq: mem(S.idleBull), sprigProcess: mem(S.idleProcess), celery: mem(S.idleCelery) },
       latency: {
