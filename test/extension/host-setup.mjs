@@ -36,6 +36,17 @@ function ensureNode24() {
   return node;
 }
 
+/**
+ * The environment for installing with Node 24: without what an outer `npm test` (run by Node 20)
+ * exports (`npm_node_execpath`, `NODE`, `npm_config_*`...), which the inner npm would follow, so
+ * code-server's install script would find Node 20 and refuse.
+ */
+function hostInstallEnv() {
+  const env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) && k !== 'NODE' && k !== 'INIT_CWD') env[k] = v;
+  return env;
+}
+
 function ensureCodeServer(node24) {
   const dir = path.join(CACHE, 'code-server');
   const entry = path.join(dir, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
@@ -46,7 +57,7 @@ function ensureCodeServer(node24) {
   const nodeDir = path.resolve(path.dirname(node24), '..');
   execFileSync('npm', ['install', '--prefix', dir, '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--unsafe-perm', `code-server@${CODE_SERVER_VERSION}`], {
     stdio: 'inherit',
-    env: { ...process.env, PATH: `${path.dirname(node24)}:${process.env.PATH}`, npm_config_nodedir: nodeDir },
+    env: { ...hostInstallEnv(), PATH: `${path.dirname(node24)}:${process.env.PATH}`, npm_config_nodedir: nodeDir },
   });
   if (!fs.existsSync(entry)) throw new Error(`code-server installed no ${entry}`);
   fs.writeFileSync(done, new Date().toISOString());
