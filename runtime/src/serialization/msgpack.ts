@@ -1,11 +1,19 @@
-import { Packr, Unpackr } from 'msgpackr/index-no-eval';
+import type { Packr, Unpackr } from 'msgpackr/index-no-eval';
 import type { Serializer } from './registry.js';
 
-// Plain maps and arrays only (no msgpackr records/structures), as kombu's
-// msgpack.packb(use_bin_type=True) / unpackb(raw=False) write and read them.
-const packr = new Packr({ useRecords: false, moreTypes: false });
-// int64AsType 'auto' (number when exact, else BigInt) exists in msgpackr 2.x but not in its types.
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'number' });
+// Loaded at first use (most workers never see msgpack). Plain maps and arrays only (no msgpackr
+// records/structures), as kombu's msgpack.packb(use_bin_type=True) / unpackb(raw=False) write and
+// read them. int64AsType 'auto' (number when exact, else BigInt) exists in msgpackr 2.x but not in
+// its types.
+let codec: { packr: Packr; unpackr: Unpackr } | undefined;
+function msgpackr(): { packr: Packr; unpackr: Unpackr } {
+  if (codec) return codec;
+  const lib = require('msgpackr/index-no-eval') as typeof import('msgpackr/index-no-eval');
+  return (codec = {
+    packr: new lib.Packr({ useRecords: false, moreTypes: false }),
+    unpackr: new lib.Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'auto' as 'number' }),
+  });
+}
 
 /**
  * msgpackr writes integers outside 32 bits as float64, which Python would read as floats; send
@@ -33,7 +41,7 @@ export const msgpackSerializer: Serializer = {
   name: 'msgpack',
   contentType: 'application/x-msgpack',
   contentEncoding: 'binary',
-  encode: (value) => Buffer.from(packr.pack(prepare(value))),
+  encode: (value) => Buffer.from(msgpackr().packr.pack(prepare(value))),
   // msgpackr renames a "__proto__" map key to "__proto_", so a message cannot set a prototype.
-  decode: (data) => unpackr.unpack(data),
+  decode: (data) => msgpackr().unpackr.unpack(data),
 };

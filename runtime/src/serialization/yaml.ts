@@ -1,4 +1,8 @@
-import { parseDocument, stringify } from 'yaml';
+import type * as YamlLib from 'yaml';
+
+// Loaded at first use: most workers never see YAML, and the library costs a few MB at start.
+let lib: typeof YamlLib | undefined;
+const yaml = (): typeof YamlLib => (lib ??= require('yaml') as typeof YamlLib);
 import type { Serializer } from './registry.js';
 
 /**
@@ -12,9 +16,9 @@ export const yamlSerializer: Serializer = {
   name: 'yaml',
   contentType: 'application/x-yaml',
   contentEncoding: 'utf-8',
-  encode: (value) => Buffer.from(stringify(value, { version: '1.1' }), 'utf8'),
+  encode: (value) => Buffer.from(yaml().stringify(value, { version: '1.1' }), 'utf8'),
   decode(data) {
-    const doc = parseDocument(data.toString('utf8'), { version: '1.1', logLevel: 'silent', uniqueKeys: true, prettyErrors: false });
+    const doc = yaml().parseDocument(data.toString('utf8'), { version: '1.1', logLevel: 'silent', uniqueKeys: true, prettyErrors: false });
     const problem = doc.errors[0] ?? doc.warnings[0];
     if (problem) throw new Error(problem.message.split('\n')[0]);
     // Bounds alias expansion (billion laughs).

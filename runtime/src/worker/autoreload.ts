@@ -4,7 +4,7 @@
  * good one swaps the code: running tasks finish on the old code, new ones get the new code.
  */
 import * as fs from 'node:fs';
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 import { buildModule, TaskFileError } from '../app/loader.js';
 import { taskRegistry, registeredTaskNames } from '../app/registry.js';
 import type { Task } from '../app/task.js';
@@ -26,6 +26,8 @@ export class Autoreloader {
 
   start(): void {
     const files = this.w.bundle?.inputs ?? [];
+    // Loaded only with --autoreload.
+    const { watch } = require('chokidar') as typeof import('chokidar');
     this.watcher = watch(files, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 } });
     this.watcher.on('all', () => this.schedule());
     this.w.log.info(`autoreload: watching ${files.length} file(s)`);
