@@ -29,8 +29,8 @@ function key(): string {
   return k;
 }
 
-async function startWorker(queue: string, extra: string[] = [], url = REDIS): Promise<Spawned> {
-  const w = runCli(['worker', '--app', FIXTURE_TASKS, '--broker', url, '-Q', queue, '--loglevel', 'info', ...extra]);
+async function startWorker(queue: string, extra: string[] = [], url = REDIS, detached = false): Promise<Spawned> {
+  const w = runCli(['worker', '--app', FIXTURE_TASKS, '--broker', url, '-Q', queue, '--loglevel', 'info', ...extra], { detached });
   workers.push(w);
   await waitFor(() => w.err().includes('ready:') || w.proc.exitCode !== null, 20_000, 'worker ready');
   assert.equal(w.proc.exitCode, null, w.err());
@@ -229,6 +229,18 @@ test('shutdown stages: warm finishes the running task; a second signal goes cold
   // The unfinished acks-late message is delivered again to the next worker.
   await startWorker(q, ['-c', '1', '--acks-late']);
   await waitFor(async () => (await app.control.inspect('active', { timeout: 1 })).some((r) => (Object.values(r)[0] as Array<{ id: string }>).some((x) => x.id === cold.id)), 15_000, 'the task to run again');
+});
+
+test('Ctrl-C (SIGINT to the whole process group): pool children leave it to the worker, whose warm shutdown finishes the running task', async () => {
+  const q = newQueue();
+  const app = client(q);
+  const w = await startWorker(q, ['-c', '2'], REDIS, true);
+  const r = app.sendTask('slow', [1500]);
+  await waitFor(async () => (await app.control.inspect('active', { timeout: 1 })).some((x) => (Object.values(x)[0] as Array<{ id: string }>).some((t) => t.id === r.id)), 10_000, 'the task to run');
+  process.kill(-w.proc.pid!, 'SIGINT');
+  assert.equal(await w.exit, 0, w.err());
+  assert.equal(await r.get({ timeout: 5 }), 1500, 'the running task finished during the warm shutdown');
+  assert.doesNotMatch(w.err(), /pool child \d+ exited/, 'no pool child died of the signal');
 });
 
 test('adaptive prefetch: the window grows to 16 per slot for sub-millisecond tasks, not for slow ones, not when set', async () => {

@@ -90,5 +90,10 @@ export function runPoolChild(): void {
     process.on('message', onMessage);
     // The parent went away: don't linger as an orphan.
     process.on('disconnect', () => process.exit(0));
+    // Shutdown is the worker's call (like Celery's pool processes): Ctrl-C in a terminal, or a
+    // service manager's SIGTERM, reaches the whole process group, and a warm shutdown must be able
+    // to finish the task running here. The worker sends 'exit', or SIGKILL for a cold shutdown.
+    process.on('SIGINT', () => undefined);
+    process.on('SIGTERM', () => undefined);
   } else parentPort!.on('message', onMessage);
 }
