@@ -67,6 +67,8 @@ test('in-process worker: task counts by name and state, runtime, queue length, r
     assert.equal(value(m.body, 'sprig_tasks_total', { name: 'boom', state: 'failed' }), 1);
     assert.equal(value(m.body, 'sprig_task_runtime_seconds_count', { name: 'add' }), 2);
     assert.equal(value(m.body, 'sprig_pool_size'), 3);
+    // 3 slots x the adaptive window's base of 4 (three quick tasks are too few for it to grow).
+    assert.equal(value(m.body, 'sprig_prefetch_limit'), 12);
     assert.equal(value(m.body, 'sprig_tasks_reserved'), 0);
     assert.equal(value(m.body, 'sprig_queue_length', { queue: q }), 0);
     assert.equal(value(m.body, 'sprig_broker_reconnects_total'), 0);

@@ -237,13 +237,19 @@ export class TaskConsumer {
     const { req } = r;
     this.w.totals.set(req.name, (this.w.totals.get(req.name) ?? 0) + 1);
     this.tuner?.observe(o.runtime);
+    // Asked to terminate: it ends as REVOKED unless it succeeded first. Either way the mark goes.
+    let terminatedWith: string | undefined;
+    if (this.w.terminated.size) {
+      terminatedWith = this.w.terminated.get(req.id);
+      this.w.terminated.delete(req.id);
+    }
     // The common case, a success with no result to store, needs no await at all.
-    if (o.state === 'SUCCESS' && (req.ignoreResult || r.task.options.ignoreResult) && !this.w.terminated.has(req.id)) {
+    if (o.state === 'SUCCESS' && (req.ignoreResult || r.task.options.ignoreResult)) {
       this.succeeded(r, o);
       this.finished(r);
       return;
     }
-    void this.completeAsync(r, o);
+    void this.completeAsync(r, o, terminatedWith);
   }
 
   private succeeded(r: Request, o: Outcome & { state: 'SUCCESS' }): void {
@@ -262,14 +268,12 @@ export class TaskConsumer {
     this.pump();
   }
 
-  private async completeAsync(r: Request, o: Outcome): Promise<void> {
+  private async completeAsync(r: Request, o: Outcome, terminatedWith: string | undefined): Promise<void> {
     const { req } = r;
     try {
-      const signal = this.w.terminated.get(req.id);
-      if (signal !== undefined && o.state !== 'SUCCESS') {
+      if (terminatedWith !== undefined && o.state !== 'SUCCESS') {
         // Stopped by `revoke --terminate`: REVOKED, not a failure, and never redelivered.
-        this.w.terminated.delete(req.id);
-        await this.revoke(r, false, signal);
+        await this.revoke(r, false, terminatedWith);
         return;
       }
       switch (o.state) {

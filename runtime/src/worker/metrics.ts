@@ -92,7 +92,7 @@ export class WorkerMetrics {
     gauge('sprig_tasks_scheduled', 'ETA/countdown tasks held until their time', () => worker.consumer?.scheduled.size ?? 0);
     gauge('sprig_pool_size', 'Pool slots (concurrency)', () => worker.pool?.size ?? 0);
     gauge('sprig_pool_free', 'Free pool slots', () => worker.pool?.free ?? 0);
-    gauge('sprig_prefetch_limit', 'Messages this worker may hold unacknowledged', () => worker.concurrency * worker.prefetchMultiplier);
+    gauge('sprig_prefetch_limit', 'Messages this worker may hold unacknowledged (pool size x the current, possibly adaptive, multiplier; plus held ETA tasks)', () => worker.consumer?.prefetchCount() ?? worker.concurrency * worker.prefetchMultiplier);
   }
 
   private nameOf(e: SprigEvent & { uuid?: string | null }): string {
