@@ -1,6 +1,6 @@
 import { executeTask, errorToInfo, LazyAbort, type Job, type Outcome } from '../trace.js';
 import { SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError } from '../../errors.js';
-import type { Pool, PoolOptions } from './types.js';
+import { handBackOutcome, type Pool, type PoolOptions } from './types.js';
 
 /**
  * Runs tasks in the worker's own event loop: best for I/O-bound async tasks. It cannot stop
@@ -83,7 +83,7 @@ export class AsyncPool implements Pool {
   private handBack(): void {
     const batch = this.finished;
     this.finished = [];
-    for (const [r, o] of batch) r.done(o);
+    for (const [r, o] of batch) handBackOutcome(r.done, o);
     if (this.running.size === 0) for (const w of this.idleWaiters.splice(0)) w();
     this.onFree?.();
   }

@@ -13,7 +13,7 @@ import { errorToInfo, type Job, type Outcome } from '../trace.js';
 import { TimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import { poolChildPath } from '../../util/paths.js';
 import type { FromChild, JobDone, ToChild } from './child-protocol.js';
-import type { Pool, PoolOptions } from './types.js';
+import { handBackOutcome, type Pool, type PoolOptions } from './types.js';
 
 interface Running {
   job: Job;
@@ -248,7 +248,7 @@ export class ChildPool implements Pool {
     else if (!child.assigned.length && (child.generation !== this.generation || this.liveCount() > this.target)) this.retire(child, 'new code or smaller pool');
     // Handed back after the bookkeeping (a child due to retire is marked first): the consumer
     // starts new jobs from these callbacks.
-    for (const [r, outcome] of ended) r.resolve(outcome);
+    for (const [r, outcome] of ended) handBackOutcome(r.resolve, outcome);
     this.slotFreed();
   }
 

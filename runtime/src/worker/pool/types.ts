@@ -46,3 +46,18 @@ export interface Pool {
   /** Process/thread pools: how many jobs a child may hold (the prefetch multiplier). */
   setDepth?(n: number): void;
 }
+
+/**
+ * Hand one outcome of a batch to the consumer. If the consumer throws, the rest of the batch is
+ * still handed back (else those tasks would never be acked); the error surfaces on its own, as an
+ * uncaught exception, as it did when completion ran in a promise.
+ */
+export function handBackOutcome(done: (o: Outcome) => void, o: Outcome): void {
+  try {
+    done(o);
+  } catch (err) {
+    queueMicrotask(() => {
+      throw err;
+    });
+  }
+}
