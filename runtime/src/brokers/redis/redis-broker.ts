@@ -249,7 +249,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.pendingAcks.push(delivery.tag);
     // setImmediate, not a microtask: acks from many pool-child messages in one event-loop turn go
     // out as one pipeline.
-    if (this.pendingAcks.length === 1) setImmediate(() => this.writeAcksUnlessFetching());
+    if (this.pendingAcks.length === 1) setImmediate(() => this.settleAcks());
   }
 
   takePendingAcks(): string[] {
@@ -272,7 +272,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.fetchesInFlight--;
   }
 
-  /** No fetch is on its way to carry the pending acks: write them now. */
+  /** Write the pending acks now, unless a fetch in flight will (it carries them, or settles after). */
   settleAcks(): void {
     if (this.fetchesInFlight === 0) this.writeAcks();
   }
@@ -280,11 +280,6 @@ export class RedisBroker implements Broker, ConsumerHost {
   trackAckWrite(p: Promise<unknown>): void {
     this.ackWrites.add(p);
     void p.finally(() => this.ackWrites.delete(p));
-  }
-
-  /** From ack()'s setImmediate: a fetch in flight takes the acks on its way back (settleAcks). */
-  private writeAcksUnlessFetching(): void {
-    if (this.fetchesInFlight === 0) this.writeAcks();
   }
 
   private writeAcks(): void {
