@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import * as amqplib from 'amqplib';
 import { Queue, QueueEvents } from 'bullmq';
-import { App } from 'sprig';
+import { App } from 'sprig-queue';
 import { killAll, MemSampler, spawnGroup, stopGroup, treeMemory, type MemSample, type Proc } from './procs.js';
 import { formatSummary, summarize } from './profile.js';
 
@@ -74,7 +74,7 @@ function sprigWorker(pool: SprigPool, queue: string, brokerUrl = REDIS_URL, node
   const c = pool === 'async' ? '50' : '2';
   return spawnGroup(`sprig ${pool} c=${c}`, process.execPath, [
     ...nodeArgs,
-    path.join(ROOT, 'bin', 'sprig.js'),
+    path.join(ROOT, 'runtime', 'bin', 'sprig.js'),
     'worker',
     '--app',
     path.join(BENCH, 'tasks.ts'),

@@ -1,5 +1,5 @@
 // Tasks the benchmark's Sprig workers run (`npm run bench`; see bench/README.md).
-import { task } from 'sprig';
+import { task } from 'sprig-queue';
 
 /** The drain task: does nothing, stores no result, acked after it ran (at-least-once). */
 export const noop = task('bench.noop', () => undefined, { ignoreResult: true, acksLate: true });

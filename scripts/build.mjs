@@ -1,7 +1,11 @@
-// One esbuild script, three targets: runtime (node/cjs), extension (node/cjs, vscode external), webview (browser/iife).
-// Flags: --watch, --production.
+// One esbuild script. Targets: the sprig-queue package (runtime/dist: node/cjs, its dependencies
+// external, plus .d.ts emitted by tsc), the runtime copy the extension ships (dist/runtime: the same
+// entries with every dependency bundled), the extension (node/cjs, vscode external) and the webview
+// (browser/iife). Flags: --watch, --production.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
@@ -12,21 +16,32 @@ const common = {
   minify: production,
   logLevel: 'warning',
   legalComments: 'none',
+  // Error classes keep their names under minification: results, events and dead-letter reasons
+  // carry `TimeLimitExceeded`, `WorkerLostError`... never a mangled `bs`.
+  keepNames: true,
+};
+
+// index.js is the library; pool-child.js and cli.js (the `sprig` command) share its module instance.
+const runtimeEntries = {
+  index: 'runtime/src/index.ts',
+  'pool-child': 'runtime/src/worker/pool/child-main.ts',
+  cli: 'runtime/src/cli/bin.ts',
+};
+const runtimeCommon = {
+  ...common,
+  entryPoints: runtimeEntries,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  plugins: [shareRuntimePlugin()],
 };
 
 const targets = [
-  {
-    ...common,
-    entryPoints: { index: 'runtime/src/index.ts', 'pool-child': 'runtime/src/worker/pool/child-main.ts' },
-    outdir: 'dist/runtime',
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    // esbuild is a runtime dependency (it builds users' task files); its native binary cannot be bundled.
-    external: ['esbuild', 'fsevents'],
-    // pool-child.js must share index.js's module instance, not carry its own copy.
-    plugins: [shareRuntimePlugin()],
-  },
+  // The npm package: readable code, its dependencies resolved from the user's node_modules.
+  { ...runtimeCommon, outdir: 'runtime/dist', packages: 'external', minify: false },
+  // The extension's copy: self-contained but for esbuild, whose native binary cannot be bundled
+  // (it builds users' task files).
+  { ...runtimeCommon, outdir: 'dist/runtime', external: ['esbuild', 'fsevents'] },
 ];
 
 if (fs.existsSync('extension/src/extension.ts')) {
@@ -70,6 +85,14 @@ if (watch) {
   console.log('[build] watching');
 } else {
   const t0 = Date.now();
-  await Promise.all(targets.map((t) => esbuild.build(t)));
-  console.log(`[build] ${targets.length} target(s) in ${Date.now() - t0} ms`);
+  await Promise.all([...targets.map((t) => esbuild.build(t)), emitTypes()]);
+  console.log(`[build] ${targets.length} target(s) + types in ${Date.now() - t0} ms`);
+}
+
+/** The package's .d.ts files (runtime/dist/types), emitted by tsc from the runtime's sources. */
+async function emitTypes() {
+  fs.rmSync('runtime/dist/types', { recursive: true, force: true });
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', 'runtime/tsconfig.build.json'], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`tsc (declarations) exited with ${r.status ?? r.signal}`);
 }

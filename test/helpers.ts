@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 
 export const ROOT = path.resolve(__dirname, '..');
-export const CLI = path.join(ROOT, 'bin', 'sprig.js');
+export const CLI = path.join(ROOT, 'runtime', 'bin', 'sprig.js');
 export const FIXTURE_TASKS = path.join(ROOT, 'test', 'fixtures', 'tasks.ts');
 
 export function uniqueQueue(): string {
@@ -33,7 +33,7 @@ export interface Spawned {
   exit: Promise<number | null>;
 }
 
-/** Run the built CLI (`bin/sprig.js`); `detached`: in its own process group, as a terminal would start it. */
+/** Run the built CLI (`runtime/bin/sprig.js`); `detached`: in its own process group, as a terminal would start it. */
 export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; detached?: boolean } = {}): Spawned {
   const proc = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: !!opts.detached });
   let out = '';

@@ -26,7 +26,7 @@ export function runtime(): Runtime {
 
 /** The `sprig` CLI the extension runs workers and the embedded broker with. */
 export function cliPath(): string {
-  return path.join(root, 'bin', 'sprig.js');
+  return path.join(root, 'dist', 'runtime', 'cli.js');
 }
 
 /** Environment for a Node child of the extension host: Electron's binary runs as plain Node. */

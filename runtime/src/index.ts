@@ -1,6 +1,6 @@
 /** Sprig's public API: the one barrel. */
 export { task, sendTask, configure, defaultApp, App, type ApplyOptions } from './app/app.js';
-export type { Task, TaskOptions, TaskContext } from './app/task.js';
+export type { Task, TaskOptions, TaskContext, BoundTaskFn, BoundArgs, BoundTaskOptions, UnboundTaskOptions } from './app/task.js';
 export { currentTask } from './app/context.js';
 export { AsyncResult, type GetOptions } from './app/result.js';
 export { defineConfig, resolveConfig, type SprigConfig, type WorkerConfig, type PoolKind } from './app/config.js';

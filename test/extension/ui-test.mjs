@@ -45,7 +45,7 @@ export async function runUiTest({ host, browser, root, workspace, runDir, result
     }
   };
   const cli = (args, opts = {}) => {
-    const r = spawnSync(process.execPath, [path.join(root, 'bin', 'sprig.js'), ...args], {
+    const r = spawnSync(process.execPath, [path.join(root, 'runtime', 'bin', 'sprig.js'), ...args], {
       cwd: workspace,
       env: { ...process.env, SPRIG_PROJECT_DIR: workspace, SPRIG_LOG_LEVEL: 'warn' },
       encoding: 'utf8',
@@ -112,7 +112,7 @@ export async function runUiTest({ host, browser, root, workspace, runDir, result
   await step('a second worker from the CLI (queue "second")', async () => {
     cli(['call', 'later', '-Q', 'second']);
     cli(['call', 'slow', '-a', '[600000]', '-Q', 'second']);
-    const w = spawn(process.execPath, [path.join(root, 'bin', 'sprig.js'), 'worker', '--app', path.join(workspace, 'tasks.ts'), '-Q', 'second', '-c', '1', '--prefetch-multiplier', '1', '--acks-late', '--pool', 'async', '-E', '-n', `cli-worker@${os.hostname()}`], {
+    const w = spawn(process.execPath, [path.join(root, 'runtime', 'bin', 'sprig.js'), 'worker', '--app', path.join(workspace, 'tasks.ts'), '-Q', 'second', '-c', '1', '--prefetch-multiplier', '1', '--acks-late', '--pool', 'async', '-E', '-n', `cli-worker@${os.hostname()}`], {
       cwd: workspace,
       env: { ...process.env, SPRIG_PROJECT_DIR: workspace },
       stdio: ['ignore', fs.openSync(path.join(results, 'ui-cli-worker.log'), 'w'), fs.openSync(path.join(results, 'ui-cli-worker.log'), 'a')],

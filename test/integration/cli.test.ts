@@ -11,12 +11,12 @@ let worker: Spawned;
 let dir: string;
 
 before(async () => {
-  // A tasks file in a folder with no node_modules, importing from 'sprig'.
+  // A tasks file in a folder with no node_modules, importing from 'sprig-queue'.
   dir = tmpDir('sprig-nomods-');
   fs.writeFileSync(
     path.join(dir, 'tasks.ts'),
     [
-      "import { task } from 'sprig';",
+      "import { task } from 'sprig-queue';",
       "import { double } from './lib';",
       'export const add = task(\'add\', (a: number, b: number): number => a + b);',
       "export const twice = task('twice', (x: number) => double(x));",
@@ -91,10 +91,10 @@ test('an unreachable broker: one clear line, non-zero exit', async () => {
 });
 
 test('bad flags and settings say what is wrong and what would be right', async () => {
-  const c = await cliResult(['worker', '--app', 'examples/tasks.ts', '-c', 'abc']);
+  const c = await cliResult(['worker', '--app', 'runtime/examples/tasks.ts', '-c', 'abc']);
   assert.equal(c.code, 2);
   assert.match(c.stderr, /--concurrency expects a positive integer, got "abc"/);
-  const p = await cliResult(['worker', '--app', 'examples/tasks.ts', '--pool', 'fork']);
+  const p = await cliResult(['worker', '--app', 'runtime/examples/tasks.ts', '--pool', 'fork']);
   assert.match(p.stderr, /--pool must be one of process, thread, async, got "fork"/);
   const a = await cliResult(['worker', '--app', 'nope.ts']);
   assert.match(a.stderr, /--app nope\.ts: no such file/);

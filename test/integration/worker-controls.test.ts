@@ -175,7 +175,7 @@ for (const t of targets) {
       const dir = path.join(ROOT, 'test', '.tmp', queue);
       fs.mkdirSync(dir, { recursive: true });
       const file = path.join(dir, 'tasks.ts');
-      const source = (v: string) => `import { task } from 'sprig';\nexport const version = task('version', (i: number) => '${v}:' + i);\n`;
+      const source = (v: string) => `import { task } from 'sprig-queue';\nexport const version = task('version', (i: number) => '${v}:' + i);\n`;
       fs.writeFileSync(file, source('v1'));
       try {
         const w = runCli(['worker', '--app', file, '--broker', t.url, '-Q', queue, '-c', '2', '--autoreload'], { env: t.env });
@@ -202,7 +202,7 @@ for (const t of targets) {
         await waitFor(() => (w.err().match(/Task version\[[^\]]+\] succeeded/g) ?? []).length >= 500, 10_000, 'the log lines');
         for (const r of results) assert.equal(w.err().split(`Task version[${r.id}] succeeded`).length - 1, 1, `runs of ${r.id}`);
         // A syntax error: reported with file and line, old (v2) code keeps running.
-        fs.writeFileSync(file, "import { task } from 'sprig';\nexport const version = task('version', (i: number) => {\n  return 'v3' +;\n});\n");
+        fs.writeFileSync(file, "import { task } from 'sprig-queue';\nexport const version = task('version', (i: number) => {\n  return 'v3' +;\n});\n");
         await waitFor(() => /autoreload: .*tasks\.ts:3:\d+: .*still running the previous code/.test(w.err()), 10_000, 'the build error');
         assert.equal(await app.sendTask('version', [7]).get({ timeout: 10 }), 'v2:7');
       } finally {

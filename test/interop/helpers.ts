@@ -14,7 +14,7 @@ import { deadLetterQueueName } from '../../runtime/src/brokers/types.js';
 import type { AmqpBroker } from '../../runtime/src/brokers/amqp/amqp-broker.js';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
-export const CLI = path.join(ROOT, 'bin', 'sprig.js');
+export const CLI = path.join(ROOT, 'runtime', 'bin', 'sprig.js');
 export const PYTHON = '/usr/bin/python3';
 export const PYAPP = path.join(__dirname, 'pyapp');
 export const SPRIG_TASKS = path.join(__dirname, 'fixtures', 'tasks.ts');
@@ -235,7 +235,7 @@ export class World {
     return run('celery', PYTHON, ['-m', 'celery', '-A', 'app', ...args], { cwd: PYAPP, env: this.pyEnv(this.queues.sprig), timeoutMs });
   }
 
-  /** `node bin/sprig.js <args> --broker URL`. */
+  /** `node runtime/bin/sprig.js <args> --broker URL`. */
   sprig(args: string[], timeoutMs = 20_000) {
     return run('sprig', process.execPath, [CLI, ...args, '--broker', this.url], { timeoutMs });
   }

@@ -52,7 +52,7 @@ export async function enqueueTask(sprig: Sprig, req: EnqueueRequest): Promise<{ 
   if (!name) {
     const defs = await findAllTaskDefinitions();
     if (defs.length === 0) {
-      void vscode.window.showWarningMessage("No tasks found: define one with task('name', fn) in a file that imports from 'sprig'.");
+      void vscode.window.showWarningMessage("No tasks found: define one with task('name', fn) in a file that imports from 'sprig-queue'.");
       return undefined;
     }
     const pick = await vscode.window.showQuickPick(

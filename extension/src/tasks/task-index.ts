@@ -1,6 +1,6 @@
 /**
  * Finds tasks files and task definitions by reading the text (no execution): a tasks file imports
- * from 'sprig' and calls `task('name', ...)` (or `app.task('name', ...)`).
+ * from 'sprig-queue' (or its alias 'sprig') and calls `task('name', ...)` (or `app.task('name', ...)`).
  */
 import * as vscode from 'vscode';
 
@@ -12,7 +12,7 @@ export interface TaskDefinition {
   character: number;
 }
 
-const SPRIG_IMPORT = /(?:from\s+|require\s*\(\s*)['"]sprig['"]/;
+const SPRIG_IMPORT = /(?:from\s+|require\s*\(\s*)['"]sprig(?:-queue)?['"]/;
 const TASK_CALL = /\btask\s*\(\s*(['"`])((?:(?!\1)[^\\\n]|\\.)+)\1/g;
 
 export function isTasksFileText(text: string): boolean {

@@ -20,7 +20,7 @@ export async function pickWorkerSpec(state: vscode.Memento, preset: Partial<Work
     const configured = s.tasksFile ? resolveWorkspacePath(s.tasksFile) : undefined;
     const paths = [...new Set([configured, last?.tasksFile, ...files.map((f) => f.fsPath)].filter((p): p is string => !!p))];
     if (paths.length === 0) {
-      void vscode.window.showWarningMessage("No tasks file found: a tasks file imports from 'sprig' and defines tasks with task('name', fn).");
+      void vscode.window.showWarningMessage("No tasks file found: a tasks file imports from 'sprig-queue' and defines tasks with task('name', fn).");
       return undefined;
     }
     const pick = await vscode.window.showQuickPick(

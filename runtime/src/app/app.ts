@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { AsyncResult } from './result.js';
 import { contextStorage } from './context.js';
 import { registerTask, getTask } from './registry.js';
-import { makeRetry, type AnyFn, type Task, type TaskOptions, type TaskContext } from './task.js';
+import { makeRetry, type AnyFn, type BoundArgs, type BoundTaskFn, type BoundTaskOptions, type Task, type TaskOptions, type TaskContext, type UnboundTaskOptions } from './task.js';
 import { resolveConfig, type SprigConfig } from './config.js';
 import { buildTaskMessage, type TransportMessage } from '../protocol/message.js';
 import { createBroker } from '../brokers/registry.js';
@@ -113,8 +113,10 @@ export class App {
     }));
   }
 
-  /** Define a task on this app. */
-  task<F extends AnyFn>(name: string, fn: F, options: TaskOptions = {}): Task<TaskArgs<F>, ReturnType<F>> {
+  /** Define a task on this app (typed as the module-level `task()`). */
+  task<F extends BoundTaskFn>(name: string, fn: F, options: BoundTaskOptions): Task<BoundArgs<F>, ReturnType<F>>;
+  task<F extends AnyFn>(name: string, fn: F, options?: UnboundTaskOptions): Task<Parameters<F>, ReturnType<F>>;
+  task(name: string, fn: AnyFn, options: TaskOptions = {}): Task {
     return defineTask(name, fn, options, () => this);
   }
 
@@ -194,9 +196,6 @@ export class App {
   }
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type TaskArgs<F> = F extends (ctx: TaskContext, ...args: infer A) => any ? A : F extends (...args: infer B) => any ? B : never;
-
 const APP_KEY = Symbol.for('sprig.defaultApp');
 
 /** The process-wide default app (shared by every copy of the runtime loaded in this process). */
@@ -210,11 +209,11 @@ export function configure(config: SprigConfig): void {
   defaultApp().configure(config);
 }
 
-function defineTask<F extends AnyFn>(name: string, fn: F, options: TaskOptions, app: () => App): Task<TaskArgs<F>, ReturnType<F>> {
+function defineTask(name: string, fn: AnyFn, options: TaskOptions, app: () => App): Task {
   if (typeof name !== 'string' || !name) throw new TypeError('task(name, fn): name must be a non-empty string');
   if (typeof fn !== 'function') throw new TypeError(`task(${JSON.stringify(name)}, fn): fn must be a function`);
-  type R = Awaited<ReturnType<F>>;
-  const t: Task<TaskArgs<F>, ReturnType<F>> = {
+  type R = unknown;
+  const t: Task = {
     name,
     options: Object.freeze({ ...options }),
     fn,
@@ -234,17 +233,22 @@ function defineTask<F extends AnyFn>(name: string, fn: F, options: TaskOptions, 
         signal: new AbortController().signal,
         retry: (o) => makeRetry({ retries: 0 }, options, o),
       };
-      return (await (contextStorage.run(ctx, () => (options.bind ? fn(ctx, ...args) : fn(...args))) as Promise<R>)) as R;
+      return await contextStorage.run(ctx, () => (options.bind ? fn(ctx, ...args) : fn(...args)));
     },
   };
-  registerTask(t as unknown as Task);
+  registerTask(t);
   return t;
 }
 
 /**
  * Define a task: `export const add = task('add', (a: number, b: number) => a + b, { maxRetries: 3 })`.
+ * `add.delay('x', 3)` is then a compile error and `await add.delay(2, 3).get()` a `number`. With
+ * `{ bind: true }` the function's first parameter is the TaskContext (typed without an annotation)
+ * and the call takes the parameters after it.
  */
-export function task<F extends AnyFn>(name: string, fn: F, options: TaskOptions = {}): Task<TaskArgs<F>, ReturnType<F>> {
+export function task<F extends BoundTaskFn>(name: string, fn: F, options: BoundTaskOptions): Task<BoundArgs<F>, ReturnType<F>>;
+export function task<F extends AnyFn>(name: string, fn: F, options?: UnboundTaskOptions): Task<Parameters<F>, ReturnType<F>>;
+export function task(name: string, fn: AnyFn, options: TaskOptions = {}): Task {
   return defineTask(name, fn, options, defaultApp);
 }
 

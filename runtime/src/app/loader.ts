@@ -1,7 +1,9 @@
 /**
  * Loads a user's tasks/config file (.ts or .js) with no build step: esbuild bundles it to CJS with
- * `import ... from 'sprig'` pointing at the runtime that is running now, so it works in a folder
- * with no node_modules. Other packages stay external and resolve from the user's project.
+ * `import ... from 'sprig-queue'` (or its short alias `'sprig'`) pointing at the runtime that is
+ * running now, so it works in a folder with no node_modules and tasks register with this process's
+ * app even where the project has its own copy of the package installed. Other packages stay
+ * external and resolve from the user's project.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -59,7 +61,7 @@ export async function buildModule(file: string): Promise<{ outfile: string; inpu
         {
           name: 'sprig-self',
           setup(build) {
-            build.onResolve({ filter: /^sprig$/ }, () => ({ path: runtime, external: true }));
+            build.onResolve({ filter: /^sprig(-queue)?$/ }, () => ({ path: runtime, external: true }));
           },
         },
       ],

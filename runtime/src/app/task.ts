@@ -61,6 +61,14 @@ export interface TaskOptions {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyFn = (...args: any[]) => unknown;
 
+/** A task function with `bind: true`: the TaskContext comes first (Celery's `self`). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type BoundTaskFn = (ctx: TaskContext, ...args: any[]) => unknown;
+/** The call arguments of a bound task function: its parameters after the context. */
+export type BoundArgs<F extends BoundTaskFn> = Parameters<F> extends [unknown, ...infer A] ? A : never;
+export type BoundTaskOptions = TaskOptions & { bind: true };
+export type UnboundTaskOptions = TaskOptions & { bind?: false };
+
 /** A task definition: the function plus how to call it remotely. */
 export interface Task<A extends unknown[] = unknown[], R = unknown> {
   readonly name: string;

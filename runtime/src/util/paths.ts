@@ -3,7 +3,10 @@ import * as path from 'node:path';
 
 let root: string | undefined;
 
-/** The folder of Sprig's own package.json (the repo, or the installed extension/package). */
+/** Names Sprig's own package.json may carry: the runtime package, or the extension that bundles it. */
+const OWN_NAMES = new Set(['sprig-queue', 'sprig']);
+
+/** The folder of Sprig's own package.json (runtime/ in the repo, the installed package, or the extension). */
 export function packageRoot(): string {
   if (root) return root;
   let dir = __dirname;
@@ -11,7 +14,7 @@ export function packageRoot(): string {
     const pj = path.join(dir, 'package.json');
     if (fs.existsSync(pj)) {
       try {
-        if ((JSON.parse(fs.readFileSync(pj, 'utf8')) as { name?: string }).name === 'sprig') return (root = dir);
+        if (OWN_NAMES.has((JSON.parse(fs.readFileSync(pj, 'utf8')) as { name?: string }).name ?? '')) return (root = dir);
       } catch {
         /* keep walking */
       }
@@ -25,19 +28,28 @@ export function packageRoot(): string {
 /** True when running from TypeScript sources (tests under tsx), false in the esbuild bundle. */
 export const fromSource = __filename.endsWith('.ts');
 
-/** The module that `import ... from 'sprig'` in a user's tasks file resolves to: the running runtime. */
-export function runtimeIndexPath(): string {
-  return fromSource ? path.join(packageRoot(), 'runtime/src/index.ts') : path.join(packageRoot(), 'dist/runtime/index.js');
+/**
+ * The built runtime's folder: index.js, pool-child.js and cli.js sit side by side in every build
+ * (the sprig-queue package's dist/, the extension's dist/runtime/). From sources (tests under tsx),
+ * the package build in runtime/dist.
+ */
+function bundleDir(): string {
+  return fromSource ? path.join(packageRoot(), 'dist') : __dirname;
 }
 
-/** The `sprig` CLI script (spawned for `sprig broker` autostart and by tests). */
+/** The module that `import ... from 'sprig-queue'` in a user's tasks file resolves to: the running runtime. */
+export function runtimeIndexPath(): string {
+  return fromSource ? path.join(packageRoot(), 'src', 'index.ts') : path.join(bundleDir(), 'index.js');
+}
+
+/** The `sprig` CLI script (spawned for `sprig broker` autostart, the demo's worker and by tests). */
 export function cliPath(): string {
-  return path.join(packageRoot(), 'bin/sprig.js');
+  return path.join(bundleDir(), 'cli.js');
 }
 
 /** Script a pool child process / thread runs. */
 export function poolChildPath(): string {
-  return path.join(packageRoot(), 'dist/runtime/pool-child.js');
+  return path.join(bundleDir(), 'pool-child.js');
 }
 
 /**

@@ -183,7 +183,7 @@ function tryLock(projectDir: string): boolean {
 function spawnBroker(projectDir: string, logFile: string): ReturnType<typeof spawn> {
   // From sources (tests under tsx) there is no bundle to run; the entry runs through tsx instead.
   const args = fromSource
-    ? ['--import', 'tsx', path.join(packageRoot(), 'runtime/src/brokers/embedded/server-main.ts'), '--dir', projectDir, '--auto']
+    ? ['--import', 'tsx', path.join(packageRoot(), 'src/brokers/embedded/server-main.ts'), '--dir', projectDir, '--auto']
     : [cliPath(), 'broker', '--dir', projectDir, '--auto'];
   const out = fs.openSync(logFile, 'a', 0o600);
   try {

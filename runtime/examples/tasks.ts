@@ -1,5 +1,5 @@
-// Example tasks: `npx sprig worker --app examples/tasks.ts`, then `npx sprig call add --args '[2, 3]' --wait`.
-import { task } from 'sprig';
+// Example tasks: `npx sprig worker --app tasks.ts`, then `npx sprig call add --args '[2, 3]' --wait`.
+import { task } from 'sprig-queue';
 
 /** Adds two numbers. */
 export const add = task('add', (a: number, b: number) => a + b, { maxRetries: 3 });
