@@ -4,11 +4,16 @@
 // (browser/iife). Flags: --watch, --production.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
+// --out DIR: write every target under DIR instead of the repository (a test builds production there).
+const outIdx = process.argv.indexOf('--out');
+const outRoot = outIdx > 0 ? process.argv[outIdx + 1] : '.';
+const out = (dir) => path.join(outRoot, dir);
 
 const common = {
   bundle: true,
@@ -38,17 +43,17 @@ const runtimeCommon = {
 
 const targets = [
   // The npm package: readable code, its dependencies resolved from the user's node_modules.
-  { ...runtimeCommon, outdir: 'runtime/dist', packages: 'external', minify: false },
+  { ...runtimeCommon, outdir: out('runtime/dist'), packages: 'external', minify: false },
   // The extension's copy: self-contained but for esbuild, whose native binary cannot be bundled
   // (it builds users' task files).
-  { ...runtimeCommon, outdir: 'dist/runtime', external: ['esbuild', 'fsevents'] },
+  { ...runtimeCommon, outdir: out('dist/runtime'), external: ['esbuild', 'fsevents'] },
 ];
 
 if (fs.existsSync('extension/src/extension.ts')) {
   targets.push({
     ...common,
     entryPoints: { extension: 'extension/src/extension.ts' },
-    outdir: 'dist/extension',
+    outdir: out('dist/extension'),
     platform: 'node',
     format: 'cjs',
     target: 'node20',
@@ -59,7 +64,7 @@ if (fs.existsSync('webview-ui/src/main.ts')) {
   targets.push({
     ...common,
     entryPoints: { monitor: 'webview-ui/src/main.ts' },
-    outdir: 'dist/webview',
+    outdir: out('dist/webview'),
     platform: 'browser',
     format: 'iife',
     target: 'es2022',
@@ -91,6 +96,7 @@ if (watch) {
 
 /** The package's .d.ts files (runtime/dist/types), emitted by tsc from the runtime's sources. */
 async function emitTypes() {
+  if (outRoot !== '.') return;
   fs.rmSync('runtime/dist/types', { recursive: true, force: true });
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   const r = spawnSync(process.execPath, [tsc, '-p', 'runtime/tsconfig.build.json'], { stdio: 'inherit' });
