@@ -60,6 +60,16 @@ if (fs.existsSync('extension/src/extension.ts')) {
     external: ['vscode', 'esbuild'],
   });
 }
+// The TypeScript server plugin the extension contributes; it serves runtime/dist/types (copied below).
+targets.push({
+  ...common,
+  bundle: false,
+  entryPoints: { index: 'extension/ts-plugin/src/index.ts' },
+  outdir: out('extension/ts-plugin/dist'),
+  platform: 'node',
+  format: 'cjs',
+  target: 'node18',
+});
 if (fs.existsSync('webview-ui/src/main.ts')) {
   targets.push({
     ...common,
@@ -101,4 +111,7 @@ async function emitTypes() {
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   const r = spawnSync(process.execPath, [tsc, '-p', 'runtime/tsconfig.build.json'], { stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`tsc (declarations) exited with ${r.status ?? r.signal}`);
+  // The extension's TypeScript plugin offers these to workspaces that have not installed sprig-queue.
+  fs.rmSync('extension/ts-plugin/dist/types', { recursive: true, force: true });
+  fs.cpSync('runtime/dist/types', 'extension/ts-plugin/dist/types', { recursive: true });
 }

@@ -42,6 +42,7 @@ export function run(): Promise<void> {
   mocha.suite.emit('pre-require', globalThis, 'in-host', mocha);
   if (vscode.workspace.isTrusted) {
     require('./activation.test.js');
+    require('./types.test.js');
     require('./workers.test.js');
     require('./broker.test.js');
   } else {
