@@ -139,4 +139,34 @@ await defaultApp().close();
     assert.deepEqual(esm, { sum: 42, hello: 'hi esm from greet (try 1)', version: '0.1.0' });
     assert.ok(fs.existsSync(path.join(project, '.sprig')), 'the embedded broker keeps its data in the project');
   });
+
+  await t.test("the README's plain Node HTTP server enqueues from a request handler", async () => {
+    fs.writeFileSync(
+      path.join(project, 'server.mjs'),
+      `import { createServer } from 'node:http';
+import { sendTask, defaultApp } from 'sprig-queue';
+const server = createServer(async (req, res) => {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const r = sendTask('add', [Number(url.searchParams.get('a')), Number(url.searchParams.get('b'))]);
+  await r.sent;
+  const sum = await r.get({ timeout: 30 });
+  res.setHeader('content-type', 'application/json').end(JSON.stringify({ id: r.id, sum }));
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
+process.on('message', async () => { server.close(); await defaultApp().close(); process.exit(0); });
+`,
+    );
+    const srv = spawn(process.execPath, ['server.mjs'], { cwd: project, env: userEnv(), stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    try {
+      let out = '';
+      srv.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+      const port = Number(await waitFor(() => /^\d+\n/.exec(out)?.[0], 30_000, 'the server to listen'));
+      const body = (await (await fetch(`http://127.0.0.1:${port}/?a=20&b=22`)).json()) as { id: string; sum: number };
+      assert.equal(body.sum, 42);
+      assert.match(body.id, /^[0-9a-f-]{36}$/);
+    } finally {
+      srv.send('stop');
+      await new Promise((r) => (srv.exitCode !== null ? r(null) : srv.once('exit', r)));
+    }
+  });
 });
