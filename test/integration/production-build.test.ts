@@ -23,9 +23,7 @@ export const slow = task('slow', (ms: number) => new Promise((r) => setTimeout((
 export const crash = task('crash', () => process.kill(process.pid, 'SIGKILL'));
 `,
   );
-  let worker: ReturnType<typeof spawn> | undefined;
   t.after(() => {
-    if (worker && worker.exitCode === null) worker.kill('SIGKILL');
     stopEmbeddedBroker(project);
     fs.rmSync(out, { recursive: true, force: true });
     fs.rmSync(project, { recursive: true, force: true });
@@ -38,11 +36,12 @@ export const crash = task('crash', () => process.kill(process.pid, 'SIGKILL'));
   assert.ok(!bundle.includes('function makeRetry('), 'local names are mangled');
 
   const env = { ...process.env, SPRIG_PROJECT_DIR: project, SPRIG_BROKER_URL: 'sprig://', SPRIG_LOG_LEVEL: 'info' };
-  worker = spawn(process.execPath, [cli, 'worker', '--app', tasks, '-c', '1', '-P', 'process', '--time-limit', '1'], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const worker = spawn(process.execPath, [cli, 'worker', '--app', tasks, '-c', '1', '-P', 'process', '--time-limit', '1'], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => void (worker.exitCode === null && worker.kill('SIGKILL')));
   let log = '';
   worker.stdout!.on('data', (b: Buffer) => (log += b.toString()));
   worker.stderr!.on('data', (b: Buffer) => (log += b.toString()));
-  await waitFor(() => / ready: /.test(log) || worker!.exitCode !== null, 60_000, 'the minified worker to be ready');
+  await waitFor(() => / ready: /.test(log) || worker.exitCode !== null, 60_000, 'the minified worker to be ready');
   assert.equal(worker.exitCode, null, log);
 
   const cliJson = (args: string[]) => {
