@@ -9,6 +9,7 @@ import { UNTRUSTED_MESSAGE, UntrustedWorkspaceError } from './workers/worker-man
 import type { WorkerProcess, WorkerSpec } from './workers/worker-process.js';
 import { enqueueTask, requestFromArg } from './tasks/enqueue.js';
 import { purgeQueue, retryTask, revokeTask } from './tasks/task-actions.js';
+import { confirmReprInEditor } from './tasks/confirm-repr.js';
 import { selectBroker } from './broker/select-broker.js';
 import { defaultProjectDir } from './broker/broker-target.js';
 import { READY_STATES } from '../../runtime/src/events/state.js';
@@ -58,10 +59,13 @@ export function registerCommands(context: vscode.ExtensionContext, sprig: Sprig)
       return w?.hostname;
     },
     'sprig.enqueueTask': (arg?: unknown) => enqueueTask(sprig, requestFromArg(arg)),
-    'sprig.retryTask': async (id?: unknown) => {
+    // A second argument `{ acceptRepr: true }` (callers that have shown the arguments already)
+    // skips the question asked before retrying from an event's repr.
+    'sprig.retryTask': async (id?: unknown, opts?: unknown) => {
       const taskId = typeof id === 'string' ? id : await pickTask(sprig, 'Retry which task?', (s) => READY_STATES.has(s as never));
       if (!taskId) return undefined;
-      const newId = await retryTask(sprig, taskId);
+      const acceptRepr = !!opts && typeof opts === 'object' && (opts as { acceptRepr?: unknown }).acceptRepr === true;
+      const newId = await retryTask(sprig, taskId, { confirmRepr: acceptRepr ? async () => true : confirmReprInEditor });
       if (typeof id !== 'string') void vscode.window.showInformationMessage(`Retried ${taskId.slice(0, 8)} as ${newId.slice(0, 8)}.`);
       return newId;
     },

@@ -10,6 +10,7 @@ import { MonitorViewProvider } from './monitor/monitor-view.js';
 import { WorkerManager } from './workers/worker-manager.js';
 import { readSettings } from './settings.js';
 import { retryTask, revokeTask } from './tasks/task-actions.js';
+import { confirmReprInEditor } from './tasks/confirm-repr.js';
 
 export class Sprig implements vscode.Disposable {
   private embeddedP?: EmbeddedBrokerProcess;
@@ -19,7 +20,7 @@ export class Sprig implements vscode.Disposable {
 
   constructor(readonly context: vscode.ExtensionContext) {
     this.monitor = new MonitorViewProvider(context.extensionUri, () => this.hub, () => ({
-      retry: (id) => retryTask(this, id),
+      retry: (id) => retryTask(this, id, { confirmRepr: confirmReprInEditor }),
       revoke: (id, terminate) => revokeTask(this, id, terminate),
     }));
   }

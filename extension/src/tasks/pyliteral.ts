@@ -5,6 +5,11 @@
  */
 export class LiteralError extends Error {}
 
+/** Python's one-letter string escapes; any other backslash stays as written (as Python keeps it). */
+const SIMPLE_ESCAPES: Record<string, string> = {
+  n: '\n', t: '\t', r: '\r', a: '\x07', b: '\b', f: '\f', v: '\v', '0': '\0', '\\': '\\', "'": "'", '"': '"',
+};
+
 export function parsePyLiteral(src: string): unknown {
   let i = 0;
   const s = src.trim();
@@ -47,16 +52,13 @@ export function parsePyLiteral(src: string): unknown {
       if (s[i] === '\\') {
         const n = s[++i];
         i++;
-        if (n === 'n') out += '\n';
-        else if (n === 't') out += '\t';
-        else if (n === 'r') out += '\r';
-        else if (n === 'x') {
-          out += String.fromCharCode(parseInt(s.slice(i, i + 2), 16));
-          i += 2;
-        } else if (n === 'u') {
-          out += String.fromCharCode(parseInt(s.slice(i, i + 4), 16));
-          i += 4;
-        } else out += n ?? '';
+        const hex = n === 'x' ? 2 : n === 'u' ? 4 : n === 'U' ? 8 : 0;
+        if (hex) {
+          const digits = s.slice(i, i + hex);
+          if (!new RegExp(`^[0-9a-fA-F]{${hex}}$`).test(digits)) throw new LiteralError(`bad \\${n} escape at ${i}`);
+          out += String.fromCodePoint(parseInt(digits, 16));
+          i += hex;
+        } else out += SIMPLE_ESCAPES[n ?? ''] ?? `\\${n ?? ''}`;
       } else out += s[i++];
     }
     if (s[i] !== q) throw new LiteralError('unterminated string');
@@ -114,6 +116,12 @@ export function parsePyLiteral(src: string): unknown {
       case 'False':
       case 'false':
         return false;
+      case 'inf':
+        return Infinity;
+      case '-inf':
+        return -Infinity;
+      case 'nan':
+        return NaN;
       default:
         return Number(m[0]);
     }
@@ -122,6 +130,23 @@ export function parsePyLiteral(src: string): unknown {
   ws();
   if (i !== s.length) throw new LiteralError(`unexpected ${JSON.stringify(s.slice(i, i + 20))}`);
   return v;
+}
+
+/** The first value JSON cannot carry exactly (inf, nan, an integer past 2**53), as a path; else undefined. */
+export function inexactForJson(v: unknown, at = 'args'): string | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) && (!Number.isInteger(v) || Number.isSafeInteger(v)) ? undefined : `${at} = ${v}`;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const bad = inexactForJson(v[i], `${at}[${i}]`);
+      if (bad) return bad;
+    }
+  } else if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      const bad = inexactForJson(x, `${at}.${k}`);
+      if (bad) return bad;
+    }
+  }
+  return undefined;
 }
 
 export function parseArgsRepr(repr: string | null): unknown[] {

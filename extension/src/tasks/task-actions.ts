@@ -1,26 +1,59 @@
 /** Retry, revoke and purge: what the monitor rows and the palette commands do. */
 import { randomUUID } from 'node:crypto';
 import type { Sprig } from '../sprig.js';
-import { parseArgsRepr, parseKwargsRepr } from './pyliteral.js';
+import { inexactForJson, parseArgsRepr, parseKwargsRepr } from './pyliteral.js';
 
 export const RETRY_OF_HEADER = 'x-sprig-retry-of';
 
+export interface RetryOptions {
+  /**
+   * Asked before retrying with arguments read back from the event's Python repr (the run stored no
+   * result with its arguments): the repr may be cut or inexact. False: do not retry.
+   */
+  confirmRepr?: (why: string) => Promise<boolean>;
+}
+
+/** Where a retry's arguments come from, most exact first. */
+type ArgsSource = { args: unknown[]; kwargs: Record<string, unknown>; from: 'sent' | 'result' | 'repr' };
+
+/**
+ * The exact args/kwargs of a run: the call this window sent, else the stored result's extended
+ * fields (Sprig workers store them; Celery with result_extended), else — only when confirmed — the
+ * reprs in its events.
+ */
+async function argsOf(sprig: Sprig, oldId: string, name: string, opts: RetryOptions): Promise<ArgsSource> {
+  const sent = sprig.hub.sentCall(oldId);
+  if (sent) return { args: sent.args, kwargs: sent.kwargs, from: 'sent' };
+  const { app } = await sprig.hub.connection();
+  const meta = await (await app.backend()).get(oldId).catch(() => null);
+  if (meta && Array.isArray(meta.args) && meta.kwargs && typeof meta.kwargs === 'object' && !Array.isArray(meta.kwargs)) {
+    return { args: meta.args, kwargs: meta.kwargs, from: 'result' };
+  }
+  const t = sprig.hub.state.tasks.get(oldId);
+  let args: unknown[];
+  let kwargs: Record<string, unknown>;
+  try {
+    args = parseArgsRepr(t?.args ?? null);
+    kwargs = parseKwargsRepr(t?.kwargs ?? null);
+  } catch (err) {
+    throw new Error(`Cannot retry ${name}[${oldId}]: no stored result holds its arguments, and its event's text cannot be read back (${(err as Error).message})`, { cause: err });
+  }
+  const inexact = inexactForJson(args) ?? inexactForJson(kwargs, 'kwargs');
+  if (inexact) throw new Error(`Cannot retry ${name}[${oldId}] exactly: ${inexact} cannot be sent as JSON, and no stored result holds the original arguments`);
+  const why = `${name}[${oldId}] stored no result with its arguments: retry with ${t?.args ?? '()'} ${t?.kwargs ?? '{}'} as read back from its event's text?`;
+  if (!(await (opts.confirmRepr ?? (async () => false))(why))) throw new Error(`Retry of ${name}[${oldId}] cancelled: its exact arguments are not stored`);
+  return { args, kwargs, from: 'repr' };
+}
+
 /** Re-enqueue a task with the same arguments under a new id, linked to the old one. */
-export async function retryTask(sprig: Sprig, oldId: string): Promise<string> {
+export async function retryTask(sprig: Sprig, oldId: string, opts: RetryOptions = {}): Promise<string> {
   const hub = sprig.hub;
   await hub.connection();
   const t = hub.state.tasks.get(oldId);
   const sent = hub.sentCall(oldId);
   const name = sent?.name ?? t?.name;
   if (!name) throw new Error(`Cannot retry ${oldId}: the monitor has not seen its name yet`);
-  let args: unknown[];
-  let kwargs: Record<string, unknown>;
-  try {
-    args = sent?.args ?? parseArgsRepr(t?.args ?? null);
-    kwargs = sent?.kwargs ?? parseKwargsRepr(t?.kwargs ?? null);
-  } catch (err) {
-    throw new Error(`Cannot retry ${name}[${oldId}]: its arguments cannot be read back (${(err as Error).message})`, { cause: err });
-  }
+  const { args, kwargs } = await argsOf(sprig, oldId, name, opts);
   const ours = t?.worker ? sprig.workers.byHostname(t.worker) : undefined;
   const queue = sent?.queue ?? t?.routingKey ?? t?.queue ?? ours?.launch.spec.queues[0];
   const newId = await hub.send({ name, args, kwargs, queue: queue ?? undefined, headers: { [RETRY_OF_HEADER]: oldId } });

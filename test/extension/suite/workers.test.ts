@@ -86,13 +86,30 @@ suite('Workers, enqueue and the monitor', function () {
     assert.equal(a.hub().state.tasks.get(failedId)?.retriedAs, newId);
   });
 
-  test('Retry reads back the arguments of tasks enqueued elsewhere (from the event reprs)', async () => {
+  test('Retry of a task enqueued elsewhere uses the exact arguments stored with its result, not the cut repr', async () => {
     const a = await api();
     const { app } = await a.hub().connection();
-    const other = app.sendTask('add', [40, 2], {});
+    // Longer than the 1,024-character repr in the events, and with characters a repr escapes.
+    const long = `x'\u{1F600}\n${'y'.repeat(3000)}`;
+    const other = app.sendTask('add', [long, '!'], {});
     await other.sent;
     await a.hub().waitForTask(other.id, 20_000);
+    assert.match(a.hub().state.tasks.get(other.id)?.args ?? '', /\.\.\.$/, 'the event repr is cut');
     const newId = await vscode.commands.executeCommand<string>('sprig.retryTask', other.id);
+    await a.hub().waitForTask(newId, 20_000);
+    const meta = await (await app.backend()).get(newId);
+    assert.equal(meta?.status, 'SUCCESS');
+    assert.equal(meta?.result, `${long}!`);
+  });
+
+  test('Retry falls back to the event repr only when accepted (no stored result)', async () => {
+    const a = await api();
+    const { app } = await a.hub().connection();
+    const other = app.sendTask('add', [40, 2], {}, { ignoreResult: true });
+    await other.sent;
+    await a.hub().waitForTask(other.id, 20_000);
+    assert.equal(await (await app.backend()).get(other.id), null, 'ignoreResult stored a result');
+    const newId = await vscode.commands.executeCommand<string>('sprig.retryTask', other.id, { acceptRepr: true });
     const t = await a.hub().waitForTask(newId, 20_000);
     assert.equal(t?.result, '42');
   });
