@@ -32,7 +32,6 @@ function service(dir: string) {
       literals.map((l) => ts.resolveModuleName(l.text, containingFile, opts, ts.sys, undefined, redirected, ts.getModeForUsageLocation(sourceFile, l, opts))),
   };
   const ls = ts.createLanguageService(host);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const init = require(PLUGIN) as (m: { typescript: typeof ts }) => { create(info: unknown): ts.LanguageService };
   const logger = { info: () => undefined };
   return init({ typescript: ts }).create({ languageService: ls, languageServiceHost: host, project: { projectService: { logger }, getProjectName: () => dir }, config: {} });
