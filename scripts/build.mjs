@@ -58,6 +58,8 @@ if (fs.existsSync('extension/src/extension.ts')) {
     format: 'cjs',
     target: 'node20',
     external: ['vscode', 'esbuild'],
+    // The test-only hooks (sprig._test.*) exist in development builds only: a release drops them.
+    define: { SPRIG_TEST_HOOKS_BUILD: production ? 'false' : 'true' },
   });
 }
 // The TypeScript server plugin the extension contributes; it serves runtime/dist/types (copied below).

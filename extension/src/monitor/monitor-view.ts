@@ -43,8 +43,9 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
     private readonly hub: () => EventHub,
     private readonly actions: () => MonitorActions,
   ) {
-    // Only under the test launcher (SPRIG_TEST_HOOKS=1): a command that feeds synthetic events.
-    if (testHooksEnabled()) this.disposables.push(registerTestHooks(hub, () => this.posted));
+    // Only under the test launcher (SPRIG_TEST_HOOKS=1) and never in a production build (the
+    // constant is false there, so the bundler drops the hooks): a command that feeds synthetic events.
+    if (SPRIG_TEST_HOOKS_BUILD && testHooksEnabled()) this.disposables.push(registerTestHooks(hub, () => this.posted));
   }
 
   get isReady(): boolean {
