@@ -28,7 +28,7 @@ interface Running {
   soft: number | null;
   /** Why we killed the child, if we did. */
   killedFor?: 'timelimit' | 'terminate';
-  /** Revoked while queued in a child: the child discards it (and so does a child it moves to). */
+  /** Revoked while queued in a child: the child discards it; if the child dies first, it ends here, not elsewhere. */
   revoked?: boolean;
 }
 
