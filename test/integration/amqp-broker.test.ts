@@ -278,6 +278,29 @@ test('remote control: pidbox fanout broadcast, replies on reply.celery.pidbox by
   assert.equal(mine[0]!.method, 'ping');
 });
 
+test("remote control: a broadcast with kombu's `expires: 0` (no timeout, as AsyncResult.revoke() sends) is handled; an expired one is dropped", async () => {
+  const f = fixture();
+  const worker = await f.broker();
+  const node = `w-${randomUUID()}@host`;
+  const seen: string[] = [];
+  await worker.subscribeControl((r) => {
+    if (r.destination?.includes(node)) seen.push(String(r.arguments?.task_id));
+  });
+  const ch = await f.channel();
+  const send = (taskId: string, expires: number) =>
+    ch.publish('celery.pidbox', '', Buffer.from(JSON.stringify({ method: 'revoke', arguments: { task_id: taskId }, destination: [node], pattern: null, matcher: null })), {
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      headers: { clock: 1, expires },
+    });
+  send('expired', Date.now() / 1000 - 60);
+  send('no-expiry', 0);
+  send('later', Date.now() / 1000 + 60);
+  await ch.waitForConfirms();
+  await until(() => seen.length === 2, 5000, 'two broadcasts');
+  assert.deepEqual(seen, ['no-expiry', 'later']);
+});
+
 test('AMQP_URL in use', () => {
   assert.match(AMQP_URL, /^amqps?:\/\//);
 });

@@ -179,10 +179,11 @@ export class World {
     return p;
   }
 
-  /** `sprig worker` (async pool, one slot, prefetch 1, events on) on `queues`. */
-  startSprigWorker(opts: { queues?: string[]; hostname?: string; resultBackend?: string | null } = {}): Proc {
+  /** `sprig worker` (events on; by default the async pool, one slot, prefetch 1) on `queues`. */
+  startSprigWorker(opts: { queues?: string[]; hostname?: string; resultBackend?: string | null; pool?: string[] } = {}): Proc {
     const queues = opts.queues ?? [this.queues.sprig, this.queues.sprigAlt];
-    const args = [CLI, 'worker', '--app', SPRIG_TASKS, '--broker', this.url, '-Q', queues.join(','), '-E', '-P', 'async', '-c', '1', '--prefetch-multiplier', '1', '-n', opts.hostname ?? this.sprigHost, '-l', 'info'];
+    const pool = opts.pool ?? ['-P', 'async', '-c', '1', '--prefetch-multiplier', '1'];
+    const args = [CLI, 'worker', '--app', SPRIG_TASKS, '--broker', this.url, '-Q', queues.join(','), '-E', ...pool, '-n', opts.hostname ?? this.sprigHost, '-l', 'info'];
     const backend = opts.resultBackend === undefined ? RESULT_BACKEND : opts.resultBackend;
     if (backend) args.push('--result-backend', backend);
     return this.track(spawnProc(`sprig worker ${opts.hostname ?? this.sprigHost}`, process.execPath, args, { env: { SPRIG_LOG_LEVEL: 'info' } }));
@@ -216,11 +217,7 @@ export class World {
     calls: PyCall[],
     opts: { queue?: string; backend?: string; timeout?: number; onSent?: (sent: Record<string, { id: string; sent_at: number }>) => void | Promise<void> } = {},
   ): Promise<{ sent: Record<string, { id: string; sent_at: number }>; results: Record<string, PyResult> }> {
-    const spec = JSON.stringify({ timeout: opts.timeout ?? 20, calls });
-    const env = { ...process.env, ...this.pyEnv(opts.queue ?? this.queues.sprig, opts.backend ?? RESULT_BACKEND) };
-    const proc = spawn(PYTHON, ['client.py'], { cwd: PYAPP, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const client = this.track(new Proc('python client', proc));
-    proc.stdin!.end(spec);
+    const client = this.pyScript('client.py', { timeout: opts.timeout ?? 20, calls }, opts.queue ?? this.queues.sprig, opts.backend);
     const sentLine = await client.waitFor(/^\{"sent": .*$/m, 30_000, 'the Python client to send');
     const sent = (JSON.parse(sentLine[0]) as { sent: Record<string, { id: string; sent_at: number }> }).sent;
     for (const s of Object.values(sent)) this.taskIds.add(s.id);
@@ -228,6 +225,14 @@ export class World {
     const resultsLine = await client.waitFor(/^\{"results": .*$/m, ((opts.timeout ?? 20) + 15) * 1000, 'the Python client to get its results');
     await client.exit;
     return { sent, results: (JSON.parse(resultsLine[0]) as { results: Record<string, PyResult> }).results };
+  }
+
+  /** A script of test/interop/pyapp, run with the app's environment for `queue`, `spec` as JSON on its stdin. */
+  pyScript(script: string, spec: unknown, queue: string, backend = RESULT_BACKEND): Proc {
+    const env = { ...process.env, ...this.pyEnv(queue, backend) };
+    const proc = spawn(PYTHON, [script], { cwd: PYAPP, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    proc.stdin!.end(JSON.stringify(spec));
+    return this.track(new Proc(`python ${script}`, proc));
   }
 
   /** `/usr/bin/python3 -m celery -A app <args>` (inspect, control, ...). */

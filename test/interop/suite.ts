@@ -5,15 +5,19 @@
  *   3. events: `celery events --dump` sees a Sprig worker; Sprig's reader sees a Celery worker
  *   4. remote control: `celery inspect ping/active` → Sprig; `sprig inspect ping/active` → Celery
  *   5. names (`proj.tasks.*` answered by Sprig) and queue routing both ways (1 and 2)
+ *   6. revoke and expiry from Python of tasks waiting for a Sprig pool slot; `celery inspect query_task`
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { Redis } from 'ioredis';
 import { TaskError } from '../../runtime/src/index.js';
 import { ClusterState } from '../../runtime/src/events/state.js';
 import type { SprigEvent } from '../../runtime/src/events/types.js';
-import { AMQP_PLAIN_URL, escapeRe, PYTHON, PYAPP, REDIS_URL, spawnProc, until, World, type BrokerKind, type PyCall } from './helpers.js';
+import { AMQP_PLAIN_URL, escapeRe, PYTHON, PYAPP, REDIS_URL, sleep, spawnProc, until, World, type BrokerKind, type PyCall, type PyResult } from './helpers.js';
 
 interface Info {
   id: string;
@@ -301,6 +305,71 @@ export function interopSuite(kind: BrokerKind): void {
         }
       },
     );
+
+    test('6. tasks revoked (AsyncResult.revoke()) or expired while they wait for a slot of a Sprig process pool of 2 end REVOKED in Python and never run; `celery inspect query_task`', async () => {
+      const q = w.queue();
+      const host = `sprig-waiting-${w.id}@interop`;
+      const worker = w.startSprigWorker({ queues: [q], hostname: host, pool: ['-P', 'process', '-c', '2'] });
+      const gate = path.join(os.tmpdir(), `sprig-gate-${randomUUID()}`);
+      try {
+        await w.sprigWorkerReady(worker);
+        // Tasks 1 and 2 hold the two slots until the gate opens; task 6 is revoked and task 8
+        // expires meanwhile, both waiting in the worker (in a pool child's batch, here).
+        const py = w.pyScript('revoke_waiting.py', { host, gate, ms: 300, n: 10, revoke: 5, expire: 7, expires: 2.5, timeout: 40 }, q);
+        const step = async <T>(key: string): Promise<T> => {
+          const m = await py.waitFor(new RegExp(`^\\{"(${key}|error)": .*$`, 'm'), 30_000, `the Python script's ${key}`);
+          const v = JSON.parse(m[0]) as Record<string, unknown>;
+          assert.ok(!('error' in v), `${m[0]}\n${worker.tail()}`);
+          return v[key] as T;
+        };
+        const sent = await step<{ ids: string[]; expires_at: number }>('sent');
+        const ids = sent.ids;
+        for (const id of ids) w.taskIds.add(id);
+        const held = await step<Record<string, Record<string, [string, { id: string }]>>>('held');
+        assert.deepEqual(Object.keys(held[host]!).sort(), [ids[0]!, ids[5]!, ids[7]!].sort());
+        assert.deepEqual([held[host]![ids[5]!]![0], held[host]![ids[7]!]![0]], ['reserved', 'reserved']);
+        await step('revoked');
+
+        const cli = await w.celery(['inspect', 'query_task', ids[0]!, ids[5]!, '-d', host, '-j']);
+        assert.equal(cli.code, 0, cli.output);
+        const reply = celeryJson(cli.output) as Record<string, Record<string, [string, Record<string, unknown>]>>;
+        assert.deepEqual(Object.keys(reply), [host]);
+        assert.deepEqual(Object.keys(reply[host]!).sort(), [ids[0]!, ids[5]!].sort());
+        const [runningState, running] = reply[host]![ids[0]!]!;
+        const [waitingState, waiting] = reply[host]![ids[5]!]!;
+        assert.equal(runningState, 'active');
+        assert.equal(waitingState, 'reserved');
+        for (const [info, id] of [
+          [running, ids[0]],
+          [waiting, ids[5]],
+        ] as const) {
+          assert.deepEqual(Object.keys(info).sort(), ['acknowledged', 'args', 'delivery_info', 'hostname', 'id', 'kwargs', 'name', 'time_start', 'type', 'worker_pid']);
+          assert.equal(info.id, id);
+          assert.equal(info.name, 'proj.tasks.gated');
+          assert.deepEqual(info.args, [gate, 300]);
+          assert.equal(info.hostname, host);
+        }
+        assert.equal(typeof running.time_start, 'number');
+        assert.equal(waiting.time_start, null);
+
+        await sleep(Math.max(0, sent.expires_at * 1000 - Date.now()) + 100);
+        fs.writeFileSync(gate, '');
+        const results = await step<PyResult[]>('results');
+        for (const [i, r] of results.entries()) {
+          if (i === 5 || i === 7) {
+            assert.equal(r.state, 'REVOKED', `task ${i + 1}: ${JSON.stringify(r)}`);
+            assert.equal(r.exc_type, 'TaskRevokedError');
+            assert.equal(r.exc_module, 'celery.exceptions');
+            assert.deepEqual(r.exc_args, [i === 5 ? 'revoked' : 'expired']);
+          } else assert.deepEqual([r.state, r.result], ['SUCCESS', 300], `task ${i + 1}: ${JSON.stringify(r)}`);
+        }
+        const ran = fs.readFileSync(`${gate}.ran`, 'utf8').trim().split('\n').sort();
+        assert.deepEqual(ran, ids.filter((_, i) => i !== 5 && i !== 7).sort(), 'exactly the other eight ran');
+      } finally {
+        await worker.stop();
+        for (const f of [gate, `${gate}.ran`]) fs.rmSync(f, { force: true });
+      }
+    });
 
     if (kind === 'amqp') {
       // Reported as TODO (not hidden) while the rpc backend is not wired into the worker and the client.

@@ -5,6 +5,7 @@ import { parseRate, RateLimiter } from '../../runtime/src/worker/rate-limit.js';
 import { backoffSeconds, matchesError } from '../../runtime/src/app/task.js';
 import { PriorityFifo } from '../../runtime/src/brokers/priority-queue.js';
 import { BASE_MULTIPLIER, MAX_MULTIPLIER, PrefetchTuner } from '../../runtime/src/worker/prefetch.js';
+import { discardReason, discardedOutcome } from '../../runtime/src/worker/hand-off.js';
 
 test('bootsteps start in dependency order and stop in reverse; a failing stop does not stop the rest', async () => {
   const log: string[] = [];
@@ -105,4 +106,17 @@ test('adaptive prefetch: grows in powers of two for short tasks, back to the bas
   for (let i = 0; i < 1000; i++) t.observe(5);
   assert.equal(t.current, BASE_MULTIPLIER);
   assert.deepEqual(applied, [16, 8, 4]);
+});
+
+test('hand-off check: revoked or expired tasks are discarded, expiry first (as Celery reports it)', () => {
+  const now = 1_000_000;
+  const revoked = new Set(['r']);
+  assert.equal(discardReason('a', null, revoked, now), undefined);
+  assert.equal(discardReason('a', now + 1, revoked, now), undefined);
+  assert.equal(discardReason('a', now, revoked, now), 'expired');
+  assert.equal(discardReason('r', null, revoked, now), 'revoked');
+  assert.equal(discardReason('r', now - 1, revoked, now), 'expired');
+  assert.equal(discardReason('r', undefined, new Set(), now), undefined);
+  assert.deepEqual(discardedOutcome('expired'), { state: 'REVOKED', expired: true, runtime: 0 });
+  assert.deepEqual(discardedOutcome('revoked'), { state: 'REVOKED', expired: false, runtime: 0 });
 });

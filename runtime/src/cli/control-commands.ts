@@ -75,9 +75,9 @@ export function registerControlCommands(program: Command): void {
   const inspectNames = Object.keys(inspectCommands);
   common(
     program
-      .command('inspect <method>')
-      .description(`ask workers: ${inspectNames.join(', ')}`),
-  ).action(async (method: string, o: Common) => {
+      .command('inspect <method> [ids...]')
+      .description(`ask workers: ${inspectNames.join(', ')} (e.g. inspect query_task <id> <id>)`),
+  ).action(async (method: string, taskIds: string[], o: Common) => {
     if (!inspectCommands[method]) {
       process.stderr.write(`sprig: unknown inspect method "${method}"; use one of ${inspectNames.join(', ')}\n`);
       process.exitCode = 2;
@@ -85,7 +85,8 @@ export function registerControlCommands(program: Command): void {
     }
     const app = clientApp(o);
     try {
-      const replies = await app.control.broadcast(method, { timeout: o.timeout, destination: o.destination });
+      // Celery's variadic ids (query_task).
+      const replies = await app.control.broadcast(method, { timeout: o.timeout, destination: o.destination, arguments: taskIds.length ? { ids: taskIds } : {} });
       print(replies, o.json);
       if (!replies.length) {
         process.stderr.write('sprig: no worker replied (is one running on this broker?)\n');

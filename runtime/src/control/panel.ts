@@ -36,8 +36,17 @@ const started = Date.now();
 
 export const inspectCommands: Record<string, Handler> = {
   ping: () => ({ ok: 'pong' }),
-  active: (w) => [...w.consumer.active.values()].map((r) => requestInfo(w, r, true)),
+  active: (w) => w.consumer.running().map((r) => requestInfo(w, r, true)),
   reserved: (w) => w.consumer.reserved().map((r) => requestInfo(w, r, false)),
+  /** Celery's reply: `{task_id: [state, request]}` for the ids this worker holds (state active, reserved or scheduled). */
+  query_task: (w, a) => {
+    const out: Record<string, [string, ReturnType<typeof requestInfo>]> = {};
+    for (const id of ids(a.ids ?? a.task_id)) {
+      const found = w.consumer.find(id);
+      if (found) out[id] = [found.state, requestInfo(w, found.request, found.state === 'active')];
+    }
+    return out;
+  },
   scheduled: (w) =>
     [...w.consumer.scheduled.values()].map((r) => ({
       eta: r.req.eta ? toCeleryIso(r.req.eta) : null,

@@ -1,6 +1,6 @@
 /**
  * The task data path in the worker: delivery -> parse -> checks (registered, revoked, expired, ETA)
- * -> reserved (priority order) -> pool -> outcome -> result + events -> ack.
+ * -> reserved (priority order) -> revoked/expired again -> pool -> outcome -> result + events -> ack.
  */
 import type { Broker, Consumer, Delivery } from '../brokers/types.js';
 import { parseTaskMessage, buildTaskMessage, type TaskRequest, type ParseOptions } from '../protocol/message.js';
@@ -14,6 +14,7 @@ import { errorToInfo, type Job, type Outcome } from './trace.js';
 import type { Worker } from './worker.js';
 import type { ResultMeta } from '../backends/types.js';
 import { PrefetchTuner } from './prefetch.js';
+import { discardReason } from './hand-off.js';
 
 const SIGNALS: Record<string, number> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2, SIGHUP: 1, SIGUSR1: 10, SIGUSR2: 12, SIGQUIT: 3 };
 
@@ -75,9 +76,19 @@ export class TaskConsumer {
     return this.ready.length;
   }
 
-  /** Reserved (prefetched, waiting for a slot), in priority order. */
+  /** Handed to the pool and not started yet (waiting in a pool child's batch). */
+  private queuedInPool(id: string): boolean {
+    return !!this.w.pool.queued?.(id);
+  }
+
+  /** Started in the pool (Celery's active requests). */
+  running(): Request[] {
+    return [...this.active.values()].filter((r) => !this.queuedInPool(r.req.id));
+  }
+
+  /** Reserved, waiting for a slot: in a pool child's batch, then prefetched here in priority order. */
   reserved(): Request[] {
-    return [...this.ready.values()];
+    return [...[...this.active.values()].filter((r) => this.queuedInPool(r.req.id)), ...this.ready.values()];
   }
 
   async start(): Promise<void> {
@@ -132,8 +143,7 @@ export class TaskConsumer {
     const task = getTask(req.name);
     if (!task) return void this.notRegistered(d, req);
     const r: Request = { delivery: d, req, task, acked: false };
-    if (this.w.revoked.has(req.id)) return void this.revoke(r, false);
-    if (req.expires && req.expires.getTime() <= Date.now()) return void this.revoke(r, true);
+    if (this.discarded(r)) return;
     if (this.w.events.active) this.w.events.send({
       type: 'task-received',
       uuid: req.id,
@@ -183,14 +193,7 @@ export class TaskConsumer {
         this.w.log.debug(`dropping ${r.req.name}[${r.req.id}]: its delivery is from a lost connection`);
         continue;
       }
-      if (this.w.revoked.has(r.req.id)) {
-        void this.revoke(r, false);
-        continue;
-      }
-      if (r.req.expires && r.req.expires.getTime() <= Date.now()) {
-        void this.revoke(r, true);
-        continue;
-      }
+      if (this.discarded(r)) continue;
       if (!this.w.rateLimits.take(r.req.name, () => this.pump())) {
         (limited ??= []).push(r);
         continue;
@@ -198,6 +201,13 @@ export class TaskConsumer {
       this.execute(r);
     }
     if (limited) for (let i = limited.length - 1; i >= 0; i--) this.ready.unshift(limited[i]!, this.level(limited[i]!));
+  }
+
+  /** Revoked, or expired, by the time it got here: it ends REVOKED without running. */
+  private discarded(r: Request): boolean {
+    const why = discardReason(r.req.id, r.req.expires?.getTime(), this.w.revoked);
+    if (why) void this.revoke(r, why === 'expired');
+    return why !== undefined;
   }
 
   private acksLate(r: Request): boolean {
@@ -229,14 +239,18 @@ export class TaskConsumer {
       hostname: this.w.hostname,
       timeLimit: req.timeLimit ?? this.w.timeLimits.get(req.name)?.hard ?? r.task.options.timeLimit ?? this.w.config.worker?.timeLimit ?? null,
       softTimeLimit: req.softTimeLimit ?? this.w.timeLimits.get(req.name)?.soft ?? r.task.options.softTimeLimit ?? this.w.config.worker?.softTimeLimit ?? null,
+      expires: req.expires ? req.expires.getTime() : null,
     };
     this.w.pool.run(job, (o) => this.complete(r, o));
   }
 
   private complete(r: Request, o: Outcome): void {
     const { req } = r;
-    this.w.totals.set(req.name, (this.w.totals.get(req.name) ?? 0) + 1);
-    this.tuner?.observe(o.runtime);
+    // One the pool discarded before it started did not run: it counts for neither.
+    if (o.state !== 'REVOKED') {
+      this.w.totals.set(req.name, (this.w.totals.get(req.name) ?? 0) + 1);
+      this.tuner?.observe(o.runtime);
+    }
     // Asked to terminate: it ends as REVOKED unless it succeeded first. Either way the mark goes.
     let terminatedWith: string | undefined;
     if (this.w.terminated.size) {
@@ -271,7 +285,7 @@ export class TaskConsumer {
   private async completeAsync(r: Request, o: Outcome, terminatedWith: string | undefined): Promise<void> {
     const { req } = r;
     try {
-      if (terminatedWith !== undefined && o.state !== 'SUCCESS') {
+      if (terminatedWith !== undefined && o.state !== 'SUCCESS' && o.state !== 'REVOKED') {
         // Stopped by `revoke --terminate`: REVOKED, not a failure, and never redelivered.
         await this.revoke(r, false, terminatedWith);
         return;
@@ -298,6 +312,9 @@ export class TaskConsumer {
           break;
         case 'IGNORED':
           this.ack(r);
+          break;
+        case 'REVOKED':
+          await this.revoke(r, o.expired);
           break;
         case 'REJECTED':
           // The task raised Reject: requeue or dead-letter (acks late; with an early ack the message
@@ -434,7 +451,10 @@ export class TaskConsumer {
     this.ack(r);
   }
 
-  /** Revoke a task that is held here (ETA or reserved). */
+  /**
+   * A task was revoked (its id is in `w.revoked` already): an ETA one ends now; a reserved one ends
+   * when its turn comes (pump); one handed to the pool that has not started is discarded there.
+   */
   discard(id: string): boolean {
     const s = this.scheduled.get(id);
     if (s) {
@@ -444,7 +464,17 @@ export class TaskConsumer {
       void this.revoke(s, false);
       return true;
     }
-    return false;
+    return this.active.has(id) && !!this.w.pool.revoke?.(id);
+  }
+
+  /** Where a task is in this worker, in Celery's words (inspect query_task), if it is here. */
+  find(id: string): { state: 'active' | 'reserved' | 'scheduled'; request: Request } | undefined {
+    const a = this.active.get(id);
+    if (a) return { state: this.queuedInPool(id) ? 'reserved' : 'active', request: a };
+    const s = this.scheduled.get(id);
+    if (s) return { state: 'scheduled', request: s };
+    for (const r of this.ready.values()) if (r.req.id === id) return { state: 'reserved', request: r };
+    return undefined;
   }
 
   /** Warm shutdown: stop consuming, give back what is not started, wait for what is running. */

@@ -87,7 +87,7 @@ export class WorkerMetrics {
           this.set(read());
         },
       });
-    gauge('sprig_tasks_active', 'Tasks running in the pool', () => worker.consumer?.active.size ?? 0);
+    gauge('sprig_tasks_active', 'Tasks running in the pool', () => worker.consumer?.running().length ?? 0);
     gauge('sprig_tasks_reserved', 'Tasks prefetched and waiting for a pool slot', () => worker.consumer?.reserved().length ?? 0);
     gauge('sprig_tasks_scheduled', 'ETA/countdown tasks held until their time', () => worker.consumer?.scheduled.size ?? 0);
     gauge('sprig_pool_size', 'Pool slots (concurrency)', () => worker.pool?.size ?? 0);

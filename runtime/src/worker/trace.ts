@@ -23,6 +23,8 @@ export interface Job {
   hostname: string;
   timeLimit: number | null;
   softTimeLimit: number | null;
+  /** When the task expires (epoch ms): a pool that queues jobs checks it again before starting one (hand-off.ts). */
+  expires: number | null;
 }
 
 export type Outcome =
@@ -32,7 +34,9 @@ export type Outcome =
   | { state: 'IGNORED'; runtime: number }
   | { state: 'REJECTED'; requeue: boolean; reason: string; runtime: number }
   /** The pool child running it died (set by the pool, never by the task). */
-  | { state: 'LOST'; reason: string; runtime: number };
+  | { state: 'LOST'; reason: string; runtime: number }
+  /** Never started: revoked, or past its expiry, when its turn came in the pool (hand-off.ts). */
+  | { state: 'REVOKED'; expired: boolean; runtime: number };
 
 /** JS errors with a Python builtin of the same name keep `builtins` so Python re-raises the same type. */
 const PY_BUILTINS = new Set(['TypeError', 'ValueError', 'KeyError', 'RuntimeError', 'NotImplementedError', 'ZeroDivisionError']);

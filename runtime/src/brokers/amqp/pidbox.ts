@@ -69,7 +69,8 @@ export class AmqpPidbox {
       },
       onMessage: (m) => {
         const expires = (m.properties.headers as Record<string, unknown> | undefined)?.expires;
-        if (typeof expires === 'number' && expires < Date.now() / 1000) return; // kombu drops expired broadcasts
+        // kombu drops expired broadcasts; 0 means none (`AsyncResult.revoke()` sends no timeout).
+        if (typeof expires === 'number' && expires > 0 && expires < Date.now() / 1000) return;
         const req = parseControl(jsonBody(m));
         if (req) handler(req);
       },

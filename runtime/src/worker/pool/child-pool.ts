@@ -6,6 +6,8 @@
  * A child that dies mid-task is replaced: its running task becomes LOST (the consumer requeues or
  * fails it per the ack settings) and the ones queued behind it go to other children. Hard time
  * limits kill the child; soft ones abort the task's signal.
+ * A job revoked or expired while it waits in a child's batch is discarded by the child when its
+ * turn comes (the check in hand-off.ts), so it never runs.
  */
 import { fork } from 'node:child_process';
 import { Worker as Thread } from 'node:worker_threads';
@@ -14,6 +16,7 @@ import { TimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import { poolChildPath } from '../../util/paths.js';
 import type { FromChild, JobDone, ToChild } from './child-protocol.js';
 import { handBackOutcome, type Pool, type PoolOptions } from './types.js';
+import { discardedOutcome } from '../hand-off.js';
 
 interface Running {
   job: Job;
@@ -25,6 +28,8 @@ interface Running {
   soft: number | null;
   /** Why we killed the child, if we did. */
   killedFor?: 'timelimit' | 'terminate';
+  /** Revoked while queued in a child: the child discards it; if the child dies first, it ends here, not elsewhere. */
+  revoked?: boolean;
 }
 
 interface Child {
@@ -199,14 +204,17 @@ export class ChildPool implements Pool {
     if (r.limited) this.startTimers(child, r);
     if (!child.flushScheduled) {
       child.flushScheduled = true;
-      queueMicrotask(() => {
-        child.flushScheduled = false;
-        if (!child.outbox.length || child.exited) return;
-        const jobs = child.outbox;
-        child.outbox = [];
-        child.send({ t: 'run', jobs });
-      });
+      queueMicrotask(() => this.flush(child));
     }
+  }
+
+  /** Send the jobs assigned this tick as one message. */
+  private flush(child: Child): void {
+    child.flushScheduled = false;
+    if (!child.outbox.length || child.exited) return;
+    const jobs = child.outbox;
+    child.outbox = [];
+    child.send({ t: 'run', jobs });
   }
 
   private startTimers(child: Child, r: Running): void {
@@ -291,9 +299,10 @@ export class ChildPool implements Pool {
     } else if (!child.retiring && !this.stopping) {
       this.o.log('warn', `pool child ${child.pid} exited (${signal ?? `code ${code}`})`);
     }
-    // The ones queued behind never started: they run elsewhere.
+    // The ones queued behind never started: they run elsewhere, unless revoked meanwhile.
     for (const r of rest) for (const t of r.timers) clearTimeout(t);
-    this.pending.unshift(...rest);
+    for (const r of rest) if (r.revoked) r.resolve(discardedOutcome('revoked'));
+    this.pending.unshift(...rest.filter((r) => !r.revoked));
     if (!this.stopping && this.liveCount() < this.target) this.spawn();
     if (this.stopping) for (const r of this.pending.splice(0)) r.resolve({ state: 'LOST', reason: 'worker shutdown', runtime: 0 });
     this.slotFreed();
@@ -314,6 +323,36 @@ export class ChildPool implements Pool {
       const [r] = this.pending.splice(p, 1);
       r!.resolve({ state: 'FAILURE', ...errorToInfo(new WorkerLostError('terminated before it started')), runtime: 0 });
       return true;
+    }
+    return false;
+  }
+
+  /** A job revoked before it started: one waiting for a child ends now; one in a child's batch is discarded there. */
+  revoke(jobId: string): boolean {
+    const p = this.pending.findIndex((x) => x.job.id === jobId);
+    if (p >= 0) {
+      const [r] = this.pending.splice(p, 1);
+      r!.resolve(discardedOutcome('revoked'));
+      return true;
+    }
+    for (const c of this.children) {
+      const r = c.assigned.find((x) => x.job.id === jobId);
+      if (!r) continue;
+      r.revoked = true;
+      // The child must have the job before it hears it is revoked.
+      this.flush(c);
+      c.send({ t: 'revoke', id: jobId });
+      return true;
+    }
+    return false;
+  }
+
+  /** Handed to the pool but not started: waiting for a child, or behind the running job of one. */
+  queued(jobId: string): boolean {
+    if (this.pending.some((x) => x.job.id === jobId)) return true;
+    for (const c of this.children) {
+      const i = c.assigned.findIndex((x) => x.job.id === jobId);
+      if (i >= 0) return i > 0;
     }
     return false;
   }

@@ -10,6 +10,8 @@ export type ToChild =
   | { t: 'run'; jobs: Job[] }
   /** Soft limit / terminate: abort the running job's signal, or drop it if it has not started. */
   | { t: 'abort'; id: string; reason: 'soft' | 'terminate'; seconds?: number }
+  /** Revoked while it waits in this child's batch: discard it when its turn comes. */
+  | { t: 'revoke'; id: string }
   /** Finish the jobs already sent, then exit. */
   | { t: 'exit' };
 

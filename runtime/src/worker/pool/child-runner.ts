@@ -1,6 +1,7 @@
 /** The code a pool child (process or thread) runs: load the tasks bundle, run jobs one at a time. */
 import { parentPort, isMainThread } from 'node:worker_threads';
-import { errorToInfo, executeTask, LazyAbort, type Job } from '../trace.js';
+import { errorToInfo, executeTask, LazyAbort, type Job, type Outcome } from '../trace.js';
+import { discardedOutcome, discardReason } from '../hand-off.js';
 import { registeredTaskNames } from '../../app/registry.js';
 import { SoftTimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import type { FromChild, JobDone, ToChild } from './child-protocol.js';
@@ -9,6 +10,8 @@ export function runPoolChild(): void {
   process.setSourceMapsEnabled(true);
   const send: (m: FromChild) => void = isMainThread ? (m) => process.send!(m) : (m) => parentPort!.postMessage(m);
   const queue: Job[] = [];
+  /** Ids of queued jobs revoked since they were sent here (each leaves the set when its turn comes). */
+  const revoked = new Set<string>();
   let outbox: JobDone[] = [];
   let current: { id: string; abort: LazyAbort } | undefined;
   let running = false;
@@ -36,11 +39,18 @@ export function runPoolChild(): void {
     running = true;
     while (queue.length) {
       const job = queue.shift()!;
-      const abort = new LazyAbort();
-      current = { id: job.id, abort };
-      const run = executeTask(job, abort);
-      const outcome = run instanceof Promise ? await run : run;
-      current = undefined;
+      let outcome: Outcome;
+      const why = discardReason(job.id, job.expires, revoked);
+      if (why) {
+        revoked.delete(job.id);
+        outcome = discardedOutcome(why);
+      } else {
+        const abort = new LazyAbort();
+        current = { id: job.id, abort };
+        const run = executeTask(job, abort);
+        outcome = run instanceof Promise ? await run : run;
+        current = undefined;
+      }
       outbox.push({ id: job.id, outcome });
       if (!queue.length) flush();
       else if (!flushScheduled) {
@@ -75,11 +85,16 @@ export function runPoolChild(): void {
         const i = queue.findIndex((j) => j.id === m.id);
         if (i >= 0 && m.reason === 'terminate') {
           queue.splice(i, 1);
+          revoked.delete(m.id);
           outbox.push({ id: m.id, outcome: { state: 'FAILURE', ...errorToInfo(new WorkerLostError('terminated before it started')), runtime: 0 } });
           flush();
         }
         break;
       }
+      case 'revoke':
+        // Only a job still queued here: the running one goes on (revoke without terminate).
+        if (queue.some((j) => j.id === m.id)) revoked.add(m.id);
+        break;
       case 'exit':
         exiting = true;
         if (!running) exit();

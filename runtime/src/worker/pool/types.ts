@@ -45,6 +45,14 @@ export interface Pool {
   onFree?: () => void;
   /** Process/thread pools: how many jobs a child may hold (the prefetch multiplier). */
   setDepth?(n: number): void;
+  /**
+   * Pools that queue jobs (children's batches): a job handed over but not started was revoked; it
+   * must not start (its outcome becomes REVOKED). Jobs also carry their expiry, checked at the same
+   * point (hand-off.ts). The async pool starts every job at once and needs neither.
+   */
+  revoke?(jobId: string): boolean;
+  /** Handed over and not started yet (inspect: reserved, not active). */
+  queued?(jobId: string): boolean;
 }
 
 /**
