@@ -288,3 +288,19 @@ function openSocket(ep: BrokerEndpoint): Promise<WebSocket> {
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** Ask the broker at `ep` to stop (the `shutdown` request); true when it accepted within `timeoutMs`. */
+export async function requestBrokerShutdown(ep: BrokerEndpoint, timeoutMs = 5000): Promise<boolean> {
+  const conn = new BrokerConnection({ resolve: () => Promise.resolve(ep), waitTimeoutMs: timeoutMs });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await conn.connect();
+    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
+    return (await Promise.race([conn.request('shutdown', {}, 'drop'), late])) !== null;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    await conn.close();
+  }
+}

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { ConnectionError } from '../../errors.js';
 import { cliPath, fromSource, packageRoot } from '../../util/paths.js';
 import { HEALTH_PATH } from './protocol.js';
+import { requestBrokerShutdown } from './client.js';
 
 export interface BrokerInfo {
   port: number;
@@ -62,7 +63,12 @@ export function readBrokerInfo(projectDir: string): BrokerInfo | null {
   }
 }
 
-/** Written 0600 to a temp file and renamed, so a reader never sees a half-written token or a wider mode. */
+/**
+ * Written 0600 to a temp file and renamed, so a reader never sees a half-written token or a wider
+ * mode. POSIX only: Windows ignores the mode, and the file is as readable as the project folder's
+ * ACL makes it (private under the user's profile; not in a folder other users can read). See
+ * docs/platforms.md.
+ */
 export function writeBrokerInfo(projectDir: string, info: BrokerInfo): void {
   const dir = sprigDir(projectDir);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -112,6 +118,34 @@ export async function findRunningBroker(projectDir: string): Promise<BrokerEndpo
   if (!info || !isPidAlive(info.pid)) return null;
   if (!(await probeBroker(info.port, info.token))) return null;
   return { host: '127.0.0.1', port: info.port, token: info.token };
+}
+
+/**
+ * Stop the project's broker without a signal: the `shutdown` request over its own protocol (the
+ * token from broker.json authenticates it, like every request), then wait for its process to end.
+ * SIGTERM only as a last resort (a broker that does not answer), which on Windows is TerminateProcess.
+ */
+export async function stopEmbeddedBroker(projectDir: string, timeoutMs = 10_000): Promise<'none' | 'request' | 'signal'> {
+  const info = readBrokerInfo(path.resolve(projectDir));
+  if (!info || !isPidAlive(info.pid)) return 'none';
+  const asked = await requestBrokerShutdown({ host: '127.0.0.1', port: info.port, token: info.token }, Math.min(timeoutMs, 5000));
+  if (asked && (await pidGone(info.pid, timeoutMs))) return 'request';
+  try {
+    process.kill(info.pid, 'SIGTERM');
+  } catch {
+    /* gone meanwhile */
+  }
+  await pidGone(info.pid, 5000);
+  return 'signal';
+}
+
+async function pidGone(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isPidAlive(pid)) {
+    if (Date.now() > deadline) return false;
+    await sleep(POLL_MS);
+  }
+  return true;
 }
 
 /**
@@ -205,7 +239,7 @@ function spawnBroker(projectDir: string, logFile: string): ReturnType<typeof spa
 
 function tail(file: string): string {
   try {
-    const lines = fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-5);
+    const lines = fs.readFileSync(file, 'utf8').trimEnd().split(/\r?\n/).slice(-5);
     return lines.length && lines[0] ? `:\n  ${lines.join('\n  ')}` : '';
   } catch {
     return '';
