@@ -6,9 +6,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as vscode from 'vscode';
-import { findRunningBroker, stopEmbeddedBroker } from '../../../runtime/src/brokers/embedded/discovery.js';
+import { findRunningBroker } from '../../../runtime/src/brokers/embedded/discovery.js';
 import { stopChild } from '../../../runtime/src/util/child-ipc.js';
-import { cliPath, nodeChildEnv } from '../runtime.js';
+import { cliPath, nodeChildEnv, runtime } from '../runtime.js';
 
 export class EmbeddedBrokerProcess implements vscode.Disposable {
   private child?: ChildProcess;
@@ -71,7 +71,8 @@ export class EmbeddedBrokerProcess implements vscode.Disposable {
       await stopChild(this.child!, { graceMs: BROKER_GRACE_MS });
       return true;
     }
-    return (await stopEmbeddedBroker(projectDir)) !== 'none';
+    // Through the runtime (loaded on first use): its broker client stays out of the extension's bundle.
+    return (await runtime().stopEmbeddedBroker(projectDir)) !== 'none';
   }
 
   showOutput(): void {

@@ -18,7 +18,7 @@ export function registerBrokerCommand(program: Command): void {
       const dir = o.dir ? path.resolve(o.dir) : findProjectDir();
       try {
         if (o.stop) {
-          const { stopEmbeddedBroker } = await import('../brokers/embedded/discovery.js');
+          const { stopEmbeddedBroker } = await import('../brokers/embedded/client.js');
           const how = await stopEmbeddedBroker(dir);
           process.stdout.write(how === 'none' ? `no embedded broker running in ${dir}\n` : `stopped the embedded broker of ${dir}${how === 'signal' ? ' (it did not answer the shutdown request: SIGTERM)' : ''}\n`);
           return;

@@ -10,7 +10,6 @@ import * as path from 'node:path';
 import { ConnectionError } from '../../errors.js';
 import { cliPath, fromSource, packageRoot } from '../../util/paths.js';
 import { HEALTH_PATH } from './protocol.js';
-import { requestBrokerShutdown } from './client.js';
 
 export interface BrokerInfo {
   port: number;
@@ -80,7 +79,27 @@ export function writeBrokerInfo(projectDir: string, info: BrokerInfo): void {
   } finally {
     fs.closeSync(fd);
   }
-  fs.renameSync(tmp, brokerInfoPath(projectDir));
+  renameOver(tmp, brokerInfoPath(projectDir));
+}
+
+/**
+ * On Windows a rename over a file that another process has open at that moment (a client reading
+ * broker.json, an indexer, an antivirus) fails for a moment with EPERM/EACCES/EBUSY: retry briefly,
+ * as graceful-fs does. Elsewhere such an error is real and thrown at once.
+ */
+function renameOver(from: string, to: string): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return fs.renameSync(from, to);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (process.platform !== 'win32' || attempt >= 20 || !(code === 'EPERM' || code === 'EACCES' || code === 'EBUSY')) {
+        fs.rmSync(from, { force: true });
+        throw err;
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+  }
 }
 
 /** Remove broker.json only if it is still ours (a newer broker may have replaced it). */
@@ -118,34 +137,6 @@ export async function findRunningBroker(projectDir: string): Promise<BrokerEndpo
   if (!info || !isPidAlive(info.pid)) return null;
   if (!(await probeBroker(info.port, info.token))) return null;
   return { host: '127.0.0.1', port: info.port, token: info.token };
-}
-
-/**
- * Stop the project's broker without a signal: the `shutdown` request over its own protocol (the
- * token from broker.json authenticates it, like every request), then wait for its process to end.
- * SIGTERM only as a last resort (a broker that does not answer), which on Windows is TerminateProcess.
- */
-export async function stopEmbeddedBroker(projectDir: string, timeoutMs = 10_000): Promise<'none' | 'request' | 'signal'> {
-  const info = readBrokerInfo(path.resolve(projectDir));
-  if (!info || !isPidAlive(info.pid)) return 'none';
-  const asked = await requestBrokerShutdown({ host: '127.0.0.1', port: info.port, token: info.token }, Math.min(timeoutMs, 5000));
-  if (asked && (await pidGone(info.pid, timeoutMs))) return 'request';
-  try {
-    process.kill(info.pid, 'SIGTERM');
-  } catch {
-    /* gone meanwhile */
-  }
-  await pidGone(info.pid, 5000);
-  return 'signal';
-}
-
-async function pidGone(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (isPidAlive(pid)) {
-    if (Date.now() > deadline) return false;
-    await sleep(POLL_MS);
-  }
-  return true;
 }
 
 /**
