@@ -31,3 +31,16 @@ export type { Step } from './worker/blueprint.js';
 export { VERSION } from './version.js';
 export { runCli } from './cli/main.js';
 export { runPoolChild } from './worker/pool/child-runner.js';
+export { stopEmbeddedBroker } from './brokers/embedded/client.js';
+export {
+  stopChild,
+  onParentShutdown,
+  sendToParent,
+  isShutdownRequest,
+  isWorkerReady,
+  type ShutdownMode,
+  type ShutdownRequest,
+  type WorkerReady,
+  type ChildExit,
+  type StopChildOptions,
+} from './util/child-ipc.js';

@@ -59,8 +59,17 @@ export function defaultProjectDir(hint?: string): string {
   const from = hint ? path.dirname(hint) : folder?.uri.fsPath ?? process.cwd();
   // The nearest folder with sprig.config.*, .sprig/ or package.json, but never above the workspace.
   const found = findProjectDir(from);
-  if (folder && !found.startsWith(folder.uri.fsPath)) return folder.uri.fsPath;
+  if (folder && !isInside(folder.uri.fsPath, found)) return folder.uri.fsPath;
   return found;
+}
+
+/**
+ * `dir` is `root` or below it. Not a string prefix: `/ws/app2` is not in `/ws/app`, and on Windows
+ * `c:\ws` and `C:\WS` are the same folder (path.relative knows both).
+ */
+function isInside(root: string, dir: string): boolean {
+  const rel = path.relative(root, dir);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
 

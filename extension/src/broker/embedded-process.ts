@@ -1,11 +1,14 @@
 /**
  * The project's embedded broker (`sprig broker --dir D`) run as a child of the extension host,
- * or found already running from `<projectDir>/.sprig/broker.json`.
+ * or found already running from `<projectDir>/.sprig/broker.json`. Stopped without signals (Windows
+ * has none to give): ours over its IPC channel, another one by a shutdown request over its own
+ * protocol.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as vscode from 'vscode';
-import { findRunningBroker, readBrokerInfo, isPidAlive } from '../../../runtime/src/brokers/embedded/discovery.js';
-import { cliPath, nodeChildEnv } from '../runtime.js';
+import { findRunningBroker } from '../../../runtime/src/brokers/embedded/discovery.js';
+import { stopChild } from '../../../runtime/src/util/child-ipc.js';
+import { cliPath, nodeChildEnv, runtime } from '../runtime.js';
 
 export class EmbeddedBrokerProcess implements vscode.Disposable {
   private child?: ChildProcess;
@@ -34,14 +37,14 @@ export class EmbeddedBrokerProcess implements vscode.Disposable {
     const child = spawn(process.execPath, [cliPath(), 'broker', '--dir', projectDir], {
       cwd: projectDir,
       env: nodeChildEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // IPC: a shutdown request stops it, and it stops by itself if this extension host dies.
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       windowsHide: true,
     });
     this.child = child;
     this.childDir = projectDir;
     out.appendLine(`[sprig] starting the embedded broker for ${projectDir} (pid ${child.pid})`);
-    child.stdout?.on('data', (b: Buffer) => out.append(b.toString()));
-    child.stderr?.on('data', (b: Buffer) => out.append(b.toString()));
+    for (const stream of [child.stdout, child.stderr]) stream?.setEncoding('utf8').on('data', (text: string) => out.append(text));
     let exited: number | null = null;
     child.on('exit', (code, signal) => {
       exited = code ?? -1;
@@ -65,16 +68,11 @@ export class EmbeddedBrokerProcess implements vscode.Disposable {
   /** Stop the broker of `projectDir`: ours, or the one broker.json names. Returns false if none ran. */
   async stop(projectDir: string): Promise<boolean> {
     if (this.ownsBroker(projectDir)) {
-      const child = this.child!;
-      await killAndWait(child);
+      await stopChild(this.child!, { graceMs: BROKER_GRACE_MS });
       return true;
     }
-    const info = readBrokerInfo(projectDir);
-    if (!info || !isPidAlive(info.pid)) return false;
-    process.kill(info.pid, 'SIGTERM');
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline && isPidAlive(info.pid)) await new Promise((r) => setTimeout(r, 100));
-    return true;
+    // Through the runtime (loaded on first use): its broker client stays out of the extension's bundle.
+    return (await runtime().stopEmbeddedBroker(projectDir)) !== 'none';
   }
 
   showOutput(): void {
@@ -82,19 +80,9 @@ export class EmbeddedBrokerProcess implements vscode.Disposable {
   }
 
   async dispose(): Promise<void> {
-    if (this.child) await killAndWait(this.child);
+    if (this.child) await stopChild(this.child, { graceMs: BROKER_GRACE_MS });
     this.output?.dispose();
   }
 }
 
-export function killAndWait(child: ChildProcess, graceMs = 5000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(t);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
+const BROKER_GRACE_MS = 5000;

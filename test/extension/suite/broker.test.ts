@@ -1,5 +1,6 @@
 /// <reference types="mocha" />
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { api, waitFor, workspaceDir } from './helpers.js';
 
@@ -44,5 +45,21 @@ suite('Brokers', function () {
     await waitFor('the broker to be gone', async () => (await findRunningBroker(workspaceDir())) === null, 10_000);
     await vscode.commands.executeCommand('sprig.startEmbeddedBroker');
     assert.ok(await findRunningBroker(workspaceDir()));
+  });
+
+  test('Stop Embedded Broker stops a broker this window did not start by its shutdown request, no signal', async () => {
+    const dir = workspaceDir();
+    const { ensureEmbeddedBroker, brokerLogPath, findRunningBroker } = await import('../../../runtime/src/brokers/embedded/discovery.js');
+    assert.equal(await vscode.commands.executeCommand('sprig.stopEmbeddedBroker'), true);
+    await waitFor('our broker to be gone', async () => (await findRunningBroker(dir)) === null, 10_000);
+    // One started the way a CLI worker starts it: detached, no IPC channel to this window.
+    const logFile = brokerLogPath(dir);
+    const logBefore = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
+    await ensureEmbeddedBroker({ projectDir: dir });
+    assert.equal(await vscode.commands.executeCommand('sprig.stopEmbeddedBroker'), true);
+    await waitFor('the detached broker to be gone', async () => (await findRunningBroker(dir)) === null, 15_000);
+    assert.match(fs.readFileSync(logFile).subarray(logBefore).toString('utf8'), /shutdown requested by a client/);
+    await vscode.commands.executeCommand('sprig.startEmbeddedBroker');
+    assert.ok(await findRunningBroker(dir));
   });
 });

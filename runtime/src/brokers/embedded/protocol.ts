@@ -56,6 +56,8 @@ export interface Ops {
   replyPush: { req: { key: string; body: unknown }; res: null };
   /** Pop replies from `key` until `expected` arrived or `timeoutMs` passed (undefined: the whole timeout). */
   replyCollect: { req: { key: string; timeoutMs: number; expected?: number }; res: unknown[] };
+  /** Stop the broker (replies first): how a client stops it without a signal, which Windows lacks. */
+  shutdown: { req: Record<string, never>; res: { pid: number } };
 }
 
 export type OpName = keyof Ops;
@@ -98,6 +100,7 @@ const OP_NAMES: ReadonlySet<string> = new Set<OpName>([
   'subscribeControl',
   'replyPush',
   'replyCollect',
+  'shutdown',
 ]);
 
 /** Shape check only: the server validates each op's fields where a bad value would corrupt state. */

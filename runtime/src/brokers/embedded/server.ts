@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ConfigError, ProtocolError, SprigError } from '../../errors.js';
 import { createLogger, type Logger } from '../../util/log.js';
+import { onParentShutdown } from '../../util/child-ipc.js';
 import { brokerInfoPath, isPidAlive, removeBrokerInfo, sprigDir, writeBrokerInfo } from './discovery.js';
 import { Hub, type Session } from './hub.js';
 import { Journal, type FsyncPolicy } from './journal.js';
@@ -308,6 +309,11 @@ class Server {
           Number(f.timeoutMs) || 0,
           typeof f.expected === 'number' ? f.expected : undefined,
         );
+      case 'shutdown':
+        // The reply goes out before the close frames (same socket, in order).
+        this.log.info('shutdown requested by a client');
+        setImmediate(() => void this.close());
+        return { pid: process.pid };
     }
   }
 }
@@ -335,7 +341,10 @@ export interface RunBrokerOptions {
 
 export const AUTO_IDLE_EXIT_MS = 10 * 60 * 1000;
 
-/** `sprig broker`: run in the foreground until SIGTERM/SIGINT (or the idle exit). */
+/**
+ * `sprig broker`: run in the foreground until a client's `shutdown` request, a shutdown request from
+ * the parent over IPC (or the parent going away), SIGTERM/SIGINT where the OS has them, or the idle exit.
+ */
 export async function runEmbeddedBroker(opts: RunBrokerOptions): Promise<void> {
   const env = process.env.SPRIG_BROKER_IDLE_EXIT_MS;
   const idleExitMs = opts.idleExitMs ?? (env !== undefined && env !== '' ? Number(env) : opts.auto ? AUTO_IDLE_EXIT_MS : undefined);
@@ -350,10 +359,12 @@ export async function runEmbeddedBroker(opts: RunBrokerOptions): Promise<void> {
   const stop = () => void server.close();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  const stopListening = onParentShutdown(stop);
   try {
     await server.closed;
   } finally {
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
+    stopListening();
   }
 }
