@@ -1,6 +1,10 @@
 // `npm test` (through test/run.mjs) and `npm run test:extension`: the in-host mocha suite inside
 // a real VS Code extension host (code-server, trusted then untrusted workspace), then the
-// Playwright UI test. Installs and caches what it needs (host-setup.mjs); exits non-zero on failure.
+// Playwright UI tests: the VSIX of this machine's platform installed as a user installs it, and the
+// monitor under load. Installs and caches what it needs (host-setup.mjs); exits non-zero on failure.
+// `node test/extension/run.mjs [in-host] [untrusted] [ui] [monitor-load]`: only those (`ui` runs
+// both UI tests; SPRIG_UI_PERF=0 leaves the load out, SPRIG_UI_VSIX=0 runs `ui` from this folder).
+// `npm run bench:monitor` runs `monitor-load` for its measurements (test-results/monitor-perf.json).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,11 +13,14 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { ensureHost } from './host-setup.mjs';
 import { startCodeServer, testUrl, CHROMIUM_ARGS } from './code-server.mjs';
-import { runUiTest } from './ui-test.mjs';
+import { runMonitorLoadTest, runUiTest } from './ui-test.mjs';
 import { buildSuite } from './build-suite.mjs';
+import { hostTarget, vsixPath } from '../../scripts/package.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const only = process.argv.slice(2);
+/** With no names, every test but the load one when SPRIG_UI_PERF=0. */
+const want = (name) => (only.length ? only.includes(name) : name !== 'monitor-load' || process.env.SPRIG_UI_PERF !== '0');
 const results = path.join(root, 'test-results');
 fs.mkdirSync(results, { recursive: true });
 const cleanups = [];
@@ -57,27 +64,36 @@ async function main() {
     outcomes.push({ name, ok: code === 0 });
   };
 
-  if (!only.length || only.includes('in-host')) await inHost('in-host', true);
-  if (!only.length || only.includes('untrusted')) await inHost('untrusted', false);
-  if (!only.length || only.includes('ui')) {
-    const ws = copyFixture(path.join(tmp, 'ui-ws'));
+  if (want('in-host')) await inHost('in-host', true);
+  if (want('untrusted')) await inHost('untrusted', false);
+  const uiTest = async (name, fn) => {
+    const ws = copyFixture(path.join(tmp, `${name}-ws`));
     let ok = false;
     try {
-      // The .vsix (npm run package) installed into code-server, as a user would; SPRIG_UI_VSIX=0: the folder.
-      let vsix;
-      if (process.env.SPRIG_UI_VSIX !== '0') {
-        const p = spawnSync('npm', ['run', 'package', '--silent'], { cwd: root, stdio: 'inherit' });
-        if (p.status !== 0) throw new Error('npm run package failed');
-        vsix = path.join(root, 'dist', 'sprig.vsix');
-      }
-      await runUiTest({ host, browser, root, workspace: ws, runDir: path.join(tmp, 'ui-run'), results, cleanups, log, vsix });
+      await fn({ host, browser, root, workspace: ws, runDir: path.join(tmp, `${name}-run`), results, cleanups, log });
       ok = true;
     } catch (err) {
-      console.error(`[extension] UI test failed: ${err.stack ?? err}`);
+      console.error(`[extension] ${name} failed: ${err.stack ?? err}`);
     }
     killBrokers(ws);
-    outcomes.push({ name: 'ui', ok });
+    outcomes.push({ name, ok });
+  };
+  if (want('ui')) {
+    await uiTest('ui', async (o) => {
+      // The VSIX of this machine's platform (scripts/package.mjs; reused when its staged files have
+      // not changed since it was packed), installed as a user would; SPRIG_UI_VSIX=0: the folder.
+      let vsix;
+      if (process.env.SPRIG_UI_VSIX !== '0') {
+        const target = hostTarget();
+        if (!target) throw new Error(`no VSIX target for ${process.platform}-${process.arch}`);
+        const p = spawnSync(process.execPath, [path.join(root, 'scripts', 'package.mjs'), '--target', target], { cwd: root, stdio: 'inherit' });
+        if (p.status !== 0) throw new Error(`scripts/package.mjs --target ${target} failed`);
+        vsix = vsixPath(target);
+      }
+      await runUiTest({ ...o, vsix });
+    });
   }
+  if (want('monitor-load') || (only.includes('ui') && process.env.SPRIG_UI_PERF !== '0')) await uiTest('monitor-load', runMonitorLoadTest);
   const metrics = path.join(results, 'metrics.json');
   if (fs.existsSync(metrics)) log(`metrics: ${fs.readFileSync(metrics, 'utf8').replace(/\s+/g, ' ')}`);
   for (const o of outcomes) log(`${o.ok ? 'PASS' : 'FAIL'} ${o.name}`);
