@@ -38,10 +38,12 @@ async function main() {
   cleanups.push(() => browser.close().catch(() => undefined));
   const outcomes = [];
 
-  const inHost = async (name, trusted) => {
-    const ws = copyFixture(path.join(tmp, `${name}-ws`));
+  // suite: which part of the in-host suite runs (index.ts); the log it writes is in-host-<suite>.log.
+  const inHost = async (name, trusted, suite = trusted ? 'main' : 'untrusted', workspace = copyFixture) => {
+    const ws = workspace(path.join(tmp, `${name}-ws`));
     const runDir = path.join(tmp, `${name}-run`);
-    const cs = await startCodeServer({ ...host, runDir, workspace: ws, trusted, testDriver: true, env: { SPRIG_TEST_OUT: results, SPRIG_LOG_LEVEL: 'info' } });
+    const env = { SPRIG_TEST_OUT: results, SPRIG_LOG_LEVEL: 'info', SPRIG_TEST_SUITE: suite };
+    const cs = await startCodeServer({ ...host, runDir, workspace: ws, trusted, testDriver: true, env });
     cleanups.push(cs.stop);
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const exit = new Promise((resolve) => page.exposeFunction('codeAutomationExit', (code) => resolve(code)));
@@ -54,7 +56,7 @@ async function main() {
     const timeout = new Promise((resolve) => setTimeout(() => resolve('timeout'), 8 * 60_000));
     const code = await Promise.race([exit, timeout]);
     await page.screenshot({ path: path.join(results, `${name}-end.png`) }).catch(() => undefined);
-    const logName = trusted ? 'in-host.log' : 'in-host-untrusted.log';
+    const logName = `in-host-${suite}.log`;
     const report = fs.existsSync(path.join(results, logName)) ? fs.readFileSync(path.join(results, logName), 'utf8') : '(the suite wrote no log)';
     console.log(report);
     log(`${name}: exit ${code} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -66,6 +68,8 @@ async function main() {
 
   if (want('in-host')) await inHost('in-host', true);
   if (want('untrusted')) await inHost('untrusted', false);
+  // A TypeScript workspace that does not use Sprig: the extension must stay asleep there.
+  if (want('unrelated')) await inHost('unrelated', true, 'unrelated', unrelatedWorkspace);
   const uiTest = async (name, fn) => {
     const ws = copyFixture(path.join(tmp, `${name}-ws`));
     let ok = false;
@@ -100,6 +104,13 @@ async function main() {
   const passed = outcomes.filter((o) => o.ok).length;
   console.log(`${passed} passed, ${outcomes.length - passed} failed`);
   return outcomes.every((o) => o.ok) ? 0 : 1;
+}
+
+function unrelatedWorkspace(dest) {
+  fs.mkdirSync(path.join(dest, 'src'), { recursive: true });
+  fs.writeFileSync(path.join(dest, 'package.json'), '{ "name": "not-sprig", "private": true }\n');
+  fs.writeFileSync(path.join(dest, 'src', 'index.ts'), 'export const greet = (name: string): string => `hi ${name}`;\n');
+  return dest;
 }
 
 function copyFixture(dest) {
