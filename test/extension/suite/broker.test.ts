@@ -1,8 +1,10 @@
 /// <reference types="mocha" />
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { api, waitFor, workspaceDir } from './helpers.js';
+import { api, EXTENSION_ID, waitFor, workspaceDir } from './helpers.js';
 
 interface SelectResult {
   url: string;
@@ -49,13 +51,17 @@ suite('Brokers', function () {
 
   test('Stop Embedded Broker stops a broker this window did not start by its shutdown request, no signal', async () => {
     const dir = workspaceDir();
-    const { ensureEmbeddedBroker, brokerLogPath, findRunningBroker } = await import('../../../runtime/src/brokers/embedded/discovery.js');
+    const { brokerLogPath, findRunningBroker } = await import('../../../runtime/src/brokers/embedded/discovery.js');
     assert.equal(await vscode.commands.executeCommand('sprig.stopEmbeddedBroker'), true);
     await waitFor('our broker to be gone', async () => (await findRunningBroker(dir)) === null, 10_000);
     // One started the way a CLI worker starts it: detached, no IPC channel to this window.
     const logFile = brokerLogPath(dir);
     const logBefore = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
-    await ensureEmbeddedBroker({ projectDir: dir });
+    // The CLI the extension ships, as `sprig worker` autostarts it (the suite's own bundle has no CLI).
+    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    const cli = path.join(ext.extensionPath, 'dist', 'runtime', 'cli.js');
+    spawn(process.execPath, [cli, 'broker', '--dir', dir, '--auto'], { detached: true, stdio: 'ignore', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } }).unref();
+    await waitFor('the detached broker to be up', async () => (await findRunningBroker(dir)) !== null, 30_000);
     assert.equal(await vscode.commands.executeCommand('sprig.stopEmbeddedBroker'), true);
     await waitFor('the detached broker to be gone', async () => (await findRunningBroker(dir)) === null, 15_000);
     assert.match(fs.readFileSync(logFile).subarray(logBefore).toString('utf8'), /shutdown requested by a client/);
