@@ -9,8 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { PoolKind } from '../settings.js';
-import { cliPath, nodeChildEnv } from '../runtime.js';
-import { isWorkerReady, stopChild, type ChildExit, type WorkerReady } from '../../../runtime/src/util/child-ipc.js';
+import { cliPath, nodeChildEnv, runtime, type ChildExit, type WorkerReady } from '../runtime.js';
 
 export interface WorkerSpec {
   tasksFile: string;
@@ -45,7 +44,7 @@ export function workerArgs(l: WorkerLaunch, hostname: string, flags: ReadonlySet
   if (l.timeLimit > 0) a.push('--time-limit', String(l.timeLimit));
   if (l.softTimeLimit > 0) a.push('--soft-time-limit', String(l.softTimeLimit));
   if (l.maxTasksPerChild > 0) a.push('--max-tasks-per-child', String(l.maxTasksPerChild));
-  // Passed only when this runtime's `worker --help` lists it.
+  // Passed only when the runtime's `sprig worker` defines it (cliFlags: read from the command, not its help text).
   if (l.autoreload && flags.has('--autoreload')) a.push('--autoreload');
   return a;
 }
@@ -103,6 +102,7 @@ export class WorkerProcess implements vscode.Disposable {
     this.ready = undefined;
     this.active = 0;
     this.setState('starting');
+    const { isWorkerReady } = runtime();
     child.on('message', (m: unknown) => {
       if (this.child !== child || !isWorkerReady(m)) return;
       this.ready = m;
@@ -143,7 +143,7 @@ export class WorkerProcess implements vscode.Disposable {
     if (!child) return;
     this.setState('stopping');
     // Warm: running tasks finish; a worker still there after the grace period is killed.
-    this.lastStop = await stopChild(child, { mode: 'warm', graceMs: 10_000 });
+    this.lastStop = await runtime().stopChild(child, { mode: 'warm', graceMs: 10_000 });
     if (this.lastStop.how !== 'ipc' && this.lastStop.how !== 'exited') this.output.appendLine(`[sprig] the worker did not stop on request (${this.lastStop.how})`);
   }
 

@@ -4,7 +4,7 @@ import { AsyncResult } from './result.js';
 import { contextStorage } from './context.js';
 import { registerTask, getTask } from './registry.js';
 import { makeRetry, type AnyFn, type BoundArgs, type BoundTaskFn, type BoundTaskOptions, type Task, type TaskOptions, type TaskContext, type UnboundTaskOptions } from './task.js';
-import { resolveConfig, type SprigConfig } from './config.js';
+import { resolveConfig, type ResolveConfigOptions, type SprigConfig } from './config.js';
 import { buildTaskMessage, type TransportMessage } from '../protocol/message.js';
 import { createBroker } from '../brokers/registry.js';
 import type { Broker } from '../brokers/types.js';
@@ -68,7 +68,11 @@ export class App {
   /** Remote control of the workers on this broker (ping, inspect, revoke, rate_limit, ...). */
   readonly control = new Control(() => this.broker());
 
-  constructor(private readonly overrides: SprigConfig = {}) {}
+  /** `resolveOptions`: how the settings are resolved (an editor leaves an untrusted workspace's config file unread). */
+  constructor(
+    private readonly overrides: SprigConfig = {},
+    private readonly resolveOptions: ResolveConfigOptions = {},
+  ) {}
 
   /** Replace settings (before first use). */
   configure(config: SprigConfig): void {
@@ -77,7 +81,7 @@ export class App {
   }
 
   config(): Promise<SprigConfig> {
-    return (this.configP ??= resolveConfig(this.overrides).then((c) => {
+    return (this.configP ??= resolveConfig(this.overrides, undefined, this.resolveOptions).then((c) => {
       // Clients sign what they send with the same settings the workers verify with.
       if (c.signing) configureSigning(c.signing);
       return c;
