@@ -1,6 +1,5 @@
 /// <reference types="mocha" />
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -57,11 +56,11 @@ suite('Brokers', function () {
     // One started the way a CLI worker starts it: detached, no IPC channel to this window.
     const logFile = brokerLogPath(dir);
     const logBefore = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
-    // The CLI the extension ships, as `sprig worker` autostarts it (the suite's own bundle has no CLI).
+    // Started by the runtime the extension ships, as `sprig worker` autostarts it (the suite's own
+    // bundle has no CLI next to it).
     const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
-    const cli = path.join(ext.extensionPath, 'dist', 'runtime', 'cli.js');
-    spawn(process.execPath, [cli, 'broker', '--dir', dir, '--auto'], { detached: true, stdio: 'ignore', env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } }).unref();
-    await waitFor('the detached broker to be up', async () => (await findRunningBroker(dir)) !== null, 30_000);
+    const shipped = require(path.join(ext.extensionPath, 'dist', 'runtime', 'index.js')) as { ensureEmbeddedBroker(o: { projectDir: string }): Promise<unknown> };
+    await shipped.ensureEmbeddedBroker({ projectDir: dir });
     assert.equal(await vscode.commands.executeCommand('sprig.stopEmbeddedBroker'), true);
     await waitFor('the detached broker to be gone', async () => (await findRunningBroker(dir)) === null, 15_000);
     assert.match(fs.readFileSync(logFile).subarray(logBefore).toString('utf8'), /shutdown requested by a client/);
