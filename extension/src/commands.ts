@@ -10,7 +10,7 @@ import type { WorkerProcess, WorkerSpec } from './workers/worker-process.js';
 import { enqueueTask, requestFromArg } from './tasks/enqueue.js';
 import { purgeQueue, retryTask, revokeTask } from './tasks/task-actions.js';
 import { confirmReprInEditor } from './tasks/confirm-repr.js';
-import { selectBroker } from './broker/select-broker.js';
+import { selectBroker, type SelectBrokerPreset } from './broker/select-broker.js';
 import { defaultProjectDir } from './broker/broker-target.js';
 import { ensureEmbeddedBroker, isEmbeddedBrokerRunning, stopEmbeddedBroker } from './broker/embedded.js';
 import { runtime, type TaskStateName } from './runtime.js';
@@ -105,7 +105,7 @@ export function registerCommands(context: vscode.ExtensionContext, sprig: Sprig)
       void vscode.window.showInformationMessage(stopped ? 'Embedded broker stopped.' : 'No embedded broker was running for this project.');
       return stopped;
     },
-    'sprig.selectBroker': (preset?: unknown) => selectBroker(sprig, preset as string | { url: string; save?: boolean } | undefined),
+    'sprig.selectBroker': (preset?: unknown) => selectBroker(sprig, preset as SelectBrokerPreset | undefined),
     'sprig.pauseMonitor': () => setPaused(sprig, true),
     'sprig.resumeMonitor': () => setPaused(sprig, false),
   };

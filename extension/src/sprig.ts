@@ -12,10 +12,16 @@ import { readSettings } from './settings.js';
 import { retryTask, revokeTask } from './tasks/task-actions.js';
 import { confirmReprInEditor } from './tasks/confirm-repr.js';
 
+/** What a broker change does to the workers still running on the old broker. */
+export type OnBrokerChange = 'ask' | 'restart' | 'leave';
+
 export class Sprig implements vscode.Disposable {
   private hubP?: EventHub;
   private workersP?: WorkerManager;
   readonly monitor: MonitorViewProvider;
+  /** The broker the last change applied to (the full URL, in memory only). */
+  private appliedBroker?: string;
+  private brokerChange: Promise<void> = Promise.resolve();
 
   constructor(readonly context: vscode.ExtensionContext) {
     this.monitor = new MonitorViewProvider(context.extensionUri, () => this.hub, () => ({
@@ -58,8 +64,46 @@ export class Sprig implements vscode.Disposable {
 
   /** Settings changed: a new broker means a new connection; a new buffer size trims the state. */
   onConfigurationChanged(e: vscode.ConfigurationChangeEvent): void {
-    if (e.affectsConfiguration('sprig.brokerUrl')) void this.hubP?.reset();
+    if (e.affectsConfiguration('sprig.brokerUrl')) void this.brokerChanged('ask');
     if (e.affectsConfiguration('sprig.eventsBuffer')) this.hubP?.setMaxTasks(readSettings().eventsBuffer);
+  }
+
+  /**
+   * The broker setting changed (Select Broker, or settings.json by hand). The monitor connects to
+   * the new broker and forgets the old one's state; the workers this window runs on the old broker
+   * are restarted on the new one, or the user is asked (`how`). Changes are applied one at a time;
+   * a second call for the broker already applied only moves workers when told to restart.
+   */
+  brokerChanged(how: OnBrokerChange): Promise<void> {
+    const next = this.brokerChange.then(async () => {
+      const t = await this.brokerTarget();
+      const changed = t.url !== this.appliedBroker;
+      this.appliedBroker = t.url;
+      if (changed) await this.hubP?.reset();
+      this.workersP?.setCurrentBroker(t.url);
+      if (!changed && how === 'ask') return;
+      const stale = this.workersP?.onOtherBroker(t.url) ?? [];
+      if (stale.length === 0) return;
+      if (how === 'restart') await Promise.all(stale.map((w) => this.workers.restart(w)));
+      else if (how === 'ask') void this.offerRestart(t);
+    });
+    this.brokerChange = next.catch(() => undefined);
+    return next;
+  }
+
+  private async offerRestart(t: BrokerTarget): Promise<void> {
+    const stale = this.workers.onOtherBroker(t.url);
+    const names = stale.map((w) => w.label).join(', ');
+    const pick = await vscode.window.showWarningMessage(
+      `${stale.length === 1 ? `The Sprig worker ${names} still runs` : `${stale.length} Sprig workers (${names}) still run`} on ${stale[0]!.launch.brokerDisplayUrl}; tasks are now sent to ${t.displayUrl}. Restart ${stale.length === 1 ? 'it' : 'them'} on the new broker?`,
+      'Restart Workers',
+    );
+    if (pick !== 'Restart Workers') return;
+    // Asked again now: the broker may have changed again while the question was up.
+    const current = await this.brokerTarget();
+    await Promise.all(this.workers.onOtherBroker(current.url).map((w) => this.workers.restart(w))).catch((err: Error) =>
+      vscode.window.showErrorMessage(`Sprig: ${err.message}`),
+    );
   }
 
   async dispose(): Promise<void> {

@@ -37,7 +37,13 @@ export async function testConnection(url: string, timeoutMs = 5000): Promise<{ o
   }
 }
 
-export async function selectBroker(sprig: Sprig, preset?: string | { url: string; save?: boolean }): Promise<SelectBrokerResult | undefined> {
+/**
+ * `preset` (tests, other extensions): the URL, whether to save it, and what to do with the workers
+ * still running on the old broker (`restartWorkers`; not given: ask, as the palette does).
+ */
+export type SelectBrokerPreset = string | { url: string; save?: boolean; restartWorkers?: boolean };
+
+export async function selectBroker(sprig: Sprig, preset?: SelectBrokerPreset): Promise<SelectBrokerResult | undefined> {
   let url = typeof preset === 'string' ? preset : preset?.url;
   const interactive = url === undefined;
   if (url === undefined) {
@@ -91,7 +97,9 @@ export async function selectBroker(sprig: Sprig, preset?: string | { url: string
   if (password) await sprig.context.secrets.store(secretKey(bare), password);
   const target = vscode.workspace.workspaceFolders?.length ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
   await vscode.workspace.getConfiguration('sprig').update('brokerUrl', bare || undefined, target);
-  await sprig.hub.reset();
+  const restart = typeof preset === 'object' ? preset.restartWorkers : undefined;
+  // The setting's change event asks too: the broker already applied is not asked about twice.
+  await sprig.brokerChanged(restart === undefined ? 'ask' : restart ? 'restart' : 'leave');
   if (interactive && result.ok) void vscode.window.showInformationMessage(`Sprig broker: ${bare ? runtime().redactUrl(bare) : 'from sprig.config / environment / embedded'}${url ? ' (connected)' : ''}.`);
   return result;
 }

@@ -39,7 +39,7 @@ export class EventHub implements vscode.Disposable {
   private links: Array<[string, string]> = [];
   private timer?: ReturnType<typeof setInterval>;
   private readonly batchListeners = new Set<(b: EventBatch) => void>();
-  private readonly taskWaiters = new Map<string, Array<(t: TaskInfo) => void>>();
+  private readonly taskWaiters = new Map<string, Array<(t: TaskInfo | undefined) => void>>();
   /** Calls this window sent, by id (Retry uses their exact arguments). */
   private readonly sent = new Map<string, SentCall>();
   connected = false;
@@ -49,8 +49,13 @@ export class EventHub implements vscode.Disposable {
   readonly onDidChangeConnection = this.statusEmitter.event;
   private readonly workerEmitter = new vscode.EventEmitter<{ hostname: string; active: number; processed: number }>();
   readonly onWorkerStatus = this.workerEmitter.event;
+  private readonly resetEmitter = new vscode.EventEmitter<void>();
+  /** The state was emptied for another broker: a view shows it again from a snapshot. */
+  readonly onDidReset = this.resetEmitter.event;
   private disposed = false;
   private retryTimer?: ReturnType<typeof setTimeout>;
+  /** Bumped by a broker change: events still arriving from the old subscription are dropped. */
+  private generation = 0;
 
   constructor(
     private readonly resolveTarget: () => Promise<BrokerTarget>,
@@ -83,18 +88,23 @@ export class EventHub implements vscode.Disposable {
   }
 
   private async open(): Promise<HubConnection> {
+    const generation = this.generation;
     const target = await this.resolveTarget();
     this.displayUrl = target.displayUrl;
     await this.prepare(target);
     const rt = runtime();
     const app = new rt.App({ brokerUrl: target.url, projectDir: target.projectDir, sendSentEvent: true }, { configFile: target.configFile });
     const broker = await withTimeout(app.broker(), 15_000, `cannot connect to ${target.displayUrl}`);
-    this.unsubscribe = await broker.subscribeEvents((e) => this.onEvent(e));
+    this.unsubscribe = await broker.subscribeEvents((e) => {
+      if (generation === this.generation) this.onEvent(e);
+    });
     broker.on?.('disconnect', () => {
+      if (generation !== this.generation) return;
       this.connected = false;
       this.statusEmitter.fire();
     });
     broker.on?.('reconnect', () => {
+      if (generation !== this.generation) return;
       this.connected = true;
       this.statusEmitter.fire();
     });
@@ -105,19 +115,40 @@ export class EventHub implements vscode.Disposable {
     return { target, app, broker };
   }
 
-  /** Drop the connection (broker setting changed); listeners stay and reconnect. */
+  /**
+   * Drop the connection (the broker setting changed); listeners stay and reconnect. The state of
+   * the old broker is forgotten: the monitor shows one broker's workers and tasks at a time.
+   */
   async reset(): Promise<void> {
+    this.generation++;
     const c = this.conn;
     this.conn = undefined;
     this.connected = false;
+    this.displayUrl = '';
     if (c) {
       const conn = await c.catch(() => undefined);
       await this.unsubscribe?.().catch(() => undefined);
       this.unsubscribe = undefined;
       await conn?.app.close().catch(() => undefined);
     }
+    // An open() that was under way has finished by now: what it set belongs to the old broker.
+    this.connected = false;
+    this.displayUrl = '';
+    this.forget();
+    this.resetEmitter.fire();
     this.statusEmitter.fire();
     if (this.batchListeners.size > 0) this.ensureConnected();
+  }
+
+  private forget(): void {
+    this.state.load({ workers: [], tasks: [], eventCount: 0 });
+    this.pending = [];
+    this.links = [];
+    this.sent.clear();
+    // Their tasks were sent to the old broker: no outcome will come through this connection.
+    const waiters = [...this.taskWaiters.values()].flat();
+    this.taskWaiters.clear();
+    for (const w of waiters) w(undefined);
   }
 
   private onEvent(e: SprigEvent): void {
@@ -216,6 +247,7 @@ export class EventHub implements vscode.Disposable {
     }
     this.statusEmitter.dispose();
     this.workerEmitter.dispose();
+    this.resetEmitter.dispose();
   }
 }
 

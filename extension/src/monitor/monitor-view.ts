@@ -73,6 +73,10 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
         if (!this.paused && this.ready) this.post({ method: 'events', params: { events: b.events, links: b.links } });
       }),
       this.hub().onDidChangeConnection(() => this.postConnection()),
+      // Another broker: the webview drops the old broker's workers and tasks.
+      this.hub().onDidReset(() => {
+        if (this.ready) this.sendSnapshot();
+      }),
     ];
   }
 

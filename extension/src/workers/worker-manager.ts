@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSettings } from '../settings.js';
 import { runtime } from '../runtime.js';
-import { WorkerProcess, workerKey, type WorkerSpec } from './worker-process.js';
+import { WorkerProcess, workerKey, type WorkerLaunch, type WorkerSpec } from './worker-process.js';
 import type { BrokerTarget } from '../broker/broker-target.js';
 
 export const UNTRUSTED_MESSAGE =
@@ -30,6 +30,7 @@ export class WorkerManager implements vscode.Disposable {
   private readonly items = new Map<string, vscode.StatusBarItem>();
   private readonly byHost = new Map<string, WorkerProcess>();
   private flags?: ReadonlySet<string>;
+  private currentBroker?: string;
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
 
@@ -60,18 +61,7 @@ export class WorkerManager implements vscode.Disposable {
     const key = workerKey(spec);
     const existing = this.workers.get(key);
     if (existing?.running) return existing;
-    const s = readSettings(vscode.Uri.file(spec.tasksFile));
-    const target = await this.deps.prepareBroker(spec.tasksFile);
-    const flags = this.workerFlags();
-    const launch = {
-      spec: { ...spec, tasksFile: path.resolve(spec.tasksFile) },
-      projectDir: target.projectDir,
-      brokerUrl: target.fromSetting ? target.url : undefined,
-      autoreload: s.autoreload,
-      timeLimit: s.timeLimit,
-      softTimeLimit: s.softTimeLimit,
-      maxTasksPerChild: s.maxTasksPerChild,
-    };
+    const launch = await this.launchFor(spec);
     let w = existing;
     if (w) w.launch = launch;
     else {
@@ -81,9 +71,26 @@ export class WorkerManager implements vscode.Disposable {
       w.onDidChange(() => this.render(w!));
       w.onDidCrash(() => void this.notifyCrash(w!));
     }
-    w.start(flags);
+    w.start(this.workerFlags());
     this.render(w);
     return w;
+  }
+
+  /** How to start a worker on `spec` now: the settings and the broker as they are at this moment. */
+  private async launchFor(spec: WorkerSpec): Promise<WorkerLaunch> {
+    const s = readSettings(vscode.Uri.file(spec.tasksFile));
+    const target = await this.deps.prepareBroker(spec.tasksFile);
+    return {
+      spec: { ...spec, tasksFile: path.resolve(spec.tasksFile) },
+      projectDir: target.projectDir,
+      brokerUrl: target.fromSetting ? target.url : undefined,
+      brokerKey: target.url,
+      brokerDisplayUrl: target.displayUrl,
+      autoreload: s.autoreload,
+      timeLimit: s.timeLimit,
+      softTimeLimit: s.softTimeLimit,
+      maxTasksPerChild: s.maxTasksPerChild,
+    };
   }
 
   async stop(w: WorkerProcess): Promise<void> {
@@ -91,11 +98,26 @@ export class WorkerManager implements vscode.Disposable {
     this.render(w);
   }
 
+  /** Stop, then start on the broker and settings of now (after Select Broker: the new broker). */
   async restart(w: WorkerProcess): Promise<WorkerProcess> {
     if (!vscode.workspace.isTrusted) throw new UntrustedWorkspaceError();
+    const launch = await this.launchFor(w.launch.spec);
     await w.stop();
+    w.launch = launch;
     w.start(this.workerFlags());
+    this.render(w);
     return w;
+  }
+
+  /** The broker the window uses now: workers still on another one are marked in the status bar. */
+  setCurrentBroker(url: string): void {
+    this.currentBroker = url;
+    for (const w of this.workers.values()) this.render(w);
+  }
+
+  /** Running workers started on another broker than `url`. */
+  onOtherBroker(url: string): WorkerProcess[] {
+    return this.running().filter((w) => w.launch.brokerKey !== url);
   }
 
   async stopAll(): Promise<void> {
@@ -125,13 +147,14 @@ export class WorkerManager implements vscode.Disposable {
       item.command = 'sprig.openMonitor';
       this.items.set(w.key, item);
     }
-    const icon = { starting: '$(loading~spin)', running: '$(pulse)', stopping: '$(loading~spin)', stopped: '$(debug-stop)', crashed: '$(error)' }[w.state];
+    const oldBroker = w.running && this.currentBroker !== undefined && w.launch.brokerKey !== this.currentBroker;
+    const icon = oldBroker ? '$(warning)' : { starting: '$(loading~spin)', running: '$(pulse)', stopping: '$(loading~spin)', stopped: '$(debug-stop)', crashed: '$(error)' }[w.state];
     const counts = w.state === 'running' ? ` ${w.active} active · ${w.processed} done` : ` ${w.state}`;
     item.text = `${icon} ${w.label}${counts}`;
     item.tooltip = new vscode.MarkdownString(
-      `**Sprig worker** \`${w.hostname}\`\n\n- tasks file: \`${w.launch.spec.tasksFile}\`\n- queues: ${w.launch.spec.queues.join(', ') || 'celery'}\n- pool: ${w.launch.spec.pool}${w.launch.spec.concurrency ? ` ×${w.launch.spec.concurrency}` : ''}\n- state: ${w.state}\n\nClick to open the monitor.`,
+      `**Sprig worker** \`${w.hostname}\`\n\n- tasks file: \`${w.launch.spec.tasksFile}\`\n- queues: ${w.launch.spec.queues.join(', ') || 'celery'}\n- pool: ${w.launch.spec.pool}${w.launch.spec.concurrency ? ` ×${w.launch.spec.concurrency}` : ''}\n- broker: ${w.launch.brokerDisplayUrl}${oldBroker ? ' — **not the broker selected now**: Restart Worker moves it' : ''}\n- state: ${w.state}\n\nClick to open the monitor.`,
     );
-    item.backgroundColor = w.state === 'crashed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+    item.backgroundColor = w.state === 'crashed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : oldBroker ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
     if (w.state === 'stopped' && !w.running) item.hide();
     else item.show();
     this.changed.fire();

@@ -23,6 +23,10 @@ export interface WorkerLaunch {
   projectDir: string;
   /** Passed by environment (SPRIG_BROKER_URL) so a password never shows in a process list. */
   brokerUrl?: string;
+  /** The broker it was started on (the full URL: kept in memory only, compared after a broker change). */
+  brokerKey: string;
+  /** The same without its password. */
+  brokerDisplayUrl: string;
   autoreload: boolean;
   timeLimit: number;
   softTimeLimit: number;

@@ -49,6 +49,7 @@ export function run(): Promise<void> {
     require('./types.test.js');
     require('./workers.test.js');
     require('./broker.test.js');
+    require('./broker-switch.test.js');
   } else {
     require('./untrusted.test.js');
   }
