@@ -20,6 +20,15 @@ export class UntrustedWorkspaceError extends Error {
   }
 }
 
+/** The crash notification's text: a signal by its name (SIGKILL: often the OOM killer), else the exit code. */
+export function crashMessage(w: Pick<WorkerProcess, 'label' | 'exitCode' | 'exitSignal'>): string {
+  if (w.exitSignal) {
+    const why = w.exitSignal === 'SIGKILL' ? ' (killed: out of memory, or by another process)' : '';
+    return `Sprig worker ${w.label} was killed by ${w.exitSignal}${why}.`;
+  }
+  return `Sprig worker ${w.label} exited unexpectedly with code ${w.exitCode ?? 'unknown'}.`;
+}
+
 export interface WorkerManagerDeps {
   /** Resolve (and, for sprig://, start) the broker the worker will use. */
   prepareBroker(tasksFile: string): Promise<BrokerTarget>;
@@ -131,7 +140,7 @@ export class WorkerManager implements vscode.Disposable {
 
   private async notifyCrash(w: WorkerProcess): Promise<void> {
     const pick = await vscode.window.showErrorMessage(
-      `Sprig worker ${w.label} exited unexpectedly (code ${w.exitCode}).`,
+      crashMessage(w),
       'Restart',
       'Show Output',
     );

@@ -210,6 +210,10 @@ suite('Workers, enqueue and the monitor', function () {
     process.kill(w.pid!, 'SIGKILL');
     await crashed;
     assert.equal(w.state, 'crashed');
+    // The notification names the signal (a SIGKILL has no exit code).
+    const { crashMessage } = await import('../../../extension/src/workers/worker-manager.js');
+    assert.match(crashMessage(w), /killed by SIGKILL/);
+    assert.doesNotMatch(crashMessage(w), /code null/);
     await a.workers().restart(w);
     await waitFor('the worker to run again', () => w.state === 'running', 30_000);
   });
