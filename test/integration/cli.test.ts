@@ -58,12 +58,19 @@ test('`sprig call` without --wait prints the task id; `sprig result` reads it', 
   assert.equal(JSON.parse(res.stdout).result, 2);
 });
 
-test('a failed task: error on stderr with file and line, exit 1', async () => {
+test('a failed task: the error once on stderr, then its frames from the task (named after it) with file and line; exit 1', async () => {
   const r = await cliResult(['call', 'fail', '--broker', REDIS, '-Q', queue, '--wait', '--timeout', '15']);
   assert.equal(r.code, 1);
   assert.equal(r.stdout, '');
-  assert.match(r.stderr, /Error: from the temp folder/);
-  assert.match(r.stderr, /tasks\.ts:5:\d+/);
+  assert.equal(r.stderr.split('\n').filter((l) => l.includes('Error: from the temp folder')).length, 1, r.stderr);
+  assert.match(r.stderr, /^sprig: Error: from the temp folder$/m);
+  assert.match(r.stderr, /^ {4}at fail \(.*tasks\.ts:5:\d+\)$/m);
+  assert.doesNotMatch(r.stderr, /Object\.fn|callTask|executeTask|node:internal/, r.stderr);
+  // --verbose: the runtime's own frames too.
+  const v = await cliResult(['call', 'fail', '--broker', REDIS, '-Q', queue, '--wait', '--timeout', '15', '--verbose']);
+  assert.equal(v.code, 1);
+  assert.match(v.stderr, /^ {4}at fail \(.*tasks\.ts:5:\d+\)$/m);
+  assert.match(v.stderr, /at executeTask \(/);
 });
 
 test('bad JSON: one clear line, non-zero exit', async () => {

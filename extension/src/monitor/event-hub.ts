@@ -4,7 +4,7 @@
  * batches every ~100 ms. Enqueue, retry, revoke and purge go through the same App.
  */
 import * as vscode from 'vscode';
-import { runtime, type App, type Broker, type ClusterState, type SprigEvent, type TaskInfo, type TaskStateName } from '../runtime.js';
+import { runtime, type Runtime, type App, type Broker, type ClusterState, type SprigEvent, type TaskInfo, type TaskStateName } from '../runtime.js';
 import type { BrokerTarget } from '../broker/broker-target.js';
 
 export interface HubConnection {
@@ -33,6 +33,7 @@ const RECONNECT_MS = 3000;
 export class EventHub implements vscode.Disposable {
   readonly state: ClusterState;
   private readonly readyStates: ReadonlySet<TaskStateName>;
+  private readonly cleanTraceback: Runtime['taskTraceback'];
   private conn?: Promise<HubConnection>;
   private unsubscribe?: () => Promise<void>;
   private pending: SprigEvent[] = [];
@@ -65,6 +66,7 @@ export class EventHub implements vscode.Disposable {
     const rt = runtime();
     this.state = new rt.ClusterState({ maxTasks });
     this.readyStates = rt.READY_STATES;
+    this.cleanTraceback = rt.taskTraceback;
   }
 
   /** The connection (made on first use; made again after a failure or a broker change). */
@@ -153,6 +155,8 @@ export class EventHub implements vscode.Disposable {
 
   private onEvent(e: SprigEvent): void {
     e.local_received = Date.now() / 1000;
+    // Frames named after the task, the runtime's own left out (the worker's output has them all).
+    if ((e.type === 'task-failed' || e.type === 'task-retried') && e.traceback) e.traceback = this.cleanTraceback(e.traceback, { taskName: this.state.tasks.get(e.uuid)?.name });
     const change = this.state.apply(e);
     this.pending.push(e);
     if (change.worker) this.workerEmitter.fire({ hostname: change.worker.hostname, active: change.worker.active, processed: change.worker.processed });

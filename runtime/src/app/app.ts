@@ -216,6 +216,9 @@ export function configure(config: SprigConfig): void {
 function defineTask(name: string, fn: AnyFn, options: TaskOptions, app: () => App): Task {
   if (typeof name !== 'string' || !name) throw new TypeError('task(name, fn): name must be a non-empty string');
   if (typeof fn !== 'function') throw new TypeError(`task(${JSON.stringify(name)}, fn): fn must be a function`);
+  // An anonymous function (`task('add', (a, b) => a + b)`) takes the task's name: stack frames
+  // then say `add`, not `Object.fn`. A function with a name of its own keeps it.
+  if (!fn.name) Object.defineProperty(fn, 'name', { value: name, configurable: true });
   type R = unknown;
   const t: Task = {
     name,

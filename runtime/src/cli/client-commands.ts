@@ -29,6 +29,7 @@ interface CallOpts {
   wait?: boolean;
   timeout?: number;
   id?: string;
+  verbose?: boolean;
 }
 
 export function registerClientCommands(program: Command): void {
@@ -47,7 +48,8 @@ export function registerClientCommands(program: Command): void {
       .option('--soft-time-limit <s>', 'soft time limit', nonNegativeNumber('--soft-time-limit'))
       .option('--id <id>', 'task id to use')
       .option('-w, --wait', 'wait for the result and print it as JSON')
-      .option('-t, --timeout <s>', 'with --wait: give up after this many seconds', nonNegativeNumber('--timeout')),
+      .option('-t, --timeout <s>', 'with --wait: give up after this many seconds', nonNegativeNumber('--timeout'))
+      .option('-v, --verbose', "with --wait: a failed task's traceback with the runtime's own frames"),
   ).action(async (name: string, o: CallOpts) => {
     const app = clientApp(o);
     app.configure({ sendSentEvent: true });
@@ -71,7 +73,7 @@ export function registerClientCommands(program: Command): void {
       const value = await r.get({ timeout: o.timeout });
       process.stdout.write(`${JSON.stringify(value)}\n`);
     } catch (err) {
-      process.exitCode = err instanceof TimeoutError ? 1 : reportError(err);
+      process.exitCode = err instanceof TimeoutError ? 1 : reportError(err, { verbose: o.verbose, taskName: name });
       if (err instanceof TimeoutError) process.stderr.write(`sprig: ${err.message}\n`);
     } finally {
       await app.close();

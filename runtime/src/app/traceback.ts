@@ -1,0 +1,54 @@
+/**
+ * A task's traceback as a person reads it (the CLI, the editor): its frames named after the task,
+ * and the runtime's own frames and Node's internals left out, so the first frame is the user's
+ * line. The traceback stored with the result is not changed: `verbose` shows every frame.
+ */
+
+/**
+ * Frames of Sprig's own code, wherever it is installed: the runtime bundle (the sprig-queue
+ * package's dist/, the extension's dist/runtime/, the repo's runtime/dist/) by its file names,
+ * the sources under runtime/src/ by their folders; and Node's internals.
+ */
+const RUNTIME_FRAME = new RegExp(
+  [
+    String.raw`[/\\](?:dist[/\\]runtime|runtime[/\\]dist|node_modules[/\\]sprig(?:-queue)?[/\\]dist)[/\\](?:index|cli|pool-child)\.js:\d`,
+    String.raw`[/\\]runtime[/\\]src[/\\](?:app|backends|brokers|cli|compression|control|events|protocol|serialization|util|worker)[/\\][^/\\]+\.ts:\d`,
+    String.raw`[(\s]node:[a-z_]`,
+  ].join('|'),
+);
+
+const FRAME = /^\s+at /;
+
+export function isRuntimeFrame(line: string): boolean {
+  return FRAME.test(line) && RUNTIME_FRAME.test(line);
+}
+
+export interface TracebackOptions {
+  /** Names the frame of a task function the runtime called as `task.fn` (`Object.fn`). */
+  taskName?: string | null;
+  /** Keep every frame (the runtime's and Node's too). */
+  verbose?: boolean;
+}
+
+/**
+ * `at Object.add [as fn] (...)` and `at Object.add (...)` (a task function named after its task,
+ * called as `task.fn`), and `at Object.fn (...)` (an anonymous one, from an older worker), become
+ * `at add (...)`.
+ */
+export function nameTaskFrames(traceback: string, taskName?: string | null): string {
+  let out = traceback.replace(/^(\s+at (?:async )?)Object\.(\S.*?) \[as fn\] \(/gm, '$1$2 (');
+  if (taskName) {
+    const own = new RegExp(String.raw`^(\s+at (?:async )?)Object\.(?:fn|${taskName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}) \(`, 'gm');
+    out = out.replace(own, (_, at: string) => `${at}${taskName} (`);
+  }
+  return out;
+}
+
+export function taskTraceback(traceback: string, opts: TracebackOptions = {}): string {
+  const named = nameTaskFrames(traceback, opts.taskName);
+  if (opts.verbose) return named;
+  return named
+    .split('\n')
+    .filter((l) => !isRuntimeFrame(l))
+    .join('\n');
+}
