@@ -116,3 +116,28 @@ test('a syntax error in the tasks file points at the file and line', async () =>
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /bad\.ts:3:\d+: /);
 });
+
+test('`sprig purge` asks first; with no terminal it refuses and names --force; -f purges', async () => {
+  const q = uniqueQueue();
+  try {
+    for (const a of ['[1, 1]', '[2, 2]']) assert.equal((await cliResult(['call', 'add', '--args', a, '--broker', REDIS, '-Q', q])).code, 0);
+    // cliResult gives the child no terminal on stdin (a script, CI): no question that would hang.
+    const refused = await cliResult(['purge', '-Q', q, '--broker', REDIS]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /2 waiting message\(s\) from test-.*-f\/--force/);
+    assert.equal(refused.stdout, '');
+    const r = new Redis(REDIS);
+    try {
+      assert.equal(await r.llen(q), 2, 'the refused purge deleted messages');
+    } finally {
+      r.disconnect();
+    }
+    const forced = await cliResult(['purge', '-Q', q, '--force', '--broker', REDIS]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(forced.stdout.trim(), `purged 2 message(s) from ${q}`);
+  } finally {
+    const r = new Redis(REDIS);
+    await r.del(q, `_kombu.binding.${q}`);
+    r.disconnect();
+  }
+});

@@ -3,6 +3,7 @@ import { App } from '../app/app.js';
 import { TimeoutError } from '../errors.js';
 import { csv, isoDate, jsonArray, jsonObject, nonNegativeNumber } from './options.js';
 import { reportError } from './main.js';
+import { canPrompt, confirm } from './prompt.js';
 
 export function brokerOption(cmd: Command): Command {
   return cmd
@@ -102,12 +103,30 @@ export function registerClientCommands(program: Command): void {
   brokerOption(
     program
       .command('purge')
-      .description('delete every waiting message from queues')
-      .option('-Q, --queues <q1,q2>', 'queues to purge', csv, ['celery']),
-  ).action(async (o: { broker?: string; resultBackend?: string; queues: string[] }) => {
+      .description('delete every waiting message from queues (asks first)')
+      .option('-Q, --queues <q1,q2>', 'queues to purge', csv, ['celery'])
+      .option('-f, --force', 'do not ask'),
+  ).action(async (o: { broker?: string; resultBackend?: string; queues: string[]; force?: boolean }) => {
     const app = clientApp(o);
     try {
       const broker = await app.broker();
+      if (!o.force) {
+        let waiting = 0;
+        for (const q of o.queues) waiting += await broker.queueLength(q);
+        if (waiting > 0) {
+          const what = `${waiting} waiting message(s) from ${o.queues.join(', ')} on ${broker.displayUrl}`;
+          if (!canPrompt()) {
+            process.stderr.write(`sprig: purge would delete ${what}, and asks first; stdin is not a terminal: pass -f/--force to purge without asking\n`);
+            process.exitCode = 2;
+            return;
+          }
+          if (!(await confirm(`Delete ${what}? There is no undo.`))) {
+            process.stderr.write('sprig: nothing purged\n');
+            process.exitCode = 1;
+            return;
+          }
+        }
+      }
       let total = 0;
       for (const q of o.queues) total += await broker.purge(q);
       process.stdout.write(`purged ${total} message(s) from ${o.queues.join(', ')}\n`);

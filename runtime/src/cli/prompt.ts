@@ -1,0 +1,29 @@
+/**
+ * A yes/no question on the terminal. Asked only where a person can answer: with no terminal on
+ * stdin (a script, CI, the extension) the caller refuses and names the flag that skips it.
+ */
+import * as readline from 'node:readline';
+
+export interface PromptStreams {
+  input?: NodeJS.ReadableStream & { isTTY?: boolean };
+  output?: NodeJS.WritableStream;
+}
+
+/** True when the question can be asked (stdin is a terminal). */
+export function canPrompt(streams: PromptStreams = {}): boolean {
+  return !!(streams.input ?? process.stdin).isTTY;
+}
+
+/** Asks `question` and resolves true only for y/yes (Celery's purge wants the word, we take both). */
+export async function confirm(question: string, streams: PromptStreams = {}): Promise<boolean> {
+  const rl = readline.createInterface({ input: streams.input ?? process.stdin, output: streams.output ?? process.stderr, terminal: false });
+  try {
+    const answer = await new Promise<string>((resolve) => {
+      rl.once('close', () => resolve(''));
+      rl.question(`${question} [y/N] `, resolve);
+    });
+    return /^\s*y(es)?\s*$/i.test(answer);
+  } finally {
+    rl.close();
+  }
+}
