@@ -141,3 +141,21 @@ test('`sprig purge` asks first; with no terminal it refuses and names --force; -
     r.disconnect();
   }
 });
+
+test('`sprig call --wait` on a queue no worker consumes says so after a few seconds, and goes on waiting', async () => {
+  const q = uniqueQueue();
+  const s = runCli(['call', 'add', '--args', '[1, 2]', '--broker', REDIS, '-Q', q, '--wait', '--timeout', '600']);
+  try {
+    await waitFor(() => s.err().includes('no worker consumes') || s.proc.exitCode !== null, 60_000, 'the hint');
+    assert.equal(s.proc.exitCode, null, `it stopped waiting: ${s.err()}`);
+    // The worker of this file answers, on its own queue.
+    assert.match(s.err(), new RegExp(`no worker consumes queue "${q}" on redis://127\\.0\\.0\\.1:6379/0 \\(workers that answered: .*@.* on ${queue}`));
+    assert.equal(s.out(), '');
+  } finally {
+    s.proc.kill();
+    await s.exit;
+    const r = new Redis(REDIS);
+    await r.del(q, `_kombu.binding.${q}`);
+    r.disconnect();
+  }
+});

@@ -4,6 +4,7 @@ import { TimeoutError } from '../errors.js';
 import { csv, isoDate, jsonArray, jsonObject, nonNegativeNumber } from './options.js';
 import { reportError } from './main.js';
 import { canPrompt, confirm } from './prompt.js';
+import { watchCall } from './call-watch.js';
 
 export function brokerOption(cmd: Command): Command {
   return cmd
@@ -71,8 +72,13 @@ export function registerClientCommands(program: Command): void {
         return;
       }
       process.stderr.write(`${r.id}\n`);
-      const value = await r.get({ timeout: o.timeout });
-      process.stdout.write(`${JSON.stringify(value)}\n`);
+      const watch = watchCall(app, { id: r.id, queue: o.queue ?? (await app.config()).defaultQueue ?? 'celery' });
+      try {
+        const value = await r.get({ timeout: o.timeout });
+        process.stdout.write(`${JSON.stringify(value)}\n`);
+      } finally {
+        watch.stop();
+      }
     } catch (err) {
       process.exitCode = err instanceof TimeoutError ? 1 : reportError(err, { verbose: o.verbose, taskName: name });
       if (err instanceof TimeoutError) process.stderr.write(`sprig: ${err.message}\n`);

@@ -62,4 +62,31 @@ export class Control {
   poolShrink(n = 1, opts?: BroadcastOptions) {
     return this.broadcast('pool_shrink', { ...opts, arguments: { n } });
   }
+
+  /**
+   * The workers that answer (within `timeout`, default 1 s) and the queues each consumes
+   * (`active_queues`, which Celery workers answer too). Counting consumers this way works on every
+   * broker: a Redis list has no consumer count of its own.
+   */
+  async consumers(opts?: BroadcastOptions): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (const [host, value] of replyEntries(await this.broadcast('active_queues', opts))) {
+      out.set(host, Array.isArray(value) ? value.flatMap((q) => (q && typeof q === 'object' && typeof (q as { name?: unknown }).name === 'string' ? [(q as { name: string }).name] : [])) : []);
+    }
+    return out;
+  }
+
+  /** The workers that answer and the task names each has registered (`registered`). */
+  async registered(opts?: BroadcastOptions): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (const [host, value] of replyEntries(await this.broadcast('registered', opts))) {
+      // Celery answers names with their options ('add [rate_limit=10/s]'): the name is the first word.
+      out.set(host, Array.isArray(value) ? value.map((n) => String(n).split(' ')[0]!) : []);
+    }
+    return out;
+  }
+}
+
+function replyEntries(replies: Replies): Array<[string, unknown]> {
+  return replies.flatMap((r) => Object.entries(r));
 }
