@@ -159,3 +159,27 @@ test('`sprig call --wait` on a queue no worker consumes says so after a few seco
     r.disconnect();
   }
 });
+
+test('`sprig call` of a task no worker that answers knows: said on stderr, exit 1 (the id is still printed)', async () => {
+  const r = await cliResult(['call', 'nosuch', '--broker', REDIS, '-Q', queue]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout.trim(), /^[0-9a-f-]{36}$/);
+  assert.match(r.stderr, /no worker that answered knows a task named "nosuch" \(.*@.* on queue test-.*; registered: add, fail, twice\)/);
+  // A task the worker knows: no word, exit 0.
+  const ok = await cliResult(['call', 'add', '--args', '[1, 1]', '--broker', REDIS, '-Q', queue]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stderr, '');
+});
+
+test('two tasks under one name: the worker warns at start with both file:line', async () => {
+  fs.writeFileSync(path.join(dir, 'dup.ts'), ["import { task } from 'sprig-queue';", "import './dup-more';", '', "export const add = task('add', (a: number, b: number) => a + b);"].join('\n'));
+  fs.writeFileSync(path.join(dir, 'dup-more.ts'), ["import { task } from 'sprig-queue';", "export const add = task('add', (a: number) => a * 2);"].join('\n'));
+  const w = runCli(['worker', '--app', path.join(dir, 'dup.ts'), '--broker', REDIS, '-Q', uniqueQueue(), '-c', '1', '-P', 'async']);
+  try {
+    await waitFor(() => /defined twice/.test(w.err()) || w.proc.exitCode !== null, 20_000, 'the warning');
+    assert.match(w.err(), /WARN.*task "add" is defined twice: at \S*dup-more\.ts:2:\d+ and at \S*dup\.ts:4:\d+; the second definition is the one that runs/);
+  } finally {
+    w.proc.kill('SIGTERM');
+    await w.exit;
+  }
+});

@@ -57,5 +57,6 @@ export const crash = task('crash', () => process.kill(process.pid, 'SIGKILL'));
   };
   expectFailure(['slow', '--args', '[20000]'], 'TimeLimitExceeded');
   expectFailure(['crash'], 'WorkerLostError');
-  expectFailure(['nosuch'], 'NotRegistered');
+  // --no-check: sent anyway, for its stored result (`sprig call` says no worker knows it, exit 1).
+  expectFailure(['nosuch', '--no-check'], 'NotRegistered');
 });

@@ -4,7 +4,7 @@ import { TimeoutError } from '../errors.js';
 import { csv, isoDate, jsonArray, jsonObject, nonNegativeNumber } from './options.js';
 import { reportError } from './main.js';
 import { canPrompt, confirm } from './prompt.js';
-import { watchCall } from './call-watch.js';
+import { checkCall, watchCall } from './call-watch.js';
 
 export function brokerOption(cmd: Command): Command {
   return cmd
@@ -32,6 +32,7 @@ interface CallOpts {
   timeout?: number;
   id?: string;
   verbose?: boolean;
+  check: boolean;
 }
 
 export function registerClientCommands(program: Command): void {
@@ -51,7 +52,8 @@ export function registerClientCommands(program: Command): void {
       .option('--id <id>', 'task id to use')
       .option('-w, --wait', 'wait for the result and print it as JSON')
       .option('-t, --timeout <s>', 'with --wait: give up after this many seconds', nonNegativeNumber('--timeout'))
-      .option('-v, --verbose', "with --wait: a failed task's traceback with the runtime's own frames"),
+      .option('-v, --verbose', "with --wait: a failed task's traceback with the runtime's own frames")
+      .option('--no-check', 'without --wait: do not ask the workers (1 s) whether one knows the task and consumes the queue'),
   ).action(async (name: string, o: CallOpts) => {
     const app = clientApp(o);
     app.configure({ sendSentEvent: true });
@@ -67,12 +69,14 @@ export function registerClientCommands(program: Command): void {
         taskId: o.id,
       });
       await r.sent;
+      const queue = o.queue ?? (await app.config()).defaultQueue ?? 'celery';
       if (!o.wait) {
         process.stdout.write(`${r.id}\n`);
+        if (o.check) process.exitCode = await checkCall(app, name, queue);
         return;
       }
       process.stderr.write(`${r.id}\n`);
-      const watch = watchCall(app, { id: r.id, queue: o.queue ?? (await app.config()).defaultQueue ?? 'celery' });
+      const watch = watchCall(app, { id: r.id, queue });
       try {
         const value = await r.get({ timeout: o.timeout });
         process.stdout.write(`${JSON.stringify(value)}\n`);

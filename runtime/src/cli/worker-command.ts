@@ -8,6 +8,7 @@ import type { LogLevel } from '../util/log.js';
 import { csv, nonNegativeNumber, oneOf, positiveInt } from './options.js';
 import { brokerOption } from './client-commands.js';
 import { reportError } from './main.js';
+import { duplicateTasks } from '../app/registry.js';
 import { onParentShutdown, sendToParent, type ShutdownMode } from '../util/child-ipc.js';
 
 /** SIGBREAK: Ctrl-Break in a Windows console (elsewhere it is never sent, so listening is harmless). */
@@ -123,7 +124,9 @@ export function registerWorkerCommand(program: Command): void {
       for (const sig of STOP_SIGNALS) process.removeListener(sig, onSignal);
       stopListening();
     };
-    worker.once('ready', () =>
+    worker.once('ready', () => {
+      // Two task('same name', ...): the later one runs, which is rarely what was meant.
+      for (const d of duplicateTasks()) worker.log.warn(`task ${JSON.stringify(d.name)} is defined twice: at ${d.first} and at ${d.second}; the second definition is the one that runs`);
       sendToParent({
         type: 'ready',
         hostname: worker.hostname,
@@ -132,8 +135,8 @@ export function registerWorkerCommand(program: Command): void {
         concurrency: worker.concurrency,
         queues: worker.queues,
         broker: worker.broker.displayUrl,
-      }),
-    );
+      });
+    });
     try {
       await worker.start();
     } catch (err) {
