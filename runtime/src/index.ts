@@ -52,6 +52,8 @@ export {
   sendToParent,
   isShutdownRequest,
   isWorkerReady,
+  isTasksFileStatus,
+  type TasksFileStatus,
   type ShutdownMode,
   type ShutdownRequest,
   type WorkerReady,

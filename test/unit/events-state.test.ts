@@ -127,3 +127,16 @@ test('a task that raised Reject after it started ends REJECTED (not stuck in STA
   s.apply({ ...base, type: 'task-rejected', uuid: 'r1', requeue: false, reason: 'no', clock: 3, timestamp: 3 });
   assert.equal(s.tasks.get('r1')?.state, 'REJECTED');
 });
+
+test('a failed autoreload is kept on the worker until a reload works', () => {
+  const s = new ClusterState();
+  s.apply(heartbeat('w9@h', 'worker-online'));
+  const err = '/p/tasks.ts:3:12: Unexpected "}"';
+  const change = s.apply({ ...base('worker-reload', 'w9@h'), ok: false, error: err, file: '/p/tasks.ts' } as SprigEvent);
+  assert.equal(change.worker?.reloadError, err);
+  assert.equal(s.workers.get('w9@h')!.reloadError, err);
+  s.apply(heartbeat('w9@h'));
+  assert.equal(s.workers.get('w9@h')!.reloadError, err, 'a heartbeat does not clear it');
+  s.apply({ ...base('worker-reload', 'w9@h'), ok: true, file: '/p/tasks.ts' } as SprigEvent);
+  assert.equal(s.workers.get('w9@h')!.reloadError, null);
+});

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClusterState } from '../../runtime/src/events/state.js';
 import type { SprigEvent } from '../../runtime/src/events/types.js';
-import { buildRows, NO_FILTERS, parentIndex, rowTaskId, taskDescription, UNASSIGNED, type Filters, type TreeOptions } from '../../webview-ui/src/view-model.js';
+import { buildRows, NO_FILTERS, parentIndex, rowTaskId, taskDescription, UNASSIGNED, workerDescription, type Filters, type TreeOptions } from '../../webview-ui/src/view-model.js';
 import { parseTraceback, isUserFrame } from '../../webview-ui/src/traceback.js';
 import { formatDuration } from '../../webview-ui/src/format.js';
 
@@ -89,4 +89,15 @@ test('100,000 tasks: one rebuild gives every row (time printed)', () => {
   const ms = performance.now() - t0;
   assert.equal(rows.length, 100_004);
   console.log(`  rebuild of 100,004 rows: ${ms.toFixed(1)} ms`);
+});
+
+test("the worker row says a failed autoreload first (and that the old code runs), until a reload works", () => {
+  const s = fixture();
+  const w = s.workers.get('a@h')!;
+  assert.match(workerDescription(w, true, 5001), /^online · 0 active · 0 processed · load 0\.10 · heartbeat /);
+  s.apply(ev('worker-reload', 'a@h', { ok: false, error: '/ws/tasks.ts:3:12: Unexpected "}"', file: '/ws/tasks.ts' }));
+  assert.match(workerDescription(w, true, 5001), /^reload failed: \/ws\/tasks\.ts:3:12: Unexpected "}" \(runs the previous code\) · online · /);
+  s.apply(ev('worker-reload', 'a@h', { ok: true, file: '/ws/tasks.ts' }));
+  assert.match(workerDescription(w, true, 5001), /^online · /);
+  assert.equal(workerDescription(null, false, 5001), 'tasks no worker has received yet');
 });

@@ -19,8 +19,8 @@ import {
   type RequestMethod,
   type WebviewCommand,
 } from '../../extension/src/monitor/protocol.js';
-import { buildRows, parentIndex, rowTaskId, taskDescription, UNASSIGNED, type Filters, type Row } from './view-model.js';
-import { formatAgo, shortId } from './format.js';
+import { buildRows, parentIndex, rowTaskId, taskDescription, UNASSIGNED, workerDescription, type Filters, type Row } from './view-model.js';
+import { shortId } from './format.js';
 import { isUserFrame } from './traceback.js';
 
 interface VsCodeApi {
@@ -262,9 +262,7 @@ function fillRow(el: HTMLElement, r: Row, index: number): void {
     const w = r.worker;
     el.dataset.worker = r.hostname;
     el.setAttribute('aria-expanded', String(r.expanded));
-    const load = w?.loadavg.length ? ` · load ${w.loadavg.map((x) => x.toFixed(2)).join(' ')}` : '';
-    const beat = w && w.lastHeartbeat ? ` · heartbeat ${formatAgo(Date.now() / 1000 - w.lastHeartbeat)}` : '';
-    const desc = w ? `${r.alive ? 'online' : 'offline'} · ${w.active} active · ${w.processed} processed${load}${beat}` : 'tasks no worker has received yet';
+    const desc = workerDescription(w, r.alive, Date.now() / 1000);
     el.append(
       icon(r.expanded ? 'chevron-down' : 'chevron-right', 'twistie'),
       icon(w ? 'server-process' : 'inbox', w ? (r.alive ? 'worker-online' : 'worker-offline') : 'muted'),

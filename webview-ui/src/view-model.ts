@@ -5,7 +5,7 @@
  */
 import type { ClusterState, TaskInfo, TaskStateName, WorkerInfo } from '../../runtime/src/events/state.js';
 import { parseTraceback, type FrameLocation } from './traceback.js';
-import { formatDuration, formatTime } from './format.js';
+import { formatAgo, formatDuration, formatTime } from './format.js';
 
 export interface Filters {
   /** Empty: every state. */
@@ -181,4 +181,13 @@ export function taskDescription(t: TaskInfo): string {
   } else if (t.state === 'SUCCESS' && t.result != null) parts.push(`→ ${t.result.length > 40 ? `${t.result.slice(0, 37)}...` : t.result}`);
   if (t.retryOf) parts.push(`retry of ${t.retryOf.slice(0, 8)}`);
   return parts.join(' · ');
+}
+
+/** The worker row's description: online/offline, counts, load, heartbeat age; a failed autoreload first. */
+export function workerDescription(w: WorkerInfo | null, alive: boolean, now: number): string {
+  if (!w) return 'tasks no worker has received yet';
+  const load = w.loadavg.length ? ` · load ${w.loadavg.map((x) => x.toFixed(2)).join(' ')}` : '';
+  const beat = w.lastHeartbeat ? ` · heartbeat ${formatAgo(now - w.lastHeartbeat)}` : '';
+  const reload = w.reloadError ? `reload failed: ${w.reloadError.length > 120 ? `${w.reloadError.slice(0, 117)}...` : w.reloadError} (runs the previous code) · ` : '';
+  return `${reload}${alive ? 'online' : 'offline'} · ${w.active} active · ${w.processed} processed${load}${beat}`;
 }

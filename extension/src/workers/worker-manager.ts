@@ -21,7 +21,8 @@ export class UntrustedWorkspaceError extends Error {
 }
 
 /** The crash notification's text: a signal by its name (SIGKILL: often the OOM killer), else the exit code. */
-export function crashMessage(w: Pick<WorkerProcess, 'label' | 'exitCode' | 'exitSignal'>): string {
+export function crashMessage(w: Pick<WorkerProcess, 'label' | 'exitCode' | 'exitSignal' | 'tasksFileError'>): string {
+  if (w.tasksFileError) return `Sprig worker ${w.label} could not load its tasks file: ${w.tasksFileError.message}`;
   if (w.exitSignal) {
     const why = w.exitSignal === 'SIGKILL' ? ' (killed: out of memory, or by another process)' : '';
     return `Sprig worker ${w.label} was killed by ${w.exitSignal}${why}.`;
@@ -42,8 +43,15 @@ export class WorkerManager implements vscode.Disposable {
   private currentBroker?: string;
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
+  /** A tasks file that does not build or load, on its line (from the workers that run it). */
+  readonly diagnostics = vscode.languages.createDiagnosticCollection('sprig');
 
   constructor(private readonly deps: WorkerManagerDeps) {}
+
+  /** The worker's status-bar item (tests read its text). */
+  statusBarItem(w: WorkerProcess): vscode.StatusBarItem | undefined {
+    return this.items.get(w.key);
+  }
 
   list(): WorkerProcess[] {
     return [...this.workers.values()];
@@ -153,26 +161,53 @@ export class WorkerManager implements vscode.Disposable {
     if (!item) {
       item = vscode.window.createStatusBarItem(`sprig.worker.${this.items.size}`, vscode.StatusBarAlignment.Left, 50);
       item.name = 'Sprig Worker';
-      item.command = 'sprig.openMonitor';
       this.items.set(w.key, item);
     }
     const oldBroker = w.running && this.currentBroker !== undefined && w.launch.brokerKey !== this.currentBroker;
-    const icon = oldBroker ? '$(warning)' : { starting: '$(loading~spin)', running: '$(pulse)', stopping: '$(loading~spin)', stopped: '$(debug-stop)', crashed: '$(error)' }[w.state];
-    const counts = w.state === 'running' ? ` ${w.active} active · ${w.processed} done` : ` ${w.state}`;
+    const loadError = w.tasksFileError;
+    const icon = loadError ? '$(error)' : oldBroker ? '$(warning)' : { starting: '$(loading~spin)', running: '$(pulse)', stopping: '$(loading~spin)', stopped: '$(debug-stop)', crashed: '$(error)' }[w.state];
+    const counts = loadError ? (w.running ? ' reload failed' : ' load failed') : w.state === 'running' ? ` ${w.active} active · ${w.processed} done` : ` ${w.state}`;
     item.text = `${icon} ${w.label}${counts}`;
     item.tooltip = new vscode.MarkdownString(
-      `**Sprig worker** \`${w.hostname}\`\n\n- tasks file: \`${w.launch.spec.tasksFile}\`\n- queues: ${w.launch.spec.queues.join(', ') || 'celery'}\n- pool: ${w.launch.spec.pool}${w.launch.spec.concurrency ? ` ×${w.launch.spec.concurrency}` : ''}\n- broker: ${w.launch.brokerDisplayUrl}${oldBroker ? ' — **not the broker selected now**: Restart Worker moves it' : ''}\n- state: ${w.state}\n\nClick to open the monitor.`,
+      `**Sprig worker** \`${w.hostname}\`\n\n- tasks file: \`${w.launch.spec.tasksFile}\`\n- queues: ${w.launch.spec.queues.join(', ') || 'celery'}\n- pool: ${w.launch.spec.pool}${w.launch.spec.concurrency ? ` ×${w.launch.spec.concurrency}` : ''}\n- broker: ${w.launch.brokerDisplayUrl}${oldBroker ? ' — **not the broker selected now**: Restart Worker moves it' : ''}\n- state: ${w.state}${loadError ? `\n\n**The tasks file did not ${w.running ? 'reload' : 'load'}**${w.running ? ' (the worker runs the previous code)' : ''}:\n\n\`\`\`\n${loadError.message}\n\`\`\`\n\nClick to go to the error.` : '\n\nClick to open the monitor.'}`,
     );
-    item.backgroundColor = w.state === 'crashed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : oldBroker ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
+    item.command = loadError ? { title: 'Go to the error', command: 'vscode.open', arguments: [vscode.Uri.file(loadError.file ?? w.launch.spec.tasksFile), { selection: errorRange(loadError) }] } : 'sprig.openMonitor';
+    item.backgroundColor = w.state === 'crashed' || loadError ? new vscode.ThemeColor('statusBarItem.errorBackground') : oldBroker ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
     if (w.state === 'stopped' && !w.running) item.hide();
     else item.show();
+    this.renderDiagnostics();
     this.changed.fire();
+  }
+
+  private renderDiagnostics(): void {
+    const byFile = new Map<string, Map<string, vscode.Diagnostic>>();
+    for (const w of this.workers.values()) {
+      const e = w.tasksFileError;
+      if (!e) continue;
+      const file = e.file ?? w.launch.spec.tasksFile;
+      // The place is in the range; the message without it.
+      const text = e.message.replace(/^.+?:\d+:\d+: /, '');
+      const d = new vscode.Diagnostic(errorRange(e), `${text} (Sprig worker ${w.label}: ${w.running ? 'still runs the previous code' : 'could not start'})`, vscode.DiagnosticSeverity.Error);
+      d.source = 'sprig';
+      const list = byFile.get(file) ?? new Map<string, vscode.Diagnostic>();
+      list.set(`${d.range.start.line}:${d.range.start.character}:${text}`, d);
+      byFile.set(file, list);
+    }
+    this.diagnostics.clear();
+    for (const [file, list] of byFile) this.diagnostics.set(vscode.Uri.file(file), [...list.values()]);
   }
 
   async dispose(): Promise<void> {
     await this.stopAll();
     for (const w of this.workers.values()) w.dispose();
     for (const i of this.items.values()) i.dispose();
+    this.diagnostics.dispose();
     this.changed.dispose();
   }
+}
+
+/** 1-based line/column of an error → the editor's 0-based position (line 1 when unknown). */
+function errorRange(e: { line?: number; column?: number }): vscode.Range {
+  const pos = new vscode.Position(Math.max(0, (e.line ?? 1) - 1), Math.max(0, (e.column ?? 1) - 1));
+  return new vscode.Range(pos, pos);
 }

@@ -67,6 +67,8 @@ export class WorkerProcess implements vscode.Disposable {
   ready?: WorkerReady;
   /** How the last stop() went. */
   lastStop?: ChildExit;
+  /** The tasks file did not build or load (said over IPC, with the place); cleared when it loads again. */
+  tasksFileError?: { message: string; file?: string; line?: number; column?: number };
   active = 0;
   processed = 0;
   pid?: number;
@@ -104,11 +106,18 @@ export class WorkerProcess implements vscode.Disposable {
     this.exitCode = null;
     this.exitSignal = null;
     this.ready = undefined;
+    this.tasksFileError = undefined;
     this.active = 0;
     this.setState('starting');
-    const { isWorkerReady } = runtime();
+    const { isWorkerReady, isTasksFileStatus } = runtime();
     child.on('message', (m: unknown) => {
-      if (this.child !== child || !isWorkerReady(m)) return;
+      if (this.child !== child) return;
+      if (isTasksFileStatus(m)) {
+        this.tasksFileError = m.ok ? undefined : { message: m.error ?? 'the tasks file did not load', file: m.file, line: m.line, column: m.column };
+        this.changed.fire(this);
+        return;
+      }
+      if (!isWorkerReady(m)) return;
       this.ready = m;
       if (this.state === 'starting') this.setState('running');
     });

@@ -31,6 +31,15 @@ export class TaskFileError extends ConfigError {
   }
 }
 
+/**
+ * Where a TaskFileError's message says the error is: its messages start `file:line:column: `
+ * (see buildModule and loadModule below). Line and column are 1-based.
+ */
+export function taskFileErrorLocation(message: string): { file: string; line: number; column: number } | undefined {
+  const m = /^(.+?):(\d+):(\d+): /.exec(message);
+  return m ? { file: m[1]!, line: Number(m[2]), column: Number(m[3]) } : undefined;
+}
+
 let sourceMapsOn = false;
 
 export async function buildModule(file: string): Promise<{ outfile: string; inputs: string[] }> {

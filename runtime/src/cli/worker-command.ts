@@ -9,6 +9,7 @@ import { csv, nonNegativeNumber, oneOf, positiveInt } from './options.js';
 import { brokerOption } from './client-commands.js';
 import { reportError } from './main.js';
 import { duplicateTasks } from '../app/registry.js';
+import { TaskFileError, taskFileErrorLocation } from '../app/loader.js';
 import { onParentShutdown, sendToParent, type ShutdownMode } from '../util/child-ipc.js';
 
 /** SIGBREAK: Ctrl-Break in a Windows console (elsewhere it is never sent, so listening is harmless). */
@@ -137,9 +138,15 @@ export function registerWorkerCommand(program: Command): void {
         broker: worker.broker.displayUrl,
       });
     });
+    // A tasks file that does not build or load, told to the parent with its place (the editor
+    // shows it on the line); an autoreload that works again clears it.
+    const tasksFileStatus = (ok: boolean, error?: string) =>
+      sendToParent({ type: 'tasks-file', ok, ...(error ? { error, ...taskFileErrorLocation(error) } : {}) });
+    worker.on('reload', (r: { ok: boolean; error?: string }) => tasksFileStatus(r.ok, r.error));
     try {
       await worker.start();
     } catch (err) {
+      if (err instanceof TaskFileError) tasksFileStatus(false, err.message);
       process.exitCode = reportError(err);
       unhook();
       setTimeout(() => process.exit(process.exitCode as number), 100).unref();

@@ -3,7 +3,7 @@
  * state machine that tolerates events arriving out of order, bounded to `maxTasks` (oldest dropped).
  * Pure TypeScript with no Node APIs: the webview bundles it, and so do the extension and the CLI.
  */
-import type { SprigEvent, TaskEvent, WorkerEvent } from './types.js';
+import type { SprigEvent, TaskEvent, WorkerEvent, WorkerReloadEvent } from './types.js';
 
 export type TaskStateName = 'PENDING' | 'RECEIVED' | 'STARTED' | 'SUCCESS' | 'FAILURE' | 'RETRY' | 'REVOKED' | 'REJECTED';
 
@@ -95,6 +95,8 @@ export interface WorkerInfo {
   lastHeartbeat: number;
   /** True between worker-online/heartbeat and worker-offline. */
   online: boolean;
+  /** Its last autoreload failed (worker-reload ok: false): the error; it still runs the old code. Null once a reload works. */
+  reloadError: string | null;
 }
 
 export interface ClusterSnapshot {
@@ -181,6 +183,7 @@ export class ClusterState {
     this.eventCount++;
     if (isTaskEvent(event)) return { task: this.applyTask(event) ?? undefined };
     if (isWorkerEvent(event)) return { worker: this.applyWorker(event) };
+    if (event.type === 'worker-reload') return { worker: this.applyReload(event) };
     return {};
   }
 
@@ -191,7 +194,7 @@ export class ClusterState {
   private worker(hostname: string): WorkerInfo {
     let w = this.workers.get(hostname);
     if (!w) {
-      w = { hostname, pid: 0, freq: 2, active: 0, processed: 0, loadavg: [], swIdent: '', swVer: '', swSys: '', lastHeartbeat: 0, online: false };
+      w = { hostname, pid: 0, freq: 2, active: 0, processed: 0, loadavg: [], swIdent: '', swVer: '', swSys: '', lastHeartbeat: 0, online: false, reloadError: null };
       this.workers.set(hostname, w);
     }
     return w;
@@ -214,6 +217,12 @@ export class ClusterState {
       w.online = true;
       w.lastHeartbeat = e.local_received ?? this.now();
     }
+    return w;
+  }
+
+  private applyReload(e: WorkerReloadEvent): WorkerInfo {
+    const w = this.worker(e.hostname);
+    w.reloadError = e.ok ? null : (e.error ?? 'the tasks file did not load');
     return w;
   }
 
@@ -359,7 +368,7 @@ export class ClusterState {
   load(s: ClusterSnapshot): void {
     this.workers.clear();
     this.tasks.clear();
-    for (const w of s.workers) this.workers.set(w.hostname, { ...w });
+    for (const w of s.workers) this.workers.set(w.hostname, { ...w, reloadError: w.reloadError ?? null });
     for (const t of s.tasks) this.tasks.set(t.uuid, { ...t });
     this.eventCount = s.eventCount;
     this.evict();

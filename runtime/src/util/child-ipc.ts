@@ -35,8 +35,21 @@ export interface WorkerReady {
   broker: string;
 }
 
+/**
+ * The tasks file failed to build or load (at start, or on an autoreload: the old code keeps
+ * running), or it loads again (`ok`). `file`/`line`/`column` (1-based) where the error is known.
+ */
+export interface TasksFileStatus {
+  type: 'tasks-file';
+  ok: boolean;
+  error?: string;
+  file?: string;
+  line?: number;
+  column?: number;
+}
+
 export type ToChildMessage = ShutdownRequest;
-export type FromChildMessage = WorkerReady;
+export type FromChildMessage = WorkerReady | TasksFileStatus;
 
 export function isShutdownRequest(v: unknown): v is ShutdownRequest {
   const m = v as Partial<ShutdownRequest> | null;
@@ -55,6 +68,20 @@ export function isWorkerReady(v: unknown): v is WorkerReady {
     typeof m.concurrency === 'number' &&
     Array.isArray(m.queues) &&
     typeof m.broker === 'string'
+  );
+}
+
+export function isTasksFileStatus(v: unknown): v is TasksFileStatus {
+  const m = v as Partial<TasksFileStatus> | null;
+  return (
+    !!m &&
+    typeof m === 'object' &&
+    m.type === 'tasks-file' &&
+    typeof m.ok === 'boolean' &&
+    (m.error === undefined || typeof m.error === 'string') &&
+    (m.file === undefined || typeof m.file === 'string') &&
+    (m.line === undefined || typeof m.line === 'number') &&
+    (m.column === undefined || typeof m.column === 'number')
   );
 }
 

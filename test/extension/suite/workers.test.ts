@@ -203,6 +203,33 @@ suite('Workers, enqueue and the monitor', function () {
     }
   });
 
+  test('autoreload: a build error shows on its line (a diagnostic), in the status bar and on the monitor row; fixed, they clear', async () => {
+    const a = await api();
+    const w = a.workers().byHostname(hostname)!;
+    const file = tasksFile();
+    const uri = vscode.Uri.file(file);
+    const text = fs.readFileSync(file, 'utf8');
+    const lines = text.split('\n');
+    const line = lines.findIndex((l) => l.includes("task('slow'"));
+    const sprigDiagnostic = () => vscode.languages.getDiagnostics(uri).find((x) => x.source === 'sprig');
+    fs.writeFileSync(file, lines.map((l, i) => (i === line ? "export const slow = task('slow', (ms: number) => ms +);" : l)).join('\n'));
+    try {
+      const d = await waitFor('the diagnostic on the line', sprigDiagnostic, 30_000);
+      assert.equal(d.range.start.line, line);
+      assert.equal(d.severity, vscode.DiagnosticSeverity.Error);
+      assert.match(d.message, /still runs the previous code/);
+      assert.match(a.workers().statusBarItem(w)!.text, /\$\(error\) .*reload failed/);
+      const row = await waitFor('the error on the monitor\'s worker row', () => a.hub().state.workers.get(hostname)?.reloadError ?? undefined, 20_000);
+      assert.match(row, new RegExp(`tasks\\.ts:${line + 1}:\\d+: `));
+      assert.equal(w.state, 'running');
+    } finally {
+      fs.writeFileSync(file, text);
+    }
+    await waitFor('the diagnostic to go', () => !sprigDiagnostic(), 30_000);
+    assert.doesNotMatch(a.workers().statusBarItem(w)!.text, /failed/);
+    await waitFor('the monitor row to clear', () => a.hub().state.workers.get(hostname)?.reloadError === null, 20_000);
+  });
+
   test('a crashed worker is reported (and can be restarted)', async () => {
     const a = await api();
     const w = a.workers().byHostname(hostname)!;
