@@ -166,6 +166,18 @@ export async function runUiTest(o) {
     await monitor.locator('.row[data-state="SUCCESS"]').first().waitFor({ timeout: 20_000 });
   });
 
+  await step('"Show in Monitor" on the toast, with the monitor hidden: the task\'s row is selected', async () => {
+    const toastEl = page.locator('.notification-toast', { hasText: /add\[[0-9a-f]{8}\] succeeded/ }).first();
+    const short = /add\[([0-9a-f]{8})\]/.exec((await toastEl.textContent()) ?? '')?.[1];
+    if (!short) throw new Error('no task id in the toast');
+    // The Explorer in the side bar: the monitor's page is gone until it is shown again.
+    await page.keyboard.press('Control+Shift+E');
+    await page.locator('.part.sidebar .composite.title', { hasText: /explorer/i }).first().waitFor({ timeout: 10_000 });
+    await toastEl.hover();
+    await toastEl.locator('.monaco-button', { hasText: 'Show in Monitor' }).click();
+    await monitor.locator(`.row.selected[data-kind="task"][data-task-id^="${short}"]`).waitFor({ timeout: 20_000 });
+  });
+
   await step('"▶ Enqueue" CodeLens on boom: a failure with a traceback', async () => {
     await page.keyboard.press('Control+P');
     await quickInput.locator('input').fill('tasks.ts');

@@ -40,6 +40,8 @@ export class EventHub implements vscode.Disposable {
   private links: Array<[string, string]> = [];
   private timer?: ReturnType<typeof setInterval>;
   private readonly batchListeners = new Set<(b: EventBatch) => void>();
+  private flushWaiters: Array<() => void> = [];
+  private knownWaiters = new Map<string, Array<() => void>>();
   private readonly taskWaiters = new Map<string, Array<(t: TaskInfo | undefined) => void>>();
   /** Calls this window sent, by id (Retry uses their exact arguments). */
   private readonly sent = new Map<string, SentCall>();
@@ -161,6 +163,11 @@ export class EventHub implements vscode.Disposable {
     this.pending.push(e);
     if (change.worker) this.workerEmitter.fire({ hostname: change.worker.hostname, active: change.worker.active, processed: change.worker.processed });
     const t = change.task;
+    const known = t && this.knownWaiters.get(t.uuid);
+    if (known) {
+      this.knownWaiters.delete(t!.uuid);
+      for (const w of known) w();
+    }
     if (t && this.readyStates.has(t.state)) {
       const waiters = this.taskWaiters.get(t.uuid);
       if (waiters) {
@@ -175,7 +182,36 @@ export class EventHub implements vscode.Disposable {
     for (const e of events) this.onEvent(e);
   }
 
+  /** Resolves once the monitor's state has the task (or after `timeoutMs`). */
+  whenKnown(id: string, timeoutMs: number): Promise<void> {
+    if (this.state.tasks.has(id)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.knownWaiters.set(id, [...(this.knownWaiters.get(id) ?? []), done]);
+    });
+  }
+
+  /** Resolves once the events applied so far have gone out in a batch (at once when none wait). */
+  whenFlushed(): Promise<void> {
+    if (this.pending.length === 0 && this.links.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.flushWaiters.push(resolve));
+  }
+
   private flush(): void {
+    const waiters = this.flushWaiters;
+    this.flushWaiters = [];
+    try {
+      this.flushBatches();
+    } finally {
+      for (const w of waiters) w();
+    }
+  }
+
+  private flushBatches(): void {
     if (this.pending.length === 0 && this.links.length === 0) return;
     const events = this.pending;
     const links = this.links;

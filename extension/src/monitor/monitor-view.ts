@@ -35,6 +35,8 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
   private pendingReveal?: string;
   /** Messages posted to the webview (tests read the counts). */
   posted = 0;
+  /** The last task a reveal was posted for (tests). */
+  revealed?: string;
   private readyEmitter = new vscode.EventEmitter<void>();
   readonly onDidBecomeReady = this.readyEmitter.event;
 
@@ -61,6 +63,11 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
     for (const d of this.viewDisposables) d.dispose();
     this.viewDisposables = [
       view.webview.onDidReceiveMessage((m: unknown) => void this.onMessage(m)),
+      // Hidden, the webview's page is gone (no retainContextWhenHidden): what is posted now is
+      // lost, and it says 'ready' again when it is shown.
+      view.onDidChangeVisibility(() => {
+        if (!view.visible && this.view === view) this.ready = false;
+      }),
       view.onDidDispose(() => {
         if (this.view === view) {
           this.view = undefined;
@@ -110,8 +117,7 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
     if (isReady(m)) {
       this.ready = true;
       this.sendSnapshot();
-      if (this.pendingReveal) this.post({ method: 'reveal', params: { taskId: this.pendingReveal } });
-      this.pendingReveal = undefined;
+      void this.postReveal();
       this.readyEmitter.fire();
     } else if (isOpenLocation(m)) {
       await openLocation(m.params.file, m.params.line, m.params.column);
@@ -141,12 +147,26 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
 
   /** Show the view (and select a task in it). */
   async reveal(taskId?: string): Promise<void> {
-    if (taskId) {
-      if (this.isReady) this.post({ method: 'reveal', params: { taskId } });
-      else this.pendingReveal = taskId;
-    }
+    if (taskId) this.pendingReveal = taskId;
     if (this.view) this.view.show(true);
     else await vscode.commands.executeCommand(`${MonitorViewProvider.viewType}.focus`);
+    if (taskId) await this.postReveal();
+  }
+
+  /**
+   * Select the pending task in the webview once it can: the page is up and visible, the hub knows
+   * the task (a toast's task may not have come back from the broker yet) and the batch that
+   * carries it went out before the reveal (the webview selects only rows it has).
+   */
+  private async postReveal(): Promise<void> {
+    const id = this.pendingReveal;
+    if (!id || !this.isReady || !this.view?.visible) return; // the next 'ready' posts it
+    await this.hub().whenKnown(id, 10_000);
+    await this.hub().whenFlushed();
+    if (this.pendingReveal !== id || !this.isReady || !this.view?.visible) return;
+    this.pendingReveal = undefined;
+    this.revealed = id;
+    this.post({ method: 'reveal', params: { taskId: id } });
   }
 
   setPaused(paused: boolean): void {
