@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import type { Sprig } from './sprig.js';
-import { pickWorkerSpec } from './workers/start-worker.js';
+import { pickWorkerSpec, quickWorkerSpec, rememberSpec } from './workers/start-worker.js';
 import { UNTRUSTED_MESSAGE, UntrustedWorkspaceError } from './workers/worker-manager.js';
 import type { WorkerProcess, WorkerSpec } from './workers/worker-process.js';
 import { enqueueTask, requestFromArg } from './tasks/enqueue.js';
@@ -17,6 +17,7 @@ import { runtime, type TaskStateName } from './runtime.js';
 
 export const COMMANDS = [
   'sprig.startWorker',
+  'sprig.startWorkerWith',
   'sprig.stopWorker',
   'sprig.restartWorker',
   'sprig.showWorkerOutput',
@@ -36,12 +37,23 @@ type Handler = (...args: unknown[]) => unknown;
 
 export function registerCommands(context: vscode.ExtensionContext, sprig: Sprig): void {
   const handlers: Record<(typeof COMMANDS)[number], Handler> = {
+    // With no argument: at once, with the answers last given for the tasks file (asks the first time).
     'sprig.startWorker': async (preset?: unknown) => {
       if (!vscode.workspace.isTrusted) return refuseUntrusted();
-      const spec = await pickWorkerSpec(context.workspaceState, (preset ?? {}) as Partial<WorkerSpec>);
+      const quick = preset === undefined ? quickWorkerSpec(context.workspaceState) : undefined;
+      const spec = quick ?? (await pickWorkerSpec(context.workspaceState, (preset ?? {}) as Partial<WorkerSpec>));
       if (!spec) return undefined;
+      if (quick) await rememberSpec(context.workspaceState, quick);
       const w = await sprig.workers.start(spec);
+      if (quick) explainQuickStart(context, w.label);
       return w.hostname;
+    },
+    // "Start Worker…": the four questions, the tasks file's last answers as the defaults.
+    'sprig.startWorkerWith': async () => {
+      if (!vscode.workspace.isTrusted) return refuseUntrusted();
+      const spec = await pickWorkerSpec(context.workspaceState);
+      if (!spec) return undefined;
+      return (await sprig.workers.start(spec)).hostname;
     },
     'sprig.stopWorker': async (which?: unknown) => {
       const w = await pickWorker(sprig, which, 'Stop which worker?', true);
@@ -123,6 +135,19 @@ export function registerCommands(context: vscode.ExtensionContext, sprig: Sprig)
       }),
     );
   }
+}
+
+/** The first start without questions says once how to change the answers. */
+function explainQuickStart(context: vscode.ExtensionContext, label: string): void {
+  const key = 'sprig.quickStartExplained';
+  if (context.globalState.get<boolean>(key)) {
+    vscode.window.setStatusBarMessage(`$(pulse) Sprig: worker ${label} started with its last settings`, 5000);
+    return;
+  }
+  void context.globalState.update(key, true);
+  void vscode.window.showInformationMessage(`Sprig: worker ${label} started with the answers you gave last time. "Sprig: Start Worker…" asks again.`, 'Start Worker…').then((pick) => {
+    if (pick) void vscode.commands.executeCommand('sprig.startWorkerWith');
+  });
 }
 
 function setPaused(sprig: Sprig, paused: boolean): void {

@@ -11,6 +11,7 @@ import { WorkerManager } from './workers/worker-manager.js';
 import { readSettings } from './settings.js';
 import { retryTask, revokeTask } from './tasks/task-actions.js';
 import { confirmReprInEditor } from './tasks/confirm-repr.js';
+import { offerToIgnoreSprigFolder } from './workspace/gitignore.js';
 
 /** What a broker change does to the workers still running on the old broker. */
 export type OnBrokerChange = 'ask' | 'restart' | 'leave';
@@ -49,6 +50,10 @@ export class Sprig implements vscode.Disposable {
           return t;
         },
       });
+      // A worker on Redis or AMQP makes .sprig/ only when it builds the tasks file.
+      this.workersP.onDidChange(() => {
+        for (const w of this.workersP!.running()) if (w.state === 'running') this.offerGitignore(w.launch.projectDir);
+      });
     }
     return this.workersP;
   }
@@ -60,6 +65,12 @@ export class Sprig implements vscode.Disposable {
   /** For `sprig://`: make sure the project's embedded broker runs (a start failure is told here, not by a crashed worker). */
   async prepareBroker(t: BrokerTarget): Promise<void> {
     if (t.embedded) await ensureEmbeddedBroker(t.projectDir);
+    this.offerGitignore(t.projectDir);
+  }
+
+  /** `.sprig/` is made by the broker and by a worker's build: offer to ignore it in git. */
+  private offerGitignore(dir: string): void {
+    if (vscode.workspace.isTrusted) void offerToIgnoreSprigFolder(dir, this.context.workspaceState).catch(() => undefined);
   }
 
   /** Settings changed: a new broker means a new connection; a new buffer size trims the state. */

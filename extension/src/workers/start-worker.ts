@@ -1,4 +1,10 @@
-/** "Sprig: Start Worker": tasks file, queues, concurrency, pool — remembered in workspaceState. */
+/**
+ * "Sprig: Start Worker" starts at once with the answers last given for the tasks file (the active
+ * editor's, else the last one used); "Sprig: Start Worker…" asks the four questions (tasks file,
+ * queues, concurrency, pool) with those answers as defaults. The answers are kept per tasks file in
+ * workspaceState; the first start asks.
+ */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSettings, type PoolKind } from '../settings.js';
@@ -6,15 +12,36 @@ import { findTasksFiles } from '../tasks/task-index.js';
 import type { WorkerSpec } from './worker-process.js';
 
 const LAST_KEY = 'sprig.lastWorker';
+/** Tasks file → the answers last given for it. */
+const SPECS_KEY = 'sprig.workerSpecs';
 const POOLS: ReadonlyArray<{ label: PoolKind; detail: string }> = [
   { label: 'process', detail: 'child processes: isolation, CPU-bound tasks, time limits enforced by killing' },
   { label: 'thread', detail: 'worker threads: lighter than processes, CPU-bound tasks' },
   { label: 'async', detail: 'in the worker process: I/O-bound tasks, high concurrency' },
 ];
 
+/** The answers last given for a tasks file. */
+export function rememberedSpec(state: vscode.Memento, tasksFile: string): WorkerSpec | undefined {
+  return state.get<Record<string, WorkerSpec>>(SPECS_KEY, {})[path.resolve(tasksFile)];
+}
+
+/**
+ * What Start Worker starts without asking: the remembered answers for the active editor's tasks
+ * file, else for the last tasks file a worker was started on; none (ask) when there are none or
+ * the file is gone.
+ */
+export function quickWorkerSpec(state: vscode.Memento): WorkerSpec | undefined {
+  const active = vscode.window.activeTextEditor?.document;
+  const fromEditor = active?.uri.scheme === 'file' ? rememberedSpec(state, active.uri.fsPath) : undefined;
+  const last = state.get<WorkerSpec>(LAST_KEY);
+  const spec = fromEditor ?? (last ? rememberedSpec(state, last.tasksFile) ?? last : undefined);
+  return spec && fs.existsSync(spec.tasksFile) ? spec : undefined;
+}
+
 export async function pickWorkerSpec(state: vscode.Memento, preset: Partial<WorkerSpec> = {}): Promise<WorkerSpec | undefined> {
   const s = readSettings();
-  const last = state.get<WorkerSpec>(LAST_KEY);
+  const lastUsed = state.get<WorkerSpec>(LAST_KEY);
+  let last = lastUsed;
   let tasksFile = preset.tasksFile;
   if (!tasksFile) {
     const files = await findTasksFiles();
@@ -25,12 +52,14 @@ export async function pickWorkerSpec(state: vscode.Memento, preset: Partial<Work
       return undefined;
     }
     const pick = await vscode.window.showQuickPick(
-      paths.map((p) => ({ label: vscode.workspace.asRelativePath(p), description: p === last?.tasksFile ? 'last used' : p === configured ? 'sprig.tasksFile' : undefined, path: p })),
+      paths.map((p) => ({ label: vscode.workspace.asRelativePath(p), description: p === lastUsed?.tasksFile ? 'last used' : p === configured ? 'sprig.tasksFile' : undefined, path: p })),
       { title: 'Start Sprig Worker (1/4): tasks file', placeHolder: 'Which tasks file should the worker run?' },
     );
     if (!pick) return undefined;
     tasksFile = pick.path;
   }
+  // The defaults that follow are this tasks file's own answers, when it has some.
+  last = rememberedSpec(state, tasksFile) ?? last;
   let queues = preset.queues;
   if (!queues) {
     const v = await vscode.window.showInputBox({
@@ -64,8 +93,14 @@ export async function pickWorkerSpec(state: vscode.Memento, preset: Partial<Work
     pool = pick.label;
   }
   const spec: WorkerSpec = { tasksFile, queues, concurrency, pool };
-  await state.update(LAST_KEY, spec);
+  await rememberSpec(state, spec);
   return spec;
+}
+
+export async function rememberSpec(state: vscode.Memento, spec: WorkerSpec): Promise<void> {
+  const file = path.resolve(spec.tasksFile);
+  await state.update(LAST_KEY, spec);
+  await state.update(SPECS_KEY, { ...state.get<Record<string, WorkerSpec>>(SPECS_KEY, {}), [file]: { ...spec, tasksFile: file } });
 }
 
 function resolveWorkspacePath(p: string): string {

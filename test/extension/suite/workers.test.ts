@@ -1,6 +1,9 @@
 /// <reference types="mocha" />
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { ControlRequest } from '../../../runtime/src/brokers/types.js';
 import { api, record, tasksFile, waitFor } from './helpers.js';
@@ -257,6 +260,49 @@ suite('Workers, enqueue and the monitor', function () {
     assert.deepEqual(w2.lastStop, { code: 0, signal: null, how: 'ipc' });
     assert.equal(w2.exitSignal, null);
     await waitFor('worker-offline', () => a.hub().state.workers.get(second)?.online === false, 10_000);
+  });
+
+  test('Start Worker with no argument starts at once with the last answers for the tasks file; Start Worker… asks', async () => {
+    const a = await api();
+    // The test before started tasks.ts on 'second' (concurrency 1, async pool): those answers come back.
+    let done = false;
+    const started = Promise.resolve(vscode.commands.executeCommand<string | undefined>('sprig.startWorker')).finally(() => (done = true));
+    // Were it to ask, the question is closed: the command then returns nothing.
+    while (!done) {
+      await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const h = await started;
+    assert.ok(h, 'Start Worker asked instead of starting with the last answers');
+    const w = a.workers().byHostname(h)!;
+    assert.deepEqual(w.launch.spec, { tasksFile: tasksFile(), queues: ['second'], concurrency: 1, pool: 'async' });
+    await waitFor('the worker started without questions', () => w.state === 'running', 30_000);
+    await vscode.commands.executeCommand('sprig.stopWorker', h);
+    // "Start Worker…" asks (cancelled here).
+    const asking = Promise.resolve(vscode.commands.executeCommand<string | undefined>('sprig.startWorkerWith'));
+    let answered = false;
+    void asking.finally(() => (answered = true));
+    while (!answered) {
+      await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(await asking, undefined);
+  });
+
+  test('.sprig/ in a git work tree that does not ignore it can be added to .gitignore', async () => {
+    const { sprigFolderIgnored, ignoreSprigFolder } = await import('../../../extension/src/workspace/gitignore.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sprig-git-'));
+    try {
+      assert.equal(await sprigFolderIgnored(dir), undefined, 'a folder outside git is never offered');
+      execFileSync('git', ['init', '-q'], { cwd: dir });
+      fs.writeFileSync(path.join(dir, '.gitignore'), 'node_modules/');
+      assert.equal(await sprigFolderIgnored(dir), false);
+      ignoreSprigFolder(dir);
+      assert.equal(await sprigFolderIgnored(dir), true);
+      assert.equal(fs.readFileSync(path.join(dir, '.gitignore'), 'utf8'), "node_modules/\n# Sprig: the embedded broker's token and log, build output\n.sprig/\n");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('Pause Monitor / Resume Monitor', async () => {
