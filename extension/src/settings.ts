@@ -1,6 +1,8 @@
 import * as vscode from 'vscode';
 
 export type PoolKind = 'process' | 'thread' | 'async';
+/** After Enqueue Task: a notification with every outcome, with failures only, or none. */
+export type OutcomeNotification = 'always' | 'failures' | 'never';
 
 /** The `sprig.*` settings, read fresh each time (they can change while workers run). */
 export interface SprigSettings {
@@ -14,6 +16,7 @@ export interface SprigSettings {
   softTimeLimit: number;
   maxTasksPerChild: number;
   eventsBuffer: number;
+  notifyTaskOutcome: OutcomeNotification;
 }
 
 export function readSettings(scope?: vscode.ConfigurationScope): SprigSettings {
@@ -28,5 +31,6 @@ export function readSettings(scope?: vscode.ConfigurationScope): SprigSettings {
     softTimeLimit: c.get<number>('softTimeLimit', 0),
     maxTasksPerChild: c.get<number>('maxTasksPerChild', 0),
     eventsBuffer: Math.max(100, c.get<number>('eventsBuffer', 100_000)),
+    notifyTaskOutcome: c.get<OutcomeNotification>('notifyTaskOutcome', 'always'),
   };
 }

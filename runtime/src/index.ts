@@ -5,7 +5,7 @@ export { currentTask } from './app/context.js';
 export { AsyncResult, type GetOptions } from './app/result.js';
 export { defineConfig, resolveConfig, type SprigConfig, type WorkerConfig, type PoolKind, type ResolveConfigOptions } from './app/config.js';
 export { registeredTaskNames, getTask } from './app/registry.js';
-export { taskTraceback, isRuntimeFrame, type TracebackOptions } from './app/traceback.js';
+export { taskTraceback, isRuntimeFrame, firstUserLocation, type TracebackOptions, type FrameLocation } from './app/traceback.js';
 export * from './errors.js';
 export {
   buildTaskMessage,

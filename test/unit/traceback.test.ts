@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isRuntimeFrame, taskTraceback } from '../../runtime/src/app/traceback.js';
+import { firstUserLocation, isRuntimeFrame, taskTraceback } from '../../runtime/src/app/traceback.js';
 
 const USER = '/home/ada/shop/tasks.ts';
 
@@ -34,4 +34,20 @@ test('frames of an older worker (`Object.fn`) take the task name; a user folder 
   assert.equal(isRuntimeFrame('    at helper (/home/ada/runtime/dist/helpers.js:1:1)'), false);
   assert.equal(isRuntimeFrame('    at helper (/home/ada/shop/dist/index.js:1:1)'), false);
   assert.equal(isRuntimeFrame('Error: at node:internal'), false);
+});
+
+test("firstUserLocation: the first frame in the user's code, past the runtime, node_modules and Node", () => {
+  const tb = [
+    'RangeError: no',
+    '    at makeRetry (/work/sprig/runtime/dist/index.js:10:1)',
+    '    at lib (/home/ada/shop/node_modules/lib/index.js:3:3)',
+    '    at node:internal/process/task_queues:95:5',
+    `    at boom (${USER}:7:9)`,
+    `    at async other (${USER}:9:1)`,
+  ].join('\n');
+  assert.deepEqual(firstUserLocation(tb), { file: USER, line: 7, column: 9 });
+  assert.deepEqual(firstUserLocation(`E\n    at file:///home/ada/a%20b/t.mjs:2:3`), { file: '/home/ada/a b/t.mjs', line: 2, column: 3 });
+  assert.deepEqual(firstUserLocation('Traceback (most recent call last):\n  File "/srv/app/tasks.py", line 12, in add\nValueError: x'), { file: '/srv/app/tasks.py', line: 12, column: 1 });
+  assert.equal(firstUserLocation('Error: x\n    at <anonymous>'), undefined);
+  assert.equal(firstUserLocation(null), undefined);
 });

@@ -10,7 +10,7 @@ export class TaskCodeLensProvider implements vscode.CodeLensProvider {
       const range = new vscode.Range(d.line, d.character, d.line, d.character);
       return new vscode.CodeLens(range, {
         title: '▶ Enqueue',
-        tooltip: `Enqueue the task '${d.name}' (asks for its arguments as JSON)`,
+        tooltip: `Enqueue the task '${d.name}'${d.params ? `: ${d.name}(${d.params.join(', ')})` : ''} (asks for its arguments as JSON)`,
         command: 'sprig.enqueueTask',
         arguments: [{ name: d.name, file: d.file }],
       });

@@ -52,3 +52,30 @@ export function taskTraceback(traceback: string, opts: TracebackOptions = {}): s
     .filter((l) => !isRuntimeFrame(l))
     .join('\n');
 }
+
+export interface FrameLocation {
+  file: string;
+  /** 1-based. */
+  line: number;
+  column: number;
+}
+
+// JS: "    at fn (/abs/tasks.ts:5:9)", "    at /abs/tasks.ts:5:9", "    at async fn (file:///abs/x.js:1:2)"
+const JS_FRAME = /^\s+at\s+(?:.*?\()?((?:file:\/\/)?(?:[A-Za-z]:)?[^():\s][^():]*):(\d+):(\d+)\)?\s*$/;
+// Python: '  File "/abs/tasks.py", line 12, in add'
+const PY_FRAME = /^\s*File "([^"]+)", line (\d+)/;
+
+/** The first frame in the user's code (absolute path, not the runtime, not node_modules): where a failure toast links to. */
+export function firstUserLocation(traceback: string | null | undefined): FrameLocation | undefined {
+  for (const line of (traceback ?? '').split(/\r?\n/)) {
+    if (isRuntimeFrame(line) || /[/\\]node_modules[/\\]/.test(line)) continue;
+    const js = JS_FRAME.exec(line);
+    const py = js ? undefined : PY_FRAME.exec(line);
+    let file = js?.[1] ?? py?.[1];
+    if (!file) continue;
+    if (file.startsWith('file://')) file = decodeURIComponent(file.slice('file://'.length));
+    if (!file.startsWith('/') && !/^[A-Za-z]:[\\/]/.test(file)) continue;
+    return { file, line: Number(js?.[2] ?? py![2]), column: js ? Number(js[3]) : 1 };
+  }
+  return undefined;
+}

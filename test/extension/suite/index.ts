@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { setExtensionRoot } from '../../../extension/src/runtime.js';
 
 export function run(): Promise<void> {
   const Mocha = require('mocha') as typeof import('mocha');
@@ -40,6 +41,10 @@ export function run(): Promise<void> {
       runner.on('end', () => log(`\n${passed} passed, ${failed} failed${pending ? `, ${pending} skipped` : ''}`));
     }
   } as unknown as Mocha.ReporterConstructor });
+  // Extension modules the tests import are bundled into this suite, with their own copy of
+  // runtime.ts: it loads the runtime the extension ships, as the extension's own copy does.
+  const ext = vscode.extensions.getExtension('sprig-dev.sprig');
+  if (ext) setExtensionRoot(ext.extensionPath);
   // Test files call suite()/test() when required: the globals must exist first.
   mocha.suite.emit('pre-require', globalThis, 'in-host', mocha);
   if (which === 'unrelated') {

@@ -1,6 +1,7 @@
 /// <reference types="mocha" />
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -54,6 +55,7 @@ suite('Workers, enqueue and the monitor', function () {
     });
     const lens = lenses.find((l) => (l.command!.arguments![0] as { name: string }).name === 'add')!;
     assert.equal(lens.command!.title, '▶ Enqueue');
+    assert.match(lens.command!.tooltip ?? '', /add\(a: number, b: number\)/);
     assert.equal(lens.range.start.line, doc.getText().split('\n').findIndex((l) => l.includes("task('add'")));
     const before = a.monitor.posted;
     const r = await vscode.commands.executeCommand<EnqueueResult>(lens.command!.command, { ...(lens.command!.arguments![0] as object), args: [2, 3], quiet: true });
@@ -82,6 +84,38 @@ suite('Workers, enqueue and the monitor', function () {
     assert.match(t!.exception!, /RangeError/);
     assert.ok(t!.traceback!.includes(`${tasksFile()}:`), `traceback has no frame in tasks.ts:\n${t!.traceback}`);
     failedId = r.taskId;
+  });
+
+  test('Enqueue: the failure notification links to the line that threw; the outcome notification follows the setting; the last call fills the prompt', async () => {
+    const a = await api();
+    const { outcomeNotification, lastCall } = await import('../../../extension/src/tasks/enqueue.js');
+    const t = a.hub().state.tasks.get(failedId)!;
+    const n = outcomeNotification(t, 'boom', 'always')!;
+    assert.equal(n.error, true);
+    const throwLine = fs.readFileSync(tasksFile(), 'utf8').split('\n').findIndex((l) => l.includes('throw new RangeError')) + 1;
+    assert.deepEqual({ file: n.location?.file, line: n.location?.line }, { file: tasksFile(), line: throwLine });
+    assert.match(n.text, new RegExp(`tasks\\.ts:${throwLine}\\)$`));
+    assert.equal(outcomeNotification(t, 'boom', 'never'), undefined);
+    assert.equal(outcomeNotification(t, 'boom', 'failures')?.error, true);
+    const ok = [...a.hub().state.tasks.values()].find((x) => x.state === 'SUCCESS')!;
+    assert.equal(outcomeNotification(ok, 'add', 'failures'), undefined);
+    assert.equal(outcomeNotification(ok, 'add', 'always')?.error, false);
+    // No answers remembered in this window: the last call of the task the monitor saw.
+    assert.deepEqual(lastCall(undefined, a.hub(), 'boom'), { args: '["no way"]', kwargs: '{}' });
+  });
+
+  test('Enqueue to a queue no worker consumes: a warning names the queue and the broker', async () => {
+    const a = await api();
+    const { noConsumerWarning } = await import('../../../extension/src/tasks/enqueue.js');
+    const queue = `test-${randomUUID()}`;
+    const id = await a.hub().send({ name: 'add', args: [1, 1], kwargs: {}, queue });
+    try {
+      assert.match((await noConsumerWarning(a.hub(), id, queue)) ?? '', new RegExp(`^No worker consumes queue "${queue}" on sprig:// \\(workers on it: .*${hostname.replace(/[.]/g, '\\.')} on celery`));
+      const onCelery = await a.hub().send({ name: 'add', args: [1, 1], kwargs: {}, queue: 'celery' });
+      assert.equal(await noConsumerWarning(a.hub(), onCelery, 'celery'), undefined);
+    } finally {
+      await vscode.commands.executeCommand('sprig.purgeQueue', queue);
+    }
   });
 
   test('Retry Task re-enqueues with the same arguments under a new id linked to the old one', async () => {
