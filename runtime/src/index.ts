@@ -20,7 +20,7 @@ export {
 export { serializers, registerSerializer, type Serializer } from './serialization/registry.js';
 export { configureSigning, SignatureError, type SigningConfig } from './serialization/signed.js';
 export { workerMetrics } from './worker/metrics.js';
-export { Control, type BroadcastOptions, type Replies } from './control/client.js';
+export { Control, type BroadcastOptions, type Replies, type HeldTask } from './control/client.js';
 export { compressors, registerCompressor, type Compressor } from './compression/registry.js';
 export { createBroker, registerTransport, redactUrl } from './brokers/registry.js';
 export type { Broker, Delivery, Consumer, BrokerCapabilities, ControlRequest } from './brokers/types.js';

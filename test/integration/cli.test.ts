@@ -21,6 +21,7 @@ before(async () => {
       'export const add = task(\'add\', (a: number, b: number): number => a + b);',
       "export const twice = task('twice', (x: number) => double(x));",
       "export const fail = task('fail', () => { throw new Error('from the temp folder'); });",
+      "export const slow = task('slow', (ms: number) => new Promise((r) => setTimeout(() => r(ms), ms)));",
     ].join('\n'),
   );
   fs.writeFileSync(path.join(dir, 'lib.ts'), 'export const double = (x: number): number => x * 2;\n');
@@ -86,7 +87,7 @@ test('an unknown task: NotRegistered at once, exit 1', async () => {
   const r = await cliResult(['call', 'nosuch', '--broker', REDIS, '-Q', queue, '--wait', '--timeout', '20']);
   assert.equal(r.code, 1);
   assert.ok(Date.now() - t0 < 10_000);
-  assert.match(r.stderr.trim().split('\n').pop()!, /NotRegistered: task "nosuch" is not registered \(registered: add, fail, twice\)/);
+  assert.match(r.stderr.trim().split('\n').pop()!, /NotRegistered: task "nosuch" is not registered \(registered: add, fail, slow, twice\)/);
 });
 
 test('an unreachable broker: one clear line, non-zero exit', async () => {
@@ -164,7 +165,7 @@ test('`sprig call` of a task no worker that answers knows: said on stderr, exit 
   const r = await cliResult(['call', 'nosuch', '--broker', REDIS, '-Q', queue]);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stdout.trim(), /^[0-9a-f-]{36}$/);
-  assert.match(r.stderr, /no worker that answered knows a task named "nosuch" \(.*@.* on queue test-.*; registered: add, fail, twice\)/);
+  assert.match(r.stderr, /no worker that answered knows a task named "nosuch" \(.*@.* on queue test-.*; registered: add, fail, slow, twice\)/);
   // A task the worker knows: no word, exit 0.
   const ok = await cliResult(['call', 'add', '--args', '[1, 1]', '--broker', REDIS, '-Q', queue]);
   assert.equal(ok.code, 0, ok.stderr);
@@ -181,5 +182,27 @@ test('two tasks under one name: the worker warns at start with both file:line', 
   } finally {
     w.proc.kill('SIGTERM');
     await w.exit;
+  }
+});
+
+test('a running task: `sprig call --wait` says STARTED (and where) while it waits, `sprig result` says STARTED, not PENDING', async () => {
+  const w = runCli(['call', 'slow', '--args', '[600000]', '--broker', REDIS, '-Q', queue, '--wait']);
+  let id = '';
+  try {
+    // This file's worker sends no events (no -E): the state comes from asking it.
+    await waitFor(() => / STARTED on \S+@/.test(w.err()) || w.proc.exitCode !== null, 60_000, 'the progress line');
+    assert.equal(w.proc.exitCode, null, w.err());
+    id = w.err().split('\n')[0]!.trim();
+    assert.match(w.err(), new RegExp(`^sprig: ${id.slice(0, 8)} STARTED on sprig\\d+@`, 'm'));
+    const r = await cliResult(['result', id, '--broker', REDIS]);
+    assert.equal(r.code, 0, r.stderr);
+    const meta = JSON.parse(r.stdout) as { status: string; worker?: string; task_id: string };
+    assert.equal(meta.status, 'STARTED');
+    assert.equal(meta.task_id, id);
+    assert.match(meta.worker ?? '', /^sprig\d+@/);
+  } finally {
+    w.proc.kill();
+    await w.exit;
+    if (id) await cliResult(['control', 'revoke', id, 'terminate=1', '--broker', REDIS]);
   }
 });

@@ -1,16 +1,67 @@
 /**
- * What `sprig call --wait` tells while it waits, on stderr (stdout keeps only the result): a task
- * that no worker can take (no worker consumes its queue) is said after a few seconds, instead of a
- * wait with no end and no hint.
+ * What `sprig call --wait` tells while it waits, on stderr (stdout keeps only the result): the
+ * task's state as it moves (received by, started on, retried and how often), from its events or,
+ * with workers that send none, from asking them (query_task); and a task that no worker can take
+ * (no worker consumes its queue), said after a few seconds instead of a wait with no end.
  */
 import type { App } from '../app/app.js';
 import { READY_STATES } from '../backends/types.js';
+import type { HeldTask } from '../control/client.js';
+import type { SprigEvent } from '../events/types.js';
+
+/** query_task's answer as a task state: running is STARTED, held (prefetched or waiting for its ETA) is RECEIVED. */
+export function heldState(h: HeldTask): 'STARTED' | 'RECEIVED' {
+  return h.how === 'active' ? 'STARTED' : 'RECEIVED';
+}
+
+/** One line per change of a task's state on its way (the outcome itself is printed by the caller). */
+export class TaskProgress {
+  private last = '';
+  /** Retries so far: the most a delivery said it had been retried, or the task-retried events seen (events can come out of order). */
+  private retriedSeen = 0;
+  private deliveryRetries = 0;
+  constructor(private readonly id: string) {}
+
+  private get retries(): number {
+    return Math.max(this.retriedSeen, this.deliveryRetries);
+  }
+
+  /** The line for an event of this task, when it says something new. */
+  fromEvent(e: SprigEvent): string | undefined {
+    if (!('uuid' in e) || e.uuid !== this.id) return undefined;
+    switch (e.type) {
+      case 'task-received':
+        this.deliveryRetries = Math.max(this.deliveryRetries, e.retries ?? 0);
+        return this.line('RECEIVED', `by ${e.hostname}`);
+      case 'task-started':
+        return this.line('STARTED', `on ${e.hostname}`);
+      case 'task-retried':
+        this.retriedSeen++;
+        return this.line('RETRY', `on ${e.hostname}: ${e.exception}`);
+      default:
+        return undefined;
+    }
+  }
+
+  fromHeld(h: HeldTask): string | undefined {
+    return this.line(heldState(h), `${h.how === 'active' ? 'on' : 'by'} ${h.hostname}${h.how === 'scheduled' ? ' (waiting for its ETA)' : ''}`);
+  }
+
+  private line(state: string, where: string): string | undefined {
+    const text = `sprig: ${this.id.slice(0, 8)} ${state} ${where}${this.retries ? ` (retries so far: ${this.retries})` : ''}`;
+    if (text === this.last) return undefined;
+    this.last = text;
+    return text;
+  }
+}
 
 export interface CallWatchOptions {
   id: string;
   queue: string;
   /** When to look for a consumer of the queue (default 3 s). */
   hintAfterMs?: number;
+  /** How often to ask the workers where the task is while no event of it came (default 2 s). */
+  pollMs?: number;
   write?: (line: string) => void;
 }
 
@@ -27,6 +78,34 @@ export function watchCall(app: App, o: CallWatchOptions): { stop(): void } {
   const write = o.write ?? ((l: string) => process.stderr.write(`${l}\n`));
   let stopped = false;
   const timer = setTimeout(() => void noConsumerHint(), o.hintAfterMs ?? 3000);
+  const progress = new TaskProgress(o.id);
+  const say = (line: string | undefined) => {
+    if (line && !stopped) write(line);
+  };
+  let eventsSeen = false;
+  let unsubscribe: (() => Promise<void>) | undefined;
+  void (async () => {
+    const broker = await app.broker();
+    if (!broker.capabilities.events) return;
+    const off = await broker.subscribeEvents((e) => {
+      const line = progress.fromEvent(e);
+      if (line) eventsSeen = true;
+      say(line);
+    });
+    if (stopped) await off();
+    else unsubscribe = off;
+  })().catch(() => undefined);
+  // Workers started without -E send no events: ask them where the task is, until events come.
+  let polling = false;
+  const poll = setInterval(() => {
+    if (eventsSeen || polling) return;
+    polling = true;
+    app.control
+      .queryTask(o.id)
+      .then((held) => held && !eventsSeen && say(progress.fromHeld(held)))
+      .catch(() => undefined)
+      .finally(() => (polling = false));
+  }, o.pollMs ?? 2000);
   async function noConsumerHint(): Promise<void> {
     try {
       const meta = await (await app.backend()).get(o.id);
@@ -42,6 +121,8 @@ export function watchCall(app: App, o: CallWatchOptions): { stop(): void } {
     stop() {
       stopped = true;
       clearTimeout(timer);
+      clearInterval(poll);
+      void unsubscribe?.().catch(() => undefined);
     },
   };
 }

@@ -4,7 +4,8 @@ import { TimeoutError } from '../errors.js';
 import { csv, isoDate, jsonArray, jsonObject, nonNegativeNumber } from './options.js';
 import { reportError } from './main.js';
 import { canPrompt, confirm } from './prompt.js';
-import { checkCall, watchCall } from './call-watch.js';
+import { checkCall, heldState, watchCall } from './call-watch.js';
+import type { ResultMeta } from '../backends/types.js';
 
 export function brokerOption(cmd: Command): Command {
   return cmd
@@ -102,7 +103,7 @@ export function registerClientCommands(program: Command): void {
     try {
       const backend = await app.backend();
       const meta = o.wait ? await backend.waitFor(id, o.timeout === undefined ? undefined : o.timeout * 1000) : await backend.get(id);
-      process.stdout.write(`${JSON.stringify(meta ?? { status: 'PENDING', result: null, task_id: id })}\n`);
+      process.stdout.write(`${JSON.stringify(await bestKnown(app, id, meta))}\n`);
     } catch (err) {
       process.exitCode = reportError(err);
     } finally {
@@ -146,4 +147,20 @@ export function registerClientCommands(program: Command): void {
       await app.close();
     }
   });
+}
+
+/**
+ * The result backend's state, bettered by the workers' own view: a task that is running (or held)
+ * is PENDING in a backend until it ends (STARTED only with trackStarted), so a worker that holds it
+ * (query_task) says STARTED or RECEIVED, and which worker.
+ */
+async function bestKnown(app: App, id: string, meta: ResultMeta | null): Promise<Partial<ResultMeta>> {
+  const known: Partial<ResultMeta> = meta ?? { status: 'PENDING', result: null, task_id: id };
+  if (known.status !== 'PENDING' && known.status !== 'RETRY' && known.status !== 'STARTED') return known;
+  const held = await app.control.queryTask(id).catch(() => undefined);
+  if (!held) return known;
+  const state = heldState(held);
+  // A stored RETRY stays unless the retry runs now.
+  if (known.status === 'RETRY' && state !== 'STARTED') return { ...known, worker: held.hostname };
+  return { ...known, status: state, worker: held.hostname };
 }

@@ -76,6 +76,18 @@ export class Control {
     return out;
   }
 
+  /** The worker that holds task `id` now, and how (`query_task`); undefined when none that answers does. */
+  async queryTask(id: string, opts?: BroadcastOptions): Promise<HeldTask | undefined> {
+    let found: HeldTask | undefined;
+    for (const [hostname, value] of replyEntries(await this.broadcast('query_task', { ...opts, arguments: { ids: [id] } }))) {
+      const entry = value && typeof value === 'object' ? (value as Record<string, unknown>)[id] : undefined;
+      const how = Array.isArray(entry) ? entry[0] : undefined;
+      // Running beats held: a retry's new message can be reserved while the old one still runs.
+      if ((how === 'active' || how === 'reserved' || how === 'scheduled') && (!found || how === 'active')) found = { hostname, how };
+    }
+    return found;
+  }
+
   /** The workers that answer and the task names each has registered (`registered`). */
   async registered(opts?: BroadcastOptions): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
@@ -85,6 +97,12 @@ export class Control {
     }
     return out;
   }
+}
+
+/** Where a worker holds a task (query_task): running, reserved (prefetched) or scheduled (an ETA). */
+export interface HeldTask {
+  hostname: string;
+  how: 'active' | 'reserved' | 'scheduled';
 }
 
 function replyEntries(replies: Replies): Array<[string, unknown]> {
