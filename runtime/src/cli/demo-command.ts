@@ -12,7 +12,7 @@ import { brokerOption } from './client-commands.js';
 function describeEvent(e: SprigEvent): string {
   const id = 'uuid' in e && e.uuid ? ` ${String(e.uuid).slice(0, 8)}` : '';
   let extra = '';
-  if (e.type === 'task-received') extra = ` ${e.name}${e.args}`;
+  if (e.type === 'task-received') extra = ` ${e.name}${e.args}${e.kwargs && e.kwargs !== '{}' ? ` ${e.kwargs}` : ''}`;
   else if (e.type === 'task-succeeded') extra = ` -> ${e.result} (${(e.runtime * 1000).toFixed(1)} ms)`;
   else if (e.type === 'task-failed') extra = ` ${e.exception}`;
   else if (e.type === 'task-retried') extra = ` ${e.exception}`;
@@ -32,8 +32,15 @@ export function registerDemoCommand(program: Command): void {
   ).action(async (o: { broker?: string; resultBackend?: string; app: string; pool: string }) => {
     const app = new App({ brokerUrl: o.broker, resultBackend: o.resultBackend });
     let worker: ReturnType<typeof spawn> | undefined;
+    let brokerNote: Parameters<typeof afterDemo>[0] | undefined;
     try {
       const config = await app.config();
+      const embedded = config.brokerUrl === 'sprig://';
+      const projectDir = config.projectDir ?? process.cwd();
+      // Loaded here: the CLI's other commands do not need the embedded broker's modules.
+      const { findRunningBroker } = await import('../brokers/embedded/discovery.js');
+      const { AUTO_IDLE_EXIT_MS } = await import('../brokers/embedded/server.js');
+      brokerNote = { embedded, projectDir, startedHere: embedded && (await findRunningBroker(projectDir)) === null, idleMinutes: AUTO_IDLE_EXIT_MS / 60_000 };
       process.stdout.write(`Sprig demo — broker ${config.brokerUrl === 'sprig://' ? `embedded (${config.projectDir}/.sprig)` : config.brokerUrl}\n`);
       const broker = await app.broker();
       const online = new Promise<void>((resolve) => {
@@ -91,7 +98,31 @@ export function registerDemoCommand(program: Command): void {
       if (worker) await stopChild(worker, { mode: 'warm', graceMs: 10_000 });
       await app.close();
     }
+    if (brokerNote) process.stdout.write(afterDemo(brokerNote));
   });
+}
+
+/** What is still running, how to stop it, and what to try next. */
+export function afterDemo(b: { embedded: boolean; startedHere: boolean; projectDir: string; idleMinutes: number }): string {
+  const lines = [''];
+  if (b.embedded) {
+    lines.push(
+      b.startedHere
+        ? `The embedded broker this demo started is still running (its files are in ${path.join(b.projectDir, '.sprig')}):`
+        : `The embedded broker of ${b.projectDir} (it was running before the demo) is still running:`,
+      `it exits by itself after ${b.idleMinutes} minutes with no client, or now with:  sprig broker --stop`,
+      '',
+    );
+  }
+  lines.push(
+    'Next:',
+    "  your own tasks   a tasks.ts with:  import { task } from 'sprig-queue';",
+    '                                     export const add = task(\'add\', (a: number, b: number) => a + b);',
+    '                   sprig worker --app tasks.ts -E      then      sprig call add --args \'[2, 3]\' --wait',
+    '  watch them       sprig events, or the Sprig monitor in VS Code (the Sprig view in the activity bar)',
+    '',
+  );
+  return lines.join('\n');
 }
 
 function timeout(ms: number, message: string): Promise<never> {
