@@ -152,7 +152,6 @@ function explainQuickStart(context: vscode.ExtensionContext, label: string): voi
 
 function setPaused(sprig: Sprig, paused: boolean): void {
   sprig.monitor.setPaused(paused);
-  void vscode.commands.executeCommand('setContext', 'sprig.monitorPaused', paused);
 }
 
 function refuseUntrusted(): undefined {

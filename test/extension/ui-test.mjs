@@ -178,12 +178,12 @@ export async function runUiTest(o) {
     await monitor.locator(`.row.selected[data-kind="task"][data-task-id^="${short}"]`).waitFor({ timeout: 20_000 });
   });
 
-  await step('"▶ Enqueue" CodeLens on boom: a failure with a traceback', async () => {
+  await step('"Enqueue" CodeLens on boom: a failure with a traceback', async () => {
     await page.keyboard.press('Control+P');
     await quickInput.locator('input').fill('tasks.ts');
     await quickInput.locator('.monaco-list-row', { hasText: 'tasks.ts' }).first().waitFor();
     await page.keyboard.press('Enter');
-    const lens = page.locator('.codelens-decoration a', { hasText: '▶ Enqueue' });
+    const lens = page.locator('.codelens-decoration a', { hasText: 'Enqueue' });
     await lens.nth(1).waitFor({ timeout: 30_000 });
     await lens.nth(1).click();
     await answer(/Enqueue boom \(1\/2\)/, '["the flux capacitor is empty"]');
@@ -255,6 +255,20 @@ export async function runUiTest(o) {
     const last = Number(await selected.getAttribute('data-index'));
     if (!(last > 1)) throw new Error('End did not select the last row');
     await shot('monitor-filtered.png');
+  });
+
+  await step('one Pause control: the palette\'s Pause Monitor and the monitor\'s button stay in step, both ways', async () => {
+    const pause = monitor.locator('#pause');
+    await palette('Sprig: Pause Monitor');
+    await monitor.locator('#pause[aria-pressed="true"]').waitFor({ timeout: 10_000 });
+    await monitor.locator('.status .paused').waitFor({ timeout: 10_000 });
+    await pause.click(); // resume from the button: the palette offers Pause again
+    await monitor.locator('#pause[aria-pressed="false"]').waitFor({ timeout: 10_000 });
+    await pause.click(); // pause from the button: the palette offers Resume
+    await palette('Sprig: Resume Monitor');
+    await monitor.locator('#pause[aria-pressed="false"]').waitFor({ timeout: 10_000 });
+    const titleButtons = await page.locator('.part.sidebar .title-actions .action-label').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? ''));
+    if (titleButtons.some((l) => /Pause|Resume/.test(l))) throw new Error(`a Pause button in the view title too: ${titleButtons}`);
   });
 
   await page.close();

@@ -10,6 +10,7 @@ import { ClusterState, TASK_STATES, type TaskStateName } from '../../runtime/src
 import {
   isConnection,
   isEvents,
+  isPaused,
   isReply,
   isReveal,
   isSnapshot,
@@ -143,6 +144,8 @@ window.addEventListener('message', (e: MessageEvent<unknown>) => {
     invalidate('status');
   } else if (isReveal(m)) {
     reveal(m.params.taskId);
+  } else if (isPaused(m)) {
+    setPaused(m.params.paused, false);
   } else if (isReply(m)) {
     const p = pendingReplies.get(m.id);
     pendingReplies.delete(m.id);

@@ -122,7 +122,9 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
     } else if (isOpenLocation(m)) {
       await openLocation(m.params.file, m.params.line, m.params.column);
     } else if (isSetPaused(m)) {
+      // The webview's button: the palette's Pause/Resume follow (the context key).
       this.paused = m.params.paused;
+      setPausedContext(this.paused);
       if (!this.paused) this.sendSnapshot();
     } else if (isClear(m)) {
       this.hub().state.clear();
@@ -169,9 +171,13 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
     this.post({ method: 'reveal', params: { taskId: id } });
   }
 
+  /** Pause Monitor / Resume Monitor from the palette: the webview's button follows. */
   setPaused(paused: boolean): void {
     this.paused = paused;
-    if (!paused && this.ready) this.sendSnapshot();
+    setPausedContext(paused);
+    if (!this.ready) return;
+    if (paused) this.post({ method: 'paused', params: { paused } });
+    else this.sendSnapshot();
   }
 
   private html(webview: vscode.Webview, dist: vscode.Uri): string {
@@ -206,6 +212,11 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
     for (const d of this.disposables) d.dispose();
     this.readyEmitter.dispose();
   }
+}
+
+/** Which of Pause Monitor / Resume Monitor the palette offers. */
+function setPausedContext(paused: boolean): void {
+  void vscode.commands.executeCommand('setContext', 'sprig.monitorPaused', paused);
 }
 
 /** Open `file` at a 1-based line and column (a traceback frame). */

@@ -65,8 +65,10 @@ export interface EventsNotification { method: 'events'; params: { events: SprigE
 export interface ConnectionNotification { method: 'connection'; params: { brokerUrl: string; connected: boolean; error?: string } }
 /** Select a task (after "Show in Monitor"). */
 export interface RevealNotification { method: 'reveal'; params: { taskId: string } }
+/** Paused or resumed from the command palette: the webview's Pause button follows. */
+export interface PausedNotification { method: 'paused'; params: { paused: boolean } }
 
-export type ExtensionNotification = SnapshotNotification | EventsNotification | ConnectionNotification | RevealNotification | Reply;
+export type ExtensionNotification = SnapshotNotification | EventsNotification | ConnectionNotification | RevealNotification | PausedNotification | Reply;
 
 // ---- guards ----------------------------------------------------------------------------------
 
@@ -90,6 +92,7 @@ export const isSnapshot = (m: unknown): m is SnapshotNotification =>
 export const isEvents = (m: unknown): m is EventsNotification => has(m, 'events') && isObj(m.params) && Array.isArray(m.params.events);
 export const isConnection = (m: unknown): m is ConnectionNotification => has(m, 'connection') && isObj(m.params) && typeof m.params.connected === 'boolean';
 export const isReveal = (m: unknown): m is RevealNotification => has(m, 'reveal') && isObj(m.params) && typeof m.params.taskId === 'string';
+export const isPaused = (m: unknown): m is PausedNotification => has(m, 'paused') && isObj(m.params) && typeof m.params.paused === 'boolean';
 export const isReply = (m: unknown): m is Reply => has(m, 'reply') && typeof m.id === 'number' && typeof m.ok === 'boolean';
 
 // ---- snapshot encoding -----------------------------------------------------------------------

@@ -30,6 +30,20 @@ suite('Activation', () => {
     assert.ok(pj.contributes.commands.length >= 12);
   });
 
+  test('one Pause control (the monitor\'s own button; the palette commands follow it), distinct icons for Start Worker and Enqueue', () => {
+    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    const pj = JSON.parse(fs.readFileSync(path.join(ext.extensionPath, 'package.json'), 'utf8')) as {
+      contributes: { commands: Array<{ command: string; title: string; icon?: string }>; menus: Record<string, Array<{ command: string; group?: string }>> };
+    };
+    const inTitle = pj.contributes.menus['view/title']!.map((m) => m.command);
+    assert.deepEqual(inTitle.filter((c) => /Monitor$/.test(c) && /pause|resume/.test(c)), [], 'a Pause button in the view title too');
+    const cmd = (id: string) => pj.contributes.commands.find((c) => c.command === id)!;
+    const buttons = pj.contributes.menus['view/title']!.filter((m) => m.group?.startsWith('navigation')).map((m) => cmd(m.command));
+    assert.equal(new Set(buttons.map((b) => b.icon)).size, buttons.length, `two buttons share an icon: ${JSON.stringify(buttons)}`);
+    assert.equal(new Set(buttons.map((b) => b.title)).size, buttons.length);
+    assert.notEqual(cmd('sprig.startWorker').icon, cmd('sprig.enqueueTask').icon);
+  });
+
   test('the runtime is not loaded by activation (deferred to first use)', async () => {
     const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
     const runtimeBundle = path.join(ext.extensionPath, 'dist', 'runtime', 'index.js');

@@ -54,7 +54,7 @@ suite('Workers, enqueue and the monitor', function () {
       return l?.filter((x) => x.command?.command === 'sprig.enqueueTask').length ? l : undefined;
     });
     const lens = lenses.find((l) => (l.command!.arguments![0] as { name: string }).name === 'add')!;
-    assert.equal(lens.command!.title, '▶ Enqueue');
+    assert.equal(lens.command!.title, '$(send) Enqueue');
     assert.match(lens.command!.tooltip ?? '', /add\(a: number, b: number\)/);
     assert.equal(lens.range.start.line, doc.getText().split('\n').findIndex((l) => l.includes("task('add'")));
     const before = a.monitor.posted;
