@@ -19,6 +19,7 @@ test("a task's traceback: frames named after the task, the runtime's frames out 
       `    at executeTask (${rt}:7955:35)`,
       '    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)',
       '    at AsyncLocalStorage.run (node:async_hooks:346:14)',
+      '    at AsyncLocalStorageContextManager.with (/home/ada/shop/node_modules/@opentelemetry/context-async-hooks/build/src/AsyncLocalStorageContextManager.js:33:40)',
     ].join('\n');
     assert.equal(taskTraceback(tb, { taskName: 'fail' }), ['PaymentDeclinedError: card declined', `    at charge (${USER}:3:9)`, `    at fail (${USER}:28:9)`].join('\n'), rt);
     const all = taskTraceback(tb, { taskName: 'fail', verbose: true });

@@ -7,13 +7,15 @@
 /**
  * Frames of Sprig's own code, wherever it is installed: the runtime bundle (the sprig-queue
  * package's dist/, the extension's dist/runtime/, the repo's runtime/dist/) by its file names,
- * the sources under runtime/src/ by their folders; and Node's internals.
+ * the sources under runtime/src/ by their folders; Node's internals; OpenTelemetry's context manager.
  */
 const RUNTIME_FRAME = new RegExp(
   [
     String.raw`[/\\](?:dist[/\\]runtime|runtime[/\\]dist|node_modules[/\\]sprig(?:-queue)?[/\\]dist)[/\\](?:index|cli|pool-child)\.js:\d`,
     String.raw`[/\\]runtime[/\\]src[/\\](?:app|backends|brokers|cli|compression|control|events|protocol|serialization|util|worker)[/\\][^/\\]+\.ts:\d`,
     String.raw`[(\s]node:[a-z_]`,
+    // OpenTelemetry's context manager runs a traced task: its frames are the runtime's too.
+    String.raw`[/\\]node_modules[/\\]@opentelemetry[/\\]`,
   ].join('|'),
 );
 
