@@ -6,6 +6,7 @@ import { eventRoutingKey, isSprigEvent, type SprigEvent } from '../../events/typ
 import { ConnectionError } from '../../errors.js';
 import { ReplyBuffer, RpcBackend, type RpcTransport } from '../../backends/rpc.js';
 import { createLogger } from '../../util/log.js';
+import { Deadline, settledWithin, sleep, withDeadline } from '../../util/resilience.js';
 import type { BrokerOptions } from '../registry.js';
 import {
   deadLetterQueueName,
@@ -16,7 +17,7 @@ import {
   type Delivery,
   type DeliveryHandler,
 } from '../types.js';
-import { AmqpConnection, bounded, ChannelSlot, isClosedError, noop, type Outgoing } from './connection.js';
+import { AmqpConnection, ChannelSlot, isConnectionError, noop, type Outgoing } from './connection.js';
 import { AmqpPidbox } from './pidbox.js';
 import { AmqpConsumer, type ConsumerHost } from './consumer.js';
 import { jsonBody, toPublishOptions } from './mapping.js';
@@ -39,21 +40,14 @@ import { parseAmqpUrl, type AmqpUrlInfo } from './url.js';
 const CLOSE_TIMEOUT_MS = 2000;
 const log = createLogger('sprig.amqp');
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 /**
  * The confirms, or a ConnectionError at the deadline: with the connection up but blocked (a
  * RabbitMQ memory or disk alarm) confirms never come, and a publish must not hang forever.
  */
-function confirmedBy(all: Promise<unknown>, deadline: number, what: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new ConnectionError(`${what}: RabbitMQ did not confirm in time (is the connection blocked by a memory or disk alarm?); the message may still arrive`)),
-      Math.max(0, deadline - Date.now()),
-    );
-  });
-  return Promise.race([all.then(noop), late]).finally(() => clearTimeout(timer));
+function confirmedBy(all: Promise<unknown>, deadline: Deadline, what: string): Promise<void> {
+  return withDeadline(all.then(noop), deadline.left, () =>
+    new ConnectionError(`${what}: RabbitMQ did not confirm in time (is the connection blocked by a memory or disk alarm?); the message may still arrive`),
+  );
 }
 
 /** Resolves when the channel's write buffer drains (or the channel closes: the confirms then fail). */
@@ -173,8 +167,8 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
     this.owners.clear();
     // Goodbyes (basic.cancel, deleting the rpc reply queue) are bounded: on a half-dead connection
     // amqplib may never answer. Closing the connection gives back anything unacked anyway.
-    await bounded(Promise.all(parts), this.conn.isUp ? CLOSE_TIMEOUT_MS : 100);
-    await bounded(this.conn.close(), CLOSE_TIMEOUT_MS);
+    await settledWithin(Promise.all(parts), this.conn.isUp ? CLOSE_TIMEOUT_MS : 100);
+    await settledWithin(this.conn.close(), CLOSE_TIMEOUT_MS);
   }
 
   // ---- ConsumerHost ---------------------------------------------------------------------------
@@ -260,10 +254,10 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
    * channel means: wait for it to come back (within publishTimeoutMs) and send it all again.
    */
   private async send(what: string, items: readonly Outgoing[], before?: (model: ChannelModel) => Promise<void>): Promise<void> {
-    const deadline = Date.now() + this.publishTimeoutMs;
+    const deadline = new Deadline(this.publishTimeoutMs);
     for (;;) {
       if (this.closed) throw new ConnectionError(`${what}: the broker connection is closed`);
-      const model = await this.conn.ready(deadline - Date.now(), what);
+      const model = await this.conn.ready(deadline.left, what);
       try {
         if (before) await before(model);
         for (const q of new Set(items.map((i) => i.queue))) if (q) await this.ensureQueue(q, model);
@@ -286,11 +280,11 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
         if (/message nacked/.test((err as Error).message)) {
           throw new ConnectionError(`${what}: RabbitMQ refused the message (basic.nack: out of disk or memory?)`, { cause: err });
         }
-        if (this.conn.isUp && !isClosedError(err)) throw err;
-        if (Date.now() >= deadline) {
+        if (this.conn.isUp && !isConnectionError(err)) throw err;
+        if (deadline.passed) {
           throw new ConnectionError(`${what}: no connection to RabbitMQ at ${this.info.host}:${this.info.port} within ${Math.round(this.publishTimeoutMs / 1000)} s`, { cause: err });
         }
-        await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
+        await sleep(Math.min(100, deadline.left));
       }
     }
   }

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { ConnectionError, SprigError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
+import { backoff, sleep } from '../../util/resilience.js';
 import type { BrokerEndpoint } from './discovery.js';
 import {
   isReplyFrame,
@@ -231,9 +232,8 @@ export class BrokerConnection {
 
   private async reconnectLoop(): Promise<void> {
     for (let n = 0; this.state === 'reconnecting'; n++) {
-      const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(n, 10));
-      // Full jitter: clients dropped together by a broker restart do not come back in lockstep.
-      await sleep(cap / 2 + Math.random() * (cap / 2));
+      // Jittered: clients dropped together by a broker restart do not come back in lockstep.
+      await sleep(backoff(n, BACKOFF_BASE_MS, BACKOFF_MAX_MS));
       if (this.state !== 'reconnecting') return;
       try {
         await this.attempt();
@@ -283,8 +283,4 @@ function openSocket(ep: BrokerEndpoint): Promise<WebSocket> {
     );
     ws.once('close', () => fail(new ConnectionError(`the embedded broker at ${ep.host}:${ep.port} closed the connection`)));
   });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
