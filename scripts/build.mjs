@@ -24,6 +24,7 @@ const targets = [
     target: 'node20',
     // esbuild is a runtime dependency (it builds users' task files); its native binary cannot be bundled.
     external: ['esbuild', 'fsevents'],
+    loader: { '.lua': 'text' },
     // pool-child.js must share index.js's module instance, not carry its own copy.
     plugins: [shareRuntimePlugin()],
   },

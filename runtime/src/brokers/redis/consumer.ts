@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { decodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import type { Consumer, Delivery, DeliveryHandler } from '../types.js';
 import { consumptionOrder, GENERATED_TAG_KEY, UNACKED_INDEX_KEY, UNACKED_KEY } from './keys.js';
-import { FETCH } from './lua.js';
+import { runScript } from './scripts.js';
 
 /**
  * Blocking strategy: one dedicated connection per watched list, each parked on
@@ -128,7 +128,7 @@ export class RedisConsumer implements Consumer {
     const now = (Date.now() / 1000).toFixed(4);
     const acks = this.host.takePendingAcks();
     this.host.fetchStarted();
-    const run = FETCH.run(this.host.client, this.keys, [want, now, ...this.rkArgs, ...acks]);
+    const run = runScript(this.host.client, 'fetch', this.keys, [want, now, ...this.rkArgs, ...acks]);
     if (acks.length) {
       this.host.trackAckWrite(run.catch(() => this.host.returnAcks(acks)));
     }

@@ -34,7 +34,7 @@ import {
   UNACKED_MUTEX_EXPIRE_MS,
   UNACKED_MUTEX_KEY,
 } from './keys.js';
-import { DEAD_LETTER, RELEASE_MUTEX, REQUEUE, RESTORE_VISIBLE } from './lua.js';
+import { defineScripts, runScript } from './scripts.js';
 
 const RESTORE_BATCH = 500;
 /** How long a pidbox broadcast stays valid for workers (Celery: now + the client's timeout). */
@@ -96,7 +96,7 @@ export class RedisBroker implements Broker, ConsumerHost {
       events: true,
       control: true,
     };
-    this.client = quiet(new Redis(baseOptions(this.info, opts.connectionName ? { connectionName: opts.connectionName } : {})));
+    this.client = defineScripts(quiet(new Redis(baseOptions(this.info, opts.connectionName ? { connectionName: opts.connectionName } : {}))));
     this.client.on('ready', () => {
       if (this.wasReady && this.isDown) {
         this.isDown = false;
@@ -133,7 +133,7 @@ export class RedisBroker implements Broker, ConsumerHost {
       const tags = [...this.held.keys()];
       this.held.clear();
       this.heldTwice.clear();
-      if (tags.length && this.client.status === 'ready') await REQUEUE.run(this.client, [UNACKED_KEY, UNACKED_INDEX_KEY], tags);
+      if (tags.length && this.client.status === 'ready') await runScript(this.client, 'requeue', [UNACKED_KEY, UNACKED_INDEX_KEY], tags);
     } finally {
       this.closed = true;
       for (const b of this.blocking) b.disconnect();
@@ -305,12 +305,12 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.untrack(delivery.tag);
     const keys = [UNACKED_KEY, UNACKED_INDEX_KEY];
     if (requeue) {
-      await this.cmd(REQUEUE.run(this.client, keys, [delivery.tag]), 'reject');
+      await this.cmd(runScript(this.client, 'requeue', keys, [delivery.tag]), 'reject');
       return;
     }
     const raw = delivery.raw === undefined ? '' : typeof delivery.raw === 'string' ? delivery.raw : delivery.raw.toString('utf8');
     const entry = JSON.stringify({ reason: reason ?? 'rejected', raw, queue: delivery.queue, time: nowSeconds() });
-    await this.cmd(DEAD_LETTER.run(this.client, [...keys, deadLetterQueueName(delivery.queue)], [delivery.tag, entry]), 'reject');
+    await this.cmd(runScript(this.client, 'deadLetter', [...keys, deadLetterQueueName(delivery.queue)], [delivery.tag, entry]), 'reject');
   }
 
   async touch(deliveries: readonly Delivery[]): Promise<void> {
@@ -334,14 +334,14 @@ export class RedisBroker implements Broker, ConsumerHost {
       const ceil = (nowSeconds() - this.visibilityTimeout).toFixed(6);
       for (;;) {
         const r = (await this.cmd(
-          RESTORE_VISIBLE.run(this.client, [UNACKED_KEY, UNACKED_INDEX_KEY], [ceil, RESTORE_BATCH]),
+          runScript(this.client, 'restoreVisible', [UNACKED_KEY, UNACKED_INDEX_KEY], [ceil, RESTORE_BATCH]),
           'restore',
         )) as [number, number];
         restored += Number(r[1]);
         if (Number(r[0]) < RESTORE_BATCH) break;
       }
     } finally {
-      await RELEASE_MUTEX.run(this.client, [UNACKED_MUTEX_KEY], [token]).catch(() => 0);
+      await runScript(this.client, 'releaseMutex', [UNACKED_MUTEX_KEY], [token]).catch(() => 0);
     }
     return restored;
   }
