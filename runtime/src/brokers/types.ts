@@ -112,7 +112,4 @@ export interface Broker {
   on?(event: 'reconnect' | 'disconnect', listener: () => void): void;
 }
 
-/** Name of the dead-letter list/queue a Sprig broker keeps for `queue`. */
-export function deadLetterQueueName(queue: string): string {
-  return `${queue}.dead-letter`;
-}
+export { deadLetterQueueName } from './dead-letter.js';

@@ -7,6 +7,7 @@ import { ConnectionError } from '../../errors.js';
 import { ReplyBuffer, RpcBackend, type RpcTransport } from '../../backends/rpc.js';
 import { createLogger } from '../../util/log.js';
 import { Deadline, settledWithin, sleep, withDeadline } from '../../util/resilience.js';
+import { DEAD_LETTER_HEADERS, deadLetterEntry, type DeadLetterEntry } from '../dead-letter.js';
 import type { BrokerOptions } from '../registry.js';
 import {
   deadLetterQueueName,
@@ -31,8 +32,6 @@ import {
   EVENT_QUEUE_EXPIRES_MS,
   EVENT_QUEUE_TTL_MS,
   ifExists,
-  REJECT_QUEUE_HEADER,
-  REJECT_REASON_HEADER,
   RPC_QUEUE_EXPIRES_MS,
 } from './topology.js';
 import { parseAmqpUrl, type AmqpUrlInfo } from './url.js';
@@ -331,7 +330,7 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
     // Its channel is gone: RabbitMQ redelivers it; dead-lettering a copy now would duplicate it.
     if (!held) return owner.settle(delivery.tag, 'drop');
     const dlq = deadLetterQueueName(delivery.queue);
-    const options = deadLetterOptions(held.msg, delivery.queue, reason ?? 'rejected');
+    const options = deadLetterOptions(held.msg, deadLetterEntry(delivery, reason));
     try {
       await this.send('dead-letter', [{ exchange: '', routingKey: dlq, body: held.msg.content, options }], (m) => this.ensureDeadLetterQueue(dlq, m));
     } catch (err) {
@@ -477,13 +476,14 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   }
 }
 
-/** The dead-lettered copy: same body and properties, plus why; no TTL (it must not vanish). */
-function deadLetterOptions(m: ConsumeMessage, queue: string, reason: string): Options.Publish {
+/** The dead-lettered copy: same body and properties, the entry's fields as headers; no TTL (it must not vanish). */
+function deadLetterOptions(m: ConsumeMessage, e: DeadLetterEntry): Options.Publish {
   const p = m.properties;
+  const h = DEAD_LETTER_HEADERS;
   const o: Options.Publish = {
     contentType: p.contentType as string | undefined,
     contentEncoding: p.contentEncoding as string | undefined,
-    headers: { ...(p.headers ?? {}), [REJECT_REASON_HEADER]: reason, [REJECT_QUEUE_HEADER]: queue, 'x-sprig-rejected-at': Date.now() / 1000 },
+    headers: { ...(p.headers ?? {}), [h.reason]: e.reason, [h.queue]: e.queue, [h.time]: e.time },
     deliveryMode: 2,
     priority: p.priority as number | undefined,
     correlationId: p.correlationId as string | undefined,

@@ -9,6 +9,7 @@ import { READY_STATES, type ResultMeta } from '../../backends/types.js';
 import { ProtocolError } from '../../errors.js';
 import type { SprigEvent } from '../../events/types.js';
 import type { Logger } from '../../util/log.js';
+import { deadLetterEntry, encodeDeadLetter } from '../dead-letter.js';
 import { PriorityFifo } from '../priority-queue.js';
 import { deadLetterQueueName, type ControlRequest } from '../types.js';
 import type { Compactor, Journal, JournalRecord, ReplayState } from './journal.js';
@@ -215,7 +216,7 @@ export class Hub implements Compactor {
       this.queue(h.queue).unshift({ ...h.msg, redelivered: true }, h.msg.priority);
     } else {
       const queue = deadLetterQueueName(h.queue);
-      const raw = JSON.stringify({ reason: reason ?? 'rejected', raw: h.msg.raw });
+      const raw = encodeDeadLetter(deadLetterEntry({ queue: h.queue, raw: h.msg.raw }, reason));
       const newTag = this.nextTag();
       this.journal.append([{ t: 'm', tag, newTag, queue, raw }]);
       this.queue(queue).push({ tag: newTag, raw, priority: 0, redelivered: false }, 0);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { decodeEnvelope, encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
+import { deadLetterEntry, encodeDeadLetter } from '../dead-letter.js';
 import { PriorityFifo } from '../priority-queue.js';
 import { MemoryBackend, ResultStore } from '../../backends/memory.js';
 import type { SprigEvent } from '../../events/types.js';
@@ -194,7 +195,7 @@ export class MemoryBroker implements Broker {
     else
       this.hub
         .queue(deadLetterQueueName(u.queue))
-        .push({ ...u.stored, raw: JSON.stringify({ reason: reason ?? 'rejected', raw: u.stored.raw }) });
+        .push({ ...u.stored, raw: encodeDeadLetter(deadLetterEntry({ queue: u.queue, raw: u.stored.raw }, reason)) });
   }
 
   async flush(): Promise<void> {}

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import type { SprigEvent } from '../../events/types.js';
 import { RedisBackend } from '../../backends/redis.js';
+import { deadLetterEntry, encodeDeadLetter } from '../dead-letter.js';
 import type { BrokerOptions } from '../registry.js';
 import {
   deadLetterQueueName,
@@ -308,8 +309,7 @@ export class RedisBroker implements Broker, ConsumerHost {
       await this.cmd(runScript(this.client, 'requeue', keys, [delivery.tag]), 'reject');
       return;
     }
-    const raw = delivery.raw === undefined ? '' : typeof delivery.raw === 'string' ? delivery.raw : delivery.raw.toString('utf8');
-    const entry = JSON.stringify({ reason: reason ?? 'rejected', raw, queue: delivery.queue, time: nowSeconds() });
+    const entry = encodeDeadLetter(deadLetterEntry(delivery, reason));
     await this.cmd(runScript(this.client, 'deadLetter', [...keys, deadLetterQueueName(delivery.queue)], [delivery.tag, entry]), 'reject');
   }
 
