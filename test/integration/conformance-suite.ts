@@ -255,6 +255,23 @@ export function brokerConformance(target: BrokerTarget): void {
       assert.equal(new Set(seen).size, n);
     });
 
+    it('fair dispatch: two consumers that ack at once share a backlog', async () => {
+      const [b1, b2] = [await broker(), await broker()];
+      const q = queue();
+      const counts = [0, 0];
+      const acking = (b: Broker, i: number) => (d: Delivery) => {
+        counts[i]!++;
+        b.ack(d);
+      };
+      await b1.consume([q], 2, acking(b1, 0));
+      await b2.consume([q], 2, acking(b2, 1));
+      await sleep(200); // both consumers waiting before the backlog lands
+      const n = 100;
+      await b1.publishBatch(Array.from({ length: n }, (_, i) => ({ queue: q, message: taskMessage(q, { args: [i] }) })));
+      await until(() => counts[0]! + counts[1]! >= n, 10_000, `${n} deliveries`);
+      assert.ok(Math.min(...counts) >= n / 4, `each consumer gets a fair share: ${counts.join(' / ')}`);
+    });
+
     it('queueLength counts ready messages (not those held unacked)', async () => {
       const b = await broker();
       const q = queue();

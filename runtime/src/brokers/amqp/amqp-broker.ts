@@ -8,6 +8,7 @@ import { ReplyBuffer, RpcBackend, type RpcTransport } from '../../backends/rpc.j
 import { createLogger } from '../../util/log.js';
 import { Deadline, settledWithin, sleep, withDeadline } from '../../util/resilience.js';
 import { DEAD_LETTER_HEADERS, deadLetterEntry, type DeadLetterEntry } from '../dead-letter.js';
+import { QoS } from '../qos.js';
 import type { BrokerOptions } from '../registry.js';
 import {
   deadLetterQueueName,
@@ -20,7 +21,7 @@ import {
 } from '../types.js';
 import { AmqpConnection, ChannelSlot, isConnectionError, noop, type Outgoing } from './connection.js';
 import { AmqpPidbox } from './pidbox.js';
-import { AmqpConsumer, type ConsumerHost } from './consumer.js';
+import { AmqpConsumer, type ConsumerHost, type Held } from './consumer.js';
 import { jsonBody, toPublishOptions } from './mapping.js';
 import { Subscription, type SubscriptionSpec } from './subscription.js';
 import {
@@ -82,13 +83,7 @@ function drained(ch: Channel): Promise<void> {
 export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   readonly kind = 'amqp' as const;
   readonly displayUrl: string;
-  readonly capabilities: BrokerCapabilities = {
-    priorities: 'higher-first',
-    deadLetter: 'list',
-    results: true,
-    events: true,
-    control: true,
-  };
+  readonly capabilities: BrokerCapabilities = { priorities: 'higher-first' };
   readonly info: AmqpUrlInfo;
   readonly replies = new ReplyBuffer();
   private readonly publishTimeoutMs: number;
@@ -99,7 +94,7 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   /** Declarations done on the current connection (cleared on reconnect: queues may be gone). */
   private declared = new Map<string, Promise<void>>();
   private readonly consumers = new Set<AmqpConsumer>();
-  private readonly owners = new Map<string, AmqpConsumer>();
+  readonly qos = new QoS<AmqpConsumer, Held>();
   private readonly subs = new Set<Subscription>();
   private replyQueueP?: Promise<string>;
   private closed = false;
@@ -163,7 +158,6 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
     const parts = [...[...this.consumers].map((c) => c.close()), ...[...this.subs].map((s) => s.stop()), this.pub.close(), this.ev.close()];
     this.consumers.clear();
     this.subs.clear();
-    this.owners.clear();
     // Goodbyes (basic.cancel, deleting the rpc reply queue) are bounded: on a half-dead connection
     // amqplib may never answer. Closing the connection gives back anything unacked anyway.
     await settledWithin(Promise.all(parts), this.conn.isUp ? CLOSE_TIMEOUT_MS : 100);
@@ -174,14 +168,6 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
 
   liveModel(): ChannelModel | undefined {
     return this.conn.current;
-  }
-
-  track(tag: string, consumer: AmqpConsumer): void {
-    this.owners.set(tag, consumer);
-  }
-
-  untrack(tag: string): void {
-    this.owners.delete(tag);
   }
 
   warn(msg: string): void {
@@ -292,7 +278,7 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
 
   async consume(queues: readonly string[], prefetch: number, onDelivery: DeliveryHandler): Promise<Consumer> {
     const model = await this.conn.ready(this.publishTimeoutMs, 'consume');
-    const c = new AmqpConsumer(this, queues, Math.max(1, prefetch), onDelivery);
+    const c = new AmqpConsumer(this, queues, prefetch, onDelivery);
     this.consumers.add(c);
     try {
       await c.start(model);
@@ -312,18 +298,18 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
 
   /** Its channel died: RabbitMQ has put it back and will deliver it again. */
   isStale(delivery: Delivery): boolean {
-    return !this.owners.get(delivery.tag)?.peek(delivery.tag);
+    return !this.qos.get(delivery.tag)?.owner.peek(delivery.tag);
   }
 
   /** Acks go out at once (amqplib writes are buffered); on a dead channel this is a no-op. */
   ack(delivery: Delivery): void {
-    this.owners.get(delivery.tag)?.settle(delivery.tag, 'ack');
+    this.qos.get(delivery.tag)?.owner.settle(delivery.tag, 'ack');
   }
 
   async flush(): Promise<void> {}
 
   async reject(delivery: Delivery, requeue: boolean, reason?: string): Promise<void> {
-    const owner = this.owners.get(delivery.tag);
+    const owner = this.qos.get(delivery.tag)?.owner;
     if (!owner) return;
     if (requeue) return owner.settle(delivery.tag, 'requeue');
     const held = owner.peek(delivery.tag);

@@ -12,19 +12,14 @@ import type { BrokerEndpoint } from './discovery.js';
 import {
   isReplyFrame,
   isServerFrame,
+  type HubLink,
+  type OnDrop,
   type OpName,
   type OpRequest,
   type OpResult,
   type PushFrame,
   type ServerFrame,
 } from './protocol.js';
-
-/**
- * What happens to a request in flight when the socket drops:
- * 'resend' after reconnecting (publishes: at-least-once), 'drop' resolves it with null (acks: the
- * message is redelivered anyway; subscriptions: re-made by the open hooks), 'fail' rejects it.
- */
-export type OnDrop = 'resend' | 'drop' | 'fail';
 
 interface Pending {
   id: number;
@@ -46,7 +41,7 @@ export interface ConnectionOptions {
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 5000;
 
-export class BrokerConnection {
+export class BrokerConnection implements HubLink {
   private ws: WebSocket | undefined;
   private state: 'idle' | 'open' | 'reconnecting' | 'closed' = 'idle';
   private connecting: Promise<void> | undefined;
