@@ -3,22 +3,15 @@ import type { SprigEvent } from '../events/types.js';
 import type { ResultBackend } from '../backends/types.js';
 
 /**
- * One broker contract. Shared semantics — prefetch accounting, ack bookkeeping, dead-lettering
- * decisions — live in the worker; an adapter only moves messages and declares what it can do.
+ * One broker contract. What every broker does the same way is written once beside it: held and
+ * prefetch accounting in qos.ts (kombu's QoS), the dead-letter entry in dead-letter.ts, connection
+ * resilience in util/resilience.ts; an adapter moves messages and declares what differs here.
  */
 export interface BrokerCapabilities {
   /** Priority order of the transport: 'lower-first' (kombu on Redis: 0 is highest) or 'higher-first' (AMQP). */
   priorities: 'lower-first' | 'higher-first' | 'none';
-  /** Where rejected messages go: a native DLX, or a dead-letter list/queue the adapter keeps. */
-  deadLetter: 'native' | 'list';
-  /** A message held longer than this (ms) without ack is redelivered; undefined: on disconnect only. */
+  /** A message held longer than this (ms) without ack is redelivered (the worker touches what it holds); undefined: on disconnect only. */
   visibilityTimeoutMs?: number;
-  /** The broker also stores results (`sprig call --wait` works with no backend configured). */
-  results: boolean;
-  /** The broker carries the event stream. */
-  events: boolean;
-  /** Remote control broadcast. */
-  control: boolean;
 }
 
 /** A message taken from a queue and not yet acknowledged. */
@@ -112,7 +105,4 @@ export interface Broker {
   on?(event: 'reconnect' | 'disconnect', listener: () => void): void;
 }
 
-/** Name of the dead-letter list/queue a Sprig broker keeps for `queue`. */
-export function deadLetterQueueName(queue: string): string {
-  return `${queue}.dead-letter`;
-}
+export { deadLetterQueueName } from './dead-letter.js';
