@@ -30,15 +30,12 @@ const controller = new MonitorController(view, transport, list, toolbar, frame);
 /** One frame: the rows if they went stale (and what depends on them), the status line if it did, the window. */
 function frame(): void {
   const t0 = performance.now();
-  view.beginFrame();
-  const rebuilt = view.takeRowsStale();
+  const rebuilt = view.beginFrame(Date.now() / 1000);
   if (rebuilt) {
-    view.rebuildRows(Date.now() / 1000);
     toolbar.renderWorkerOptions(view.cluster);
     list.layout();
   }
   if (view.takeStatusStale()) status.render();
-  view.resolveSelection();
   const drawn = list.render();
   probe()?.(rebuilt ? 'render-rows' : 'render-view', drawn, performance.now() - t0);
 }

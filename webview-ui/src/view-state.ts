@@ -81,16 +81,25 @@ export class ViewState {
     this.invalidate();
   }
 
-  /** A frame runs: later changes ask for the next one. */
-  beginFrame(): void {
+  /**
+   * A frame runs: later changes ask for the next one. Rebuilds the rows if they went stale (`now`:
+   * seconds since the epoch, for the workers' liveness) and keeps the selection on its row wherever
+   * the row moved, or on the first row when it is gone. Returns whether the rows were rebuilt.
+   */
+  beginFrame(now: number): boolean {
     this.dirty = false;
-  }
-
-  /** True once after the row list went stale. */
-  takeRowsStale(): boolean {
-    const stale = this.rowsStale;
-    this.rowsStale = false;
-    return stale;
+    const rebuild = this.rowsStale;
+    if (rebuild) {
+      this.rowsStale = false;
+      this.tree.now = now;
+      this._rows = buildRows(this.cluster, this.tree);
+      this.selIndex = -1;
+    }
+    const rows = this._rows;
+    if (this.selIndex < 0 || rows[this.selIndex]?.key !== this._selectedKey) this.selIndex = this._selectedKey ? indexOfKey(rows, this._selectedKey) : -1;
+    if (this.selIndex < 0 && rows.length) this.selIndex = 0;
+    this._selectedKey = rows[this.selIndex]?.key;
+    return rebuild;
   }
 
   /** True once after the status line went stale. */
@@ -98,21 +107,6 @@ export class ViewState {
     const stale = this.statusStale;
     this.statusStale = false;
     return stale;
-  }
-
-  /** The flat row list from the data, the filters and what is expanded. */
-  rebuildRows(now: number): void {
-    this.tree.now = now;
-    this._rows = buildRows(this.cluster, this.tree);
-    this.selIndex = -1;
-  }
-
-  /** Keeps the selection on its row wherever the row moved; the first row when it is gone. */
-  resolveSelection(): void {
-    const rows = this._rows;
-    if (this.selIndex < 0 || rows[this.selIndex]?.key !== this._selectedKey) this.selIndex = this._selectedKey ? indexOfKey(rows, this._selectedKey) : -1;
-    if (this.selIndex < 0 && rows.length) this.selIndex = 0;
-    this._selectedKey = rows[this.selIndex]?.key;
   }
 
   // ---- data --------------------------------------------------------------------------------
