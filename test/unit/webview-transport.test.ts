@@ -40,7 +40,7 @@ test('notifications go to the handler of their method once their guard passed', 
   deliver({ method: 'events', params: { events: [] } });
   deliver({ method: 'connection', params: { brokerUrl: 'sprig://', connected: true } });
   deliver({ method: 'reveal', params: { taskId: 't1' } });
-  deliver({ method: 'snapshot', params: { state: { workers: [], tasks: { count: 0, columns: {} }, eventCount: 0 }, paused: false, maxTasks: 10, brokerUrl: '', connected: true } });
+  deliver({ method: 'snapshot', params: { state: { workers: [], tasks: { count: 0, fields: [], columns: {} }, eventCount: 0 }, paused: false, maxTasks: 10, brokerUrl: '', connected: true } });
   deliver({ method: 'reveal', params: { taskId: 1 } });
   deliver({ method: 'events', params: {} });
   deliver({ method: 'nonsense' });
