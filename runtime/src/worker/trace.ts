@@ -9,6 +9,7 @@ import { backoffSeconds, makeRetry, matchesError, MaxRetriesSignal, type Task, t
 import { performance } from 'node:perf_hooks';
 import { Ignore, NotRegisteredError, Reject, Retry, SoftTimeLimitExceeded, type ExceptionInfo } from '../errors.js';
 import { registeredTaskNames } from '../app/registry.js';
+import { runInTrace, type TraceCarrier } from '../tracing/otel.js';
 
 /** What a pool needs to run a task (plain data: it crosses process and thread boundaries). */
 export interface Job {
@@ -25,6 +26,8 @@ export interface Job {
   softTimeLimit: number | null;
   /** When the task expires (epoch ms): a pool that queues jobs checks it again before starting one (hand-off.ts). */
   expires: number | null;
+  /** OpenTelemetry: the context of the task's process span (tracing/otel.ts); the task runs under it. */
+  trace?: TraceCarrier;
 }
 
 export type Outcome =
@@ -149,6 +152,10 @@ function callTask(task: Task, ctx: TaskContext, args: unknown[]): unknown {
  * that is most of the cost of a tiny task); one that returns a promise gets a Promise<Outcome>.
  */
 export function executeTask(job: Job, abort: LazyAbort): Outcome | Promise<Outcome> {
+  return job.trace ? runInTrace(job.trace, () => execute(job, abort)) : execute(job, abort);
+}
+
+function execute(job: Job, abort: LazyAbort): Outcome | Promise<Outcome> {
   const t0 = performance.now();
   const task = getTask(job.name);
   if (!task) {
