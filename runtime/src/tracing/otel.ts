@@ -54,9 +54,28 @@ export function otelApi(projectDir?: string): OtelApi | null {
   return api;
 }
 
+let noopProvider: Api.TracerProvider | undefined;
+
+/**
+ * The API, when there is something to trace for: a tracer provider is registered (an SDK), or the
+ * code runs inside a traced task (a pool child with no SDK of its own still passes the context on).
+ * `@opentelemetry/api` is often installed without an SDK (prom-client depends on it): then this is
+ * null and a task costs nothing more than this check.
+ */
+export function tracing(projectDir?: string): OtelApi | null {
+  const a = otelApi(projectDir);
+  if (!a) return null;
+  if (carrierStorage.getStore()) return a;
+  const p = a.trace.getTracerProvider() as Partial<Api.ProxyTracerProvider>;
+  if (typeof p.getDelegate !== 'function') return a;
+  noopProvider ??= new a.ProxyTracerProvider().getDelegate();
+  return p.getDelegate() === noopProvider ? null : a;
+}
+
 /** Tests: forget what was looked up. */
 export function resetOtelForTests(): void {
   api = undefined;
+  noopProvider = undefined;
 }
 
 function tracer(a: OtelApi): Api.Tracer {
@@ -159,9 +178,11 @@ export interface PublishSpan {
  * Undefined when OpenTelemetry is not installed.
  */
 export function startPublishSpan(info: PublishInfo, projectDir?: string, parent?: Api.Context): PublishSpan | undefined {
-  const a = otelApi(projectDir);
-  if (!a) return undefined;
-  const ctx = parent ?? publishParent(a);
+  const a = tracing(projectDir);
+  return a ? publishSpan(a, info, parent ?? publishParent(a)) : undefined;
+}
+
+function publishSpan(a: OtelApi, info: PublishInfo, ctx: Api.Context): PublishSpan {
   const span = tracer(a).startSpan(
     `publish ${info.taskName}`,
     {
@@ -214,7 +235,7 @@ export interface ProcessSpan {
 
 /** Start the "process" span (CONSUMER) of a task, child of the context in its message's headers. */
 export function startProcessSpan(info: ProcessInfo): ProcessSpan | undefined {
-  const a = otelApi(info.projectDir);
+  const a = tracing(info.projectDir);
   if (!a) return undefined;
   const parent = extractContext(a, info.headers);
   const span = tracer(a).startSpan(
@@ -240,7 +261,7 @@ export function startProcessSpan(info: ProcessInfo): ProcessSpan | undefined {
   return {
     carrier: injectContext(a, ctx),
     retryPublish(retries) {
-      const pub = startPublishSpan({ taskId: info.taskId, taskName: info.taskName, retries }, info.projectDir, ctx)!;
+      const pub = publishSpan(a, { taskId: info.taskId, taskName: info.taskName, retries }, ctx);
       pub.destination(info.queue, info.brokerKind);
       return pub;
     },

@@ -15,7 +15,7 @@ import type { Worker } from './worker.js';
 import type { ResultMeta } from '../backends/types.js';
 import { PrefetchTuner } from './prefetch.js';
 import { discardReason } from './hand-off.js';
-import { otelApi, passTraceHeaders, startProcessSpan, type ProcessSpan } from '../tracing/otel.js';
+import { passTraceHeaders, startProcessSpan, tracing, type ProcessSpan } from '../tracing/otel.js';
 
 const SIGNALS: Record<string, number> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2, SIGHUP: 1, SIGUSR1: 10, SIGUSR2: 12, SIGQUIT: 3 };
 
@@ -244,7 +244,7 @@ export class TaskConsumer {
       softTimeLimit: req.softTimeLimit ?? this.w.timeLimits.get(req.name)?.soft ?? r.task.options.softTimeLimit ?? this.w.config.worker?.softTimeLimit ?? null,
       expires: req.expires ? req.expires.getTime() : null,
     };
-    if (otelApi(this.w.config.projectDir)) {
+    if (tracing(this.w.config.projectDir)) {
       r.span = startProcessSpan({
         taskId: req.id,
         taskName: req.name,

@@ -48,11 +48,13 @@ const PY_BUILTINS = new Set(['TypeError', 'ValueError', 'KeyError', 'RuntimeErro
 function userStack(stack: string | undefined): string | undefined {
   if (!stack) return stack;
   const lines = stack.split('\n');
-  const kept = lines.filter((l, i) => i === 0 || !/^\s+at /.test(l) || !(RUNTIME_FRAME.test(l) || l.includes('node:internal') || l.includes('node:async_hooks') || l.includes('node:events')));
+  const kept = lines.filter((l, i) => i === 0 || !/^\s+at /.test(l) || !(RUNTIME_FRAME.test(l) || OTEL_FRAME.test(l) || l.includes('node:internal') || l.includes('node:async_hooks') || l.includes('node:events')));
   return kept.length > 1 ? kept.join('\n') : stack;
 }
 
 const RUNTIME_FRAME = /[/\\](dist[/\\]runtime|runtime[/\\]src)[/\\]/;
+/** OpenTelemetry's context manager runs the task (tracing/otel.ts): its frames are ours, not the user's. */
+const OTEL_FRAME = /[/\\]node_modules[/\\]@opentelemetry[/\\]/;
 
 export function errorToInfo(err: unknown): { exc: ExceptionInfo; traceback: string; repr: string } {
   if (err instanceof Error) {
