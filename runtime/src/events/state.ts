@@ -290,7 +290,10 @@ export class ClusterState {
     // A rejection without requeue ends the task (a task that raised Reject after it started);
     // Celery's precedence would keep it STARTED forever.
     const finalReject = e.type === 'task-rejected' && !e.requeue;
-    if (!finalReject && t.clock !== 0 && state !== 'RETRY' && t.state !== 'RETRY' && precedence(state) > precedence(t.state)) {
+    // The retry's delivery can be received (an ETA) before the attempt before it reports task-retried:
+    // more retries than we know of is a later attempt, not a late event.
+    const laterAttempt = e.type === 'task-received' && (e.retries ?? 0) > t.retries;
+    if (!finalReject && !laterAttempt && t.clock !== 0 && state !== 'RETRY' && t.state !== 'RETRY' && precedence(state) > precedence(t.state)) {
       // Happened before what we already know: fill in, do not go back.
       for (const k of MERGE_FIELDS[state] ?? []) {
         const v = fields[k];
