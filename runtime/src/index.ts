@@ -48,7 +48,7 @@ export {
   type TaskStateName,
   type Change,
 } from './events/state.js';
-export { TRACE_HEADERS, parseTraceparent, type TraceCarrier } from './tracing/otel.js';
+export { TRACE_HEADERS, parseTraceparent, type TraceCarrier } from './tracing/types.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
 export type { Step } from './worker/blueprint.js';
 export { VERSION } from './version.js';

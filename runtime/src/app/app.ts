@@ -14,7 +14,8 @@ import { ConfigError } from '../errors.js';
 import { Control } from '../control/client.js';
 import { configureSigning } from '../serialization/signed.js';
 import { AppEvents } from '../events/receiver.js';
-import { startPublishSpan, type PublishSpan } from '../tracing/otel.js';
+import { startPublishSpan } from '../tracing/otel.js';
+import type { PublishSpan } from '../tracing/types.js';
 
 /** Per-call options (Celery's apply_async options). */
 export interface ApplyOptions {

@@ -19,16 +19,11 @@ import type * as Api from '@opentelemetry/api';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import type { Outcome } from '../worker/trace.js';
 import { VERSION } from '../version.js';
+import { parseTraceparent, TRACE_HEADERS, type ProcessSpan, type PublishSpan, type TraceCarrier } from './types.js';
+
 
 type OtelApi = typeof Api;
-
-/** W3C trace context as message headers (plain strings: it crosses processes with the job). */
-export type TraceCarrier = Record<string, string>;
-
-/** The header names, as Python's Celery instrumentation writes them (the W3C + baggage propagators). */
-export const TRACE_HEADERS = ['traceparent', 'tracestate', 'baggage'] as const;
 
 let api: OtelApi | null | undefined;
 const API_PACKAGE = ['@opentelemetry', 'api'].join('/');
@@ -94,16 +89,6 @@ function headerString(v: unknown): string | undefined {
   return undefined;
 }
 
-const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/;
-
-/** The W3C traceparent header, parsed (version 00 and later versions' first four fields). */
-export function parseTraceparent(value: string | undefined): { traceId: string; spanId: string; traceFlags: number } | undefined {
-  const m = value ? TRACEPARENT.exec(value.trim()) : null;
-  if (!m || m[1] === 'ff' || (m[1] === '00' && m[5])) return undefined;
-  if (/^0+$/.test(m[2]!) || /^0+$/.test(m[3]!)) return undefined;
-  return { traceId: m[2]!, spanId: m[3]!, traceFlags: parseInt(m[4]!, 16) };
-}
-
 /** Context from message headers: the global propagator's, else traceparent/tracestate read here. */
 export function extractContext(a: OtelApi, headers: Record<string, unknown>): Api.Context {
   const ctx = a.propagation.extract(a.ROOT_CONTEXT, headers, getter);
@@ -164,14 +149,6 @@ export interface PublishInfo {
   retries?: number;
 }
 
-/** A publish in progress: its headers go into the message; `end` when the broker has it (or not). */
-export interface PublishSpan {
-  readonly headers: TraceCarrier;
-  /** Set once the message is built and the broker known. */
-  destination(queue: string, brokerKind: string): void;
-  end(err?: unknown): void;
-}
-
 /**
  * Start a "publish" span (PRODUCER) for one task message, child of the active span or of the task
  * running now (`parent` overrides: a retry is published from the worker, on behalf of the task).
@@ -220,17 +197,6 @@ export interface ProcessInfo {
   hostname: string;
   headers: Record<string, unknown>;
   projectDir?: string;
-}
-
-/** A task's "process" span, from hand-over to the pool until its outcome is recorded. */
-export interface ProcessSpan {
-  /** Its context for the job: the pool runs the task under it (`runInTrace`). */
-  readonly carrier: TraceCarrier;
-  /** The publish of this task's retry: a child of this span. */
-  retryPublish(retries: number): PublishSpan;
-  /** How the task ended: status, exception, celery.state. */
-  outcome(o: Outcome): void;
-  end(): void;
 }
 
 /** Start the "process" span (CONSUMER) of a task, child of the context in its message's headers. */

@@ -15,7 +15,8 @@ import type { Worker } from './worker.js';
 import type { ResultMeta } from '../backends/types.js';
 import { PrefetchTuner } from './prefetch.js';
 import { discardReason } from './hand-off.js';
-import { passTraceHeaders, startProcessSpan, tracing, type ProcessSpan } from '../tracing/otel.js';
+import { passTraceHeaders, startProcessSpan, tracing } from '../tracing/otel.js';
+import type { ProcessSpan } from '../tracing/types.js';
 
 const SIGNALS: Record<string, number> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2, SIGHUP: 1, SIGUSR1: 10, SIGUSR2: 12, SIGQUIT: 3 };
 

@@ -9,7 +9,8 @@ import { backoffSeconds, makeRetry, matchesError, MaxRetriesSignal, type Task, t
 import { performance } from 'node:perf_hooks';
 import { Ignore, NotRegisteredError, Reject, Retry, SoftTimeLimitExceeded, type ExceptionInfo } from '../errors.js';
 import { registeredTaskNames } from '../app/registry.js';
-import { runInTrace, type TraceCarrier } from '../tracing/otel.js';
+import { runInTrace } from '../tracing/otel.js';
+import type { TraceCarrier } from '../tracing/types.js';
 
 /** What a pool needs to run a task (plain data: it crosses process and thread boundaries). */
 export interface Job {
