@@ -131,26 +131,36 @@ export class EventReceiver {
    * seconds, the signal or `close()`, whichever comes first. Resolves with how many it delivered.
    */
   async capture(opts: CaptureOptions = {}): Promise<number> {
-    await this.start();
+    if (opts.limit !== undefined && opts.limit <= 0) return 0;
     const first = this.count;
-    if (this.closed || (opts.limit !== undefined && opts.limit <= 0)) return 0;
-    await new Promise<void>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        clearTimeout(timer);
-        this.captures.delete(check);
-        opts.signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const check = () => {
-        if (this.closed || (opts.limit !== undefined && this.count - first >= opts.limit)) done();
-      };
-      this.captures.add(check);
-      if (opts.timeout !== undefined) timer = setTimeout(done, opts.timeout * 1000);
-      if (opts.signal?.aborted) return done();
-      opts.signal?.addEventListener('abort', done);
-    });
-    return this.count - first;
+    let delivered = 0;
+    let timer: NodeJS.Timeout | undefined;
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    // Counted from the call: events a broker delivers while start() settles are in.
+    const done = () => {
+      if (!this.captures.delete(check)) return;
+      delivered = this.count - first;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', done);
+      finish();
+    };
+    const check = () => {
+      if (this.closed || (opts.limit !== undefined && this.count - first >= opts.limit)) done();
+    };
+    this.captures.add(check);
+    try {
+      await this.start();
+    } catch (err) {
+      done();
+      throw err;
+    }
+    if (opts.timeout !== undefined) timer = setTimeout(done, opts.timeout * 1000);
+    if (opts.signal?.aborted) done();
+    else opts.signal?.addEventListener('abort', done);
+    check();
+    await finished;
+    return delivered;
   }
 
   /** Unsubscribe. Handlers get nothing after this resolves. */
