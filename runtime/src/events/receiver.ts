@@ -172,7 +172,8 @@ export class EventReceiver {
     const off = this.unsubscribe;
     this.unsubscribe = undefined;
     this.unwatch?.();
-    await off?.();
+    // The app may have closed the broker first: there is nothing left to unsubscribe from then.
+    await off?.().catch(() => undefined);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
