@@ -22,7 +22,6 @@ import * as path from 'node:path';
 import { VERSION } from '../version.js';
 import { parseTraceparent, TRACE_HEADERS, type ProcessSpan, type PublishSpan, type TraceCarrier } from './types.js';
 
-
 type OtelApi = typeof Api;
 
 let api: OtelApi | null | undefined;
@@ -49,6 +48,11 @@ export function otelApi(projectDir?: string): OtelApi | null {
   return api;
 }
 
+/** Shared by every copy of the runtime in a process (a pool child loads two), like the task context. */
+const KEY = Symbol.for('sprig.traceCarrierStorage');
+const g = globalThis as unknown as Record<symbol, AsyncLocalStorage<TraceCarrier> | undefined>;
+const carrierStorage: AsyncLocalStorage<TraceCarrier> = (g[KEY] ??= new AsyncLocalStorage<TraceCarrier>());
+
 let noopProvider: Api.TracerProvider | undefined;
 
 /**
@@ -65,12 +69,6 @@ export function tracing(projectDir?: string): OtelApi | null {
   if (typeof p.getDelegate !== 'function') return a;
   noopProvider ??= new a.ProxyTracerProvider().getDelegate();
   return p.getDelegate() === noopProvider ? null : a;
-}
-
-/** Tests: forget what was looked up. */
-export function resetOtelForTests(): void {
-  api = undefined;
-  noopProvider = undefined;
 }
 
 function tracer(a: OtelApi): Api.Tracer {
@@ -113,11 +111,6 @@ export function injectContext(a: OtelApi, ctx: Api.Context): TraceCarrier {
   }
   return carrier;
 }
-
-/** Shared by every copy of the runtime in a process (a pool child loads two), like the task context. */
-const KEY = Symbol.for('sprig.traceCarrierStorage');
-const g = globalThis as unknown as Record<symbol, AsyncLocalStorage<TraceCarrier> | undefined>;
-const carrierStorage: AsyncLocalStorage<TraceCarrier> = (g[KEY] ??= new AsyncLocalStorage<TraceCarrier>());
 
 /**
  * Run a task under its process span's context (`Job.trace`), in whichever process the pool runs it:
