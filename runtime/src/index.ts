@@ -37,6 +37,29 @@ export {
   type ClusterStateOptions,
 } from './events/state.js';
 export { EventDispatcher } from './events/dispatcher.js';
+export {
+  EventReceiver,
+  AppEvents,
+  type EventHandlerMap,
+  type ReceiverListener,
+  type ReceiverLifecycle,
+  type ReceiverHandlers,
+  type ReceiverOptions,
+  type CaptureOptions,
+  type EventGap,
+} from './events/receiver.js';
+export {
+  ClusterState,
+  TASK_STATES,
+  READY_STATES,
+  type ClusterStateOptions,
+  type ClusterSnapshot,
+  type TaskInfo,
+  type WorkerInfo,
+  type TaskStateName,
+  type Change,
+} from './events/state.js';
+export { TRACE_HEADERS, parseTraceparent, type TraceCarrier } from './tracing/types.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
 export type { Step } from './worker/blueprint.js';
 export { VERSION } from './version.js';

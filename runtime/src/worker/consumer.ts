@@ -15,6 +15,8 @@ import type { Worker } from './worker.js';
 import type { ResultMeta } from '../backends/types.js';
 import { PrefetchTuner } from './prefetch.js';
 import { discardReason } from './hand-off.js';
+import { passTraceHeaders, startProcessSpan, tracing } from '../tracing/otel.js';
+import type { ProcessSpan } from '../tracing/types.js';
 
 const SIGNALS: Record<string, number> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2, SIGHUP: 1, SIGUSR1: 10, SIGUSR2: 12, SIGQUIT: 3 };
 
@@ -25,6 +27,8 @@ export interface Request {
   acked: boolean;
   timer?: NodeJS.Timeout;
   startedAt?: number;
+  /** OpenTelemetry's process span, when the API is installed (tracing/otel.ts). */
+  span?: ProcessSpan;
 }
 
 export class TaskConsumer {
@@ -241,11 +245,25 @@ export class TaskConsumer {
       softTimeLimit: req.softTimeLimit ?? this.w.timeLimits.get(req.name)?.soft ?? r.task.options.softTimeLimit ?? this.w.config.worker?.softTimeLimit ?? null,
       expires: req.expires ? req.expires.getTime() : null,
     };
+    if (tracing(this.w.config.projectDir)) {
+      r.span = startProcessSpan({
+        taskId: req.id,
+        taskName: req.name,
+        retries: req.retries,
+        queue: r.delivery.queue,
+        brokerKind: this.broker.kind,
+        hostname: this.w.hostname,
+        headers: req.headers,
+        projectDir: this.w.config.projectDir,
+      });
+      job.trace = r.span?.carrier;
+    }
     this.w.pool.run(job, (o) => this.complete(r, o));
   }
 
   private complete(r: Request, o: Outcome): void {
     const { req } = r;
+    r.span?.outcome(o);
     // One the pool discarded before it started did not run: it counts for neither.
     if (o.state !== 'REVOKED') {
       this.w.totals.set(req.name, (this.w.totals.get(req.name) ?? 0) + 1);
@@ -276,6 +294,7 @@ export class TaskConsumer {
 
   /** The task is done with, whatever happened: free its place and start what fits. */
   private finished(r: Request): void {
+    r.span?.end();
     this.active.delete(r.req.id);
     this.w.stats.processed++;
     if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w();
@@ -355,6 +374,8 @@ export class TaskConsumer {
 
   private async republishForRetry(r: Request, countdown: number): Promise<void> {
     const { req } = r;
+    // The retry stays in the task's trace: published from its process span, or with the context it came with.
+    const pub = r.span?.retryPublish(req.retries + 1);
     const message = buildTaskMessage({
       id: req.id,
       name: req.name,
@@ -375,8 +396,15 @@ export class TaskConsumer {
       serializer: serializers.has(req.contentType) ? req.contentType : 'json',
       embed: req.embed,
       origin: this.w.hostname,
+      headers: pub?.headers ?? passTraceHeaders(req.headers),
     });
-    await this.broker.publish(r.delivery.queue, message);
+    try {
+      await this.broker.publish(r.delivery.queue, message);
+    } catch (err) {
+      pub?.end(err);
+      throw err;
+    }
+    pub?.end();
   }
 
   async store(r: Request, s: Pick<ResultMeta, 'status' | 'result' | 'traceback'>): Promise<void> {
