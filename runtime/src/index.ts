@@ -35,6 +35,7 @@ export {
   type TaskStateName,
   type ClusterSnapshot,
   type ClusterStateOptions,
+  type Change,
 } from './events/state.js';
 export { EventDispatcher } from './events/dispatcher.js';
 export {
@@ -48,17 +49,6 @@ export {
   type CaptureOptions,
   type EventGap,
 } from './events/receiver.js';
-export {
-  ClusterState,
-  TASK_STATES,
-  READY_STATES,
-  type ClusterStateOptions,
-  type ClusterSnapshot,
-  type TaskInfo,
-  type WorkerInfo,
-  type TaskStateName,
-  type Change,
-} from './events/state.js';
 export { TRACE_HEADERS, parseTraceparent, type TraceCarrier } from './tracing/types.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
 export type { Step } from './worker/blueprint.js';
