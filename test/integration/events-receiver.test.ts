@@ -131,6 +131,8 @@ test('redis: the state after 1,000 tasks with failures and retries matches the r
   } finally {
     await w.stop();
   }
+  // The worker's last heartbeat counts and its worker-offline ride the event stream: wait for them.
+  await waitFor(() => state.workers.get(hostname)?.online === false, 20_000, 'worker-offline in the state');
   await receiver.close();
   const backend = await app.backend();
   assert.equal(state.tasks.size, 1000);
