@@ -38,6 +38,9 @@ test('handlers by name and *, capture(limit), off, an error handler, nothing aft
   assert.equal(state.tasks.get('a')!.state, 'SUCCESS');
   r.off('task-failed', boom);
   broker.publishEvent(ev('e', 'task-failed'));
+  // Delivery is asynchronous: let 'e' arrive, then nothing more may come.
+  for (let i = 0; i < 1000 && all.length < 5; i++) await new Promise((res) => setTimeout(res, 5));
+  assert.equal(all.length, 5);
   assert.equal(errors.length, 1);
   assert.equal(await r.capture({ timeout: 0.01 }), 0);
   await r.close();
