@@ -127,7 +127,13 @@ test('redis: the state after 1,000 tasks with failures and retries matches the r
   try {
     results = await app.sendMany(calls);
     for (const r of results) redis.keys.add(`celery-task-meta-${r.id}`);
-    await waitFor(() => results.every((r) => ['SUCCESS', 'FAILURE'].includes(state.tasks.get(r.id)?.state ?? '')), 60_000, 'every task in the state');
+    const done = (r: { id: string }) => ['SUCCESS', 'FAILURE'].includes(state.tasks.get(r.id)?.state ?? '');
+    await waitFor(() => results.every(done), 60_000, 'every task in the state').catch(async (err: Error) => {
+      const left = results.filter((r) => !done(r));
+      const meta = await (await app.backend()).get(left[0]!.id);
+      const info = left.slice(0, 3).map((r) => JSON.stringify(state.tasks.get(r.id) ?? null));
+      throw new Error(`${err.message}: ${left.length} not done, e.g. ${info.join(' ')}; backend: ${JSON.stringify(meta)}`);
+    });
   } finally {
     await w.stop();
   }

@@ -322,9 +322,11 @@ export class TaskConsumer {
           this.ack(r);
           break;
         case 'RETRY':
-          await this.republishForRetry(r, o.countdown);
+          // RETRY is stored and announced before the next attempt is published: that attempt can
+          // run (and succeed) at once, and a late RETRY would then overwrite its result and state.
           await this.store(r, { status: 'RETRY', result: o.exc, traceback: o.traceback || null });
           this.w.events.send({ type: 'task-retried', uuid: req.id, exception: o.repr, traceback: o.traceback });
+          await this.republishForRetry(r, o.countdown);
           this.w.log.info(`Task ${req.name}[${req.id}] retry: ${o.repr}`);
           this.w.stats.retried++;
           this.ack(r);
