@@ -53,7 +53,7 @@ export interface ControlRequest {
 }
 
 export interface Broker {
-  readonly kind: 'memory' | 'embedded' | 'redis' | 'amqp';
+  readonly kind: 'memory' | 'embedded' | 'redis' | 'amqp' | 'postgres';
   /** The URL with any password redacted. */
   readonly displayUrl: string;
   readonly capabilities: BrokerCapabilities;
