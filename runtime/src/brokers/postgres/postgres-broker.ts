@@ -17,6 +17,7 @@ import {
   type ControlRequest,
   type Delivery,
   type DeliveryHandler,
+  type TransactionClient,
 } from '../types.js';
 import { channels, ident, isConnectionError, newPool, parsePostgresUrl, type PostgresUrlInfo } from './connection.js';
 import { PostgresConsumer, type FetchedRow, type PostgresConsumerHost } from './consumer.js';
@@ -153,6 +154,12 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     if (!items.length) return;
     await this.connect();
     await this.q(insertMessagesSql(this.info.schema), messageRows(items), 'publish');
+  }
+
+  async publishInTransaction(tx: TransactionClient, items: ReadonlyArray<{ queue: string; message: TransportMessage }>): Promise<void> {
+    if (!items.length) return;
+    await this.connect();
+    await tx.query(insertMessagesSql(this.info.schema), messageRows(items));
   }
 
   /** Put raw bytes on a queue (tests: garbage, foreign envelopes). */
