@@ -3,7 +3,7 @@ import { ConnectionError, TimeoutError } from '../errors.js';
 import { withDeadline } from '../util/resilience.js';
 import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ResultBackend, type ResultMeta } from './types.js';
 import { encodeResultMeta } from './redis.js';
-import { channels, ident, isConnectionError, newPool, parsePostgresUrl, type PostgresUrlInfo } from '../brokers/postgres/connection.js';
+import { channels, ident, isConnectionError, newPool, parsePostgresUrl, retryQuery, type PostgresUrlInfo } from '../brokers/postgres/connection.js';
 import { PostgresListener } from '../brokers/postgres/listener.js';
 import { migrate } from '../brokers/postgres/migrations.js';
 
@@ -12,6 +12,8 @@ export interface PostgresBackendOptions {
   expires?: number;
   /** How often expired results are deleted, ms (default 60 s). */
   cleanupEveryMs?: number;
+  /** How long a query waits for a lost connection to come back (ms, default 30 s). */
+  timeoutMs?: number;
 }
 
 type Waiter = { resolve: (m: ResultMeta) => void; reject: (err: unknown) => void; timer?: NodeJS.Timeout };
@@ -32,6 +34,8 @@ export class PostgresBackend implements ResultBackend {
   private listener?: PostgresListener;
   private ready?: Promise<void>;
   private cleanupTimer?: NodeJS.Timeout;
+  private readonly timeoutMs: number;
+  private closed = false;
 
   constructor(urlOrInfo: string | PostgresUrlInfo, opts: PostgresBackendOptions = {}) {
     this.info = typeof urlOrInfo === 'string' ? parsePostgresUrl(urlOrInfo) : urlOrInfo;
@@ -39,6 +43,7 @@ export class PostgresBackend implements ResultBackend {
     this.s = ident(this.info.schema);
     this.channel = channels(this.info.schema).results;
     this.expires = opts.expires ?? DEFAULT_RESULT_EXPIRES;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.cleanupTimer = setInterval(() => void this.cleanup().catch(() => 0), opts.cleanupEveryMs ?? 60_000);
     this.cleanupTimer.unref();
   }
@@ -63,7 +68,7 @@ export class PostgresBackend implements ResultBackend {
 
   private async query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
     await this.connect();
-    return this.pool.query<R>(text, values);
+    return retryQuery(() => this.pool.query<R>(text, values), this.timeoutMs, () => this.closed, `result query (${this.info.displayUrl})`);
   }
 
   async store(meta: ResultMeta, expiresSec?: number): Promise<void> {
@@ -151,6 +156,7 @@ export class PostgresBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.cleanupTimer);
     for (const set of this.waiters.values()) for (const w of set) clearTimeout(w.timer);
     this.waiters.clear();

@@ -1,6 +1,8 @@
 import pg from 'pg';
 import { ConfigError } from '../../errors.js';
 import { redactUrl } from '../registry.js';
+import { backoff, Deadline, sleep, withDeadline } from '../../util/resilience.js';
+import { ConnectionError } from '../../errors.js';
 
 /** The options Sprig reads from a `postgres://` URL's query; the rest of the URL goes to `pg` as it is. */
 export interface PostgresUrlInfo {
@@ -90,4 +92,17 @@ export function newPool(info: PostgresUrlInfo, max = info.poolMax): pg.Pool {
   // An idle client that loses its connection is dropped by the pool; without a listener it would crash the process.
   pool.on('error', () => undefined);
   return pool;
+}
+
+/** Run `fn`, retrying lost connections with backoff until `timeoutMs` has passed (or `stopped()`). */
+export async function retryQuery<T>(fn: () => Promise<T>, timeoutMs: number, stopped: () => boolean, what: string): Promise<T> {
+  const deadline = new Deadline(timeoutMs);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await withDeadline(fn(), deadline.left, () => new ConnectionError(`${what} timed out after ${timeoutMs} ms`));
+    } catch (err) {
+      if (!isConnectionError(err) || deadline.passed || stopped()) throw err;
+      await sleep(Math.min(backoff(attempt, 50, 2000), deadline.left));
+    }
+  }
 }

@@ -4,7 +4,6 @@ import type { TransportMessage } from '../../protocol/message.js';
 import { isSprigEvent, type SprigEvent } from '../../events/types.js';
 import { controlBody, parseControl } from '../../control/request.js';
 import { ConnectionError } from '../../errors.js';
-import { withDeadline } from '../../util/resilience.js';
 import { PostgresBackend } from '../../backends/postgres.js';
 import { deadLetterEntry, encodeDeadLetter } from '../dead-letter.js';
 import { QoS } from '../qos.js';
@@ -19,7 +18,7 @@ import {
   type DeliveryHandler,
   type TransactionClient,
 } from '../types.js';
-import { channels, ident, isConnectionError, newPool, parsePostgresUrl, type PostgresUrlInfo } from './connection.js';
+import { channels, ident, isConnectionError, newPool, parsePostgresUrl, retryQuery, type PostgresUrlInfo } from './connection.js';
 import { PostgresConsumer, type FetchedRow, type PostgresConsumerHost } from './consumer.js';
 import { PostgresListener } from './listener.js';
 import { migrate } from './migrations.js';
@@ -67,6 +66,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
   private readonly controlHandlers = new Set<(r: ControlRequest) => void>();
   private readonly replyWaiters = new Map<string, Set<() => void>>();
   private connected?: Promise<void>;
+  private sweepTimer?: NodeJS.Timeout;
   private closed = false;
 
   constructor(url: string, opts: BrokerOptions = {}) {
@@ -80,7 +80,12 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     this.ch = channels(this.info.schema);
     this.listener = new PostgresListener(this.info, [this.ch.messages, this.ch.events, this.ch.pidbox, this.ch.replies]);
     this.listener.on('notification', (channel: string, payload: string) => this.onNotification(channel, payload));
-    this.listener.on('disconnect', () => this.emitter.emit('disconnect'));
+    this.listener.on('disconnect', () => {
+      // The holder lock is gone: what we hold may go to another worker once its lease runs out.
+      // Free the prefetch slots; the worker starts none of these (isStale), running ones still ack by token.
+      this.qos.drain();
+      this.emitter.emit('disconnect');
+    });
     this.listener.on('reconnect', () => {
       this.emitter.emit('reconnect');
       for (const c of this.consumers) c.pump();
@@ -112,6 +117,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    clearInterval(this.sweepTimer);
     for (const c of this.consumers) await c.cancel();
     this.consumers.clear();
     try {
@@ -127,8 +133,9 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     }
   }
 
+  /** A query on the pool; a lost connection is retried with backoff until `publishTimeoutMs` (pg reconnects per query). */
   private q<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[], what: string): Promise<pg.QueryResult<R>> {
-    return withDeadline(this.pool.query<R>(text, values), this.publishTimeoutMs, () => new ConnectionError(`${what} timed out after ${this.publishTimeoutMs} ms (${this.displayUrl})`));
+    return retryQuery(() => this.pool.query<R>(text, values), this.publishTimeoutMs, () => this.closed, `${what} (${this.displayUrl})`);
   }
 
   // ---- publishing ----------------------------------------------------------------------------
@@ -173,6 +180,10 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     await this.listening();
     const c = new PostgresConsumer(this, queues, prefetch, onDelivery);
     this.consumers.add(c);
+    if (!this.sweepTimer) {
+      this.sweepTimer = setInterval(() => void this.sweepOrphans().catch(() => undefined), this.info.leaseMs);
+      this.sweepTimer.unref();
+    }
     c.pump();
     return {
       setPrefetch: (n) => c.setPrefetch(n),
@@ -227,9 +238,26 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     return h?.value ?? parseTag(tag);
   }
 
+  /** Not held any more (drained when the holder session was lost), or fetched under an older session. */
   isStale(delivery: Delivery): boolean {
     const h = this.qos.get(delivery.tag);
-    return !!h && h.value.epoch !== this.listener.epoch;
+    return !h || h.value.epoch !== this.listener.epoch;
+  }
+
+  /**
+   * A fetch whose reply was lost to a dropped pool connection may have leased rows to this live
+   * holder without our knowing: nobody else may take them while we live. Once their lease has run
+   * out, rows of our holder that we do not hold go back.
+   */
+  private async sweepOrphans(): Promise<void> {
+    if (!this.listener.up) return;
+    const held = [...this.qos.values()].map((h) => h.value.lease);
+    await this.q(
+      `UPDATE ${this.s}.messages SET holder = NULL, lease = NULL, visible_at = now()
+       WHERE holder = $1 AND visible_at < now() AND NOT (lease = ANY($2::uuid[]))`,
+      [this.listener.holder, held],
+      'sweep',
+    );
   }
 
   ack(delivery: Delivery): void {
