@@ -55,6 +55,10 @@ export async function createBackendFromUrl(url: string, brokerOf?: () => Promise
     const { RedisBackend } = await import('../backends/redis.js');
     return RedisBackend.fromUrl(url);
   }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const { PostgresBackend } = await import('../backends/postgres.js');
+    return PostgresBackend.fromUrl(url);
+  }
   const broker = await createBroker(url);
   await broker.connect();
   return broker.createBackend();
