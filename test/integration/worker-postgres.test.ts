@@ -184,3 +184,29 @@ test('lease fence: a holder stalled past its lease keeps its message; once it is
   await waitFor(async () => (await redis.llen(k)) >= 2, 30_000, 'the message of the dead holder');
   assert.deepEqual(await redis.lrange(k, 0, -1), ['marker', 'held']);
 });
+
+test("enqueue in a postgres.js transaction (sql.begin): rollback never runs, commit runs once", async () => {
+  const { default: postgres } = await import('postgres');
+  const q = uniqueQueue();
+  const k = key();
+  const app = client(q);
+  const pgjs = postgres(PG_BASE, { max: 1, onnotice: () => undefined });
+  try {
+    await assert.rejects(
+      pgjs.begin(async (tx) => {
+        await app.sendTask('record', [k, 'rolled-back'], {}, { tx }).sent;
+        throw new Error('roll back');
+      }),
+      /roll back/,
+    );
+    await pgjs.begin(async (tx) => {
+      await app.sendTask('record', [k, 'committed'], {}, { tx }).sent;
+    });
+  } finally {
+    await pgjs.end();
+  }
+  await app.sendTask('record', [k, 'marker']).sent;
+  await startWorker(q, ['-c', '1', '--prefetch-multiplier', '1']);
+  await waitFor(async () => (await redis.lrange(k, 0, -1)).includes('marker'), 30_000, 'the marker task');
+  assert.deepEqual(await redis.lrange(k, 0, -1), ['committed', 'marker']);
+});

@@ -52,10 +52,11 @@ export interface ControlRequest {
   reply_to: { exchange: string; routing_key: string } | null;
 }
 
-/** A caller's SQL client inside its own transaction: node-postgres `Client`/`PoolClient` (or any with the same `query`). */
-export interface TransactionClient {
-  query(text: string, values?: unknown[]): Promise<unknown>;
-}
+/**
+ * A caller's SQL client inside its own transaction: node-postgres `Client`/`PoolClient` (any client
+ * with the same `query(text, values)`), or the `tx` of porsager's postgres.js `sql.begin(tx => ...)`.
+ */
+export type TransactionClient = { query(text: string, values?: unknown[]): Promise<unknown> } | { unsafe(text: string, values?: unknown[]): PromiseLike<unknown> };
 
 export interface Broker {
   readonly kind: 'memory' | 'embedded' | 'redis' | 'amqp' | 'postgres';

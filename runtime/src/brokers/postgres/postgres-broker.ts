@@ -172,7 +172,9 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
   async publishInTransaction(tx: TransactionClient, items: ReadonlyArray<{ queue: string; message: TransportMessage }>): Promise<void> {
     if (!items.length) return;
     await this.connect();
-    await tx.query(insertMessagesSql(this.info.schema), messageRows(items));
+    const text = insertMessagesSql(this.info.schema);
+    const values = messageRows(items);
+    await ('unsafe' in tx ? tx.unsafe(text, values) : tx.query(text, values));
   }
 
   /** Put raw bytes on a queue (tests: garbage, foreign envelopes). */
