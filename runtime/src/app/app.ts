@@ -7,7 +7,7 @@ import { makeRetry, type AnyFn, type BoundArgs, type BoundTaskFn, type BoundTask
 import { resolveConfig, type ResolveConfigOptions, type SprigConfig } from './config.js';
 import { buildTaskMessage, type TransportMessage } from '../protocol/message.js';
 import { createBroker } from '../brokers/registry.js';
-import type { Broker } from '../brokers/types.js';
+import type { Broker, TransactionClient } from '../brokers/types.js';
 import type { ResultBackend } from '../backends/types.js';
 import { EventDispatcher } from '../events/dispatcher.js';
 import { ConfigError } from '../errors.js';
@@ -37,6 +37,11 @@ export interface ApplyOptions {
   retries?: number;
   parentId?: string;
   rootId?: string;
+  /**
+   * postgres:// only: the caller's own client, inside its open transaction. The message is inserted
+   * in that transaction (await the result's `sent` before COMMIT): a rollback means it never existed.
+   */
+  tx?: TransactionClient;
 }
 
 /** `rpc://` means "the broker's own reply mechanism": results come back on the client's reply queue. */
@@ -52,6 +57,10 @@ export async function createBackendFromUrl(url: string, brokerOf?: () => Promise
   if (/^rediss?:\/\//.test(url)) {
     const { RedisBackend } = await import('../backends/redis.js');
     return RedisBackend.fromUrl(url);
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const { PostgresBackend } = await import('../backends/postgres.js');
+    return PostgresBackend.fromUrl(url);
   }
   const broker = await createBroker(url);
   await broker.connect();
@@ -173,7 +182,10 @@ export class App {
         const { queue, message } = await this.buildMessage(name, args, kwargs, { ...opts, taskId: id, headers: withTrace(opts.headers, span) });
         const broker = await this.broker();
         span?.destination(queue, broker.kind);
-        await broker.publish(queue, message);
+        if (opts.tx) {
+          if (!broker.publishInTransaction) throw new ConfigError(`enqueueing in a transaction needs a postgres:// broker, not ${broker.kind}`);
+          await broker.publishInTransaction(opts.tx, [{ queue, message }]);
+        } else await broker.publish(queue, message);
         if (c.sendSentEvent) this.sentEvents(broker).taskSent(message, queue);
       } catch (err) {
         span?.end(err);

@@ -52,8 +52,14 @@ export interface ControlRequest {
   reply_to: { exchange: string; routing_key: string } | null;
 }
 
+/**
+ * A caller's SQL client inside its own transaction: node-postgres `Client`/`PoolClient` (any client
+ * with the same `query(text, values)`), or the `tx` of porsager's postgres.js `sql.begin(tx => ...)`.
+ */
+export type TransactionClient = { query(text: string, values?: unknown[]): Promise<unknown> } | { unsafe(text: string, values?: unknown[]): PromiseLike<unknown> };
+
 export interface Broker {
-  readonly kind: 'memory' | 'embedded' | 'redis' | 'amqp';
+  readonly kind: 'memory' | 'embedded' | 'redis' | 'amqp' | 'postgres';
   /** The URL with any password redacted. */
   readonly displayUrl: string;
   readonly capabilities: BrokerCapabilities;
@@ -64,6 +70,8 @@ export interface Broker {
   /** Resolves once the broker has the message (durably, where the broker is durable). */
   publish(queue: string, message: TransportMessage): Promise<void>;
   publishBatch(items: ReadonlyArray<{ queue: string; message: TransportMessage }>): Promise<void>;
+  /** PostgreSQL: insert in the caller's own open transaction (a rollback: never sent; a commit: it runs). */
+  publishInTransaction?(tx: TransactionClient, items: ReadonlyArray<{ queue: string; message: TransportMessage }>): Promise<void>;
 
   /** Start delivering messages from `queues` (in the given order of preference). */
   consume(queues: readonly string[], prefetch: number, onDelivery: DeliveryHandler): Promise<Consumer>;

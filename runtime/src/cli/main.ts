@@ -7,6 +7,7 @@ import { registerBrokerCommand } from './broker-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerEventsCommand } from './events-command.js';
 import { registerControlCommands } from './control-commands.js';
+import { registerMigrateCommand } from './migrate-command.js';
 
 function sprigProgram(): Command {
   const program = new Command('sprig')
@@ -20,6 +21,7 @@ function sprigProgram(): Command {
   registerDemoCommand(program);
   registerEventsCommand(program);
   registerControlCommands(program);
+  registerMigrateCommand(program);
   return program;
 }
 
