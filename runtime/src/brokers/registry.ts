@@ -1,5 +1,9 @@
 import { ConfigError } from '../errors.js';
+import { redactUrl } from '../util/url.js';
 import type { Broker } from './types.js';
+
+/** @deprecated import it from `util/url.js` (or the package); this re-export goes after one release. */
+export { redactUrl } from '../util/url.js';
 
 export interface BrokerOptions {
   /** Project folder for the embedded broker's `.sprig/` (port, token, journal). */
@@ -50,8 +54,4 @@ export async function createBroker(url: string, opts: BrokerOptions = {}): Promi
     );
   }
   return f(url, opts);
-}
-
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
 }
