@@ -12,10 +12,10 @@ import {
   type Broker,
   type BrokerCapabilities,
   type Consumer,
-  type ControlRequest,
   type Delivery,
   type DeliveryHandler,
 } from '../types.js';
+import type { ControlRequest } from '../../protocol/control.js';
 import { RedisAckBatcher } from './ack-batcher.js';
 import { baseOptions, connectOnce, parseRedisUrl, quiet, withTimeout, type RedisUrlInfo } from './connection.js';
 import { RedisConsumer, type ConsumerHost } from './consumer.js';
