@@ -47,7 +47,7 @@ export async function createBackendFromUrl(url: string, brokerOf?: () => Promise
     return (await brokerOf()).createBackend();
   }
   if (/^rediss?:\/\//.test(url)) {
-    const { RedisBackend } = await import('../backends/redis.js');
+    const { RedisBackend } = await import('../brokers/redis/redis-backend.js');
     return RedisBackend.fromUrl(url);
   }
   const broker = await createBroker(url);

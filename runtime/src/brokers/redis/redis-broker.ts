@@ -3,7 +3,6 @@ import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import { encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import type { SprigEvent } from '../../events/types.js';
-import { RedisBackend } from '../../backends/redis.js';
 import { deadLetterEntry, encodeDeadLetter } from '../dead-letter.js';
 import { QoS } from '../qos.js';
 import type { BrokerOptions } from '../registry.js';
@@ -17,6 +16,7 @@ import {
 } from '../types.js';
 import type { ControlRequest } from '../../protocol/control.js';
 import { RedisAckBatcher } from './ack-batcher.js';
+import { RedisBackend } from './redis-backend.js';
 import { baseOptions, connectOnce, parseRedisUrl, quiet, withTimeout, type RedisUrlInfo } from './connection.js';
 import { RedisConsumer, type ConsumerHost } from './consumer.js';
 import { controlEnvelope, decodeControl, decodeEvents, envelopeBody, eventEnvelope, replyEnvelope } from './envelope.js';
