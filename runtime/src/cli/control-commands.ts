@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { clientApp, brokerOption } from './client-commands.js';
 import { csv, nonNegativeNumber } from './options.js';
-import { reportError } from './main.js';
+import { reportError } from './report-error.js';
 import { inspectCommands, controlCommands } from '../worker/control.js';
 
 interface Common {

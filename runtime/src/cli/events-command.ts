@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { ClusterState, TASK_STATES } from '../events/state.js';
 import type { SprigEvent } from '../events/types.js';
 import { brokerOption, clientApp } from './client-commands.js';
-import { reportError } from './main.js';
+import { reportError } from './report-error.js';
 
 interface EventsFlags {
   broker?: string;
