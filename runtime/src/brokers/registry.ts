@@ -32,8 +32,6 @@ export function registerTransport(scheme: string, factory: Factory): void {
   transports.set(scheme, factory);
 }
 
-export const EMBEDDED_URL = 'sprig://';
-
 export function brokerScheme(url: string): string {
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url);
   if (!m) {

@@ -3,8 +3,6 @@ import { Registry } from '../util/registry.js';
 import { bzip2Compressor } from './bzip2.js';
 import { brotliCompressor, gzipCompressor, legacyZlibCompressor, zstdCompressor } from './zlib-family.js';
 
-export { bounded } from './zlib-family.js';
-
 /** A compressor; `contentType` is what goes in Celery's `compression` header (kombu's names). */
 export interface Compressor {
   readonly name: string;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import { encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
+import { nowSeconds } from '../../protocol/time.js';
 import type { SprigEvent } from '../../events/types.js';
 import { deadLetterEntry, encodeDeadLetter } from '../dead-letter.js';
 import { QoS } from '../qos.js';
@@ -42,10 +43,6 @@ import { defineScripts, runScript } from './scripts.js';
 const RESTORE_BATCH = 500;
 /** How long a pidbox broadcast stays valid for workers (Celery: now + the client's timeout). */
 const CONTROL_EXPIRES_SEC = 10;
-
-function nowSeconds(): number {
-  return Date.now() / 1000;
-}
 
 /**
  * `redis://host:port/db` — kombu's Redis layout, so Python Celery workers and clients share the
