@@ -21,8 +21,10 @@ export { configureSigning, SignatureError, type SigningConfig } from './serializ
 export { workerMetrics } from './worker/metrics.js';
 export { Control, type BroadcastOptions, type Replies } from './control/client.js';
 export { compressors, registerCompressor, type Compressor } from './compression/registry.js';
-export { createBroker, registerTransport, redactUrl } from './brokers/registry.js';
-export type { Broker, Delivery, Consumer, BrokerCapabilities, ControlRequest } from './brokers/types.js';
+export { createBroker, registerTransport } from './brokers/registry.js';
+export { redactUrl } from './util/url.js';
+export type { Broker, Delivery, Consumer, BrokerCapabilities } from './brokers/types.js';
+export type { ControlRequest } from './protocol/control.js';
 export type { ResultBackend, ResultMeta, TaskState } from './backends/types.js';
 export * from './events/types.js';
 export {

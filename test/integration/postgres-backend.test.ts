@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { App } from '../../runtime/src/index.js';
-import { PostgresBackend } from '../../runtime/src/backends/postgres.js';
+import { PostgresBackend } from '../../runtime/src/brokers/postgres/postgres-backend.js';
 import { createBroker } from '../../runtime/src/brokers/registry.js';
 import { LATEST_VERSION } from '../../runtime/src/brokers/postgres/migrations.js';
 import type { ResultMeta } from '../../runtime/src/backends/types.js';

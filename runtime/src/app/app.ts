@@ -55,11 +55,11 @@ export async function createBackendFromUrl(url: string, brokerOf?: () => Promise
     return (await brokerOf()).createBackend();
   }
   if (/^rediss?:\/\//.test(url)) {
-    const { RedisBackend } = await import('../backends/redis.js');
+    const { RedisBackend } = await import('../brokers/redis/redis-backend.js');
     return RedisBackend.fromUrl(url);
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const { PostgresBackend } = await import('../backends/postgres.js');
+    const { PostgresBackend } = await import('../brokers/postgres/postgres-backend.js');
     return PostgresBackend.fromUrl(url);
   }
   const broker = await createBroker(url);

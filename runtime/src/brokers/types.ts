@@ -1,6 +1,10 @@
 import type { TransportMessage } from '../protocol/message.js';
 import type { SprigEvent } from '../events/types.js';
 import type { ResultBackend } from '../backends/types.js';
+import type { ControlRequest } from '../protocol/control.js';
+
+/** @deprecated import it from `protocol/control.js` (or the package); this re-export goes after one release. */
+export type { ControlRequest } from '../protocol/control.js';
 
 /**
  * One broker contract. What every broker does the same way is written once beside it: held and
@@ -39,17 +43,6 @@ export interface Consumer {
   setRefillBatch?(n: number): void;
   /** Stop receiving new deliveries; held ones stay held until acked/rejected. */
   cancel(): Promise<void>;
-}
-
-/** A control broadcast (Celery pidbox): method + arguments + where to reply. */
-export interface ControlRequest {
-  method: string;
-  arguments: Record<string, unknown>;
-  destination: string[] | null;
-  pattern?: string | null;
-  matcher?: string | null;
-  ticket: string;
-  reply_to: { exchange: string; routing_key: string } | null;
 }
 
 /**

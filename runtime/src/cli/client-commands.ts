@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { App } from '../app/app.js';
 import { TimeoutError } from '../errors.js';
 import { csv, isoDate, jsonArray, jsonObject, nonNegativeNumber } from './options.js';
-import { reportError } from './main.js';
+import { reportError } from './report-error.js';
 
 export function brokerOption(cmd: Command): Command {
   return cmd

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { clientApp, brokerOption } from './client-commands.js';
 import { csv, nonNegativeNumber } from './options.js';
-import { reportError } from './main.js';
-import { inspectCommands, controlCommands } from '../control/panel.js';
+import { reportError } from './report-error.js';
+import { inspectCommands, controlCommands } from '../worker/control.js';
 
 interface Common {
   broker?: string;

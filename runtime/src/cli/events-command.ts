@@ -8,7 +8,7 @@ import { ClusterState, TASK_STATES } from '../events/state.js';
 import type { SprigEvent } from '../events/types.js';
 import type { EventGap, EventReceiver } from '../events/receiver.js';
 import { brokerOption, clientApp } from './client-commands.js';
-import { reportError } from './main.js';
+import { reportError } from './report-error.js';
 
 interface EventsFlags {
   broker?: string;

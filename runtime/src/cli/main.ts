@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigError, SprigError, TaskError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerWorkerCommand } from './worker-command.js';
 import { registerClientCommands } from './client-commands.js';
@@ -8,6 +8,7 @@ import { registerDemoCommand } from './demo-command.js';
 import { registerEventsCommand } from './events-command.js';
 import { registerControlCommands } from './control-commands.js';
 import { registerMigrateCommand } from './migrate-command.js';
+import { reportError } from './report-error.js';
 
 function sprigProgram(): Command {
   const program = new Command('sprig')
@@ -47,17 +48,4 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     return reportError(err);
   }
-}
-
-export function reportError(err: unknown): number {
-  if (err instanceof TaskError) {
-    process.stderr.write(`sprig: ${err.message}\n${err.traceback ? err.traceback.trimEnd() + '\n' : ''}`);
-    return 1;
-  }
-  if (err instanceof SprigError) {
-    process.stderr.write(`sprig: ${err.message}\n`);
-    return err.code === 'E_CONFIG' ? 2 : 1;
-  }
-  process.stderr.write(`sprig: ${(err as Error)?.stack ?? String(err)}\n`);
-  return 1;
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
 import { brokerOption, clientApp } from './client-commands.js';
-import { reportError } from './main.js';
+import { reportError } from './report-error.js';
 
 /** `sprig migrate`: apply the pending migrations of the postgres:// broker and/or result backend. */
 export function registerMigrateCommand(program: Command): void {

@@ -2,7 +2,7 @@
  * Trace context in task messages, without OpenTelemetry's types: what the package's public types may
  * mention (tracing/otel.ts, which loads the optional `@opentelemetry/api`, stays out of them).
  */
-import type { Outcome } from '../worker/trace.js';
+import type { Outcome } from '../protocol/outcome.js';
 
 /** W3C trace context as message headers (plain strings: it crosses processes with the job). */
 export type TraceCarrier = Record<string, string>;

@@ -31,16 +31,8 @@ export interface Job {
   trace?: TraceCarrier;
 }
 
-export type Outcome =
-  | { state: 'SUCCESS'; result: unknown; runtime: number }
-  | { state: 'FAILURE'; exc: ExceptionInfo; traceback: string; repr: string; runtime: number }
-  | { state: 'RETRY'; countdown: number; exc: ExceptionInfo | null; traceback: string; repr: string; runtime: number }
-  | { state: 'IGNORED'; runtime: number }
-  | { state: 'REJECTED'; requeue: boolean; reason: string; runtime: number }
-  /** The pool child running it died (set by the pool, never by the task). */
-  | { state: 'LOST'; reason: string; runtime: number }
-  /** Never started: revoked, or past its expiry, when its turn came in the pool (hand-off.ts). */
-  | { state: 'REVOKED'; expired: boolean; runtime: number };
+import type { Outcome } from '../protocol/outcome.js';
+export type { Outcome };
 
 /** JS errors with a Python builtin of the same name keep `builtins` so Python re-raises the same type. */
 const PY_BUILTINS = new Set(['TypeError', 'ValueError', 'KeyError', 'RuntimeError', 'NotImplementedError', 'ZeroDivisionError']);

@@ -15,10 +15,10 @@ import {
   type Broker,
   type BrokerCapabilities,
   type Consumer,
-  type ControlRequest,
   type Delivery,
   type DeliveryHandler,
 } from '../types.js';
+import type { ControlRequest } from '../../protocol/control.js';
 import { AmqpConnection, ChannelSlot, isConnectionError, noop, type Outgoing } from './connection.js';
 import { AmqpPidbox } from './pidbox.js';
 import { AmqpConsumer, type ConsumerHost, type Held } from './consumer.js';

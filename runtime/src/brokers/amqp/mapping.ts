@@ -100,5 +100,3 @@ export function jsonBody(m: ConsumeMessage): unknown {
   }
 }
 
-export { parseControl, controlBody } from '../../control/request.js';
-

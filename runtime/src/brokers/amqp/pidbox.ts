@@ -6,9 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, Options } from 'amqplib';
-import type { ControlRequest } from '../types.js';
+import { controlBody, parseControl, type ControlRequest } from '../../protocol/control.js';
 import { noop, type Outgoing } from './connection.js';
-import { controlBody, jsonBody, parseControl } from './mapping.js';
+import { jsonBody } from './mapping.js';
 import type { SubscriptionSpec } from './subscription.js';
 import { ifExists, PIDBOX_EXCHANGE, PIDBOX_MESSAGE_TTL_MS, PIDBOX_QUEUE_EXPIRES_MS, pidboxReplyQueue, REPLY_EXCHANGE } from './topology.js';
 

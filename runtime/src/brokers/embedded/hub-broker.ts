@@ -8,10 +8,10 @@ import {
   type Broker,
   type BrokerCapabilities,
   type Consumer,
-  type ControlRequest,
   type Delivery,
   type DeliveryHandler,
 } from '../types.js';
+import type { ControlRequest } from '../../protocol/control.js';
 import { EmbeddedBackend } from './embedded-backend.js';
 import type { DeliveryItem, HubLink, PublishItem } from './protocol.js';
 

@@ -13,7 +13,8 @@ import type { Logger } from '../../util/log.js';
 import { deadLetterEntry, encodeDeadLetter } from '../dead-letter.js';
 import { PriorityFifo } from '../priority-queue.js';
 import { prefetchCount, QoS } from '../qos.js';
-import { deadLetterQueueName, type ControlRequest } from '../types.js';
+import type { ControlRequest } from '../../protocol/control.js';
+import { deadLetterQueueName } from '../types.js';
 import { EMPTY_STATE, type Compactor, type JournalPort, type JournalRecord, type ReplayState } from './journal.js';
 import { PROTOCOL_VERSION, type DeliveryItem, type PublishItem, type RequestFrame } from './protocol.js';
 

@@ -11,7 +11,7 @@
  */
 import type { ResultMeta } from '../../backends/types.js';
 import type { SprigEvent } from '../../events/types.js';
-import type { ControlRequest } from '../types.js';
+import type { ControlRequest } from '../../protocol/control.js';
 
 export const PROTOCOL_VERSION = 1;
 

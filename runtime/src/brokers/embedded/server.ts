@@ -28,8 +28,6 @@ export interface EmbeddedServerOptions {
   dir: string;
   /** 0 or undefined: any free port. */
   port?: number;
-  /** Loopback only, by design: the token is the only guard. */
-  host?: '127.0.0.1';
   fsync?: FsyncPolicy;
   /** Journal compaction threshold in bytes (default 64 MB). */
   compactBytes?: number;

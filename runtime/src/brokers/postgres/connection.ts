@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { ConfigError } from '../../errors.js';
-import { redactUrl } from '../registry.js';
+import { redactUrl } from '../../util/url.js';
 import { backoff, Deadline, sleep, withDeadline } from '../../util/resilience.js';
 import { ConnectionError } from '../../errors.js';
 

@@ -1,7 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { ConfigError, ConnectionError } from '../../errors.js';
 import { backoff, withDeadline } from '../../util/resilience.js';
-import { redactUrl } from '../registry.js';
+import { redactUrl } from '../../util/url.js';
 
 export interface RedisUrlInfo {
   options: RedisOptions;

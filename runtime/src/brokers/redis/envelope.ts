@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { encodeEnvelope, decodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import { isSprigEvent, eventRoutingKey, type SprigEvent } from '../../events/types.js';
-import { controlBody, parseControl } from '../../control/request.js';
-import type { ControlRequest } from '../types.js';
+import { controlBody, parseControl, type ControlRequest } from '../../protocol/control.js';
 
 /** A kombu envelope around a JSON body (events, pidbox broadcasts and replies). */
 function jsonMessage(

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import { encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
+import { nowSeconds } from '../../protocol/time.js';
 import type { SprigEvent } from '../../events/types.js';
-import { RedisBackend } from '../../backends/redis.js';
 import { deadLetterEntry, encodeDeadLetter } from '../dead-letter.js';
 import { QoS } from '../qos.js';
 import type { BrokerOptions } from '../registry.js';
@@ -12,11 +12,12 @@ import {
   type Broker,
   type BrokerCapabilities,
   type Consumer,
-  type ControlRequest,
   type Delivery,
   type DeliveryHandler,
 } from '../types.js';
+import type { ControlRequest } from '../../protocol/control.js';
 import { RedisAckBatcher } from './ack-batcher.js';
+import { RedisBackend } from './redis-backend.js';
 import { baseOptions, connectOnce, parseRedisUrl, quiet, withTimeout, type RedisUrlInfo } from './connection.js';
 import { RedisConsumer, type ConsumerHost } from './consumer.js';
 import { controlEnvelope, decodeControl, decodeEvents, envelopeBody, eventEnvelope, replyEnvelope } from './envelope.js';
@@ -42,10 +43,6 @@ import { defineScripts, runScript } from './scripts.js';
 const RESTORE_BATCH = 500;
 /** How long a pidbox broadcast stays valid for workers (Celery: now + the client's timeout). */
 const CONTROL_EXPIRES_SEC = 10;
-
-function nowSeconds(): number {
-  return Date.now() / 1000;
-}
 
 /**
  * `redis://host:port/db` — kombu's Redis layout, so Python Celery workers and clients share the

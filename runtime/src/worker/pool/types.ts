@@ -3,11 +3,8 @@ import type { PoolKind } from '../../app/config.js';
 
 export interface PoolOptions {
   concurrency: number;
-  /** Absolute path of the tasks file children load. */
-  tasksFile?: string;
-  /** Worker-wide default limits (seconds). The consumer already folds them into each job; pools only use them to warn at start. */
+  /** The worker-wide hard limit (seconds). The consumer already folds limits into each job; a pool only warns with it at start. */
   timeLimit?: number;
-  softTimeLimit?: number;
   maxTasksPerChild?: number;
   /** Kilobytes of RSS after which a child is replaced (process pool). */
   maxMemoryPerChild?: number;

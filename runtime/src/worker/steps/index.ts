@@ -93,7 +93,6 @@ export const poolStep: Step<Worker> = {
     const opts = {
       concurrency: w.concurrency,
       timeLimit: w.config.worker?.timeLimit,
-      softTimeLimit: w.config.worker?.softTimeLimit,
       maxTasksPerChild: w.config.worker?.maxTasksPerChild,
       maxMemoryPerChild: w.config.worker?.maxMemoryPerChild,
       log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => w.log[level](msg),

@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
-import { ConnectionError, TimeoutError } from '../errors.js';
-import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ResultBackend, type ResultMeta } from './types.js';
-import { baseOptions, connectOnce, parseRedisUrl, quiet, withTimeout } from '../brokers/redis/connection.js';
-import { pyJson } from '../brokers/redis/pyjson.js';
+import { ConnectionError, TimeoutError } from '../../errors.js';
+import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ResultBackend, type ResultMeta } from '../../backends/types.js';
+import { baseOptions, connectOnce, parseRedisUrl, quiet, withTimeout } from './connection.js';
+import { pyJson } from './pyjson.js';
 
 export interface RedisBackendOptions {
   /** Default expiry of stored results in seconds (Celery `result_expires`); 0: never. */

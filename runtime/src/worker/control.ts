@@ -4,10 +4,10 @@
  */
 import * as os from 'node:os';
 import { registeredTaskNames } from '../app/registry.js';
-import type { Worker } from '../worker/worker.js';
-import type { Request } from '../worker/consumer.js';
+import type { Worker } from './worker.js';
+import type { Request } from './consumer.js';
 import { toCeleryIso } from '../protocol/time.js';
-import { parseRate } from '../worker/rate-limit.js';
+import { parseRate } from './rate-limit.js';
 
 type Handler = (w: Worker, args: Record<string, unknown>) => unknown | Promise<unknown>;
 

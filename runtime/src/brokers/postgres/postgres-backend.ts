@@ -1,11 +1,11 @@
 import type pg from 'pg';
-import { ConnectionError, TimeoutError } from '../errors.js';
-import { withDeadline } from '../util/resilience.js';
-import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ResultBackend, type ResultMeta } from './types.js';
-import { encodeResultMeta } from './redis.js';
-import { channels, ident, isConnectionError, newPool, parsePostgresUrl, retryQuery, type PostgresUrlInfo } from '../brokers/postgres/connection.js';
-import { PostgresListener } from '../brokers/postgres/listener.js';
-import { migrate } from '../brokers/postgres/migrations.js';
+import { ConnectionError, TimeoutError } from '../../errors.js';
+import { withDeadline } from '../../util/resilience.js';
+import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ResultBackend, type ResultMeta } from '../../backends/types.js';
+import { encodeResultMeta } from '../redis/redis-backend.js';
+import { channels, ident, isConnectionError, newPool, parsePostgresUrl, retryQuery, type PostgresUrlInfo } from './connection.js';
+import { PostgresListener } from './listener.js';
+import { migrate } from './migrations.js';
 
 export interface PostgresBackendOptions {
   /** Default expiry of stored results in seconds (Celery `result_expires`); 0: never. */
