@@ -112,6 +112,8 @@ export function buildTaskMessage(o: BuildTaskOptions): TransportMessage {
   if (typeof o.expires === 'number') expires = new Date(now + o.expires * 1000);
   else if (o.expires !== undefined) expires = o.expires instanceof Date ? o.expires : parseIso(o.expires);
 
+  if (eta && Number.isNaN(eta.getTime())) throw new ProtocolError(`invalid eta or countdown: ${String(o.eta ?? o.countdown)}`);
+  if (expires && Number.isNaN(expires.getTime())) throw new ProtocolError(`invalid expires: ${String(o.expires)}`);
   const queue = o.queue ?? 'celery';
   const serializer = serializers.get(o.serializer ?? 'json');
   const embed: EmbedOptions = { callbacks: null, errbacks: null, chain: null, chord: null, ...o.embed };
@@ -191,12 +193,66 @@ export interface ParseOptions {
 
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 
-function asNumberOrNull(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
 function asStringOrNull(v: unknown): string | null {
   return typeof v === 'string' && v !== 'undefined' ? v : null;
+}
+
+/**
+ * Header checks. Every header a worker acts on is checked here, once: a message whose headers
+ * would make the worker throw later (an `eta` that is no date, a time limit that is no number)
+ * is refused now with a reason, so it is dead-lettered instead of killing the worker each time
+ * it is redelivered.
+ */
+function bad(name: string, v: unknown, want: string): ProtocolError {
+  let shown: string;
+  try {
+    shown = typeof v === 'bigint' ? `${v}` : (JSON.stringify(v) ?? String(v));
+  } catch {
+    shown = String(v);
+  }
+  return new ProtocolError(`invalid ${name} header ${shown.length > 80 ? `${shown.slice(0, 80)}...` : shown}: ${want}`, { code: 'E_BAD_HEADER' });
+}
+
+function timeHeader(h: Record<string, unknown>, name: 'eta' | 'expires'): Date | null {
+  const v = h[name];
+  if (v === null || v === undefined || v === '' || v === 'undefined') return null;
+  const d = typeof v === 'string' || typeof v === 'number' ? parseIso(v) : null;
+  if (!d || Number.isNaN(d.getTime())) throw bad(name, v, 'expected an ISO 8601 date and time');
+  return d;
+}
+
+function optionalString(h: Record<string, unknown>, name: string): string | null {
+  const v = h[name];
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'string') throw bad(name, v, 'expected a string or null');
+  return asStringOrNull(v);
+}
+
+/** Seconds of a time limit: null (none) or a finite number >= 0 (0: none, as in Celery). */
+function limitSeconds(v: unknown, name: string): number | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(name, v, 'expected a number of seconds >= 0 or null');
+  return v === 0 ? null : v;
+}
+
+function timeLimits(h: Record<string, unknown>): [number | null, number | null] {
+  const tl = h.timelimit;
+  if (tl === null || tl === undefined) return [null, null];
+  if (!Array.isArray(tl) || tl.length > 2) throw bad('timelimit', tl, 'expected [hard, soft]');
+  return [limitSeconds(tl[0], 'timelimit'), limitSeconds(tl[1], 'timelimit')];
+}
+
+function retriesHeader(h: Record<string, unknown>): number {
+  const v = h.retries;
+  if (v === null || v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad('retries', v, 'expected an integer >= 0');
+  return v;
+}
+
+function priorityProperty(v: unknown): number {
+  if (v === null || v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255) throw bad('priority', v, 'expected an integer from 0 to 255');
+  return v;
 }
 
 /** Decode the body bytes (decompress, then deserialize) of any message. */
@@ -215,7 +271,7 @@ export function decodeBody(msg: TransportMessage, opts: ParseOptions = {}): unkn
 export function parseTaskMessage(msg: TransportMessage, opts: ParseOptions = {}): TaskRequest {
   const h = msg.headers ?? {};
   const body = decodeBody(msg, opts);
-  if (typeof h.task !== 'string' || typeof h.id !== 'string') {
+  if (typeof h.task !== 'string' || typeof h.id !== 'string' || !h.task || !h.id) {
     if (body && typeof body === 'object' && !Array.isArray(body) && 'task' in (body as object)) {
       throw new ProtocolError('protocol v1 message (task in body): only Celery message protocol v2 is supported', {
         code: 'E_PROTOCOL_V1',
@@ -231,31 +287,33 @@ export function parseTaskMessage(msg: TransportMessage, opts: ParseOptions = {})
   if (kwargs === null || typeof kwargs !== 'object' || Array.isArray(kwargs)) {
     throw new ProtocolError('not a protocol v2 body: kwargs is not an object');
   }
-  const tl = Array.isArray(h.timelimit) ? h.timelimit : [null, null];
   const p = msg.properties ?? {};
   const rawProps = p as Record<string, unknown>;
-  const retries = typeof h.retries === 'number' ? h.retries : 0;
+  const [timeLimit, softTimeLimit] = timeLimits(h);
+  if (h.ignore_result !== undefined && h.ignore_result !== null && typeof h.ignore_result !== 'boolean') throw bad('ignore_result', h.ignore_result, 'expected true or false');
+  const argsrepr = optionalString(h, 'argsrepr');
+  const kwargsrepr = optionalString(h, 'kwargsrepr');
   return {
     id: h.id,
     name: h.task,
     args,
     kwargs: kwargs as Record<string, unknown>,
     embed: (embed && typeof embed === 'object' ? embed : {}) as Partial<EmbedOptions>,
-    retries,
-    eta: parseIso(h.eta),
-    expires: parseIso(h.expires),
-    timeLimit: asNumberOrNull(tl[0]),
-    softTimeLimit: asNumberOrNull(tl[1]),
-    rootId: asStringOrNull(h.root_id),
-    parentId: asStringOrNull(h.parent_id),
-    groupId: asStringOrNull(h.group),
+    retries: retriesHeader(h),
+    eta: timeHeader(h, 'eta'),
+    expires: timeHeader(h, 'expires'),
+    timeLimit,
+    softTimeLimit,
+    rootId: optionalString(h, 'root_id'),
+    parentId: optionalString(h, 'parent_id'),
+    groupId: optionalString(h, 'group'),
     replyTo: asStringOrNull(p.reply_to ?? rawProps.replyTo) || null,
     correlationId: asStringOrNull(p.correlation_id ?? rawProps.correlationId),
     ignoreResult: h.ignore_result === true,
-    priority: typeof p.priority === 'number' ? p.priority : 0,
+    priority: priorityProperty(p.priority),
     origin: asStringOrNull(h.origin),
-    argsrepr: typeof h.argsrepr === 'string' ? h.argsrepr : pyreprArgs(args),
-    kwargsrepr: typeof h.kwargsrepr === 'string' ? h.kwargsrepr : pyrepr(kwargs),
+    argsrepr: argsrepr ?? pyreprArgs(args),
+    kwargsrepr: kwargsrepr ?? pyrepr(kwargs),
     headers: h,
     properties: p,
     contentType: msg.contentType,

@@ -9,6 +9,7 @@ import type { Task } from '../app/task.js';
 import { NotRegisteredError } from '../errors.js';
 import { PriorityFifo } from '../brokers/priority-queue.js';
 import { pyrepr } from '../protocol/pyrepr.js';
+import { toCeleryIso } from '../protocol/time.js';
 import { serializers } from '../serialization/registry.js';
 import { errorToInfo, type Job, type Outcome } from './trace.js';
 import type { Worker } from './worker.js';
@@ -151,8 +152,8 @@ export class TaskConsumer {
       args: req.argsrepr,
       kwargs: req.kwargsrepr,
       retries: req.retries,
-      eta: (req.headers.eta as string | null) ?? null,
-      expires: (req.headers.expires as string | null) ?? null,
+      eta: req.eta ? toCeleryIso(req.eta) : null,
+      expires: req.expires ? toCeleryIso(req.expires) : null,
       root_id: req.rootId,
       parent_id: req.parentId,
     });
