@@ -65,3 +65,42 @@ test('1. poison headers (eta 1e13, a date that is no date, bad time limits, retr
   await broker.publish(queue, ok);
   assert.equal(await app.asyncResult(ok.headers.id as string).get({ timeout: 5 }), 4);
 });
+
+/** A task message as a Python client writes it: body bytes of `contentType`, written by hand. */
+function foreign(name: string, contentType: string, body: Buffer) {
+  const m = buildTaskMessage({ name, args: [], queue });
+  return { ...m, contentType, contentEncoding: contentType === 'application/json' ? 'utf-8' : 'binary', body };
+}
+
+const BIG = [2n ** 63n - 1n, -(2n ** 63n), 2n ** 64n - 1n, 9007199254740993n];
+
+test('2. 64-bit integers from Python (msgpack, JSON) reach the task exactly and are written back exactly, in the async and the process pool', async () => {
+  const broker = (await app.broker()) as MemoryBroker;
+  const { Packr } = require('msgpackr') as typeof import('msgpackr');
+  const packed = new Packr({ useRecords: false }).pack([[...BIG, 1, 2 ** 40], { k: 2n ** 63n - 1n }, {}]);
+  const json = Buffer.from('[[9223372036854775807, -9223372036854775808, 18446744073709551615, 9007199254740993, 1, 1099511627776], {"k": 9223372036854775807}, {}]');
+  const other = uniqueQueue();
+  const proc = new Worker({ app: FIXTURE_TASKS, logLevel: 'error', config: { brokerUrl: url, accept: ['json', 'msgpack'], worker: { pool: 'process', concurrency: 1, queues: [other], events: false } } });
+  await proc.start();
+  try {
+    for (const q of [queue, other]) {
+      for (const [ct, body] of [['application/x-msgpack', Buffer.from(packed)], ['application/json', json]] as const) {
+        const m = foreign('echo', ct, body);
+        await broker.publish(q, m);
+        const got = await app.asyncResult(m.headers.id as string).get({ timeout: 10 });
+        assert.deepEqual(got, [...BIG, 1, 2 ** 40, { k: 2n ** 63n - 1n }], `${ct} on ${q === queue ? 'async' : 'process'} pool`);
+      }
+    }
+  } finally {
+    await proc.stop();
+  }
+  // What is written back: JSON digits (the result backend and task bodies), msgpack int64/uint64.
+  const { serializers } = await import('../../runtime/src/serialization/registry.js');
+  const { encodeResultMeta } = await import('../../runtime/src/backends/redis.js');
+  assert.equal(serializers.get('json').encode([BIG, {}]).toString(), '[[9223372036854775807,-9223372036854775808,18446744073709551615,9007199254740993],{}]');
+  assert.deepEqual(serializers.get('json').decode(serializers.get('json').encode(BIG)), BIG);
+  assert.deepEqual(serializers.get('msgpack').decode(serializers.get('msgpack').encode(BIG)), BIG);
+  assert.match(encodeResultMeta({ status: 'SUCCESS', result: BIG, traceback: null, children: [], date_done: null, task_id: 'x' }), /"result": \[9223372036854775807, -9223372036854775808, 18446744073709551615, 9007199254740993\]/);
+  // One a serializer cannot write (msgpack has no integer past 64 bits) fails at the caller, not later.
+  assert.throws(() => serializers.get('msgpack').encode([2n ** 64n]), /too large/);
+});

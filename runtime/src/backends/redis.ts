@@ -3,6 +3,7 @@ import { ConnectionError, TimeoutError } from '../errors.js';
 import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ResultBackend, type ResultMeta } from './types.js';
 import { baseOptions, connectOnce, parseRedisUrl, quiet, withTimeout } from '../brokers/redis/connection.js';
 import { pyJson } from '../brokers/redis/pyjson.js';
+import { parseJson } from '../serialization/json.js';
 
 export interface RedisBackendOptions {
   /** Default expiry of stored results in seconds (Celery `result_expires`); 0: never. */
@@ -36,7 +37,7 @@ export function encodeResultMeta(meta: ResultMeta): string {
 function parseMeta(raw: string | null): ResultMeta | null {
   if (raw === null) return null;
   try {
-    const v = JSON.parse(raw) as ResultMeta;
+    const v = parseJson(raw) as ResultMeta;
     return v && typeof v === 'object' && typeof v.status === 'string' ? v : null;
   } catch {
     return null;

@@ -9,6 +9,7 @@ import { serializers } from '../serialization/registry.js';
 import { compressors } from '../compression/registry.js';
 import { pyrepr, pyreprArgs } from './pyrepr.js';
 import { parseIso, toCeleryIso } from './time.js';
+import { parseJson, stringifyJson } from '../serialization/json.js';
 
 export interface TaskHeaders {
   lang: string;
@@ -326,7 +327,7 @@ export function parseTaskMessage(msg: TransportMessage, opts: ParseOptions = {})
  * {"body": base64, "content-encoding", "content-type", "headers", "properties"}.
  */
 export function encodeEnvelope(msg: TransportMessage): string {
-  return JSON.stringify({
+  return stringifyJson({
     body: msg.body.toString('base64'),
     'content-encoding': msg.contentEncoding,
     'content-type': msg.contentType,
@@ -339,7 +340,7 @@ export function encodeEnvelope(msg: TransportMessage): string {
 export function decodeEnvelope(raw: string | Buffer): TransportMessage {
   let env: unknown;
   try {
-    env = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    env = parseJson(typeof raw === 'string' ? raw : raw.toString('utf8'));
   } catch (err) {
     throw new DecodeError(`message is not a JSON envelope: ${(err as Error).message}`, { cause: err });
   }

@@ -3,7 +3,7 @@
  * -> reserved (priority order) -> revoked/expired again -> pool -> outcome -> result + events -> ack.
  */
 import type { Broker, Consumer, Delivery } from '../brokers/types.js';
-import { parseTaskMessage, buildTaskMessage, type TaskRequest, type ParseOptions } from '../protocol/message.js';
+import { parseTaskMessage, buildTaskMessage, type TaskRequest, type ParseOptions, type TransportMessage } from '../protocol/message.js';
 import { getTask, registeredTaskNames } from '../app/registry.js';
 import type { Task } from '../app/task.js';
 import { NotRegisteredError } from '../errors.js';
@@ -303,14 +303,28 @@ export class TaskConsumer {
           this.w.stats.failed++;
           this.ack(r);
           break;
-        case 'RETRY':
-          await this.republishForRetry(r, o.countdown);
+        case 'RETRY': {
+          // A value the message's serializer cannot write fails this task (it would never be sent).
+          let retry: TransportMessage;
+          try {
+            retry = this.retryMessage(r, o.countdown);
+          } catch (err) {
+            const info = errorToInfo(err);
+            await this.store(r, { status: 'FAILURE', result: info.exc, traceback: info.traceback });
+            this.w.events.send({ type: 'task-failed', uuid: req.id, exception: info.repr, traceback: info.traceback });
+            this.w.log.error(`Task ${req.name}[${req.id}] cannot be retried: ${info.repr}`);
+            this.w.stats.failed++;
+            this.ack(r);
+            break;
+          }
+          await this.broker.publish(r.delivery.queue, retry);
           await this.store(r, { status: 'RETRY', result: o.exc, traceback: o.traceback || null });
           this.w.events.send({ type: 'task-retried', uuid: req.id, exception: o.repr, traceback: o.traceback });
           this.w.log.info(`Task ${req.name}[${req.id}] retry: ${o.repr}`);
           this.w.stats.retried++;
           this.ack(r);
           break;
+        }
         case 'IGNORED':
           this.ack(r);
           break;
@@ -354,9 +368,9 @@ export class TaskConsumer {
     if (!requeue && announce) this.w.events.send({ type: 'task-rejected', uuid: r.req.id, requeue, reason, name: r.req.name });
   }
 
-  private async republishForRetry(r: Request, countdown: number): Promise<void> {
+  private retryMessage(r: Request, countdown: number): TransportMessage {
     const { req } = r;
-    const message = buildTaskMessage({
+    return buildTaskMessage({
       id: req.id,
       name: req.name,
       args: req.args,
@@ -377,7 +391,6 @@ export class TaskConsumer {
       embed: req.embed,
       origin: this.w.hostname,
     });
-    await this.broker.publish(r.delivery.queue, message);
   }
 
   async store(r: Request, s: Pick<ResultMeta, 'status' | 'result' | 'traceback'>): Promise<void> {

@@ -9,6 +9,7 @@ import { backoffSeconds, makeRetry, matchesError, MaxRetriesSignal, type Task, t
 import { performance } from 'node:perf_hooks';
 import { Ignore, NotRegisteredError, Reject, Retry, SoftTimeLimitExceeded, type ExceptionInfo } from '../errors.js';
 import { registeredTaskNames } from '../app/registry.js';
+import { stringifyJson } from '../serialization/json.js';
 
 /** What a pool needs to run a task (plain data: it crosses process and thread boundaries). */
 export interface Job {
@@ -73,13 +74,13 @@ function safeJson(v: unknown): string {
   }
 }
 
-/** A result must survive JSON (the result backend's format). */
+/** A result must survive JSON (the result backend's format; a BigInt is written exactly, json.ts). */
 function checkSerializable(v: unknown): void {
   if (v === null || typeof v !== 'object') {
-    if (typeof v === 'bigint' || typeof v === 'function' || typeof v === 'symbol') throw new TypeError(`task result of type ${typeof v} is not JSON-serializable`);
+    if (typeof v === 'function' || typeof v === 'symbol') throw new TypeError(`task result of type ${typeof v} is not JSON-serializable`);
     return;
   }
-  JSON.stringify(v);
+  stringifyJson(v);
 }
 
 const host = hostname();

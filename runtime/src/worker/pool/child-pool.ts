@@ -14,7 +14,7 @@ import { Worker as Thread } from 'node:worker_threads';
 import { errorToInfo, type Job, type Outcome } from '../trace.js';
 import { TimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import { poolChildPath } from '../../util/paths.js';
-import type { FromChild, JobDone, ToChild } from './child-protocol.js';
+import { sendExact, unwrapExact, type FromChild, type JobDone, type ToChild } from './child-protocol.js';
 import { handBackOutcome, type Pool, type PoolOptions } from './types.js';
 import { discardedOutcome } from '../hand-off.js';
 
@@ -118,7 +118,8 @@ export class ChildPool implements Pool {
     // Assigned once below; the handlers are created first because the child is built around them.
     // eslint-disable-next-line prefer-const
     let child: Child;
-    const onMessage = (m: FromChild) => {
+    const onMessage = (raw: FromChild) => {
+      const m = unwrapExact(raw);
       if (m.t === 'done') this.finish(child, m.results, m.rss);
       else if (m.t === 'ready') resolveReady();
       else {
@@ -139,7 +140,7 @@ export class ChildPool implements Pool {
       cp.on('error', (err) => this.o.log('error', `pool child error: ${err.message}`));
       pid = cp.pid ?? -1;
       send = (m) => {
-        if (cp.connected) cp.send(m);
+        if (cp.connected) sendExact((x) => cp.send(x), m);
       };
       kill = () => void cp.kill('SIGKILL');
     } else {

@@ -4,11 +4,11 @@ import { errorToInfo, executeTask, LazyAbort, type Job, type Outcome } from '../
 import { discardedOutcome, discardReason } from '../hand-off.js';
 import { registeredTaskNames } from '../../app/registry.js';
 import { SoftTimeLimitExceeded, WorkerLostError } from '../../errors.js';
-import type { FromChild, JobDone, ToChild } from './child-protocol.js';
+import { sendExact, unwrapExact, type FromChild, type JobDone, type ToChild } from './child-protocol.js';
 
 export function runPoolChild(): void {
   process.setSourceMapsEnabled(true);
-  const send: (m: FromChild) => void = isMainThread ? (m) => process.send!(m) : (m) => parentPort!.postMessage(m);
+  const send: (m: FromChild) => void = isMainThread ? (m) => sendExact((x) => process.send!(x), m) : (m) => parentPort!.postMessage(m);
   const queue: Job[] = [];
   /** Ids of queued jobs revoked since they were sent here (each leaves the set when its turn comes). */
   const revoked = new Set<string>();
@@ -62,7 +62,8 @@ export function runPoolChild(): void {
     if (exiting) exit();
   };
 
-  const onMessage = (m: ToChild) => {
+  const onMessage = (raw: ToChild) => {
+    const m = unwrapExact(raw);
     switch (m.t) {
       case 'init':
         reportMemory = m.reportMemory;
