@@ -12,19 +12,28 @@ import { FIXTURE_TASKS, uniqueQueue, waitFor } from '../helpers.js';
 
 const url = `memory://${randomUUID()}`;
 const queue = uniqueQueue();
+/** Served by an async pool of 2 (`worker`) and by a process pool of 2 (`procWorker`). */
+const procQueue = uniqueQueue();
 let worker: Worker;
+let procWorker: Worker;
 let app: App;
 const events: SprigEvent[] = [];
+const warnings: Error[] = [];
+const onWarning = (w: Error) => warnings.push(w);
 
 before(async () => {
-  worker = new Worker({ app: FIXTURE_TASKS, logLevel: 'error', config: { brokerUrl: url, accept: ['json', 'msgpack', 'yaml'], worker: { pool: 'async', concurrency: 2, queues: [queue], events: true } } });
+  process.on('warning', onWarning);
+  const config = (pool: 'async' | 'process', q: string) => ({ brokerUrl: url, accept: ['json', 'msgpack', 'yaml'], worker: { pool, concurrency: 2, prefetchMultiplier: 2, queues: [q], events: true } });
+  worker = new Worker({ app: FIXTURE_TASKS, logLevel: 'error', config: config('async', queue) });
+  procWorker = new Worker({ app: FIXTURE_TASKS, logLevel: 'error', hostname: `proc-${randomUUID()}@test`, config: config('process', procQueue) });
   app = new App({ brokerUrl: url, defaultQueue: queue });
   await (await app.broker()).subscribeEvents((e) => events.push(e));
-  await worker.start();
+  await Promise.all([worker.start(), procWorker.start()]);
 });
 
 after(async () => {
-  await worker.stop();
+  process.off('warning', onWarning);
+  await Promise.all([worker.stop(), procWorker.stop()]);
   await app.close();
 });
 
@@ -79,11 +88,8 @@ test('2. 64-bit integers from Python (msgpack, JSON) reach the task exactly and 
   const { Packr } = require('msgpackr') as typeof import('msgpackr');
   const packed = new Packr({ useRecords: false }).pack([[...BIG, 1, 2 ** 40], { k: 2n ** 63n - 1n }, {}]);
   const json = Buffer.from('[[9223372036854775807, -9223372036854775808, 18446744073709551615, 9007199254740993, 1, 1099511627776], {"k": 9223372036854775807}, {}]');
-  const other = uniqueQueue();
-  const proc = new Worker({ app: FIXTURE_TASKS, logLevel: 'error', config: { brokerUrl: url, accept: ['json', 'msgpack'], worker: { pool: 'process', concurrency: 1, queues: [other], events: false } } });
-  await proc.start();
-  try {
-    for (const q of [queue, other]) {
+  {
+    for (const q of [queue, procQueue]) {
       for (const [ct, body] of [['application/x-msgpack', Buffer.from(packed)], ['application/json', json]] as const) {
         const m = foreign('echo', ct, body);
         await broker.publish(q, m);
@@ -91,8 +97,6 @@ test('2. 64-bit integers from Python (msgpack, JSON) reach the task exactly and 
         assert.deepEqual(got, [...BIG, 1, 2 ** 40, { k: 2n ** 63n - 1n }], `${ct} on ${q === queue ? 'async' : 'process'} pool`);
       }
     }
-  } finally {
-    await proc.stop();
   }
   // What is written back: JSON digits (the result backend and task bodies), msgpack int64/uint64.
   const { serializers } = await import('../../runtime/src/serialization/registry.js');
@@ -103,4 +107,26 @@ test('2. 64-bit integers from Python (msgpack, JSON) reach the task exactly and 
   assert.match(encodeResultMeta({ status: 'SUCCESS', result: BIG, traceback: null, children: [], date_done: null, task_id: 'x' }), /"result": \[9223372036854775807, -9223372036854775808, 18446744073709551615, 9007199254740993\]/);
   // One a serializer cannot write (msgpack has no integer past 64 bits) fails at the caller, not later.
   assert.throws(() => serializers.get('msgpack').encode([2n ** 64n]), /too large/);
+});
+
+test('4. timers past 24.8 days: a 30-day countdown waits, 30-day time limits do not fire at once (async and process pool)', async () => {
+  const { setLongTimeout } = await import('../../runtime/src/util/timers.js');
+  let fired = 0;
+  const long = [setLongTimeout(() => fired++, 2 ** 31), setLongTimeout(() => fired++, 30 * 86400_000), setLongTimeout(() => fired++, Infinity)];
+  const short = await new Promise<number>((res) => setLongTimeout(() => res(Date.now()), 20));
+  assert.ok(short > 0);
+  const later = app.sendTask('add', [1, 2], {}, { countdown: 30 * 86400 });
+  const limited = [queue, procQueue].map((q) => app.sendTask('slow', [300], {}, { queue: q, timeLimit: 30 * 86400, softTimeLimit: 30 * 86400 }));
+  for (const r of limited) assert.equal(await r.get({ timeout: 10 }), 300, 'a 30-day time limit lets a 300 ms task finish');
+  assert.equal(fired, 0, 'no long timer fired');
+  for (const t of long) clearTimeout(t);
+  await waitFor(() => worker.consumer.scheduled.has(later.id), 2000, 'the 30-day task held as scheduled');
+  assert.equal(await app.asyncResult(later.id).status(), 'PENDING', 'it has not run');
+  // get() with a 30-day timeout waits too (it does not time out at once).
+  const waiting = app.asyncResult(later.id).get({ timeout: 30 * 86400 }).then(() => 'done', (e: Error) => e.message);
+  const first = await Promise.race([waiting, new Promise((r) => setTimeout(() => r('still waiting'), 200))]);
+  assert.equal(first, 'still waiting');
+  await app.control.revoke(later.id, { timeout: 0.2 });
+  assert.match(await waiting, /revoked/i);
+  assert.deepEqual(warnings.filter((w) => w.name === 'TimeoutOverflowWarning').map((w) => w.message), []);
 });

@@ -4,6 +4,7 @@ import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ResultBackend, type ResultMe
 import { baseOptions, connectOnce, parseRedisUrl, quiet, withTimeout } from '../brokers/redis/connection.js';
 import { pyJson } from '../brokers/redis/pyjson.js';
 import { parseJson } from '../serialization/json.js';
+import { setLongTimeout } from '../util/timers.js';
 
 export interface RedisBackendOptions {
   /** Default expiry of stored results in seconds (Celery `result_expires`); 0: never. */
@@ -127,7 +128,7 @@ export class RedisBackend implements ResultBackend {
       w.resolve = (m) => settle(() => resolve(m));
       w.reject = (err) => settle(() => reject(err));
       if (timeoutMs !== undefined) {
-        w.timer = setTimeout(() => settle(() => reject(new TimeoutError(`task ${taskId} not ready after ${timeoutMs} ms`))), timeoutMs);
+        w.timer = setLongTimeout(() => settle(() => reject(new TimeoutError(`task ${taskId} not ready after ${timeoutMs} ms`))), timeoutMs);
       }
       this.subscribe(channel)
         .then(() => this.get(taskId))

@@ -9,6 +9,7 @@ import { ConnectionError, TimeoutError } from '../errors.js';
 import { serializers } from '../serialization/registry.js';
 import { READY_STATES, type ResultBackend, type ResultMeta } from './types.js';
 import { stringifyJson } from '../serialization/json.js';
+import { setLongTimeout } from '../util/timers.js';
 
 /** What the rpc backend needs from its broker (AmqpBroker implements it). */
 export interface RpcTransport {
@@ -127,7 +128,7 @@ export class RpcBackend implements ResultBackend {
         if (READY_STATES.has(m.status)) finish(() => resolve(m));
       });
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => fail(new TimeoutError(`task ${taskId} not ready after ${timeoutMs} ms`)), timeoutMs);
+        timer = setLongTimeout(() => fail(new TimeoutError(`task ${taskId} not ready after ${timeoutMs} ms`)), timeoutMs);
       }
       this.transport.replyQueue().then(() => {
         const m = this.transport.replies.get(taskId);

@@ -16,6 +16,7 @@ import type { Worker } from './worker.js';
 import type { ResultMeta } from '../backends/types.js';
 import { PrefetchTuner } from './prefetch.js';
 import { discardReason } from './hand-off.js';
+import { setLongTimeout } from '../util/timers.js';
 
 const SIGNALS: Record<string, number> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2, SIGHUP: 1, SIGUSR1: 10, SIGUSR2: 12, SIGQUIT: 3 };
 
@@ -161,7 +162,7 @@ export class TaskConsumer {
     if (delay > 0) {
       this.scheduled.set(req.id, r);
       this.adjustPrefetch();
-      r.timer = setTimeout(() => {
+      r.timer = setLongTimeout(() => {
         this.scheduled.delete(req.id);
         this.adjustPrefetch();
         this.reserve(r);

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import { setLongTimeout } from '../util/timers.js';
 
 /** Parse Celery's rate strings: '10/s', '100/m', '1000/h', or a bare number (per second). */
 export function parseRate(rate: string | number | null | undefined): number | null {
@@ -42,7 +43,7 @@ export class RateLimiter {
     b.wake = wake;
     if (!b.timer) {
       const wait = ((1 - b.tokens) / b.rate) * 1000;
-      b.timer = setTimeout(() => {
+      b.timer = setLongTimeout(() => {
         b.timer = undefined;
         b.wake?.();
       }, Math.ceil(wait));

@@ -13,6 +13,7 @@ import { PriorityFifo } from '../priority-queue.js';
 import { deadLetterQueueName, type ControlRequest } from '../types.js';
 import type { Compactor, Journal, JournalRecord, ReplayState } from './journal.js';
 import type { DeliveryItem, PublishItem } from './protocol.js';
+import { setLongTimeout } from '../../util/timers.js';
 
 /** Where the hub sends pushes for one connection. */
 export interface SessionSink {
@@ -275,7 +276,7 @@ export class Hub implements Compactor {
       const off = this.results.watch(taskId, (meta) => {
         if (READY_STATES.has(meta.status)) finish(meta);
       });
-      if (typeof timeoutMs === 'number') timer = setTimeout(gone, Math.max(0, timeoutMs));
+      if (typeof timeoutMs === 'number') timer = setLongTimeout(gone, Math.max(0, timeoutMs));
       s.cleanups.add(gone);
     });
   }
@@ -340,7 +341,7 @@ export class Hub implements Compactor {
           resolve(out);
         },
       };
-      const timer = setTimeout(c.finish, Math.max(0, timeoutMs));
+      const timer = setLongTimeout(c.finish, Math.max(0, timeoutMs));
       s.cleanups.add(c.finish);
       let l = this.collectors.get(key);
       if (!l) this.collectors.set(key, (l = []));

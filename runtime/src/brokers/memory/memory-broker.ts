@@ -13,6 +13,7 @@ import {
   type Delivery,
   type DeliveryHandler,
 } from '../types.js';
+import { setLongTimeout } from '../../util/timers.js';
 
 interface Stored {
   tag: string;
@@ -254,7 +255,7 @@ export class MemoryBroker implements Broker {
         if (expected !== undefined && out.length >= expected) done();
       };
       this.hub.bus.on(`reply:${replyTo}`, on);
-      const timer = setTimeout(done, timeoutMs);
+      const timer = setLongTimeout(done, timeoutMs);
     });
   }
 }

@@ -17,6 +17,7 @@ import { poolChildPath } from '../../util/paths.js';
 import { sendExact, unwrapExact, type FromChild, type JobDone, type ToChild } from './child-protocol.js';
 import { handBackOutcome, type Pool, type PoolOptions } from './types.js';
 import { discardedOutcome } from '../hand-off.js';
+import { setLongTimeout } from '../../util/timers.js';
 
 interface Running {
   job: Job;
@@ -221,10 +222,10 @@ export class ChildPool implements Pool {
   private startTimers(child: Child, r: Running): void {
     r.started = performance.now();
     const { hard, soft } = r;
-    if (soft) r.timers.push(setTimeout(() => child.send({ t: 'abort', id: r.job.id, reason: 'soft', seconds: soft }), soft * 1000));
+    if (soft) r.timers.push(setLongTimeout(() => child.send({ t: 'abort', id: r.job.id, reason: 'soft', seconds: soft }), soft * 1000));
     if (hard) {
       r.timers.push(
-        setTimeout(() => {
+        setLongTimeout(() => {
           r.killedFor = 'timelimit';
           this.o.log('error', `Hard time limit (${hard}s) exceeded for ${r.job.name}[${r.job.id}]: killing pool child ${child.pid}`);
           child.kill();
