@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { App, Worker, buildTaskMessage, type SprigEvent } from '../../runtime/src/index.js';
+import { App, TaskError, Worker, buildTaskMessage, type SprigEvent } from '../../runtime/src/index.js';
 import type { MemoryBroker } from '../../runtime/src/brokers/memory/memory-broker.js';
 import { FIXTURE_TASKS, uniqueQueue, waitFor } from '../helpers.js';
 
@@ -25,7 +25,7 @@ before(async () => {
   process.on('warning', onWarning);
   const config = (pool: 'async' | 'process', q: string) => ({ brokerUrl: url, accept: ['json', 'msgpack', 'yaml'], worker: { pool, concurrency: 2, prefetchMultiplier: 2, queues: [q], events: true } });
   worker = new Worker({ app: FIXTURE_TASKS, logLevel: 'error', config: config('async', queue) });
-  procWorker = new Worker({ app: FIXTURE_TASKS, logLevel: 'error', hostname: `proc-${randomUUID()}@test`, config: config('process', procQueue) });
+  procWorker = new Worker({ app: FIXTURE_TASKS, logLevel: 'error', config: { ...config('process', procQueue), worker: { ...config('process', procQueue).worker, hostname: `proc-${randomUUID()}@test` } } });
   app = new App({ brokerUrl: url, defaultQueue: queue });
   await (await app.broker()).subscribeEvents((e) => events.push(e));
   await Promise.all([worker.start(), procWorker.start()]);
@@ -129,4 +129,22 @@ test('4. timers past 24.8 days: a 30-day countdown waits, 30-day time limits do 
   await app.control.revoke(later.id, { timeout: 0.2 });
   assert.match(await waiting, /revoked/i);
   assert.deepEqual(warnings.filter((w) => w.name === 'TimeoutOverflowWarning').map((w) => w.message), []);
+});
+
+test("8. Celery-named errors are stored under Celery's class and module (TimeLimitExceeded, SoftTimeLimitExceeded, WorkerLostError)", async () => {
+  const failure = async (r: ReturnType<App['sendTask']>) => {
+    const err = await r.get({ timeout: 10 }).then(
+      () => assert.fail('expected a failure'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof TaskError, String(err));
+    return [err.excType, err.excModule, err.excMessage];
+  };
+  assert.deepEqual(await failure(app.sendTask('slow', [5000], {}, { timeLimit: 0.3 })), ['TimeLimitExceeded', 'billiard.exceptions', [0.3]]);
+  assert.deepEqual(await failure(app.sendTask('untilAborted', [], {}, { softTimeLimit: 0.2 })), ['SoftTimeLimitExceeded', 'billiard.exceptions', []]);
+  assert.deepEqual(await failure(app.sendTask('slow', [5000], {}, { queue: procQueue, timeLimit: 0.3 })), ['TimeLimitExceeded', 'billiard.exceptions', [0.3]]);
+  const [type, module] = await failure(app.sendTask('crash', [], {}, { queue: procQueue }));
+  assert.deepEqual([type, module], ['WorkerLostError', 'billiard.exceptions']);
+  // Python's own builtins keep theirs; other JS errors are not passed off as Celery's.
+  assert.deepEqual((await failure(app.sendTask('boom', ['x'])))!.slice(0, 2), ['RangeError', 'sprig']);
 });

@@ -42,6 +42,34 @@ export type Outcome =
 /** JS errors with a Python builtin of the same name keep `builtins` so Python re-raises the same type. */
 const PY_BUILTINS = new Set(['TypeError', 'ValueError', 'KeyError', 'RuntimeError', 'NotImplementedError', 'ZeroDivisionError']);
 
+/**
+ * Errors Celery has a class for, stored under Celery's name and module so Python's
+ * `except celery.exceptions.TimeLimitExceeded` catches them (Celery's result backend re-raises
+ * the class it finds in `sys.modules[exc_module]`; the billiard ones are what celery.exceptions
+ * exports under the same names).
+ */
+const CELERY_ERRORS: Record<string, [type: string, module: string]> = {
+  TimeLimitExceeded: ['TimeLimitExceeded', 'billiard.exceptions'],
+  SoftTimeLimitExceeded: ['SoftTimeLimitExceeded', 'billiard.exceptions'],
+  WorkerLostError: ['WorkerLostError', 'billiard.exceptions'],
+  Terminated: ['Terminated', 'billiard.exceptions'],
+  MaxRetriesExceededError: ['MaxRetriesExceededError', 'celery.exceptions'],
+  NotRegisteredError: ['NotRegistered', 'celery.exceptions'],
+  NotRegistered: ['NotRegistered', 'celery.exceptions'],
+  TaskRevokedError: ['TaskRevokedError', 'celery.exceptions'],
+  Retry: ['Retry', 'celery.exceptions'],
+  Reject: ['Reject', 'celery.exceptions'],
+  Ignore: ['Ignore', 'celery.exceptions'],
+  InvalidTaskError: ['InvalidTaskError', 'celery.exceptions'],
+  ChordError: ['ChordError', 'celery.exceptions'],
+  // AsyncResult.get() timing out inside a task, as celery.exceptions.TimeoutError does in Python.
+  TimeoutError: ['TimeoutError', 'celery.exceptions'],
+};
+
+function excClass(type: string): [type: string, module: string] {
+  return CELERY_ERRORS[type] ?? [type, PY_BUILTINS.has(type) ? 'builtins' : 'sprig'];
+}
+
 /** Drop Sprig's own and Node's internal frames: a traceback should point at the user's code. */
 function userStack(stack: string | undefined): string | undefined {
   if (!stack) return stack;
@@ -54,10 +82,13 @@ const RUNTIME_FRAME = /[/\\](dist[/\\]runtime|runtime[/\\]src)[/\\]/;
 
 export function errorToInfo(err: unknown): { exc: ExceptionInfo; traceback: string; repr: string } {
   if (err instanceof Error) {
-    const type = err.name && err.name !== 'Error' ? err.name : err.constructor?.name || 'Error';
+    const name = err.name && err.name !== 'Error' ? err.name : err.constructor?.name || 'Error';
+    const [type, module] = excClass(name);
     const msg = err.message;
+    // Celery's exc_message is the exception's args: the Celery-named errors carry theirs.
+    const args = (err as { excArgs?: unknown }).excArgs;
     return {
-      exc: { exc_type: type, exc_message: [msg], exc_module: PY_BUILTINS.has(type) ? 'builtins' : 'sprig' },
+      exc: { exc_type: type, exc_message: Array.isArray(args) ? args : [msg], exc_module: module },
       traceback: userStack(err.stack) ?? `${type}: ${msg}`,
       repr: `${type}(${JSON.stringify(msg)})`,
     };
