@@ -148,3 +148,29 @@ test("8. Celery-named errors are stored under Celery's class and module (TimeLim
   // Python's own builtins keep theirs; other JS errors are not passed off as Celery's.
   assert.deepEqual((await failure(app.sendTask('boom', ['x'])))!.slice(0, 2), ['RangeError', 'sprig']);
 });
+
+test('9. stored results carry group_id (and parent_id only when set) and date_done in Celery\'s format, six fractional digits', async () => {
+  const backend = await app.backend();
+  const broker = await app.broker();
+  const m = buildTaskMessage({ name: 'add', args: [1, 2], queue, groupId: `g-${randomUUID()}` });
+  await broker.publish(queue, m);
+  assert.equal(await app.asyncResult(m.headers.id as string).get({ timeout: 5 }), 3);
+  const meta = (await backend.get(m.headers.id as string))!;
+  assert.equal(meta.group_id, m.headers.group);
+  assert.equal('parent_id' in meta, false, 'no parent: no parent_id, as Celery writes it');
+  assert.match(meta.date_done ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/);
+  assert.ok(Math.abs(Date.parse(`${meta.date_done}Z`) - Date.now()) < 60_000);
+  for (const k of ['name', 'args', 'kwargs', 'worker', 'retries', 'queue']) assert.ok(k in meta, k);
+  const { toCeleryDateDone } = await import('../../runtime/src/protocol/time.js');
+  assert.equal(toCeleryDateDone(new Date('2026-11-25T00:48:53.668Z')), '2026-11-25T00:48:53.668000');
+});
+
+test('10. a task reads the headers its caller added (ctx.headers), in the async and the process pool, and keeps them on retries', async () => {
+  const headers = { 'x-trace': 'abc-123', tenant: { id: 7 } };
+  for (const q of [queue, procQueue]) {
+    const got = (await app.sendTask('request', [], {}, { queue: q, headers }).get({ timeout: 5 })) as { headers: Record<string, unknown> };
+    assert.deepEqual(got.headers, headers, q === queue ? 'async pool' : 'process pool');
+  }
+  assert.deepEqual(await app.sendTask('requestAfterRetry', [], {}, { headers }).get({ timeout: 5 }), { headers, retries: 1 });
+  assert.deepEqual(((await app.sendTask('request', []).get({ timeout: 5 })) as { headers: unknown }).headers, {}, 'no headers of its own: an empty object');
+});

@@ -157,6 +157,24 @@ export function buildTaskMessage(o: BuildTaskOptions): TransportMessage {
   return { headers, properties, contentType: serializer.contentType, contentEncoding: serializer.contentEncoding, body };
 }
 
+/** The headers of Celery's message protocol v2 (and kombu's); any other header is the caller's own. */
+const PROTOCOL_HEADERS = new Set([
+  'lang', 'task', 'id', 'shadow', 'eta', 'expires', 'group', 'group_index', 'retries', 'timelimit', 'root_id', 'parent_id',
+  'argsrepr', 'kwargsrepr', 'origin', 'ignore_result', 'compression', 'replaced_task_nesting', 'stamped_headers', 'stamps',
+]);
+const NO_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** The caller's own headers of a task message (`apply_async(headers=...)`), without the protocol's. */
+export function customHeaders(headers: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  let out: Record<string, unknown> | undefined;
+  for (const k of Object.keys(headers)) {
+    if (PROTOCOL_HEADERS.has(k)) continue;
+    // defineProperty: a "__proto__" header stays a key and never becomes a prototype.
+    Object.defineProperty((out ??= {}), k, { value: headers[k], enumerable: true, writable: true, configurable: true });
+  }
+  return out ?? NO_HEADERS;
+}
+
 /** A decoded task request, ready to execute. */
 export interface TaskRequest {
   id: string;

@@ -5,6 +5,14 @@ export function toCeleryIso(d: Date): string {
 
 const ISO_RE = /^[+-]?\d{4,6}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?)?(?:[zZ]|[+-]\d\d(?::?\d\d)?)?$/;
 
+/**
+ * `date_done` as Celery writes it (`datetime.utcnow().isoformat()`): naive UTC with six fractional
+ * digits. Python reads the fraction as microseconds, so three digits would be off by 1000.
+ */
+export function toCeleryDateDone(d: Date): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000');
+}
+
 /** Parses Celery/ISO timestamps (with offset, Z, or naive = UTC like Celery's utc default). */
 export function parseIso(value: unknown): Date | null {
   if (value === null || value === undefined || value === '' || value === 'undefined') return null;

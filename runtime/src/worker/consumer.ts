@@ -3,17 +3,17 @@
  * -> reserved (priority order) -> revoked/expired again -> pool -> outcome -> result + events -> ack.
  */
 import type { Broker, Consumer, Delivery } from '../brokers/types.js';
-import { parseTaskMessage, buildTaskMessage, type TaskRequest, type ParseOptions, type TransportMessage } from '../protocol/message.js';
+import { parseTaskMessage, buildTaskMessage, customHeaders, type TaskRequest, type ParseOptions, type TransportMessage } from '../protocol/message.js';
 import { getTask, registeredTaskNames } from '../app/registry.js';
 import type { Task } from '../app/task.js';
 import { NotRegisteredError } from '../errors.js';
 import { PriorityFifo } from '../brokers/priority-queue.js';
 import { pyrepr } from '../protocol/pyrepr.js';
-import { toCeleryIso } from '../protocol/time.js';
+import { toCeleryDateDone, toCeleryIso } from '../protocol/time.js';
 import { serializers } from '../serialization/registry.js';
 import { errorToInfo, type Job, type Outcome } from './trace.js';
 import type { Worker } from './worker.js';
-import type { ResultMeta } from '../backends/types.js';
+import { READY_STATES, type ResultMeta } from '../backends/types.js';
 import { PrefetchTuner } from './prefetch.js';
 import { discardReason } from './hand-off.js';
 import { setLongTimeout } from '../util/timers.js';
@@ -238,6 +238,8 @@ export class TaskConsumer {
       eta: req.eta ? req.eta.toISOString() : null,
       rootId: req.rootId,
       parentId: req.parentId,
+      groupId: req.groupId,
+      headers: customHeaders(req.headers),
       hostname: this.w.hostname,
       timeLimit: req.timeLimit ?? this.w.timeLimits.get(req.name)?.hard ?? r.task.options.timeLimit ?? this.w.config.worker?.timeLimit ?? null,
       softTimeLimit: req.softTimeLimit ?? this.w.timeLimits.get(req.name)?.soft ?? r.task.options.softTimeLimit ?? this.w.config.worker?.softTimeLimit ?? null,
@@ -391,32 +393,36 @@ export class TaskConsumer {
       serializer: serializers.has(req.contentType) ? req.contentType : 'json',
       embed: req.embed,
       origin: this.w.hostname,
+      // The caller's own headers (a trace id, say) go with every retry.
+      headers: { ...customHeaders(req.headers) },
     });
   }
 
   async store(r: Request, s: Pick<ResultMeta, 'status' | 'result' | 'traceback'>): Promise<void> {
     const { req, task } = r;
     if ((req.ignoreResult || task.options.ignoreResult) && s.status !== 'FAILURE') return;
-    await this.w.backend.store(
-      {
-        status: s.status,
-        result: s.result,
-        traceback: s.traceback,
-        children: [],
-        date_done: s.status === 'SUCCESS' || s.status === 'FAILURE' || s.status === 'REVOKED' ? new Date().toISOString().replace('Z', '') : null,
-        task_id: req.id,
-        parent_id: req.parentId,
-        name: req.name,
-        args: req.args,
-        kwargs: req.kwargs,
-        worker: this.w.hostname,
-        retries: req.retries,
-        queue: r.delivery.queue,
-        // Only the rpc backend needs it (the Redis backend would store it in the result).
-        replyTo: this.w.backend.kind === 'rpc' ? req.replyTo ?? undefined : undefined,
-      },
-      task.options.resultExpires ?? this.w.config.resultExpires,
-    );
+    await this.w.backend.store(this.resultMeta(req, s, r.delivery.queue), task.options.resultExpires ?? this.w.config.resultExpires);
+  }
+
+  /**
+   * A stored state in Celery's shape (backends/base.py `_get_result_meta`, with result_extended):
+   * group_id and parent_id only when set, date_done in Celery's format once the task is ready.
+   */
+  private resultMeta(req: TaskRequest, s: Pick<ResultMeta, 'status' | 'result' | 'traceback'>, queue: string): ResultMeta {
+    const meta: ResultMeta = {
+      status: s.status,
+      result: s.result,
+      traceback: s.traceback,
+      children: [],
+      date_done: READY_STATES.has(s.status) ? toCeleryDateDone(new Date()) : null,
+      task_id: req.id,
+    };
+    if (req.groupId) meta.group_id = req.groupId;
+    if (req.parentId) meta.parent_id = req.parentId;
+    Object.assign(meta, { name: req.name, args: req.args, kwargs: req.kwargs, worker: this.w.hostname, retries: req.retries, queue });
+    // Only the rpc backend needs it (the Redis backend would store it in the result).
+    if (this.w.backend.kind === 'rpc' && req.replyTo) meta.replyTo = req.replyTo;
+    return meta;
   }
 
   /** Bad input: dead-letter it with the reason, tell the monitor, keep going. */
@@ -433,17 +439,7 @@ export class TaskConsumer {
     this.w.log.error(`Received unregistered task of type ${JSON.stringify(req.name)} [${req.id}]: ${err.message}`);
     const info = errorToInfo(err);
     try {
-      await this.w.backend.store({
-        status: 'FAILURE',
-        result: { ...info.exc, exc_type: 'NotRegistered', exc_module: 'celery.exceptions' },
-        traceback: null,
-        children: [],
-        date_done: new Date().toISOString().replace('Z', ''),
-        task_id: req.id,
-        name: req.name,
-        worker: this.w.hostname,
-        replyTo: this.w.backend.kind === 'rpc' ? req.replyTo ?? undefined : undefined,
-      });
+      await this.w.backend.store(this.resultMeta(req, { status: 'FAILURE', result: { ...info.exc, exc_type: 'NotRegistered', exc_module: 'celery.exceptions' }, traceback: null }, d.queue));
     } catch (e) {
       this.w.log.error(`cannot store NotRegistered for ${req.id}: ${(e as Error).message}`);
     }

@@ -21,6 +21,9 @@ export interface Job {
   eta: string | null;
   rootId: string | null;
   parentId: string | null;
+  groupId: string | null;
+  /** The message headers that are not protocol fields (customHeaders()); shared, never mutated. */
+  headers: Readonly<Record<string, unknown>>;
   hostname: string;
   timeLimit: number | null;
   softTimeLimit: number | null;
@@ -115,6 +118,7 @@ function checkSerializable(v: unknown): void {
 }
 
 const host = hostname();
+const NO_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /**
  * An AbortController made only when someone needs it: most tasks never look at their signal, and
@@ -145,6 +149,8 @@ class JobContext implements TaskContext {
   readonly eta: Date | null;
   readonly rootId: string | null;
   readonly parentId: string | null;
+  readonly groupId: string | null;
+  readonly headers: Readonly<Record<string, unknown>>;
 
   constructor(
     private readonly job: Job,
@@ -160,6 +166,8 @@ class JobContext implements TaskContext {
     this.eta = job.eta ? new Date(job.eta) : null;
     this.rootId = job.rootId;
     this.parentId = job.parentId;
+    this.groupId = job.groupId ?? null;
+    this.headers = job.headers ?? NO_HEADERS;
   }
 
   get signal(): AbortSignal {
