@@ -174,3 +174,20 @@ test('10. a task reads the headers its caller added (ctx.headers), in the async 
   assert.deepEqual(await app.sendTask('requestAfterRetry', [], {}, { headers }).get({ timeout: 5 }), { headers, retries: 1 });
   assert.deepEqual(((await app.sendTask('request', []).get({ timeout: 5 })) as { headers: unknown }).headers, {}, 'no headers of its own: an empty object');
 });
+
+test('3. YAML read and written as PyYAML does: y/n are strings, a float needs a dot, integers are exact', async () => {
+  const broker = (await app.broker()) as MemoryBroker;
+  // What `yaml.safe_dump([[1, 'y', '1e3', 2**63-1], {'x': 1, 'y': 2, 'n': 3, 'e': '1e3', 'f': 1e21, 'on': 'off'}, {}])` writes.
+  const fromPython = "- - 1\n  - y\n  - 1e3\n  - 9223372036854775807\n- e: 1e3\n  f: 1.0e+21\n  n: 3\n  'on': 'off'\n  x: 1\n  y: 2\n- {}\n";
+  const m = foreign('echo', 'application/x-yaml', Buffer.from(fromPython));
+  await broker.publish(queue, m);
+  assert.deepEqual(await app.asyncResult(m.headers.id as string).get({ timeout: 5 }), [1, 'y', '1e3', 2n ** 63n - 1n, { e: '1e3', f: 1e21, n: 3, on: 'off', x: 1, y: 2 }]);
+  const { yamlSerializer: y } = await import('../../runtime/src/serialization/yaml.js');
+  const read = (s: string) => y.decode(Buffer.from(s));
+  assert.deepEqual(read('[y, n, Y, N, yes, No, on, OFF, ~, null, 1e3, 1.0e+3, 1.5, .5, 017, 0o17, 0x1f, 0b11, 1:30, 09, 2001-12-14]'), [
+    'y', 'n', 'Y', 'N', true, false, true, false, null, null, '1e3', 1000, 1.5, 0.5, 15, '0o17', 31, 3, 90, '09', new Date(Date.UTC(2001, 11, 14)),
+  ]);
+  // Written so that PyYAML reads back the same: strings it would take for something else are quoted.
+  const text = y.encode(['y', 'n', '1e3', 'yes', 'null', '', '=', '2001-12-14', '1:30', '017', 1e21, 2 ** 63, 2n ** 63n - 1n, 3, NaN]).toString();
+  assert.equal(text, '- y\n- n\n- 1e3\n- "yes"\n- "null"\n- ""\n- "="\n- "2001-12-14"\n- "1:30"\n- "017"\n- 1.0e+21\n- 9223372036854776000.0\n- 9223372036854775807\n- 3\n- .nan\n');
+});
