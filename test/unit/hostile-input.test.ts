@@ -191,3 +191,48 @@ test('3. YAML read and written as PyYAML does: y/n are strings, a float needs a 
   const text = y.encode(['y', 'n', '1e3', 'yes', 'null', '', '=', '2001-12-14', '1:30', '017', 1e21, 2 ** 63, 2n ** 63n - 1n, 3, NaN]).toString();
   assert.equal(text, '- y\n- n\n- 1e3\n- "yes"\n- "null"\n- ""\n- "="\n- "2001-12-14"\n- "1:30"\n- "017"\n- 1.0e+21\n- 9223372036854776000.0\n- 9223372036854775807\n- 3\n- .nan\n');
 });
+
+test('6. under prefetch, active = running now in a pool slot (with that child\'s pid), reserved = waiting; task-started is sent when a task starts, not when it is handed to the pool', async () => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const gate = path.join(os.tmpdir(), `sprig-gate-${randomUUID()}`);
+  try {
+    // A process pool of 2 holding 2 jobs per child: 4 tasks are all handed to the pool at once.
+    const rs = [0, 1, 2, 3].map(() => app.sendTask('gated', [gate, 0], {}, { queue: procQueue }));
+    const host = procWorker.hostname;
+    const ask = async (method: string) => ((await app.control.inspect(method, { destination: [host], timeout: 1 })).find((r) => host in r)?.[host] ?? []) as Array<Record<string, unknown>>;
+    await waitFor(() => fs.existsSync(`${gate}.ran`) && fs.readFileSync(`${gate}.ran`, 'utf8').trim().split('\n').length === 2, 10_000, 'two tasks running');
+    await waitFor(async () => (await ask('reserved')).length === 2, 5000, 'two reserved');
+    const active = await ask('active');
+    const ran = fs.readFileSync(`${gate}.ran`, 'utf8').trim().split('\n').sort();
+    assert.deepEqual(active.map((t) => t.id).sort(), ran, 'active lists the two running tasks, not the four handed to the pool');
+    const pids = procWorker.pool.pids();
+    for (const t of active) {
+      assert.ok(pids.includes(t.worker_pid as number) && t.worker_pid !== process.pid, `worker_pid ${String(t.worker_pid)} is a pool child's (${pids.join(', ')})`);
+      assert.equal(typeof t.time_start, 'number');
+    }
+    assert.notEqual(active[0]!.worker_pid, active[1]!.worker_pid, 'one in each child');
+    const reserved = await ask('reserved');
+    assert.deepEqual(reserved.map((t) => [t.time_start, t.worker_pid]), [[null, null], [null, null]]);
+    const startedIds = () => events.filter((e) => e.type === 'task-started' && rs.some((r) => r.id === e.uuid)).map((e) => (e as { uuid: string }).uuid);
+    await waitFor(() => startedIds().length >= 2, 2000, 'task-started of the running two');
+    assert.deepEqual(startedIds().sort(), ran, 'task-started only for the two that started');
+    const beats = () => events.filter((e) => e.type === 'worker-heartbeat' && e.hostname === host).length;
+    const before = beats();
+    procWorker.sendHeartbeat();
+    await waitFor(() => beats() > before, 2000, 'a heartbeat');
+    const heartbeat = events.filter((e) => e.type === 'worker-heartbeat' && e.hostname === host).pop() as { active: number };
+    assert.equal(heartbeat.active, 2, 'the heartbeat counts the running tasks only');
+    fs.writeFileSync(gate, '');
+    for (const r of rs) await r.get({ timeout: 10 });
+    await waitFor(() => startedIds().length === 4, 2000, 'task-started of all four');
+    for (const r of rs) {
+      const kinds = events.filter((e) => 'uuid' in e && e.uuid === r.id).map((e) => e.type);
+      assert.ok(kinds.indexOf('task-started') < kinds.indexOf('task-succeeded'), `${r.id}: ${kinds.join(', ')}`);
+    }
+  } finally {
+    fs.writeFileSync(gate, '');
+    for (const f of [gate, `${gate}.ran`]) fs.rmSync(f, { force: true });
+  }
+});

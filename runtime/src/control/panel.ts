@@ -22,7 +22,7 @@ function requestInfo(w: Worker, r: Request, started: boolean) {
     time_start: started && r.startedAt ? r.startedAt / 1000 : null,
     acknowledged: r.acked,
     delivery_info: { exchange: '', routing_key: r.delivery.queue, priority: r.req.priority, redelivered: r.delivery.redelivered },
-    worker_pid: started ? process.pid : null,
+    worker_pid: started ? r.workerPid ?? null : null,
   };
 }
 

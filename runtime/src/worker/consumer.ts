@@ -26,7 +26,10 @@ export interface Request {
   task: Task;
   acked: boolean;
   timer?: NodeJS.Timeout;
+  /** When it started running in a pool slot (epoch ms); unset while it waits (reserved). */
   startedAt?: number;
+  /** The pid of the process running it (a pool child's, or this one's for the async pool). */
+  workerPid?: number;
 }
 
 export class TaskConsumer {
@@ -78,19 +81,14 @@ export class TaskConsumer {
     return this.ready.length;
   }
 
-  /** Handed to the pool and not started yet (waiting in a pool child's batch). */
-  private queuedInPool(id: string): boolean {
-    return !!this.w.pool.queued?.(id);
-  }
-
-  /** Started in the pool (Celery's active requests). */
+  /** Running in a pool slot now (Celery's active requests): the pool said it started. */
   running(): Request[] {
-    return [...this.active.values()].filter((r) => !this.queuedInPool(r.req.id));
+    return [...this.active.values()].filter((r) => r.startedAt !== undefined);
   }
 
-  /** Reserved, waiting for a slot: in a pool child's batch, then prefetched here in priority order. */
+  /** Reserved, waiting for a slot: handed to the pool and not started (in a pool child's batch), then prefetched here in priority order. */
   reserved(): Request[] {
-    return [...[...this.active.values()].filter((r) => this.queuedInPool(r.req.id)), ...this.ready.values()];
+    return [...[...this.active.values()].filter((r) => r.startedAt === undefined), ...this.ready.values()];
   }
 
   async start(): Promise<void> {
@@ -226,9 +224,6 @@ export class TaskConsumer {
     const { req } = r;
     if (!this.acksLate(r)) this.ack(r);
     this.active.set(req.id, r);
-    r.startedAt = Date.now();
-    if (this.w.events.active) this.w.events.send({ type: 'task-started', uuid: req.id });
-    if (r.task.options.trackStarted) void this.store(r, { status: 'STARTED', result: { pid: process.pid, hostname: this.w.hostname }, traceback: null });
     const job: Job = {
       id: req.id,
       name: req.name,
@@ -245,7 +240,19 @@ export class TaskConsumer {
       softTimeLimit: req.softTimeLimit ?? this.w.timeLimits.get(req.name)?.soft ?? r.task.options.softTimeLimit ?? this.w.config.worker?.softTimeLimit ?? null,
       expires: req.expires ? req.expires.getTime() : null,
     };
-    this.w.pool.run(job, (o) => this.complete(r, o));
+    this.w.pool.run(
+      job,
+      (o) => this.complete(r, o),
+      (pid) => this.started(r, pid),
+    );
+  }
+
+  /** The pool started it (not when it was handed over: it may wait in a child's batch first). */
+  private started(r: Request, pid: number): void {
+    r.startedAt = Date.now();
+    r.workerPid = pid;
+    if (this.w.events.active) this.w.events.send({ type: 'task-started', uuid: r.req.id });
+    if (r.task.options.trackStarted) void this.store(r, { status: 'STARTED', result: { pid, hostname: this.w.hostname }, traceback: null });
   }
 
   private complete(r: Request, o: Outcome): void {
@@ -481,7 +488,7 @@ export class TaskConsumer {
   /** Where a task is in this worker, in Celery's words (inspect query_task), if it is here. */
   find(id: string): { state: 'active' | 'reserved' | 'scheduled'; request: Request } | undefined {
     const a = this.active.get(id);
-    if (a) return { state: this.queuedInPool(id) ? 'reserved' : 'active', request: a };
+    if (a) return { state: a.startedAt === undefined ? 'reserved' : 'active', request: a };
     const s = this.scheduled.get(id);
     if (s) return { state: 'scheduled', request: s };
     for (const r of this.ready.values()) if (r.req.id === id) return { state: 'reserved', request: r };

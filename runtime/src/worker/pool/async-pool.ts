@@ -53,8 +53,10 @@ export class AsyncPool implements Pool {
     if (this.o.timeLimit) this.warnHardLimit();
   }
 
-  run(job: Job, done: (o: Outcome) => void): void {
+  run(job: Job, done: (o: Outcome) => void, started?: (pid: number) => void): void {
     const r: Running = { abort: new LazyAbort(), done, settled: false, t0: performance.now() };
+    // Every job starts at once here, in this process.
+    started?.(process.pid);
     this.running.set(job.id, r);
     const { timeLimit: hard, softTimeLimit: soft } = job;
     if (soft) r.softTimer = setLongTimeout(() => r.abort.abort(new SoftTimeLimitExceeded(soft)), soft * 1000);

@@ -16,7 +16,9 @@ import { TimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import { poolChildPath } from '../../util/paths.js';
 import { sendExact, unwrapExact, type FromChild, type JobDone, type ToChild } from './child-protocol.js';
 import { handBackOutcome, type Pool, type PoolOptions } from './types.js';
-import { discardedOutcome } from '../hand-off.js';
+import { discardedOutcome, discardReason } from '../hand-off.js';
+
+const NONE_REVOKED: ReadonlySet<string> = new Set();
 import { setLongTimeout } from '../../util/timers.js';
 
 interface Running {
@@ -31,6 +33,9 @@ interface Running {
   killedFor?: 'timelimit' | 'terminate';
   /** Revoked while queued in a child: the child discards it; if the child dies first, it ends here, not elsewhere. */
   revoked?: boolean;
+  onStarted?: (pid: number) => void;
+  /** It became the running job of its child (`onStarted` was called). */
+  running?: boolean;
 }
 
 interface Child {
@@ -163,9 +168,9 @@ export class ChildPool implements Pool {
     return child;
   }
 
-  run(job: Job, done: (o: Outcome) => void): void {
+  run(job: Job, done: (o: Outcome) => void, started?: (pid: number) => void): void {
     const { timeLimit: hard, softTimeLimit: soft } = job;
-    const r: Running = { job, resolve: done, started: performance.now(), timers: [], limited: !!(hard || soft), hard, soft };
+    const r: Running = { job, resolve: done, started: performance.now(), timers: [], limited: !!(hard || soft), hard, soft, onStarted: started };
     if (!this.dispatch(r)) this.pending.push(r);
   }
 
@@ -204,6 +209,7 @@ export class ChildPool implements Pool {
     child.assigned.push(r);
     child.outbox.push(r.job);
     if (r.limited) this.startTimers(child, r);
+    if (child.assigned.length === 1) this.headStarted(child);
     if (!child.flushScheduled) {
       child.flushScheduled = true;
       queueMicrotask(() => this.flush(child));
@@ -234,6 +240,19 @@ export class ChildPool implements Pool {
     }
   }
 
+  /**
+   * The oldest job a child holds is the one it runs (it runs them in order): it started when it
+   * became the oldest, unless the child discards it (revoked or expired while it waited, the
+   * check of hand-off.ts). Until then it is reserved, not active.
+   */
+  private headStarted(child: Child): void {
+    const r = child.assigned[0];
+    if (!r || r.running || r.revoked || discardReason(r.job.id, r.job.expires, NONE_REVOKED)) return;
+    r.running = true;
+    if (!r.limited) r.started = performance.now();
+    r.onStarted?.(this.kind === 'process' ? child.pid : process.pid);
+  }
+
   private dispatchPending(): void {
     if (!this.pending.length) return;
     const waiting = this.pending;
@@ -250,6 +269,7 @@ export class ChildPool implements Pool {
       for (const t of r.timers) clearTimeout(t);
       child.tasksRun++;
       ended.push([r, outcome]);
+      if (i === 0) this.headStarted(child);
     }
     const maxTasks = this.o.maxTasksPerChild;
     const maxMem = this.o.maxMemoryPerChild;
