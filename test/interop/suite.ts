@@ -355,6 +355,15 @@ export function interopSuite(kind: BrokerKind): void {
         assert.equal(typeof running.time_start, 'number');
         assert.equal(waiting.time_start, null);
 
+        // Celery's meanings under prefetch: active = running now, one per slot, with the pid of the
+        // child running it; the others are reserved.
+        const act = await w.celery(['inspect', 'active', '-d', host, '-j']);
+        const activeList = celeryJson(act.output)[host] as Array<Record<string, unknown>>;
+        assert.deepEqual(activeList.map((t) => t.id).sort(), [ids[0]!, ids[1]!].sort(), act.output);
+        const pids = activeList.map((t) => t.worker_pid);
+        assert.ok(pids.every((p) => typeof p === 'number' && p !== worker.proc.pid) && pids[0] !== pids[1], `worker_pid of two pool children, not the worker's ${worker.proc.pid}: ${pids.join(', ')}`);
+        assert.equal(running.worker_pid, activeList.find((t) => t.id === ids[0])!.worker_pid, 'query_task agrees');
+
         await sleep(Math.max(0, sent.expires_at * 1000 - Date.now()) + 100);
         fs.writeFileSync(gate, '');
         const results = await step<PyResult[]>('results');
