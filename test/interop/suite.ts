@@ -9,6 +9,7 @@
  *   7. values and metadata as Python sees them (issue 13): 64-bit integers in msgpack and JSON, YAML
  *      as PyYAML writes it, Celery's exception classes for time limits, group_id and date_done in
  *      the stored result, headers the task can read
+ *   8. `celery control add_consumer` / `cancel_consumer` on a Sprig worker
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -426,6 +427,30 @@ export function interopSuite(kind: BrokerKind): void {
         assert.match(r.date_done_raw ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/, key);
         assert.equal(r.date_done, r.date_done_raw, `${key}: Python reads date_done as it was written`);
       }
+    });
+
+    test('8. `celery control add_consumer` / `cancel_consumer` make the Sprig worker start and stop consuming from a queue; `celery inspect active_queues` follows', async () => {
+      await sprigWorker();
+      const q = w.queue();
+      const queuesOf = async () => {
+        const r = await w.celery(['inspect', 'active_queues', '-d', w.sprigHost, '-j']);
+        return ((celeryJson(r.output)[w.sprigHost] ?? []) as Array<{ name: string }>).map((x) => x.name);
+      };
+      // `celery control -j` prints a list of {host: reply}.
+      const replyOf = (output: string) => {
+        const line = output.split('\n').reverse().find((l) => l.trim().startsWith('['));
+        assert.ok(line, `no JSON list in celery's output:\n${output}`);
+        return (JSON.parse(line) as Array<Record<string, unknown>>).find((r) => w.sprigHost in r)?.[w.sprigHost];
+      };
+      const add = await w.celery(['control', 'add_consumer', q, '-d', w.sprigHost, '-j']);
+      assert.equal(add.code, 0, add.output);
+      assert.deepEqual(replyOf(add.output), { ok: `add consumer ${q}` }, add.output);
+      assert.ok((await queuesOf()).includes(q));
+      const { results } = await w.pyClient([{ key: 'add', name: 'proj.tasks.add', args: [40, 2] }], { queue: q, timeout: 10 });
+      assert.deepEqual([results.add!.state, results.add!.result], ['SUCCESS', 42], 'a Python client\'s task on the added queue runs');
+      const cancel = await w.celery(['control', 'cancel_consumer', q, '-d', w.sprigHost, '-j']);
+      assert.deepEqual(replyOf(cancel.output), { ok: `no longer consuming from ${q}` }, cancel.output);
+      assert.ok(!(await queuesOf()).includes(q));
     });
 
     if (kind === 'amqp') {

@@ -236,3 +236,26 @@ test('6. under prefetch, active = running now in a pool slot (with that child\'s
     for (const f of [gate, `${gate}.ran`]) fs.rmSync(f, { force: true });
   }
 });
+
+test('7. add_consumer / cancel_consumer: the worker starts and stops consuming from a queue; what it holds meanwhile still finishes', async () => {
+  const extra = uniqueQueue();
+  const broker = await app.broker();
+  const host = worker.hostname;
+  const control = async (method: string, args: Record<string, unknown>) => (await app.control.broadcast(method, { destination: [host], timeout: 1, arguments: args })).find((r) => host in r)?.[host];
+  const queuesNow = async () => ((await control('active_queues', {})) as Array<{ name: string }>).map((q) => q.name);
+  const held = app.sendTask('slow', [300]);
+  await waitFor(() => worker.consumer.running().some((r) => r.req.id === held.id), 3000, 'a task running');
+  assert.deepEqual(await control('add_consumer', { queue: extra }), { ok: `add consumer ${extra}` });
+  assert.deepEqual(await queuesNow(), [queue, extra]);
+  assert.equal(await app.sendTask('add', [20, 22], {}, { queue: extra }).get({ timeout: 5 }), 42, 'a task on the added queue runs');
+  assert.deepEqual(await control('cancel_consumer', { queue: extra }), { ok: `no longer consuming from ${extra}` });
+  assert.deepEqual(await queuesNow(), [queue]);
+  const left = app.sendTask('add', [1, 1], {}, { queue: extra });
+  await left.sent;
+  assert.equal(await held.get({ timeout: 5 }), 300, 'the task running across both swaps finished');
+  assert.equal(await app.sendTask('add', [2, 2]).get({ timeout: 5 }), 4, 'the first queue is still consumed');
+  assert.equal(await broker.queueLength(extra), 1, 'nothing is taken from a cancelled queue');
+  assert.equal(await broker.queueLength(queue), 0, 'and nothing held on the old consumer was given back');
+  assert.deepEqual(await control('add_consumer', {}), { error: 'add_consumer needs a queue' });
+  await broker.purge(extra);
+});

@@ -56,6 +56,13 @@ function controlArgs(method: string, rest: string[]): Record<string, unknown> {
     case 'pool_shrink':
       a.n = Number(positional[0] ?? 1);
       break;
+    case 'add_consumer':
+      // Celery's signature: <queue> [exchange [type [routing_key]]]
+      [a.queue, a.exchange, a.exchange_type, a.routing_key] = [a.queue ?? positional[0], a.exchange ?? positional[1], a.exchange_type ?? positional[2], a.routing_key ?? positional[3]];
+      break;
+    case 'cancel_consumer':
+      if (positional[0]) a.queue = positional[0];
+      break;
     case 'autoscale':
       if (positional[0]) a.max = Number(positional[0]);
       if (positional[1]) a.min = Number(positional[1]);

@@ -142,6 +142,28 @@ export const controlCommands: Record<string, Handler> = {
     if (theirs && typeof theirs === 'object') for (const id of Object.keys(theirs as object)) w.revoked.add(id);
     return { revoked: Object.fromEntries([...w.revoked].map((id) => [id, Date.now() / 1000])), clock: w.events?.clock ?? 0 };
   },
+  /**
+   * Celery's add_consumer(queue, exchange, exchange_type, routing_key): consume from one more queue
+   * (Sprig routes by queue name; exchange and routing_key are not needed for that).
+   */
+  add_consumer: async (w, a) => {
+    const queue = typeof a.queue === 'string' ? a.queue.trim() : '';
+    if (!queue) return { error: 'add_consumer needs a queue' };
+    if (w.queues.includes(queue)) return { ok: `already consuming from ${JSON.stringify(queue)}` };
+    w.log.info(`Started consuming from ${queue}`);
+    await w.consumer.setQueues([...w.queues, queue]);
+    return { ok: `add consumer ${queue}` };
+  },
+  /** Celery's cancel_consumer(queue): stop consuming from a queue (tasks already received still run). */
+  cancel_consumer: async (w, a) => {
+    const queue = typeof a.queue === 'string' ? a.queue.trim() : '';
+    if (!queue) return { error: 'cancel_consumer needs a queue' };
+    if (w.queues.includes(queue)) {
+      w.log.info(`Cancelled consuming from ${queue}`);
+      await w.consumer.setQueues(w.queues.filter((q) => q !== queue));
+    }
+    return { ok: `no longer consuming from ${queue}` };
+  },
   /** An event receiver asks for a heartbeat now. */
   heartbeat: (w) => {
     w.sendHeartbeat();

@@ -102,6 +102,30 @@ export class TaskConsumer {
     }
   }
 
+  /** Queue changes (add_consumer / cancel_consumer) run one after another. */
+  private queueChange: Promise<void> = Promise.resolve();
+
+  /**
+   * Consume from `queues` from now on (Celery's add_consumer / cancel_consumer): the broker
+   * consumer is replaced by one on the new list. What the old one delivered stays held here and is
+   * acked as usual (a cancelled consumer keeps its deliveries until they are settled).
+   */
+  setQueues(queues: readonly string[]): Promise<void> {
+    const change = this.queueChange.then(async () => {
+      if (this.stopping) return;
+      const old = this.consumer;
+      this.consumer = undefined;
+      this.w.queues = [...queues];
+      await old?.cancel().catch((err) => this.w.log.warn(`cannot cancel the consumer: ${(err as Error).message}`));
+      if (!queues.length || this.stopping) return;
+      this.consumer = await this.broker.consume(queues, this.basePrefetch, (d) => this.onDelivery(d));
+      this.adjustPrefetch();
+      this.adjustRefillBatch();
+    });
+    this.queueChange = change.catch(() => undefined);
+    return change;
+  }
+
   private async touchHeld(): Promise<void> {
     const held: Delivery[] = [];
     for (const r of this.ready.values()) held.push(r.delivery);
@@ -499,6 +523,7 @@ export class TaskConsumer {
   async stop(graceful: boolean): Promise<void> {
     this.stopping = true;
     clearInterval(this.touchTimer);
+    await this.queueChange;
     await this.consumer?.cancel().catch(() => undefined);
     const giveBack: Request[] = [...this.ready.values(), ...this.scheduled.values()];
     this.ready.clear();
