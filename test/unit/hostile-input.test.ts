@@ -259,3 +259,31 @@ test('7. add_consumer / cancel_consumer: the worker starts and stops consuming f
   assert.deepEqual(await control('add_consumer', {}), { error: 'add_consumer needs a queue' });
   await broker.purge(extra);
 });
+
+test('same classes, further: NaN/Infinity as json.dumps writes them, bad pool_grow/rate_limit arguments, TaskRevokedError("terminated"), inspect clock/report, exact CLI JSON', async () => {
+  const broker = (await app.broker()) as MemoryBroker;
+  // Python's json.dumps([float('nan'), float('inf')]) writes NaN and Infinity: read, not dead-lettered.
+  const m = foreign('echo', 'application/json', Buffer.from('[[NaN, Infinity, -Infinity, "NaN"], {}, {}]'));
+  await broker.publish(queue, m);
+  assert.deepEqual(await app.asyncResult(m.headers.id as string).get({ timeout: 5 }), [NaN, Infinity, -Infinity, 'NaN']);
+  const host = worker.hostname;
+  const control = async (method: string, args: Record<string, unknown>) => (await app.control.broadcast(method, { destination: [host], timeout: 1, arguments: args })).find((r) => host in r)?.[host];
+  const size = worker.pool.size;
+  for (const n of ['abc', -1, 1e9, 1.5]) assert.deepEqual(await control('pool_grow', { n }), { error: 'n must be an integer from 1 to 1000' }, String(n));
+  assert.equal(worker.pool.size, size, 'the pool kept its size');
+  for (const rate of [-5, 'x/s']) assert.match(((await control('rate_limit', { task_name: 'add', rate_limit: rate })) as { error: string }).error, /bad rate limit/);
+  assert.equal(await app.sendTask('add', [1, 1]).get({ timeout: 5 }), 2, 'tasks still run');
+  const { parseRate } = await import('../../runtime/src/worker/rate-limit.js');
+  assert.equal(parseRate('0/s'), null, "'0/s' disables the limit");
+  // Terminated: TaskRevokedError('terminated'), as Celery stores it.
+  const r = app.sendTask('slow', [5000]);
+  await waitFor(() => worker.consumer.running().some((x) => x.req.id === r.id), 3000, 'started');
+  await app.control.revoke(r.id, { terminate: true, timeout: 0.2 });
+  const err = await r.get({ timeout: 5 }).catch((e: unknown) => e);
+  assert.ok(err instanceof TaskError);
+  assert.deepEqual([err.excType, err.excModule, err.excMessage], ['TaskRevokedError', 'celery.exceptions', ['terminated']]);
+  assert.deepEqual(Object.keys((await control('clock', {})) as object), ['clock']);
+  assert.match(((await control('report', {})) as { ok: string }).ok, /^software -> sprig:/);
+  const { jsonArray } = await import('../../runtime/src/cli/options.js');
+  assert.deepEqual(jsonArray('--args')('[9007199254740993, 1]'), [9007199254740993n, 1], 'sprig call --args keeps big integers exact');
+});

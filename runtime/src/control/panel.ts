@@ -8,6 +8,7 @@ import type { Worker } from '../worker/worker.js';
 import type { Request } from '../worker/consumer.js';
 import { toCeleryIso } from '../protocol/time.js';
 import { parseRate } from '../worker/rate-limit.js';
+import { VERSION } from '../version.js';
 
 type Handler = (w: Worker, args: Record<string, unknown>) => unknown | Promise<unknown>;
 
@@ -84,6 +85,12 @@ export const inspectCommands: Record<string, Handler> = {
     soft_time_limit: w.config.worker?.softTimeLimit ?? null,
     accept_content: w.config.accept ?? ['json'],
   }),
+  /** Celery's `inspect clock`: the worker's logical clock (the events' `clock`). */
+  clock: (w) => ({ clock: w.events?.clock ?? 0 }),
+  /** Celery's `inspect report` (its bugreport): what this worker runs on. */
+  report: (w) => ({
+    ok: [`software -> sprig:${VERSION} node:${process.versions.node}`, `platform -> system:${os.type()} arch:${os.arch()}`, `settings -> transport:${w.broker.kind} results:${w.backend?.kind ?? 'disabled'}`].join('\n'),
+  }),
   active_queues: (w) => w.queues.map((q) => ({ name: q, exchange: { name: '', type: 'direct' }, routing_key: q, durable: true })),
 };
 
@@ -110,12 +117,16 @@ export const controlCommands: Record<string, Handler> = {
   revoke: (w, a) => revoke(w, ids(a.task_id), !!a.terminate, (a.signal as string) ?? 'SIGTERM'),
   terminate: (w, a) => revoke(w, ids(a.task_id), true, (a.signal as string) ?? 'SIGTERM'),
   pool_grow: async (w, a) => {
-    await w.pool.grow(Math.max(1, Number(a.n ?? 1)));
+    const n = poolDelta(a.n);
+    if (n === undefined) return { error: POOL_DELTA };
+    await w.pool.grow(n);
     w.consumer.onPoolResized();
     return { ok: 'pool will grow' };
   },
   pool_shrink: async (w, a) => {
-    await w.pool.shrink(Math.max(1, Number(a.n ?? 1)));
+    const n = poolDelta(a.n);
+    if (n === undefined) return { error: POOL_DELTA };
+    await w.pool.shrink(n);
     w.consumer.onPoolResized();
     return { ok: 'pool will shrink' };
   },
@@ -174,6 +185,17 @@ export const controlCommands: Record<string, Handler> = {
     return { ok: 'shutting down' };
   },
 };
+
+const POOL_DELTA = 'n must be an integer from 1 to 1000';
+
+/**
+ * A pool_grow/pool_shrink count checked before use: `n: "abc"` made the pool's size NaN (no slot
+ * ever free again) and `n: 1e9` forks without end.
+ */
+function poolDelta(v: unknown): number | undefined {
+  const n = v === undefined || v === null ? 1 : Number(v);
+  return Number.isInteger(n) && n >= 1 && n <= 1000 ? n : undefined;
+}
 
 function numOrNull(v: unknown): number | null {
   const n = Number(v);

@@ -483,7 +483,8 @@ export class TaskConsumer {
     try {
       await this.store(r, {
         status: 'REVOKED',
-        result: { exc_type: 'TaskRevokedError', exc_message: [expired ? 'expired' : 'revoked'], exc_module: 'celery.exceptions' },
+        // Celery's reasons: TaskRevokedError('terminated' | 'expired' | 'revoked').
+        result: { exc_type: 'TaskRevokedError', exc_message: [terminatedWith ? 'terminated' : expired ? 'expired' : 'revoked'], exc_module: 'celery.exceptions' },
         traceback: null,
       });
     } catch (err) {
