@@ -260,7 +260,7 @@ test('7. add_consumer / cancel_consumer: the worker starts and stops consuming f
   await broker.purge(extra);
 });
 
-test('same classes, further: NaN/Infinity as json.dumps writes them, bad pool_grow/rate_limit arguments, TaskRevokedError("terminated"), inspect clock/report, exact CLI JSON', async () => {
+test('same classes, further: NaN/Infinity as json.dumps writes them, bad pool_grow/rate_limit arguments, Object.prototype names as control commands, TaskRevokedError("terminated"), inspect clock/report, exact CLI JSON', async () => {
   const broker = (await app.broker()) as MemoryBroker;
   // Python's json.dumps([float('nan'), float('inf')]) writes NaN and Infinity: read, not dead-lettered.
   const m = foreign('echo', 'application/json', Buffer.from('[[NaN, Infinity, -Infinity, "NaN"], {}, {}]'));
@@ -282,6 +282,7 @@ test('same classes, further: NaN/Infinity as json.dumps writes them, bad pool_gr
   const err = await r.get({ timeout: 5 }).catch((e: unknown) => e);
   assert.ok(err instanceof TaskError);
   assert.deepEqual([err.excType, err.excModule, err.excMessage], ['TaskRevokedError', 'celery.exceptions', ['terminated']]);
+  for (const method of ['constructor', 'toString', '__proto__']) assert.deepEqual(await control(method, {}), { error: `No such control command: ${method}` }, method);
   assert.deepEqual(Object.keys((await control('clock', {})) as object), ['clock']);
   assert.match(((await control('report', {})) as { ok: string }).ok, /^software -> sprig:/);
   const { jsonArray } = await import('../../runtime/src/cli/options.js');

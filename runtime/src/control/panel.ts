@@ -217,5 +217,7 @@ function revoke(w: Worker, taskIds: string[], terminate: boolean, signal: string
 }
 
 export function findHandler(method: string): Handler | undefined {
-  return inspectCommands[method] ?? controlCommands[method];
+  // Own names only: "constructor" or "toString" from a broadcast is no command.
+  if (Object.hasOwn(inspectCommands, method)) return inspectCommands[method];
+  return Object.hasOwn(controlCommands, method) ? controlCommands[method] : undefined;
 }
