@@ -98,6 +98,16 @@ test('2. 64-bit integers from Python (msgpack, JSON) reach the task exactly and 
       }
     }
   }
+  // Bytes (msgpack bin, YAML !!binary) reach a pool child as bytes, not as {type: 'Buffer', data}.
+  const withBytes = new Packr({ useRecords: false }).pack([[Buffer.from('hi'), 2n ** 63n - 1n, 'x'], {}, {}]);
+  const yamlBytes = Buffer.from('- [!!binary aGk=, 9223372036854775807, x]\n- {}\n- {}\n');
+  for (const q of [queue, procQueue]) {
+    for (const [ct, body] of [['application/x-msgpack', Buffer.from(withBytes)], ['application/x-yaml', yamlBytes]] as const) {
+      const m = foreign('kinds', ct, body);
+      await broker.publish(q, m);
+      assert.deepEqual(await app.asyncResult(m.headers.id as string).get({ timeout: 10 }), ['bytes:6869', 'bigint', 'string'], `${ct} on ${q === queue ? 'async' : 'process'} pool`);
+    }
+  }
   // What is written back: JSON digits (the result backend and task bodies), msgpack int64/uint64.
   const { serializers } = await import('../../runtime/src/serialization/registry.js');
   const { encodeResultMeta } = await import('../../runtime/src/backends/redis.js');

@@ -264,6 +264,7 @@ export class TaskConsumer {
       softTimeLimit: req.softTimeLimit ?? this.w.timeLimits.get(req.name)?.soft ?? r.task.options.softTimeLimit ?? this.w.config.worker?.softTimeLimit ?? null,
       expires: req.expires ? req.expires.getTime() : null,
     };
+    if (req.contentType !== 'application/json') job.binary = true;
     this.w.pool.run(
       job,
       (o) => this.complete(r, o),

@@ -29,6 +29,8 @@ export interface Job {
   softTimeLimit: number | null;
   /** When the task expires (epoch ms): a pool that queues jobs checks it again before starting one (hand-off.ts). */
   expires: number | null;
+  /** Its body came in a serializer that carries bytes (msgpack, YAML): IPC must keep them bytes. */
+  binary?: boolean;
 }
 
 export type Outcome =

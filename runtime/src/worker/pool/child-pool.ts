@@ -40,7 +40,8 @@ interface Running {
 
 interface Child {
   readonly pid: number;
-  send(m: ToChild): void;
+  /** `binary`: the message may hold bytes (child-protocol.ts sendExact). */
+  send(m: ToChild, binary?: boolean): void;
   kill(): void;
   ready: Promise<void>;
   /** Jobs sent and not answered, oldest (= running) first. */
@@ -136,7 +137,7 @@ export class ChildPool implements Pool {
     };
     const onExit = (code: number | null, signal: string | null) => this.exited(child, code, signal);
     const env = { ...process.env, ...this.o.childEnv, SPRIG_POOL_CHILD: '1' };
-    let send: (m: ToChild) => void;
+    let send: (m: ToChild, binary?: boolean) => void;
     let kill: () => void;
     let pid: number;
     if (this.kind === 'process') {
@@ -145,8 +146,8 @@ export class ChildPool implements Pool {
       cp.on('exit', onExit);
       cp.on('error', (err) => this.o.log('error', `pool child error: ${err.message}`));
       pid = cp.pid ?? -1;
-      send = (m) => {
-        if (cp.connected) sendExact((x) => cp.send(x), m);
+      send = (m, binary) => {
+        if (cp.connected) sendExact((x) => cp.send(x), m, binary);
       };
       kill = () => void cp.kill('SIGKILL');
     } else {
@@ -222,7 +223,7 @@ export class ChildPool implements Pool {
     if (!child.outbox.length || child.exited) return;
     const jobs = child.outbox;
     child.outbox = [];
-    child.send({ t: 'run', jobs });
+    child.send({ t: 'run', jobs }, jobs.some((j) => j.binary));
   }
 
   private startTimers(child: Child, r: Running): void {

@@ -1,5 +1,5 @@
 import type { Job, Outcome } from '../trace.js';
-import { parseJson, stringifyJson } from '../../serialization/json.js';
+import { randomBytes } from 'node:crypto';
 
 /**
  * Parent <-> pool child messages. Jobs and results travel in batches (one IPC message for many
@@ -18,27 +18,61 @@ export type ToChild =
   | JsonWrapped;
 
 /**
- * A message the JSON channel cannot carry as it is (it holds a BigInt: a Python integer past
- * 2**53), sent as text written by json.ts and read back the same way.
+ * A message the JSON channel cannot carry as it is: it holds a BigInt (a Python integer past
+ * 2**53), which JSON.stringify refuses, or bytes (msgpack's bin, YAML's !!binary), which it would
+ * turn into `{type: 'Buffer', data: [...]}`. Sent as text with those values tagged, and read back
+ * as they were.
  */
 export interface JsonWrapped {
   t: 'json';
   text: string;
 }
 
-/** Send `m` over a JSON IPC channel; one that holds a BigInt goes as JsonWrapped text. */
-export function sendExact<M>(send: (m: M | JsonWrapped) => void, m: M): void {
+// Tag keys with a per-process nonce: an ordinary object never looks like one. (Children are
+// forked from this module too, but the parent and a child each read what the other wrote, so
+// the key travels with the text.)
+const TAG = `\u0000sprig-${randomBytes(6).toString('hex')}`;
+
+function tagValues(this: unknown, key: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return { [`${TAG}:bigint`]: v.toString() };
+  const raw = (this as Record<string, unknown>)[key];
+  if (raw instanceof Uint8Array) return { [`${TAG}:bytes`]: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') };
+  return v;
+}
+
+function wrap(m: unknown): JsonWrapped {
+  return { t: 'json', text: `${TAG}\n${JSON.stringify(m, tagValues)}` };
+}
+
+/**
+ * Send `m` over a JSON IPC channel. `binary`: it may hold bytes (the job came in a serializer that
+ * has them), so it goes wrapped; otherwise it goes as it is, and wrapped only if JSON refuses it.
+ */
+export function sendExact<M>(send: (m: M | JsonWrapped) => void, m: M, binary = false): void {
+  if (binary) return send(wrap(m));
   try {
     send(m);
   } catch (err) {
     if (!(err instanceof TypeError) || !/BigInt/i.test(err.message)) throw err;
-    send({ t: 'json', text: stringifyJson(m) });
+    send(wrap(m));
   }
 }
 
-/** The message as sent: JsonWrapped text read back with its BigInts. */
+/** The message as sent: JsonWrapped text read back with its BigInts and bytes. */
 export function unwrapExact<M>(m: M | JsonWrapped): M {
-  return (m as JsonWrapped).t === 'json' ? (parseJson((m as JsonWrapped).text) as M) : (m as M);
+  if ((m as JsonWrapped).t !== 'json') return m as M;
+  const text = (m as JsonWrapped).text;
+  const nl = text.indexOf('\n');
+  const tag = text.slice(0, nl);
+  const big = `${tag}:bigint`;
+  const bytes = `${tag}:bytes`;
+  return JSON.parse(text.slice(nl + 1), (_k, v: unknown) => {
+    if (!v || typeof v !== 'object' || Array.isArray(v)) return v;
+    const o = v as Record<string, unknown>;
+    if (typeof o[big] === 'string') return BigInt(o[big] as string);
+    if (typeof o[bytes] === 'string') return Buffer.from(o[bytes] as string, 'base64');
+    return v;
+  }) as M;
 }
 
 export interface JobDone {
