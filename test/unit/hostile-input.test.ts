@@ -177,9 +177,12 @@ test('9. stored results carry group_id (and parent_id only when set) and date_do
 
 test('10. a task reads the headers its caller added (ctx.headers), in the async and the process pool, and keeps them on retries', async () => {
   const headers = { 'x-trace': 'abc-123', tenant: { id: 7 } };
+  const expires = new Date(Date.now() + 60_000);
   for (const q of [queue, procQueue]) {
-    const got = (await app.sendTask('request', [], {}, { queue: q, headers }).get({ timeout: 5 })) as { headers: Record<string, unknown> };
+    const got = (await app.sendTask('request', [], {}, { queue: q, headers, expires }).get({ timeout: 5 })) as { headers: Record<string, unknown>; queue: string; expires: number };
     assert.deepEqual(got.headers, headers, q === queue ? 'async pool' : 'process pool');
+    // Other parts of Celery's request a task reads: its queue (delivery_info) and expiry.
+    assert.deepEqual([got.queue, got.expires], [q, expires.getTime()]);
   }
   assert.deepEqual(await app.sendTask('requestAfterRetry', [], {}, { headers }).get({ timeout: 5 }), { headers, retries: 1 });
   assert.deepEqual(((await app.sendTask('request', []).get({ timeout: 5 })) as { headers: unknown }).headers, {}, 'no headers of its own: an empty object');

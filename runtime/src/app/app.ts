@@ -231,6 +231,8 @@ function defineTask(name: string, fn: AnyFn, options: TaskOptions, app: () => Ap
         rootId: null,
         parentId: null,
         groupId: null,
+        queue: '',
+        expires: null,
         headers: {},
         signal: new AbortController().signal,
         retry: (o) => makeRetry({ retries: 0 }, options, o),

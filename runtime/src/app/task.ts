@@ -13,6 +13,10 @@ export interface TaskContext {
   readonly eta: Date | null;
   readonly rootId: string | null;
   readonly parentId: string | null;
+  /** The queue it was delivered from (Celery's `request.delivery_info['routing_key']`); '' when called directly. */
+  readonly queue: string;
+  /** When it expires (Celery's `request.expires`), or null. */
+  readonly expires: Date | null;
   /** The group this task is part of (Celery's `request.group`), or null. */
   readonly groupId: string | null;
   /**

@@ -258,6 +258,7 @@ export class TaskConsumer {
       rootId: req.rootId,
       parentId: req.parentId,
       groupId: req.groupId,
+      queue: r.delivery.queue,
       headers: customHeaders(req.headers),
       hostname: this.w.hostname,
       timeLimit: req.timeLimit ?? this.w.timeLimits.get(req.name)?.hard ?? r.task.options.timeLimit ?? this.w.config.worker?.timeLimit ?? null,

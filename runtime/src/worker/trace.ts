@@ -22,6 +22,8 @@ export interface Job {
   rootId: string | null;
   parentId: string | null;
   groupId: string | null;
+  /** The queue it was delivered from. */
+  queue?: string;
   /** The message headers that are not protocol fields (customHeaders()); shared, never mutated. */
   headers: Readonly<Record<string, unknown>>;
   hostname: string;
@@ -152,6 +154,8 @@ class JobContext implements TaskContext {
   readonly rootId: string | null;
   readonly parentId: string | null;
   readonly groupId: string | null;
+  readonly queue: string;
+  readonly expires: Date | null;
   readonly headers: Readonly<Record<string, unknown>>;
 
   constructor(
@@ -169,6 +173,8 @@ class JobContext implements TaskContext {
     this.rootId = job.rootId;
     this.parentId = job.parentId;
     this.groupId = job.groupId ?? null;
+    this.queue = job.queue ?? '';
+    this.expires = job.expires === null ? null : new Date(job.expires);
     this.headers = job.headers ?? NO_HEADERS;
   }
 
