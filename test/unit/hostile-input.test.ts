@@ -301,3 +301,22 @@ test('same classes, further: NaN/Infinity as json.dumps writes them, bad pool_gr
   const { jsonArray } = await import('../../runtime/src/cli/options.js');
   assert.deepEqual(jsonArray('--args')('[9007199254740993, 1]'), [9007199254740993n, 1], 'sprig call --args keeps big integers exact');
 });
+
+test('same class, further: a body nested deeper than Python can write is dead-lettered at once, not a stack overflow later in the pool or the result store', async () => {
+  const broker = (await app.broker()) as MemoryBroker;
+  const nested = (depth: number, open: string, close: string) => Buffer.from(`[[${open.repeat(depth)}1${close.repeat(depth)}], {}, {}]`);
+  for (const q of [queue, procQueue]) {
+    const deep = foreign('echo', 'application/json', nested(5000, '[', ']'));
+    deep.headers.argsrepr = '(...)';
+    await broker.publish(q, deep);
+    assert.match((await rejectedFor(deep.headers.id as string)).reason ?? '', /nested deeper than 1000 levels/);
+    // As deep as Python's json goes still runs, is stored and answers.
+    const ok = foreign('echo', 'application/json', nested(990, '{"a": ', '}'));
+    await broker.publish(q, ok);
+    const got = await app.asyncResult(ok.headers.id as string).get({ timeout: 10 });
+    assert.ok(Array.isArray(got) && got.length === 1);
+  }
+  const { encodeResultMeta } = await import('../../runtime/src/backends/redis.js');
+  const deepObj = JSON.parse(`${'{"a": '.repeat(990)}1${'}'.repeat(990)}`) as unknown;
+  assert.ok(encodeResultMeta({ status: 'SUCCESS', result: deepObj, args: [deepObj], traceback: null, children: [], date_done: null, task_id: 'x' }).length > 990);
+});

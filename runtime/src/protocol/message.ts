@@ -274,6 +274,24 @@ function priorityProperty(v: unknown): number {
   return v;
 }
 
+/**
+ * Deepest nesting of a body we take: Python's json cannot write or read deeper (its recursion
+ * limit is 1000), and deeper values overflow the stack later, in JSON.stringify (pool IPC) or
+ * the result encoder, where the task could not even be failed cleanly.
+ */
+export const MAX_BODY_DEPTH = 1000;
+
+/** Throws when `value` nests deeper than MAX_BODY_DEPTH (iteratively: it must not overflow itself). */
+function checkDepth(value: unknown): void {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v) || v instanceof Date) continue;
+    if (d > MAX_BODY_DEPTH) throw new ProtocolError(`body is nested deeper than ${MAX_BODY_DEPTH} levels`, { code: 'E_TOO_DEEP' });
+    for (const x of Array.isArray(v) ? v : Object.values(v)) if (x !== null && typeof x === 'object') stack.push([x, d + 1]);
+  }
+}
+
 /** Decode the body bytes (decompress, then deserialize) of any message. */
 export function decodeBody(msg: TransportMessage, opts: ParseOptions = {}): unknown {
   const max = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -283,7 +301,10 @@ export function decodeBody(msg: TransportMessage, opts: ParseOptions = {}): unkn
   let data = msg.body;
   const compression = msg.headers.compression;
   if (typeof compression === 'string' && compression) data = compressors.get(compression).decompress(data, max);
-  return serializers.decode(data, msg.contentType, opts.accept, { headers: msg.headers });
+  const value = serializers.decode(data, msg.contentType, opts.accept, { headers: msg.headers });
+  // Each level takes at least one byte: a smaller body cannot be too deep.
+  if (data.length > MAX_BODY_DEPTH) checkDepth(value);
+  return value;
 }
 
 /** Parse a transport message as a protocol-v2 task request; throws ProtocolError with a reason. */
