@@ -33,9 +33,17 @@ export interface Spawned {
   exit: Promise<number | null>;
 }
 
-/** Run the built CLI (`runtime/bin/sprig.js`); `detached`: in its own process group, as a terminal would start it. */
-export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; detached?: boolean } = {}): Spawned {
-  const proc = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: !!opts.detached });
+/**
+ * Run the built CLI (`runtime/bin/sprig.js`); `detached`: in its own process group, as a terminal would
+ * start it; `ipc`: with an IPC channel, as the extension starts it.
+ */
+export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; detached?: boolean; ipc?: boolean } = {}): Spawned {
+  const proc = spawn(process.execPath, [CLI, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+    detached: !!opts.detached,
+  });
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d));

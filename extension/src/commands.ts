@@ -12,7 +12,8 @@ import { purgeQueue, retryTask, revokeTask } from './tasks/task-actions.js';
 import { confirmReprInEditor } from './tasks/confirm-repr.js';
 import { selectBroker } from './broker/select-broker.js';
 import { defaultProjectDir } from './broker/broker-target.js';
-import { READY_STATES } from '../../runtime/src/events/state.js';
+import { ensureEmbeddedBroker, isEmbeddedBrokerRunning, stopEmbeddedBroker } from './broker/embedded.js';
+import { runtime, type TaskStateName } from './runtime.js';
 
 export const COMMANDS = [
   'sprig.startWorker',
@@ -62,7 +63,7 @@ export function registerCommands(context: vscode.ExtensionContext, sprig: Sprig)
     // A second argument `{ acceptRepr: true }` (callers that have shown the arguments already)
     // skips the question asked before retrying from an event's repr.
     'sprig.retryTask': async (id?: unknown, opts?: unknown) => {
-      const taskId = typeof id === 'string' ? id : await pickTask(sprig, 'Retry which task?', (s) => READY_STATES.has(s as never));
+      const taskId = typeof id === 'string' ? id : await pickTask(sprig, 'Retry which task?', (s) => runtime().READY_STATES.has(s));
       if (!taskId) return undefined;
       const acceptRepr = !!opts && typeof opts === 'object' && (opts as { acceptRepr?: unknown }).acceptRepr === true;
       const newId = await retryTask(sprig, taskId, { confirmRepr: acceptRepr ? async () => true : confirmReprInEditor });
@@ -70,7 +71,7 @@ export function registerCommands(context: vscode.ExtensionContext, sprig: Sprig)
       return newId;
     },
     'sprig.revokeTask': async (id?: unknown, terminate?: unknown) => {
-      const taskId = typeof id === 'string' ? id : await pickTask(sprig, 'Revoke which task?', (s) => !READY_STATES.has(s as never));
+      const taskId = typeof id === 'string' ? id : await pickTask(sprig, 'Revoke which task?', (s) => !runtime().READY_STATES.has(s));
       if (!taskId) return undefined;
       await revokeTask(sprig, taskId, terminate === true);
       if (typeof id !== 'string') void vscode.window.showInformationMessage(`Revoke sent for ${taskId.slice(0, 8)}.`);
@@ -93,14 +94,14 @@ export function registerCommands(context: vscode.ExtensionContext, sprig: Sprig)
     'sprig.openMonitor': (taskId?: unknown) => sprig.monitor.reveal(typeof taskId === 'string' ? taskId : undefined),
     'sprig.startEmbeddedBroker': async () => {
       const dir = defaultProjectDir();
-      const was = await sprig.embedded.isRunning(dir);
-      await sprig.embedded.ensure(dir);
+      const was = await isEmbeddedBrokerRunning(dir);
+      await ensureEmbeddedBroker(dir);
       void vscode.window.showInformationMessage(was ? `The embedded broker for ${dir} is already running.` : `Embedded broker started for ${dir}.`);
       return true;
     },
     'sprig.stopEmbeddedBroker': async () => {
       const dir = defaultProjectDir();
-      const stopped = await sprig.embedded.stop(dir);
+      const stopped = await stopEmbeddedBroker(dir);
       void vscode.window.showInformationMessage(stopped ? 'Embedded broker stopped.' : 'No embedded broker was running for this project.');
       return stopped;
     },
@@ -152,7 +153,7 @@ async function pickWorker(sprig: Sprig, which: unknown, placeHolder: string, run
   return pick?.w;
 }
 
-async function pickTask(sprig: Sprig, placeHolder: string, filter: (state: string) => boolean): Promise<string | undefined> {
+async function pickTask(sprig: Sprig, placeHolder: string, filter: (state: TaskStateName) => boolean): Promise<string | undefined> {
   const tasks = [...sprig.hub.state.tasks.values()].filter((t) => filter(t.state)).reverse().slice(0, 500);
   if (tasks.length === 0) {
     void vscode.window.showInformationMessage('The monitor has seen no such task yet.');

@@ -34,7 +34,7 @@ export function activate(context: vscode.ExtensionContext): SprigApi {
   };
 }
 
-/** Stops every worker this window started (and the embedded broker it started). */
+/** Stops every worker this window started. An embedded broker is left to its idle exit: CLI workers or another window may be using it. */
 export async function deactivate(): Promise<void> {
   const s = current;
   current = undefined;

@@ -1,11 +1,23 @@
 /**
- * The runtime is loaded on first use, from the bundle the extension ships for its workers
- * (dist/runtime/index.js): activation stays light, and the extension and the CLI it spawns run the
- * very same code. Only types are imported statically.
+ * The one place the extension meets the runtime. The runtime is loaded on first use, from the
+ * bundle the extension ships for its workers (dist/runtime/index.js): activation stays light, and
+ * the extension and the CLI it spawns run the very same code. Every other extension file imports
+ * only types from the runtime (eslint's no-restricted-imports holds them to it), and reaches its
+ * values through `runtime()`.
  */
 import * as path from 'node:path';
 
 export type Runtime = typeof import('../../runtime/src/index.js');
+export type {
+  App,
+  Broker,
+  ChildExit,
+  ClusterState,
+  SprigEvent,
+  TaskInfo,
+  TaskStateName,
+  WorkerReady,
+} from '../../runtime/src/index.js';
 
 let loaded: Runtime | undefined;
 let root = path.resolve(__dirname, '..', '..');
@@ -24,7 +36,7 @@ export function runtime(): Runtime {
   return (loaded ??= require(path.join(root, 'dist', 'runtime', 'index.js')) as Runtime);
 }
 
-/** The `sprig` CLI the extension runs workers and the embedded broker with. */
+/** The `sprig` CLI the extension runs workers with: the runtime's own, next to its index.js. */
 export function cliPath(): string {
   return path.join(root, 'dist', 'runtime', 'cli.js');
 }

@@ -1,9 +1,9 @@
 /**
- * The extension's services, each made on first use so activation stays cheap: the embedded broker
- * process, the event hub (broker connection + ClusterState) and the worker manager.
+ * The extension's services, each made on first use so activation stays cheap: the event hub
+ * (broker connection + ClusterState) and the worker manager.
  */
 import * as vscode from 'vscode';
-import { EmbeddedBrokerProcess } from './broker/embedded-process.js';
+import { ensureEmbeddedBroker } from './broker/embedded.js';
 import { resolveBrokerTarget, type BrokerTarget } from './broker/broker-target.js';
 import { EventHub } from './monitor/event-hub.js';
 import { MonitorViewProvider } from './monitor/monitor-view.js';
@@ -13,7 +13,6 @@ import { retryTask, revokeTask } from './tasks/task-actions.js';
 import { confirmReprInEditor } from './tasks/confirm-repr.js';
 
 export class Sprig implements vscode.Disposable {
-  private embeddedP?: EmbeddedBrokerProcess;
   private hubP?: EventHub;
   private workersP?: WorkerManager;
   readonly monitor: MonitorViewProvider;
@@ -23,10 +22,6 @@ export class Sprig implements vscode.Disposable {
       retry: (id) => retryTask(this, id, { confirmRepr: confirmReprInEditor }),
       revoke: (id, terminate) => revokeTask(this, id, terminate),
     }));
-  }
-
-  get embedded(): EmbeddedBrokerProcess {
-    return (this.embeddedP ??= new EmbeddedBrokerProcess());
   }
 
   get hub(): EventHub {
@@ -56,9 +51,9 @@ export class Sprig implements vscode.Disposable {
     return resolveBrokerTarget(this.context.secrets, hint);
   }
 
-  /** For `sprig://`: make sure the project's embedded broker runs (started with Node semantics). */
+  /** For `sprig://`: make sure the project's embedded broker runs (a start failure is told here, not by a crashed worker). */
   async prepareBroker(t: BrokerTarget): Promise<void> {
-    if (t.embedded) await this.embedded.ensure(t.projectDir);
+    if (t.embedded) await ensureEmbeddedBroker(t.projectDir);
   }
 
   /** Settings changed: a new broker means a new connection; a new buffer size trims the state. */
@@ -71,6 +66,5 @@ export class Sprig implements vscode.Disposable {
     this.monitor.dispose();
     await this.workersP?.dispose();
     await this.hubP?.dispose();
-    await this.embeddedP?.dispose();
   }
 }

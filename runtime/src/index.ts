@@ -3,7 +3,7 @@ export { task, sendTask, configure, defaultApp, App, type ApplyOptions } from '.
 export type { Task, TaskOptions, TaskContext, BoundTaskFn, BoundArgs, BoundTaskOptions, UnboundTaskOptions } from './app/task.js';
 export { currentTask } from './app/context.js';
 export { AsyncResult, type GetOptions } from './app/result.js';
-export { defineConfig, resolveConfig, type SprigConfig, type WorkerConfig, type PoolKind } from './app/config.js';
+export { defineConfig, resolveConfig, type SprigConfig, type WorkerConfig, type PoolKind, type ResolveConfigOptions } from './app/config.js';
 export { registeredTaskNames, getTask } from './app/registry.js';
 export * from './errors.js';
 export {
@@ -25,9 +25,48 @@ export { createBroker, registerTransport, redactUrl } from './brokers/registry.j
 export type { Broker, Delivery, Consumer, BrokerCapabilities, ControlRequest } from './brokers/types.js';
 export type { ResultBackend, ResultMeta, TaskState } from './backends/types.js';
 export * from './events/types.js';
+export {
+  ClusterState,
+  newTask,
+  TASK_STATES,
+  READY_STATES,
+  type TaskInfo,
+  type WorkerInfo,
+  type TaskStateName,
+  type ClusterSnapshot,
+  type ClusterStateOptions,
+  type Change,
+} from './events/state.js';
 export { EventDispatcher } from './events/dispatcher.js';
+export {
+  EventReceiver,
+  AppEvents,
+  type EventHandlerMap,
+  type ReceiverListener,
+  type ReceiverLifecycle,
+  type ReceiverHandlers,
+  type ReceiverOptions,
+  type CaptureOptions,
+  type EventGap,
+} from './events/receiver.js';
+export { TRACE_HEADERS, parseTraceparent, type TraceCarrier } from './tracing/types.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
 export type { Step } from './worker/blueprint.js';
 export { VERSION } from './version.js';
-export { runCli } from './cli/main.js';
+export { runCli, cliFlags } from './cli/main.js';
 export { runPoolChild } from './worker/pool/child-runner.js';
+export { stopEmbeddedBroker } from './brokers/embedded/client.js';
+export { ensureEmbeddedBroker, findRunningBroker, type BrokerEndpoint, type EnsureBrokerOptions } from './brokers/embedded/discovery.js';
+export { findProjectDir } from './util/paths.js';
+export {
+  stopChild,
+  onParentShutdown,
+  sendToParent,
+  isShutdownRequest,
+  isWorkerReady,
+  type ShutdownMode,
+  type ShutdownRequest,
+  type WorkerReady,
+  type ChildExit,
+  type StopChildOptions,
+} from './util/child-ipc.js';

@@ -1,7 +1,7 @@
 // Bundles the in-host mocha suite to dist/test/extension/index.js (used by run.mjs, run-electron.mjs
 // and the "Extension Tests" launch configuration).
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -22,4 +22,4 @@ export async function buildSuite() {
   return path.join(suiteOut, 'index.js');
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await buildSuite();
+if (import.meta.url === pathToFileURL(process.argv[1]).href) await buildSuite();

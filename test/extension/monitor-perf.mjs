@@ -1,9 +1,14 @@
-// The monitor under load, measured in the real webview (part of the UI test): 100,000 tasks fed
-// through the extension host's real batching path (the test-only command sprig._test.feedEvents,
-// registered only with SPRIG_TEST_HOOKS=1, bound to keys in keybindings.json), a 100k snapshot
-// (pause → resume), 10,000 events/s for 5 s while typing into the filter box, then a scroll of the
-// whole list and a search for the last event's task. In the webview: requestAnimationFrame deltas,
-// long tasks, per-message handling time, DOM row counts. Writes test-results/monitor-perf.json.
+// The monitor under load in the real webview: 100,000 tasks fed through the extension host's real
+// batching path (the test-only command sprig._test.feedEvents, registered only with
+// SPRIG_TEST_HOOKS=1, bound to keys in keybindings.json), a 100k snapshot (pause → resume), 10,000
+// events/s for 5 s while typing into the filter box, then a scroll of the whole list and a search for
+// the last event's task. In the webview: requestAnimationFrame deltas, long tasks, per-message
+// handling time, DOM row counts. Writes test-results/monitor-perf.json.
+// The UI test (npm test) asserts only what the monitor does under that load: every task arrives,
+// the snapshot comes, the filter and the search find their rows, the list stays virtualized and
+// scrolls to its last row. How fast it does it (frame times, latencies) is a benchmark on a shared
+// machine, not a pass/fail: `npm run bench:monitor` (bench/monitor.mjs) runs this same scenario and
+// prints the figures against their targets.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -12,6 +17,10 @@ const PRESS = { bulk: 'Control+Alt+Shift+F9', rate: 'Control+Alt+Shift+F10' };
 const TASKS = 100_000;
 const RATE = 10_000;
 const SECONDS = 5;
+/** What the scenario feeds (the bench prints it with the figures). */
+export const SCENARIO = { tasks: TASKS, rate: RATE, seconds: SECONDS };
+/** A virtualized list draws about a screenful of rows (55 here); 100,000 rows means it is not. */
+const DOM_ROWS_MAX = 500;
 
 /** keybindings.json entries for the feed command (the launcher writes them before start). */
 export function perfKeybindings() {
@@ -20,23 +29,6 @@ export function perfKeybindings() {
     { key: FEED_KEYS.rate, command: 'sprig._test.feedEvents', args: { phase: 'rate', rate: RATE, seconds: SECONDS } },
   ];
 }
-
-/**
- * Bounds, with generous margin over what a 2-core machine measured (headless Chromium, software
- * rendering): 10k ev/s p95 frame 16.8 ms with 0-3 frames > 50 ms of ~350; scroll p95 16.8 ms;
- * 55 row elements; 100k tasks shown ~5 s after the feed starts; snapshot ~1.5 s; typing → filtered
- * rows ~90-110 ms; search by id ~85 ms. monitor-perf.json has the numbers of each run.
- */
-export const BOUNDS = {
-  ratePhaseP95FrameMs: 50,
-  ratePhaseFramesOver50Fraction: 0.1,
-  scrollP95FrameMs: 50,
-  domRowsMax: 500,
-  bulkApplyMs: 30_000,
-  snapshotApplyMs: 15_000,
-  typingLatencyMs: 1000,
-  searchLatencyMs: 1500,
-};
 
 export async function runMonitorPerf({ page, monitor, step, results, feedDir, log }) {
   const frame = await webviewFrame(page);
@@ -90,7 +82,6 @@ export async function runMonitorPerf({ page, monitor, step, results, feedDir, lo
         acc[k] = { count: (acc[k]?.count ?? 0) + 1, items: (acc[k]?.items ?? 0) + m.n };
         return acc;
       }, {}),
-      bounds: BOUNDS,
     };
     fs.writeFileSync(path.join(results, 'monitor-perf.json'), JSON.stringify(report, null, 2));
     return report;
@@ -242,20 +233,13 @@ export async function runMonitorPerf({ page, monitor, step, results, feedDir, lo
   }
   log(`perf: ${summary(report)}`);
 
+  // Behaviour only: how long each part took is for `npm run bench:monitor`.
   const fails = [];
-  const r = report.rate.frames;
-  if (!(r.p95 < BOUNDS.ratePhaseP95FrameMs)) fails.push(`p95 frame ${r.p95} ms during ${RATE} ev/s (bound ${BOUNDS.ratePhaseP95FrameMs})`);
-  if (!(r.over50 <= Math.max(2, r.count * BOUNDS.ratePhaseFramesOver50Fraction))) fails.push(`${r.over50} of ${r.count} frames > 50 ms during ${RATE} ev/s`);
-  if (!(r.count >= SECONDS * 10)) fails.push(`only ${r.count} frames during the ${SECONDS} s ${RATE} ev/s phase`);
-  if (!(report.scroll.frames.p95 < BOUNDS.scrollP95FrameMs)) fails.push(`p95 frame ${report.scroll.frames.p95} ms while scrolling (bound ${BOUNDS.scrollP95FrameMs})`);
-  if (!(scroll.maxDomRows < BOUNDS.domRowsMax)) fails.push(`${scroll.maxDomRows} row elements in the DOM (not virtualized?)`);
-  if (!(bulk.applyMs < BOUNDS.bulkApplyMs)) fails.push(`${TASKS} tasks took ${bulk.applyMs} ms to show`);
-  if (!(snapshot.totalMs < BOUNDS.snapshotApplyMs)) fails.push(`the snapshot took ${snapshot.totalMs} ms`);
-  if (!(typing.latencyMs < BOUNDS.typingLatencyMs)) fails.push(`typing into the filter took ${typing.latencyMs} ms to update the rows`);
-  if (!(search.latencyMs < BOUNDS.searchLatencyMs)) fails.push(`search by id took ${search.latencyMs} ms`);
-  if (!(rate.eventsPerSec >= RATE * 0.9)) fails.push(`the host fed only ${rate.eventsPerSec} ev/s`);
-  if (bulk.webviewTasks !== TASKS) fails.push(`the webview holds ${bulk.webviewTasks} tasks after the bulk load`);
-  if (fails.length) throw new Error(`monitor performance out of bounds: ${fails.join('; ')}`);
+  if (bulk.webviewTasks !== TASKS) fails.push(`the webview holds ${bulk.webviewTasks} tasks after the bulk load of ${TASKS}`);
+  if (!(snapshot.tasks >= TASKS)) fails.push(`the snapshot after resume carried ${snapshot.tasks} tasks`);
+  if (!(rate.events > 0)) fails.push(`the rate phase fed no events (${JSON.stringify(rate)})`);
+  if (!(scroll.maxDomRows < DOM_ROWS_MAX)) fails.push(`${scroll.maxDomRows} row elements in the DOM (not virtualized?)`);
+  if (fails.length) throw new Error(`the monitor under load: ${fails.join('; ')}`);
   return report;
 }
 

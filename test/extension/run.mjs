@@ -1,6 +1,10 @@
 // `npm test` (through test/run.mjs) and `npm run test:extension`: the in-host mocha suite inside
 // a real VS Code extension host (code-server, trusted then untrusted workspace), then the
-// Playwright UI test. Installs and caches what it needs (host-setup.mjs); exits non-zero on failure.
+// Playwright UI tests: the VSIX of this machine's platform installed as a user installs it, and the
+// monitor under load. Installs and caches what it needs (host-setup.mjs); exits non-zero on failure.
+// `node test/extension/run.mjs [in-host] [untrusted] [ui] [monitor-load]`: only those (`ui` runs
+// both UI tests; SPRIG_UI_PERF=0 leaves the load out, SPRIG_UI_VSIX=0 runs `ui` from this folder).
+// `npm run bench:monitor` runs `monitor-load` for its measurements (test-results/monitor-perf.json).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,11 +13,14 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { ensureHost } from './host-setup.mjs';
 import { startCodeServer, testUrl, CHROMIUM_ARGS } from './code-server.mjs';
-import { runUiTest } from './ui-test.mjs';
+import { runMonitorLoadTest, runUiTest } from './ui-test.mjs';
 import { buildSuite } from './build-suite.mjs';
+import { hostTarget, vsixPath } from '../../scripts/package.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const only = process.argv.slice(2);
+/** With no names, every test but the load one when SPRIG_UI_PERF=0. */
+const want = (name) => (only.length ? only.includes(name) : name !== 'monitor-load' || process.env.SPRIG_UI_PERF !== '0');
 const results = path.join(root, 'test-results');
 fs.mkdirSync(results, { recursive: true });
 const cleanups = [];
@@ -31,10 +38,12 @@ async function main() {
   cleanups.push(() => browser.close().catch(() => undefined));
   const outcomes = [];
 
-  const inHost = async (name, trusted) => {
-    const ws = copyFixture(path.join(tmp, `${name}-ws`));
+  // suite: which part of the in-host suite runs (index.ts); the log it writes is in-host-<suite>.log.
+  const inHost = async (name, trusted, suite = trusted ? 'main' : 'untrusted', workspace = copyFixture) => {
+    const ws = workspace(path.join(tmp, `${name}-ws`));
     const runDir = path.join(tmp, `${name}-run`);
-    const cs = await startCodeServer({ ...host, runDir, workspace: ws, trusted, testDriver: true, env: { SPRIG_TEST_OUT: results, SPRIG_LOG_LEVEL: 'info' } });
+    const env = { SPRIG_TEST_OUT: results, SPRIG_LOG_LEVEL: 'info', SPRIG_TEST_SUITE: suite };
+    const cs = await startCodeServer({ ...host, runDir, workspace: ws, trusted, testDriver: true, env });
     cleanups.push(cs.stop);
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const exit = new Promise((resolve) => page.exposeFunction('codeAutomationExit', (code) => resolve(code)));
@@ -47,7 +56,7 @@ async function main() {
     const timeout = new Promise((resolve) => setTimeout(() => resolve('timeout'), 8 * 60_000));
     const code = await Promise.race([exit, timeout]);
     await page.screenshot({ path: path.join(results, `${name}-end.png`) }).catch(() => undefined);
-    const logName = trusted ? 'in-host.log' : 'in-host-untrusted.log';
+    const logName = `in-host-${suite}.log`;
     const report = fs.existsSync(path.join(results, logName)) ? fs.readFileSync(path.join(results, logName), 'utf8') : '(the suite wrote no log)';
     console.log(report);
     log(`${name}: exit ${code} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -57,33 +66,51 @@ async function main() {
     outcomes.push({ name, ok: code === 0 });
   };
 
-  if (!only.length || only.includes('in-host')) await inHost('in-host', true);
-  if (!only.length || only.includes('untrusted')) await inHost('untrusted', false);
-  if (!only.length || only.includes('ui')) {
-    const ws = copyFixture(path.join(tmp, 'ui-ws'));
+  if (want('in-host')) await inHost('in-host', true);
+  if (want('untrusted')) await inHost('untrusted', false);
+  // A TypeScript workspace that does not use Sprig: the extension must stay asleep there.
+  if (want('unrelated')) await inHost('unrelated', true, 'unrelated', unrelatedWorkspace);
+  const uiTest = async (name, fn) => {
+    const ws = copyFixture(path.join(tmp, `${name}-ws`));
     let ok = false;
     try {
-      // The .vsix (npm run package) installed into code-server, as a user would; SPRIG_UI_VSIX=0: the folder.
-      let vsix;
-      if (process.env.SPRIG_UI_VSIX !== '0') {
-        const p = spawnSync('npm', ['run', 'package', '--silent'], { cwd: root, stdio: 'inherit' });
-        if (p.status !== 0) throw new Error('npm run package failed');
-        vsix = path.join(root, 'dist', 'sprig.vsix');
-      }
-      await runUiTest({ host, browser, root, workspace: ws, runDir: path.join(tmp, 'ui-run'), results, cleanups, log, vsix });
+      await fn({ host, browser, root, workspace: ws, runDir: path.join(tmp, `${name}-run`), results, cleanups, log });
       ok = true;
     } catch (err) {
-      console.error(`[extension] UI test failed: ${err.stack ?? err}`);
+      console.error(`[extension] ${name} failed: ${err.stack ?? err}`);
     }
     killBrokers(ws);
-    outcomes.push({ name: 'ui', ok });
+    outcomes.push({ name, ok });
+  };
+  if (want('ui')) {
+    await uiTest('ui', async (o) => {
+      // The VSIX of this machine's platform (scripts/package.mjs; reused when its staged files have
+      // not changed since it was packed), installed as a user would; SPRIG_UI_VSIX=0: the folder.
+      let vsix;
+      if (process.env.SPRIG_UI_VSIX !== '0') {
+        const target = hostTarget();
+        if (!target) throw new Error(`no VSIX target for ${process.platform}-${process.arch}`);
+        const p = spawnSync(process.execPath, [path.join(root, 'scripts', 'package.mjs'), '--target', target], { cwd: root, stdio: 'inherit' });
+        if (p.status !== 0) throw new Error(`scripts/package.mjs --target ${target} failed`);
+        vsix = vsixPath(target);
+      }
+      await runUiTest({ ...o, vsix });
+    });
   }
+  if (want('monitor-load') || (only.includes('ui') && process.env.SPRIG_UI_PERF !== '0')) await uiTest('monitor-load', runMonitorLoadTest);
   const metrics = path.join(results, 'metrics.json');
   if (fs.existsSync(metrics)) log(`metrics: ${fs.readFileSync(metrics, 'utf8').replace(/\s+/g, ' ')}`);
   for (const o of outcomes) log(`${o.ok ? 'PASS' : 'FAIL'} ${o.name}`);
   const passed = outcomes.filter((o) => o.ok).length;
   console.log(`${passed} passed, ${outcomes.length - passed} failed`);
   return outcomes.every((o) => o.ok) ? 0 : 1;
+}
+
+function unrelatedWorkspace(dest) {
+  fs.mkdirSync(path.join(dest, 'src'), { recursive: true });
+  fs.writeFileSync(path.join(dest, 'package.json'), '{ "name": "not-sprig", "private": true }\n');
+  fs.writeFileSync(path.join(dest, 'src', 'index.ts'), 'export const greet = (name: string): string => `hi ${name}`;\n');
+  return dest;
 }
 
 function copyFixture(dest) {

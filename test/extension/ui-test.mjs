@@ -1,8 +1,11 @@
-// The UI test: what a person sees. code-server with the extension installed, driven by Playwright:
-// start a worker from the palette, open the monitor, enqueue from the palette and from a CodeLens,
-// put tasks in every state (a second worker runs from the CLI: the monitor shows every worker on
-// the broker), then assert on the webview's rows and the failed task's traceback link. Last, the
-// monitor's performance under 100,000 tasks and 10,000 events/s (monitor-perf.mjs).
+// The UI tests: what a person sees, in code-server driven by Playwright.
+// runUiTest: the extension installed from its .vsix, as a user installs it: start a worker from the
+// palette, open the monitor, enqueue from the palette and from a CodeLens, put tasks in every state
+// (a second worker runs from the CLI: the monitor shows every worker on the broker), then assert on
+// the webview's rows and the failed task's traceback link.
+// runMonitorLoadTest: the monitor under 100,000 tasks and 10,000 events/s (monitor-perf.mjs), with
+// the extension loaded from this folder: the load comes from a test-only command that the
+// development build registers under SPRIG_TEST_HOOKS=1 and that a released VSIX must not carry.
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,49 +16,33 @@ import { perfKeybindings, runMonitorPerf } from './monitor-perf.mjs';
 
 const STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED', 'REJECTED'];
 
-export async function runUiTest({ host, browser, root, workspace, runDir, results, cleanups, log, vsix }) {
-  // SPRIG_TEST_HOOKS=1: the extension registers sprig._test.feedEvents (bound to keys below) for
-  // the performance part; it writes what it fed into feedDir.
-  const feedDir = path.join(runDir, 'feed');
-  const cs = await startCodeServer({
-    ...host,
-    runDir,
-    workspace,
-    trusted: true,
-    testDriver: false,
-    ...(vsix ? { vsix } : { extensions: [root] }),
-    env: { SPRIG_LOG_LEVEL: 'info', SPRIG_TEST_HOOKS: '1', SPRIG_TEST_OUT: feedDir },
-    keybindings: perfKeybindings(),
-  });
-  if (vsix) log(`ui: extension installed from ${vsix}`);
+/**
+ * code-server on the workspace (trusted; `extra`: the extension to load, env, keybindings), and a
+ * page on it with its log, screenshots and a `step` that names what failed.
+ */
+async function openSession({ host, browser, runDir, workspace, results, cleanups, log, name }, extra) {
+  const cs = await startCodeServer({ ...host, runDir, workspace, trusted: true, testDriver: false, ...extra });
   cleanups.push(cs.stop);
   const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-  const pageLog = path.join(results, 'ui-page.log');
+  const pageLog = path.join(results, `${name}-page.log`);
   fs.writeFileSync(pageLog, '');
   page.on('pageerror', (e) => fs.appendFileSync(pageLog, `pageerror: ${e.stack ?? e}\n`));
   page.on('console', (m) => m.type() === 'error' && fs.appendFileSync(pageLog, `${m.type()}: ${m.text()}\n`));
-  const shot = (name) => page.screenshot({ path: path.join(results, name) });
+  const shot = (file) => page.screenshot({ path: path.join(results, file) });
   const step = async (what, fn) => {
-    log(`ui: ${what}`);
+    log(`${name}: ${what}`);
     try {
       return await fn();
     } catch (err) {
-      await shot(`ui-failed.png`).catch(() => undefined);
+      await shot(`${name}-failed.png`).catch(() => undefined);
       throw new Error(`${what}: ${err.message}`, { cause: err });
     }
   };
-  const cli = (args, opts = {}) => {
-    const r = spawnSync(process.execPath, [path.join(root, 'runtime', 'bin', 'sprig.js'), ...args], {
-      cwd: workspace,
-      env: { ...process.env, SPRIG_PROJECT_DIR: workspace, SPRIG_LOG_LEVEL: 'warn' },
-      encoding: 'utf8',
-      timeout: 30_000,
-      ...opts,
-    });
-    if (r.status !== 0) throw new Error(`sprig ${args.join(' ')} failed: ${r.stderr}`);
-    return r.stdout.trim();
-  };
+  return { cs, page, shot, step };
+}
 
+/** The command palette and quick inputs of the workbench on `page`. */
+function workbench(page) {
   const quickInput = page.locator('.quick-input-widget');
   const quickTitle = (re) => quickInput.locator('.quick-input-title', { hasText: re }).waitFor({ timeout: 20_000 });
   const palette = async (title) => {
@@ -84,13 +71,47 @@ export async function runUiTest({ host, browser, root, workspace, runDir, result
     await page.keyboard.press('Enter');
   };
   const toast = (re) => page.locator('.notification-toast', { hasText: re }).first().waitFor({ timeout: 30_000 });
-
-  await step('open the workbench', async () => {
-    await page.goto(`${cs.url}/?folder=${encodeURIComponent(workspace)}`);
+  const open = async (url, workspace) => {
+    await page.goto(`${url}/?folder=${encodeURIComponent(workspace)}`);
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     await page.locator('.statusbar').waitFor();
     await page.waitForTimeout(1500);
-  });
+  };
+  /** Sprig: Open Monitor, then the side bar made wide; resolves once the list is drawn. */
+  const openMonitor = async () => {
+    const monitor = page.frameLocator('iframe.webview').frameLocator('#active-frame');
+    await palette('Sprig: Open Monitor');
+    await monitor.locator('#list').waitFor({ timeout: 30_000 });
+    const sidebar = await page.locator('.part.sidebar').boundingBox();
+    if (sidebar) {
+      await page.mouse.move(sidebar.x + sidebar.width + 1, sidebar.y + 300);
+      await page.mouse.down();
+      await page.mouse.move(sidebar.x + 820, sidebar.y + 300, { steps: 8 });
+      await page.mouse.up();
+    }
+    return monitor;
+  };
+  return { quickInput, quickTitle, palette, answer, toast, open, openMonitor };
+}
+
+export async function runUiTest(o) {
+  const { root, workspace, results, cleanups, log, vsix } = o;
+  const { cs, page, shot, step } = await openSession({ ...o, name: 'ui' }, { ...(vsix ? { vsix } : { extensions: [root] }), env: { SPRIG_LOG_LEVEL: 'info' } });
+  if (vsix) log(`ui: extension installed from ${vsix}`);
+  const { quickInput, quickTitle, palette, answer, toast, open, openMonitor } = workbench(page);
+  const cli = (args, opts = {}) => {
+    const r = spawnSync(process.execPath, [path.join(root, 'runtime', 'bin', 'sprig.js'), ...args], {
+      cwd: workspace,
+      env: { ...process.env, SPRIG_PROJECT_DIR: workspace, SPRIG_LOG_LEVEL: 'warn' },
+      encoding: 'utf8',
+      timeout: 30_000,
+      ...opts,
+    });
+    if (r.status !== 0) throw new Error(`sprig ${args.join(' ')} failed: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+
+  await step('open the workbench', () => open(cs.url, workspace));
 
   await step('Sprig: Start Worker from the palette (tasks file, queues, concurrency, pool)', async () => {
     await palette('Sprig: Start Worker');
@@ -127,19 +148,9 @@ export async function runUiTest({ host, browser, root, workspace, runDir, result
     });
   });
 
-  const monitor = page.frameLocator('iframe.webview').frameLocator('#active-frame');
+  let monitor;
   await step('Sprig: Open Monitor, and make the side bar wide', async () => {
-    await palette('Sprig: Open Monitor');
-    await monitor.locator('#list').waitFor({ timeout: 30_000 });
-    const sash = page.locator('.part.sidebar + .monaco-sash.vertical, .monaco-sash.vertical').first();
-    const sidebar = await page.locator('.part.sidebar').boundingBox();
-    if (sidebar) {
-      await page.mouse.move(sidebar.x + sidebar.width + 1, sidebar.y + 300);
-      await page.mouse.down();
-      await page.mouse.move(sidebar.x + 820, sidebar.y + 300, { steps: 8 });
-      await page.mouse.up();
-    }
-    void sash;
+    monitor = await openMonitor();
     await monitor.locator('.row[data-kind="worker"]').first().waitFor({ timeout: 30_000 });
   });
 
@@ -234,10 +245,32 @@ export async function runUiTest({ host, browser, root, workspace, runDir, result
     await shot('monitor-filtered.png');
   });
 
-  // Last: it floods the monitor with 100,000 synthetic tasks (and evicts the ones above).
-  if (process.env.SPRIG_UI_PERF !== '0') await runMonitorPerf({ page, monitor, step, results, feedDir, log });
   await page.close();
   cs.stop();
+}
+
+/**
+ * The monitor under load (monitor-perf.mjs), with the extension from this folder and its test hooks.
+ * Returns the measurements (test-results/monitor-perf.json); throws if the monitor misbehaved.
+ */
+export async function runMonitorLoadTest(o) {
+  const { root, workspace, runDir, results, log } = o;
+  const feedDir = path.join(runDir, 'feed');
+  const { cs, page, step } = await openSession({ ...o, name: 'monitor-load' }, {
+    extensions: [root],
+    // The extension registers sprig._test.feedEvents (bound to keys); it writes what it fed into feedDir.
+    env: { SPRIG_LOG_LEVEL: 'info', SPRIG_TEST_HOOKS: '1', SPRIG_TEST_OUT: feedDir },
+    keybindings: perfKeybindings(),
+  });
+  const { open, openMonitor } = workbench(page);
+  await step('open the workbench', () => open(cs.url, workspace));
+  const monitor = await step('Sprig: Open Monitor, and make the side bar wide', openMonitor);
+  try {
+    return await runMonitorPerf({ page, monitor, step, results, feedDir, log });
+  } finally {
+    await page.close();
+    cs.stop();
+  }
 }
 
 /** A task message in a serializer the worker refuses (pickle): it is dead-lettered with task-rejected. */

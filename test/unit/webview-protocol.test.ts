@@ -18,4 +18,7 @@ test('the snapshot encoding (columns, nulls dropped, strings shared) round-trips
   const back = decodeTasks(wire);
   assert.equal(back.length, tasks.length);
   assert.deepEqual(back, tasks);
+  // The field list travels with the columns (the extension does not bundle the runtime's newTask).
+  assert.deepEqual(wire.fields, Object.keys(tasks[0]!));
+  assert.deepEqual(decodeTasks(JSON.parse(JSON.stringify(encodeTasks([])))), []);
 });

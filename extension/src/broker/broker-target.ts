@@ -1,13 +1,13 @@
 /**
  * Which broker the extension talks to, and the URL with its password put back from SecretStorage.
- * Order: the `sprig.brokerUrl` setting > SPRIG_BROKER_URL > sprig.config > the embedded `sprig://`
- * (the runtime's resolveConfig); the setting never holds a password.
+ * The order is the runtime's (resolveConfig), with the `sprig.brokerUrl` setting in the place of
+ * `--broker`: the setting > SPRIG_BROKER_URL > sprig.config (never read in an untrusted workspace)
+ * > the embedded `sprig://`. The setting never holds a password.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSettings } from '../settings.js';
 import { runtime } from '../runtime.js';
-import { findProjectDir } from '../../../runtime/src/util/paths.js';
 
 const SECRET_PREFIX = 'sprig.brokerPassword:';
 
@@ -21,6 +21,13 @@ export interface BrokerTarget {
   embedded: boolean;
   /** True when the URL came from the `sprig.brokerUrl` setting (workers then get it by env). */
   fromSetting: boolean;
+  /** Whether the project's sprig.config.* may be read (false in an untrusted workspace): the hub's App is told the same. */
+  configFile: boolean;
+}
+
+/** `sprig://` with no host: the project's own embedded broker. */
+export function isEmbeddedUrl(url: string): boolean {
+  return /^sprig:\/\/(\?|$)/i.test(url);
 }
 
 /** `redis://u:pw@h/0` → { url: 'redis://u@h/0', password: 'pw' }. */
@@ -58,30 +65,34 @@ export function defaultProjectDir(hint?: string): string {
   const folder = (hint ? vscode.workspace.getWorkspaceFolder(vscode.Uri.file(hint)) : undefined) ?? vscode.workspace.workspaceFolders?.[0];
   const from = hint ? path.dirname(hint) : folder?.uri.fsPath ?? process.cwd();
   // The nearest folder with sprig.config.*, .sprig/ or package.json, but never above the workspace.
-  const found = findProjectDir(from);
-  if (folder && !found.startsWith(folder.uri.fsPath)) return folder.uri.fsPath;
+  const found = runtime().findProjectDir(from);
+  if (folder && !isInside(folder.uri.fsPath, found)) return folder.uri.fsPath;
   return found;
 }
 
+/**
+ * `dir` is `root` or below it. Not a string prefix: `/ws/app2` is not in `/ws/app`, and on Windows
+ * `c:\ws` and `C:\WS` are the same folder (path.relative knows both).
+ */
+function isInside(root: string, dir: string): boolean {
+  const rel = path.relative(root, dir);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
 
 export async function resolveBrokerTarget(secrets: vscode.SecretStorage, hint?: string): Promise<BrokerTarget> {
   const projectDir = defaultProjectDir(hint);
   const setting = readSettings().brokerUrl;
-  let url: string;
-  if (setting) {
-    url = withPassword(setting, await secrets.get(secretKey(setting)));
-  } else if (!vscode.workspace.isTrusted) {
-    // Loading sprig.config.ts would run the workspace's code.
-    url = process.env.SPRIG_BROKER_URL ?? 'sprig://';
-  } else {
-    const c = await runtime().resolveConfig({ projectDir }, projectDir);
-    url = c.brokerUrl ?? 'sprig://';
-  }
+  const brokerUrl = setting ? withPassword(setting, await secrets.get(secretKey(setting))) : undefined;
+  // Loading sprig.config.ts runs the workspace's code: not in a workspace VS Code does not trust.
+  const configFile = vscode.workspace.isTrusted;
+  const c = await runtime().resolveConfig({ projectDir, brokerUrl }, projectDir, { configFile });
+  const url = c.brokerUrl!;
   return {
     url,
     displayUrl: runtime().redactUrl(url),
     projectDir,
-    embedded: /^sprig:\/\/(\?|$)/i.test(url),
+    embedded: isEmbeddedUrl(url),
     fromSetting: !!setting,
+    configFile,
   };
 }

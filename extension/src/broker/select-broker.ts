@@ -5,7 +5,8 @@
 import * as vscode from 'vscode';
 import type { Sprig } from '../sprig.js';
 import { runtime } from '../runtime.js';
-import { defaultProjectDir, secretKey, splitPassword } from './broker-target.js';
+import { defaultProjectDir, isEmbeddedUrl, secretKey, splitPassword } from './broker-target.js';
+import { ensureEmbeddedBroker } from './embedded.js';
 
 export interface SelectBrokerResult {
   url: string;
@@ -14,10 +15,10 @@ export interface SelectBrokerResult {
 }
 
 /** Connect, then close: ok or the reason. */
-export async function testConnection(sprig: Sprig, url: string, timeoutMs = 5000): Promise<{ ok: boolean; error?: string }> {
+export async function testConnection(url: string, timeoutMs = 5000): Promise<{ ok: boolean; error?: string }> {
   const projectDir = defaultProjectDir();
   try {
-    if (/^sprig:\/\/(\?|$)/i.test(url)) await sprig.embedded.ensure(projectDir);
+    if (isEmbeddedUrl(url)) await ensureEmbeddedBroker(projectDir);
     const broker = await runtime().createBroker(url, { projectDir, noAutostart: true, publishTimeoutMs: timeoutMs });
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -78,7 +79,7 @@ export async function selectBroker(sprig: Sprig, preset?: string | { url: string
   if (url) {
     const r = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Sprig: testing ${runtime().redactUrl(url)}…` },
-      () => testConnection(sprig, url!),
+      () => testConnection(url!),
     );
     result = { url: bare, ...r };
     if (!r.ok && interactive) {

@@ -4,10 +4,7 @@
  * batches every ~100 ms. Enqueue, retry, revoke and purge go through the same App.
  */
 import * as vscode from 'vscode';
-import { ClusterState, READY_STATES, type TaskInfo } from '../../../runtime/src/events/state.js';
-import type { SprigEvent } from '../../../runtime/src/events/types.js';
-import type { App, Broker } from '../../../runtime/src/index.js';
-import { runtime } from '../runtime.js';
+import { runtime, type App, type Broker, type ClusterState, type SprigEvent, type TaskInfo, type TaskStateName } from '../runtime.js';
 import type { BrokerTarget } from '../broker/broker-target.js';
 
 export interface HubConnection {
@@ -35,6 +32,7 @@ const RECONNECT_MS = 3000;
 
 export class EventHub implements vscode.Disposable {
   readonly state: ClusterState;
+  private readonly readyStates: ReadonlySet<TaskStateName>;
   private conn?: Promise<HubConnection>;
   private unsubscribe?: () => Promise<void>;
   private pending: SprigEvent[] = [];
@@ -59,7 +57,9 @@ export class EventHub implements vscode.Disposable {
     private readonly prepare: (t: BrokerTarget) => Promise<void>,
     maxTasks: number,
   ) {
-    this.state = new ClusterState({ maxTasks });
+    const rt = runtime();
+    this.state = new rt.ClusterState({ maxTasks });
+    this.readyStates = rt.READY_STATES;
   }
 
   /** The connection (made on first use; made again after a failure or a broker change). */
@@ -87,7 +87,7 @@ export class EventHub implements vscode.Disposable {
     this.displayUrl = target.displayUrl;
     await this.prepare(target);
     const rt = runtime();
-    const app = new rt.App({ brokerUrl: target.url, projectDir: target.projectDir, sendSentEvent: true });
+    const app = new rt.App({ brokerUrl: target.url, projectDir: target.projectDir, sendSentEvent: true }, { configFile: target.configFile });
     const broker = await withTimeout(app.broker(), 15_000, `cannot connect to ${target.displayUrl}`);
     this.unsubscribe = await broker.subscribeEvents((e) => this.onEvent(e));
     broker.on?.('disconnect', () => {
@@ -126,7 +126,7 @@ export class EventHub implements vscode.Disposable {
     this.pending.push(e);
     if (change.worker) this.workerEmitter.fire({ hostname: change.worker.hostname, active: change.worker.active, processed: change.worker.processed });
     const t = change.task;
-    if (t && READY_STATES.has(t.state)) {
+    if (t && this.readyStates.has(t.state)) {
       const waiters = this.taskWaiters.get(t.uuid);
       if (waiters) {
         this.taskWaiters.delete(t.uuid);
@@ -163,7 +163,7 @@ export class EventHub implements vscode.Disposable {
   /** Resolves when the task reaches a ready state (SUCCESS, FAILURE, REVOKED, REJECTED). */
   waitForTask(id: string, timeoutMs: number): Promise<TaskInfo | undefined> {
     const t = this.state.tasks.get(id);
-    if (t && READY_STATES.has(t.state)) return Promise.resolve(t);
+    if (t && this.readyStates.has(t.state)) return Promise.resolve(t);
     return new Promise((resolve) => {
       const list = this.taskWaiters.get(id) ?? [];
       const done = (x: TaskInfo | undefined) => {

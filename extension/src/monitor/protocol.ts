@@ -5,7 +5,7 @@
  * the webview bundles this file too.
  */
 import type { SprigEvent } from '../../../runtime/src/events/types.js';
-import { newTask, type TaskInfo, type WorkerInfo } from '../../../runtime/src/events/state.js';
+import type { TaskInfo, WorkerInfo } from '../../../runtime/src/events/state.js';
 
 interface MessageType<M extends string> {
   readonly method: M;
@@ -45,6 +45,8 @@ export interface Reply<M extends RequestMethod = RequestMethod> {
  */
 export interface TaskColumns {
   count: number;
+  /** Every field of a task, in order: a field with no column is null for every task. */
+  fields: Array<keyof TaskInfo>;
   /** Field → one value per task, or a dictionary and indexes (a repetitive string field). Fields null for every task are left out. */
   columns: Partial<Record<keyof TaskInfo, unknown[] | { dict: unknown[]; idx: number[] }>>;
 }
@@ -84,7 +86,7 @@ export function isRequest<M extends RequestMethod>(m: unknown, method: M): m is 
 }
 
 export const isSnapshot = (m: unknown): m is SnapshotNotification =>
-  has(m, 'snapshot') && isObj(m.params) && isObj(m.params.state) && Array.isArray(m.params.state.workers) && isObj(m.params.state.tasks) && isObj(m.params.state.tasks.columns);
+  has(m, 'snapshot') && isObj(m.params) && isObj(m.params.state) && Array.isArray(m.params.state.workers) && isObj(m.params.state.tasks) && Array.isArray(m.params.state.tasks.fields) && isObj(m.params.state.tasks.columns);
 export const isEvents = (m: unknown): m is EventsNotification => has(m, 'events') && isObj(m.params) && Array.isArray(m.params.events);
 export const isConnection = (m: unknown): m is ConnectionNotification => has(m, 'connection') && isObj(m.params) && typeof m.params.connected === 'boolean';
 export const isReveal = (m: unknown): m is RevealNotification => has(m, 'reveal') && isObj(m.params) && typeof m.params.taskId === 'string';
@@ -92,14 +94,18 @@ export const isReply = (m: unknown): m is Reply => has(m, 'reply') && typeof m.i
 
 // ---- snapshot encoding -----------------------------------------------------------------------
 
-const TASK_FIELDS = Object.keys(newTask('')) as Array<keyof TaskInfo>;
+// The field list travels with the columns, from the tasks themselves (every TaskInfo has every
+// field: ClusterState makes them all with newTask). This file is bundled by the extension host,
+// which reaches runtime values only through runtime.ts, and by the webview: it imports types only.
+
 /** A string column with at most this many distinct values is sent as a dictionary and indexes. */
 const DICT_MAX = 1024;
 
 export function encodeTasks(tasks: readonly TaskInfo[]): TaskColumns {
   const columns: TaskColumns['columns'] = {};
   const n = tasks.length;
-  for (const k of TASK_FIELDS) {
+  const fields = (n ? Object.keys(tasks[0]!) : []) as Array<keyof TaskInfo>;
+  for (const k of fields) {
     const values = new Array<unknown>(n);
     let any = false;
     let strings = true;
@@ -128,14 +134,15 @@ export function encodeTasks(tasks: readonly TaskInfo[]): TaskColumns {
     }
     columns[k] = values;
   }
-  return { count: n, columns };
+  return { count: n, fields, columns };
 }
 
 export function decodeTasks(c: TaskColumns): TaskInfo[] {
   const n = c.count;
+  const blank = Object.fromEntries(c.fields.map((k) => [k, null])) as unknown as TaskInfo;
   const tasks = new Array<TaskInfo>(n);
-  for (let i = 0; i < n; i++) tasks[i] = newTask('');
-  for (const k of TASK_FIELDS) {
+  for (let i = 0; i < n; i++) tasks[i] = { ...blank };
+  for (const k of c.fields) {
     const col = c.columns[k];
     if (!col) continue;
     const rows = tasks as unknown as Array<Record<string, unknown>>;

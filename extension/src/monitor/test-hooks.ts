@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { SprigEvent } from '../../../runtime/src/events/types.js';
+import type { SprigEvent } from '../runtime.js';
 import type { EventHub } from './event-hub.js';
 
 export const FEED_COMMAND = 'sprig._test.feedEvents';

@@ -1,5 +1,4 @@
 /** Retry, revoke and purge: what the monitor rows and the palette commands do. */
-import { randomUUID } from 'node:crypto';
 import type { Sprig } from '../sprig.js';
 import { inexactForJson, parseArgsRepr, parseKwargsRepr } from './pyliteral.js';
 
@@ -61,17 +60,10 @@ export async function retryTask(sprig: Sprig, oldId: string, opts: RetryOptions 
   return newId;
 }
 
-/** Broadcast `revoke` to every worker (Celery's control command). */
+/** Broadcast `revoke` to every worker: the runtime's remote control (Celery's app.control.revoke), no reply awaited. */
 export async function revokeTask(sprig: Sprig, taskId: string, terminate = false): Promise<boolean> {
-  const { broker } = await sprig.hub.connection();
-  if (!broker.broadcast) throw new Error(`The ${broker.kind} broker has no remote control: cannot revoke ${taskId}`);
-  await broker.broadcast({
-    method: 'revoke',
-    arguments: { task_id: taskId, terminate, signal: 'SIGTERM' },
-    destination: null,
-    ticket: randomUUID(),
-    reply_to: null,
-  });
+  const { app } = await sprig.hub.connection();
+  await app.control.revoke(taskId, { terminate, reply: false });
   return true;
 }
 

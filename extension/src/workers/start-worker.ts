@@ -1,4 +1,5 @@
 /** "Sprig: Start Worker": tasks file, queues, concurrency, pool — remembered in workspaceState. */
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSettings, type PoolKind } from '../settings.js';
 import { findTasksFiles } from '../tasks/task-index.js';
@@ -69,6 +70,7 @@ export async function pickWorkerSpec(state: vscode.Memento, preset: Partial<Work
 
 function resolveWorkspacePath(p: string): string {
   const folder = vscode.workspace.workspaceFolders?.[0];
-  if (!folder || p.startsWith('/') || /^[a-z]:[\\/]/i.test(p)) return p;
-  return vscode.Uri.joinPath(folder.uri, p).fsPath;
+  // path.isAbsolute knows this OS's forms (UNC paths too); resolve takes either separator on Windows.
+  if (!folder || path.isAbsolute(p)) return p;
+  return path.resolve(folder.uri.fsPath, p);
 }

@@ -3,11 +3,10 @@
  * output channel and a status-bar item. A crash raises a notification with Restart; all stop on
  * deactivate; none starts in an untrusted workspace.
  */
-import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readSettings } from '../settings.js';
-import { cliPath, nodeChildEnv } from '../runtime.js';
+import { runtime } from '../runtime.js';
 import { WorkerProcess, workerKey, type WorkerSpec } from './worker-process.js';
 import type { BrokerTarget } from '../broker/broker-target.js';
 
@@ -30,7 +29,7 @@ export class WorkerManager implements vscode.Disposable {
   private readonly workers = new Map<string, WorkerProcess>();
   private readonly items = new Map<string, vscode.StatusBarItem>();
   private readonly byHost = new Map<string, WorkerProcess>();
-  private flags?: Promise<ReadonlySet<string>>;
+  private flags?: ReadonlySet<string>;
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
 
@@ -48,13 +47,12 @@ export class WorkerManager implements vscode.Disposable {
     return this.byHost.get(hostname);
   }
 
-  /** Flags this runtime's `sprig worker` accepts (so --autoreload is passed only when it exists). */
-  workerFlags(): Promise<ReadonlySet<string>> {
-    return (this.flags ??= new Promise((resolve) => {
-      execFile(process.execPath, [cliPath(), 'worker', '--help'], { env: nodeChildEnv(), timeout: 15_000 }, (_err, stdout) => {
-        resolve(new Set(String(stdout ?? '').match(/--[a-z][a-z-]+/g) ?? []));
-      });
-    }));
+  /**
+   * The long flags the runtime's `sprig worker` accepts (so a flag is passed only where it exists),
+   * from the command's definition in the runtime this extension ships and spawns.
+   */
+  workerFlags(): ReadonlySet<string> {
+    return (this.flags ??= runtime().cliFlags('worker'));
   }
 
   async start(spec: WorkerSpec): Promise<WorkerProcess> {
@@ -63,7 +61,8 @@ export class WorkerManager implements vscode.Disposable {
     const existing = this.workers.get(key);
     if (existing?.running) return existing;
     const s = readSettings(vscode.Uri.file(spec.tasksFile));
-    const [target, flags] = await Promise.all([this.deps.prepareBroker(spec.tasksFile), this.workerFlags()]);
+    const target = await this.deps.prepareBroker(spec.tasksFile);
+    const flags = this.workerFlags();
     const launch = {
       spec: { ...spec, tasksFile: path.resolve(spec.tasksFile) },
       projectDir: target.projectDir,
@@ -95,8 +94,7 @@ export class WorkerManager implements vscode.Disposable {
   async restart(w: WorkerProcess): Promise<WorkerProcess> {
     if (!vscode.workspace.isTrusted) throw new UntrustedWorkspaceError();
     await w.stop();
-    const flags = await this.workerFlags();
-    w.start(flags);
+    w.start(this.workerFlags());
     return w;
   }
 

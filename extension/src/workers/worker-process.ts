@@ -1,14 +1,15 @@
 /**
  * One worker: `sprig worker --app FILE -E ...` as a child of the extension host, running the
- * runtime the extension ships. Its logs go to its own output channel.
+ * runtime the extension ships. Its logs go to its own output channel and are only shown: it is
+ * 'running' when it says so over IPC (or its first heartbeat arrives), and it is stopped by a
+ * shutdown request over IPC, the same on every OS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { PoolKind } from '../settings.js';
-import { cliPath, nodeChildEnv } from '../runtime.js';
-import { killAndWait } from '../broker/embedded-process.js';
+import { cliPath, nodeChildEnv, runtime, type ChildExit, type WorkerReady } from '../runtime.js';
 
 export interface WorkerSpec {
   tasksFile: string;
@@ -43,7 +44,7 @@ export function workerArgs(l: WorkerLaunch, hostname: string, flags: ReadonlySet
   if (l.timeLimit > 0) a.push('--time-limit', String(l.timeLimit));
   if (l.softTimeLimit > 0) a.push('--soft-time-limit', String(l.softTimeLimit));
   if (l.maxTasksPerChild > 0) a.push('--max-tasks-per-child', String(l.maxTasksPerChild));
-  // Passed only when this runtime's `worker --help` lists it.
+  // Passed only when the runtime's `sprig worker` defines it (cliFlags: read from the command, not its help text).
   if (l.autoreload && flags.has('--autoreload')) a.push('--autoreload');
   return a;
 }
@@ -56,6 +57,12 @@ export class WorkerProcess implements vscode.Disposable {
   readonly output: vscode.OutputChannel;
   state: WorkerRunState = 'stopped';
   exitCode: number | null = null;
+  /** How the last run ended (null while it runs). */
+  exitSignal: NodeJS.Signals | null = null;
+  /** What the running worker said when it began consuming (from IPC, not from its log). */
+  ready?: WorkerReady;
+  /** How the last stop() went. */
+  lastStop?: ChildExit;
   active = 0;
   processed = 0;
   pid?: number;
@@ -84,26 +91,31 @@ export class WorkerProcess implements vscode.Disposable {
     const child = spawn(process.execPath, args, {
       cwd: this.launch.projectDir,
       env: nodeChildEnv({ SPRIG_BROKER_URL: this.launch.brokerUrl ?? process.env.SPRIG_BROKER_URL, SPRIG_PROJECT_DIR: this.launch.projectDir, FORCE_COLOR: '0' }),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'json',
       windowsHide: true,
     });
     this.child = child;
     this.pid = child.pid;
     this.exitCode = null;
+    this.exitSignal = null;
+    this.ready = undefined;
     this.active = 0;
     this.setState('starting');
-    const onData = (b: Buffer) => {
-      const s = b.toString();
-      this.output.append(s);
-      if (this.state === 'starting' && / ready: /.test(s)) this.setState('running');
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
+    const { isWorkerReady } = runtime();
+    child.on('message', (m: unknown) => {
+      if (this.child !== child || !isWorkerReady(m)) return;
+      this.ready = m;
+      if (this.state === 'starting') this.setState('running');
+    });
+    // Decoded as a stream: a character split across two chunks stays whole.
+    for (const stream of [child.stdout, child.stderr]) stream?.setEncoding('utf8').on('data', (text: string) => this.output.append(text));
     child.on('error', (err) => this.output.appendLine(`[sprig] cannot start the worker: ${err.message}`));
     child.on('exit', (code, signal) => {
       if (this.child !== child) return;
       this.child = undefined;
       this.exitCode = code;
+      this.exitSignal = signal;
       this.active = 0;
       this.output.appendLine(`[sprig] worker exited (${signal ?? `code ${code}`})`);
       const expected = this.state === 'stopping';
@@ -114,7 +126,7 @@ export class WorkerProcess implements vscode.Disposable {
 
   /** Counts from this worker's own heartbeats. */
   updateCounts(active: number, processed: number): void {
-    // worker-online can arrive through the broker before the "ready" line through the pipe.
+    // worker-online can arrive through the broker before the ready message over IPC.
     if (this.state === 'starting') {
       this.active = active;
       this.processed = processed;
@@ -130,7 +142,9 @@ export class WorkerProcess implements vscode.Disposable {
     const child = this.child;
     if (!child) return;
     this.setState('stopping');
-    await killAndWait(child, 10_000);
+    // Warm: running tasks finish; a worker still there after the grace period is killed.
+    this.lastStop = await runtime().stopChild(child, { mode: 'warm', graceMs: 10_000 });
+    if (this.lastStop.how !== 'ipc' && this.lastStop.how !== 'exited') this.output.appendLine(`[sprig] the worker did not stop on request (${this.lastStop.how})`);
   }
 
   get running(): boolean {

@@ -83,12 +83,21 @@ export async function loadConfigFile(projectDir: string): Promise<{ file?: strin
   return { file, config };
 }
 
+export interface ResolveConfigOptions {
+  /**
+   * False: the project's sprig.config.* is not read, the rest of the order holds. A TS/JS config is
+   * code: an editor must not run it in a workspace it does not trust (and does not take a broker URL
+   * from an untrusted workspace's JSON either). Default true.
+   */
+  configFile?: boolean;
+}
+
 /**
  * The broker comes from: --broker URL > SPRIG_BROKER_URL > sprig.config > the embedded default.
  */
-export async function resolveConfig(overrides: SprigConfig = {}, cwd = process.cwd()): Promise<SprigConfig> {
+export async function resolveConfig(overrides: SprigConfig = {}, cwd = process.cwd(), opts: ResolveConfigOptions = {}): Promise<SprigConfig> {
   const projectDir = overrides.projectDir ?? findProjectDir(cwd);
-  const { config: fileConfig } = await loadConfigFile(projectDir);
+  const { config: fileConfig } = opts.configFile === false ? { config: {} as SprigConfig } : await loadConfigFile(projectDir);
   const env: SprigConfig = {};
   if (process.env.SPRIG_BROKER_URL) env.brokerUrl = process.env.SPRIG_BROKER_URL;
   if (process.env.SPRIG_RESULT_BACKEND) env.resultBackend = process.env.SPRIG_RESULT_BACKEND;

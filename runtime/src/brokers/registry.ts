@@ -21,6 +21,8 @@ const transports = new Map<string, Factory>([
   ['rediss', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
   ['amqp', async (url, o) => new (await import('./amqp/amqp-broker.js')).AmqpBroker(url, o)],
   ['amqps', async (url, o) => new (await import('./amqp/amqp-broker.js')).AmqpBroker(url, o)],
+  ['postgres', async (url, o) => new (await import('./postgres/postgres-broker.js')).PostgresBroker(url, o)],
+  ['postgresql', async (url, o) => new (await import('./postgres/postgres-broker.js')).PostgresBroker(url, o)],
   ['sprig', async (url, o) => new (await import('./embedded/embedded-broker.js')).EmbeddedBroker(url, o)],
 ]);
 

@@ -12,10 +12,17 @@ export function registerBrokerCommand(program: Command): void {
     .option('-p, --port <port>', 'port (default: any free one)', nonNegativeNumber('--port'))
     .option('--auto', 'started on demand by a client: exit after 10 idle minutes')
     .option('--idle-exit-ms <ms>', 'exit after this long with no client (0 = never)', nonNegativeNumber('--idle-exit-ms'))
+    .option('--stop', 'stop the broker running for this folder (a shutdown request; no signal needed), then exit')
     .option('--fsync <policy>', "'always' (default: a publish is acknowledged after fdatasync) or 'batch' (fdatasync every 200 ms)", oneOf('--fsync', ['always', 'batch'] as const))
-    .action(async (o: { dir?: string; port?: number; auto?: boolean; idleExitMs?: number; fsync?: 'always' | 'batch' }) => {
+    .action(async (o: { dir?: string; port?: number; auto?: boolean; idleExitMs?: number; fsync?: 'always' | 'batch'; stop?: boolean }) => {
       const dir = o.dir ? path.resolve(o.dir) : findProjectDir();
       try {
+        if (o.stop) {
+          const { stopEmbeddedBroker } = await import('../brokers/embedded/client.js');
+          const how = await stopEmbeddedBroker(dir);
+          process.stdout.write(how === 'none' ? `no embedded broker running in ${dir}\n` : `stopped the embedded broker of ${dir}${how === 'signal' ? ' (it did not answer the shutdown request: SIGTERM)' : ''}\n`);
+          return;
+        }
         const { runEmbeddedBroker } = await import('../brokers/embedded/server.js');
         await runEmbeddedBroker({ dir, port: o.port, auto: !!o.auto, idleExitMs: o.idleExitMs, fsync: o.fsync });
         process.exit(0);

@@ -5,6 +5,7 @@ import { App } from '../app/app.js';
 import type { AsyncResult } from '../app/result.js';
 import type { SprigEvent } from '../events/types.js';
 import { cliPath, packageRoot } from '../util/paths.js';
+import { stopChild } from '../util/child-ipc.js';
 import { reportError } from './main.js';
 import { brokerOption } from './client-commands.js';
 
@@ -46,7 +47,8 @@ export function registerDemoCommand(program: Command): void {
       if (o.broker) args.push('--broker', o.broker);
       if (o.resultBackend) args.push('--result-backend', o.resultBackend);
       process.stdout.write(`starting worker: sprig ${args.slice(1).join(' ')}\n`);
-      worker = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'pipe'] });
+      // An IPC channel: the worker is stopped by a shutdown request, the same on every OS.
+      worker = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
       let workerErr = '';
       worker.stderr!.on('data', (d: Buffer) => (workerErr += d.toString()));
       const exited = new Promise<never>((_, reject) =>
@@ -86,11 +88,7 @@ export function registerDemoCommand(program: Command): void {
     } catch (err) {
       process.exitCode = reportError(err);
     } finally {
-      if (worker && worker.exitCode === null) {
-        const gone = new Promise((r) => worker!.once('exit', r));
-        worker.kill('SIGTERM');
-        await Promise.race([gone, new Promise((r) => setTimeout(r, 10_000))]);
-      }
+      if (worker) await stopChild(worker, { mode: 'warm', graceMs: 10_000 });
       await app.close();
     }
   });

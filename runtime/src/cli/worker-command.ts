@@ -8,6 +8,10 @@ import type { LogLevel } from '../util/log.js';
 import { csv, nonNegativeNumber, oneOf, positiveInt } from './options.js';
 import { brokerOption } from './client-commands.js';
 import { reportError } from './main.js';
+import { onParentShutdown, sendToParent, type ShutdownMode } from '../util/child-ipc.js';
+
+/** SIGBREAK: Ctrl-Break in a Windows console (elsewhere it is never sent, so listening is harmless). */
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGBREAK'] as const;
 
 interface WorkerFlags {
   app: string;
@@ -95,29 +99,51 @@ export function registerWorkerCommand(program: Command): void {
         },
       },
     });
-    let signals = 0;
-    const onSignal = (sig: NodeJS.Signals) => {
-      signals++;
-      if (signals === 1) {
-        worker.log.info(`${sig} received: warm shutdown`);
+    // One way in for every stop request: a signal from a terminal or service manager, or a
+    // shutdown request from the parent over IPC (the only graceful way on Windows).
+    let stopping: ShutdownMode | undefined;
+    const shutdown = (mode: ShutdownMode, why: string) => {
+      if (stopping === 'cold' || (stopping === 'warm' && mode === 'warm')) return;
+      stopping = mode;
+      if (mode === 'warm') {
+        worker.log.info(`${why}: warm shutdown`);
         void worker.stop().then(() => process.exit(0));
       } else {
-        worker.log.warn(`${sig} received again: cold shutdown`);
-        void worker.stop({ cold: true });
+        worker.log.warn(`${why}: cold shutdown`);
+        void worker.stop({ cold: true }).then(() => process.exit(0));
         setTimeout(() => process.exit(1), 200).unref();
       }
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    const onSignal = (sig: NodeJS.Signals) => shutdown(stopping ? 'cold' : 'warm', stopping ? `${sig} received again` : `${sig} received`);
+    for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
+    const stopListening = onParentShutdown((mode, why) =>
+      shutdown(mode, why === 'request' ? 'shutdown requested over IPC' : 'the parent process went away (IPC channel closed)'),
+    );
+    const unhook = () => {
+      for (const sig of STOP_SIGNALS) process.removeListener(sig, onSignal);
+      stopListening();
+    };
+    worker.once('ready', () =>
+      sendToParent({
+        type: 'ready',
+        hostname: worker.hostname,
+        pid: process.pid,
+        pool: worker.poolKind,
+        concurrency: worker.concurrency,
+        queues: worker.queues,
+        broker: worker.broker.displayUrl,
+      }),
+    );
     try {
       await worker.start();
     } catch (err) {
       process.exitCode = reportError(err);
-      process.removeListener('SIGTERM', onSignal);
-      process.removeListener('SIGINT', onSignal);
+      unhook();
       setTimeout(() => process.exit(process.exitCode as number), 100).unref();
       return;
     }
     await new Promise<void>((resolve) => worker.once('stopped', resolve));
+    // Stopped some other way (the `shutdown` control command): the channel must not keep us alive.
+    stopListening();
   });
 }

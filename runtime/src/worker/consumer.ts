@@ -17,6 +17,14 @@ import { READY_STATES, type ResultMeta } from '../backends/types.js';
 import { PrefetchTuner } from './prefetch.js';
 import { discardReason } from './hand-off.js';
 import { setLongTimeout } from '../util/timers.js';
+import { passTraceHeaders, startProcessSpan, tracing } from '../tracing/otel.js';
+import type { ProcessSpan, PublishSpan } from '../tracing/types.js';
+
+/** A retry's next attempt, built before RETRY is stored, published after; `pub`: its publish span. */
+interface RetryMessage {
+  message: TransportMessage;
+  pub?: PublishSpan;
+}
 
 const SIGNALS: Record<string, number> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2, SIGHUP: 1, SIGUSR1: 10, SIGUSR2: 12, SIGQUIT: 3 };
 
@@ -30,6 +38,8 @@ export interface Request {
   startedAt?: number;
   /** The pid of the process running it (a pool child's, or this one's for the async pool). */
   workerPid?: number;
+  /** OpenTelemetry's process span, when the API is installed (tracing/otel.ts). */
+  span?: ProcessSpan;
 }
 
 export class TaskConsumer {
@@ -266,6 +276,19 @@ export class TaskConsumer {
       expires: req.expires ? req.expires.getTime() : null,
     };
     if (req.contentType !== 'application/json') job.binary = true;
+    if (tracing(this.w.config.projectDir)) {
+      r.span = startProcessSpan({
+        taskId: req.id,
+        taskName: req.name,
+        retries: req.retries,
+        queue: r.delivery.queue,
+        brokerKind: this.broker.kind,
+        hostname: this.w.hostname,
+        headers: req.headers,
+        projectDir: this.w.config.projectDir,
+      });
+      job.trace = r.span?.carrier;
+    }
     this.w.pool.run(
       job,
       (o) => this.complete(r, o),
@@ -283,6 +306,7 @@ export class TaskConsumer {
 
   private complete(r: Request, o: Outcome): void {
     const { req } = r;
+    r.span?.outcome(o);
     // One the pool discarded before it started did not run: it counts for neither.
     if (o.state !== 'REVOKED') {
       this.w.totals.set(req.name, (this.w.totals.get(req.name) ?? 0) + 1);
@@ -313,6 +337,7 @@ export class TaskConsumer {
 
   /** The task is done with, whatever happened: free its place and start what fits. */
   private finished(r: Request): void {
+    r.span?.end();
     this.active.delete(r.req.id);
     this.w.stats.processed++;
     if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w();
@@ -341,7 +366,7 @@ export class TaskConsumer {
           break;
         case 'RETRY': {
           // A value the message's serializer cannot write fails this task (it would never be sent).
-          let retry: TransportMessage;
+          let retry: RetryMessage;
           try {
             retry = this.retryMessage(r, o.countdown);
           } catch (err) {
@@ -353,9 +378,11 @@ export class TaskConsumer {
             this.ack(r);
             break;
           }
-          await this.broker.publish(r.delivery.queue, retry);
+          // RETRY is stored and announced before the next attempt is published: that attempt can
+          // run (and succeed) at once, and a late RETRY would then overwrite its result and state.
           await this.store(r, { status: 'RETRY', result: o.exc, traceback: o.traceback || null });
           this.w.events.send({ type: 'task-retried', uuid: req.id, exception: o.repr, traceback: o.traceback });
+          await this.republishForRetry(r, retry);
           this.w.log.info(`Task ${req.name}[${req.id}] retry: ${o.repr}`);
           this.w.stats.retried++;
           this.ack(r);
@@ -404,9 +431,12 @@ export class TaskConsumer {
     if (!requeue && announce) this.w.events.send({ type: 'task-rejected', uuid: r.req.id, requeue, reason, name: r.req.name });
   }
 
-  private retryMessage(r: Request, countdown: number): TransportMessage {
+  private retryMessage(r: Request, countdown: number): RetryMessage {
     const { req } = r;
-    return buildTaskMessage({
+    // The retry stays in the task's trace: published from its process span, or with the context it came with.
+    const pub = r.span?.retryPublish(req.retries + 1);
+    try {
+      const message = buildTaskMessage({
       id: req.id,
       name: req.name,
       args: req.args,
@@ -426,9 +456,24 @@ export class TaskConsumer {
       serializer: serializers.has(req.contentType) ? req.contentType : 'json',
       embed: req.embed,
       origin: this.w.hostname,
-      // The caller's own headers (a trace id, say) go with every retry.
-      headers: { ...customHeaders(req.headers) },
+      // The caller's own headers (a trace id, say) go with every retry, with the trace context.
+      headers: { ...customHeaders(req.headers), ...(pub?.headers ?? passTraceHeaders(req.headers)) },
     });
+      return { message, pub };
+    } catch (err) {
+      pub?.end(err);
+      throw err;
+    }
+  }
+
+  private async republishForRetry(r: Request, { message, pub }: RetryMessage): Promise<void> {
+    try {
+      await this.broker.publish(r.delivery.queue, message);
+    } catch (err) {
+      pub?.end(err);
+      throw err;
+    }
+    pub?.end();
   }
 
   async store(r: Request, s: Pick<ResultMeta, 'status' | 'result' | 'traceback'>): Promise<void> {

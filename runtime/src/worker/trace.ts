@@ -10,6 +10,8 @@ import { performance } from 'node:perf_hooks';
 import { Ignore, NotRegisteredError, Reject, Retry, SoftTimeLimitExceeded, type ExceptionInfo } from '../errors.js';
 import { registeredTaskNames } from '../app/registry.js';
 import { stringifyJson } from '../serialization/json.js';
+import { runInTrace } from '../tracing/otel.js';
+import type { TraceCarrier } from '../tracing/types.js';
 
 /** What a pool needs to run a task (plain data: it crosses process and thread boundaries). */
 export interface Job {
@@ -33,6 +35,8 @@ export interface Job {
   expires: number | null;
   /** Its body came in a serializer that carries bytes (msgpack, YAML): IPC must keep them bytes. */
   binary?: boolean;
+  /** OpenTelemetry: the context of the task's process span (tracing/otel.ts); the task runs under it. */
+  trace?: TraceCarrier;
 }
 
 export type Outcome =
@@ -81,11 +85,13 @@ function excClass(type: string): [type: string, module: string] {
 function userStack(stack: string | undefined): string | undefined {
   if (!stack) return stack;
   const lines = stack.split('\n');
-  const kept = lines.filter((l, i) => i === 0 || !/^\s+at /.test(l) || !(RUNTIME_FRAME.test(l) || l.includes('node:internal') || l.includes('node:async_hooks') || l.includes('node:events')));
+  const kept = lines.filter((l, i) => i === 0 || !/^\s+at /.test(l) || !(RUNTIME_FRAME.test(l) || OTEL_FRAME.test(l) || l.includes('node:internal') || l.includes('node:async_hooks') || l.includes('node:events')));
   return kept.length > 1 ? kept.join('\n') : stack;
 }
 
 const RUNTIME_FRAME = /[/\\](dist[/\\]runtime|runtime[/\\]src)[/\\]/;
+/** OpenTelemetry's context manager runs the task (tracing/otel.ts): its frames are ours, not the user's. */
+const OTEL_FRAME = /[/\\]node_modules[/\\]@opentelemetry[/\\]/;
 
 export function errorToInfo(err: unknown): { exc: ExceptionInfo; traceback: string; repr: string } {
   if (err instanceof Error) {
@@ -197,6 +203,10 @@ function callTask(task: Task, ctx: TaskContext, args: unknown[]): unknown {
  * that is most of the cost of a tiny task); one that returns a promise gets a Promise<Outcome>.
  */
 export function executeTask(job: Job, abort: LazyAbort): Outcome | Promise<Outcome> {
+  return job.trace ? runInTrace(job.trace, () => execute(job, abort)) : execute(job, abort);
+}
+
+function execute(job: Job, abort: LazyAbort): Outcome | Promise<Outcome> {
   const t0 = performance.now();
   const task = getTask(job.name);
   if (!task) {

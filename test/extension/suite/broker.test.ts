@@ -1,7 +1,9 @@
 /// <reference types="mocha" />
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { api, waitFor, workspaceDir } from './helpers.js';
+import { api, EXTENSION_ID, waitFor, workspaceDir } from './helpers.js';
 
 interface SelectResult {
   url: string;
@@ -44,5 +46,25 @@ suite('Brokers', function () {
     await waitFor('the broker to be gone', async () => (await findRunningBroker(workspaceDir())) === null, 10_000);
     await vscode.commands.executeCommand('sprig.startEmbeddedBroker');
     assert.ok(await findRunningBroker(workspaceDir()));
+  });
+
+  test('Stop Embedded Broker stops a broker this window did not start by its shutdown request, no signal', async () => {
+    const dir = workspaceDir();
+    const { brokerLogPath, findRunningBroker } = await import('../../../runtime/src/brokers/embedded/discovery.js');
+    assert.equal(await vscode.commands.executeCommand('sprig.stopEmbeddedBroker'), true);
+    await waitFor('our broker to be gone', async () => (await findRunningBroker(dir)) === null, 10_000);
+    // One started the way a CLI worker starts it: detached, no IPC channel to this window.
+    const logFile = brokerLogPath(dir);
+    const logBefore = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
+    // Started by the runtime the extension ships, as `sprig worker` autostarts it (the suite's own
+    // bundle has no CLI next to it).
+    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    const shipped = require(path.join(ext.extensionPath, 'dist', 'runtime', 'index.js')) as { ensureEmbeddedBroker(o: { projectDir: string }): Promise<unknown> };
+    await shipped.ensureEmbeddedBroker({ projectDir: dir });
+    assert.equal(await vscode.commands.executeCommand('sprig.stopEmbeddedBroker'), true);
+    await waitFor('the detached broker to be gone', async () => (await findRunningBroker(dir)) === null, 15_000);
+    assert.match(fs.readFileSync(logFile).subarray(logBefore).toString('utf8'), /shutdown requested by a client/);
+    await vscode.commands.executeCommand('sprig.startEmbeddedBroker');
+    assert.ok(await findRunningBroker(dir));
   });
 });

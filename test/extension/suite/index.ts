@@ -11,7 +11,9 @@ import * as vscode from 'vscode';
 export function run(): Promise<void> {
   const Mocha = require('mocha') as typeof import('mocha');
   const out = process.env.SPRIG_TEST_OUT;
-  const logFile = out ? path.join(out, vscode.workspace.isTrusted ? 'in-host.log' : 'in-host-untrusted.log') : undefined;
+  // SPRIG_TEST_SUITE (set by run.mjs): 'main', 'untrusted' or 'unrelated'; from the trust otherwise.
+  const which = process.env.SPRIG_TEST_SUITE ?? (vscode.workspace.isTrusted ? 'main' : 'untrusted');
+  const logFile = out ? path.join(out, `in-host-${which}.log`) : undefined;
   if (logFile) fs.writeFileSync(logFile, '');
   const log = (line: string) => {
     console.log(line);
@@ -40,7 +42,9 @@ export function run(): Promise<void> {
   } as unknown as Mocha.ReporterConstructor });
   // Test files call suite()/test() when required: the globals must exist first.
   mocha.suite.emit('pre-require', globalThis, 'in-host', mocha);
-  if (vscode.workspace.isTrusted) {
+  if (which === 'unrelated') {
+    require('./unrelated.test.js');
+  } else if (vscode.workspace.isTrusted) {
     require('./activation.test.js');
     require('./types.test.js');
     require('./workers.test.js');

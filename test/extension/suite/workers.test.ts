@@ -25,6 +25,12 @@ suite('Workers, enqueue and the monitor', function () {
     assert.ok(hostname, 'startWorker returned no hostname');
     const w = a.workers().byHostname(hostname)!;
     await waitFor('the worker to be ready', () => w.state === 'running', 30_000);
+    // Readiness comes over the worker's IPC channel (never from its log text).
+    const ready = await waitFor('the ready message over IPC', () => w.ready, 30_000);
+    assert.equal(ready.hostname, hostname);
+    assert.equal(ready.pid, w.pid);
+    assert.deepEqual(ready.queues, ['celery']);
+    assert.equal(ready.pool, 'async');
     const info = await waitFor('worker-online in the monitor state', () => a.hub().state.workers.get(hostname), 20_000);
     assert.equal(info.online, true);
   });
@@ -150,6 +156,9 @@ suite('Workers, enqueue and the monitor', function () {
     const pid = w.pid;
     await vscode.commands.executeCommand('sprig.restartWorker', hostname);
     await waitFor('the restarted worker to be ready', () => w.state === 'running' && w.pid !== pid, 30_000);
+    // The old one was stopped over IPC: it exited by itself, no signal.
+    assert.deepEqual(w.lastStop, { code: 0, signal: null, how: 'ipc' });
+    await waitFor('the restarted worker\'s ready message', () => w.ready?.pid === w.pid, 30_000);
   });
 
   test('status-bar counts follow the worker heartbeats', async () => {
@@ -214,6 +223,8 @@ suite('Workers, enqueue and the monitor', function () {
     assert.equal(a.workers().running().length, 2);
     await vscode.commands.executeCommand('sprig.stopWorker', second);
     assert.equal(w2.state, 'stopped');
+    assert.deepEqual(w2.lastStop, { code: 0, signal: null, how: 'ipc' });
+    assert.equal(w2.exitSignal, null);
     await waitFor('worker-offline', () => a.hub().state.workers.get(second)?.online === false, 10_000);
   });
 

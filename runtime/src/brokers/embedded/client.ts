@@ -4,13 +4,17 @@
  * attempt because a restarted broker may listen on another port).
  */
 import { EventEmitter } from 'node:events';
+import * as path from 'node:path';
 import WebSocket from 'ws';
 import { ConnectionError, SprigError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
-import type { BrokerEndpoint } from './discovery.js';
+import { backoff, sleep } from '../../util/resilience.js';
+import { isPidAlive, readBrokerInfo, type BrokerEndpoint } from './discovery.js';
 import {
   isReplyFrame,
   isServerFrame,
+  type HubLink,
+  type OnDrop,
   type OpName,
   type OpRequest,
   type OpResult,
@@ -18,13 +22,6 @@ import {
   type ServerFrame,
 } from './protocol.js';
 import { parseJson, stringifyJson } from '../../serialization/json.js';
-
-/**
- * What happens to a request in flight when the socket drops:
- * 'resend' after reconnecting (publishes: at-least-once), 'drop' resolves it with null (acks: the
- * message is redelivered anyway; subscriptions: re-made by the open hooks), 'fail' rejects it.
- */
-export type OnDrop = 'resend' | 'drop' | 'fail';
 
 interface Pending {
   id: number;
@@ -46,7 +43,7 @@ export interface ConnectionOptions {
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 5000;
 
-export class BrokerConnection {
+export class BrokerConnection implements HubLink {
   private ws: WebSocket | undefined;
   private state: 'idle' | 'open' | 'reconnecting' | 'closed' = 'idle';
   private connecting: Promise<void> | undefined;
@@ -232,9 +229,8 @@ export class BrokerConnection {
 
   private async reconnectLoop(): Promise<void> {
     for (let n = 0; this.state === 'reconnecting'; n++) {
-      const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(n, 10));
-      // Full jitter: clients dropped together by a broker restart do not come back in lockstep.
-      await sleep(cap / 2 + Math.random() * (cap / 2));
+      // Jittered: clients dropped together by a broker restart do not come back in lockstep.
+      await sleep(backoff(n, BACKOFF_BASE_MS, BACKOFF_MAX_MS));
       if (this.state !== 'reconnecting') return;
       try {
         await this.attempt();
@@ -286,6 +282,46 @@ function openSocket(ep: BrokerEndpoint): Promise<WebSocket> {
   });
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/** Ask the broker at `ep` to stop (the `shutdown` request); true when it accepted within `timeoutMs`. */
+export async function requestBrokerShutdown(ep: BrokerEndpoint, timeoutMs = 5000): Promise<boolean> {
+  const conn = new BrokerConnection({ resolve: () => Promise.resolve(ep), waitTimeoutMs: timeoutMs });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await conn.connect();
+    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
+    return (await Promise.race([conn.request('shutdown', {}, 'drop'), late])) !== null;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    await conn.close();
+  }
+}
+
+/**
+ * Stop the project's broker without a signal: the `shutdown` request over its own protocol (the
+ * token from broker.json authenticates it, like every request), then wait for its process to end.
+ * SIGTERM only as a last resort (a broker that does not answer), which on Windows is TerminateProcess.
+ */
+export async function stopEmbeddedBroker(projectDir: string, timeoutMs = 10_000): Promise<'none' | 'request' | 'signal'> {
+  const info = readBrokerInfo(path.resolve(projectDir));
+  if (!info || !isPidAlive(info.pid)) return 'none';
+  const asked = await requestBrokerShutdown({ host: '127.0.0.1', port: info.port, token: info.token }, Math.min(timeoutMs, 5000));
+  if (asked && (await pidGone(info.pid, timeoutMs))) return 'request';
+  try {
+    process.kill(info.pid, 'SIGTERM');
+  } catch {
+    /* gone meanwhile */
+  }
+  await pidGone(info.pid, 5000);
+  return 'signal';
+}
+
+async function pidGone(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isPidAlive(pid)) {
+    if (Date.now() > deadline) return false;
+    await sleep(100);
+  }
+  return true;
 }

@@ -9,6 +9,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { ConnectionError } from '../../errors.js';
 import { cliPath, fromSource, packageRoot } from '../../util/paths.js';
+import { sleep } from '../../util/resilience.js';
 import { HEALTH_PATH } from './protocol.js';
 
 export interface BrokerInfo {
@@ -62,7 +63,12 @@ export function readBrokerInfo(projectDir: string): BrokerInfo | null {
   }
 }
 
-/** Written 0600 to a temp file and renamed, so a reader never sees a half-written token or a wider mode. */
+/**
+ * Written 0600 to a temp file and renamed, so a reader never sees a half-written token or a wider
+ * mode. POSIX only: Windows ignores the mode, and the file is as readable as the project folder's
+ * ACL makes it (private under the user's profile; not in a folder other users can read). See
+ * docs/platforms.md.
+ */
 export function writeBrokerInfo(projectDir: string, info: BrokerInfo): void {
   const dir = sprigDir(projectDir);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -74,7 +80,27 @@ export function writeBrokerInfo(projectDir: string, info: BrokerInfo): void {
   } finally {
     fs.closeSync(fd);
   }
-  fs.renameSync(tmp, brokerInfoPath(projectDir));
+  renameOver(tmp, brokerInfoPath(projectDir));
+}
+
+/**
+ * On Windows a rename over a file that another process has open at that moment (a client reading
+ * broker.json, an indexer, an antivirus) fails for a moment with EPERM/EACCES/EBUSY: retry briefly,
+ * as graceful-fs does. Elsewhere such an error is real and thrown at once.
+ */
+function renameOver(from: string, to: string): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return fs.renameSync(from, to);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (process.platform !== 'win32' || attempt >= 20 || !(code === 'EPERM' || code === 'EACCES' || code === 'EBUSY')) {
+        fs.rmSync(from, { force: true });
+        throw err;
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+    }
+  }
 }
 
 /** Remove broker.json only if it is still ours (a newer broker may have replaced it). */
@@ -205,13 +231,9 @@ function spawnBroker(projectDir: string, logFile: string): ReturnType<typeof spa
 
 function tail(file: string): string {
   try {
-    const lines = fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-5);
+    const lines = fs.readFileSync(file, 'utf8').trimEnd().split(/\r?\n/).slice(-5);
     return lines.length && lines[0] ? `:\n  ${lines.join('\n  ')}` : '';
   } catch {
     return '';
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -70,6 +70,24 @@ export interface Compactor {
   snapshot(): Iterable<JournalRecord>;
 }
 
+/** What the Hub needs from a journal: the file Journal below, or NULL_JOURNAL (memory://). */
+export interface JournalPort {
+  setCompactor(c: Compactor): void;
+  /** Make `records` durable, then run `onDurable` (synchronously) and resolve. */
+  commit(records: readonly JournalRecord[], onDurable: () => void): Promise<void>;
+  /** Record without waiting. */
+  append(records: readonly JournalRecord[]): void;
+}
+
+/** No journal: every change is "durable" at once and nothing survives the process. */
+export const NULL_JOURNAL: JournalPort = {
+  setCompactor: () => undefined,
+  commit: async (_records, onDurable) => onDurable(),
+  append: () => undefined,
+};
+
+export const EMPTY_STATE: ReplayState = { messages: [], results: [], records: 0, truncatedBytes: 0 };
+
 const HEADER = 8;
 const BATCH_FSYNC_MS = 200;
 export const DEFAULT_COMPACT_BYTES = 64 * 1024 * 1024;
@@ -140,7 +158,7 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 
-export class Journal {
+export class Journal implements JournalPort {
   private pending: Buffer[] = [];
   private waiters: Waiter[] = [];
   private writing = false;

@@ -8,10 +8,11 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ConfigError, ProtocolError, SprigError } from '../../errors.js';
+import { ConfigError, SprigError } from '../../errors.js';
 import { createLogger, type Logger } from '../../util/log.js';
+import { onParentShutdown } from '../../util/child-ipc.js';
 import { brokerInfoPath, isPidAlive, removeBrokerInfo, sprigDir, writeBrokerInfo } from './discovery.js';
-import { Hub, type Session } from './hub.js';
+import { Hub } from './hub.js';
 import { Journal, type FsyncPolicy } from './journal.js';
 import {
   HEALTH_PATH,
@@ -20,7 +21,6 @@ import {
   type ErrorBody,
   type PushFrame,
   type ReplyFrame,
-  type RequestFrame,
 } from './protocol.js';
 import { parseJson, stringifyJson } from '../../serialization/json.js';
 
@@ -159,6 +159,13 @@ class Server {
     return (this.closing ??= this.shutdown());
   }
 
+  private shutdownRequested(): { pid: number } {
+    // The reply goes out before the close frames (same socket, in order).
+    this.log.info('shutdown requested by a client');
+    setImmediate(() => void this.close());
+    return { pid: process.pid };
+  }
+
   private async shutdown(): Promise<void> {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.http.close();
@@ -242,7 +249,8 @@ class Server {
       const id = frame.id;
       let result: unknown;
       try {
-        result = this.handle(session, frame);
+        // `shutdown` is the server's own (it ends the process's broker), the rest the Hub's.
+        result = frame.op === 'shutdown' ? this.shutdownRequested() : this.hub.handle(session, frame);
       } catch (err) {
         if (id !== undefined) send({ re: id, ok: false, error: errorBody(err) });
         return;
@@ -260,56 +268,6 @@ class Server {
       this.hub.closeSession(session);
       this.armIdle();
     });
-  }
-
-  private handle(s: Session, f: RequestFrame): unknown {
-    const hub = this.hub;
-    switch (f.op) {
-      case 'ping':
-        return { pid: process.pid, version: PROTOCOL_VERSION };
-      case 'publish':
-        if (!Array.isArray(f.items)) throw new ProtocolError('publish: items must be an array');
-        return hub.publish(f.items).then((count) => ({ count }));
-      case 'consume':
-        return hub.consume(s, String(f.consumerId), f.queues, f.prefetch);
-      case 'setPrefetch':
-        return hub.setPrefetch(s, String(f.consumerId), f.prefetch);
-      case 'cancel':
-        return hub.cancel(s, String(f.consumerId));
-      case 'ack':
-        return hub.ack(s, Array.isArray(f.tags) ? f.tags : []);
-      case 'reject':
-        return hub.reject(s, String(f.tag), f.requeue === true, typeof f.reason === 'string' ? f.reason : undefined);
-      case 'purge':
-        return hub.purge(String(f.queue));
-      case 'queueLength':
-        return hub.queueLength(String(f.queue));
-      case 'resultSet':
-        return hub.resultSet(f.meta, f.expiresSec);
-      case 'resultGet':
-        return hub.resultGet(String(f.taskId));
-      case 'resultWait':
-        return hub.resultWait(s, String(f.taskId), typeof f.timeoutMs === 'number' ? f.timeoutMs : undefined);
-      case 'resultForget':
-        return hub.resultForget(String(f.taskId));
-      case 'eventPublish':
-        return hub.publishEvents(f.events);
-      case 'subscribeEvents':
-        return hub.subscribeEvents(s, f.on !== false);
-      case 'controlBroadcast':
-        return hub.broadcast(f.request);
-      case 'subscribeControl':
-        return hub.subscribeControl(s, f.on !== false);
-      case 'replyPush':
-        return hub.replyPush(String(f.key), f.body);
-      case 'replyCollect':
-        return hub.replyCollect(
-          s,
-          String(f.key),
-          Number(f.timeoutMs) || 0,
-          typeof f.expected === 'number' ? f.expected : undefined,
-        );
-    }
   }
 }
 
@@ -336,7 +294,10 @@ export interface RunBrokerOptions {
 
 export const AUTO_IDLE_EXIT_MS = 10 * 60 * 1000;
 
-/** `sprig broker`: run in the foreground until SIGTERM/SIGINT (or the idle exit). */
+/**
+ * `sprig broker`: run in the foreground until a client's `shutdown` request, a shutdown request from
+ * the parent over IPC (or the parent going away), SIGTERM/SIGINT where the OS has them, or the idle exit.
+ */
 export async function runEmbeddedBroker(opts: RunBrokerOptions): Promise<void> {
   const env = process.env.SPRIG_BROKER_IDLE_EXIT_MS;
   const idleExitMs = opts.idleExitMs ?? (env !== undefined && env !== '' ? Number(env) : opts.auto ? AUTO_IDLE_EXIT_MS : undefined);
@@ -351,10 +312,12 @@ export async function runEmbeddedBroker(opts: RunBrokerOptions): Promise<void> {
   const stop = () => void server.close();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  const stopListening = onParentShutdown(stop);
   try {
     await server.closed;
   } finally {
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
+    stopListening();
   }
 }

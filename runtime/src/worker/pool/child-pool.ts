@@ -9,7 +9,7 @@
  * A job revoked or expired while it waits in a child's batch is discarded by the child when its
  * turn comes (the check in hand-off.ts), so it never runs.
  */
-import { fork } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { Worker as Thread } from 'node:worker_threads';
 import { errorToInfo, type Job, type Outcome } from '../trace.js';
 import { TimeLimitExceeded, WorkerLostError } from '../../errors.js';
@@ -17,9 +17,20 @@ import { poolChildPath } from '../../util/paths.js';
 import { sendExact, unwrapExact, type FromChild, type JobDone, type ToChild } from './child-protocol.js';
 import { handBackOutcome, type Pool, type PoolOptions } from './types.js';
 import { discardedOutcome, discardReason } from '../hand-off.js';
+import type { ShutdownMode } from '../../util/child-ipc.js';
+import { setLongTimeout } from '../../util/timers.js';
 
 const NONE_REVOKED: ReadonlySet<string> = new Set();
-import { setLongTimeout } from '../../util/timers.js';
+
+function within(p: Promise<void>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    void p.then(() => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
 
 interface Running {
   job: Job;
@@ -53,7 +64,13 @@ interface Child {
   exited: boolean;
   /** Bundle generation it loaded (autoreload). */
   generation: number;
+  /** Resolves when it exited. */
+  gone: Promise<void>;
+  markGone: () => void;
 }
+
+/** How long a child may take to exit after a shutdown request before it is killed. */
+const EXIT_GRACE_MS: Record<ShutdownMode, number> = { warm: 2000, cold: 1000 };
 
 export class ChildPool implements Pool {
   private children: Child[] = [];
@@ -108,7 +125,13 @@ export class ChildPool implements Pool {
     return !c.retiring && !c.exited && c.generation === this.generation;
   }
 
+  /** If the worker exits before its children did (a cold shutdown cut short), none is left behind. */
+  private readonly killAll = () => {
+    for (const c of this.children) if (!c.exited) c.kill();
+  };
+
   async start(): Promise<void> {
+    process.on('exit', this.killAll);
     const spawned: Child[] = [];
     for (let i = 0; i < this.target; i++) spawned.push(this.spawn());
     await Promise.all(spawned.map((c) => c.ready));
@@ -141,7 +164,14 @@ export class ChildPool implements Pool {
     let kill: () => void;
     let pid: number;
     if (this.kind === 'process') {
-      const cp = fork(poolChildPath(), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json', env });
+      // fork() by hand: spawn takes windowsHide, without which Windows opens a console window for
+      // each child of a worker that has none (one the extension started).
+      const cp = spawn(process.execPath, [...process.execArgv, poolChildPath()], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        serialization: 'json',
+        env,
+        windowsHide: true,
+      });
       cp.on('message', onMessage);
       cp.on('exit', onExit);
       cp.on('error', (err) => this.o.log('error', `pool child error: ${err.message}`));
@@ -159,7 +189,9 @@ export class ChildPool implements Pool {
       send = (m) => th.postMessage(m);
       kill = () => void th.terminate();
     }
-    child = { pid, send, kill, ready, assigned: [], outbox: [], flushScheduled: false, tasksRun: 0, retiring: false, exited: false, generation: this.generation };
+    let markGone!: () => void;
+    const gone = new Promise<void>((r) => (markGone = r));
+    child = { pid, send, kill, ready, assigned: [], outbox: [], flushScheduled: false, tasksRun: 0, retiring: false, exited: false, generation: this.generation, gone, markGone };
     child.send({ t: 'init', bundle: this.bundle, reportMemory: !!this.o.maxMemoryPerChild });
     this.children.push(child);
     void ready.then(
@@ -298,13 +330,14 @@ export class ChildPool implements Pool {
     if (child.retiring) return;
     child.retiring = true;
     this.o.log('info', `replacing pool child ${child.pid} ${why}`);
-    child.send({ t: 'exit' });
+    child.send({ t: 'shutdown', mode: 'warm' });
     // Keep the pool at its size while this one finishes.
     if (!this.stopping && this.liveCount() < this.target) this.spawn();
   }
 
   private exited(child: Child, code: number | null, signal: string | null): void {
     child.exited = true;
+    child.markGone();
     const i = this.children.indexOf(child);
     if (i >= 0) this.children.splice(i, 1);
     const [first, ...rest] = child.assigned;
@@ -321,6 +354,8 @@ export class ChildPool implements Pool {
       }
     } else if (!child.retiring && !this.stopping) {
       this.o.log('warn', `pool child ${child.pid} exited (${signal ?? `code ${code}`})`);
+    } else {
+      this.o.log('debug', `pool child ${child.pid} exited (${signal ?? `code ${code}`}) after ${this.stopping ? 'the shutdown request' : 'retiring'}`);
     }
     // The ones queued behind never started: they run elsewhere, unless revoked meanwhile.
     for (const r of rest) for (const t of r.timers) clearTimeout(t);
@@ -409,29 +444,26 @@ export class ChildPool implements Pool {
     while (this.children.filter((c) => this.usable(c)).length < this.target) this.spawn();
   }
 
+  /**
+   * Shutdown over each child's channel (its IPC channel, a thread's message port): no signal, so the
+   * same on every OS. Warm waits for the running jobs first; a child still there after the grace
+   * period is killed.
+   */
   async stop(graceful: boolean): Promise<void> {
     if (graceful && (this.children.some((c) => c.assigned.length) || this.pending.length)) await new Promise<void>((r) => this.idleWaiters.push(r));
     this.stopping = true;
-    const exits = this.children.map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          if (c.exited) return resolve();
-          const done = setInterval(() => {
-            if (!c.exited) return;
-            clearInterval(done);
-            clearTimeout(force);
-            resolve();
-          }, 20);
-          const force = setTimeout(() => {
-            c.kill();
-            clearInterval(done);
-            resolve();
-          }, graceful ? 2000 : 0);
-          if (graceful) c.send({ t: 'exit' });
-          else c.kill();
-        }),
+    const mode: ShutdownMode = graceful ? 'warm' : 'cold';
+    await Promise.all(
+      this.children.map(async (c) => {
+        if (c.exited) return;
+        c.send({ t: 'shutdown', mode });
+        if (await within(c.gone, EXIT_GRACE_MS[mode])) return;
+        this.o.log('warn', `pool child ${c.pid} did not exit within ${EXIT_GRACE_MS[mode]} ms of the ${mode} shutdown request: killing it`);
+        c.kill();
+        await within(c.gone, 1000);
+      }),
     );
-    await Promise.all(exits);
+    process.off('exit', this.killAll);
   }
 
   pids(): number[] {

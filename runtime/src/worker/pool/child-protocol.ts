@@ -1,5 +1,6 @@
 import type { Job, Outcome } from '../trace.js';
 import { randomBytes } from 'node:crypto';
+import type { ShutdownMode } from '../../util/child-ipc.js';
 
 /**
  * Parent <-> pool child messages. Jobs and results travel in batches (one IPC message for many
@@ -13,8 +14,11 @@ export type ToChild =
   | { t: 'abort'; id: string; reason: 'soft' | 'terminate'; seconds?: number }
   /** Revoked while it waits in this child's batch: discard it when its turn comes. */
   | { t: 'revoke'; id: string }
-  /** Finish the jobs already sent, then exit. */
-  | { t: 'exit' }
+  /**
+   * Shutdown over the channel (no signal: Windows has none to give). 'warm': finish the jobs already
+   * sent, then exit; 'cold': hand back what is done and exit now, the running job unfinished.
+   */
+  | { t: 'shutdown'; mode: ShutdownMode }
   | JsonWrapped;
 
 /**

@@ -8,7 +8,11 @@ import { sendExact, unwrapExact, type FromChild, type JobDone, type ToChild } fr
 
 export function runPoolChild(): void {
   process.setSourceMapsEnabled(true);
-  const send: (m: FromChild) => void = isMainThread ? (m) => sendExact((x) => process.send!(x), m) : (m) => parentPort!.postMessage(m);
+  const send: (m: FromChild) => void = isMainThread
+    ? (m) => {
+        if (process.connected) sendExact((x) => process.send!(x), m);
+      }
+    : (m) => parentPort!.postMessage(m);
   const queue: Job[] = [];
   /** Ids of queued jobs revoked since they were sent here (each leaves the set when its turn comes). */
   const revoked = new Set<string>();
@@ -30,6 +34,12 @@ export function runPoolChild(): void {
     flush();
     if (isMainThread) process.exit(0);
     else parentPort!.close();
+  };
+  // Cold: what is done goes back, the running job is left unfinished (no outcome: an acks-late
+  // message stays unacknowledged). In a thread, process.exit ends only the thread.
+  const exitNow = () => {
+    flush();
+    process.exit(0);
   };
 
   // Sequential: results of synchronous tasks pile up and go back in one message when the queue is
@@ -96,7 +106,8 @@ export function runPoolChild(): void {
         // Only a job still queued here: the running one goes on (revoke without terminate).
         if (queue.some((j) => j.id === m.id)) revoked.add(m.id);
         break;
-      case 'exit':
+      case 'shutdown':
+        if (m.mode === 'cold') return exitNow();
         exiting = true;
         if (!running) exit();
         break;
@@ -104,12 +115,12 @@ export function runPoolChild(): void {
   };
   if (isMainThread) {
     process.on('message', onMessage);
-    // The parent went away: don't linger as an orphan.
-    process.on('disconnect', () => process.exit(0));
-    // Shutdown is the worker's call (like Celery's pool processes): Ctrl-C in a terminal, or a
-    // service manager's SIGTERM, reaches the whole process group, and a warm shutdown must be able
-    // to finish the task running here. The worker sends 'exit', or SIGKILL for a cold shutdown.
-    process.on('SIGINT', () => undefined);
-    process.on('SIGTERM', () => undefined);
+    // The parent went away: nobody can take a result or enforce a time limit any more, so don't
+    // linger as an orphan.
+    process.on('disconnect', exitNow);
+    // Shutdown is the worker's call, over this channel (like Celery's pool processes): Ctrl-C in a
+    // terminal (Ctrl-Break too on Windows), or a service manager's SIGTERM, reaches the whole process
+    // group or console, and a warm shutdown must be able to finish the task running here.
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGBREAK'] as const) process.on(sig, () => undefined);
   } else parentPort!.on('message', onMessage);
 }

@@ -11,7 +11,7 @@ export interface PoolOptions {
   maxTasksPerChild?: number;
   /** Kilobytes of RSS after which a child is replaced (process pool). */
   maxMemoryPerChild?: number;
-  log: (level: 'info' | 'warn' | 'error', msg: string) => void;
+  log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
   /** Extra environment for pool children (the worker's broker, so tasks that enqueue use it too). */
   childEnv?: Record<string, string>;
 }

@@ -97,7 +97,7 @@ export const poolStep: Step<Worker> = {
       softTimeLimit: w.config.worker?.softTimeLimit,
       maxTasksPerChild: w.config.worker?.maxTasksPerChild,
       maxMemoryPerChild: w.config.worker?.maxMemoryPerChild,
-      log: (level: 'info' | 'warn' | 'error', msg: string) => w.log[level](msg),
+      log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => w.log[level](msg),
       // Tasks that enqueue other tasks from a pool child talk to the worker's own broker/backend.
       childEnv: Object.fromEntries(
         Object.entries({
