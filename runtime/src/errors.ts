@@ -135,15 +135,20 @@ export class MaxRetriesExceededError extends SprigError {
   }
 }
 
+/** Raised in the task (its signal aborts with it). Celery's carries no arguments. */
 export class SoftTimeLimitExceeded extends SprigError {
+  readonly excArgs: unknown[] = [];
   constructor(seconds: number) {
     super('E_SOFT_TIME_LIMIT', `SoftTimeLimitExceeded(${seconds})`);
   }
 }
 
+/** The task was stopped at its hard limit. Celery's argument is the limit in seconds. */
 export class TimeLimitExceeded extends SprigError {
+  readonly excArgs: unknown[];
   constructor(seconds: number) {
     super('E_TIME_LIMIT', `TimeLimitExceeded(${seconds})`);
+    this.excArgs = [seconds];
   }
 }
 

@@ -285,6 +285,10 @@ function defineTask(name: string, fn: AnyFn, options: TaskOptions, app: () => Ap
         eta: null,
         rootId: null,
         parentId: null,
+        groupId: null,
+        queue: '',
+        expires: null,
+        headers: {},
         signal: new AbortController().signal,
         retry: (o) => makeRetry({ retries: 0 }, options, o),
       };

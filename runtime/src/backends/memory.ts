@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { TimeoutError } from '../errors.js';
 import { READY_STATES, type ResultMeta } from './types.js';
+import { setLongTimeout } from '../util/timers.js';
 
 /** Results kept in a Map, with expiry: the Hub's (embedded broker and memory://). */
 export class ResultStore {
@@ -51,7 +52,7 @@ export class ResultStore {
         resolve(meta);
       });
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
+        timer = setLongTimeout(() => {
           off();
           reject(new TimeoutError(`no result for task ${taskId} within ${timeoutMs / 1000}s`));
         }, timeoutMs);

@@ -3,6 +3,7 @@ import { App } from '../app/app.js';
 import { TimeoutError } from '../errors.js';
 import { csv, isoDate, jsonArray, jsonObject, nonNegativeNumber } from './options.js';
 import { reportError } from './report-error.js';
+import { stringifyJson } from '../serialization/json.js';
 
 export function brokerOption(cmd: Command): Command {
   return cmd
@@ -69,7 +70,7 @@ export function registerClientCommands(program: Command): void {
       }
       process.stderr.write(`${r.id}\n`);
       const value = await r.get({ timeout: o.timeout });
-      process.stdout.write(`${JSON.stringify(value)}\n`);
+      process.stdout.write(`${stringifyJson(value)}\n`);
     } catch (err) {
       process.exitCode = err instanceof TimeoutError ? 1 : reportError(err);
       if (err instanceof TimeoutError) process.stderr.write(`sprig: ${err.message}\n`);
@@ -89,7 +90,7 @@ export function registerClientCommands(program: Command): void {
     try {
       const backend = await app.backend();
       const meta = o.wait ? await backend.waitFor(id, o.timeout === undefined ? undefined : o.timeout * 1000) : await backend.get(id);
-      process.stdout.write(`${JSON.stringify(meta ?? { status: 'PENDING', result: null, task_id: id })}\n`);
+      process.stdout.write(`${stringifyJson(meta ?? { status: 'PENDING', result: null, task_id: id })}\n`);
     } catch (err) {
       process.exitCode = reportError(err);
     } finally {

@@ -10,6 +10,7 @@
 import type { Broker } from '../brokers/types.js';
 import { ClusterState, type ClusterStateOptions } from './state.js';
 import type { SprigEvent, SprigEventMap, SprigEventType } from './types.js';
+import { setLongTimeout } from '../util/timers.js';
 
 /** One handler per event name, typed by it, and '*' for every event (BullMQ's WorkerListener shape). */
 export type EventHandlerMap = { [K in SprigEventType]: (event: SprigEventMap[K]) => void } & { '*': (event: SprigEvent) => void };
@@ -155,7 +156,7 @@ export class EventReceiver {
       done();
       throw err;
     }
-    if (opts.timeout !== undefined) timer = setTimeout(done, opts.timeout * 1000);
+    if (opts.timeout !== undefined) timer = setLongTimeout(done, opts.timeout * 1000);
     if (opts.signal?.aborted) done();
     else opts.signal?.addEventListener('abort', done);
     check();

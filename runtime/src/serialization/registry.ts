@@ -3,6 +3,7 @@ import { Registry } from '../util/registry.js';
 import { msgpackSerializer } from './msgpack.js';
 import { yamlSerializer } from './yaml.js';
 import { createSignedSerializer } from './signed.js';
+import { parseJson, stringifyJson } from './json.js';
 
 /** What a serializer may see besides the bytes: the message headers (signed messages cover them). */
 export interface SerializerContext {
@@ -55,8 +56,9 @@ export const jsonSerializer: Serializer = {
   name: 'json',
   contentType: 'application/json',
   contentEncoding: 'utf-8',
-  encode: (value) => Buffer.from(JSON.stringify(value), 'utf8'),
-  decode: (data) => JSON.parse(data.toString('utf8')),
+  // Python's integers stay exact both ways (json.ts).
+  encode: (value) => Buffer.from(stringifyJson(value), 'utf8'),
+  decode: (data) => parseJson(data.toString('utf8')),
 };
 
 export const serializers = new SerializerRegistry();

@@ -36,6 +36,7 @@ import {
   RPC_QUEUE_EXPIRES_MS,
 } from './topology.js';
 import { parseAmqpUrl, type AmqpUrlInfo } from './url.js';
+import { stringifyJson } from '../../serialization/json.js';
 
 const CLOSE_TIMEOUT_MS = 2000;
 const log = createLogger('sprig.amqp');
@@ -357,7 +358,7 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   publishEvent(event: SprigEvent): void {
     const model = this.conn.current;
     if (!model || this.closed) return;
-    const body = Buffer.from(JSON.stringify(event), 'utf8');
+    const body = Buffer.from(stringifyJson(event), 'utf8');
     const options: Options.Publish = { contentType: 'application/json', contentEncoding: 'utf-8', deliveryMode: 1, headers: { hostname: event.hostname } };
     this.ev.get(model).then((ch) => ch.publish(EVENT_EXCHANGE, eventRoutingKey(event.type), body, options), noop).catch(noop);
   }

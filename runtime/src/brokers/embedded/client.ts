@@ -21,6 +21,7 @@ import {
   type PushFrame,
   type ServerFrame,
 } from './protocol.js';
+import { parseJson, stringifyJson } from '../../serialization/json.js';
 
 interface Pending {
   id: number;
@@ -95,7 +96,7 @@ export class BrokerConnection implements HubLink {
   request<K extends OpName>(op: K, params: OpRequest<K>, onDrop: OnDrop = 'resend'): Promise<OpResult<K>> {
     if (this.state === 'closed') return Promise.reject(new ConnectionError('connection to the embedded broker is closed'));
     const id = this.nextId++;
-    const text = JSON.stringify({ id, op, ...params });
+    const text = stringifyJson({ id, op, ...params });
     return new Promise<OpResult<K>>((resolve, reject) => {
       const p: Pending = { id, text, onDrop, resolve: resolve as (v: unknown) => void, reject };
       if (this.state === 'open') this.send(p);
@@ -116,7 +117,7 @@ export class BrokerConnection implements HubLink {
 
   /** Fire-and-forget; dropped while disconnected (events are best-effort). */
   notify<K extends OpName>(op: K, params: OpRequest<K>): void {
-    if (this.state === 'open' && this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ op, ...params }));
+    if (this.state === 'open' && this.ws?.readyState === WebSocket.OPEN) this.ws.send(stringifyJson({ op, ...params }));
   }
 
   async close(): Promise<void> {
@@ -193,7 +194,7 @@ export class BrokerConnection implements HubLink {
   private onMessage(text: string): void {
     let frame: ServerFrame;
     try {
-      const v: unknown = JSON.parse(text);
+      const v: unknown = parseJson(text);
       if (!isServerFrame(v)) return;
       frame = v;
     } catch {

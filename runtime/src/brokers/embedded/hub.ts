@@ -17,6 +17,7 @@ import type { ControlRequest } from '../../protocol/control.js';
 import { deadLetterQueueName } from '../types.js';
 import { EMPTY_STATE, type Compactor, type JournalPort, type JournalRecord, type ReplayState } from './journal.js';
 import { PROTOCOL_VERSION, type DeliveryItem, type PublishItem, type RequestFrame } from './protocol.js';
+import { setLongTimeout } from '../../util/timers.js';
 
 /** Where the hub sends pushes for one connection. */
 export interface SessionSink {
@@ -268,7 +269,7 @@ export class Hub implements Compactor {
       const off = this.results.watch(taskId, (meta) => {
         if (READY_STATES.has(meta.status)) finish(meta);
       });
-      if (typeof timeoutMs === 'number') timer = setTimeout(gone, Math.max(0, timeoutMs));
+      if (typeof timeoutMs === 'number') timer = setLongTimeout(gone, Math.max(0, timeoutMs));
       s.cleanups.add(gone);
     });
   }
@@ -333,7 +334,7 @@ export class Hub implements Compactor {
           resolve(out);
         },
       };
-      const timer = setTimeout(c.finish, Math.max(0, timeoutMs));
+      const timer = setLongTimeout(c.finish, Math.max(0, timeoutMs));
       s.cleanups.add(c.finish);
       let l = this.collectors.get(key);
       if (!l) this.collectors.set(key, (l = []));

@@ -29,6 +29,7 @@ import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { ResultMeta } from '../../backends/types.js';
 import type { Logger } from '../../util/log.js';
+import { parseJson, stringifyJson } from '../../serialization/json.js';
 
 export type FsyncPolicy = 'always' | 'batch';
 
@@ -92,7 +93,7 @@ const BATCH_FSYNC_MS = 200;
 export const DEFAULT_COMPACT_BYTES = 64 * 1024 * 1024;
 
 export function encodeRecord(rec: JournalRecord): Buffer {
-  const payload = Buffer.from(JSON.stringify(rec), 'utf8');
+  const payload = Buffer.from(stringifyJson(rec), 'utf8');
   const out = Buffer.allocUnsafe(HEADER + payload.length);
   out.writeUInt32BE(payload.length, 0);
   out.writeUInt32BE(crc32(payload), 4);
@@ -112,7 +113,7 @@ export function decodeRecords(buf: Buffer): { records: JournalRecord[]; validByt
     if (crc32(payload) !== buf.readUInt32BE(off + 4)) break;
     let rec: JournalRecord;
     try {
-      rec = JSON.parse(payload.toString('utf8')) as JournalRecord;
+      rec = parseJson(payload.toString('utf8')) as JournalRecord;
     } catch {
       break;
     }

@@ -22,6 +22,7 @@ import {
   type PushFrame,
   type ReplyFrame,
 } from './protocol.js';
+import { parseJson, stringifyJson } from '../../serialization/json.js';
 
 export interface EmbeddedServerOptions {
   /** Project folder: state lives in `<dir>/.sprig/` (broker.json, journal/). */
@@ -222,7 +223,7 @@ class Server {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     const send = (frame: ReplyFrame | PushFrame) => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+      if (ws.readyState === ws.OPEN) ws.send(stringifyJson(frame));
     };
     const session = this.hub.openSession({
       deliver: (items) => send({ push: 'deliver', items }),
@@ -233,7 +234,7 @@ class Server {
     ws.on('message', (data, isBinary) => {
       let frame: unknown;
       try {
-        frame = JSON.parse(isBinary ? Buffer.from(data as Buffer).toString('utf8') : String(data));
+        frame = parseJson(isBinary ? Buffer.from(data as Buffer).toString('utf8') : String(data));
       } catch {
         ws.close(1007, 'frames must be JSON');
         return;

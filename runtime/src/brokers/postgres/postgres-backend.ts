@@ -6,6 +6,8 @@ import { encodeResultMeta } from '../redis/redis-backend.js';
 import { channels, ident, isConnectionError, newPool, parsePostgresUrl, retryQuery, type PostgresUrlInfo } from './connection.js';
 import { PostgresListener } from './listener.js';
 import { migrate } from './migrations.js';
+import { parseJson } from '../../serialization/json.js';
+import { setLongTimeout } from '../../util/timers.js';
 
 export interface PostgresBackendOptions {
   /** Default expiry of stored results in seconds (Celery `result_expires`); 0: never. */
@@ -93,7 +95,7 @@ export class PostgresBackend implements ResultBackend {
     const raw = r.rows[0]?.meta;
     if (raw === undefined) return null;
     try {
-      return JSON.parse(raw) as ResultMeta;
+      return parseJson(raw) as ResultMeta;
     } catch {
       return null;
     }
@@ -143,7 +145,7 @@ export class PostgresBackend implements ResultBackend {
       if (!set) this.waiters.set(taskId, (set = new Set()));
       set.add(w);
       if (timeoutMs !== undefined) {
-        w.timer = setTimeout(() => {
+        w.timer = setLongTimeout(() => {
           set.delete(w);
           if (!set.size && this.waiters.get(taskId) === set) this.waiters.delete(taskId);
           reject(new TimeoutError(`no result for ${taskId} within ${timeoutMs} ms`));

@@ -23,6 +23,7 @@ import { PostgresConsumer, type FetchedRow, type PostgresConsumerHost } from './
 import { PostgresListener } from './listener.js';
 import { migrate } from './migrations.js';
 import { insertMessagesSql, messageRows } from './publish.js';
+import { parseJson, stringifyJson } from '../../serialization/json.js';
 
 /** NOTIFY payloads are limited to 8000 bytes; a larger event is dropped (events are best effort). */
 const MAX_NOTIFY_BYTES = 7900;
@@ -381,7 +382,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     } else if (channel === this.ch.events) {
       let ev: unknown;
       try {
-        ev = JSON.parse(payload);
+        ev = parseJson(payload);
       } catch {
         return;
       }
@@ -391,7 +392,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     } else if (channel === this.ch.pidbox) {
       let req: ControlRequest | undefined;
       try {
-        req = parseControl(JSON.parse(payload));
+        req = parseControl(parseJson(payload));
       } catch {
         return;
       }
@@ -403,7 +404,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
 
   publishEvent(event: SprigEvent): void {
     if (this.closed) return; // best effort, like Celery's event dispatcher
-    const raw = JSON.stringify(event);
+    const raw = stringifyJson(event);
     if (Buffer.byteLength(raw) > MAX_NOTIFY_BYTES) return;
     this.pendingEvents.push(raw);
     if (this.pendingEvents.length === 1) queueMicrotask(() => this.flushEvents());
@@ -432,7 +433,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
 
   async broadcast(request: ControlRequest): Promise<void> {
     await this.connect();
-    await this.q('SELECT pg_notify($1, $2)', [this.ch.pidbox, JSON.stringify(controlBody(request))], 'broadcast');
+    await this.q('SELECT pg_notify($1, $2)', [this.ch.pidbox, stringifyJson(controlBody(request))], 'broadcast');
   }
 
   async subscribeControl(handler: (request: ControlRequest) => void): Promise<() => Promise<void>> {
@@ -446,7 +447,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
   async reply(replyTo: { exchange: string; routing_key: string }, ticket: string, body: unknown): Promise<void> {
     await this.q(
       `WITH i AS (INSERT INTO ${this.s}.replies (reply_to, body) VALUES ($1, $2) RETURNING 1) SELECT pg_notify($3, $1) FROM i`,
-      [replyTo.routing_key, JSON.stringify({ ticket, body }), this.ch.replies],
+      [replyTo.routing_key, stringifyJson({ ticket, body }), this.ch.replies],
       'reply',
     );
   }
@@ -465,7 +466,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
         const r = await this.q<{ body: string }>(`DELETE FROM ${this.s}.replies WHERE reply_to = $1 RETURNING body`, [replyTo], 'collect replies');
         for (const row of r.rows) {
           try {
-            out.push((JSON.parse(row.body) as { body: unknown }).body);
+            out.push((parseJson(row.body) as { body: unknown }).body);
           } catch {
             // not ours
           }
