@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --profile] [-- --only enqueue,drain,latency,amqp,rss]`
+// `npm run bench [-- --quick] [-- --profile] [-- --only enqueue,drain,latency,amqp,rss,postgres]`
 // Sprig against BullMQ and Celery, side by side in one run on the same Redis (and RabbitMQ).
 // What each row measures: bench/README.md.
 import * as fs from 'node:fs';
@@ -13,6 +13,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { App } from 'sprig-queue';
 import { killAll, MemSampler, spawnGroup, stopGroup, treeMemory, type MemSample, type Proc } from './procs.js';
 import { formatSummary, summarize } from './profile.js';
+import { drainBoss, drainGraphile, drainSprigPg, enqueueBoss, enqueueGraphile, enqueueSprigPg, packageVersion, postgresVersion } from './postgres.js';
 
 // ---- settings ------------------------------------------------------------------------------
 
@@ -37,6 +38,9 @@ const P = QUICK
   ? { reps: 1, enqueueN: 3000, drainN: 2000, amqpN: 2000, latencyN: 100, warmup: 10, inflight: 100, bulk: 1000 }
   : { reps: 3, enqueueN: 20000, drainN: 20000, amqpN: 20000, latencyN: 500, warmup: 20, inflight: 100, bulk: 1000 };
 const POLL_MS = 2;
+/** graphile-worker: concurrency = its pool of 10 connections (its default); pg-boss: jobs per fetch = Sprig's window there (c=50 x 4); pg-boss waits its polling interval (0.5 s at least) between fetches. */
+const PG_PEER_CONCURRENCY = 10;
+const PG_PEER_BATCH = 200;
 const DRAIN_TIMEOUT_MS = 180_000;
 
 const redis = new Redis({ host: REDIS_HOST, port: REDIS_PORT, db: DB, lazyConnect: true });
@@ -582,6 +586,15 @@ async function main(): Promise<void> {
     idleBull: new Series<MemSample>('idle RSS BullMQ'),
     idleProcess: new Series<MemSample>('idle RSS Sprig process'),
     idleCelery: new Series<MemSample>('idle RSS Celery'),
+    pgEnqSprigSingle: new Series<number>('PostgreSQL enqueue Sprig sendTask'),
+    pgEnqGraphileSingle: new Series<number>('PostgreSQL enqueue graphile-worker addJob'),
+    pgEnqBossSingle: new Series<number>('PostgreSQL enqueue pg-boss send'),
+    pgEnqSprigBulk: new Series<number>('PostgreSQL enqueue Sprig sendMany'),
+    pgEnqGraphileBulk: new Series<number>('PostgreSQL enqueue graphile-worker add_jobs'),
+    pgEnqBossBulk: new Series<number>('PostgreSQL enqueue pg-boss insert'),
+    pgDrainSprig: new Series<Drain>('PostgreSQL drain Sprig async c=50'),
+    pgDrainGraphile: new Series<Drain>('PostgreSQL drain graphile-worker'),
+    pgDrainBoss: new Series<Drain>('PostgreSQL drain pg-boss'),
   };
 
   // Repetitions are interleaved (A B A B ...) so drift on a shared machine hits both sides.
@@ -615,8 +628,20 @@ async function main(): Promise<void> {
       await S.idleProcess.run(() => idleMemory((q) => sprigWorker('process', q)));
       await celeryRun(S.idleCelery, () => idleMemory((q) => celeryWorker(q, REDIS_URL)));
     }
+    if (want('postgres')) {
+      await S.pgEnqSprigSingle.run(() => enqueueSprigPg('single', P.enqueueN, P.inflight, P.bulk));
+      await S.pgEnqGraphileSingle.run(() => enqueueGraphile('single', P.enqueueN, P.inflight, P.bulk));
+      await S.pgEnqBossSingle.run(() => enqueueBoss('single', P.enqueueN, P.inflight, P.bulk));
+      await S.pgEnqSprigBulk.run(() => enqueueSprigPg('bulk', P.enqueueN, P.inflight, P.bulk));
+      await S.pgEnqGraphileBulk.run(() => enqueueGraphile('bulk', P.enqueueN, P.inflight, P.bulk));
+      await S.pgEnqBossBulk.run(() => enqueueBoss('bulk', P.enqueueN, P.inflight, P.bulk));
+      await S.pgDrainSprig.run(() => drainSprigPg(P.drainN, P.bulk, timeDrain));
+      await S.pgDrainGraphile.run(() => drainGraphile(P.drainN, PG_PEER_CONCURRENCY, timeDrain));
+      await S.pgDrainBoss.run(() => drainBoss(P.drainN, PG_PEER_BATCH, timeDrain));
+    }
   }
-  await flush();
+  // The PostgreSQL rows alone touch no Redis db (others may be testing on this Redis).
+  if (!ONLY || [...ONLY].some((s) => s !== 'postgres')) await flush();
 
   const rate = (v: number) => v;
   const drainRate = (d: Drain) => d.rate;
@@ -659,6 +684,15 @@ async function main(): Promise<void> {
     rows.push(row('worker RSS under load, total incl. children (peak during the Redis drain): Sprig process pool c=2 vs Celery prefork c=2', 'MB', false, S.drainProcess, S.drainCelery, peakRss));
   }
 
+  if (want('postgres')) {
+    const D = P.drainN.toLocaleString('en-US');
+    rows.push(row(`PostgreSQL enqueue single, ${P.inflight} in flight: Sprig sendTask vs graphile-worker addJob`, 'tasks/s', true, S.pgEnqSprigSingle, S.pgEnqGraphileSingle, rate));
+    rows.push(row(`PostgreSQL enqueue single, ${P.inflight} in flight: Sprig sendTask vs pg-boss send`, 'tasks/s', true, S.pgEnqSprigSingle, S.pgEnqBossSingle, rate));
+    rows.push(row(`PostgreSQL enqueue bulk x${P.bulk}: Sprig sendMany vs graphile-worker add_jobs()`, 'tasks/s', true, S.pgEnqSprigBulk, S.pgEnqGraphileBulk, rate));
+    rows.push(row(`PostgreSQL enqueue bulk x${P.bulk}: Sprig sendMany vs pg-boss insert`, 'tasks/s', true, S.pgEnqSprigBulk, S.pgEnqBossBulk, rate));
+    rows.push(row(`PostgreSQL drain ${D} no-op: Sprig async pool c=50 (ignoreResult, acksLate) vs graphile-worker concurrency=${PG_PEER_CONCURRENCY}`, 'tasks/s', true, S.pgDrainSprig, S.pgDrainGraphile, drainRate));
+    rows.push(row(`PostgreSQL drain ${D} no-op: Sprig async pool c=50 (ignoreResult, acksLate) vs pg-boss work batchSize=${PG_PEER_BATCH}`, 'tasks/s', true, S.pgDrainSprig, S.pgDrainBoss, drainRate));
+  }
   const table = printTable(rows, P.reps);
   console.log(`\n${table}\n`);
   const detail = (s: Series<Drain>) => s.values.map((d) => ({ rate: round(d.rate), rateWithStartup: round(d.rateWithStartup), startupMs: Math.round(d.startupMs), peakRssMB: round(d.peak.rss), peakPssMB: round(d.peak.pss), peakProcs: d.peak.procs }));
@@ -676,6 +710,7 @@ async function main(): Promise<void> {
       node: process.version,
       redis: ((await redis.info('server')).match(/redis_version:(\S+)/) ?? [])[1],
       bullmq: (require('bullmq/package.json') as { version: string }).version,
+      ...(want('postgres') ? { postgres: await postgresVersion(), graphileWorker: packageVersion('graphile-worker'), pgBoss: packageVersion('pg-boss') } : {}),
       celery: celery.version ?? null,
       rabbitmq: versionOf('rabbitmqctl', ['version']) ?? null,
     },

@@ -38,6 +38,8 @@ const runtimeCommon = {
   platform: 'node',
   format: 'cjs',
   target: 'node20',
+  // Redis scripts are .lua files carried in the bundle as text.
+  loader: { '.lua': 'text' },
   plugins: [shareRuntimePlugin()],
 };
 

@@ -27,10 +27,6 @@ export function setExtensionRoot(dir: string): void {
   root = dir;
 }
 
-export function extensionRoot(): string {
-  return root;
-}
-
 export function runtime(): Runtime {
   // A computed path: esbuild leaves this require alone, so the runtime is not bundled twice.
   return (loaded ??= require(path.join(root, 'dist', 'runtime', 'index.js')) as Runtime);

@@ -3,7 +3,8 @@
  *
  * SprigError
  * ├── ConfigError            bad flag, setting or URL (user-facing, one line)
- * ├── ConnectionError        broker/backend unreachable or dropped (recoverable: retried)
+ * ├── ConnectionError        broker/backend unreachable or dropped (recoverable: retried); each adapter
+ * │                          turns its own lost-connection errors into one (its `isConnectionError`)
  * ├── ProtocolError          a message that is not Celery protocol v2
  * │   ├── ContentDisallowedError   content type not in the accept list (never decoded)
  * │   ├── DecodeError              bytes that do not decode with their declared serializer
@@ -134,15 +135,20 @@ export class MaxRetriesExceededError extends SprigError {
   }
 }
 
+/** Raised in the task (its signal aborts with it). Celery's carries no arguments. */
 export class SoftTimeLimitExceeded extends SprigError {
+  readonly excArgs: unknown[] = [];
   constructor(seconds: number) {
     super('E_SOFT_TIME_LIMIT', `SoftTimeLimitExceeded(${seconds})`);
   }
 }
 
+/** The task was stopped at its hard limit. Celery's argument is the limit in seconds. */
 export class TimeLimitExceeded extends SprigError {
+  readonly excArgs: unknown[];
   constructor(seconds: number) {
     super('E_TIME_LIMIT', `TimeLimitExceeded(${seconds})`);
+    this.excArgs = [seconds];
   }
 }
 
@@ -150,19 +156,4 @@ export class WorkerLostError extends SprigError {
   constructor(message: string) {
     super('E_WORKER_LOST', message);
   }
-}
-
-/** Errors worth retrying the connection for (kombu's `connection_errors`). */
-export function isRecoverableConnectionError(err: unknown): boolean {
-  if (err instanceof ConnectionError) return true;
-  const code = (err as { code?: string } | null)?.code;
-  return (
-    code === 'ECONNREFUSED' ||
-    code === 'ECONNRESET' ||
-    code === 'EPIPE' ||
-    code === 'ETIMEDOUT' ||
-    code === 'ENOTCONN' ||
-    code === 'EHOSTUNREACH' ||
-    (err instanceof Error && /Connection is closed|Stream isn't writeable|socket hang up/i.test(err.message))
-  );
 }

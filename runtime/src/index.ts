@@ -22,8 +22,10 @@ export { configureSigning, SignatureError, type SigningConfig } from './serializ
 export { workerMetrics } from './worker/metrics.js';
 export { Control, type BroadcastOptions, type Replies, type HeldTask } from './control/client.js';
 export { compressors, registerCompressor, type Compressor } from './compression/registry.js';
-export { createBroker, registerTransport, redactUrl } from './brokers/registry.js';
-export type { Broker, Delivery, Consumer, BrokerCapabilities, ControlRequest } from './brokers/types.js';
+export { createBroker, registerTransport } from './brokers/registry.js';
+export { redactUrl } from './util/url.js';
+export type { Broker, Delivery, Consumer, BrokerCapabilities } from './brokers/types.js';
+export type { ControlRequest } from './protocol/control.js';
 export type { ResultBackend, ResultMeta, TaskState } from './backends/types.js';
 export * from './events/types.js';
 export {
@@ -36,8 +38,21 @@ export {
   type TaskStateName,
   type ClusterSnapshot,
   type ClusterStateOptions,
+  type Change,
 } from './events/state.js';
 export { EventDispatcher } from './events/dispatcher.js';
+export {
+  EventReceiver,
+  AppEvents,
+  type EventHandlerMap,
+  type ReceiverListener,
+  type ReceiverLifecycle,
+  type ReceiverHandlers,
+  type ReceiverOptions,
+  type CaptureOptions,
+  type EventGap,
+} from './events/receiver.js';
+export { TRACE_HEADERS, parseTraceparent, type TraceCarrier } from './tracing/types.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
 export type { Step } from './worker/blueprint.js';
 export { VERSION } from './version.js';

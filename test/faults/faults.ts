@@ -1,7 +1,8 @@
 /**
- * The fault suite: 5,000 acks-late tasks per broker; during the run the worker is kill -9ed twice
- * and restarted, and the broker connection is cut once (Redis: a Redis of our own with appendonly,
- * restarted; RabbitMQ: `rabbitmqctl close_all_connections`). At the end every task must have a
+ * The fault suite: 5,000 acks-late tasks per broker (10,000 on PostgreSQL); during the run the worker
+ * is kill -9ed twice and restarted, and the broker connection is cut once (Redis: a Redis of our own
+ * with appendonly, restarted; RabbitMQ: `rabbitmqctl close_all_connections`; PostgreSQL: a server of
+ * our own, restarted). At the end every task must have a
  * SUCCESS result; a task may run twice only if it was executing at a kill.
  */
 import { spawn, execSync, type ChildProcess } from 'node:child_process';
@@ -11,7 +12,7 @@ import Redis from 'ioredis';
 import { App } from '../../runtime/src/index.js';
 import { ROOT, runCli, tmpDir, uniqueQueue, waitFor, type Spawned } from '../helpers.js';
 
-const N = Number(process.env.SPRIG_FAULT_TASKS ?? 5000);
+const DEFAULT_N = Number(process.env.SPRIG_FAULT_TASKS ?? 5000);
 const CONCURRENCY = 4;
 const TASK_MS = 3;
 const TRACE = 'redis://127.0.0.1:6379/0';
@@ -19,6 +20,8 @@ const TASKS = path.join(ROOT, 'test/fixtures/fault-tasks.ts');
 
 interface Target {
   name: string;
+  /** Tasks of this target's run (default SPRIG_FAULT_TASKS, 5000). */
+  tasks?: number;
   brokerUrl: string;
   resultBackend: string;
   setup(): Promise<void>;
@@ -82,7 +85,46 @@ function amqpTarget(): Target {
   };
 }
 
+/**
+ * A PostgreSQL server of the test's own (initdb under /usr/lib/postgresql/15/bin, run as the
+ * postgres user, on port 5442), restarted once mid-run with `pg_ctl restart -m fast`.
+ */
+function postgresTarget(): Target {
+  const port = 5442;
+  const bin = '/usr/lib/postgresql/15/bin';
+  const dir = tmpDir('sprig-faults-pg-');
+  const data = path.join(dir, 'data');
+  const asPostgres = (cmd: string) => execSync(`runuser -u postgres -- ${cmd}`, { stdio: 'ignore' });
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres?schema=test_${uniqueQueue().slice(5).replace(/-/g, '_')}`;
+  const pgCtl = (what: string) =>
+    asPostgres(`${bin}/pg_ctl -D ${data} -w -t 60 -m fast -l ${path.join(dir, 'log')} -o "-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off" ${what}`);
+  return {
+    name: 'postgres',
+    tasks: Number(process.env.SPRIG_FAULT_TASKS_POSTGRES ?? 10_000),
+    brokerUrl: `${url}&visibility_timeout=4`,
+    resultBackend: url,
+    async setup() {
+      execSync(`chown postgres ${dir}`);
+      asPostgres(`${bin}/initdb -D ${data} -A trust -U postgres`);
+      pgCtl('start');
+    },
+    async cutConnection() {
+      // Every session drops; the tables (messages, leases, results) stay.
+      pgCtl('restart');
+    },
+    async teardown() {
+      try {
+        pgCtl('stop');
+      } catch {
+        /* already down */
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 async function runOne(t: Target): Promise<{ sent: number; succeeded: number; duplicates: number; lost: number; kills: number }> {
+  const N = t.tasks ?? DEFAULT_N;
   await t.setup();
   const queue = uniqueQueue();
   const traceKey = `${queue}:runs`;
@@ -150,7 +192,7 @@ async function runOne(t: Target): Promise<{ sent: number; succeeded: number; dup
 
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
-  const targets = [redisTarget(), amqpTarget()].filter((t) => !only.length || only.includes(t.name));
+  const targets = [redisTarget(), amqpTarget(), postgresTarget()].filter((t) => !only.length || only.includes(t.name));
   let ok = true;
   const lines: string[] = [];
   for (const t of targets) {

@@ -12,6 +12,7 @@ import { createBroker } from '../../runtime/src/brokers/registry.js';
 import { deadLetterQueueName, type Broker } from '../../runtime/src/brokers/types.js';
 import { brokerConformance } from './conformance-suite.js';
 import { stopEmbeddedBroker } from '../helpers.js';
+import { dropSchema, PG_BASE, pgUrl, testSchema } from './postgres-helpers.js';
 
 const REDIS_URL = process.env.SPRIG_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 // Priorities are part of the contract under test: turn RabbitMQ queue priorities on.
@@ -96,4 +97,26 @@ brokerConformance({
       await b.close();
     }
   },
+});
+
+// ---- postgres -----------------------------------------------------------------------------------
+// Its own schema test_<uuid>, created by the migrations on first connect and dropped after.
+const pgSchema = testSchema();
+const postgres = async () => {
+  const b = await createBroker(pgUrl(pgSchema));
+  await b.connect();
+  return b;
+};
+brokerConformance({
+  name: 'postgres',
+  create: postgres,
+  cleanup: async (qs) => {
+    const b = (await postgres()) as import('../../runtime/src/brokers/postgres/postgres-broker.js').PostgresBroker;
+    try {
+      await b.deleteQueues(qs);
+    } finally {
+      await b.close();
+    }
+  },
+  teardown: () => dropSchema(PG_BASE, pgSchema),
 });

@@ -6,6 +6,7 @@ import { afterEach, after, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { buildTaskMessage, parseTaskMessage, type BuildTaskOptions } from '../../runtime/src/protocol/message.js';
+import { deadLetterQueueName, readDeadLetter } from '../../runtime/src/brokers/dead-letter.js';
 import type { Broker, Delivery } from '../../runtime/src/brokers/types.js';
 
 export interface BrokerTarget {
@@ -32,6 +33,7 @@ export function taskMessage(queue: string, o: Partial<BuildTaskOptions> = {}) {
 }
 
 const idOf = (d: Delivery) => d.message?.headers.id as string;
+const bytes = (raw: string | Buffer | undefined) => (typeof raw === 'string' ? Buffer.from(raw, 'utf8') : (raw ?? Buffer.alloc(0)));
 const argsOf = (d: Delivery) => parseTaskMessage(d.message!).args;
 
 export function brokerConformance(target: BrokerTarget): void {
@@ -123,6 +125,26 @@ export function brokerConformance(target: BrokerTarget): void {
       await sleep(200);
       assert.equal(got.length, 1, 'not redelivered');
       assert.equal(await b.queueLength(q), 0);
+    });
+
+    it('dead letter: one entry shape (reason, queue, time, the message as received)', async () => {
+      const b = await broker();
+      const q = queue();
+      await b.publish(q, taskMessage(q));
+      const { got } = await collect(b, [q], 1);
+      await until(() => got.length === 1);
+      const t0 = Date.now() / 1000;
+      await b.reject(got[0]!, false, 'conformance: shape');
+      const dead = await collect(b, [deadLetterQueueName(q)], 1);
+      await until(() => dead.got.length === 1, 5000, 'the dead letter');
+      const entry = readDeadLetter(dead.got[0]!);
+      assert.ok(entry, 'the dead letter reads as an entry');
+      assert.equal(entry.reason, 'conformance: shape');
+      assert.equal(entry.queue, q);
+      assert.ok(entry.time >= t0 - 1 && entry.time <= Date.now() / 1000 + 1, `time ${entry.time} is the time of the reject`);
+      assert.ok(bytes(entry.raw).equals(bytes(got[0]!.raw)), 'the bytes the consumer received');
+      b.ack(dead.got[0]!);
+      await b.flush();
     });
 
     it('prefetch: never more than N unacked; setPrefetch grows it', async () => {
@@ -231,6 +253,23 @@ export function brokerConformance(target: BrokerTarget): void {
       await sleep(300);
       assert.equal(seen.length, n);
       assert.equal(new Set(seen).size, n);
+    });
+
+    it('fair dispatch: two consumers that ack at once share a backlog', async () => {
+      const [b1, b2] = [await broker(), await broker()];
+      const q = queue();
+      const counts = [0, 0];
+      const acking = (b: Broker, i: number) => (d: Delivery) => {
+        counts[i]!++;
+        b.ack(d);
+      };
+      await b1.consume([q], 2, acking(b1, 0));
+      await b2.consume([q], 2, acking(b2, 1));
+      await sleep(200); // both consumers waiting before the backlog lands
+      const n = 100;
+      await b1.publishBatch(Array.from({ length: n }, (_, i) => ({ queue: q, message: taskMessage(q, { args: [i] }) })));
+      await until(() => counts[0]! + counts[1]! >= n, 10_000, `${n} deliveries`);
+      assert.ok(Math.min(...counts) >= n / 4, `each consumer gets a fair share: ${counts.join(' / ')}`);
     });
 
     it('queueLength counts ready messages (not those held unacked)', async () => {

@@ -2,7 +2,7 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { RedisBackend } from '../../runtime/src/backends/redis.js';
+import { RedisBackend } from '../../runtime/src/brokers/redis/redis-backend.js';
 import type { ResultMeta } from '../../runtime/src/backends/types.js';
 import { ConnectionError, TimeoutError } from '../../runtime/src/errors.js';
 import { REDIS_URL, RedisFixture, sleep, wire } from './redis-helpers.js';

@@ -11,6 +11,7 @@ import { App } from '../../runtime/src/index.js';
 import { createBroker } from '../../runtime/src/brokers/registry.js';
 import { bindingKey, queueKeys, UNACKED_INDEX_KEY, UNACKED_KEY } from '../../runtime/src/brokers/redis/keys.js';
 import { deadLetterQueueName } from '../../runtime/src/brokers/types.js';
+import { parseJson, stringifyJson } from '../../runtime/src/serialization/json.js';
 import type { AmqpBroker } from '../../runtime/src/brokers/amqp/amqp-broker.js';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
@@ -132,6 +133,11 @@ export interface PyResult {
   exc_type?: string;
   exc_module?: string;
   exc_args?: unknown[];
+  /** The exception raised is Celery's own class (what `except celery.exceptions.X` catches). */
+  celery_class?: boolean;
+  /** AsyncResult.date_done as Python parsed it (isoformat), and the stored text. */
+  date_done?: string;
+  date_done_raw?: string;
   retries?: number | null;
 }
 
@@ -183,7 +189,7 @@ export class World {
   startSprigWorker(opts: { queues?: string[]; hostname?: string; resultBackend?: string | null; pool?: string[] } = {}): Proc {
     const queues = opts.queues ?? [this.queues.sprig, this.queues.sprigAlt];
     const pool = opts.pool ?? ['-P', 'async', '-c', '1', '--prefetch-multiplier', '1'];
-    const args = [CLI, 'worker', '--app', SPRIG_TASKS, '--broker', this.url, '-Q', queues.join(','), '-E', ...pool, '-n', opts.hostname ?? this.sprigHost, '-l', 'info'];
+    const args = [CLI, 'worker', '--app', SPRIG_TASKS, '--broker', this.url, '-Q', queues.join(','), '-E', ...pool, '-n', opts.hostname ?? this.sprigHost, '-l', 'info', '--accept', 'json,msgpack,yaml'];
     const backend = opts.resultBackend === undefined ? RESULT_BACKEND : opts.resultBackend;
     if (backend) args.push('--result-backend', backend);
     return this.track(spawnProc(`sprig worker ${opts.hostname ?? this.sprigHost}`, process.execPath, args, { env: { SPRIG_LOG_LEVEL: 'info' } }));
@@ -219,19 +225,20 @@ export class World {
   ): Promise<{ sent: Record<string, { id: string; sent_at: number }>; results: Record<string, PyResult> }> {
     const client = this.pyScript('client.py', { timeout: opts.timeout ?? 20, calls }, opts.queue ?? this.queues.sprig, opts.backend);
     const sentLine = await client.waitFor(/^\{"sent": .*$/m, 30_000, 'the Python client to send');
-    const sent = (JSON.parse(sentLine[0]) as { sent: Record<string, { id: string; sent_at: number }> }).sent;
+    const sent = (parseJson(sentLine[0]) as { sent: Record<string, { id: string; sent_at: number }> }).sent;
     for (const s of Object.values(sent)) this.taskIds.add(s.id);
     await opts.onSent?.(sent);
     const resultsLine = await client.waitFor(/^\{"results": .*$/m, ((opts.timeout ?? 20) + 15) * 1000, 'the Python client to get its results');
     await client.exit;
-    return { sent, results: (JSON.parse(resultsLine[0]) as { results: Record<string, PyResult> }).results };
+    // parseJson: Python's integers past 2**53 come back exactly.
+    return { sent, results: (parseJson(resultsLine[0]) as { results: Record<string, PyResult> }).results };
   }
 
   /** A script of test/interop/pyapp, run with the app's environment for `queue`, `spec` as JSON on its stdin. */
   pyScript(script: string, spec: unknown, queue: string, backend = RESULT_BACKEND): Proc {
     const env = { ...process.env, ...this.pyEnv(queue, backend) };
     const proc = spawn(PYTHON, [script], { cwd: PYAPP, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    proc.stdin!.end(JSON.stringify(spec));
+    proc.stdin!.end(stringifyJson(spec));
     return this.track(new Proc(`python ${script}`, proc));
   }
 

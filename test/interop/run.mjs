@@ -1,5 +1,5 @@
 // Interop suite (part of `npm test`): Sprig against the real Python Celery 5.2 from Debian.
-// 1. Make sure Debian's python3-celery and python3-redis are installed (apt-get update once, then
+// 1. Make sure Debian's python3-celery, -redis, -msgpack and -yaml are installed (apt-get update once, then
 //    install); when that fails the suite FAILS with the reason, it is never skipped.
 // 2. Run test/interop/*.test.ts with node's test runner; exit non-zero on any failure.
 // Celery always runs as `/usr/bin/python3 -m celery`: the `python3` on PATH may be another interpreter.
@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const PYTHON = '/usr/bin/python3';
-const PACKAGES = ['python3-celery', 'python3-redis'];
+// msgpack and PyYAML: the Python clients send those serializers too (kombu uses them when importable).
+const PACKAGES = ['python3-celery', 'python3-redis', 'python3-msgpack', 'python3-yaml'];
 
 function fail(msg) {
   console.error(`interop: FAIL: ${msg}`);
@@ -20,7 +21,7 @@ function fail(msg) {
 
 function probe() {
   if (!fs.existsSync(PYTHON)) return { ok: false, why: `${PYTHON} does not exist` };
-  const r = spawnSync(PYTHON, ['-c', 'import celery, redis, kombu, amqp; print(celery.__version__)'], { encoding: 'utf8' });
+  const r = spawnSync(PYTHON, ['-c', 'import celery, redis, kombu, amqp, msgpack, yaml; print(celery.__version__)'], { encoding: 'utf8' });
   if (r.status !== 0) return { ok: false, why: (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').pop() };
   return { ok: true, version: r.stdout.trim() };
 }
@@ -41,7 +42,7 @@ if (!found.ok) {
   const err = apt(['update']) ?? apt(['install', '-y', ...PACKAGES]);
   if (err) fail(`cannot install ${PACKAGES.join(' ')}: ${err}`);
   found = probe();
-  if (!found.ok) fail(`${PACKAGES.join(' ')} installed, but ${PYTHON} still cannot import celery/redis: ${found.why}`);
+  if (!found.ok) fail(`${PACKAGES.join(' ')} installed, but ${PYTHON} still cannot import them: ${found.why}`);
 }
 if (!/^5\.2\./.test(found.version)) console.warn(`interop: warning: tested against Celery 5.2, found ${found.version}`);
 console.log(`interop: Python Celery ${found.version} (${PYTHON} -m celery)`);

@@ -6,6 +6,10 @@
  *   4. remote control: `celery inspect ping/active` → Sprig; `sprig inspect ping/active` → Celery
  *   5. names (`proj.tasks.*` answered by Sprig) and queue routing both ways (1 and 2)
  *   6. revoke and expiry from Python of tasks waiting for a Sprig pool slot; `celery inspect query_task`
+ *   7. values and metadata as Python sees them (issue 13): 64-bit integers in msgpack and JSON, YAML
+ *      as PyYAML writes it, Celery's exception classes for time limits, group_id and date_done in
+ *      the stored result, headers the task can read
+ *   8. `celery control add_consumer` / `cancel_consumer` on a Sprig worker
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -352,6 +356,15 @@ export function interopSuite(kind: BrokerKind): void {
         assert.equal(typeof running.time_start, 'number');
         assert.equal(waiting.time_start, null);
 
+        // Celery's meanings under prefetch: active = running now, one per slot, with the pid of the
+        // child running it; the others are reserved.
+        const act = await w.celery(['inspect', 'active', '-d', host, '-j']);
+        const activeList = celeryJson(act.output)[host] as Array<Record<string, unknown>>;
+        assert.deepEqual(activeList.map((t) => t.id).sort(), [ids[0]!, ids[1]!].sort(), act.output);
+        const pids = activeList.map((t) => t.worker_pid);
+        assert.ok(pids.every((p) => typeof p === 'number' && p !== worker.proc.pid) && pids[0] !== pids[1], `worker_pid of two pool children, not the worker's ${worker.proc.pid}: ${pids.join(', ')}`);
+        assert.equal(running.worker_pid, activeList.find((t) => t.id === ids[0])!.worker_pid, 'query_task agrees');
+
         await sleep(Math.max(0, sent.expires_at * 1000 - Date.now()) + 100);
         fs.writeFileSync(gate, '');
         const results = await step<PyResult[]>('results');
@@ -369,6 +382,75 @@ export function interopSuite(kind: BrokerKind): void {
         await worker.stop();
         for (const f of [gate, `${gate}.ran`]) fs.rmSync(f, { force: true });
       }
+    });
+
+    test('7. a Python client -> a Sprig worker: exact 64-bit integers (msgpack, JSON), PyYAML scalars, Celery time-limit exceptions, group_id, date_done, headers', async () => {
+      await sprigWorker();
+      const big = [2n ** 63n - 1n, -(2n ** 63n), 2n ** 64n - 1n];
+      const groupId = `group-${randomUUID()}`;
+      const { results } = await w.pyClient(
+        [
+          { key: 'msgpack', name: 'proj.tasks.info', args: big, kwargs: { k: 2n ** 63n - 1n }, options: { serializer: 'msgpack' } },
+          { key: 'json', name: 'proj.tasks.info', args: [9007199254740993n, 2n ** 100n], options: { serializer: 'json' } },
+          { key: 'yaml', name: 'proj.tasks.info', args: ['1e3', 'y', 1.5, 2n ** 63n - 1n], kwargs: { x: 1, y: 2, n: 3 }, options: { serializer: 'yaml' } },
+          { key: 'hard', name: 'proj.tasks.sleep', args: [5000], options: { time_limit: 0.5 } },
+          { key: 'soft', name: 'proj.tasks.until_aborted', options: { soft_time_limit: 0.3 } },
+          { key: 'meta', name: 'proj.tasks.info', options: { group_id: groupId, headers: { 'x-trace': 'trace-1', tenant: { id: 7 } } } },
+        ],
+        { timeout: 20 },
+      );
+      const ok = (key: string) => {
+        const r = results[key]!;
+        assert.equal(r.state, 'SUCCESS', `${key}: ${JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}` : v))}\n${w.sprigWorker?.tail()}`);
+        return r.result as Info & { headers: Record<string, unknown>; groupId: string | null };
+      };
+      assert.deepEqual(ok('msgpack').args, big, 'msgpack int64/uint64 reach the task and come back exactly');
+      assert.deepEqual(ok('msgpack').kwargs, { k: 2n ** 63n - 1n });
+      assert.deepEqual(ok('json').args, [9007199254740993n, 2n ** 100n], 'JSON integers past 2**53 come back exactly');
+      assert.deepEqual(ok('yaml').args, ['1e3', 'y', 1.5, 2n ** 63n - 1n], 'YAML strings stay strings, as PyYAML wrote them');
+      assert.deepEqual(ok('yaml').kwargs, { x: 1, y: 2, n: 3 }, 'keys y and n are strings, as in PyYAML');
+      for (const [key, type, args] of [
+        ['hard', 'TimeLimitExceeded', [0.5]],
+        ['soft', 'SoftTimeLimitExceeded', []],
+      ] as const) {
+        const r = results[key]!;
+        assert.deepEqual([r.state, r.exc_type, r.exc_module, r.celery_class, r.exc_args], ['FAILURE', type, 'billiard.exceptions', true, args], `${key}: ${JSON.stringify(r)}`);
+      }
+      const meta = ok('meta');
+      assert.deepEqual(meta.headers, { 'x-trace': 'trace-1', tenant: { id: 7 } }, 'apply_async(headers=...) reaches ctx.headers');
+      assert.equal(meta.groupId, groupId);
+      const stored = (await storedMeta(results.meta!.id))!;
+      assert.equal(stored.group_id, groupId, 'the stored result has group_id');
+      assert.equal('parent_id' in stored, false);
+      for (const key of ['msgpack', 'hard', 'meta']) {
+        const r = results[key]!;
+        assert.match(r.date_done_raw ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$/, key);
+        assert.equal(r.date_done, r.date_done_raw, `${key}: Python reads date_done as it was written`);
+      }
+    });
+
+    test('8. `celery control add_consumer` / `cancel_consumer` make the Sprig worker start and stop consuming from a queue; `celery inspect active_queues` follows', async () => {
+      await sprigWorker();
+      const q = w.queue();
+      const queuesOf = async () => {
+        const r = await w.celery(['inspect', 'active_queues', '-d', w.sprigHost, '-j']);
+        return ((celeryJson(r.output)[w.sprigHost] ?? []) as Array<{ name: string }>).map((x) => x.name);
+      };
+      // `celery control -j` prints a list of {host: reply}.
+      const replyOf = (output: string) => {
+        const line = output.split('\n').reverse().find((l) => l.trim().startsWith('['));
+        assert.ok(line, `no JSON list in celery's output:\n${output}`);
+        return (JSON.parse(line) as Array<Record<string, unknown>>).find((r) => w.sprigHost in r)?.[w.sprigHost];
+      };
+      const add = await w.celery(['control', 'add_consumer', q, '-d', w.sprigHost, '-j']);
+      assert.equal(add.code, 0, add.output);
+      assert.deepEqual(replyOf(add.output), { ok: `add consumer ${q}` }, add.output);
+      assert.ok((await queuesOf()).includes(q));
+      const { results } = await w.pyClient([{ key: 'add', name: 'proj.tasks.add', args: [40, 2] }], { queue: q, timeout: 10 });
+      assert.deepEqual([results.add!.state, results.add!.result], ['SUCCESS', 42], 'a Python client\'s task on the added queue runs');
+      const cancel = await w.celery(['control', 'cancel_consumer', q, '-d', w.sprigHost, '-j']);
+      assert.deepEqual(replyOf(cancel.output), { ok: `no longer consuming from ${q}` }, cancel.output);
+      assert.ok(!(await queuesOf()).includes(q));
     });
 
     if (kind === 'amqp') {

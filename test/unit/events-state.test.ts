@@ -140,3 +140,42 @@ test('a failed autoreload is kept on the worker until a reload works', () => {
   s.apply({ ...base('worker-reload', 'w9@h'), ok: true, file: '/p/tasks.ts' } as SprigEvent);
   assert.equal(s.workers.get('w9@h')!.reloadError, null);
 });
+
+test("a retry's delivery received before the attempt before it reports task-retried: a later attempt, retries counted", () => {
+  const s = new ClusterState();
+  for (const e of [received('r'), started('r'), received('r', 'add', 'w1@h', 1), retried('r'), started('r'), succeeded('r')]) s.apply(e);
+  const t = s.tasks.get('r')!;
+  assert.equal(t.state, 'SUCCESS');
+  assert.equal(t.retries, 1);
+  assert.ok(t.retried);
+});
+
+test("Celery's State queries: event, tasksByTime/Type/Worker, taskTypes, aliveWorkers, itertasks, heartbeats, bounds", () => {
+  let now = 2000;
+  const s = new ClusterState({ maxTasks: 3, maxWorkers: 2, now: () => now });
+  for (const e of [received('q1', 'add'), received('q2', 'mul', 'w2@h'), succeeded('q1'), received('q3', 'add')]) s.event(e);
+  assert.deepEqual(s.taskTypes(), ['add', 'mul']);
+  assert.deepEqual(s.tasksByTime().map((t) => t.uuid), ['q3', 'q1', 'q2']);
+  assert.deepEqual(s.tasksByTime(2, false).map((t) => t.uuid), ['q2', 'q1']);
+  assert.deepEqual(s.tasksByType('add').map((t) => t.uuid), ['q3', 'q1']);
+  assert.deepEqual(s.tasksByWorker('w2@h').map((t) => t.uuid), ['q2']);
+  assert.deepEqual([...s.itertasks(2)].map((t) => t.uuid), ['q1', 'q2']);
+  s.event(received('q4'));
+  assert.equal(s.tasks.size, 3);
+  assert.equal(s.taskCount, 4);
+  assert.equal(s.getOrCreateTask('q9').state, 'PENDING');
+  for (let i = 0; i < 6; i++) s.event({ ...heartbeat('w1@h'), local_received: now + i } as SprigEvent);
+  const w = s.workers.get('w1@h')!;
+  assert.deepEqual(w.heartbeats, [now + 2, now + 3, now + 4, now + 5]);
+  now += 5;
+  assert.deepEqual(s.aliveWorkers().map((x) => x.hostname), ['w1@h']);
+  now += 60;
+  assert.deepEqual(s.aliveWorkers(), []);
+  s.getOrCreateWorker('w3@h');
+  s.getOrCreateWorker('w4@h');
+  assert.equal(s.workers.size, 2, 'bounded; offline workers go first');
+  assert.ok(s.workers.has('w1@h'));
+  const copy = new ClusterState();
+  copy.load(s.snapshot());
+  assert.deepEqual(copy.workers.get('w1@h')!.heartbeats, w.heartbeats);
+});

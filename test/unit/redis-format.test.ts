@@ -6,7 +6,7 @@ import { consumptionOrder, priorityStep, queueKey, queueKeys, bindingMember, rep
 import { pyJson } from '../../runtime/src/brokers/redis/pyjson.js';
 import { parseRedisUrl, describeConnectError } from '../../runtime/src/brokers/redis/connection.js';
 import { decodeControl, decodeEvents, eventEnvelope } from '../../runtime/src/brokers/redis/envelope.js';
-import { encodeResultMeta } from '../../runtime/src/backends/redis.js';
+import { encodeResultMeta } from '../../runtime/src/brokers/redis/redis-backend.js';
 import type { ResultMeta } from '../../runtime/src/backends/types.js';
 
 const WIRE = path.resolve(__dirname, '../fixtures/celery-wire');

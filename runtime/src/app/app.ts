@@ -7,12 +7,15 @@ import { makeRetry, type AnyFn, type BoundArgs, type BoundTaskFn, type BoundTask
 import { resolveConfig, type ResolveConfigOptions, type SprigConfig } from './config.js';
 import { buildTaskMessage, type TransportMessage } from '../protocol/message.js';
 import { createBroker } from '../brokers/registry.js';
-import type { Broker } from '../brokers/types.js';
+import type { Broker, TransactionClient } from '../brokers/types.js';
 import type { ResultBackend } from '../backends/types.js';
 import { EventDispatcher } from '../events/dispatcher.js';
 import { ConfigError } from '../errors.js';
 import { Control } from '../control/client.js';
 import { configureSigning } from '../serialization/signed.js';
+import { AppEvents } from '../events/receiver.js';
+import { startPublishSpan } from '../tracing/otel.js';
+import type { PublishSpan } from '../tracing/types.js';
 
 /** Per-call options (Celery's apply_async options). */
 export interface ApplyOptions {
@@ -34,6 +37,11 @@ export interface ApplyOptions {
   retries?: number;
   parentId?: string;
   rootId?: string;
+  /**
+   * postgres:// only: the caller's own client, inside its open transaction. The message is inserted
+   * in that transaction (await the result's `sent` before COMMIT): a rollback means it never existed.
+   */
+  tx?: TransactionClient;
 }
 
 /** `rpc://` means "the broker's own reply mechanism": results come back on the client's reply queue. */
@@ -47,8 +55,12 @@ export async function createBackendFromUrl(url: string, brokerOf?: () => Promise
     return (await brokerOf()).createBackend();
   }
   if (/^rediss?:\/\//.test(url)) {
-    const { RedisBackend } = await import('../backends/redis.js');
+    const { RedisBackend } = await import('../brokers/redis/redis-backend.js');
     return RedisBackend.fromUrl(url);
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const { PostgresBackend } = await import('../brokers/postgres/postgres-backend.js');
+    return PostgresBackend.fromUrl(url);
   }
   const broker = await createBroker(url);
   await broker.connect();
@@ -63,10 +75,13 @@ export class App {
   private brokerP?: Promise<Broker>;
   private backendP?: Promise<ResultBackend>;
   private configP?: Promise<SprigConfig>;
-  private events?: EventDispatcher;
+  private sentDispatcher?: EventDispatcher;
 
   /** Remote control of the workers on this broker (ping, inspect, revoke, rate_limit, ...). */
   readonly control = new Control(() => this.broker());
+
+  /** Custom event consumers: `app.events.receiver({ 'task-failed': (e) => ... })` and `app.events.state()`. */
+  readonly events = new AppEvents(() => this.broker());
 
   /** `resolveOptions`: how the settings are resolved (an editor leaves an untrusted workspace's config file unread). */
   constructor(
@@ -161,19 +176,50 @@ export class App {
   sendTask<R = unknown>(name: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}, opts: ApplyOptions = {}): AsyncResult<R> {
     const id = opts.taskId ?? randomUUID();
     const sent = (async () => {
-      const { queue, message } = await this.buildMessage(name, args, kwargs, { ...opts, taskId: id });
-      const broker = await this.broker();
-      await broker.publish(queue, message);
-      if ((await this.config()).sendSentEvent) this.sentEvents(broker).taskSent(message, queue);
+      const c = await this.config();
+      const span = startPublishSpan({ taskId: id, taskName: name, retries: opts.retries }, c.projectDir);
+      try {
+        const { queue, message } = await this.buildMessage(name, args, kwargs, { ...opts, taskId: id, headers: withTrace(opts.headers, span) });
+        const broker = await this.broker();
+        span?.destination(queue, broker.kind);
+        if (opts.tx) {
+          if (!broker.publishInTransaction) throw new ConfigError(`enqueueing in a transaction needs a postgres:// broker, not ${broker.kind}`);
+          await broker.publishInTransaction(opts.tx, [{ queue, message }]);
+        } else await broker.publish(queue, message);
+        if (c.sendSentEvent) this.sentEvents(broker).taskSent(message, queue);
+      } catch (err) {
+        span?.end(err);
+        throw err;
+      }
+      span?.end();
     })();
     return new AsyncResult<R>(id, () => this.backend(), sent, name);
   }
 
   /** Enqueue many calls in one round trip; resolves when the broker has them all. */
   async sendMany(calls: ReadonlyArray<{ name: string; args?: unknown[]; kwargs?: Record<string, unknown>; options?: ApplyOptions }>): Promise<AsyncResult[]> {
-    const items = await Promise.all(calls.map((c) => this.buildMessage(c.name, c.args ?? [], c.kwargs ?? {}, c.options)));
+    const { projectDir } = await this.config();
+    const spans: Array<PublishSpan | undefined> = [];
+    const items = await Promise.all(
+      calls.map((c) => {
+        const taskId = c.options?.taskId ?? randomUUID();
+        const span = startPublishSpan({ taskId, taskName: c.name, retries: c.options?.retries }, projectDir);
+        spans.push(span);
+        return this.buildMessage(c.name, c.args ?? [], c.kwargs ?? {}, { ...c.options, taskId, headers: withTrace(c.options?.headers, span) });
+      }),
+    ).catch((err: unknown) => {
+      for (const s of spans) s?.end(err);
+      throw err;
+    });
     const broker = await this.broker();
-    await broker.publishBatch(items);
+    items.forEach((it, i) => spans[i]?.destination(it.queue, broker.kind));
+    try {
+      await broker.publishBatch(items);
+    } catch (err) {
+      for (const s of spans) s?.end(err);
+      throw err;
+    }
+    for (const s of spans) s?.end();
     return items.map((it, i) => new AsyncResult(it.message.headers.id as string, () => this.backend(), Promise.resolve(), calls[i]!.name));
   }
 
@@ -183,7 +229,7 @@ export class App {
   }
 
   private sentEvents(broker: Broker): EventDispatcher {
-    return (this.events ??= new EventDispatcher(broker, `gen${process.pid}@${hostname()}`));
+    return (this.sentDispatcher ??= new EventDispatcher(broker, `gen${process.pid}@${hostname()}`));
   }
 
   async close(): Promise<void> {
@@ -198,6 +244,11 @@ export class App {
       await broker?.close();
     }
   }
+}
+
+/** The caller's headers plus the publish span's trace context (the caller's own traceparent wins). */
+function withTrace(headers: Record<string, unknown> | undefined, span: PublishSpan | undefined): Record<string, unknown> | undefined {
+  return span ? { ...span.headers, ...headers } : headers;
 }
 
 const APP_KEY = Symbol.for('sprig.defaultApp');
@@ -237,6 +288,10 @@ function defineTask(name: string, fn: AnyFn, options: TaskOptions, app: () => Ap
         eta: null,
         rootId: null,
         parentId: null,
+        groupId: null,
+        queue: '',
+        expires: null,
+        headers: {},
         signal: new AbortController().signal,
         retry: (o) => makeRetry({ retries: 0 }, options, o),
       };

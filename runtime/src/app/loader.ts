@@ -42,6 +42,9 @@ export function taskFileErrorLocation(message: string): { file: string; line: nu
 
 let sourceMapsOn = false;
 
+/** Builds in flight in this process (they share esbuild's service). */
+let building = 0;
+
 export async function buildModule(file: string): Promise<{ outfile: string; inputs: string[] }> {
   const abs = path.resolve(file);
   if (!fs.existsSync(abs)) throw new TaskFileError(`tasks file not found: ${abs}`, abs);
@@ -53,6 +56,7 @@ export async function buildModule(file: string): Promise<{ outfile: string; inpu
   const outfile = path.join(outDir, `${path.basename(abs).replace(/\.[^.]+$/, '')}-${stamp}.cjs`);
   const runtime = runtimeIndexPath();
   let result;
+  building++;
   try {
     result = await esbuild.build({
       entryPoints: [abs],
@@ -83,9 +87,12 @@ export async function buildModule(file: string): Promise<{ outfile: string; inpu
       throw new TaskFileError(`${f}:${e.location.line}:${e.location.column + 1}: ${e.text}`, f, e.location.line, e.location.column + 1);
     }
     throw new TaskFileError(`cannot build ${abs}: ${(err as Error).message}`, abs);
+  } finally {
+    // esbuild keeps a service child process alive between builds; we build rarely, so let it go,
+    // but only once no other build (a second worker in this process) still needs it: stopping it
+    // under a build in flight leaves that build's promise pending forever.
+    if (--building === 0) void esbuild.stop();
   }
-  // esbuild keeps a service child process alive between builds; we build rarely, so let it go.
-  void esbuild.stop();
   const inputs = Object.keys(result.metafile?.inputs ?? {})
     .map((p) => path.resolve(projectDir, p))
     .filter((p) => !p.includes(`${path.sep}node_modules${path.sep}`));

@@ -13,6 +13,18 @@ export interface TaskContext {
   readonly eta: Date | null;
   readonly rootId: string | null;
   readonly parentId: string | null;
+  /** The queue it was delivered from (Celery's `request.delivery_info['routing_key']`); '' when called directly. */
+  readonly queue: string;
+  /** When it expires (Celery's `request.expires`), or null. */
+  readonly expires: Date | null;
+  /** The group this task is part of (Celery's `request.group`), or null. */
+  readonly groupId: string | null;
+  /**
+   * The message's own headers: the ones the caller added (`apply_async(headers={'x-trace': ...})`
+   * in Python, `applyAsync(args, kwargs, { headers })` here), without Celery's protocol fields,
+   * which are the fields above. Kept on retries.
+   */
+  readonly headers: Readonly<Record<string, unknown>>;
   /** Fires when the task must stop: soft time limit, revoke/terminate, worker shutdown. */
   readonly signal: AbortSignal;
   /** Ask to be run again later. Throws a Retry (control flow): `throw ctx.retry(...)` reads well. */

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { TimeoutError } from '../errors.js';
-import { READY_STATES, type ResultBackend, type ResultMeta } from './types.js';
+import { READY_STATES, type ResultMeta } from './types.js';
+import { setLongTimeout } from '../util/timers.js';
 
-/** Results kept in a Map: for the memory broker and as the building block of the embedded server. */
+/** Results kept in a Map, with expiry: the Hub's (embedded broker and memory://). */
 export class ResultStore {
   private readonly results = new Map<string, { meta: ResultMeta; expiresAt: number }>();
   private readonly emitter = new EventEmitter();
@@ -51,32 +52,11 @@ export class ResultStore {
         resolve(meta);
       });
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
+        timer = setLongTimeout(() => {
           off();
           reject(new TimeoutError(`no result for task ${taskId} within ${timeoutMs / 1000}s`));
         }, timeoutMs);
       }
     });
   }
-}
-
-export class MemoryBackend implements ResultBackend {
-  readonly kind = 'memory';
-  constructor(
-    private readonly store_: ResultStore,
-    private readonly defaultExpires = 86400,
-  ) {}
-  async store(meta: ResultMeta, expiresSec?: number): Promise<void> {
-    this.store_.set(meta, expiresSec ?? this.defaultExpires);
-  }
-  async get(taskId: string): Promise<ResultMeta | null> {
-    return this.store_.get(taskId);
-  }
-  waitFor(taskId: string, timeoutMs: number | undefined): Promise<ResultMeta> {
-    return this.store_.waitFor(taskId, timeoutMs);
-  }
-  async forget(taskId: string): Promise<void> {
-    this.store_.delete(taskId);
-  }
-  async close(): Promise<void> {}
 }

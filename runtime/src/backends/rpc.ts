@@ -8,6 +8,8 @@
 import { ConnectionError, TimeoutError } from '../errors.js';
 import { serializers } from '../serialization/registry.js';
 import { READY_STATES, type ResultBackend, type ResultMeta } from './types.js';
+import { stringifyJson } from '../serialization/json.js';
+import { setLongTimeout } from '../util/timers.js';
 
 /** What the rpc backend needs from its broker (AmqpBroker implements it). */
 export interface RpcTransport {
@@ -25,7 +27,7 @@ export function encodeRpcResult(meta: ResultMeta): Buffer {
   const m = rest as Record<string, unknown>;
   const o: Record<string, unknown> = { task_id: meta.task_id, status: meta.status, result: meta.result, traceback: meta.traceback, children: meta.children ?? [] };
   for (const [k, v] of Object.entries(m)) if (!(k in o) && v !== undefined) o[k] = v;
-  return Buffer.from(JSON.stringify(o), 'utf8');
+  return Buffer.from(stringifyJson(o), 'utf8');
 }
 
 const DEFAULT_MAX_BUFFERED = 10_000;
@@ -126,7 +128,7 @@ export class RpcBackend implements ResultBackend {
         if (READY_STATES.has(m.status)) finish(() => resolve(m));
       });
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => fail(new TimeoutError(`task ${taskId} not ready after ${timeoutMs} ms`)), timeoutMs);
+        timer = setLongTimeout(() => fail(new TimeoutError(`task ${taskId} not ready after ${timeoutMs} ms`)), timeoutMs);
       }
       this.transport.replyQueue().then(() => {
         const m = this.transport.replies.get(taskId);

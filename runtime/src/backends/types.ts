@@ -12,6 +12,8 @@ export interface ResultMeta {
   children: unknown[];
   date_done: string | null;
   task_id: string;
+  /** Written only when set, as Celery does. */
+  group_id?: string;
   parent_id?: string | null;
   /** Extended fields (Celery's result_extended), written by Sprig workers. */
   name?: string;

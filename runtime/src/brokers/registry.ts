@@ -1,5 +1,9 @@
 import { ConfigError } from '../errors.js';
+import { redactUrl } from '../util/url.js';
 import type { Broker } from './types.js';
+
+/** @deprecated import it from `util/url.js` (or the package); this re-export goes after one release. */
+export { redactUrl } from '../util/url.js';
 
 export interface BrokerOptions {
   /** Project folder for the embedded broker's `.sprig/` (port, token, journal). */
@@ -21,14 +25,14 @@ const transports = new Map<string, Factory>([
   ['rediss', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
   ['amqp', async (url, o) => new (await import('./amqp/amqp-broker.js')).AmqpBroker(url, o)],
   ['amqps', async (url, o) => new (await import('./amqp/amqp-broker.js')).AmqpBroker(url, o)],
+  ['postgres', async (url, o) => new (await import('./postgres/postgres-broker.js')).PostgresBroker(url, o)],
+  ['postgresql', async (url, o) => new (await import('./postgres/postgres-broker.js')).PostgresBroker(url, o)],
   ['sprig', async (url, o) => new (await import('./embedded/embedded-broker.js')).EmbeddedBroker(url, o)],
 ]);
 
 export function registerTransport(scheme: string, factory: Factory): void {
   transports.set(scheme, factory);
 }
-
-export const EMBEDDED_URL = 'sprig://';
 
 export function brokerScheme(url: string): string {
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url);
@@ -50,8 +54,4 @@ export async function createBroker(url: string, opts: BrokerOptions = {}): Promi
     );
   }
   return f(url, opts);
-}
-
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
 }

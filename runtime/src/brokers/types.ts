@@ -1,24 +1,21 @@
 import type { TransportMessage } from '../protocol/message.js';
 import type { SprigEvent } from '../events/types.js';
 import type { ResultBackend } from '../backends/types.js';
+import type { ControlRequest } from '../protocol/control.js';
+
+/** @deprecated import it from `protocol/control.js` (or the package); this re-export goes after one release. */
+export type { ControlRequest } from '../protocol/control.js';
 
 /**
- * One broker contract. Shared semantics — prefetch accounting, ack bookkeeping, dead-lettering
- * decisions — live in the worker; an adapter only moves messages and declares what it can do.
+ * One broker contract. What every broker does the same way is written once beside it: held and
+ * prefetch accounting in qos.ts (kombu's QoS), the dead-letter entry in dead-letter.ts, connection
+ * resilience in util/resilience.ts; an adapter moves messages and declares what differs here.
  */
 export interface BrokerCapabilities {
   /** Priority order of the transport: 'lower-first' (kombu on Redis: 0 is highest) or 'higher-first' (AMQP). */
   priorities: 'lower-first' | 'higher-first' | 'none';
-  /** Where rejected messages go: a native DLX, or a dead-letter list/queue the adapter keeps. */
-  deadLetter: 'native' | 'list';
-  /** A message held longer than this (ms) without ack is redelivered; undefined: on disconnect only. */
+  /** A message held longer than this (ms) without ack is redelivered (the worker touches what it holds); undefined: on disconnect only. */
   visibilityTimeoutMs?: number;
-  /** The broker also stores results (`sprig call --wait` works with no backend configured). */
-  results: boolean;
-  /** The broker carries the event stream. */
-  events: boolean;
-  /** Remote control broadcast. */
-  control: boolean;
 }
 
 /** A message taken from a queue and not yet acknowledged. */
@@ -48,19 +45,14 @@ export interface Consumer {
   cancel(): Promise<void>;
 }
 
-/** A control broadcast (Celery pidbox): method + arguments + where to reply. */
-export interface ControlRequest {
-  method: string;
-  arguments: Record<string, unknown>;
-  destination: string[] | null;
-  pattern?: string | null;
-  matcher?: string | null;
-  ticket: string;
-  reply_to: { exchange: string; routing_key: string } | null;
-}
+/**
+ * A caller's SQL client inside its own transaction: node-postgres `Client`/`PoolClient` (any client
+ * with the same `query(text, values)`), or the `tx` of porsager's postgres.js `sql.begin(tx => ...)`.
+ */
+export type TransactionClient = { query(text: string, values?: unknown[]): Promise<unknown> } | { unsafe(text: string, values?: unknown[]): PromiseLike<unknown> };
 
 export interface Broker {
-  readonly kind: 'memory' | 'embedded' | 'redis' | 'amqp';
+  readonly kind: 'memory' | 'embedded' | 'redis' | 'amqp' | 'postgres';
   /** The URL with any password redacted. */
   readonly displayUrl: string;
   readonly capabilities: BrokerCapabilities;
@@ -71,6 +63,8 @@ export interface Broker {
   /** Resolves once the broker has the message (durably, where the broker is durable). */
   publish(queue: string, message: TransportMessage): Promise<void>;
   publishBatch(items: ReadonlyArray<{ queue: string; message: TransportMessage }>): Promise<void>;
+  /** PostgreSQL: insert in the caller's own open transaction (a rollback: never sent; a commit: it runs). */
+  publishInTransaction?(tx: TransactionClient, items: ReadonlyArray<{ queue: string; message: TransportMessage }>): Promise<void>;
 
   /** Start delivering messages from `queues` (in the given order of preference). */
   consume(queues: readonly string[], prefetch: number, onDelivery: DeliveryHandler): Promise<Consumer>;
@@ -112,7 +106,4 @@ export interface Broker {
   on?(event: 'reconnect' | 'disconnect', listener: () => void): void;
 }
 
-/** Name of the dead-letter list/queue a Sprig broker keeps for `queue`. */
-export function deadLetterQueueName(queue: string): string {
-  return `${queue}.dead-letter`;
-}
+export { deadLetterQueueName } from './dead-letter.js';

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { findProjectDir } from '../util/paths.js';
 import { nonNegativeNumber, oneOf } from './options.js';
-import { reportError } from './main.js';
+import { reportError } from './report-error.js';
 
 export function registerBrokerCommand(program: Command): void {
   program

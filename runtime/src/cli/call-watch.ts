@@ -86,7 +86,6 @@ export function watchCall(app: App, o: CallWatchOptions): { stop(): void } {
   let unsubscribe: (() => Promise<void>) | undefined;
   void (async () => {
     const broker = await app.broker();
-    if (!broker.capabilities.events) return;
     const off = await broker.subscribeEvents((e) => {
       const line = progress.fromEvent(e);
       if (line) eventsSeen = true;

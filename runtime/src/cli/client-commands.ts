@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { App } from '../app/app.js';
 import { TimeoutError } from '../errors.js';
 import { csv, isoDate, jsonArray, jsonObject, nonNegativeNumber } from './options.js';
-import { reportError } from './main.js';
+import { reportError } from './report-error.js';
+import { stringifyJson } from '../serialization/json.js';
 import { canPrompt, confirm } from './prompt.js';
 import { checkCall, heldState, watchCall } from './call-watch.js';
 import type { ResultMeta } from '../backends/types.js';
@@ -80,7 +81,7 @@ export function registerClientCommands(program: Command): void {
       const watch = watchCall(app, { id: r.id, queue });
       try {
         const value = await r.get({ timeout: o.timeout });
-        process.stdout.write(`${JSON.stringify(value)}\n`);
+        process.stdout.write(`${stringifyJson(value)}\n`);
       } finally {
         watch.stop();
       }
@@ -103,7 +104,7 @@ export function registerClientCommands(program: Command): void {
     try {
       const backend = await app.backend();
       const meta = o.wait ? await backend.waitFor(id, o.timeout === undefined ? undefined : o.timeout * 1000) : await backend.get(id);
-      process.stdout.write(`${JSON.stringify(await bestKnown(app, id, meta))}\n`);
+      process.stdout.write(`${stringifyJson(await bestKnown(app, id, meta))}\n`);
     } catch (err) {
       process.exitCode = reportError(err);
     } finally {

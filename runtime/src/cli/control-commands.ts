@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { clientApp, brokerOption } from './client-commands.js';
 import { csv, nonNegativeNumber } from './options.js';
-import { reportError } from './main.js';
-import { inspectCommands, controlCommands } from '../control/panel.js';
+import { reportError } from './report-error.js';
+import { inspectCommands, controlCommands } from '../worker/control.js';
+import { stringifyJson } from '../serialization/json.js';
 
 interface Common {
   broker?: string;
@@ -14,7 +15,7 @@ interface Common {
 
 function print(replies: Array<Record<string, unknown>>, json: boolean | undefined): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify(replies)}\n`);
+    process.stdout.write(`${stringifyJson(replies)}\n`);
     return;
   }
   for (const r of replies) {
@@ -22,7 +23,7 @@ function print(replies: Array<Record<string, unknown>>, json: boolean | undefine
       const v = value as { ok?: unknown; error?: unknown };
       const ok = !(v && typeof v === 'object' && 'error' in v);
       process.stdout.write(`->  ${host}: ${ok ? 'OK' : 'ERROR'}\n`);
-      const text = v && typeof v === 'object' && ('ok' in v || 'error' in v) && Object.keys(v).length === 1 ? String(v.ok ?? v.error) : JSON.stringify(value, null, 2);
+      const text = v && typeof v === 'object' && ('ok' in v || 'error' in v) && Object.keys(v).length === 1 ? String(v.ok ?? v.error) : stringifyJson(value, 2);
       process.stdout.write(text.split('\n').map((l) => `        ${l}`).join('\n') + '\n');
     }
   }
@@ -55,6 +56,13 @@ function controlArgs(method: string, rest: string[]): Record<string, unknown> {
     case 'pool_grow':
     case 'pool_shrink':
       a.n = Number(positional[0] ?? 1);
+      break;
+    case 'add_consumer':
+      // Celery's signature: <queue> [exchange [type [routing_key]]]
+      [a.queue, a.exchange, a.exchange_type, a.routing_key] = [a.queue ?? positional[0], a.exchange ?? positional[1], a.exchange_type ?? positional[2], a.routing_key ?? positional[3]];
+      break;
+    case 'cancel_consumer':
+      if (positional[0]) a.queue = positional[0];
       break;
     case 'autoscale':
       if (positional[0]) a.max = Number(positional[0]);

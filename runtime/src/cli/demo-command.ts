@@ -6,7 +6,7 @@ import type { AsyncResult } from '../app/result.js';
 import type { SprigEvent } from '../events/types.js';
 import { cliPath, packageRoot } from '../util/paths.js';
 import { stopChild } from '../util/child-ipc.js';
-import { reportError } from './main.js';
+import { reportError } from './report-error.js';
 import { brokerOption } from './client-commands.js';
 
 function describeEvent(e: SprigEvent): string {

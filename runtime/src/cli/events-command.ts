@@ -6,8 +6,9 @@
 import type { Command } from 'commander';
 import { ClusterState, TASK_STATES } from '../events/state.js';
 import type { SprigEvent } from '../events/types.js';
+import type { EventGap, EventReceiver } from '../events/receiver.js';
 import { brokerOption, clientApp } from './client-commands.js';
-import { reportError } from './main.js';
+import { reportError } from './report-error.js';
 
 interface EventsFlags {
   broker?: string;
@@ -103,6 +104,8 @@ function eventColor(type: string): (s: string) => string {
 export class LiveView {
   readonly state = new ClusterState({ maxTasks: 10_000 });
   private readonly tail: SprigEvent[] = [];
+  /** The last reconnect, shown under the title: events in it may be missing. */
+  gap?: EventGap;
 
   constructor(private readonly brokerUrl: string) {}
 
@@ -117,7 +120,7 @@ export class LiveView {
     const lines: string[] = [];
     const w = Math.max(20, cols);
     lines.push(ANSI.bold(clip(`sprig events  ${this.brokerUrl}  ${this.state.eventCount} events  (q or Ctrl-C to quit)`, w)));
-    lines.push('');
+    lines.push(this.gap ? ANSI.yellow(clip(gapNote(this.gap), w)) : '');
     const workers = [...this.state.workers.values()];
     lines.push(ANSI.bold(`Workers (${workers.filter((x) => this.state.isAlive(x, now)).length}/${workers.length} online)`));
     if (!workers.length) lines.push(ANSI.dim('  none seen yet (workers send events with -E)'));
@@ -151,6 +154,11 @@ function fit(line: string, width: number): string {
   return plain.length <= width ? line : clip(plain, width);
 }
 
+/** What a reconnect means for the stream. */
+export function gapNote(gap: EventGap): string {
+  return `reconnected at ${clockTime(gap.to)}: events sent since ${clockTime(gap.from)} may be missing`;
+}
+
 export function registerEventsCommand(program: Command): void {
   brokerOption(
     program
@@ -160,7 +168,7 @@ export function registerEventsCommand(program: Command): void {
       .option('--dump', 'print each event as one readable line, like celery events --dump'),
   ).action(async (o: EventsFlags) => {
     const app = clientApp(o);
-    let unsubscribe: (() => Promise<void>) | undefined;
+    let receiver: EventReceiver | undefined;
     let finish!: () => void;
     const done = new Promise<void>((r) => (finish = r));
     const tty = !!process.stdout.isTTY;
@@ -206,15 +214,24 @@ export function registerEventsCommand(program: Command): void {
         }, REDRAW_MS);
         draw();
       }
-      unsubscribe = await broker.subscribeEvents((e) => {
-        const ev = e.local_received === undefined ? { ...e, local_received: Date.now() / 1000 } : e;
-        if (mode === 'json') process.stdout.write(`${JSON.stringify(ev)}\n`);
-        else if (mode === 'dump') process.stdout.write(`${dumpLine(ev)}\n`);
-        else {
-          view!.add(ev);
-          dirty = true;
-        }
+      receiver = app.events.receiver({
+        '*': (e) => {
+          const ev = e.local_received === undefined ? { ...e, local_received: Date.now() / 1000 } : e;
+          if (mode === 'json') process.stdout.write(`${JSON.stringify(ev)}\n`);
+          else if (mode === 'dump') process.stdout.write(`${dumpLine(ev)}\n`);
+          else {
+            view!.add(ev);
+            dirty = true;
+          }
+        },
+        reconnected: (gap) => {
+          if (view) {
+            view.gap = gap;
+            dirty = true;
+          } else process.stderr.write(`sprig: ${gapNote(gap)}\n`);
+        },
       });
+      await receiver.start();
       await done;
     } catch (err) {
       process.exitCode = reportError(err);
@@ -225,7 +242,7 @@ export function registerEventsCommand(program: Command): void {
       restoreTty();
       process.removeListener('exit', restoreTty);
       if (process.stdin.isTTY) process.stdin.pause();
-      await unsubscribe?.().catch(() => undefined);
+      await receiver?.close().catch(() => undefined);
       await app.close();
     }
   });

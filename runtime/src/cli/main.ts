@@ -1,13 +1,14 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigError, SprigError, TaskError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { taskTraceback } from '../app/traceback.js';
 import { registerWorkerCommand } from './worker-command.js';
 import { registerClientCommands } from './client-commands.js';
 import { registerBrokerCommand } from './broker-command.js';
 import { registerDemoCommand } from './demo-command.js';
 import { registerEventsCommand } from './events-command.js';
 import { registerControlCommands } from './control-commands.js';
+import { registerMigrateCommand } from './migrate-command.js';
+import { reportError } from './report-error.js';
 
 function sprigProgram(): Command {
   const program = new Command('sprig')
@@ -21,6 +22,7 @@ function sprigProgram(): Command {
   registerDemoCommand(program);
   registerEventsCommand(program);
   registerControlCommands(program);
+  registerMigrateCommand(program);
   return program;
 }
 
@@ -46,32 +48,4 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     return reportError(err);
   }
-}
-
-export interface ReportOptions {
-  /** A failed task's traceback with the runtime's own frames (`--verbose`). */
-  verbose?: boolean;
-  /** The failed task's name: its frame is named after it. */
-  taskName?: string;
-}
-
-export function reportError(err: unknown, opts: ReportOptions = {}): number {
-  if (err instanceof TaskError) {
-    process.stderr.write(`sprig: ${err.message}\n${taskFrames(err, opts)}`);
-    return 1;
-  }
-  if (err instanceof SprigError) {
-    process.stderr.write(`sprig: ${err.message}\n`);
-    return err.code === 'E_CONFIG' ? 2 : 1;
-  }
-  process.stderr.write(`sprig: ${(err as Error)?.stack ?? String(err)}\n`);
-  return 1;
-}
-
-/** The frames of a failed task's traceback, without its first line(s) when they repeat the message. */
-function taskFrames(err: TaskError, opts: ReportOptions): string {
-  let tb = (err.traceback ?? '').replace(/\r\n/g, '\n');
-  if (tb.startsWith(err.message)) tb = tb.slice(err.message.length);
-  tb = taskTraceback(tb, { taskName: opts.taskName, verbose: opts.verbose }).replace(/^\n+/, '').trimEnd();
-  return tb ? `${tb}\n` : '';
 }

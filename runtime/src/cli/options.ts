@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { parseJson } from '../serialization/json.js';
 
 /** Commander parsers that say what is wrong and what would be right. */
 export function positiveInt(name: string) {
@@ -21,7 +22,7 @@ export function jsonArray(name: string) {
   return (v: string): unknown[] => {
     let x: unknown;
     try {
-      x = JSON.parse(v);
+      x = parseJson(v);
     } catch (err) {
       throw new InvalidArgumentError(`${name} is not valid JSON (${(err as Error).message}); example: ${name} '[2, 3]'`);
     }
@@ -34,7 +35,7 @@ export function jsonObject(name: string) {
   return (v: string): Record<string, unknown> => {
     let x: unknown;
     try {
-      x = JSON.parse(v);
+      x = parseJson(v);
     } catch (err) {
       throw new InvalidArgumentError(`${name} is not valid JSON (${(err as Error).message}); example: ${name} '{"y": 40}'`);
     }

@@ -7,7 +7,7 @@ import type { PoolKind } from '../app/config.js';
 import type { LogLevel } from '../util/log.js';
 import { csv, nonNegativeNumber, oneOf, positiveInt } from './options.js';
 import { brokerOption } from './client-commands.js';
-import { reportError } from './main.js';
+import { reportError } from './report-error.js';
 import { duplicateTasks } from '../app/registry.js';
 import { TaskFileError, taskFileErrorLocation } from '../app/loader.js';
 import { onParentShutdown, sendToParent, type ShutdownMode } from '../util/child-ipc.js';

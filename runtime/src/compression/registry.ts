@@ -1,8 +1,7 @@
 import { DecodeError } from '../errors.js';
+import { Registry } from '../util/registry.js';
 import { bzip2Compressor } from './bzip2.js';
 import { brotliCompressor, gzipCompressor, legacyZlibCompressor, zstdCompressor } from './zlib-family.js';
-
-export { bounded } from './zlib-family.js';
 
 /** A compressor; `contentType` is what goes in Celery's `compression` header (kombu's names). */
 export interface Compressor {
@@ -14,28 +13,9 @@ export interface Compressor {
   decompress(data: Buffer, maxOutput: number): Buffer;
 }
 
-export class CompressionRegistry {
-  private readonly byName = new Map<string, Compressor>();
-  private readonly byType = new Map<string, Compressor>();
-
-  register(c: Compressor, aliases: string[] = []): void {
-    this.byName.set(c.name, c);
-    for (const a of aliases) this.byName.set(a, c);
-    this.byType.set(c.contentType, c);
-  }
-
-  get(nameOrType: string): Compressor {
-    const c = this.byName.get(nameOrType) ?? this.byType.get(nameOrType);
-    if (!c) throw new DecodeError(`unknown compression ${JSON.stringify(nameOrType)} (known: ${this.names().join(', ')})`);
-    return c;
-  }
-
-  has(nameOrType: string): boolean {
-    return this.byName.has(nameOrType) || this.byType.has(nameOrType);
-  }
-
-  names(): string[] {
-    return [...new Set([...this.byName.values()].map((c) => c.name))];
+export class CompressionRegistry extends Registry<Compressor> {
+  constructor() {
+    super((name, known) => new DecodeError(`unknown compression ${JSON.stringify(name)} (known: ${known.join(', ')})`));
   }
 }
 

@@ -2,6 +2,9 @@
  * The cluster as rebuilt from the event stream (like celery.events.state): workers and tasks, a task
  * state machine that tolerates events arriving out of order, bounded to `maxTasks` (oldest dropped).
  * Pure TypeScript with no Node APIs: the webview bundles it, and so do the extension and the CLI.
+ * Public as `app.events.state()`; the queries carry Celery's State method names (camelCase):
+ * `event`, `tasksByTime`, `tasksByType`, `tasksByWorker`, `taskTypes`, `aliveWorkers`, `itertasks`,
+ * `getOrCreateTask`, `getOrCreateWorker`, `taskCount`.
  */
 import type { SprigEvent, TaskEvent, WorkerEvent, WorkerReloadEvent } from './types.js';
 
@@ -93,6 +96,8 @@ export interface WorkerInfo {
   swSys: string;
   /** Local receipt time (seconds) of the last heartbeat/online event; 0 after worker-offline. */
   lastHeartbeat: number;
+  /** The last few heartbeat receipt times, oldest first (Celery's Worker.heartbeats, 4 kept). */
+  heartbeats: number[];
   /** True between worker-online/heartbeat and worker-offline. */
   online: boolean;
   /** Its last autoreload failed (worker-reload ok: false): the error; it still runs the old code. Null once a reload works. */
@@ -109,12 +114,16 @@ export interface ClusterSnapshot {
 export interface ClusterStateOptions {
   /** Tasks kept; the oldest are dropped past it (default 100,000). */
   maxTasks?: number;
+  /** Workers kept (default 5,000, Celery's max_workers_in_memory); offline ones go first. */
+  maxWorkers?: number;
   /** Clock for `alive` (seconds); tests pass their own. */
   now?: () => number;
 }
 
 /** Celery's HEARTBEAT_EXPIRE_WINDOW: a worker is gone after two missed heartbeats. */
 const HEARTBEAT_EXPIRE_FACTOR = 2;
+/** Celery's Worker.heartbeat_max. */
+const HEARTBEATS_KEPT = 4;
 
 export function newTask(uuid: string): TaskInfo {
   return {
@@ -170,13 +179,20 @@ export class ClusterState {
   /** Insertion order = first seen; the oldest are evicted first. */
   readonly tasks = new Map<string, TaskInfo>();
   maxTasks: number;
+  maxWorkers: number;
   eventCount = 0;
+  /** Tasks ever seen, evicted ones included (Celery's task_count). */
+  taskCount = 0;
   private readonly now: () => number;
 
   constructor(opts: ClusterStateOptions = {}) {
     this.maxTasks = Math.max(1, opts.maxTasks ?? 100_000);
+    this.maxWorkers = Math.max(1, opts.maxWorkers ?? 5_000);
     this.now = opts.now ?? (() => Date.now() / 1000);
   }
+
+  /** `apply`, bound: hand it to a receiver as a handler (Celery's `handlers={'*': state.event}`). */
+  readonly event = (event: SprigEvent): Change => this.apply(event);
 
   /** Apply one event. Unknown event types are counted and ignored. */
   apply(event: SprigEvent): Change {
@@ -194,10 +210,48 @@ export class ClusterState {
   private worker(hostname: string): WorkerInfo {
     let w = this.workers.get(hostname);
     if (!w) {
-      w = { hostname, pid: 0, freq: 2, active: 0, processed: 0, loadavg: [], swIdent: '', swVer: '', swSys: '', lastHeartbeat: 0, online: false, reloadError: null };
+      w = { hostname, pid: 0, freq: 2, active: 0, processed: 0, loadavg: [], swIdent: '', swVer: '', swSys: '', lastHeartbeat: 0, heartbeats: [], online: false, reloadError: null };
       this.workers.set(hostname, w);
+      this.evictWorkers();
     }
     return w;
+  }
+
+  /** The worker with this hostname, made (unseen) if there is none. */
+  getOrCreateWorker(hostname: string): WorkerInfo {
+    return this.worker(hostname);
+  }
+
+  /** The task with this id, made (PENDING) if there is none. */
+  getOrCreateTask(uuid: string): TaskInfo {
+    let t = this.tasks.get(uuid);
+    if (!t) {
+      t = newTask(uuid);
+      this.addTask(t);
+    }
+    return t;
+  }
+
+  private addTask(t: TaskInfo): void {
+    this.tasks.set(t.uuid, t);
+    this.taskCount++;
+    this.evict();
+  }
+
+  private evictWorkers(): void {
+    let excess = this.workers.size - this.maxWorkers;
+    if (excess <= 0) return;
+    for (const [h, w] of this.workers) {
+      if (excess <= 0) return;
+      if (!w.online) {
+        this.workers.delete(h);
+        excess--;
+      }
+    }
+    for (const h of this.workers.keys()) {
+      if (excess-- <= 0) return;
+      this.workers.delete(h);
+    }
   }
 
   private applyWorker(e: WorkerEvent): WorkerInfo {
@@ -216,6 +270,8 @@ export class ClusterState {
     } else {
       w.online = true;
       w.lastHeartbeat = e.local_received ?? this.now();
+      w.heartbeats.push(w.lastHeartbeat);
+      if (w.heartbeats.length > HEARTBEATS_KEPT) w.heartbeats.shift();
     }
     return w;
   }
@@ -236,15 +292,17 @@ export class ClusterState {
     let t = this.tasks.get(e.uuid);
     if (!t) {
       t = newTask(e.uuid);
-      this.tasks.set(e.uuid, t);
-      this.evict();
+      this.addTask(t);
     }
     const state = EVENT_STATE[e.type];
     const fields = this.taskFields(e);
     // A rejection without requeue ends the task (a task that raised Reject after it started);
     // Celery's precedence would keep it STARTED forever.
     const finalReject = e.type === 'task-rejected' && !e.requeue;
-    if (!finalReject && t.clock !== 0 && state !== 'RETRY' && t.state !== 'RETRY' && precedence(state) > precedence(t.state)) {
+    // The retry's delivery can be received (an ETA) before the attempt before it reports task-retried:
+    // more retries than we know of is a later attempt, not a late event.
+    const laterAttempt = e.type === 'task-received' && (e.retries ?? 0) > t.retries;
+    if (!finalReject && !laterAttempt && t.clock !== 0 && state !== 'RETRY' && t.state !== 'RETRY' && precedence(state) > precedence(t.state)) {
       // Happened before what we already know: fill in, do not go back.
       for (const k of MERGE_FIELDS[state] ?? []) {
         const v = fields[k];
@@ -325,8 +383,7 @@ export class ClusterState {
       t.args = old?.args ?? null;
       t.kwargs = old?.kwargs ?? null;
       t.queue = old?.queue ?? null;
-      this.tasks.set(newId, t);
-      this.evict();
+      this.addTask(t);
     }
     t.retryOf = oldId;
   }
@@ -353,6 +410,42 @@ export class ClusterState {
     this.evict();
   }
 
+  /** Workers whose heartbeats keep coming (Celery's alive_workers). */
+  aliveWorkers(now = this.now()): WorkerInfo[] {
+    return [...this.workers.values()].filter((w) => this.isAlive(w, now));
+  }
+
+  /** Tasks, oldest first (Celery's itertasks). */
+  *itertasks(limit?: number): IterableIterator<TaskInfo> {
+    let n = 0;
+    for (const t of this.tasks.values()) {
+      if (limit !== undefined && n++ >= limit) return;
+      yield t;
+    }
+  }
+
+  /** Tasks by the time of their latest event, newest first unless `reverse` is false (Celery's tasks_by_time). */
+  tasksByTime(limit?: number, reverse = true): TaskInfo[] {
+    return sortByTime([...this.tasks.values()], limit, reverse);
+  }
+
+  /** Tasks of one type, newest first (Celery's tasks_by_type). */
+  tasksByType(name: string, limit?: number, reverse = true): TaskInfo[] {
+    return sortByTime([...this.tasks.values()].filter((t) => t.name === name), limit, reverse);
+  }
+
+  /** Tasks a worker received, newest first (Celery's tasks_by_worker). */
+  tasksByWorker(hostname: string, limit?: number, reverse = true): TaskInfo[] {
+    return sortByTime([...this.tasks.values()].filter((t) => t.worker === hostname), limit, reverse);
+  }
+
+  /** Names of the task types seen, sorted (Celery's task_types). */
+  taskTypes(): string[] {
+    const names = new Set<string>();
+    for (const t of this.tasks.values()) if (t.name) names.add(t.name);
+    return [...names].sort();
+  }
+
   /** Counts per state (for a summary line). */
   countByState(): Record<TaskStateName, number> {
     const c = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskStateName, number>;
@@ -361,16 +454,26 @@ export class ClusterState {
   }
 
   snapshot(): ClusterSnapshot {
-    return { workers: [...this.workers.values()].map((w) => ({ ...w, loadavg: [...w.loadavg] })), tasks: [...this.tasks.values()].map((t) => ({ ...t })), eventCount: this.eventCount };
+    return {
+      workers: [...this.workers.values()].map((w) => ({ ...w, loadavg: [...w.loadavg], heartbeats: [...w.heartbeats] })),
+      tasks: [...this.tasks.values()].map((t) => ({ ...t })),
+      eventCount: this.eventCount,
+    };
   }
 
   /** Replace the state with a snapshot (a webview that was reloaded). */
   load(s: ClusterSnapshot): void {
     this.workers.clear();
     this.tasks.clear();
-    for (const w of s.workers) this.workers.set(w.hostname, { ...w, reloadError: w.reloadError ?? null });
+    // A snapshot from an older runtime has no `heartbeats` (nor `reloadError`).
+    for (const w of s.workers) this.workers.set(w.hostname, { ...w, heartbeats: [...(w.heartbeats ?? [])], reloadError: w.reloadError ?? null });
     for (const t of s.tasks) this.tasks.set(t.uuid, { ...t });
     this.eventCount = s.eventCount;
     this.evict();
   }
+}
+
+function sortByTime(tasks: TaskInfo[], limit: number | undefined, reverse: boolean): TaskInfo[] {
+  tasks.sort(reverse ? (a, b) => b.timestamp - a.timestamp : (a, b) => a.timestamp - b.timestamp);
+  return limit === undefined ? tasks : tasks.slice(0, limit);
 }

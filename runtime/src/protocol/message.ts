@@ -9,6 +9,7 @@ import { serializers } from '../serialization/registry.js';
 import { compressors } from '../compression/registry.js';
 import { pyrepr, pyreprArgs } from './pyrepr.js';
 import { parseIso, toCeleryIso } from './time.js';
+import { parseJson, stringifyJson } from '../serialization/json.js';
 
 export interface TaskHeaders {
   lang: string;
@@ -112,6 +113,8 @@ export function buildTaskMessage(o: BuildTaskOptions): TransportMessage {
   if (typeof o.expires === 'number') expires = new Date(now + o.expires * 1000);
   else if (o.expires !== undefined) expires = o.expires instanceof Date ? o.expires : parseIso(o.expires);
 
+  if (eta && Number.isNaN(eta.getTime())) throw new ProtocolError(`invalid eta or countdown: ${String(o.eta ?? o.countdown)}`);
+  if (expires && Number.isNaN(expires.getTime())) throw new ProtocolError(`invalid expires: ${String(o.expires)}`);
   const queue = o.queue ?? 'celery';
   const serializer = serializers.get(o.serializer ?? 'json');
   const embed: EmbedOptions = { callbacks: null, errbacks: null, chain: null, chord: null, ...o.embed };
@@ -154,6 +157,24 @@ export function buildTaskMessage(o: BuildTaskOptions): TransportMessage {
   return { headers, properties, contentType: serializer.contentType, contentEncoding: serializer.contentEncoding, body };
 }
 
+/** The headers of Celery's message protocol v2 (and kombu's); any other header is the caller's own. */
+const PROTOCOL_HEADERS = new Set([
+  'lang', 'task', 'id', 'shadow', 'eta', 'expires', 'group', 'group_index', 'retries', 'timelimit', 'root_id', 'parent_id',
+  'argsrepr', 'kwargsrepr', 'origin', 'ignore_result', 'compression', 'replaced_task_nesting', 'stamped_headers', 'stamps',
+]);
+const NO_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+/** The caller's own headers of a task message (`apply_async(headers=...)`), without the protocol's. */
+export function customHeaders(headers: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  let out: Record<string, unknown> | undefined;
+  for (const k of Object.keys(headers)) {
+    if (PROTOCOL_HEADERS.has(k)) continue;
+    // defineProperty: a "__proto__" header stays a key and never becomes a prototype.
+    Object.defineProperty((out ??= {}), k, { value: headers[k], enumerable: true, writable: true, configurable: true });
+  }
+  return out ?? NO_HEADERS;
+}
+
 /** A decoded task request, ready to execute. */
 export interface TaskRequest {
   id: string;
@@ -191,12 +212,84 @@ export interface ParseOptions {
 
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 
-function asNumberOrNull(v: unknown): number | null {
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
 function asStringOrNull(v: unknown): string | null {
   return typeof v === 'string' && v !== 'undefined' ? v : null;
+}
+
+/**
+ * Header checks. Every header a worker acts on is checked here, once: a message whose headers
+ * would make the worker throw later (an `eta` that is no date, a time limit that is no number)
+ * is refused now with a reason, so it is dead-lettered instead of killing the worker each time
+ * it is redelivered.
+ */
+function bad(name: string, v: unknown, want: string): ProtocolError {
+  let shown: string;
+  try {
+    shown = typeof v === 'bigint' ? `${v}` : (JSON.stringify(v) ?? String(v));
+  } catch {
+    shown = String(v);
+  }
+  return new ProtocolError(`invalid ${name} header ${shown.length > 80 ? `${shown.slice(0, 80)}...` : shown}: ${want}`, { code: 'E_BAD_HEADER' });
+}
+
+function timeHeader(h: Record<string, unknown>, name: 'eta' | 'expires'): Date | null {
+  const v = h[name];
+  if (v === null || v === undefined || v === '' || v === 'undefined') return null;
+  const d = typeof v === 'string' || typeof v === 'number' ? parseIso(v) : null;
+  if (!d || Number.isNaN(d.getTime())) throw bad(name, v, 'expected an ISO 8601 date and time');
+  return d;
+}
+
+function optionalString(h: Record<string, unknown>, name: string): string | null {
+  const v = h[name];
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'string') throw bad(name, v, 'expected a string or null');
+  return asStringOrNull(v);
+}
+
+/** Seconds of a time limit: null (none) or a finite number >= 0 (0: none, as in Celery). */
+function limitSeconds(v: unknown, name: string): number | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw bad(name, v, 'expected a number of seconds >= 0 or null');
+  return v === 0 ? null : v;
+}
+
+function timeLimits(h: Record<string, unknown>): [number | null, number | null] {
+  const tl = h.timelimit;
+  if (tl === null || tl === undefined) return [null, null];
+  if (!Array.isArray(tl) || tl.length > 2) throw bad('timelimit', tl, 'expected [hard, soft]');
+  return [limitSeconds(tl[0], 'timelimit'), limitSeconds(tl[1], 'timelimit')];
+}
+
+function retriesHeader(h: Record<string, unknown>): number {
+  const v = h.retries;
+  if (v === null || v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad('retries', v, 'expected an integer >= 0');
+  return v;
+}
+
+function priorityProperty(v: unknown): number {
+  if (v === null || v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255) throw bad('priority', v, 'expected an integer from 0 to 255');
+  return v;
+}
+
+/**
+ * Deepest nesting of a body we take: Python's json cannot write or read deeper (its recursion
+ * limit is 1000), and deeper values overflow the stack later, in JSON.stringify (pool IPC) or
+ * the result encoder, where the task could not even be failed cleanly.
+ */
+export const MAX_BODY_DEPTH = 1000;
+
+/** Throws when `value` nests deeper than MAX_BODY_DEPTH (iteratively: it must not overflow itself). */
+function checkDepth(value: unknown): void {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v) || v instanceof Date) continue;
+    if (d > MAX_BODY_DEPTH) throw new ProtocolError(`body is nested deeper than ${MAX_BODY_DEPTH} levels`, { code: 'E_TOO_DEEP' });
+    for (const x of Array.isArray(v) ? v : Object.values(v)) if (x !== null && typeof x === 'object') stack.push([x, d + 1]);
+  }
 }
 
 /** Decode the body bytes (decompress, then deserialize) of any message. */
@@ -208,14 +301,17 @@ export function decodeBody(msg: TransportMessage, opts: ParseOptions = {}): unkn
   let data = msg.body;
   const compression = msg.headers.compression;
   if (typeof compression === 'string' && compression) data = compressors.get(compression).decompress(data, max);
-  return serializers.decode(data, msg.contentType, opts.accept, { headers: msg.headers });
+  const value = serializers.decode(data, msg.contentType, opts.accept, { headers: msg.headers });
+  // Each level takes at least one byte: a smaller body cannot be too deep.
+  if (data.length > MAX_BODY_DEPTH) checkDepth(value);
+  return value;
 }
 
 /** Parse a transport message as a protocol-v2 task request; throws ProtocolError with a reason. */
 export function parseTaskMessage(msg: TransportMessage, opts: ParseOptions = {}): TaskRequest {
   const h = msg.headers ?? {};
   const body = decodeBody(msg, opts);
-  if (typeof h.task !== 'string' || typeof h.id !== 'string') {
+  if (typeof h.task !== 'string' || typeof h.id !== 'string' || !h.task || !h.id) {
     if (body && typeof body === 'object' && !Array.isArray(body) && 'task' in (body as object)) {
       throw new ProtocolError('protocol v1 message (task in body): only Celery message protocol v2 is supported', {
         code: 'E_PROTOCOL_V1',
@@ -231,31 +327,33 @@ export function parseTaskMessage(msg: TransportMessage, opts: ParseOptions = {})
   if (kwargs === null || typeof kwargs !== 'object' || Array.isArray(kwargs)) {
     throw new ProtocolError('not a protocol v2 body: kwargs is not an object');
   }
-  const tl = Array.isArray(h.timelimit) ? h.timelimit : [null, null];
   const p = msg.properties ?? {};
   const rawProps = p as Record<string, unknown>;
-  const retries = typeof h.retries === 'number' ? h.retries : 0;
+  const [timeLimit, softTimeLimit] = timeLimits(h);
+  if (h.ignore_result !== undefined && h.ignore_result !== null && typeof h.ignore_result !== 'boolean') throw bad('ignore_result', h.ignore_result, 'expected true or false');
+  const argsrepr = optionalString(h, 'argsrepr');
+  const kwargsrepr = optionalString(h, 'kwargsrepr');
   return {
     id: h.id,
     name: h.task,
     args,
     kwargs: kwargs as Record<string, unknown>,
     embed: (embed && typeof embed === 'object' ? embed : {}) as Partial<EmbedOptions>,
-    retries,
-    eta: parseIso(h.eta),
-    expires: parseIso(h.expires),
-    timeLimit: asNumberOrNull(tl[0]),
-    softTimeLimit: asNumberOrNull(tl[1]),
-    rootId: asStringOrNull(h.root_id),
-    parentId: asStringOrNull(h.parent_id),
-    groupId: asStringOrNull(h.group),
+    retries: retriesHeader(h),
+    eta: timeHeader(h, 'eta'),
+    expires: timeHeader(h, 'expires'),
+    timeLimit,
+    softTimeLimit,
+    rootId: optionalString(h, 'root_id'),
+    parentId: optionalString(h, 'parent_id'),
+    groupId: optionalString(h, 'group'),
     replyTo: asStringOrNull(p.reply_to ?? rawProps.replyTo) || null,
     correlationId: asStringOrNull(p.correlation_id ?? rawProps.correlationId),
     ignoreResult: h.ignore_result === true,
-    priority: typeof p.priority === 'number' ? p.priority : 0,
+    priority: priorityProperty(p.priority),
     origin: asStringOrNull(h.origin),
-    argsrepr: typeof h.argsrepr === 'string' ? h.argsrepr : pyreprArgs(args),
-    kwargsrepr: typeof h.kwargsrepr === 'string' ? h.kwargsrepr : pyrepr(kwargs),
+    argsrepr: argsrepr ?? pyreprArgs(args),
+    kwargsrepr: kwargsrepr ?? pyrepr(kwargs),
     headers: h,
     properties: p,
     contentType: msg.contentType,
@@ -268,7 +366,7 @@ export function parseTaskMessage(msg: TransportMessage, opts: ParseOptions = {})
  * {"body": base64, "content-encoding", "content-type", "headers", "properties"}.
  */
 export function encodeEnvelope(msg: TransportMessage): string {
-  return JSON.stringify({
+  return stringifyJson({
     body: msg.body.toString('base64'),
     'content-encoding': msg.contentEncoding,
     'content-type': msg.contentType,
@@ -281,7 +379,7 @@ export function encodeEnvelope(msg: TransportMessage): string {
 export function decodeEnvelope(raw: string | Buffer): TransportMessage {
   let env: unknown;
   try {
-    env = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+    env = parseJson(typeof raw === 'string' ? raw : raw.toString('utf8'));
   } catch (err) {
     throw new DecodeError(`message is not a JSON envelope: ${(err as Error).message}`, { cause: err });
   }

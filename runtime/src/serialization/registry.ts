@@ -1,7 +1,9 @@
 import { ContentDisallowedError, DecodeError, ProtocolError } from '../errors.js';
+import { Registry } from '../util/registry.js';
 import { msgpackSerializer } from './msgpack.js';
 import { yamlSerializer } from './yaml.js';
 import { createSignedSerializer } from './signed.js';
+import { parseJson, stringifyJson } from './json.js';
 
 /** What a serializer may see besides the bytes: the message headers (signed messages cover them). */
 export interface SerializerContext {
@@ -20,43 +22,15 @@ export interface Serializer {
   decode(data: Buffer, ctx?: SerializerContext): unknown;
 }
 
-export class SerializerRegistry {
-  private readonly byName = new Map<string, Serializer>();
-  private readonly byType = new Map<string, Serializer>();
-
-  register(serializer: Serializer): void {
-    this.byName.set(serializer.name, serializer);
-    this.byType.set(serializer.contentType, serializer);
-  }
-
-  unregister(name: string): void {
-    const s = this.byName.get(name);
-    if (!s) return;
-    this.byName.delete(name);
-    this.byType.delete(s.contentType);
-  }
-
-  get(name: string): Serializer {
-    const s = this.byName.get(name) ?? this.byType.get(name);
-    if (!s) throw new DecodeError(`unknown serializer ${JSON.stringify(name)} (known: ${this.names().join(', ')})`);
-    return s;
-  }
-
-  has(nameOrType: string): boolean {
-    return this.byName.has(nameOrType) || this.byType.has(nameOrType);
-  }
-
-  names(): string[] {
-    return [...this.byName.keys()];
+export class SerializerRegistry extends Registry<Serializer> {
+  constructor() {
+    super((name, known) => new DecodeError(`unknown serializer ${JSON.stringify(name)} (known: ${known.join(', ')})`));
   }
 
   /** Resolve an accept list of names or content types to content types. */
   resolveAccept(accept: readonly string[]): Set<string> {
     const out = new Set<string>();
-    for (const a of accept) {
-      const s = this.byName.get(a) ?? this.byType.get(a);
-      out.add(s ? s.contentType : a);
-    }
+    for (const a of accept) out.add(this.find(a)?.contentType ?? a);
     return out;
   }
 
@@ -66,7 +40,7 @@ export class SerializerRegistry {
    */
   decode(data: Buffer, contentType: string, accept?: ReadonlySet<string>, ctx?: SerializerContext): unknown {
     if (accept && !accept.has(contentType)) throw new ContentDisallowedError(contentType, [...accept]);
-    const s = this.byType.get(contentType);
+    const s = this.forContentType(contentType);
     if (!s) throw new DecodeError(`no serializer for content type ${JSON.stringify(contentType)}`);
     try {
       return s.decode(data, ctx);
@@ -82,8 +56,9 @@ export const jsonSerializer: Serializer = {
   name: 'json',
   contentType: 'application/json',
   contentEncoding: 'utf-8',
-  encode: (value) => Buffer.from(JSON.stringify(value), 'utf8'),
-  decode: (data) => JSON.parse(data.toString('utf8')),
+  // Python's integers stay exact both ways (json.ts).
+  encode: (value) => Buffer.from(stringifyJson(value), 'utf8'),
+  decode: (data) => parseJson(data.toString('utf8')),
 };
 
 export const serializers = new SerializerRegistry();

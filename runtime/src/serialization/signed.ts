@@ -151,6 +151,7 @@ export function configureSigning(cfg: SigningConfig | undefined): void {
 
 function canonical(v: unknown): string {
   if (v === undefined) return 'null';
+  if (typeof v === 'bigint') return String(v);
   if (v === null || typeof v !== 'object') return JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   const o = v as Record<string, unknown>;

@@ -3,18 +3,28 @@
  * -> reserved (priority order) -> revoked/expired again -> pool -> outcome -> result + events -> ack.
  */
 import type { Broker, Consumer, Delivery } from '../brokers/types.js';
-import { parseTaskMessage, buildTaskMessage, type TaskRequest, type ParseOptions } from '../protocol/message.js';
+import { parseTaskMessage, buildTaskMessage, customHeaders, type TaskRequest, type ParseOptions, type TransportMessage } from '../protocol/message.js';
 import { getTask, registeredTaskNames } from '../app/registry.js';
 import type { Task } from '../app/task.js';
 import { NotRegisteredError } from '../errors.js';
 import { PriorityFifo } from '../brokers/priority-queue.js';
 import { pyrepr } from '../protocol/pyrepr.js';
+import { toCeleryDateDone, toCeleryIso } from '../protocol/time.js';
 import { serializers } from '../serialization/registry.js';
 import { errorToInfo, type Job, type Outcome } from './trace.js';
 import type { Worker } from './worker.js';
-import type { ResultMeta } from '../backends/types.js';
+import { READY_STATES, type ResultMeta } from '../backends/types.js';
 import { PrefetchTuner } from './prefetch.js';
 import { discardReason } from './hand-off.js';
+import { setLongTimeout } from '../util/timers.js';
+import { passTraceHeaders, startProcessSpan, tracing } from '../tracing/otel.js';
+import type { ProcessSpan, PublishSpan } from '../tracing/types.js';
+
+/** A retry's next attempt, built before RETRY is stored, published after; `pub`: its publish span. */
+interface RetryMessage {
+  message: TransportMessage;
+  pub?: PublishSpan;
+}
 
 const SIGNALS: Record<string, number> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2, SIGHUP: 1, SIGUSR1: 10, SIGUSR2: 12, SIGQUIT: 3 };
 
@@ -24,7 +34,12 @@ export interface Request {
   task: Task;
   acked: boolean;
   timer?: NodeJS.Timeout;
+  /** When it started running in a pool slot (epoch ms); unset while it waits (reserved). */
   startedAt?: number;
+  /** The pid of the process running it (a pool child's, or this one's for the async pool). */
+  workerPid?: number;
+  /** OpenTelemetry's process span, when the API is installed (tracing/otel.ts). */
+  span?: ProcessSpan;
 }
 
 export class TaskConsumer {
@@ -76,19 +91,14 @@ export class TaskConsumer {
     return this.ready.length;
   }
 
-  /** Handed to the pool and not started yet (waiting in a pool child's batch). */
-  private queuedInPool(id: string): boolean {
-    return !!this.w.pool.queued?.(id);
-  }
-
-  /** Started in the pool (Celery's active requests). */
+  /** Running in a pool slot now (Celery's active requests): the pool said it started. */
   running(): Request[] {
-    return [...this.active.values()].filter((r) => !this.queuedInPool(r.req.id));
+    return [...this.active.values()].filter((r) => r.startedAt !== undefined);
   }
 
-  /** Reserved, waiting for a slot: in a pool child's batch, then prefetched here in priority order. */
+  /** Reserved, waiting for a slot: handed to the pool and not started (in a pool child's batch), then prefetched here in priority order. */
   reserved(): Request[] {
-    return [...[...this.active.values()].filter((r) => this.queuedInPool(r.req.id)), ...this.ready.values()];
+    return [...[...this.active.values()].filter((r) => r.startedAt === undefined), ...this.ready.values()];
   }
 
   async start(): Promise<void> {
@@ -100,6 +110,30 @@ export class TaskConsumer {
       this.touchTimer = setInterval(() => void this.touchHeld(), Math.max(200, Math.min(vt / 4, 60_000)));
       this.touchTimer.unref();
     }
+  }
+
+  /** Queue changes (add_consumer / cancel_consumer) run one after another. */
+  private queueChange: Promise<void> = Promise.resolve();
+
+  /**
+   * Consume from `queues` from now on (Celery's add_consumer / cancel_consumer): the broker
+   * consumer is replaced by one on the new list. What the old one delivered stays held here and is
+   * acked as usual (a cancelled consumer keeps its deliveries until they are settled).
+   */
+  setQueues(queues: readonly string[]): Promise<void> {
+    const change = this.queueChange.then(async () => {
+      if (this.stopping) return;
+      const old = this.consumer;
+      this.consumer = undefined;
+      this.w.queues = [...queues];
+      await old?.cancel().catch((err) => this.w.log.warn(`cannot cancel the consumer: ${(err as Error).message}`));
+      if (!queues.length || this.stopping) return;
+      this.consumer = await this.broker.consume(queues, this.basePrefetch, (d) => this.onDelivery(d));
+      this.adjustPrefetch();
+      this.adjustRefillBatch();
+    });
+    this.queueChange = change.catch(() => undefined);
+    return change;
   }
 
   private async touchHeld(): Promise<void> {
@@ -151,8 +185,8 @@ export class TaskConsumer {
       args: req.argsrepr,
       kwargs: req.kwargsrepr,
       retries: req.retries,
-      eta: (req.headers.eta as string | null) ?? null,
-      expires: (req.headers.expires as string | null) ?? null,
+      eta: req.eta ? toCeleryIso(req.eta) : null,
+      expires: req.expires ? toCeleryIso(req.expires) : null,
       root_id: req.rootId,
       parent_id: req.parentId,
     });
@@ -160,7 +194,7 @@ export class TaskConsumer {
     if (delay > 0) {
       this.scheduled.set(req.id, r);
       this.adjustPrefetch();
-      r.timer = setTimeout(() => {
+      r.timer = setLongTimeout(() => {
         this.scheduled.delete(req.id);
         this.adjustPrefetch();
         this.reserve(r);
@@ -224,9 +258,6 @@ export class TaskConsumer {
     const { req } = r;
     if (!this.acksLate(r)) this.ack(r);
     this.active.set(req.id, r);
-    r.startedAt = Date.now();
-    if (this.w.events.active) this.w.events.send({ type: 'task-started', uuid: req.id });
-    if (r.task.options.trackStarted) void this.store(r, { status: 'STARTED', result: { pid: process.pid, hostname: this.w.hostname }, traceback: null });
     const job: Job = {
       id: req.id,
       name: req.name,
@@ -236,16 +267,46 @@ export class TaskConsumer {
       eta: req.eta ? req.eta.toISOString() : null,
       rootId: req.rootId,
       parentId: req.parentId,
+      groupId: req.groupId,
+      queue: r.delivery.queue,
+      headers: customHeaders(req.headers),
       hostname: this.w.hostname,
       timeLimit: req.timeLimit ?? this.w.timeLimits.get(req.name)?.hard ?? r.task.options.timeLimit ?? this.w.config.worker?.timeLimit ?? null,
       softTimeLimit: req.softTimeLimit ?? this.w.timeLimits.get(req.name)?.soft ?? r.task.options.softTimeLimit ?? this.w.config.worker?.softTimeLimit ?? null,
       expires: req.expires ? req.expires.getTime() : null,
     };
-    this.w.pool.run(job, (o) => this.complete(r, o));
+    if (req.contentType !== 'application/json') job.binary = true;
+    if (tracing(this.w.config.projectDir)) {
+      r.span = startProcessSpan({
+        taskId: req.id,
+        taskName: req.name,
+        retries: req.retries,
+        queue: r.delivery.queue,
+        brokerKind: this.broker.kind,
+        hostname: this.w.hostname,
+        headers: req.headers,
+        projectDir: this.w.config.projectDir,
+      });
+      job.trace = r.span?.carrier;
+    }
+    this.w.pool.run(
+      job,
+      (o) => this.complete(r, o),
+      (pid) => this.started(r, pid),
+    );
+  }
+
+  /** The pool started it (not when it was handed over: it may wait in a child's batch first). */
+  private started(r: Request, pid: number): void {
+    r.startedAt = Date.now();
+    r.workerPid = pid;
+    if (this.w.events.active) this.w.events.send({ type: 'task-started', uuid: r.req.id });
+    if (r.task.options.trackStarted) void this.store(r, { status: 'STARTED', result: { pid, hostname: this.w.hostname }, traceback: null });
   }
 
   private complete(r: Request, o: Outcome): void {
     const { req } = r;
+    r.span?.outcome(o);
     // One the pool discarded before it started did not run: it counts for neither.
     if (o.state !== 'REVOKED') {
       this.w.totals.set(req.name, (this.w.totals.get(req.name) ?? 0) + 1);
@@ -276,6 +337,7 @@ export class TaskConsumer {
 
   /** The task is done with, whatever happened: free its place and start what fits. */
   private finished(r: Request): void {
+    r.span?.end();
     this.active.delete(r.req.id);
     this.w.stats.processed++;
     if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w();
@@ -302,14 +364,30 @@ export class TaskConsumer {
           this.w.stats.failed++;
           this.ack(r);
           break;
-        case 'RETRY':
-          await this.republishForRetry(r, o.countdown);
+        case 'RETRY': {
+          // A value the message's serializer cannot write fails this task (it would never be sent).
+          let retry: RetryMessage;
+          try {
+            retry = this.retryMessage(r, o.countdown);
+          } catch (err) {
+            const info = errorToInfo(err);
+            await this.store(r, { status: 'FAILURE', result: info.exc, traceback: info.traceback });
+            this.w.events.send({ type: 'task-failed', uuid: req.id, exception: info.repr, traceback: info.traceback });
+            this.w.log.error(`Task ${req.name}[${req.id}] cannot be retried: ${info.repr}`);
+            this.w.stats.failed++;
+            this.ack(r);
+            break;
+          }
+          // RETRY is stored and announced before the next attempt is published: that attempt can
+          // run (and succeed) at once, and a late RETRY would then overwrite its result and state.
           await this.store(r, { status: 'RETRY', result: o.exc, traceback: o.traceback || null });
           this.w.events.send({ type: 'task-retried', uuid: req.id, exception: o.repr, traceback: o.traceback });
+          await this.republishForRetry(r, retry);
           this.w.log.info(`Task ${req.name}[${req.id}] retry: ${o.repr}`);
           this.w.stats.retried++;
           this.ack(r);
           break;
+        }
         case 'IGNORED':
           this.ack(r);
           break;
@@ -353,9 +431,12 @@ export class TaskConsumer {
     if (!requeue && announce) this.w.events.send({ type: 'task-rejected', uuid: r.req.id, requeue, reason, name: r.req.name });
   }
 
-  private async republishForRetry(r: Request, countdown: number): Promise<void> {
+  private retryMessage(r: Request, countdown: number): RetryMessage {
     const { req } = r;
-    const message = buildTaskMessage({
+    // The retry stays in the task's trace: published from its process span, or with the context it came with.
+    const pub = r.span?.retryPublish(req.retries + 1);
+    try {
+      const message = buildTaskMessage({
       id: req.id,
       name: req.name,
       args: req.args,
@@ -375,33 +456,51 @@ export class TaskConsumer {
       serializer: serializers.has(req.contentType) ? req.contentType : 'json',
       embed: req.embed,
       origin: this.w.hostname,
+      // The caller's own headers (a trace id, say) go with every retry, with the trace context.
+      headers: { ...customHeaders(req.headers), ...(pub?.headers ?? passTraceHeaders(req.headers)) },
     });
-    await this.broker.publish(r.delivery.queue, message);
+      return { message, pub };
+    } catch (err) {
+      pub?.end(err);
+      throw err;
+    }
+  }
+
+  private async republishForRetry(r: Request, { message, pub }: RetryMessage): Promise<void> {
+    try {
+      await this.broker.publish(r.delivery.queue, message);
+    } catch (err) {
+      pub?.end(err);
+      throw err;
+    }
+    pub?.end();
   }
 
   async store(r: Request, s: Pick<ResultMeta, 'status' | 'result' | 'traceback'>): Promise<void> {
     const { req, task } = r;
     if ((req.ignoreResult || task.options.ignoreResult) && s.status !== 'FAILURE') return;
-    await this.w.backend.store(
-      {
-        status: s.status,
-        result: s.result,
-        traceback: s.traceback,
-        children: [],
-        date_done: s.status === 'SUCCESS' || s.status === 'FAILURE' || s.status === 'REVOKED' ? new Date().toISOString().replace('Z', '') : null,
-        task_id: req.id,
-        parent_id: req.parentId,
-        name: req.name,
-        args: req.args,
-        kwargs: req.kwargs,
-        worker: this.w.hostname,
-        retries: req.retries,
-        queue: r.delivery.queue,
-        // Only the rpc backend needs it (the Redis backend would store it in the result).
-        replyTo: this.w.backend.kind === 'rpc' ? req.replyTo ?? undefined : undefined,
-      },
-      task.options.resultExpires ?? this.w.config.resultExpires,
-    );
+    await this.w.backend.store(this.resultMeta(req, s, r.delivery.queue), task.options.resultExpires ?? this.w.config.resultExpires);
+  }
+
+  /**
+   * A stored state in Celery's shape (backends/base.py `_get_result_meta`, with result_extended):
+   * group_id and parent_id only when set, date_done in Celery's format once the task is ready.
+   */
+  private resultMeta(req: TaskRequest, s: Pick<ResultMeta, 'status' | 'result' | 'traceback'>, queue: string): ResultMeta {
+    const meta: ResultMeta = {
+      status: s.status,
+      result: s.result,
+      traceback: s.traceback,
+      children: [],
+      date_done: READY_STATES.has(s.status) ? toCeleryDateDone(new Date()) : null,
+      task_id: req.id,
+    };
+    if (req.groupId) meta.group_id = req.groupId;
+    if (req.parentId) meta.parent_id = req.parentId;
+    Object.assign(meta, { name: req.name, args: req.args, kwargs: req.kwargs, worker: this.w.hostname, retries: req.retries, queue });
+    // Only the rpc backend needs it (the Redis backend would store it in the result).
+    if (this.w.backend.kind === 'rpc' && req.replyTo) meta.replyTo = req.replyTo;
+    return meta;
   }
 
   /** Bad input: dead-letter it with the reason, tell the monitor, keep going. */
@@ -418,17 +517,7 @@ export class TaskConsumer {
     this.w.log.error(`Received unregistered task of type ${JSON.stringify(req.name)} [${req.id}]: ${err.message}`);
     const info = errorToInfo(err);
     try {
-      await this.w.backend.store({
-        status: 'FAILURE',
-        result: { ...info.exc, exc_type: 'NotRegistered', exc_module: 'celery.exceptions' },
-        traceback: null,
-        children: [],
-        date_done: new Date().toISOString().replace('Z', ''),
-        task_id: req.id,
-        name: req.name,
-        worker: this.w.hostname,
-        replyTo: this.w.backend.kind === 'rpc' ? req.replyTo ?? undefined : undefined,
-      });
+      await this.w.backend.store(this.resultMeta(req, { status: 'FAILURE', result: { ...info.exc, exc_type: 'NotRegistered', exc_module: 'celery.exceptions' }, traceback: null }, d.queue));
     } catch (e) {
       this.w.log.error(`cannot store NotRegistered for ${req.id}: ${(e as Error).message}`);
     }
@@ -441,7 +530,8 @@ export class TaskConsumer {
     try {
       await this.store(r, {
         status: 'REVOKED',
-        result: { exc_type: 'TaskRevokedError', exc_message: [expired ? 'expired' : 'revoked'], exc_module: 'celery.exceptions' },
+        // Celery's reasons: TaskRevokedError('terminated' | 'expired' | 'revoked').
+        result: { exc_type: 'TaskRevokedError', exc_message: [terminatedWith ? 'terminated' : expired ? 'expired' : 'revoked'], exc_module: 'celery.exceptions' },
         traceback: null,
       });
     } catch (err) {
@@ -470,7 +560,7 @@ export class TaskConsumer {
   /** Where a task is in this worker, in Celery's words (inspect query_task), if it is here. */
   find(id: string): { state: 'active' | 'reserved' | 'scheduled'; request: Request } | undefined {
     const a = this.active.get(id);
-    if (a) return { state: this.queuedInPool(id) ? 'reserved' : 'active', request: a };
+    if (a) return { state: a.startedAt === undefined ? 'reserved' : 'active', request: a };
     const s = this.scheduled.get(id);
     if (s) return { state: 'scheduled', request: s };
     for (const r of this.ready.values()) if (r.req.id === id) return { state: 'reserved', request: r };
@@ -481,6 +571,7 @@ export class TaskConsumer {
   async stop(graceful: boolean): Promise<void> {
     this.stopping = true;
     clearInterval(this.touchTimer);
+    await this.queueChange;
     await this.consumer?.cancel().catch(() => undefined);
     const giveBack: Request[] = [...this.ready.values(), ...this.scheduled.values()];
     this.ready.clear();

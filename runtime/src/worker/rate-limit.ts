@@ -1,14 +1,21 @@
 import { ConfigError } from '../errors.js';
+import { setLongTimeout } from '../util/timers.js';
 
 /** Parse Celery's rate strings: '10/s', '100/m', '1000/h', or a bare number (per second). */
 export function parseRate(rate: string | number | null | undefined): number | null {
   if (rate === null || rate === undefined || rate === '' || rate === 0 || rate === '0') return null;
-  if (typeof rate === 'number') return rate;
+  // A rate that is no positive number (NaN, -5, Infinity) would stall the task's bucket for good.
+  if (typeof rate === 'number') {
+    if (!Number.isFinite(rate) || rate < 0) throw new ConfigError(`bad rate limit ${rate}: use a number of tasks per second > 0`);
+    return rate;
+  }
+  if (typeof rate !== 'string') throw new ConfigError(`bad rate limit ${String(rate)}: use N/s, N/m or N/h (e.g. '10/s')`);
   const m = /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*([smh]))?\s*$/.exec(rate);
   if (!m) throw new ConfigError(`bad rate limit ${JSON.stringify(rate)}: use N/s, N/m or N/h (e.g. '10/s')`);
   const n = Number(m[1]);
   const per = m[2] === 'm' ? 60 : m[2] === 'h' ? 3600 : 1;
-  return n / per;
+  // '0/s' disables the limit, as '0' does (a rate of 0 would never let one through).
+  return n > 0 ? n / per : null;
 }
 
 /** Token buckets per task name (Celery's per-worker task rate limits). */
@@ -42,7 +49,7 @@ export class RateLimiter {
     b.wake = wake;
     if (!b.timer) {
       const wait = ((1 - b.tokens) / b.rate) * 1000;
-      b.timer = setTimeout(() => {
+      b.timer = setLongTimeout(() => {
         b.timer = undefined;
         b.wake?.();
       }, Math.ceil(wait));

@@ -9,6 +9,9 @@ import { backoffSeconds, makeRetry, matchesError, MaxRetriesSignal, type Task, t
 import { performance } from 'node:perf_hooks';
 import { Ignore, NotRegisteredError, Reject, Retry, SoftTimeLimitExceeded, type ExceptionInfo } from '../errors.js';
 import { registeredTaskNames } from '../app/registry.js';
+import { stringifyJson } from '../serialization/json.js';
+import { runInTrace } from '../tracing/otel.js';
+import type { TraceCarrier } from '../tracing/types.js';
 
 /** What a pool needs to run a task (plain data: it crosses process and thread boundaries). */
 export interface Job {
@@ -20,43 +23,77 @@ export interface Job {
   eta: string | null;
   rootId: string | null;
   parentId: string | null;
+  groupId: string | null;
+  /** The queue it was delivered from. */
+  queue?: string;
+  /** The message headers that are not protocol fields (customHeaders()); shared, never mutated. */
+  headers: Readonly<Record<string, unknown>>;
   hostname: string;
   timeLimit: number | null;
   softTimeLimit: number | null;
   /** When the task expires (epoch ms): a pool that queues jobs checks it again before starting one (hand-off.ts). */
   expires: number | null;
+  /** Its body came in a serializer that carries bytes (msgpack, YAML): IPC must keep them bytes. */
+  binary?: boolean;
+  /** OpenTelemetry: the context of the task's process span (tracing/otel.ts); the task runs under it. */
+  trace?: TraceCarrier;
 }
 
-export type Outcome =
-  | { state: 'SUCCESS'; result: unknown; runtime: number }
-  | { state: 'FAILURE'; exc: ExceptionInfo; traceback: string; repr: string; runtime: number }
-  | { state: 'RETRY'; countdown: number; exc: ExceptionInfo | null; traceback: string; repr: string; runtime: number }
-  | { state: 'IGNORED'; runtime: number }
-  | { state: 'REJECTED'; requeue: boolean; reason: string; runtime: number }
-  /** The pool child running it died (set by the pool, never by the task). */
-  | { state: 'LOST'; reason: string; runtime: number }
-  /** Never started: revoked, or past its expiry, when its turn came in the pool (hand-off.ts). */
-  | { state: 'REVOKED'; expired: boolean; runtime: number };
+import type { Outcome } from '../protocol/outcome.js';
+export type { Outcome };
 
 /** JS errors with a Python builtin of the same name keep `builtins` so Python re-raises the same type. */
 const PY_BUILTINS = new Set(['TypeError', 'ValueError', 'KeyError', 'RuntimeError', 'NotImplementedError', 'ZeroDivisionError']);
+
+/**
+ * Errors Celery has a class for, stored under Celery's name and module so Python's
+ * `except celery.exceptions.TimeLimitExceeded` catches them (Celery's result backend re-raises
+ * the class it finds in `sys.modules[exc_module]`; the billiard ones are what celery.exceptions
+ * exports under the same names).
+ */
+const CELERY_ERRORS: Record<string, [type: string, module: string]> = {
+  TimeLimitExceeded: ['TimeLimitExceeded', 'billiard.exceptions'],
+  SoftTimeLimitExceeded: ['SoftTimeLimitExceeded', 'billiard.exceptions'],
+  WorkerLostError: ['WorkerLostError', 'billiard.exceptions'],
+  Terminated: ['Terminated', 'billiard.exceptions'],
+  MaxRetriesExceededError: ['MaxRetriesExceededError', 'celery.exceptions'],
+  NotRegisteredError: ['NotRegistered', 'celery.exceptions'],
+  NotRegistered: ['NotRegistered', 'celery.exceptions'],
+  TaskRevokedError: ['TaskRevokedError', 'celery.exceptions'],
+  Retry: ['Retry', 'celery.exceptions'],
+  Reject: ['Reject', 'celery.exceptions'],
+  Ignore: ['Ignore', 'celery.exceptions'],
+  InvalidTaskError: ['InvalidTaskError', 'celery.exceptions'],
+  ChordError: ['ChordError', 'celery.exceptions'],
+  // AsyncResult.get() timing out inside a task, as celery.exceptions.TimeoutError does in Python.
+  TimeoutError: ['TimeoutError', 'celery.exceptions'],
+};
+
+function excClass(type: string): [type: string, module: string] {
+  return CELERY_ERRORS[type] ?? [type, PY_BUILTINS.has(type) ? 'builtins' : 'sprig'];
+}
 
 /** Drop Sprig's own and Node's internal frames: a traceback should point at the user's code. */
 function userStack(stack: string | undefined): string | undefined {
   if (!stack) return stack;
   const lines = stack.split('\n');
-  const kept = lines.filter((l, i) => i === 0 || !/^\s+at /.test(l) || !(RUNTIME_FRAME.test(l) || l.includes('node:internal') || l.includes('node:async_hooks') || l.includes('node:events')));
+  const kept = lines.filter((l, i) => i === 0 || !/^\s+at /.test(l) || !(RUNTIME_FRAME.test(l) || OTEL_FRAME.test(l) || l.includes('node:internal') || l.includes('node:async_hooks') || l.includes('node:events')));
   return kept.length > 1 ? kept.join('\n') : stack;
 }
 
 const RUNTIME_FRAME = /[/\\](dist[/\\]runtime|runtime[/\\]src)[/\\]/;
+/** OpenTelemetry's context manager runs the task (tracing/otel.ts): its frames are ours, not the user's. */
+const OTEL_FRAME = /[/\\]node_modules[/\\]@opentelemetry[/\\]/;
 
 export function errorToInfo(err: unknown): { exc: ExceptionInfo; traceback: string; repr: string } {
   if (err instanceof Error) {
-    const type = err.name && err.name !== 'Error' ? err.name : err.constructor?.name || 'Error';
+    const name = err.name && err.name !== 'Error' ? err.name : err.constructor?.name || 'Error';
+    const [type, module] = excClass(name);
     const msg = err.message;
+    // Celery's exc_message is the exception's args: the Celery-named errors carry theirs.
+    const args = (err as { excArgs?: unknown }).excArgs;
     return {
-      exc: { exc_type: type, exc_message: [msg], exc_module: PY_BUILTINS.has(type) ? 'builtins' : 'sprig' },
+      exc: { exc_type: type, exc_message: Array.isArray(args) ? args : [msg], exc_module: module },
       traceback: userStack(err.stack) ?? `${type}: ${msg}`,
       repr: `${type}(${JSON.stringify(msg)})`,
     };
@@ -73,16 +110,17 @@ function safeJson(v: unknown): string {
   }
 }
 
-/** A result must survive JSON (the result backend's format). */
+/** A result must survive JSON (the result backend's format; a BigInt is written exactly, json.ts). */
 function checkSerializable(v: unknown): void {
   if (v === null || typeof v !== 'object') {
-    if (typeof v === 'bigint' || typeof v === 'function' || typeof v === 'symbol') throw new TypeError(`task result of type ${typeof v} is not JSON-serializable`);
+    if (typeof v === 'function' || typeof v === 'symbol') throw new TypeError(`task result of type ${typeof v} is not JSON-serializable`);
     return;
   }
-  JSON.stringify(v);
+  stringifyJson(v);
 }
 
 const host = hostname();
+const NO_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /**
  * An AbortController made only when someone needs it: most tasks never look at their signal, and
@@ -113,6 +151,10 @@ class JobContext implements TaskContext {
   readonly eta: Date | null;
   readonly rootId: string | null;
   readonly parentId: string | null;
+  readonly groupId: string | null;
+  readonly queue: string;
+  readonly expires: Date | null;
+  readonly headers: Readonly<Record<string, unknown>>;
 
   constructor(
     private readonly job: Job,
@@ -128,6 +170,10 @@ class JobContext implements TaskContext {
     this.eta = job.eta ? new Date(job.eta) : null;
     this.rootId = job.rootId;
     this.parentId = job.parentId;
+    this.groupId = job.groupId ?? null;
+    this.queue = job.queue ?? '';
+    this.expires = job.expires === null ? null : new Date(job.expires);
+    this.headers = job.headers ?? NO_HEADERS;
   }
 
   get signal(): AbortSignal {
@@ -149,6 +195,10 @@ function callTask(task: Task, ctx: TaskContext, args: unknown[]): unknown {
  * that is most of the cost of a tiny task); one that returns a promise gets a Promise<Outcome>.
  */
 export function executeTask(job: Job, abort: LazyAbort): Outcome | Promise<Outcome> {
+  return job.trace ? runInTrace(job.trace, () => execute(job, abort)) : execute(job, abort);
+}
+
+function execute(job: Job, abort: LazyAbort): Outcome | Promise<Outcome> {
   const t0 = performance.now();
   const task = getTask(job.name);
   if (!task) {

@@ -67,3 +67,11 @@ def sleep(seconds):
     import time
     time.sleep(seconds)
     return seconds
+
+
+@app.task(bind=True, name='app.trace_headers')
+def trace_headers(self):
+    # Where opentelemetry-instrumentation-celery reads trace context on the worker (task_prerun:
+    # extract(task.request) with a getter doing getattr(request, key)): protocol-v2 headers
+    # become attributes of the task's request.
+    return {key: getattr(self.request, key, None) for key in ('traceparent', 'tracestate', 'baggage')}

@@ -6,18 +6,22 @@ AsyncResult.get() and prints `{"results": {...}}`.
 
 spec = {"timeout": 20, "calls": [{"key": "k", "mode": "apply_async" | "send_task",
          "name": "proj.tasks.add", "args": [...], "kwargs": {...},
-         "options": {"countdown", "eta_in", "expires", "priority", "task_id", "queue", "retries"}}]}
+         "options": {"countdown", "eta_in", "expires", "priority", "task_id", "queue", "retries",
+                     "serializer", "headers", "group_id", "time_limit", "soft_time_limit"}}]}
+Each result also says whether the exception raised is Celery's own class (`celery_class`), and
+`date_done` as Python parsed it next to the stored text (`date_done_raw`).
 """
 import json
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 
+import celery.exceptions
 from app import app
 
 # What a Python project does to call tasks implemented elsewhere (here: by Sprig workers):
 # declare a stub with the same name, then use the ordinary Task API on it.
-SPRIG_TASKS = ['proj.tasks.add', 'proj.tasks.info', 'proj.tasks.fail', 'proj.tasks.flaky', 'proj.tasks.order', 'proj.tasks.sleep']
+SPRIG_TASKS = ['proj.tasks.add', 'proj.tasks.info', 'proj.tasks.fail', 'proj.tasks.flaky', 'proj.tasks.order', 'proj.tasks.sleep', 'proj.tasks.until_aborted']
 stubs = {}
 for _name in SPRIG_TASKS:
     def _stub(*args, **kwargs):
@@ -58,6 +62,12 @@ def main():
             out['exc_type'] = type(e).__name__
             out['exc_module'] = type(e).__module__
             out['exc_args'] = [a if isinstance(a, (str, int, float, bool, type(None))) else repr(a) for a in e.args]
+            # What `except celery.exceptions.<Name>` would catch (not a look-alike class made up on the fly).
+            out['celery_class'] = isinstance(e, getattr(celery.exceptions, type(e).__name__, ()))
+        meta = r.backend.get_task_meta(r.id)
+        if meta.get('date_done'):
+            out['date_done'] = r.date_done.isoformat()
+            out['date_done_raw'] = meta['date_done']
         try:
             out['retries'] = r.retries if hasattr(r, 'retries') else None
         except Exception:  # noqa: BLE001

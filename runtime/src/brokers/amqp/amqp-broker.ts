@@ -6,19 +6,22 @@ import { eventRoutingKey, isSprigEvent, type SprigEvent } from '../../events/typ
 import { ConnectionError } from '../../errors.js';
 import { ReplyBuffer, RpcBackend, type RpcTransport } from '../../backends/rpc.js';
 import { createLogger } from '../../util/log.js';
+import { Deadline, settledWithin, sleep, withDeadline } from '../../util/resilience.js';
+import { DEAD_LETTER_HEADERS, deadLetterEntry, type DeadLetterEntry } from '../dead-letter.js';
+import { QoS } from '../qos.js';
 import type { BrokerOptions } from '../registry.js';
 import {
   deadLetterQueueName,
   type Broker,
   type BrokerCapabilities,
   type Consumer,
-  type ControlRequest,
   type Delivery,
   type DeliveryHandler,
 } from '../types.js';
-import { AmqpConnection, bounded, ChannelSlot, isClosedError, noop, type Outgoing } from './connection.js';
+import type { ControlRequest } from '../../protocol/control.js';
+import { AmqpConnection, ChannelSlot, isConnectionError, noop, type Outgoing } from './connection.js';
 import { AmqpPidbox } from './pidbox.js';
-import { AmqpConsumer, type ConsumerHost } from './consumer.js';
+import { AmqpConsumer, type ConsumerHost, type Held } from './consumer.js';
 import { jsonBody, toPublishOptions } from './mapping.js';
 import { Subscription, type SubscriptionSpec } from './subscription.js';
 import {
@@ -30,30 +33,22 @@ import {
   EVENT_QUEUE_EXPIRES_MS,
   EVENT_QUEUE_TTL_MS,
   ifExists,
-  REJECT_QUEUE_HEADER,
-  REJECT_REASON_HEADER,
   RPC_QUEUE_EXPIRES_MS,
 } from './topology.js';
 import { parseAmqpUrl, type AmqpUrlInfo } from './url.js';
+import { stringifyJson } from '../../serialization/json.js';
 
 const CLOSE_TIMEOUT_MS = 2000;
 const log = createLogger('sprig.amqp');
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * The confirms, or a ConnectionError at the deadline: with the connection up but blocked (a
  * RabbitMQ memory or disk alarm) confirms never come, and a publish must not hang forever.
  */
-function confirmedBy(all: Promise<unknown>, deadline: number, what: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new ConnectionError(`${what}: RabbitMQ did not confirm in time (is the connection blocked by a memory or disk alarm?); the message may still arrive`)),
-      Math.max(0, deadline - Date.now()),
-    );
-  });
-  return Promise.race([all.then(noop), late]).finally(() => clearTimeout(timer));
+function confirmedBy(all: Promise<unknown>, deadline: Deadline, what: string): Promise<void> {
+  return withDeadline(all.then(noop), deadline.left, () =>
+    new ConnectionError(`${what}: RabbitMQ did not confirm in time (is the connection blocked by a memory or disk alarm?); the message may still arrive`),
+  );
 }
 
 /** Resolves when the channel's write buffer drains (or the channel closes: the confirms then fail). */
@@ -89,13 +84,7 @@ function drained(ch: Channel): Promise<void> {
 export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   readonly kind = 'amqp' as const;
   readonly displayUrl: string;
-  readonly capabilities: BrokerCapabilities = {
-    priorities: 'higher-first',
-    deadLetter: 'list',
-    results: true,
-    events: true,
-    control: true,
-  };
+  readonly capabilities: BrokerCapabilities = { priorities: 'higher-first' };
   readonly info: AmqpUrlInfo;
   readonly replies = new ReplyBuffer();
   private readonly publishTimeoutMs: number;
@@ -106,7 +95,7 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   /** Declarations done on the current connection (cleared on reconnect: queues may be gone). */
   private declared = new Map<string, Promise<void>>();
   private readonly consumers = new Set<AmqpConsumer>();
-  private readonly owners = new Map<string, AmqpConsumer>();
+  readonly qos = new QoS<AmqpConsumer, Held>();
   private readonly subs = new Set<Subscription>();
   private replyQueueP?: Promise<string>;
   private closed = false;
@@ -170,25 +159,16 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
     const parts = [...[...this.consumers].map((c) => c.close()), ...[...this.subs].map((s) => s.stop()), this.pub.close(), this.ev.close()];
     this.consumers.clear();
     this.subs.clear();
-    this.owners.clear();
     // Goodbyes (basic.cancel, deleting the rpc reply queue) are bounded: on a half-dead connection
     // amqplib may never answer. Closing the connection gives back anything unacked anyway.
-    await bounded(Promise.all(parts), this.conn.isUp ? CLOSE_TIMEOUT_MS : 100);
-    await bounded(this.conn.close(), CLOSE_TIMEOUT_MS);
+    await settledWithin(Promise.all(parts), this.conn.isUp ? CLOSE_TIMEOUT_MS : 100);
+    await settledWithin(this.conn.close(), CLOSE_TIMEOUT_MS);
   }
 
   // ---- ConsumerHost ---------------------------------------------------------------------------
 
   liveModel(): ChannelModel | undefined {
     return this.conn.current;
-  }
-
-  track(tag: string, consumer: AmqpConsumer): void {
-    this.owners.set(tag, consumer);
-  }
-
-  untrack(tag: string): void {
-    this.owners.delete(tag);
   }
 
   warn(msg: string): void {
@@ -260,10 +240,10 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
    * channel means: wait for it to come back (within publishTimeoutMs) and send it all again.
    */
   private async send(what: string, items: readonly Outgoing[], before?: (model: ChannelModel) => Promise<void>): Promise<void> {
-    const deadline = Date.now() + this.publishTimeoutMs;
+    const deadline = new Deadline(this.publishTimeoutMs);
     for (;;) {
       if (this.closed) throw new ConnectionError(`${what}: the broker connection is closed`);
-      const model = await this.conn.ready(deadline - Date.now(), what);
+      const model = await this.conn.ready(deadline.left, what);
       try {
         if (before) await before(model);
         for (const q of new Set(items.map((i) => i.queue))) if (q) await this.ensureQueue(q, model);
@@ -286,11 +266,11 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
         if (/message nacked/.test((err as Error).message)) {
           throw new ConnectionError(`${what}: RabbitMQ refused the message (basic.nack: out of disk or memory?)`, { cause: err });
         }
-        if (this.conn.isUp && !isClosedError(err)) throw err;
-        if (Date.now() >= deadline) {
+        if (this.conn.isUp && !isConnectionError(err)) throw err;
+        if (deadline.passed) {
           throw new ConnectionError(`${what}: no connection to RabbitMQ at ${this.info.host}:${this.info.port} within ${Math.round(this.publishTimeoutMs / 1000)} s`, { cause: err });
         }
-        await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
+        await sleep(Math.min(100, deadline.left));
       }
     }
   }
@@ -299,7 +279,7 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
 
   async consume(queues: readonly string[], prefetch: number, onDelivery: DeliveryHandler): Promise<Consumer> {
     const model = await this.conn.ready(this.publishTimeoutMs, 'consume');
-    const c = new AmqpConsumer(this, queues, Math.max(1, prefetch), onDelivery);
+    const c = new AmqpConsumer(this, queues, prefetch, onDelivery);
     this.consumers.add(c);
     try {
       await c.start(model);
@@ -319,25 +299,25 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
 
   /** Its channel died: RabbitMQ has put it back and will deliver it again. */
   isStale(delivery: Delivery): boolean {
-    return !this.owners.get(delivery.tag)?.peek(delivery.tag);
+    return !this.qos.get(delivery.tag)?.owner.peek(delivery.tag);
   }
 
   /** Acks go out at once (amqplib writes are buffered); on a dead channel this is a no-op. */
   ack(delivery: Delivery): void {
-    this.owners.get(delivery.tag)?.settle(delivery.tag, 'ack');
+    this.qos.get(delivery.tag)?.owner.settle(delivery.tag, 'ack');
   }
 
   async flush(): Promise<void> {}
 
   async reject(delivery: Delivery, requeue: boolean, reason?: string): Promise<void> {
-    const owner = this.owners.get(delivery.tag);
+    const owner = this.qos.get(delivery.tag)?.owner;
     if (!owner) return;
     if (requeue) return owner.settle(delivery.tag, 'requeue');
     const held = owner.peek(delivery.tag);
     // Its channel is gone: RabbitMQ redelivers it; dead-lettering a copy now would duplicate it.
     if (!held) return owner.settle(delivery.tag, 'drop');
     const dlq = deadLetterQueueName(delivery.queue);
-    const options = deadLetterOptions(held.msg, delivery.queue, reason ?? 'rejected');
+    const options = deadLetterOptions(held.msg, deadLetterEntry(delivery, reason));
     try {
       await this.send('dead-letter', [{ exchange: '', routingKey: dlq, body: held.msg.content, options }], (m) => this.ensureDeadLetterQueue(dlq, m));
     } catch (err) {
@@ -378,7 +358,7 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   publishEvent(event: SprigEvent): void {
     const model = this.conn.current;
     if (!model || this.closed) return;
-    const body = Buffer.from(JSON.stringify(event), 'utf8');
+    const body = Buffer.from(stringifyJson(event), 'utf8');
     const options: Options.Publish = { contentType: 'application/json', contentEncoding: 'utf-8', deliveryMode: 1, headers: { hostname: event.hostname } };
     this.ev.get(model).then((ch) => ch.publish(EVENT_EXCHANGE, eventRoutingKey(event.type), body, options), noop).catch(noop);
   }
@@ -483,13 +463,14 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   }
 }
 
-/** The dead-lettered copy: same body and properties, plus why; no TTL (it must not vanish). */
-function deadLetterOptions(m: ConsumeMessage, queue: string, reason: string): Options.Publish {
+/** The dead-lettered copy: same body and properties, the entry's fields as headers; no TTL (it must not vanish). */
+function deadLetterOptions(m: ConsumeMessage, e: DeadLetterEntry): Options.Publish {
   const p = m.properties;
+  const h = DEAD_LETTER_HEADERS;
   const o: Options.Publish = {
     contentType: p.contentType as string | undefined,
     contentEncoding: p.contentEncoding as string | undefined,
-    headers: { ...(p.headers ?? {}), [REJECT_REASON_HEADER]: reason, [REJECT_QUEUE_HEADER]: queue, 'x-sprig-rejected-at': Date.now() / 1000 },
+    headers: { ...(p.headers ?? {}), [h.reason]: e.reason, [h.queue]: e.queue, [h.time]: e.time },
     deliveryMode: 2,
     priority: p.priority as number | undefined,
     correlationId: p.correlationId as string | undefined,

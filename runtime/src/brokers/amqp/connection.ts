@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import * as amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import { ConnectionError } from '../../errors.js';
+import { backoff } from '../../util/resilience.js';
 import { VERSION } from '../../version.js';
 import { describeConnectError, type AmqpUrlInfo } from './url.js';
 
@@ -24,14 +25,8 @@ export interface Outgoing {
 }
 
 
-/** Wait for `p`, but no longer than `ms` (never rejects). */
-export function bounded(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p.then(noop, noop), new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
-}
-
-/** The error amqplib gives operations on a channel or connection that has gone away. */
-export function isClosedError(err: unknown): boolean {
+/** amqplib's errors for a channel or connection that has gone away (RabbitMQ's `connection_errors`). */
+export function isConnectionError(err: unknown): boolean {
   const e = err as { name?: string; message?: string } | null;
   return (
     e?.name === 'IllegalOperationError' ||
@@ -52,7 +47,7 @@ export interface ConnectionEvents {
 }
 
 /**
- * One AMQP connection that comes back by itself: exponential backoff with jitter after a drop,
+ * One AMQP connection that comes back by itself: jittered exponential backoff after a drop,
  * then `setup(model, true)` so the owner can redeclare topology and resume consumers. The first
  * connect() does not retry: an unreachable broker is reported at once, in one line.
  */
@@ -141,8 +136,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
 
   private scheduleReconnect(): void {
     if (this.state === 'closed' || this.retryTimer) return;
-    const exp = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.attempt, 10));
-    const delay = exp / 2 + Math.random() * (exp / 2); // "equal jitter": never 0, never in lockstep
+    const delay = backoff(this.attempt, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
     this.attempt++;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;

@@ -1,21 +1,23 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import { prefetchCount, type PrefetchWindow, type QoS } from '../qos.js';
 import type { Delivery, DeliveryHandler } from '../types.js';
 import { fromAmqpMessage } from './mapping.js';
 import { noop } from './connection.js';
 
+/** A delivery as its consumer holds it: the channel it came on is the one that can ack it. */
+export interface Held {
+  ch: Channel;
+  msg: ConsumeMessage;
+}
+
 /** What a consumer needs from its broker. */
 export interface ConsumerHost {
   ensureQueue(queue: string, model: ChannelModel): Promise<void>;
-  track(tag: string, consumer: AmqpConsumer): void;
-  untrack(tag: string): void;
+  /** The broker's held deliveries (the prefetch window itself is RabbitMQ's basic.qos). */
+  readonly qos: QoS<AmqpConsumer, Held>;
   /** The live connection, if any (to restart after a channel-only error). */
   liveModel(): ChannelModel | undefined;
   warn(msg: string): void;
-}
-
-interface Held {
-  ch: Channel;
-  msg: ConsumeMessage;
 }
 
 let nextId = 0;
@@ -27,11 +29,12 @@ const RESTART_DELAY_MS = 1000;
  * queues, and a later basic.qos applies to the running consumers at once — per-consumer QoS
  * would only affect consumers started after it, so setPrefetch() could not grow for ETA tasks.
  */
-export class AmqpConsumer {
+export class AmqpConsumer implements PrefetchWindow {
   readonly id = ++nextId;
+  held = 0;
+  prefetch: number;
   private ch?: Channel;
   private consumerTags: string[] = [];
-  private readonly held = new Map<string, Held>();
   private gen = 0;
   private active = true;
   private restartTimer?: NodeJS.Timeout;
@@ -39,9 +42,11 @@ export class AmqpConsumer {
   constructor(
     private readonly host: ConsumerHost,
     readonly queues: readonly string[],
-    private prefetch: number,
+    prefetch: number,
     private readonly handler: DeliveryHandler,
-  ) {}
+  ) {
+    this.prefetch = prefetchCount(prefetch);
+  }
 
   get isActive(): boolean {
     return this.active;
@@ -111,8 +116,7 @@ export class AmqpConsumer {
       return;
     }
     const tag = `${this.id}.${gen}.${m.fields.deliveryTag}`;
-    this.held.set(tag, { ch, msg: m });
-    this.host.track(tag, this);
+    this.host.qos.hold(this, tag, { ch, msg: m });
     let message: Delivery['message'];
     let error: Error | undefined;
     try {
@@ -136,23 +140,21 @@ export class AmqpConsumer {
     if (this.active && this.host.liveModel()) this.scheduleRestart();
   }
 
+  /** Its channel is gone: RabbitMQ redelivers what it held, those tags can never be acked. */
   private dropHeld(): void {
-    for (const tag of this.held.keys()) this.host.untrack(tag);
-    this.held.clear();
+    this.host.qos.drain(this);
   }
 
   /** The held message for `tag` if its channel is still the live one. */
   peek(tag: string): Held | undefined {
-    const h = this.held.get(tag);
-    return h && h.ch === this.ch ? h : undefined;
+    const h = this.host.qos.get(tag);
+    return h && h.owner === this && h.value.ch === this.ch ? h.value : undefined;
   }
 
   /** ack (or nack) once; a no-op for unknown tags and for deliveries of a dead channel. */
   settle(tag: string, how: 'ack' | 'requeue' | 'drop'): void {
-    const h = this.held.get(tag);
+    const h = this.host.qos.settle(tag)?.value;
     if (!h) return;
-    this.held.delete(tag);
-    this.host.untrack(tag);
     if (h.ch === this.ch) {
       try {
         if (how === 'ack') h.ch.ack(h.msg);
@@ -161,11 +163,11 @@ export class AmqpConsumer {
         /* the channel closed under us: RabbitMQ redelivers it */
       }
     }
-    if (!this.active && this.held.size === 0) void this.closeChannel();
+    if (!this.active && this.held === 0) void this.closeChannel();
   }
 
   setPrefetch(n: number): void {
-    this.prefetch = Math.max(1, Math.trunc(n));
+    this.prefetch = prefetchCount(n);
     this.ch?.prefetch(this.prefetch, true).catch(noop);
   }
 
@@ -177,7 +179,7 @@ export class AmqpConsumer {
     const ch = this.ch;
     if (ch) for (const t of this.consumerTags) await ch.cancel(t).catch(noop);
     this.consumerTags = [];
-    if (this.held.size === 0) await this.closeChannel();
+    if (this.held === 0) await this.closeChannel();
   }
 
   /** Broker close: everything not settled goes back to its queue (closing the channel does that). */

@@ -6,6 +6,7 @@
 import type { ConsumeMessage, Options } from 'amqplib';
 import type { MessageProperties, TransportMessage } from '../../protocol/message.js';
 import { DecodeError } from '../../errors.js';
+import { parseJson } from '../../serialization/json.js';
 
 const AMQP_PROPERTY = new Map<string, keyof Options.Publish>([
   ['correlation_id', 'correlationId'],
@@ -94,11 +95,9 @@ export function jsonBody(m: ConsumeMessage): unknown {
   const ct = m.properties.contentType;
   if (typeof ct === 'string' && ct && !/json/i.test(ct)) return undefined;
   try {
-    return JSON.parse(m.content.toString('utf8')) as unknown;
+    return parseJson(m.content.toString('utf8'));
   } catch {
     return undefined;
   }
 }
-
-export { parseControl, controlBody } from '../../control/request.js';
 

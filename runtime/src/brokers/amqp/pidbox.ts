@@ -6,11 +6,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, Options } from 'amqplib';
-import type { ControlRequest } from '../types.js';
+import { controlBody, parseControl, type ControlRequest } from '../../protocol/control.js';
 import { noop, type Outgoing } from './connection.js';
-import { controlBody, jsonBody, parseControl } from './mapping.js';
+import { jsonBody } from './mapping.js';
 import type { SubscriptionSpec } from './subscription.js';
 import { ifExists, PIDBOX_EXCHANGE, PIDBOX_MESSAGE_TTL_MS, PIDBOX_QUEUE_EXPIRES_MS, pidboxReplyQueue, REPLY_EXCHANGE } from './topology.js';
+import { stringifyJson } from '../../serialization/json.js';
+import { setLongTimeout } from '../../util/timers.js';
 
 /** How long a broadcast stays valid for workers (Celery: now + the client's timeout). */
 const CONTROL_EXPIRES_SEC = 10;
@@ -23,7 +25,7 @@ export interface PidboxHost {
   subscribe(spec: SubscriptionSpec): Promise<() => Promise<void>>;
 }
 
-const json = (v: unknown) => Buffer.from(JSON.stringify(v), 'utf8');
+const json = (v: unknown) => Buffer.from(stringifyJson(v), 'utf8');
 
 export class AmqpPidbox {
   private clock = 0;
@@ -97,7 +99,7 @@ export class AmqpPidbox {
             clearTimeout(timer);
             resolve();
           };
-          const timer = setTimeout(done, timeoutMs);
+          const timer = setLongTimeout(done, timeoutMs);
           ch.on('close', done);
           ch.consume(
             queue,

@@ -8,6 +8,7 @@
  *   `reply.celery.pidbox` transient direct exchange; replies are routed by the client's key.
  */
 import type { Channel } from 'amqplib';
+import { DEAD_LETTER_HEADERS } from '../dead-letter.js';
 import { replyCode } from './connection.js';
 
 export const EVENT_EXCHANGE = 'celeryev';
@@ -23,9 +24,8 @@ export function maxPriorityFrom(query: URLSearchParams): number | undefined {
   const n = Number(v);
   return v && Number.isInteger(n) && n > 0 && n <= 255 ? n : undefined;
 }
-/** The header a dead-lettered copy carries: why it was rejected. */
-export const REJECT_REASON_HEADER = 'x-sprig-reject-reason';
-export const REJECT_QUEUE_HEADER = 'x-sprig-original-queue';
+/** The header a dead-lettered copy carries: why it was rejected (the entry's shape: dead-letter.ts). */
+export const REJECT_REASON_HEADER = DEAD_LETTER_HEADERS.reason;
 
 /** Celery's event receiver queue arguments: stale events are worthless, idle queues go away. */
 export const EVENT_QUEUE_TTL_MS = 5_000;

@@ -1,6 +1,6 @@
 import type { Options } from 'amqplib';
 import { ConfigError } from '../../errors.js';
-import { redactUrl } from '../registry.js';
+import { redactUrl } from '../../util/url.js';
 
 export interface AmqpUrlInfo {
   /** What amqplib's connect() takes (vhost already decoded). */

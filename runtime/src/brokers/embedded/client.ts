@@ -8,23 +8,20 @@ import * as path from 'node:path';
 import WebSocket from 'ws';
 import { ConnectionError, SprigError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
+import { backoff, sleep } from '../../util/resilience.js';
 import { isPidAlive, readBrokerInfo, type BrokerEndpoint } from './discovery.js';
 import {
   isReplyFrame,
   isServerFrame,
+  type HubLink,
+  type OnDrop,
   type OpName,
   type OpRequest,
   type OpResult,
   type PushFrame,
   type ServerFrame,
 } from './protocol.js';
-
-/**
- * What happens to a request in flight when the socket drops:
- * 'resend' after reconnecting (publishes: at-least-once), 'drop' resolves it with null (acks: the
- * message is redelivered anyway; subscriptions: re-made by the open hooks), 'fail' rejects it.
- */
-export type OnDrop = 'resend' | 'drop' | 'fail';
+import { parseJson, stringifyJson } from '../../serialization/json.js';
 
 interface Pending {
   id: number;
@@ -46,7 +43,7 @@ export interface ConnectionOptions {
 const BACKOFF_BASE_MS = 100;
 const BACKOFF_MAX_MS = 5000;
 
-export class BrokerConnection {
+export class BrokerConnection implements HubLink {
   private ws: WebSocket | undefined;
   private state: 'idle' | 'open' | 'reconnecting' | 'closed' = 'idle';
   private connecting: Promise<void> | undefined;
@@ -99,7 +96,7 @@ export class BrokerConnection {
   request<K extends OpName>(op: K, params: OpRequest<K>, onDrop: OnDrop = 'resend'): Promise<OpResult<K>> {
     if (this.state === 'closed') return Promise.reject(new ConnectionError('connection to the embedded broker is closed'));
     const id = this.nextId++;
-    const text = JSON.stringify({ id, op, ...params });
+    const text = stringifyJson({ id, op, ...params });
     return new Promise<OpResult<K>>((resolve, reject) => {
       const p: Pending = { id, text, onDrop, resolve: resolve as (v: unknown) => void, reject };
       if (this.state === 'open') this.send(p);
@@ -120,7 +117,7 @@ export class BrokerConnection {
 
   /** Fire-and-forget; dropped while disconnected (events are best-effort). */
   notify<K extends OpName>(op: K, params: OpRequest<K>): void {
-    if (this.state === 'open' && this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ op, ...params }));
+    if (this.state === 'open' && this.ws?.readyState === WebSocket.OPEN) this.ws.send(stringifyJson({ op, ...params }));
   }
 
   async close(): Promise<void> {
@@ -197,7 +194,7 @@ export class BrokerConnection {
   private onMessage(text: string): void {
     let frame: ServerFrame;
     try {
-      const v: unknown = JSON.parse(text);
+      const v: unknown = parseJson(text);
       if (!isServerFrame(v)) return;
       frame = v;
     } catch {
@@ -232,9 +229,8 @@ export class BrokerConnection {
 
   private async reconnectLoop(): Promise<void> {
     for (let n = 0; this.state === 'reconnecting'; n++) {
-      const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(n, 10));
-      // Full jitter: clients dropped together by a broker restart do not come back in lockstep.
-      await sleep(cap / 2 + Math.random() * (cap / 2));
+      // Jittered: clients dropped together by a broker restart do not come back in lockstep.
+      await sleep(backoff(n, BACKOFF_BASE_MS, BACKOFF_MAX_MS));
       if (this.state !== 'reconnecting') return;
       try {
         await this.attempt();
@@ -284,10 +280,6 @@ function openSocket(ep: BrokerEndpoint): Promise<WebSocket> {
     );
     ws.once('close', () => fail(new ConnectionError(`the embedded broker at ${ep.host}:${ep.port} closed the connection`)));
   });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Ask the broker at `ep` to stop (the `shutdown` request); true when it accepted within `timeoutMs`. */

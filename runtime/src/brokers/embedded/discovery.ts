@@ -9,6 +9,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { ConnectionError } from '../../errors.js';
 import { cliPath, fromSource, packageRoot } from '../../util/paths.js';
+import { sleep } from '../../util/resilience.js';
 import { HEALTH_PATH } from './protocol.js';
 
 export interface BrokerInfo {
@@ -235,8 +236,4 @@ function tail(file: string): string {
   } catch {
     return '';
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -1,14 +1,14 @@
 import { DEFAULT_RESULT_EXPIRES, type ResultBackend, type ResultMeta } from '../../backends/types.js';
 import { TimeoutError } from '../../errors.js';
-import type { BrokerConnection } from './client.js';
+import type { HubLink } from './protocol.js';
 
-/** Results kept by the embedded broker server (journaled, with expiry), over the broker's connection. */
+/** Results kept by the Hub (journaled by the embedded broker server, with expiry), over the broker's link. */
 export class EmbeddedBackend implements ResultBackend {
   readonly kind = 'embedded';
 
   /** `owned`: close() closes the connection too (a backend made without a broker). */
   constructor(
-    private readonly conn: BrokerConnection,
+    private readonly conn: HubLink,
     private readonly owned = false,
     private readonly defaultExpires = DEFAULT_RESULT_EXPIRES,
   ) {}

@@ -1,7 +1,8 @@
 /**
  * The embedded broker's state: queues, held (unacked) messages per connection, results, event and
  * control fan-out, reply lists. Network-free so the semantics can be read (and tested) in one place;
- * server.ts feeds it frames and hands it a sink per connection.
+ * server.ts feeds it frames from WebSockets and makes it durable with the journal; memory:// runs
+ * the same Hub in-process with no journal (local-link.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { ResultStore } from '../../backends/memory.js';
@@ -9,10 +10,14 @@ import { READY_STATES, type ResultMeta } from '../../backends/types.js';
 import { ProtocolError } from '../../errors.js';
 import type { SprigEvent } from '../../events/types.js';
 import type { Logger } from '../../util/log.js';
+import { deadLetterEntry, encodeDeadLetter } from '../dead-letter.js';
 import { PriorityFifo } from '../priority-queue.js';
-import { deadLetterQueueName, type ControlRequest } from '../types.js';
-import type { Compactor, Journal, JournalRecord, ReplayState } from './journal.js';
-import type { DeliveryItem, PublishItem } from './protocol.js';
+import { prefetchCount, QoS } from '../qos.js';
+import type { ControlRequest } from '../../protocol/control.js';
+import { deadLetterQueueName } from '../types.js';
+import { EMPTY_STATE, type Compactor, type JournalPort, type JournalRecord, type ReplayState } from './journal.js';
+import { PROTOCOL_VERSION, type DeliveryItem, type PublishItem, type RequestFrame } from './protocol.js';
+import { setLongTimeout } from '../../util/timers.js';
 
 /** Where the hub sends pushes for one connection. */
 export interface SessionSink {
@@ -39,16 +44,10 @@ interface HubConsumer {
   active: boolean;
 }
 
-interface Held {
-  queue: string;
-  msg: Msg;
-  consumer: HubConsumer;
-}
-
 export class Session {
   readonly consumers = new Map<string, HubConsumer>();
   /** In delivery order, so a dropped connection's messages go back in the order they left. */
-  readonly held = new Map<string, Held>();
+  readonly qos = new QoS<HubConsumer, { queue: string; msg: Msg }>();
   readonly cleanups = new Set<() => void>();
   outbox: DeliveryItem[] = [];
   events = false;
@@ -83,8 +82,8 @@ export class Hub implements Compactor {
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
-    private readonly journal: Journal,
-    state: ReplayState,
+    private readonly journal: JournalPort,
+    state: ReplayState = EMPTY_STATE,
     private readonly log?: Logger,
   ) {
     for (const m of state.messages) {
@@ -114,11 +113,10 @@ export class Hub implements Compactor {
     if (!this.sessions.delete(s)) return;
     for (const c of s.consumers.values()) c.active = false;
     this.consumers = this.consumers.filter((c) => c.session !== s);
-    const held = [...s.held.values()];
-    s.held.clear();
+    const held = s.qos.drain();
     for (let i = held.length - 1; i >= 0; i--) {
-      const h = held[i]!;
-      this.queue(h.queue).unshift({ ...h.msg, redelivered: true }, h.msg.priority);
+      const { queue, msg } = held[i]!.value;
+      this.queue(queue).unshift({ ...msg, redelivered: true }, msg.priority);
     }
     for (const f of [...s.cleanups]) f();
     s.cleanups.clear();
@@ -162,13 +160,13 @@ export class Hub implements Compactor {
     let c = s.consumers.get(id);
     if (c) {
       c.queues = queues;
-      c.prefetch = clampPrefetch(prefetch);
+      c.prefetch = prefetchCount(prefetch);
       if (!c.active) {
         c.active = true;
         this.consumers.push(c);
       }
     } else {
-      c = { id, session: s, queues, prefetch: clampPrefetch(prefetch), held: 0, active: true };
+      c = { id, session: s, queues, prefetch: prefetchCount(prefetch), held: 0, active: true };
       s.consumers.set(id, c);
       this.consumers.push(c);
     }
@@ -178,7 +176,7 @@ export class Hub implements Compactor {
   setPrefetch(s: Session, id: string, prefetch: number): void {
     const c = s.consumers.get(id);
     if (!c) return;
-    c.prefetch = clampPrefetch(prefetch);
+    c.prefetch = prefetchCount(prefetch);
     this.schedule();
   }
 
@@ -194,11 +192,9 @@ export class Hub implements Compactor {
   ack(s: Session, tags: readonly string[]): void {
     const done: string[] = [];
     for (const tag of tags) {
-      const h = s.held.get(tag);
+      const h = s.qos.settle(tag);
       if (!h) continue;
-      s.held.delete(tag);
-      h.consumer.held--;
-      this.live -= h.msg.raw.length;
+      this.live -= h.value.msg.raw.length;
       done.push(tag);
     }
     if (done.length === 0) return;
@@ -207,15 +203,13 @@ export class Hub implements Compactor {
   }
 
   reject(s: Session, tag: string, requeue: boolean, reason: string | undefined): void {
-    const h = s.held.get(tag);
+    const h = s.qos.settle(tag)?.value;
     if (!h) return;
-    s.held.delete(tag);
-    h.consumer.held--;
     if (requeue) {
       this.queue(h.queue).unshift({ ...h.msg, redelivered: true }, h.msg.priority);
     } else {
       const queue = deadLetterQueueName(h.queue);
-      const raw = JSON.stringify({ reason: reason ?? 'rejected', raw: h.msg.raw });
+      const raw = encodeDeadLetter(deadLetterEntry({ queue: h.queue, raw: h.msg.raw }, reason));
       const newTag = this.nextTag();
       this.journal.append([{ t: 'm', tag, newTag, queue, raw }]);
       this.queue(queue).push({ tag: newTag, raw, priority: 0, redelivered: false }, 0);
@@ -275,7 +269,7 @@ export class Hub implements Compactor {
       const off = this.results.watch(taskId, (meta) => {
         if (READY_STATES.has(meta.status)) finish(meta);
       });
-      if (typeof timeoutMs === 'number') timer = setTimeout(gone, Math.max(0, timeoutMs));
+      if (typeof timeoutMs === 'number') timer = setLongTimeout(gone, Math.max(0, timeoutMs));
       s.cleanups.add(gone);
     });
   }
@@ -340,12 +334,59 @@ export class Hub implements Compactor {
           resolve(out);
         },
       };
-      const timer = setTimeout(c.finish, Math.max(0, timeoutMs));
+      const timer = setLongTimeout(c.finish, Math.max(0, timeoutMs));
       s.cleanups.add(c.finish);
       let l = this.collectors.get(key);
       if (!l) this.collectors.set(key, (l = []));
       l.push(c);
     });
+  }
+
+  // ---- requests ----------------------------------------------------------------------------
+
+  /** One request of connection `s` (protocol.ts): its reply value, or a promise of it. */
+  handle(s: Session, f: RequestFrame): unknown {
+    switch (f.op) {
+      case 'ping':
+        return { pid: process.pid, version: PROTOCOL_VERSION };
+      case 'publish':
+        if (!Array.isArray(f.items)) throw new ProtocolError('publish: items must be an array');
+        return this.publish(f.items).then((count) => ({ count }));
+      case 'consume':
+        return this.consume(s, String(f.consumerId), f.queues, f.prefetch);
+      case 'setPrefetch':
+        return this.setPrefetch(s, String(f.consumerId), f.prefetch);
+      case 'cancel':
+        return this.cancel(s, String(f.consumerId));
+      case 'ack':
+        return this.ack(s, Array.isArray(f.tags) ? f.tags : []);
+      case 'reject':
+        return this.reject(s, String(f.tag), f.requeue === true, typeof f.reason === 'string' ? f.reason : undefined);
+      case 'purge':
+        return this.purge(String(f.queue));
+      case 'queueLength':
+        return this.queueLength(String(f.queue));
+      case 'resultSet':
+        return this.resultSet(f.meta, f.expiresSec);
+      case 'resultGet':
+        return this.resultGet(String(f.taskId));
+      case 'resultWait':
+        return this.resultWait(s, String(f.taskId), typeof f.timeoutMs === 'number' ? f.timeoutMs : undefined);
+      case 'resultForget':
+        return this.resultForget(String(f.taskId));
+      case 'eventPublish':
+        return this.publishEvents(f.events);
+      case 'subscribeEvents':
+        return this.subscribeEvents(s, f.on !== false);
+      case 'controlBroadcast':
+        return this.broadcast(f.request);
+      case 'subscribeControl':
+        return this.subscribeControl(s, f.on !== false);
+      case 'replyPush':
+        return this.replyPush(String(f.key), f.body);
+      case 'replyCollect':
+        return this.replyCollect(s, String(f.key), Number(f.timeoutMs) || 0, typeof f.expected === 'number' ? f.expected : undefined);
+    }
   }
 
   // ---- compaction (Compactor) -------------------------------------------------------------
@@ -359,7 +400,7 @@ export class Hub implements Compactor {
   *snapshot(): Iterable<JournalRecord> {
     // Held messages first: they left the front of their queues, and come back there after a restart.
     for (const s of this.sessions) {
-      for (const h of s.held.values()) {
+      for (const { value: h } of s.qos.values()) {
         yield { t: 'p', tag: h.msg.tag, queue: h.queue, priority: h.msg.priority, raw: h.msg.raw };
       }
     }
@@ -416,8 +457,7 @@ export class Hub implements Compactor {
           }
         }
         if (!msg) continue;
-        c.held++;
-        c.session.held.set(msg.tag, { queue, msg, consumer: c });
+        c.session.qos.hold(c, msg.tag, { queue, msg });
         c.session.outbox.push({ c: c.id, tag: msg.tag, queue, raw: msg.raw, redelivered: msg.redelivered });
         touched.add(c.session);
         progress = true;
@@ -439,8 +479,4 @@ export class Hub implements Compactor {
       if (list.length === 0) this.replies.delete(key);
     }
   }
-}
-
-function clampPrefetch(n: number): number {
-  return Number.isFinite(n) && n >= 1 ? Math.floor(n) : 1;
 }

@@ -29,6 +29,7 @@ import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { ResultMeta } from '../../backends/types.js';
 import type { Logger } from '../../util/log.js';
+import { parseJson, stringifyJson } from '../../serialization/json.js';
 
 export type FsyncPolicy = 'always' | 'batch';
 
@@ -69,12 +70,30 @@ export interface Compactor {
   snapshot(): Iterable<JournalRecord>;
 }
 
+/** What the Hub needs from a journal: the file Journal below, or NULL_JOURNAL (memory://). */
+export interface JournalPort {
+  setCompactor(c: Compactor): void;
+  /** Make `records` durable, then run `onDurable` (synchronously) and resolve. */
+  commit(records: readonly JournalRecord[], onDurable: () => void): Promise<void>;
+  /** Record without waiting. */
+  append(records: readonly JournalRecord[]): void;
+}
+
+/** No journal: every change is "durable" at once and nothing survives the process. */
+export const NULL_JOURNAL: JournalPort = {
+  setCompactor: () => undefined,
+  commit: async (_records, onDurable) => onDurable(),
+  append: () => undefined,
+};
+
+export const EMPTY_STATE: ReplayState = { messages: [], results: [], records: 0, truncatedBytes: 0 };
+
 const HEADER = 8;
 const BATCH_FSYNC_MS = 200;
 export const DEFAULT_COMPACT_BYTES = 64 * 1024 * 1024;
 
 export function encodeRecord(rec: JournalRecord): Buffer {
-  const payload = Buffer.from(JSON.stringify(rec), 'utf8');
+  const payload = Buffer.from(stringifyJson(rec), 'utf8');
   const out = Buffer.allocUnsafe(HEADER + payload.length);
   out.writeUInt32BE(payload.length, 0);
   out.writeUInt32BE(crc32(payload), 4);
@@ -94,7 +113,7 @@ export function decodeRecords(buf: Buffer): { records: JournalRecord[]; validByt
     if (crc32(payload) !== buf.readUInt32BE(off + 4)) break;
     let rec: JournalRecord;
     try {
-      rec = JSON.parse(payload.toString('utf8')) as JournalRecord;
+      rec = parseJson(payload.toString('utf8')) as JournalRecord;
     } catch {
       break;
     }
@@ -139,7 +158,7 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 
-export class Journal {
+export class Journal implements JournalPort {
   private pending: Buffer[] = [];
   private waiters: Waiter[] = [];
   private writing = false;

@@ -11,7 +11,7 @@
  */
 import type { ResultMeta } from '../../backends/types.js';
 import type { SprigEvent } from '../../events/types.js';
-import type { ControlRequest } from '../types.js';
+import type { ControlRequest } from '../../protocol/control.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -118,6 +118,30 @@ export function isServerFrame(v: unknown): v is ServerFrame {
   if (!v || typeof v !== 'object') return false;
   const f = v as { re?: unknown; push?: unknown };
   return typeof f.re === 'number' || f.push === 'deliver' || f.push === 'events' || f.push === 'control';
+}
+
+/**
+ * What happens to a request in flight when the connection drops:
+ * 'resend' after reconnecting (publishes: at-least-once), 'drop' resolves it with null (acks: the
+ * message is redelivered anyway; subscriptions: re-made by the open hooks), 'fail' rejects it.
+ */
+export type OnDrop = 'resend' | 'drop' | 'fail';
+
+/**
+ * A client's way to a Hub: the WebSocket to the embedded broker process (client.ts), or a Hub in
+ * this process (local-link.ts, memory://). Requests and pushes are the frames above.
+ */
+export interface HubLink {
+  readonly isOpen: boolean;
+  connect(): Promise<void>;
+  close(): Promise<void>;
+  request<K extends OpName>(op: K, params: OpRequest<K>, onDrop?: OnDrop): Promise<OpResult<K>>;
+  /** Fire-and-forget; dropped while disconnected. */
+  notify<K extends OpName>(op: K, params: OpRequest<K>): void;
+  onPush(listener: (f: PushFrame) => void): void;
+  /** Runs after every (re)connect, before queued requests go out: re-make subscriptions here. */
+  onOpen(hook: () => void): void;
+  on(event: 'reconnect' | 'disconnect', listener: () => void): void;
 }
 
 /** Path of the health probe (HTTP GET with the same bearer token; 200 with {pid, version}). */

@@ -8,11 +8,11 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ConfigError, ProtocolError, SprigError } from '../../errors.js';
+import { ConfigError, SprigError } from '../../errors.js';
 import { createLogger, type Logger } from '../../util/log.js';
 import { onParentShutdown } from '../../util/child-ipc.js';
 import { brokerInfoPath, isPidAlive, removeBrokerInfo, sprigDir, writeBrokerInfo } from './discovery.js';
-import { Hub, type Session } from './hub.js';
+import { Hub } from './hub.js';
 import { Journal, type FsyncPolicy } from './journal.js';
 import {
   HEALTH_PATH,
@@ -21,16 +21,14 @@ import {
   type ErrorBody,
   type PushFrame,
   type ReplyFrame,
-  type RequestFrame,
 } from './protocol.js';
+import { parseJson, stringifyJson } from '../../serialization/json.js';
 
 export interface EmbeddedServerOptions {
   /** Project folder: state lives in `<dir>/.sprig/` (broker.json, journal/). */
   dir: string;
   /** 0 or undefined: any free port. */
   port?: number;
-  /** Loopback only, by design: the token is the only guard. */
-  host?: '127.0.0.1';
   fsync?: FsyncPolicy;
   /** Journal compaction threshold in bytes (default 64 MB). */
   compactBytes?: number;
@@ -159,6 +157,13 @@ class Server {
     return (this.closing ??= this.shutdown());
   }
 
+  private shutdownRequested(): { pid: number } {
+    // The reply goes out before the close frames (same socket, in order).
+    this.log.info('shutdown requested by a client');
+    setImmediate(() => void this.close());
+    return { pid: process.pid };
+  }
+
   private async shutdown(): Promise<void> {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.http.close();
@@ -218,7 +223,7 @@ class Server {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     const send = (frame: ReplyFrame | PushFrame) => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+      if (ws.readyState === ws.OPEN) ws.send(stringifyJson(frame));
     };
     const session = this.hub.openSession({
       deliver: (items) => send({ push: 'deliver', items }),
@@ -229,7 +234,7 @@ class Server {
     ws.on('message', (data, isBinary) => {
       let frame: unknown;
       try {
-        frame = JSON.parse(isBinary ? Buffer.from(data as Buffer).toString('utf8') : String(data));
+        frame = parseJson(isBinary ? Buffer.from(data as Buffer).toString('utf8') : String(data));
       } catch {
         ws.close(1007, 'frames must be JSON');
         return;
@@ -242,7 +247,8 @@ class Server {
       const id = frame.id;
       let result: unknown;
       try {
-        result = this.handle(session, frame);
+        // `shutdown` is the server's own (it ends the process's broker), the rest the Hub's.
+        result = frame.op === 'shutdown' ? this.shutdownRequested() : this.hub.handle(session, frame);
       } catch (err) {
         if (id !== undefined) send({ re: id, ok: false, error: errorBody(err) });
         return;
@@ -260,61 +266,6 @@ class Server {
       this.hub.closeSession(session);
       this.armIdle();
     });
-  }
-
-  private handle(s: Session, f: RequestFrame): unknown {
-    const hub = this.hub;
-    switch (f.op) {
-      case 'ping':
-        return { pid: process.pid, version: PROTOCOL_VERSION };
-      case 'publish':
-        if (!Array.isArray(f.items)) throw new ProtocolError('publish: items must be an array');
-        return hub.publish(f.items).then((count) => ({ count }));
-      case 'consume':
-        return hub.consume(s, String(f.consumerId), f.queues, f.prefetch);
-      case 'setPrefetch':
-        return hub.setPrefetch(s, String(f.consumerId), f.prefetch);
-      case 'cancel':
-        return hub.cancel(s, String(f.consumerId));
-      case 'ack':
-        return hub.ack(s, Array.isArray(f.tags) ? f.tags : []);
-      case 'reject':
-        return hub.reject(s, String(f.tag), f.requeue === true, typeof f.reason === 'string' ? f.reason : undefined);
-      case 'purge':
-        return hub.purge(String(f.queue));
-      case 'queueLength':
-        return hub.queueLength(String(f.queue));
-      case 'resultSet':
-        return hub.resultSet(f.meta, f.expiresSec);
-      case 'resultGet':
-        return hub.resultGet(String(f.taskId));
-      case 'resultWait':
-        return hub.resultWait(s, String(f.taskId), typeof f.timeoutMs === 'number' ? f.timeoutMs : undefined);
-      case 'resultForget':
-        return hub.resultForget(String(f.taskId));
-      case 'eventPublish':
-        return hub.publishEvents(f.events);
-      case 'subscribeEvents':
-        return hub.subscribeEvents(s, f.on !== false);
-      case 'controlBroadcast':
-        return hub.broadcast(f.request);
-      case 'subscribeControl':
-        return hub.subscribeControl(s, f.on !== false);
-      case 'replyPush':
-        return hub.replyPush(String(f.key), f.body);
-      case 'replyCollect':
-        return hub.replyCollect(
-          s,
-          String(f.key),
-          Number(f.timeoutMs) || 0,
-          typeof f.expected === 'number' ? f.expected : undefined,
-        );
-      case 'shutdown':
-        // The reply goes out before the close frames (same socket, in order).
-        this.log.info('shutdown requested by a client');
-        setImmediate(() => void this.close());
-        return { pid: process.pid };
-    }
   }
 }
 

@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { ConfigError, ConnectionError } from '../../errors.js';
-import { redactUrl } from '../registry.js';
+import { backoff, withDeadline } from '../../util/resilience.js';
+import { redactUrl } from '../../util/url.js';
 
 export interface RedisUrlInfo {
   options: RedisOptions;
@@ -36,7 +37,7 @@ export function parseRedisUrl(url: string): RedisUrlInfo {
 
 /**
  * Options every Sprig connection shares: commands wait for a lost connection to come back
- * (callers bound the wait themselves), reconnects back off up to 2 s.
+ * (callers bound the wait themselves), reconnects back off (jittered) up to 2 s.
  */
 export function baseOptions(info: RedisUrlInfo, extra: RedisOptions = {}): RedisOptions {
   return {
@@ -44,7 +45,7 @@ export function baseOptions(info: RedisUrlInfo, extra: RedisOptions = {}): Redis
     lazyConnect: true,
     connectTimeout: 3000,
     maxRetriesPerRequest: null,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    retryStrategy: (times) => backoff(times, 50, 2000),
     ...extra,
   };
 }
@@ -79,27 +80,18 @@ export async function connectOnce(client: Redis, info: Pick<RedisUrlInfo, 'host'
   }
 }
 
+/** ioredis' errors for a connection that is gone (Redis' `connection_errors`). */
+export function isConnectionError(err: unknown): boolean {
+  return err instanceof ConnectionError || (err instanceof Error && /Connection is closed|Stream isn't writeable|ECONN|EPIPE/i.test(err.message));
+}
+
 /** Bound a command's wait for a lost connection; fail with ConnectionError after `ms`. */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string, info: Pick<RedisUrlInfo, 'host' | 'port'>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new ConnectionError(`${what}: no connection to Redis at ${info.host}:${info.port} within ${Math.round(ms / 1000)} s`)),
-      ms,
-    );
-  });
-  return Promise.race([p, timeout]).then(
-    (v) => {
-      clearTimeout(timer);
-      return v;
-    },
+  const where = `Redis at ${info.host}:${info.port}`;
+  return withDeadline(p, ms, () => new ConnectionError(`${what}: no connection to ${where} within ${Math.round(ms / 1000)} s`)).catch(
     (err: unknown) => {
-      clearTimeout(timer);
-      if (err instanceof ConnectionError) throw err;
-      if (err instanceof Error && /Connection is closed|Stream isn't writeable|ECONN|EPIPE/i.test(err.message)) {
-        throw new ConnectionError(`${what}: ${err.message} (Redis at ${info.host}:${info.port})`, { cause: err });
-      }
-      throw err;
+      if (err instanceof ConnectionError || !isConnectionError(err)) throw err;
+      throw new ConnectionError(`${what}: ${(err as Error).message} (${where})`, { cause: err });
     },
   );
 }

@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis';
 import { decodeEnvelope, type TransportMessage } from '../../protocol/message.js';
+import { prefetchCount, type PrefetchWindow, type QoS } from '../qos.js';
 import type { Consumer, Delivery, DeliveryHandler } from '../types.js';
+import type { RedisAckBatcher } from './ack-batcher.js';
 import { consumptionOrder, GENERATED_TAG_KEY, UNACKED_INDEX_KEY, UNACKED_KEY } from './keys.js';
-import { FETCH } from './lua.js';
+import { runScript } from './scripts.js';
 
 /**
  * Blocking strategy: one dedicated connection per watched list, each parked on
@@ -21,19 +23,10 @@ export const MAX_FETCH = 1000;
 export interface ConsumerHost {
   readonly client: Redis;
   newBlockingConnection(): Redis;
-  track(delivery: Delivery, consumer: RedisConsumer): void;
-  onFetchError(err: unknown): void;
-  /** Acks waiting to be written: the fetch carries them (one round trip instead of two). */
-  takePendingAcks(): string[];
-  /** A fetch that carried acks failed: write them the usual way. */
-  returnAcks(tags: string[]): void;
-  /** Count a fetch that carries acks as an ack write (flush waits for it). */
-  trackAckWrite(p: Promise<unknown>): void;
-  /** While a fetch is in flight, acks wait for the next one instead of going out on their own. */
-  fetchStarted(): void;
-  fetchEnded(): void;
-  /** A fetch came back and no other is in flight: write the acks still pending. */
-  settleAcks(): void;
+  /** The broker's held deliveries (acks and rejects settle them there). */
+  readonly qos: QoS<RedisConsumer>;
+  /** Fetches carry the pending acks. */
+  readonly acks: RedisAckBatcher;
 }
 
 interface Watcher {
@@ -49,8 +42,9 @@ export function isRedelivered(msg: TransportMessage | undefined): boolean {
   return p.redelivered === true || di?.redelivered === true || msg.headers.redelivered === true;
 }
 
-export class RedisConsumer implements Consumer {
+export class RedisConsumer implements Consumer, PrefetchWindow {
   held = 0;
+  prefetch: number;
   active = true;
   private refillBatch = 1;
   private fetching = false;
@@ -67,9 +61,10 @@ export class RedisConsumer implements Consumer {
   constructor(
     private readonly host: ConsumerHost,
     readonly queues: readonly string[],
-    private prefetch: number,
+    prefetch: number,
     private readonly handler: DeliveryHandler,
   ) {
+    this.prefetch = prefetchCount(prefetch);
     this.order = consumptionOrder(queues);
     this.keys = [UNACKED_KEY, UNACKED_INDEX_KEY, GENERATED_TAG_KEY, ...this.order.map((o) => o.key)];
     this.rkArgs = this.order.map((o) => JSON.stringify(o.queue));
@@ -79,7 +74,7 @@ export class RedisConsumer implements Consumer {
   }
 
   setPrefetch(n: number): void {
-    this.prefetch = Math.max(1, n);
+    this.prefetch = prefetchCount(n);
     this.schedulePump();
   }
 
@@ -101,13 +96,7 @@ export class RedisConsumer implements Consumer {
     }
   }
 
-  /** A held delivery was acked or rejected. */
-  release(): void {
-    this.held--;
-    this.schedulePump();
-  }
-
-  /** Coalesce the many acks of one tick into one fetch. */
+  /** Coalesce the many acks of one tick into one fetch (a held delivery was acked or rejected). */
   schedulePump(): void {
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
@@ -126,29 +115,20 @@ export class RedisConsumer implements Consumer {
     this.fetching = true;
     this.waiting = false;
     const now = (Date.now() / 1000).toFixed(4);
-    const acks = this.host.takePendingAcks();
-    this.host.fetchStarted();
-    const run = FETCH.run(this.host.client, this.keys, [want, now, ...this.rkArgs, ...acks]);
-    if (acks.length) {
-      this.host.trackAckWrite(run.catch(() => this.host.returnAcks(acks)));
-    }
+    const run = this.host.acks.carry((acks) => runScript(this.host.client, 'fetch', this.keys, [want, now, ...this.rkArgs, ...acks]));
     run.then(
       (reply) => {
-        this.host.fetchEnded();
         const got = this.deliver(reply);
         this.fetching = false;
         if (this.active) {
           if (got >= want) this.pump();
           else this.waitForMessages();
         }
-        this.host.settleAcks();
       },
-      (err: unknown) => {
-        this.host.fetchEnded();
+      () => {
+        // Retried here; the connection's state is reported through the broker's on('disconnect').
         this.fetching = false;
-        this.host.settleAcks();
         if (!this.active) return;
-        this.host.onFetchError(err);
         clearTimeout(this.retryTimer);
         this.retryTimer = setTimeout(() => this.pump(), 250);
       },
@@ -177,9 +157,8 @@ export class RedisConsumer implements Consumer {
         raw,
         redelivered: isRedelivered(message),
       };
-      this.held++;
       n++;
-      this.host.track(delivery, this);
+      this.host.qos.hold(this, tag, undefined);
       try {
         this.handler(delivery);
       } catch (err) {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { encodeEnvelope, decodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import { isSprigEvent, eventRoutingKey, type SprigEvent } from '../../events/types.js';
-import { controlBody, parseControl } from '../../control/request.js';
-import type { ControlRequest } from '../types.js';
+import { controlBody, parseControl, type ControlRequest } from '../../protocol/control.js';
+import { parseJson, stringifyJson } from '../../serialization/json.js';
 
 /** A kombu envelope around a JSON body (events, pidbox broadcasts and replies). */
 function jsonMessage(
@@ -24,7 +24,7 @@ function jsonMessage(
     },
     contentType: 'application/json',
     contentEncoding: 'utf-8',
-    body: Buffer.from(JSON.stringify(body), 'utf8'),
+    body: Buffer.from(stringifyJson(body), 'utf8'),
   };
 }
 
@@ -49,7 +49,7 @@ export function envelopeBody(raw: string | Buffer): { body: unknown; headers: Re
   try {
     const msg = decodeEnvelope(raw);
     if (!/json/.test(msg.contentType)) return undefined;
-    return { body: JSON.parse(msg.body.toString('utf8')) as unknown, headers: msg.headers };
+    return { body: parseJson(msg.body.toString('utf8')), headers: msg.headers };
   } catch {
     return undefined;
   }

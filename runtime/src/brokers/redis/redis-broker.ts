@@ -2,18 +2,22 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import { encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
+import { nowSeconds } from '../../protocol/time.js';
 import type { SprigEvent } from '../../events/types.js';
-import { RedisBackend } from '../../backends/redis.js';
+import { deadLetterEntry, encodeDeadLetter } from '../dead-letter.js';
+import { QoS } from '../qos.js';
 import type { BrokerOptions } from '../registry.js';
 import {
   deadLetterQueueName,
   type Broker,
   type BrokerCapabilities,
   type Consumer,
-  type ControlRequest,
   type Delivery,
   type DeliveryHandler,
 } from '../types.js';
+import type { ControlRequest } from '../../protocol/control.js';
+import { RedisAckBatcher } from './ack-batcher.js';
+import { RedisBackend } from './redis-backend.js';
 import { baseOptions, connectOnce, parseRedisUrl, quiet, withTimeout, type RedisUrlInfo } from './connection.js';
 import { RedisConsumer, type ConsumerHost } from './consumer.js';
 import { controlEnvelope, decodeControl, decodeEvents, envelopeBody, eventEnvelope, replyEnvelope } from './envelope.js';
@@ -34,15 +38,11 @@ import {
   UNACKED_MUTEX_EXPIRE_MS,
   UNACKED_MUTEX_KEY,
 } from './keys.js';
-import { DEAD_LETTER, RELEASE_MUTEX, REQUEUE, RESTORE_VISIBLE } from './lua.js';
+import { defineScripts, runScript } from './scripts.js';
 
 const RESTORE_BATCH = 500;
 /** How long a pidbox broadcast stays valid for workers (Celery: now + the client's timeout). */
 const CONTROL_EXPIRES_SEC = 10;
-
-function nowSeconds(): number {
-  return Date.now() / 1000;
-}
 
 /**
  * `redis://host:port/db` — kombu's Redis layout, so Python Celery workers and clients share the
@@ -63,13 +63,9 @@ export class RedisBroker implements Broker, ConsumerHost {
   private readonly emitter = new EventEmitter();
   private readonly bound = new Set<string>();
   private readonly consumers = new Set<RedisConsumer>();
-  /** Held deliveries by tag; the same tag held twice (a redelivery racing an ack) is counted in `heldTwice`. */
-  private readonly held = new Map<string, RedisConsumer>();
-  private readonly heldTwice = new Map<string, number>();
+  readonly qos = new QoS<RedisConsumer>();
+  readonly acks: RedisAckBatcher;
   private readonly blocking = new Set<Redis>();
-  private pendingAcks: string[] = [];
-  private fetchesInFlight = 0;
-  private readonly ackWrites = new Set<Promise<unknown>>();
   private pendingEvents: Array<{ channel: string; raw: string }> = [];
   private sub?: Redis;
   private subReady?: Promise<void>;
@@ -88,15 +84,9 @@ export class RedisBroker implements Broker, ConsumerHost {
     const fromUrl = Number(this.info.query.get('visibility_timeout'));
     this.visibilityTimeout = opts.visibilityTimeout ?? (fromUrl > 0 ? fromUrl : DEFAULT_VISIBILITY_TIMEOUT);
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 30_000;
-    this.capabilities = {
-      priorities: 'lower-first',
-      deadLetter: 'list',
-      visibilityTimeoutMs: this.visibilityTimeout * 1000,
-      results: true,
-      events: true,
-      control: true,
-    };
-    this.client = quiet(new Redis(baseOptions(this.info, opts.connectionName ? { connectionName: opts.connectionName } : {})));
+    this.capabilities = { priorities: 'lower-first', visibilityTimeoutMs: this.visibilityTimeout * 1000 };
+    this.client = defineScripts(quiet(new Redis(baseOptions(this.info, opts.connectionName ? { connectionName: opts.connectionName } : {}))));
+    this.acks = new RedisAckBatcher(this.client, (p, what) => this.cmd(p, what));
     this.client.on('ready', () => {
       if (this.wasReady && this.isDown) {
         this.isDown = false;
@@ -130,10 +120,8 @@ export class RedisBroker implements Broker, ConsumerHost {
       this.flushEvents();
       await this.flush();
       // Like kombu's restore_at_shutdown: what we still hold goes back now, not after the timeout.
-      const tags = [...this.held.keys()];
-      this.held.clear();
-      this.heldTwice.clear();
-      if (tags.length && this.client.status === 'ready') await REQUEUE.run(this.client, [UNACKED_KEY, UNACKED_INDEX_KEY], tags);
+      const tags = this.qos.drain().map((h) => h.tag);
+      if (tags.length && this.client.status === 'ready') await runScript(this.client, 'requeue', [UNACKED_KEY, UNACKED_INDEX_KEY], tags);
     } finally {
       this.closed = true;
       for (const b of this.blocking) b.disconnect();
@@ -198,7 +186,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   // ---- consuming -----------------------------------------------------------------------------
 
   async consume(queues: readonly string[], prefetch: number, onDelivery: DeliveryHandler): Promise<Consumer> {
-    const c = new RedisConsumer(this, queues, Math.max(1, prefetch), onDelivery);
+    const c = new RedisConsumer(this, queues, prefetch, onDelivery);
     this.consumers.add(c);
     if (!this.restoreTimer) {
       await this.restoreVisible().catch(() => 0);
@@ -224,93 +212,29 @@ export class RedisBroker implements Broker, ConsumerHost {
     return conn;
   }
 
-  track(delivery: Delivery, consumer: RedisConsumer): void {
-    if (this.held.has(delivery.tag)) this.heldTwice.set(delivery.tag, (this.heldTwice.get(delivery.tag) ?? 0) + 1);
-    else this.held.set(delivery.tag, consumer);
-  }
-
-  onFetchError(): void {
-    // Retried by the consumer; connection state is reported through on('disconnect').
-  }
-
-  private untrack(tag: string): boolean {
-    const consumer = this.held.get(tag);
-    if (!consumer) return false;
-    const extra = this.heldTwice.get(tag);
-    if (extra === undefined) this.held.delete(tag);
-    else if (extra > 1) this.heldTwice.set(tag, extra - 1);
-    else this.heldTwice.delete(tag);
-    consumer.release();
-    return true;
+  /** A held delivery is settled: its consumer may fetch again. */
+  private settle(tag: string): void {
+    this.qos.settle(tag)?.owner.schedulePump();
   }
 
   ack(delivery: Delivery): void {
-    this.untrack(delivery.tag);
-    this.pendingAcks.push(delivery.tag);
-    // setImmediate, not a microtask: acks from many pool-child messages in one event-loop turn go
-    // out as one pipeline.
-    if (this.pendingAcks.length === 1) setImmediate(() => this.settleAcks());
+    this.settle(delivery.tag);
+    this.acks.add(delivery.tag);
   }
 
-  takePendingAcks(): string[] {
-    const tags = this.pendingAcks;
-    this.pendingAcks = [];
-    return tags;
-  }
-
-  returnAcks(tags: string[]): void {
-    const first = this.pendingAcks.length === 0;
-    this.pendingAcks.push(...tags);
-    if (first) setImmediate(() => this.writeAcks());
-  }
-
-  fetchStarted(): void {
-    this.fetchesInFlight++;
-  }
-
-  fetchEnded(): void {
-    this.fetchesInFlight--;
-  }
-
-  /** Write the pending acks now, unless a fetch in flight will (it carries them, or settles after). */
-  settleAcks(): void {
-    if (this.fetchesInFlight === 0) this.writeAcks();
-  }
-
-  trackAckWrite(p: Promise<unknown>): void {
-    this.ackWrites.add(p);
-    void p.finally(() => this.ackWrites.delete(p));
-  }
-
-  private writeAcks(): void {
-    const tags = this.pendingAcks;
-    if (!tags.length) return;
-    this.pendingAcks = [];
-    const w = this.client
-      .pipeline()
-      .hdel(UNACKED_KEY, ...tags)
-      .zrem(UNACKED_INDEX_KEY, ...tags)
-      .exec()
-      .catch(() => undefined);
-    this.ackWrites.add(w);
-    void w.finally(() => this.ackWrites.delete(w));
-  }
-
-  async flush(): Promise<void> {
-    this.writeAcks();
-    while (this.ackWrites.size) await this.cmd(Promise.all([...this.ackWrites]), 'ack');
+  flush(): Promise<void> {
+    return this.acks.flush();
   }
 
   async reject(delivery: Delivery, requeue: boolean, reason?: string): Promise<void> {
-    this.untrack(delivery.tag);
+    this.settle(delivery.tag);
     const keys = [UNACKED_KEY, UNACKED_INDEX_KEY];
     if (requeue) {
-      await this.cmd(REQUEUE.run(this.client, keys, [delivery.tag]), 'reject');
+      await this.cmd(runScript(this.client, 'requeue', keys, [delivery.tag]), 'reject');
       return;
     }
-    const raw = delivery.raw === undefined ? '' : typeof delivery.raw === 'string' ? delivery.raw : delivery.raw.toString('utf8');
-    const entry = JSON.stringify({ reason: reason ?? 'rejected', raw, queue: delivery.queue, time: nowSeconds() });
-    await this.cmd(DEAD_LETTER.run(this.client, [...keys, deadLetterQueueName(delivery.queue)], [delivery.tag, entry]), 'reject');
+    const entry = encodeDeadLetter(deadLetterEntry(delivery, reason));
+    await this.cmd(runScript(this.client, 'deadLetter', [...keys, deadLetterQueueName(delivery.queue)], [delivery.tag, entry]), 'reject');
   }
 
   async touch(deliveries: readonly Delivery[]): Promise<void> {
@@ -334,14 +258,14 @@ export class RedisBroker implements Broker, ConsumerHost {
       const ceil = (nowSeconds() - this.visibilityTimeout).toFixed(6);
       for (;;) {
         const r = (await this.cmd(
-          RESTORE_VISIBLE.run(this.client, [UNACKED_KEY, UNACKED_INDEX_KEY], [ceil, RESTORE_BATCH]),
+          runScript(this.client, 'restoreVisible', [UNACKED_KEY, UNACKED_INDEX_KEY], [ceil, RESTORE_BATCH]),
           'restore',
         )) as [number, number];
         restored += Number(r[1]);
         if (Number(r[0]) < RESTORE_BATCH) break;
       }
     } finally {
-      await RELEASE_MUTEX.run(this.client, [UNACKED_MUTEX_KEY], [token]).catch(() => 0);
+      await runScript(this.client, 'releaseMutex', [UNACKED_MUTEX_KEY], [token]).catch(() => 0);
     }
     return restored;
   }

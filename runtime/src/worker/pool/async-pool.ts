@@ -1,6 +1,7 @@
 import { executeTask, errorToInfo, LazyAbort, type Job, type Outcome } from '../trace.js';
 import { SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import { handBackOutcome, type Pool, type PoolOptions } from './types.js';
+import { setLongTimeout } from '../../util/timers.js';
 
 /**
  * Runs tasks in the worker's own event loop: best for I/O-bound async tasks. It cannot stop
@@ -52,14 +53,16 @@ export class AsyncPool implements Pool {
     if (this.o.timeLimit) this.warnHardLimit();
   }
 
-  run(job: Job, done: (o: Outcome) => void): void {
+  run(job: Job, done: (o: Outcome) => void, started?: (pid: number) => void): void {
     const r: Running = { abort: new LazyAbort(), done, settled: false, t0: performance.now() };
+    // Every job starts at once here, in this process.
+    started?.(process.pid);
     this.running.set(job.id, r);
     const { timeLimit: hard, softTimeLimit: soft } = job;
-    if (soft) r.softTimer = setTimeout(() => r.abort.abort(new SoftTimeLimitExceeded(soft)), soft * 1000);
+    if (soft) r.softTimer = setLongTimeout(() => r.abort.abort(new SoftTimeLimitExceeded(soft)), soft * 1000);
     if (hard) {
       this.warnHardLimit();
-      r.hardTimer = setTimeout(() => {
+      r.hardTimer = setLongTimeout(() => {
         r.abort.abort(new TimeLimitExceeded(hard));
         this.settle(job.id, r, { state: 'FAILURE', ...errorToInfo(new TimeLimitExceeded(hard)), runtime: (performance.now() - r.t0) / 1000 });
       }, hard * 1000);

@@ -14,10 +14,13 @@ import { Worker as Thread } from 'node:worker_threads';
 import { errorToInfo, type Job, type Outcome } from '../trace.js';
 import { TimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import { poolChildPath } from '../../util/paths.js';
-import type { FromChild, JobDone, ToChild } from './child-protocol.js';
+import { sendExact, unwrapExact, type FromChild, type JobDone, type ToChild } from './child-protocol.js';
 import { handBackOutcome, type Pool, type PoolOptions } from './types.js';
-import { discardedOutcome } from '../hand-off.js';
+import { discardedOutcome, discardReason } from '../hand-off.js';
 import type { ShutdownMode } from '../../util/child-ipc.js';
+import { setLongTimeout } from '../../util/timers.js';
+
+const NONE_REVOKED: ReadonlySet<string> = new Set();
 
 function within(p: Promise<void>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -41,11 +44,15 @@ interface Running {
   killedFor?: 'timelimit' | 'terminate';
   /** Revoked while queued in a child: the child discards it; if the child dies first, it ends here, not elsewhere. */
   revoked?: boolean;
+  onStarted?: (pid: number) => void;
+  /** It became the running job of its child (`onStarted` was called). */
+  running?: boolean;
 }
 
 interface Child {
   readonly pid: number;
-  send(m: ToChild): void;
+  /** `binary`: the message may hold bytes (child-protocol.ts sendExact). */
+  send(m: ToChild, binary?: boolean): void;
   kill(): void;
   ready: Promise<void>;
   /** Jobs sent and not answered, oldest (= running) first. */
@@ -141,7 +148,8 @@ export class ChildPool implements Pool {
     // Assigned once below; the handlers are created first because the child is built around them.
     // eslint-disable-next-line prefer-const
     let child: Child;
-    const onMessage = (m: FromChild) => {
+    const onMessage = (raw: FromChild) => {
+      const m = unwrapExact(raw);
       if (m.t === 'done') this.finish(child, m.results, m.rss);
       else if (m.t === 'ready') resolveReady();
       else {
@@ -152,7 +160,7 @@ export class ChildPool implements Pool {
     };
     const onExit = (code: number | null, signal: string | null) => this.exited(child, code, signal);
     const env = { ...process.env, ...this.o.childEnv, SPRIG_POOL_CHILD: '1' };
-    let send: (m: ToChild) => void;
+    let send: (m: ToChild, binary?: boolean) => void;
     let kill: () => void;
     let pid: number;
     if (this.kind === 'process') {
@@ -168,8 +176,8 @@ export class ChildPool implements Pool {
       cp.on('exit', onExit);
       cp.on('error', (err) => this.o.log('error', `pool child error: ${err.message}`));
       pid = cp.pid ?? -1;
-      send = (m) => {
-        if (cp.connected) cp.send(m);
+      send = (m, binary) => {
+        if (cp.connected) sendExact((x) => cp.send(x), m, binary);
       };
       kill = () => void cp.kill('SIGKILL');
     } else {
@@ -193,9 +201,9 @@ export class ChildPool implements Pool {
     return child;
   }
 
-  run(job: Job, done: (o: Outcome) => void): void {
+  run(job: Job, done: (o: Outcome) => void, started?: (pid: number) => void): void {
     const { timeLimit: hard, softTimeLimit: soft } = job;
-    const r: Running = { job, resolve: done, started: performance.now(), timers: [], limited: !!(hard || soft), hard, soft };
+    const r: Running = { job, resolve: done, started: performance.now(), timers: [], limited: !!(hard || soft), hard, soft, onStarted: started };
     if (!this.dispatch(r)) this.pending.push(r);
   }
 
@@ -234,6 +242,7 @@ export class ChildPool implements Pool {
     child.assigned.push(r);
     child.outbox.push(r.job);
     if (r.limited) this.startTimers(child, r);
+    if (child.assigned.length === 1) this.headStarted(child);
     if (!child.flushScheduled) {
       child.flushScheduled = true;
       queueMicrotask(() => this.flush(child));
@@ -246,22 +255,35 @@ export class ChildPool implements Pool {
     if (!child.outbox.length || child.exited) return;
     const jobs = child.outbox;
     child.outbox = [];
-    child.send({ t: 'run', jobs });
+    child.send({ t: 'run', jobs }, jobs.some((j) => j.binary));
   }
 
   private startTimers(child: Child, r: Running): void {
     r.started = performance.now();
     const { hard, soft } = r;
-    if (soft) r.timers.push(setTimeout(() => child.send({ t: 'abort', id: r.job.id, reason: 'soft', seconds: soft }), soft * 1000));
+    if (soft) r.timers.push(setLongTimeout(() => child.send({ t: 'abort', id: r.job.id, reason: 'soft', seconds: soft }), soft * 1000));
     if (hard) {
       r.timers.push(
-        setTimeout(() => {
+        setLongTimeout(() => {
           r.killedFor = 'timelimit';
           this.o.log('error', `Hard time limit (${hard}s) exceeded for ${r.job.name}[${r.job.id}]: killing pool child ${child.pid}`);
           child.kill();
         }, hard * 1000),
       );
     }
+  }
+
+  /**
+   * The oldest job a child holds is the one it runs (it runs them in order): it started when it
+   * became the oldest, unless the child discards it (revoked or expired while it waited, the
+   * check of hand-off.ts). Until then it is reserved, not active.
+   */
+  private headStarted(child: Child): void {
+    const r = child.assigned[0];
+    if (!r || r.running || r.revoked || discardReason(r.job.id, r.job.expires, NONE_REVOKED)) return;
+    r.running = true;
+    if (!r.limited) r.started = performance.now();
+    r.onStarted?.(this.kind === 'process' ? child.pid : process.pid);
   }
 
   private dispatchPending(): void {
@@ -280,6 +302,7 @@ export class ChildPool implements Pool {
       for (const t of r.timers) clearTimeout(t);
       child.tasksRun++;
       ended.push([r, outcome]);
+      if (i === 0) this.headStarted(child);
     }
     const maxTasks = this.o.maxTasksPerChild;
     const maxMem = this.o.maxMemoryPerChild;

@@ -4,13 +4,13 @@ import { errorToInfo, executeTask, LazyAbort, type Job, type Outcome } from '../
 import { discardedOutcome, discardReason } from '../hand-off.js';
 import { registeredTaskNames } from '../../app/registry.js';
 import { SoftTimeLimitExceeded, WorkerLostError } from '../../errors.js';
-import type { FromChild, JobDone, ToChild } from './child-protocol.js';
+import { sendExact, unwrapExact, type FromChild, type JobDone, type ToChild } from './child-protocol.js';
 
 export function runPoolChild(): void {
   process.setSourceMapsEnabled(true);
   const send: (m: FromChild) => void = isMainThread
     ? (m) => {
-        if (process.connected) process.send!(m);
+        if (process.connected) sendExact((x) => process.send!(x), m);
       }
     : (m) => parentPort!.postMessage(m);
   const queue: Job[] = [];
@@ -72,7 +72,8 @@ export function runPoolChild(): void {
     if (exiting) exit();
   };
 
-  const onMessage = (m: ToChild) => {
+  const onMessage = (raw: ToChild) => {
+    const m = unwrapExact(raw);
     switch (m.t) {
       case 'init':
         reportMemory = m.reportMemory;

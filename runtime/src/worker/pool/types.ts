@@ -3,11 +3,8 @@ import type { PoolKind } from '../../app/config.js';
 
 export interface PoolOptions {
   concurrency: number;
-  /** Absolute path of the tasks file children load. */
-  tasksFile?: string;
-  /** Worker-wide default limits (seconds). The consumer already folds them into each job; pools only use them to warn at start. */
+  /** The worker-wide hard limit (seconds). The consumer already folds limits into each job; a pool only warns with it at start. */
   timeLimit?: number;
-  softTimeLimit?: number;
   maxTasksPerChild?: number;
   /** Kilobytes of RSS after which a child is replaced (process pool). */
   maxMemoryPerChild?: number;
@@ -28,9 +25,11 @@ export interface Pool {
   start(): Promise<void>;
   /**
    * Run a job; `done` gets its outcome exactly once, and never before run() returned (so the
-   * consumer can start jobs in a loop without re-entering itself).
+   * consumer can start jobs in a loop without re-entering itself). `started` is called once when
+   * the job starts running in a slot (Celery's "accepted"), with the pid of the process that runs
+   * it, possibly inside run(); never for a job that is discarded or terminated before it starts.
    */
-  run(job: Job, done: (o: Outcome) => void): void;
+  run(job: Job, done: (o: Outcome) => void, started?: (pid: number) => void): void;
   /** Stop a running job (revoke --terminate): the outcome becomes FAILURE/REVOKED as the caller decides. */
   terminate(jobId: string, reason: string): boolean;
   grow(n: number): Promise<void>;

@@ -1,7 +1,7 @@
 import type { Step } from '../blueprint.js';
 import type { Worker } from '../worker.js';
-import { findHandler } from '../../control/panel.js';
-import type { ControlRequest } from '../../brokers/types.js';
+import { findHandler } from '../control.js';
+import type { ControlRequest } from '../../protocol/control.js';
 
 /** Answers remote control broadcasts (Celery's pidbox) addressed to this worker. */
 export const controlStep: Step<Worker> = {

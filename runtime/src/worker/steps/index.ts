@@ -62,7 +62,8 @@ export const eventsStep: Step<Worker> = {
 function workerStatus(w: Worker) {
   return {
     freq: 2.0,
-    active: w.consumer?.active.size ?? 0,
+    // Running now, as Celery counts it: not the ones waiting in a pool child's batch.
+    active: w.consumer?.running().length ?? 0,
     processed: w.stats.processed,
     loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
     sw_ident: 'sprig',
@@ -93,7 +94,6 @@ export const poolStep: Step<Worker> = {
     const opts = {
       concurrency: w.concurrency,
       timeLimit: w.config.worker?.timeLimit,
-      softTimeLimit: w.config.worker?.softTimeLimit,
       maxTasksPerChild: w.config.worker?.maxTasksPerChild,
       maxMemoryPerChild: w.config.worker?.maxMemoryPerChild,
       log: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => w.log[level](msg),

@@ -1,8 +1,10 @@
 import { Redis } from 'ioredis';
-import { ConnectionError, TimeoutError } from '../errors.js';
-import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ResultBackend, type ResultMeta } from './types.js';
-import { baseOptions, connectOnce, parseRedisUrl, quiet, withTimeout } from '../brokers/redis/connection.js';
-import { pyJson } from '../brokers/redis/pyjson.js';
+import { ConnectionError, TimeoutError } from '../../errors.js';
+import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ResultBackend, type ResultMeta } from '../../backends/types.js';
+import { baseOptions, connectOnce, parseRedisUrl, quiet, withTimeout } from './connection.js';
+import { pyJson } from './pyjson.js';
+import { parseJson } from '../../serialization/json.js';
+import { setLongTimeout } from '../../util/timers.js';
 
 export interface RedisBackendOptions {
   /** Default expiry of stored results in seconds (Celery `result_expires`); 0: never. */
@@ -36,7 +38,7 @@ export function encodeResultMeta(meta: ResultMeta): string {
 function parseMeta(raw: string | null): ResultMeta | null {
   if (raw === null) return null;
   try {
-    const v = JSON.parse(raw) as ResultMeta;
+    const v = parseJson(raw) as ResultMeta;
     return v && typeof v === 'object' && typeof v.status === 'string' ? v : null;
   } catch {
     return null;
@@ -126,7 +128,7 @@ export class RedisBackend implements ResultBackend {
       w.resolve = (m) => settle(() => resolve(m));
       w.reject = (err) => settle(() => reject(err));
       if (timeoutMs !== undefined) {
-        w.timer = setTimeout(() => settle(() => reject(new TimeoutError(`task ${taskId} not ready after ${timeoutMs} ms`))), timeoutMs);
+        w.timer = setLongTimeout(() => settle(() => reject(new TimeoutError(`task ${taskId} not ready after ${timeoutMs} ms`))), timeoutMs);
       }
       this.subscribe(channel)
         .then(() => this.get(taskId))

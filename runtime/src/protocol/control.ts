@@ -1,4 +1,13 @@
-import type { ControlRequest } from '../brokers/types.js';
+/** A control broadcast (Celery pidbox): method + arguments + where to reply. */
+export interface ControlRequest {
+  method: string;
+  arguments: Record<string, unknown>;
+  destination: string[] | null;
+  pattern?: string | null;
+  matcher?: string | null;
+  ticket: string;
+  reply_to: { exchange: string; routing_key: string } | null;
+}
 
 /** A pidbox broadcast body (Celery's `{method, arguments, destination, ..., ticket, reply_to}`). */
 export function parseControl(body: unknown): ControlRequest | undefined {

@@ -4,10 +4,11 @@
  */
 import * as os from 'node:os';
 import { registeredTaskNames } from '../app/registry.js';
-import type { Worker } from '../worker/worker.js';
-import type { Request } from '../worker/consumer.js';
+import type { Worker } from './worker.js';
+import type { Request } from './consumer.js';
 import { toCeleryIso } from '../protocol/time.js';
-import { parseRate } from '../worker/rate-limit.js';
+import { parseRate } from './rate-limit.js';
+import { VERSION } from '../version.js';
 
 type Handler = (w: Worker, args: Record<string, unknown>) => unknown | Promise<unknown>;
 
@@ -22,7 +23,7 @@ function requestInfo(w: Worker, r: Request, started: boolean) {
     time_start: started && r.startedAt ? r.startedAt / 1000 : null,
     acknowledged: r.acked,
     delivery_info: { exchange: '', routing_key: r.delivery.queue, priority: r.req.priority, redelivered: r.delivery.redelivered },
-    worker_pid: started ? process.pid : null,
+    worker_pid: started ? r.workerPid ?? null : null,
   };
 }
 
@@ -84,6 +85,12 @@ export const inspectCommands: Record<string, Handler> = {
     soft_time_limit: w.config.worker?.softTimeLimit ?? null,
     accept_content: w.config.accept ?? ['json'],
   }),
+  /** Celery's `inspect clock`: the worker's logical clock (the events' `clock`). */
+  clock: (w) => ({ clock: w.events?.clock ?? 0 }),
+  /** Celery's `inspect report` (its bugreport): what this worker runs on. */
+  report: (w) => ({
+    ok: [`software -> sprig:${VERSION} node:${process.versions.node}`, `platform -> system:${os.type()} arch:${os.arch()}`, `settings -> transport:${w.broker.kind} results:${w.backend?.kind ?? 'disabled'}`].join('\n'),
+  }),
   active_queues: (w) => w.queues.map((q) => ({ name: q, exchange: { name: '', type: 'direct' }, routing_key: q, durable: true })),
 };
 
@@ -110,12 +117,16 @@ export const controlCommands: Record<string, Handler> = {
   revoke: (w, a) => revoke(w, ids(a.task_id), !!a.terminate, (a.signal as string) ?? 'SIGTERM'),
   terminate: (w, a) => revoke(w, ids(a.task_id), true, (a.signal as string) ?? 'SIGTERM'),
   pool_grow: async (w, a) => {
-    await w.pool.grow(Math.max(1, Number(a.n ?? 1)));
+    const n = poolDelta(a.n);
+    if (n === undefined) return { error: POOL_DELTA };
+    await w.pool.grow(n);
     w.consumer.onPoolResized();
     return { ok: 'pool will grow' };
   },
   pool_shrink: async (w, a) => {
-    await w.pool.shrink(Math.max(1, Number(a.n ?? 1)));
+    const n = poolDelta(a.n);
+    if (n === undefined) return { error: POOL_DELTA };
+    await w.pool.shrink(n);
     w.consumer.onPoolResized();
     return { ok: 'pool will shrink' };
   },
@@ -142,6 +153,28 @@ export const controlCommands: Record<string, Handler> = {
     if (theirs && typeof theirs === 'object') for (const id of Object.keys(theirs as object)) w.revoked.add(id);
     return { revoked: Object.fromEntries([...w.revoked].map((id) => [id, Date.now() / 1000])), clock: w.events?.clock ?? 0 };
   },
+  /**
+   * Celery's add_consumer(queue, exchange, exchange_type, routing_key): consume from one more queue
+   * (Sprig routes by queue name; exchange and routing_key are not needed for that).
+   */
+  add_consumer: async (w, a) => {
+    const queue = typeof a.queue === 'string' ? a.queue.trim() : '';
+    if (!queue) return { error: 'add_consumer needs a queue' };
+    if (w.queues.includes(queue)) return { ok: `already consuming from ${JSON.stringify(queue)}` };
+    w.log.info(`Started consuming from ${queue}`);
+    await w.consumer.setQueues([...w.queues, queue]);
+    return { ok: `add consumer ${queue}` };
+  },
+  /** Celery's cancel_consumer(queue): stop consuming from a queue (tasks already received still run). */
+  cancel_consumer: async (w, a) => {
+    const queue = typeof a.queue === 'string' ? a.queue.trim() : '';
+    if (!queue) return { error: 'cancel_consumer needs a queue' };
+    if (w.queues.includes(queue)) {
+      w.log.info(`Cancelled consuming from ${queue}`);
+      await w.consumer.setQueues(w.queues.filter((q) => q !== queue));
+    }
+    return { ok: `no longer consuming from ${queue}` };
+  },
   /** An event receiver asks for a heartbeat now. */
   heartbeat: (w) => {
     w.sendHeartbeat();
@@ -152,6 +185,17 @@ export const controlCommands: Record<string, Handler> = {
     return { ok: 'shutting down' };
   },
 };
+
+const POOL_DELTA = 'n must be an integer from 1 to 1000';
+
+/**
+ * A pool_grow/pool_shrink count checked before use: `n: "abc"` made the pool's size NaN (no slot
+ * ever free again) and `n: 1e9` forks without end.
+ */
+function poolDelta(v: unknown): number | undefined {
+  const n = v === undefined || v === null ? 1 : Number(v);
+  return Number.isInteger(n) && n >= 1 && n <= 1000 ? n : undefined;
+}
 
 function numOrNull(v: unknown): number | null {
   const n = Number(v);
@@ -173,5 +217,7 @@ function revoke(w: Worker, taskIds: string[], terminate: boolean, signal: string
 }
 
 export function findHandler(method: string): Handler | undefined {
-  return inspectCommands[method] ?? controlCommands[method];
+  // Own names only: "constructor" or "toString" from a broadcast is no command.
+  if (Object.hasOwn(inspectCommands, method)) return inspectCommands[method];
+  return Object.hasOwn(controlCommands, method) ? controlCommands[method] : undefined;
 }

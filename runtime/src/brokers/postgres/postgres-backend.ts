@@ -1,0 +1,174 @@
+import type pg from 'pg';
+import { ConnectionError, TimeoutError } from '../../errors.js';
+import { withDeadline } from '../../util/resilience.js';
+import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ResultBackend, type ResultMeta } from '../../backends/types.js';
+import { encodeResultMeta } from '../redis/redis-backend.js';
+import { channels, ident, isConnectionError, newPool, parsePostgresUrl, retryQuery, type PostgresUrlInfo } from './connection.js';
+import { PostgresListener } from './listener.js';
+import { migrate } from './migrations.js';
+import { parseJson } from '../../serialization/json.js';
+import { setLongTimeout } from '../../util/timers.js';
+
+export interface PostgresBackendOptions {
+  /** Default expiry of stored results in seconds (Celery `result_expires`); 0: never. */
+  expires?: number;
+  /** How often expired results are deleted, ms (default 60 s). */
+  cleanupEveryMs?: number;
+  /** How long a query waits for a lost connection to come back (ms, default 30 s). */
+  timeoutMs?: number;
+}
+
+type Waiter = { resolve: (m: ResultMeta) => void; reject: (err: unknown) => void; timer?: NodeJS.Timeout };
+
+/**
+ * Results in `<schema>.results` (states, results, tracebacks as Celery's meta JSON), NOTIFY on
+ * store so waiters wake at commit; expired rows are invisible at once and deleted by a periodic
+ * cleanup. Usable with any broker: `resultBackend: 'postgres://…'`.
+ */
+export class PostgresBackend implements ResultBackend {
+  readonly kind = 'postgres';
+  private readonly info: PostgresUrlInfo;
+  private readonly pool: pg.Pool;
+  private readonly s: string;
+  private readonly channel: string;
+  private readonly expires: number;
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private listener?: PostgresListener;
+  private ready?: Promise<void>;
+  private cleanupTimer?: NodeJS.Timeout;
+  private readonly timeoutMs: number;
+  private closed = false;
+
+  constructor(urlOrInfo: string | PostgresUrlInfo, opts: PostgresBackendOptions = {}) {
+    this.info = typeof urlOrInfo === 'string' ? parsePostgresUrl(urlOrInfo) : urlOrInfo;
+    this.pool = newPool(this.info, Math.min(4, this.info.poolMax));
+    this.s = ident(this.info.schema);
+    this.channel = channels(this.info.schema).results;
+    this.expires = opts.expires ?? DEFAULT_RESULT_EXPIRES;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.cleanupTimer = setInterval(() => void this.cleanup().catch(() => 0), opts.cleanupEveryMs ?? 60_000);
+    this.cleanupTimer.unref();
+  }
+
+  static async fromUrl(url: string, opts: PostgresBackendOptions = {}): Promise<PostgresBackend> {
+    const b = new PostgresBackend(url, opts);
+    await b.connect();
+    return b;
+  }
+
+  connect(): Promise<void> {
+    return (this.ready ??= (async () => {
+      try {
+        if (this.info.migrate) await migrate(this.pool, this.info.schema);
+      } catch (err) {
+        this.ready = undefined;
+        if (isConnectionError(err)) throw new ConnectionError(`cannot connect to PostgreSQL at ${this.info.displayUrl}: ${(err as Error).message}`, { cause: err });
+        throw err;
+      }
+    })());
+  }
+
+  private async query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    await this.connect();
+    return retryQuery(() => this.pool.query<R>(text, values), this.timeoutMs, () => this.closed, `result query (${this.info.displayUrl})`);
+  }
+
+  async store(meta: ResultMeta, expiresSec?: number): Promise<void> {
+    const expires = Math.round(expiresSec ?? this.expires);
+    const { replyTo: _replyTo, ...stored } = meta;
+    await this.query(
+      `WITH u AS (
+         INSERT INTO ${this.s}.results (task_id, status, meta, date_done, expires_at)
+         VALUES ($1, $2, $3, $4, CASE WHEN $5::int > 0 THEN now() + $5::int * interval '1 second' END)
+         ON CONFLICT (task_id) DO UPDATE SET status = excluded.status, meta = excluded.meta, date_done = excluded.date_done, expires_at = excluded.expires_at
+         RETURNING 1)
+       SELECT pg_notify($6, $1) FROM u`,
+      [meta.task_id, meta.status, encodeResultMeta(stored as ResultMeta), meta.date_done, expires, this.channel],
+    );
+  }
+
+  async get(taskId: string): Promise<ResultMeta | null> {
+    const r = await this.query<{ meta: string }>(
+      `SELECT meta FROM ${this.s}.results WHERE task_id = $1 AND (expires_at IS NULL OR expires_at > now())`,
+      [taskId],
+    );
+    const raw = r.rows[0]?.meta;
+    if (raw === undefined) return null;
+    try {
+      return parseJson(raw) as ResultMeta;
+    } catch {
+      return null;
+    }
+  }
+
+  async forget(taskId: string): Promise<void> {
+    await this.query(`DELETE FROM ${this.s}.results WHERE task_id = $1`, [taskId]);
+  }
+
+  /** Delete expired results; returns how many. */
+  async cleanup(): Promise<number> {
+    const r = await this.query(`DELETE FROM ${this.s}.results WHERE expires_at <= now()`, []);
+    return r.rowCount ?? 0;
+  }
+
+  private async listen(): Promise<void> {
+    if (!this.listener) {
+      const l = new PostgresListener(this.info, [this.channel]);
+      this.listener = l;
+      l.on('notification', (_c: string, taskId: string) => void this.check(taskId));
+      // Stored while we were away: look again for everyone.
+      l.on('reconnect', () => {
+        for (const id of this.waiters.keys()) void this.check(id);
+      });
+    }
+    await this.connect();
+    await this.listener.start();
+  }
+
+  private async check(taskId: string): Promise<void> {
+    if (!this.waiters.has(taskId)) return;
+    const meta = await this.get(taskId).catch(() => null);
+    if (!meta || !READY_STATES.has(meta.status)) return;
+    const set = this.waiters.get(taskId);
+    this.waiters.delete(taskId);
+    for (const w of set ?? []) {
+      clearTimeout(w.timer);
+      w.resolve(meta);
+    }
+  }
+
+  async waitFor(taskId: string, timeoutMs: number | undefined): Promise<ResultMeta> {
+    await this.listen();
+    const p = new Promise<ResultMeta>((resolve, reject) => {
+      const w: Waiter = { resolve, reject };
+      let set = this.waiters.get(taskId);
+      if (!set) this.waiters.set(taskId, (set = new Set()));
+      set.add(w);
+      if (timeoutMs !== undefined) {
+        w.timer = setLongTimeout(() => {
+          set.delete(w);
+          if (!set.size && this.waiters.get(taskId) === set) this.waiters.delete(taskId);
+          reject(new TimeoutError(`no result for ${taskId} within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+    });
+    // Listening before reading: a result stored in between is not missed.
+    await this.check(taskId);
+    return p;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.cleanupTimer);
+    for (const set of this.waiters.values()) for (const w of set) clearTimeout(w.timer);
+    this.waiters.clear();
+    await withDeadline(
+      (async () => {
+        await this.listener?.close();
+        await this.pool.end();
+      })(),
+      5000,
+      () => new Error('close'),
+    ).catch(() => undefined);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * What the monitor does, for the user (toolbar, keys, clicks) and for the extension (its
+ * notifications): each action changes the view state, tells the extension when it has to know, and
+ * touches the DOM only through the list and the toolbar.
+ */
+import { decodeTasks, type ConnectionNotification, type EventsNotification, type PausedNotification, type RevealNotification, type SnapshotNotification } from '../../extension/src/monitor/protocol.js';
+import { shortId } from './format.js';
+import { probe } from './probe.js';
+import type { TaskList } from './task-list.js';
+import type { Toolbar, ToolbarHandlers } from './toolbar.js';
+import type { NotificationHandlers, Transport } from './transport.js';
+import type { FrameLocation } from './traceback.js';
+import type { Row } from './view-model.js';
+import type { ViewState } from './view-state.js';
+
+export class MonitorController implements NotificationHandlers, ToolbarHandlers {
+  constructor(
+    private readonly view: ViewState,
+    private readonly transport: Transport,
+    private readonly list: TaskList,
+    private readonly toolbar: Toolbar,
+    /** Draws a frame now (a reveal scrolls to the row it has just placed). */
+    private readonly renderNow: () => void,
+  ) {}
+
+  // ---- notifications from the extension ----------------------------------------------------
+
+  events(m: EventsNotification): void {
+    const t0 = performance.now();
+    if (this.view.paused) return;
+    this.view.applyEvents(m.params.events, m.params.links);
+    probe()?.('events', m.params.events.length, performance.now() - t0);
+  }
+
+  snapshot(m: SnapshotNotification): void {
+    const t0 = performance.now();
+    const p = m.params;
+    this.view.load(p.maxTasks, { workers: p.state.workers, tasks: decodeTasks(p.state.tasks), eventCount: p.state.eventCount });
+    this.setPaused(p.paused, false);
+    this.view.setConnection(p);
+    probe()?.('snapshot', p.state.tasks.count, performance.now() - t0);
+  }
+
+  connection(m: ConnectionNotification): void {
+    this.view.setConnection(m.params);
+  }
+
+  reveal(m: RevealNotification): void {
+    this.revealTask(m.params.taskId);
+  }
+
+  /** Paused or resumed from the command palette: the Pause button follows. */
+  paused(m: PausedNotification): void {
+    this.setPaused(m.params.paused, false);
+  }
+
+  // ---- user actions ------------------------------------------------------------------------
+
+  togglePause(): void {
+    this.setPaused(!this.view.paused, true);
+  }
+
+  /** `notify`: the user paused (the extension holds events back); else the extension said so. */
+  setPaused(paused: boolean, notify: boolean): void {
+    this.view.setPaused(paused);
+    this.toolbar.showPaused(paused);
+    if (notify) this.transport.send({ method: 'setPaused', params: { paused } });
+  }
+
+  clear(): void {
+    this.view.clear();
+    this.transport.send({ method: 'clear' });
+  }
+
+  async retry(taskId: string): Promise<void> {
+    const r = await this.transport.request('retryTask', { taskId });
+    if (r.ok && r.result) {
+      this.view.showFlash(`retried ${shortId(taskId)} as ${shortId(r.result.newTaskId)}`);
+    } else this.view.showFlash(`retry failed: ${r.error ?? ''}`);
+  }
+
+  async revoke(taskId: string): Promise<void> {
+    const r = await this.transport.request('revokeTask', { taskId });
+    this.view.showFlash(r.ok ? `revoke sent for ${shortId(taskId)}` : `revoke failed: ${r.error ?? ''}`);
+  }
+
+  openLocation(loc: FrameLocation): void {
+    this.transport.send({ method: 'openLocation', params: loc });
+  }
+
+  /** Enter on a row: expand or collapse it, open its frame, or follow its task link. */
+  toggle(r: Row): void {
+    if (r.kind === 'worker' || r.kind === 'task') this.view.toggleExpanded(r);
+    else if (r.kind === 'frame' && r.loc) this.openLocation(r.loc);
+    else if (r.kind === 'detail' && r.linkTask) this.revealTask(r.linkTask);
+    this.view.invalidate();
+  }
+
+  /** Selects the row at `index` (clamped) and scrolls it into the window. */
+  select(index: number): void {
+    const i = this.view.select(index);
+    if (i >= 0) this.list.scrollIntoView(i);
+  }
+
+  /** Selects a task, shows it a third of the way down the list, and focuses the list. */
+  revealTask(taskId: string): void {
+    if (!this.view.revealTask(taskId)) this.toolbar.showIdSearch(taskId);
+    this.renderNow();
+    const i = this.view.selectedIndex();
+    if (i >= 0) {
+      this.list.scrollToThird(i);
+      this.renderNow();
+    }
+    this.list.focus();
+  }
+}
