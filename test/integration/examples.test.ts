@@ -1,5 +1,5 @@
 /**
- * The two event-consumer examples the package ships (runtime/examples/), run as a user runs them,
+ * The two event-consumer examples in the repository (runtime/examples/), run as a user runs them,
  * against a worker on a private embedded broker: the slowest task types report, and the failure-rate
  * alert. They import 'sprig-queue', i.e. the built package.
  */

@@ -34,18 +34,16 @@ function ok(r: SpawnSyncReturns<string>, what: string): string {
   return r.stdout;
 }
 
-const EXAMPLES = ['examples/tasks.ts', 'examples/slowest-tasks.ts', 'examples/failure-alert.ts'];
-
-test('npm pack: compiled JS, .d.ts, the CLI and the examples; no sources, tests or extension code', () => {
+test('npm pack: compiled JS, .d.ts and the CLI; no sources (examples included), tests or extension code', () => {
   const out = ok(run(NPM, ['pack', '--dry-run', '--json', '--ignore-scripts'], path.join(ROOT, 'runtime')), 'npm pack --dry-run');
   const [info] = JSON.parse(out) as Array<{ name: string; files: Array<{ path: string }> }>;
   const files = info!.files.map((f) => f.path);
   assert.equal(info!.name, 'sprig-queue');
-  for (const must of ['package.json', 'README.md', 'bin/sprig.js', 'dist/index.js', 'dist/pool-child.js', 'dist/cli.js', 'dist/types/index.d.ts', ...EXAMPLES]) {
+  for (const must of ['package.json', 'README.md', 'bin/sprig.js', 'dist/index.js', 'dist/pool-child.js', 'dist/cli.js', 'dist/types/index.d.ts']) {
     assert.ok(files.includes(must), `the package lacks ${must}`);
   }
   const foreign = files.filter(
-    (f) => (f.endsWith('.ts') && !f.endsWith('.d.ts') && !EXAMPLES.includes(f)) || /^(src|test|bench|extension|webview-ui)\//.test(f) || f.endsWith('.map'),
+    (f) => (f.endsWith('.ts') && !f.endsWith('.d.ts')) || /^(src|test|bench|extension|webview-ui)\//.test(f) || f.endsWith('.map'),
   );
   assert.deepEqual(foreign, [], 'sources, tests or maps in the package');
   const pj = JSON.parse(fs.readFileSync(path.join(ROOT, 'runtime', 'package.json'), 'utf8')) as Record<string, Record<string, unknown>>;

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
@@ -30,6 +31,12 @@ export function registerDemoCommand(program: Command): void {
       .option('-A, --app <file>', 'tasks file', path.join(packageRoot(), 'examples', 'tasks.ts'))
       .option('-P, --pool <kind>', 'worker pool', 'process'),
   ).action(async (o: { broker?: string; resultBackend?: string; app: string; pool: string }) => {
+    // The demo's own tasks file lives in the repository (runtime/examples/), not in the package.
+    if (!fs.existsSync(o.app)) {
+      process.stderr.write(`sprig demo: no tasks file at ${o.app}; pass one with --app (e.g. --app tasks.ts), or run the demo from the Sprig repository (runtime/examples/tasks.ts)\n`);
+      process.exitCode = 2;
+      return;
+    }
     const app = new App({ brokerUrl: o.broker, resultBackend: o.resultBackend });
     let worker: ReturnType<typeof spawn> | undefined;
     let brokerNote: Parameters<typeof afterDemo>[0] | undefined;

@@ -25,7 +25,8 @@ suite('Changing the broker', function () {
 
   test('Select Broker moves the workers to the new broker, Restart Worker too; the monitor shows one broker at a time', async function () {
     const probe = await vscode.commands.executeCommand<SelectResult>('sprig.selectBroker', { url: REDIS, save: false });
-    if (!probe?.ok) return this.skip(); // no Redis on this machine
+    // Redis is part of the test setup (.ci/run starts it): without it this test fails, never skips.
+    assert.equal(probe?.ok, true, `Redis at ${REDIS} does not answer: ${probe?.error ?? ''}`);
     const a = await api();
     await vscode.commands.executeCommand('sprig.selectBroker', { url: '', restartWorkers: false });
     hostname = (await vscode.commands.executeCommand<string>('sprig.startWorker', { tasksFile: tasksFile(), queues: [queue], concurrency: 1, pool: 'async' }))!;
