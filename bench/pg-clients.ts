@@ -7,12 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { migrate } from '../runtime/src/brokers/postgres/migrations.js';
-import { insertMessagesSql } from '../runtime/src/brokers/postgres/publish.js';
+import { insertMessages } from '../runtime/src/brokers/postgres/publish.js';
+import { buildTaskMessage } from '../runtime/src/protocol/message.js';
 
 const URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const argv = process.argv.slice(2);
 const N = Number(argv[argv.indexOf('--n') + 1] || 20000);
-const BODY = 'x'.repeat(900);
 
 type Run = (text: string, values: unknown[], name: string) => Promise<Array<Record<string, unknown>>>;
 interface Client {
@@ -43,14 +43,15 @@ async function postgresJs(max: number, prepared: boolean): Promise<Client> {
 async function measure(c: Client, schema: string, loops: number): Promise<{ insert: number; drain: number }> {
   const s = `"${schema}"`;
   const queue = `bench-${randomUUID()}`;
-  const ins = insertMessagesSql(schema);
+  const message = buildTaskMessage({ name: 'bench.noop', queue });
   let t = performance.now();
   for (let i = 0; i < N; i += 1000) {
     const k = Math.min(1000, N - i);
-    await c.run(ins, [Array(k).fill(queue), Array(k).fill(0), Array(k).fill(BODY), Array(k).fill(null)], 'insert');
+    const ins = insertMessages(schema, Array.from({ length: k }, () => ({ queue, message })));
+    await c.run(ins.text, ins.values, 'insert');
   }
   const insert = (N / (performance.now() - t)) * 1000;
-  const fetch = `WITH c AS (SELECT id FROM ${s}.messages WHERE queue = ANY($1::text[]) AND visible_at <= now() AND holder IS NULL
+  const fetch = `WITH c AS (SELECT id FROM ${s}.messages WHERE NOT scheduled AND queue = ANY($1::text[]) AND visible_at <= now() AND holder IS NULL
       ORDER BY priority DESC, id LIMIT $2 FOR UPDATE SKIP LOCKED)
     UPDATE ${s}.messages m SET holder = 1, lease = gen_random_uuid(), visible_at = now() + interval '30 seconds', deliveries = m.deliveries + 1
     FROM c WHERE m.id = c.id RETURNING m.id::text AS id, m.lease::text AS lease, m.body`;

@@ -142,10 +142,18 @@ export class App {
   /** Build the protocol-v2 message for a call (exposed for bulk enqueue and tests). */
   async buildMessage(name: string, args: unknown[], kwargs: Record<string, unknown>, opts: ApplyOptions = {}): Promise<{ queue: string; message: TransportMessage }> {
     const c = await this.config();
+    return this.messageFor(c, await this.replyTo(c), name, args, kwargs, opts);
+  }
+
+  /** With the broker's own results (rpc:// on AMQP), the worker replies to our reply queue. */
+  private async replyTo(c: SprigConfig): Promise<string | undefined> {
+    return !c.resultBackend || isRpcBackend(c.resultBackend) ? await (await this.broker()).replyQueue?.() : undefined;
+  }
+
+  /** The synchronous part of buildMessage: a bulk enqueue builds every message of a batch in one go. */
+  private messageFor(c: SprigConfig, replyTo: string | undefined, name: string, args: unknown[], kwargs: Record<string, unknown>, opts: ApplyOptions): { queue: string; message: TransportMessage } {
     const t = getTask(name);
     const parent = contextStorage.getStore();
-    // With the broker's own results (rpc:// on AMQP), the worker replies to our reply queue.
-    const replyTo = !c.resultBackend || isRpcBackend(c.resultBackend) ? await (await this.broker()).replyQueue?.() : undefined;
     const queue = opts.queue ?? t?.options.queue ?? c.defaultQueue ?? 'celery';
     const message = buildTaskMessage({
       id: opts.taskId,
@@ -198,19 +206,22 @@ export class App {
 
   /** Enqueue many calls in one round trip; resolves when the broker has them all. */
   async sendMany(calls: ReadonlyArray<{ name: string; args?: unknown[]; kwargs?: Record<string, unknown>; options?: ApplyOptions }>): Promise<AsyncResult[]> {
-    const { projectDir } = await this.config();
+    const c = await this.config();
+    const replyTo = await this.replyTo(c);
     const spans: Array<PublishSpan | undefined> = [];
-    const items = await Promise.all(
-      calls.map((c) => {
-        const taskId = c.options?.taskId ?? randomUUID();
-        const span = startPublishSpan({ taskId, taskName: c.name, retries: c.options?.retries }, projectDir);
+    let items: Array<{ queue: string; message: TransportMessage }>;
+    try {
+      items = calls.map((call) => {
+        const taskId = call.options?.taskId ?? randomUUID();
+        const span = startPublishSpan({ taskId, taskName: call.name, retries: call.options?.retries }, c.projectDir);
         spans.push(span);
-        return this.buildMessage(c.name, c.args ?? [], c.kwargs ?? {}, { ...c.options, taskId, headers: withTrace(c.options?.headers, span) });
-      }),
-    ).catch((err: unknown) => {
+        const headers = withTrace(call.options?.headers, span);
+        return this.messageFor(c, replyTo, call.name, call.args ?? [], call.kwargs ?? {}, { ...call.options, taskId, headers });
+      });
+    } catch (err) {
       for (const s of spans) s?.end(err);
       throw err;
-    });
+    }
     const broker = await this.broker();
     items.forEach((it, i) => spans[i]?.destination(it.queue, broker.kind));
     try {

@@ -19,9 +19,18 @@ export interface PostgresUrlInfo {
   migrate: boolean;
   /** The slow safety poll while idle, ms (`poll_interval` in seconds, default 5). */
   pollMs: number;
+  /**
+   * Where the LISTEN session (and the holder's session advisory lock) connects: `listen_url`, a
+   * direct or session-mode URL, when the main URL is a transaction-mode pooler such as PgBouncer;
+   * else the main URL.
+   */
+  listenConnectionString: string;
+  /** Named prepared statements on the hot paths (`prepared=false` turns them off: PgBouncer < 1.21 in transaction mode). */
+  prepared: boolean;
 }
 
-const OWN_PARAMS = ['schema', 'visibility_timeout', 'pool_max', 'migrate', 'poll_interval'];
+const OWN_PARAMS = ['schema', 'visibility_timeout', 'pool_max', 'migrate', 'poll_interval', 'listen_url', 'prepared'];
+const off = (v: string | null) => v === 'false' || v === '0';
 
 export function parsePostgresUrl(url: string, visibilityTimeoutSec?: number): PostgresUrlInfo {
   let u: URL;
@@ -37,20 +46,37 @@ export function parsePostgresUrl(url: string, visibilityTimeoutSec?: number): Po
   };
   const schema = q.get('schema') || 'sprig';
   if (!/^[A-Za-z_][A-Za-z0-9_-]{0,50}$/.test(schema)) throw new ConfigError(`invalid schema name ${JSON.stringify(schema)} in ${redactUrl(url)}`);
+  const listenUrl = q.get('listen_url');
   const info: PostgresUrlInfo = {
     connectionString: '',
     displayUrl: '',
     schema,
     leaseMs: (visibilityTimeoutSec ?? num('visibility_timeout', 30)) * 1000,
     poolMax: Math.floor(num('pool_max', 10)),
-    migrate: q.get('migrate') !== 'false' && q.get('migrate') !== '0',
+    migrate: !off(q.get('migrate')),
     pollMs: num('poll_interval', 5) * 1000,
+    listenConnectionString: '',
+    prepared: !off(q.get('prepared')),
   };
   for (const k of OWN_PARAMS) q.delete(k);
   u.protocol = 'postgres:';
   info.connectionString = u.toString();
   info.displayUrl = redactUrl(url);
+  info.listenConnectionString = listenUrl ? parseListenUrl(listenUrl, url) : info.connectionString;
   return info;
+}
+
+function parseListenUrl(listenUrl: string, url: string): string {
+  let l: URL;
+  try {
+    l = new URL(listenUrl);
+  } catch (err) {
+    throw new ConfigError(`invalid listen_url in ${redactUrl(url)}: percent-encode it, e.g. listen_url=${encodeURIComponent('postgres://user@db-host:5432/db')}`, { cause: err });
+  }
+  if (!/^postgres(ql)?:$/.test(l.protocol)) throw new ConfigError(`listen_url must be a postgres:// URL (a direct or session-mode connection), not ${redactUrl(listenUrl)}`);
+  for (const k of OWN_PARAMS) l.searchParams.delete(k);
+  l.protocol = 'postgres:';
+  return l.toString();
 }
 
 /** A quoted SQL identifier. */

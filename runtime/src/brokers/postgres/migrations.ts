@@ -80,12 +80,45 @@ CREATE INDEX results_expires ON ${s}.results (expires_at) WHERE expires_at IS NO
 `;
     },
   },
+  {
+    version: 2,
+    name: 'scheduled (ETA) rows out of the fetch index',
+    // A row with an ETA in the future is `scheduled`: it sits only in messages_scheduled (by due
+    // time), never in messages_ready, the index the fetch walks in priority order. So 100k far-ETA
+    // rows cost the fetch nothing; a fetch takes due scheduled rows from their own index.
+    sql: (schema) => {
+      const s = ident(schema);
+      return `
+ALTER TABLE ${s}.messages ADD COLUMN scheduled boolean NOT NULL DEFAULT false;
+UPDATE ${s}.messages SET scheduled = true WHERE holder IS NULL AND visible_at > now();
+CREATE INDEX messages_ready ON ${s}.messages (queue, priority DESC, id) WHERE NOT scheduled;
+CREATE INDEX messages_scheduled ON ${s}.messages (queue, visible_at) WHERE scheduled;
+DROP INDEX ${s}.messages_fetch;
+`;
+    },
+  },
+  {
+    version: 3,
+    name: 'notify spill: NOTIFY payloads past 8000 bytes',
+    // pg_notify takes at most 8000 bytes: a bigger event or control request is written here and its
+    // NOTIFY carries '#<id>'; every listener reads the row (rows older than a few minutes are deleted).
+    sql: (schema) => {
+      const s = ident(schema);
+      return `
+CREATE TABLE ${s}.notify_spill (
+  id bigserial PRIMARY KEY,
+  payload text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+`;
+    },
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
-/** Apply the pending migrations of `schema`; returns the versions applied. */
-export async function migrate(pool: pg.Pool, schema: string): Promise<number[]> {
+/** Apply the pending migrations of `schema` (up to `upTo`: tests of an upgrade); returns the versions applied. */
+export async function migrate(pool: pg.Pool, schema: string, upTo = LATEST_VERSION): Promise<number[]> {
   const s = ident(schema);
   const client = await pool.connect();
   try {
@@ -97,7 +130,7 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<number[]> 
     const current = r.rows[0]?.v ?? 0;
     const applied: number[] = [];
     for (const m of MIGRATIONS) {
-      if (m.version <= current) continue;
+      if (m.version <= current || m.version > upTo) continue;
       await client.query(m.sql(schema));
       await client.query(`INSERT INTO ${s}.migrations (version, name) VALUES ($1, $2)`, [m.version, m.name]);
       applied.push(m.version);

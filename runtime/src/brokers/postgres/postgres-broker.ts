@@ -22,11 +22,13 @@ import { channels, ident, isConnectionError, newPool, parsePostgresUrl, retryQue
 import { PostgresConsumer, type FetchedRow, type PostgresConsumerHost } from './consumer.js';
 import { PostgresListener } from './listener.js';
 import { migrate } from './migrations.js';
-import { insertMessagesSql, messageRows } from './publish.js';
+import { Notifier } from './notify.js';
+import { insertMessages } from './publish.js';
+import { fetchSql, nextVisibleSql } from './statements.js';
 import { parseJson, stringifyJson } from '../../serialization/json.js';
 
-/** NOTIFY payloads are limited to 8000 bytes; a larger event is dropped (events are best effort). */
-const MAX_NOTIFY_BYTES = 7900;
+/** A named prepared statement the server does not have (or has under our name already): a transaction-mode pooler. */
+const PREPARED_MISMATCH = new Set(['26000', '42P05']);
 
 interface HeldValue {
   id: string;
@@ -62,6 +64,9 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
   private pendingAcks: HeldValue[] = [];
   private ackFlight: Promise<void> = Promise.resolve();
   private pendingEvents: string[] = [];
+  private readonly notifier: Notifier;
+  private prepared: boolean;
+  private readonly statementNames = new Map<string, string>();
   private outgoing: Array<{ queue: string; message: TransportMessage; resolve: () => void; reject: (err: unknown) => void }> = [];
   private readonly eventHandlers = new Set<(e: SprigEvent) => void>();
   private readonly controlHandlers = new Set<(r: ControlRequest) => void>();
@@ -79,8 +84,15 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     this.pool = newPool(this.info);
     this.s = ident(this.info.schema);
     this.ch = channels(this.info.schema);
-    this.listener = new PostgresListener(this.info, [this.ch.messages, this.ch.events, this.ch.pidbox, this.ch.replies]);
-    this.listener.on('notification', (channel: string, payload: string) => this.onNotification(channel, payload));
+    this.prepared = this.info.prepared;
+    this.notifier = new Notifier(this.info.schema, (text, values) => this.q(text, values, 'notify'));
+    this.listener = new PostgresListener(this.info, [this.ch.messages, this.ch.events, this.ch.pidbox, this.ch.replies], (channel, payload) =>
+      this.q('SELECT pg_notify($1, $2)', [channel, payload], 'probe notify'),
+    );
+    this.listener.on('notification', (channel: string, payload: string) => {
+      if (channel === this.ch.events || channel === this.ch.pidbox) this.notifier.receive(channel, payload, (c, p) => this.onNotification(c, p));
+      else this.onNotification(channel, payload);
+    });
     this.listener.on('disconnect', () => {
       // The holder lock is gone: what we hold may go to another worker once its lease runs out.
       // Free the prefetch slots; the worker starts none of these (isStale), running ones still ack by token.
@@ -124,6 +136,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     try {
       this.flushEvents();
       await this.flush();
+      await this.notifier.idle();
       // What we still hold goes back now, not after the lease.
       const held = this.qos.drain().map((h) => h.value);
       if (held.length) await this.requeueHeld(held).catch(() => undefined);
@@ -137,12 +150,34 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
   /**
    * A query on the pool; a lost connection is retried with backoff until `publishTimeoutMs` (pg
    * reconnects per query). `prepared`: a named prepared statement (hot paths: measured ~1.3-1.7x
-   * on batch inserts and fetch+ack, bench/pg-clients.ts); the pool's connections are this broker's
-   * only, so a name always means the same text on them.
+   * on batch inserts and fetch+ack, bench/pg-clients.ts). Its name carries a hash of its text, so
+   * on a server connection shared through a pooler a name never means another schema's statement;
+   * a pooler that loses them (PgBouncer < 1.21 in transaction mode: "prepared statement does not
+   * exist") turns them off for this broker, as `prepared=false` does.
    */
-  private q<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[], what: string, prepared?: string): Promise<pg.QueryResult<R>> {
-    const config = prepared ? { name: `sprig_${prepared}`, text, values } : { text, values };
-    return retryQuery(() => this.pool.query<R>(config), this.publishTimeoutMs, () => this.closed, `${what} (${this.displayUrl})`);
+  private async q<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[], what: string, prepared?: string): Promise<pg.QueryResult<R>> {
+    const run = (named: boolean) => {
+      const config = named && prepared ? { name: this.statementName(prepared, text), text, values } : { text, values };
+      return retryQuery(() => this.pool.query<R>(config), this.publishTimeoutMs, () => this.closed, `${what} (${this.displayUrl})`);
+    };
+    if (!prepared || !this.prepared) return run(false);
+    try {
+      return await run(true);
+    } catch (err) {
+      if (!PREPARED_MISMATCH.has((err as { code?: string }).code ?? '')) throw err;
+      this.prepared = false;
+      return run(false);
+    }
+  }
+
+  private statementName(key: string, text: string): string {
+    let name = this.statementNames.get(text);
+    if (!name) {
+      let h = 0x811c9dc5;
+      for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+      this.statementNames.set(text, (name = `sprig_${key}_${(h >>> 0).toString(36)}`));
+    }
+    return name;
   }
 
   // ---- publishing ----------------------------------------------------------------------------
@@ -167,14 +202,14 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
   async publishBatch(items: ReadonlyArray<{ queue: string; message: TransportMessage }>): Promise<void> {
     if (!items.length) return;
     await this.connect();
-    await this.q(insertMessagesSql(this.info.schema), messageRows(items), 'publish', 'insert');
+    const st = insertMessages(this.info.schema, items);
+    await this.q(st.text, st.values, 'publish', st.key);
   }
 
   async publishInTransaction(tx: TransactionClient, items: ReadonlyArray<{ queue: string; message: TransportMessage }>): Promise<void> {
     if (!items.length) return;
     await this.connect();
-    const text = insertMessagesSql(this.info.schema);
-    const values = messageRows(items);
+    const { text, values } = insertMessages(this.info.schema, items);
     await ('unsafe' in tx ? tx.unsafe(text, values) : tx.query(text, values));
   }
 
@@ -208,16 +243,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     if (!this.listener.up) return [];
     const holder = this.listener.holder;
     const r = await this.q<FetchedRow>(
-      `WITH c AS (
-         SELECT id FROM ${this.s}.messages
-         WHERE queue = ANY($1::text[]) AND visible_at <= now() AND (holder IS NULL OR NOT ${this.s}.holder_alive(holder))
-         ORDER BY priority DESC, id
-         LIMIT $2
-         FOR UPDATE SKIP LOCKED)
-       UPDATE ${this.s}.messages m
-       SET holder = $3, lease = gen_random_uuid(), visible_at = now() + $4 * interval '1 millisecond', deliveries = m.deliveries + 1
-       FROM c WHERE m.id = c.id
-       RETURNING m.id::text AS id, m.queue, m.body, m.deliveries, m.lease::text AS lease, m.priority`,
+      fetchSql(this.info.schema),
       [queues, n, holder, this.info.leaseMs],
       'fetch',
       'fetch',
@@ -229,7 +255,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
 
   async nextVisibleIn(queues: readonly string[]): Promise<number | undefined> {
     const r = await this.q<{ ms: number | null }>(
-      `SELECT (extract(epoch FROM min(visible_at) - now()) * 1000)::float8 AS ms FROM ${this.s}.messages WHERE queue = ANY($1::text[]) AND visible_at > now()`,
+      nextVisibleSql(this.info.schema),
       [queues],
       'next visible',
       'next_visible',
@@ -404,9 +430,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
 
   publishEvent(event: SprigEvent): void {
     if (this.closed) return; // best effort, like Celery's event dispatcher
-    const raw = stringifyJson(event);
-    if (Buffer.byteLength(raw) > MAX_NOTIFY_BYTES) return;
-    this.pendingEvents.push(raw);
+    this.pendingEvents.push(stringifyJson(event));
     if (this.pendingEvents.length === 1) queueMicrotask(() => this.flushEvents());
   }
 
@@ -414,7 +438,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     const batch = this.pendingEvents;
     if (!batch.length) return;
     this.pendingEvents = [];
-    void this.pool.query('SELECT pg_notify($1, e) FROM unnest($2::text[]) AS e', [this.ch.events, batch]).catch(() => undefined);
+    void this.notifier.send(this.ch.events, batch).catch(() => undefined);
   }
 
   async subscribeEvents(handler: (event: SprigEvent) => void): Promise<() => Promise<void>> {
@@ -433,7 +457,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
 
   async broadcast(request: ControlRequest): Promise<void> {
     await this.connect();
-    await this.q('SELECT pg_notify($1, $2)', [this.ch.pidbox, stringifyJson(controlBody(request))], 'broadcast');
+    await this.notifier.send(this.ch.pidbox, [stringifyJson(controlBody(request))]);
   }
 
   async subscribeControl(handler: (request: ControlRequest) => void): Promise<() => Promise<void>> {
