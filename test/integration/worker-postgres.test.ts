@@ -11,7 +11,8 @@ import { execSync, spawn } from 'node:child_process';
 import Redis from 'ioredis';
 import pg from 'pg';
 import { App } from '../../runtime/src/index.js';
-import { FIXTURE_TASKS, runCli, uniqueQueue, waitFor, type Spawned } from '../helpers.js';
+import * as path from 'node:path';
+import { FIXTURE_TASKS, ROOT, runCli, uniqueQueue, waitFor, type Spawned } from '../helpers.js';
 import { dropSchema, PG_BASE, pgUrl, testSchema } from './postgres-helpers.js';
 
 const schema = testSchema();
@@ -28,8 +29,8 @@ function key(): string {
   return k;
 }
 
-async function startWorker(queue: string, extra: string[] = [], url = URL): Promise<Spawned> {
-  const w = runCli(['worker', '--app', FIXTURE_TASKS, '--broker', url, '-Q', queue, '--loglevel', 'info', ...extra]);
+async function startWorker(queue: string, extra: string[] = [], url = URL, app = FIXTURE_TASKS, env?: NodeJS.ProcessEnv): Promise<Spawned> {
+  const w = runCli(['worker', '--app', app, '--broker', url, '-Q', queue, '--loglevel', 'info', ...extra], { env });
   workers.push(w);
   await waitFor(() => w.err().includes('ready:') || w.proc.exitCode !== null, 30_000, 'worker ready');
   assert.equal(w.proc.exitCode, null, w.err());
@@ -209,4 +210,20 @@ test("enqueue in a postgres.js transaction (sql.begin): rollback never runs, com
   await startWorker(q, ['-c', '1', '--prefetch-multiplier', '1']);
   await waitFor(async () => (await redis.lrange(k, 0, -1)).includes('marker'), 30_000, 'the marker task');
   assert.deepEqual(await redis.lrange(k, 0, -1), ['committed', 'marker']);
+});
+
+test("enqueue in a transaction from a process-pool child, on the task's own pg client: rollback never runs, commit runs once", async () => {
+  const q = uniqueQueue();
+  const k = key();
+  const w = await startWorker(q, ['-P', 'process', '-c', '2'], URL, path.join(ROOT, 'test/fixtures/postgres-tx-tasks.ts'), { SPRIG_TEST_TX_URL: PG_BASE });
+  const app = client(q);
+  type Enqueued = { id: string; pid: number; committed: boolean };
+  const rolled = await app.sendTask<Enqueued>('enqueueInTx', [q, k, 'rolled-back', false]).get({ timeout: 60 });
+  const committed = await app.sendTask<Enqueued>('enqueueInTx', [q, k, 'committed', true]).get({ timeout: 60 });
+  assert.notEqual(committed.pid, w.proc.pid, 'ran in a pool child, not in the worker');
+  await waitFor(async () => (await redis.lrange(k, 0, -1)).includes('committed'), 30_000, 'the committed task');
+  assert.equal(await app.sendTask('record', [k, 'marker']).get({ timeout: 60 }), 'marker');
+  assert.deepEqual((await redis.lrange(k, 0, -1)).sort(), ['committed', 'marker']);
+  const rows = await sql.query(`SELECT count(*)::int AS n FROM "${schema}".messages WHERE body LIKE $1`, [`%${rolled.id}%`]);
+  assert.equal(rows.rows[0].n, 0, 'the rolled-back message never existed');
 });
