@@ -1,5 +1,5 @@
 /**
- * "Sprig: Select Broker": embedded, a Redis URL or an AMQP URL, tested before it is saved. The
+ * "Sprig: Select Broker": embedded, a Redis, AMQP or PostgreSQL URL, tested before it is saved. The
  * password goes to SecretStorage; the `sprig.brokerUrl` setting keeps the URL without it.
  */
 import * as vscode from 'vscode';
@@ -7,6 +7,7 @@ import type { Sprig } from '../sprig.js';
 import { runtime } from '../runtime.js';
 import { defaultProjectDir, isEmbeddedUrl, secretKey, splitPassword } from './broker-target.js';
 import { ensureEmbeddedBroker } from './embedded.js';
+import { URL_BROKERS, validateBrokerUrl } from './broker-choices.js';
 
 export interface SelectBrokerResult {
   url: string;
@@ -50,8 +51,7 @@ export async function selectBroker(sprig: Sprig, preset?: SelectBrokerPreset): P
     const pick = await vscode.window.showQuickPick(
       [
         { label: '$(server-process) Embedded broker', description: 'sprig:// — a broker process for this project, nothing to install', choice: 'embedded' },
-        { label: '$(database) Redis…', description: 'redis://host:6379/0', choice: 'redis' },
-        { label: '$(radio-tower) AMQP (RabbitMQ)…', description: 'amqp://user@host:5672//', choice: 'amqp' },
+        ...URL_BROKERS.map((b) => ({ label: b.label, description: b.description, choice: b.choice })),
         { label: '$(discard) Clear the setting', description: 'use SPRIG_BROKER_URL or sprig.config, else the embedded broker', choice: 'clear' },
       ],
       { title: 'Select Sprig Broker' },
@@ -60,11 +60,12 @@ export async function selectBroker(sprig: Sprig, preset?: SelectBrokerPreset): P
     if (pick.choice === 'embedded') url = 'sprig://';
     else if (pick.choice === 'clear') url = '';
     else {
+      const b = URL_BROKERS.find((x) => x.choice === pick.choice)!;
       const v = await vscode.window.showInputBox({
-        title: `Select Sprig Broker: ${pick.choice === 'redis' ? 'Redis' : 'AMQP'} URL`,
+        title: `Select Sprig Broker: ${b.name} URL`,
         prompt: 'The password, if any, is kept in the secret storage, not in settings',
-        value: pick.choice === 'redis' ? 'redis://127.0.0.1:6379/0' : 'amqp://guest@127.0.0.1:5672//',
-        validateInput: (x) => (new RegExp(`^${pick.choice === 'redis' ? 'rediss?' : 'amqps?'}://`).test(x.trim()) ? undefined : `Must start with ${pick.choice}://`),
+        value: b.value,
+        validateInput: (x) => validateBrokerUrl(b, x),
         ignoreFocusOut: true,
       });
       if (!v) return undefined;
