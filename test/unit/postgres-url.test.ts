@@ -26,3 +26,17 @@ test('connection errors are told from SQL errors', () => {
   assert.equal(isConnectionError(new Error('Connection terminated unexpectedly')), true);
   assert.equal(isConnectionError(Object.assign(new Error('relation does not exist'), { code: '42P01' })), false);
 });
+
+test('postgres:// URL: listen_url (percent-encoded) for the LISTEN session, prepared=false; both removed from what pg gets', () => {
+  const direct = 'postgres://app:pw@db-direct:5432/jobs?sslmode=require&schema=ignored';
+  const i = parsePostgresUrl(`postgres://app:pw@bouncer:6432/jobs?schema=q&listen_url=${encodeURIComponent(direct)}&prepared=false`);
+  assert.equal(i.connectionString, 'postgres://app:pw@bouncer:6432/jobs');
+  assert.equal(i.listenConnectionString, 'postgres://app:pw@db-direct:5432/jobs?sslmode=require');
+  assert.equal(i.prepared, false);
+  assert.ok(!i.displayUrl.includes('pw'));
+  const d = parsePostgresUrl('postgres://localhost/db');
+  assert.equal(d.listenConnectionString, d.connectionString, 'without listen_url: the URL itself');
+  assert.equal(d.prepared, true);
+  assert.throws(() => parsePostgresUrl(`postgres://localhost/db?listen_url=${encodeURIComponent('redis://x/0')}`), /listen_url must be a postgres:\/\/ URL/);
+  assert.throws(() => parsePostgresUrl('postgres://localhost/db?listen_url=not%20a%20url'), /invalid listen_url.*percent-encode/);
+});

@@ -204,29 +204,34 @@ export class App {
     return new AsyncResult<R>(id, () => this.backend(), sent, name);
   }
 
-  /** Enqueue many calls in one round trip; resolves when the broker has them all. */
+  /** Enqueue many calls in one round trip (or a few, see BrokerCapabilities.publishChunk); resolves when the broker has them all. */
   async sendMany(calls: ReadonlyArray<{ name: string; args?: unknown[]; kwargs?: Record<string, unknown>; options?: ApplyOptions }>): Promise<AsyncResult[]> {
     const c = await this.config();
     const replyTo = await this.replyTo(c);
-    const spans: Array<PublishSpan | undefined> = [];
-    let items: Array<{ queue: string; message: TransportMessage }>;
-    try {
-      items = calls.map((call) => {
-        const taskId = call.options?.taskId ?? randomUUID();
-        const span = startPublishSpan({ taskId, taskName: call.name, retries: call.options?.retries }, c.projectDir);
-        spans.push(span);
-        const headers = withTrace(call.options?.headers, span);
-        return this.messageFor(c, replyTo, call.name, call.args ?? [], call.kwargs ?? {}, { ...call.options, taskId, headers });
-      });
-    } catch (err) {
-      for (const s of spans) s?.end(err);
-      throw err;
-    }
     const broker = await this.broker();
-    items.forEach((it, i) => spans[i]?.destination(it.queue, broker.kind));
+    const chunk = broker.capabilities.publishChunk ?? calls.length;
+    const spans: Array<PublishSpan | undefined> = [];
+    const items: Array<{ queue: string; message: TransportMessage }> = [];
+    const sending: Array<Promise<void>> = [];
     try {
-      await broker.publishBatch(items);
+      for (let i = 0; i < calls.length; i += chunk) {
+        const part = calls.slice(i, i + chunk).map((call) => {
+          const taskId = call.options?.taskId ?? randomUUID();
+          const span = startPublishSpan({ taskId, taskName: call.name, retries: call.options?.retries }, c.projectDir);
+          spans.push(span);
+          const headers = withTrace(call.options?.headers, span);
+          const it = this.messageFor(c, replyTo, call.name, call.args ?? [], call.kwargs ?? {}, { ...call.options, taskId, headers });
+          span?.destination(it.queue, broker.kind);
+          return it;
+        });
+        items.push(...part);
+        sending.push(broker.publishBatch(part));
+        // Let that batch go out while the next one is built.
+        if (i + chunk < calls.length) await new Promise<void>((r) => setImmediate(r));
+      }
+      await Promise.all(sending);
     } catch (err) {
+      await Promise.allSettled(sending);
       for (const s of spans) s?.end(err);
       throw err;
     }

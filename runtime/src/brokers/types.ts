@@ -16,6 +16,12 @@ export interface BrokerCapabilities {
   priorities: 'lower-first' | 'higher-first' | 'none';
   /** A message held longer than this (ms) without ack is redelivered (the worker touches what it holds); undefined: on disconnect only. */
   visibilityTimeoutMs?: number;
+  /**
+   * A bulk enqueue (App.sendMany) hands the broker batches of at most this many messages, building
+   * the next while the broker sends the last (PostgreSQL: INSERTs in parallel on its pool; such a
+   * sendMany is not all-or-nothing). Undefined: one batch.
+   */
+  publishChunk?: number;
 }
 
 /** A message taken from a queue and not yet acknowledged. */

@@ -27,6 +27,12 @@ import { insertMessages } from './publish.js';
 import { fetchSql, nextVisibleSql } from './statements.js';
 import { parseJson, stringifyJson } from '../../serialization/json.js';
 
+/**
+ * sendMany hands over batches of this many, building the next while the last is inserted (INSERTs
+ * in parallel on the pool): measured ~1.25x on bulk x1000 against one INSERT (bench, 2 cores).
+ */
+const PUBLISH_CHUNK = 500;
+
 /** A named prepared statement the server does not have (or has under our name already): a transaction-mode pooler. */
 const PREPARED_MISMATCH = new Set(['26000', '42P05']);
 
@@ -80,7 +86,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     this.displayUrl = this.info.displayUrl;
     this.pollMs = this.info.pollMs;
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 30_000;
-    this.capabilities = { priorities: 'higher-first', visibilityTimeoutMs: this.info.leaseMs };
+    this.capabilities = { priorities: 'higher-first', visibilityTimeoutMs: this.info.leaseMs, publishChunk: PUBLISH_CHUNK };
     this.pool = newPool(this.info);
     this.s = ident(this.info.schema);
     this.ch = channels(this.info.schema);

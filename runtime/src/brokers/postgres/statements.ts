@@ -36,7 +36,14 @@ export function fetchSql(schema: string): string {
    RETURNING m.id::text AS id, m.queue, m.body, m.deliveries, m.lease::text AS lease, m.priority`;
 }
 
-/** Milliseconds until the next row of $1 becomes visible: an ETA, or a lease running out. */
+/**
+ * Milliseconds until the next scheduled row of $1 comes due (its ETA). A lease running out (a dead
+ * holder's rows) is not looked for here: the safety poll (`poll_interval`) finds it.
+ */
 export function nextVisibleSql(schema: string): string {
-  return `SELECT (extract(epoch FROM min(visible_at) - now()) * 1000)::float8 AS ms FROM ${ident(schema)}.messages WHERE queue = ANY($1::text[]) AND visible_at > now()`;
+  return `SELECT (extract(epoch FROM min(n.at) - now()) * 1000)::float8 AS ms
+    FROM unnest($1::text[]) AS u(q), LATERAL (
+      SELECT visible_at AS at FROM ${ident(schema)}.messages
+      WHERE scheduled AND queue = u.q AND visible_at > now()
+      ORDER BY visible_at LIMIT 1) n`;
 }
