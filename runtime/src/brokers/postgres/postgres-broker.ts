@@ -91,7 +91,8 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     this.s = ident(this.info.schema);
     this.ch = channels(this.info.schema);
     this.prepared = this.info.prepared;
-    this.notifier = new Notifier(this.info.schema, (text, values) => this.q(text, values, 'notify'));
+    // Not retried: events are best effort (dropped while the server is away, as before); a broadcast retries as a whole.
+    this.notifier = new Notifier(this.info.schema, (text, values) => this.pool.query(text, values));
     this.listener = new PostgresListener(this.info, [this.ch.messages, this.ch.events, this.ch.pidbox, this.ch.replies], (channel, payload) =>
       this.q('SELECT pg_notify($1, $2)', [channel, payload], 'probe notify'),
     );
@@ -463,7 +464,8 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
 
   async broadcast(request: ControlRequest): Promise<void> {
     await this.connect();
-    await this.notifier.send(this.ch.pidbox, [stringifyJson(controlBody(request))]);
+    const body = stringifyJson(controlBody(request));
+    await retryQuery(() => this.notifier.send(this.ch.pidbox, [body]), this.publishTimeoutMs, () => this.closed, `broadcast (${this.displayUrl})`);
   }
 
   async subscribeControl(handler: (request: ControlRequest) => void): Promise<() => Promise<void>> {
