@@ -209,7 +209,7 @@ export class App {
     const c = await this.config();
     const replyTo = await this.replyTo(c);
     const broker = await this.broker();
-    const chunk = broker.capabilities.publishChunk ?? calls.length;
+    const chunk = Math.max(1, broker.capabilities.publishChunk ?? calls.length);
     const spans: Array<PublishSpan | undefined> = [];
     const items: Array<{ queue: string; message: TransportMessage }> = [];
     const sending: Array<Promise<void>> = [];
@@ -224,7 +224,7 @@ export class App {
           span?.destination(it.queue, broker.kind);
           return it;
         });
-        items.push(...part);
+        for (const it of part) items.push(it);
         sending.push(broker.publishBatch(part));
         // Let that batch go out while the next one is built.
         if (i + chunk < calls.length) await new Promise<void>((r) => setImmediate(r));
