@@ -69,6 +69,9 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
   private readonly publishTimeoutMs: number;
   private pendingAcks: HeldValue[] = [];
   private ackFlight: Promise<void> = Promise.resolve();
+  private ackQueued = false;
+  /** The batch of the DELETE in flight. */
+  private acking: readonly HeldValue[] = [];
   private pendingEvents: string[] = [];
   private readonly notifier: Notifier;
   private prepared: boolean;
@@ -295,7 +298,8 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
    */
   private async sweepOrphans(): Promise<void> {
     if (!this.listener.up) return;
-    const held = [...this.qos.values()].map((h) => h.value.lease);
+    // Settled rows whose DELETE is pending or in flight are ours too: not orphans.
+    const held = [...[...this.qos.values()].map((h) => h.value), ...this.pendingAcks, ...this.acking].map((v) => v.lease);
     await this.q(
       `UPDATE ${this.s}.messages SET holder = NULL, lease = NULL, visible_at = now()
        WHERE holder = $1 AND visible_at < now() AND NOT (lease = ANY($2::uuid[]))`,
@@ -308,36 +312,54 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     const v = this.settle(delivery.tag);
     if (!v) return;
     this.pendingAcks.push(v);
-    if (this.pendingAcks.length === 1) queueMicrotask(() => void this.writeAcks());
+    this.scheduleAcks();
   }
 
-  private writeAcks(): Promise<void> {
-    const batch = this.pendingAcks;
-    this.pendingAcks = [];
-    if (!batch.length) return this.ackFlight;
+  /**
+   * At most one DELETE in flight and one queued behind it, which takes every ack pending when it
+   * starts. (A DELETE per microtask, chained, let acks pile up behind slow round trips on a busy
+   * server: settled rows, no longer extended, outlived their lease and were swept back while their
+   * DELETE waited, and ran again.)
+   */
+  private scheduleAcks(): Promise<void> {
+    if (this.ackQueued) return this.ackFlight;
+    this.ackQueued = true;
     const run = async () => {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await this.q(
-            `DELETE FROM ${this.s}.messages m USING unnest($1::bigint[], $2::uuid[]) AS a(id, lease) WHERE m.id = a.id AND m.lease = a.lease`,
-            [batch.map((b) => b.id), batch.map((b) => b.lease)],
-            'ack',
-            'ack',
-          );
-          return;
-        } catch (err) {
-          // An ack lost to a lost connection is a redelivery (acks are at-least-once); retry a few times first.
-          if (!isConnectionError(err) || attempt >= 5 || this.closed) return;
-          await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
-        }
+      this.ackQueued = false;
+      const batch = this.pendingAcks;
+      this.pendingAcks = [];
+      if (!batch.length) return;
+      this.acking = batch;
+      try {
+        await this.deleteAcked(batch);
+      } finally {
+        this.acking = [];
       }
     };
     this.ackFlight = this.ackFlight.then(run, run);
     return this.ackFlight;
   }
 
+  private async deleteAcked(batch: readonly HeldValue[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.q(
+          `DELETE FROM ${this.s}.messages m USING unnest($1::bigint[], $2::uuid[]) AS a(id, lease) WHERE m.id = a.id AND m.lease = a.lease`,
+          [batch.map((b) => b.id), batch.map((b) => b.lease)],
+          'ack',
+          'ack',
+        );
+        return;
+      } catch (err) {
+        // An ack lost to a lost connection is a redelivery (acks are at-least-once); retry a few times first.
+        if (!isConnectionError(err) || attempt >= 5 || this.closed) return;
+        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+      }
+    }
+  }
+
   async flush(): Promise<void> {
-    await this.writeAcks();
+    if (this.pendingAcks.length) await this.scheduleAcks();
     await this.ackFlight;
   }
 
