@@ -211,6 +211,10 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
     return this.once(`q:${queue}`, () => this.withChannel('declare queue', (open) => declareTaskQueue(open, queue, maxPriorityFrom(this.info.query)).then(noop), model));
   }
 
+  forgetQueue(queue: string): void {
+    this.declared.delete(`q:${queue}`);
+  }
+
   private ensureDeadLetterQueue(queue: string, model: ChannelModel): Promise<void> {
     return this.once(`dlq:${queue}`, () => this.withChannel('declare queue', async (open) => declareDeadLetterQueue(await open(), queue), model));
   }
