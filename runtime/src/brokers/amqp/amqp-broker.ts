@@ -7,7 +7,7 @@ import { ConnectionError } from '../../errors.js';
 import { ReplyBuffer, RpcBackend, type RpcTransport } from '../../backends/rpc.js';
 import { createLogger } from '../../util/log.js';
 import { Deadline, settledWithin, sleep, withDeadline } from '../../util/resilience.js';
-import { DEAD_LETTER_HEADERS, deadLetterEntry, type DeadLetterEntry } from '../dead-letter.js';
+import { DEAD_LETTER_HEADERS, deadLetterEntry, deadLetterLimits, type DeadLetterEntry, type DeadLetterLimits } from '../dead-letter.js';
 import { QoS } from '../qos.js';
 import type { BrokerOptions } from '../registry.js';
 import {
@@ -88,6 +88,7 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   readonly info: AmqpUrlInfo;
   readonly replies = new ReplyBuffer();
   private readonly publishTimeoutMs: number;
+  private readonly deadLetter: DeadLetterLimits;
   private readonly conn: AmqpConnection;
   private readonly emitter = new EventEmitter();
   private readonly pub = new ChannelSlot<ConfirmChannel>((m) => m.createConfirmChannel());
@@ -104,6 +105,7 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
     this.info = parseAmqpUrl(url);
     this.displayUrl = this.info.displayUrl;
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 30_000;
+    this.deadLetter = deadLetterLimits(opts.deadLetter);
     this.conn = new AmqpConnection(this.info, (m) => this.setup(m));
     this.conn.on('down', (err) => {
       log.warn(`connection to ${this.displayUrl} lost${err ? `: ${err.message}` : ''}; reconnecting`);
@@ -216,7 +218,21 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   }
 
   private ensureDeadLetterQueue(queue: string, model: ChannelModel): Promise<void> {
-    return this.once(`dlq:${queue}`, () => this.withChannel('declare queue', async (open) => declareDeadLetterQueue(await open(), queue), model));
+    return this.once(`dlq:${queue}`, () =>
+      this.withChannel(
+        'declare queue',
+        async (open) => {
+          const capped = await declareDeadLetterQueue(open, queue, this.deadLetter.maxLength);
+          if (!capped) {
+            log.warn(
+              `dead-letter queue ${queue} exists with other arguments: its length is not capped at ${this.deadLetter.maxLength} ` +
+                `(delete it to have it declared with x-max-length, or cap it with a policy: rabbitmqctl set_policy ... '{"max-length": N}')`,
+            );
+          }
+        },
+        model,
+      ),
+    );
   }
 
   private ensureExchange(name: string, type: string, durable: boolean, model: ChannelModel): Promise<void> {
@@ -321,9 +337,11 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
     // Its channel is gone: RabbitMQ redelivers it; dead-lettering a copy now would duplicate it.
     if (!held) return owner.settle(delivery.tag, 'drop');
     const dlq = deadLetterQueueName(delivery.queue);
-    const options = deadLetterOptions(held.msg, deadLetterEntry(delivery, reason));
+    const entry = deadLetterEntry({ queue: delivery.queue, raw: held.msg.content }, reason, { limits: this.deadLetter });
+    const options = deadLetterOptions(held.msg, entry);
+    const body = Buffer.isBuffer(entry.raw) ? entry.raw : Buffer.from(entry.raw, 'utf8');
     try {
-      await this.send('dead-letter', [{ exchange: '', routingKey: dlq, body: held.msg.content, options }], (m) => this.ensureDeadLetterQueue(dlq, m));
+      await this.send('dead-letter', [{ exchange: '', routingKey: dlq, body, options }], (m) => this.ensureDeadLetterQueue(dlq, m));
     } catch (err) {
       owner.settle(delivery.tag, 'requeue'); // not dead-lettered: do not lose it either
       throw err;
@@ -467,14 +485,14 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   }
 }
 
-/** The dead-lettered copy: same body and properties, the entry's fields as headers; no TTL (it must not vanish). */
+/** The dead-lettered copy: same body (its head past maxBytes) and properties, the entry's fields as headers; no TTL. */
 function deadLetterOptions(m: ConsumeMessage, e: DeadLetterEntry): Options.Publish {
   const p = m.properties;
   const h = DEAD_LETTER_HEADERS;
   const o: Options.Publish = {
     contentType: p.contentType as string | undefined,
     contentEncoding: p.contentEncoding as string | undefined,
-    headers: { ...(p.headers ?? {}), [h.reason]: e.reason, [h.queue]: e.queue, [h.time]: e.time },
+    headers: { ...(p.headers ?? {}), [h.reason]: e.reason, [h.queue]: e.queue, [h.time]: e.time, [h.size]: e.size, ...(e.truncated ? { [h.truncated]: true } : {}) },
     deliveryMode: 2,
     priority: p.priority as number | undefined,
     correlationId: p.correlationId as string | undefined,

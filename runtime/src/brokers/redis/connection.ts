@@ -70,13 +70,24 @@ export async function connectOnce(client: Redis, info: Pick<RedisUrlInfo, 'host'
     first ??= err;
   };
   client.on('error', onError);
+  // While this first connect runs, a failure ends the client ('end') instead of leaving it
+  // reconnecting in the background, so a later connectOnce (a retry on startup) starts afresh.
+  const retryStrategy = client.options.retryStrategy;
+  client.options.retryStrategy = () => null;
   try {
-    if (client.status === 'wait' || client.status === 'end') await client.connect();
+    if (['wait', 'end', 'close', 'reconnecting'].includes(client.status)) await client.connect();
     else if (client.status !== 'ready') await client.ping();
   } catch (err) {
-    client.disconnect();
+    await new Promise<void>((resolve) => {
+      if (client.status === 'end') return resolve();
+      client.once('end', () => resolve());
+      setTimeout(resolve, 1000).unref();
+    });
+    // (disconnect() on an ended client would mark the next connect as closing on purpose)
+    if (client.status !== 'end') client.disconnect();
     throw new ConnectionError(describeConnectError(info, first ?? err), { cause: first ?? err });
   } finally {
+    client.options.retryStrategy = retryStrategy;
     client.off('error', onError);
   }
 }

@@ -5,7 +5,7 @@ import { ConnectionError } from '../../errors.js';
 import { encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import { nowSeconds } from '../../protocol/time.js';
 import type { SprigEvent } from '../../events/types.js';
-import { deadLetterEntry, encodeDeadLetter } from '../dead-letter.js';
+import { deadLetterEntry, deadLetterLimits, encodeDeadLetter, type DeadLetterLimits } from '../dead-letter.js';
 import { QoS } from '../qos.js';
 import type { BrokerOptions } from '../registry.js';
 import {
@@ -64,6 +64,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   readonly visibilityTimeout: number;
   private readonly info: RedisUrlInfo;
   private readonly publishTimeoutMs: number;
+  private readonly deadLetter: DeadLetterLimits;
   private readonly emitter = new EventEmitter();
   private readonly bound = new Set<string>();
   private readonly consumers = new Set<RedisConsumer>();
@@ -88,6 +89,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     const fromUrl = Number(this.info.query.get('visibility_timeout'));
     this.visibilityTimeout = opts.visibilityTimeout ?? (fromUrl > 0 ? fromUrl : DEFAULT_VISIBILITY_TIMEOUT);
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 30_000;
+    this.deadLetter = deadLetterLimits(opts.deadLetter);
     this.capabilities = { priorities: 'lower-first', visibilityTimeoutMs: this.visibilityTimeout * 1000 };
     this.client = defineScripts(
       watchConnection(new Redis(baseOptions(this.info, opts.connectionName ? { connectionName: opts.connectionName } : {})), this.displayUrl, log, {
@@ -244,8 +246,9 @@ export class RedisBroker implements Broker, ConsumerHost {
       await this.cmd(runScript(this.client, 'requeue', keys, [delivery.tag]), 'reject');
       return;
     }
-    const entry = encodeDeadLetter(deadLetterEntry(delivery, reason));
-    await this.cmd(runScript(this.client, 'deadLetter', [...keys, deadLetterQueueName(delivery.queue)], [delivery.tag, entry]), 'reject');
+    const entry = encodeDeadLetter(deadLetterEntry(delivery, reason, { limits: this.deadLetter }));
+    const dlq = deadLetterQueueName(delivery.queue);
+    await this.cmd(runScript(this.client, 'deadLetter', [...keys, dlq], [delivery.tag, entry, this.deadLetter.maxLength]), 'reject');
   }
 
   async touch(deliveries: readonly Delivery[]): Promise<void> {
