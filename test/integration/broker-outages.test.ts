@@ -148,6 +148,26 @@ test('AMQP: a queue deleted under a running worker (basic.cancel) is declared ag
   await stop(w);
 });
 
+test('AMQP: a publish to a queue deleted since it was declared is not dropped: the queue is declared again and the message is in it', async () => {
+  const { AmqpBroker } = await import('../../runtime/src/brokers/amqp/amqp-broker.js');
+  const q = uniqueQueue();
+  amqpQueues.push(q);
+  const b = new AmqpBroker(AMQP_PLAIN_URL);
+  await b.connect();
+  try {
+    await b.publish(q, buildTaskMessage({ name: 'add', args: [1, 1], queue: q }));
+    assert.equal(await b.queueLength(q), 1);
+    const conn = await amqp.connect(AMQP_PLAIN_URL);
+    const ch = await conn.createChannel();
+    await ch.deleteQueue(q);
+    await conn.close();
+    await b.publish(q, buildTaskMessage({ name: 'add', args: [2, 2], queue: q }));
+    assert.equal(await b.queueLength(q), 1, 'the second message is in the declared-again queue (RabbitMQ drops an unroutable one)');
+  } finally {
+    await b.close();
+  }
+});
+
 // ---- item 12: a failed Redis publish was not sent ------------------------------------------------
 
 test('Redis: a publish that failed during an outage was not sent and does not arrive when Redis is back; one whose outage ends in time arrives once', async () => {

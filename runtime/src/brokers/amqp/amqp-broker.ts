@@ -261,25 +261,41 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
    */
   private async send(what: string, items: readonly Outgoing[], before?: (model: ChannelModel) => Promise<void>): Promise<void> {
     const deadline = new Deadline(this.publishTimeoutMs);
+    let pending = items;
     for (;;) {
       if (this.closed) throw new ConnectionError(`${what}: the broker connection is closed`);
       const model = await this.conn.ready(deadline.left, what);
+      // A task queue deleted since we declared it: RabbitMQ would confirm and drop the message
+      // (no route). `mandatory` makes it come back (basic.return, before its confirm): declare again, resend.
+      const returned = new Set<Outgoing>();
+      const onReturn = (m: { fields: { routingKey: string }; content: Buffer }) => {
+        const it = pending.find((i) => i.queue && !returned.has(i) && i.routingKey === m.fields.routingKey && i.body.equals(m.content));
+        if (it) returned.add(it);
+      };
+      let ch: ConfirmChannel | undefined;
       try {
         if (before) await before(model);
-        for (const q of new Set(items.map((i) => i.queue))) if (q) await this.ensureQueue(q, model);
-        const ch = await this.pub.get(model);
+        for (const q of new Set(pending.map((i) => i.queue))) if (q) await this.ensureQueue(q, model);
+        ch = await this.pub.get(model);
+        ch.on('return', onReturn);
         const confirms: Array<Promise<void>> = [];
-        for (const it of items) {
+        for (const it of pending) {
           let ok = true;
+          const options = it.queue ? { ...it.options, mandatory: true } : it.options;
           const p = new Promise<void>((resolve, reject) => {
-            ok = ch.publish(it.exchange, it.routingKey, it.body, it.options, (err: unknown) => (err ? reject(err) : resolve()));
+            ok = ch!.publish(it.exchange, it.routingKey, it.body, options, (err: unknown) => (err ? reject(err) : resolve()));
           });
           p.catch(noop); // handled by Promise.all below; must not count as unhandled meanwhile
           confirms.push(p);
           if (!ok) await drained(ch);
         }
         await confirmedBy(Promise.all(confirms), deadline, what);
-        return;
+        if (!returned.size) return;
+        for (const it of returned) if (it.queue) this.forgetQueue(it.queue);
+        const gone = [...new Set([...returned].map((i) => i.queue))].join(', ');
+        if (deadline.passed) throw new ConnectionError(`${what}: queue ${gone} does not exist (deleted?) and was not declared again in time; it was not sent`);
+        log.warn(`${what}: queue ${gone} was gone (deleted?): declaring it again and sending again`);
+        pending = [...returned];
       } catch (err) {
         if (this.closed) throw new ConnectionError(`${what}: the broker connection is closed`, { cause: err });
         if (err instanceof ConnectionError) throw err;
@@ -291,6 +307,8 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
           throw new ConnectionError(`${what}: no connection to RabbitMQ at ${this.info.host}:${this.info.port} within ${Math.round(this.publishTimeoutMs / 1000)} s`, { cause: err });
         }
         await sleep(Math.min(100, deadline.left));
+      } finally {
+        ch?.off('return', onReturn);
       }
     }
   }

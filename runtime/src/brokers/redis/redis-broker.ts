@@ -331,9 +331,18 @@ export class RedisBroker implements Broker, ConsumerHost {
       sub.on('pmessage', (pat: string, channel: string, raw: string) => {
         for (const h of this.patternHandlers.get(pat) ?? []) h(channel, raw);
       });
-      this.subReady = connectOnce(sub, this.info);
+      // A failed first connect is not kept: the next subscribe tries again on a new connection.
+      const ready = connectOnce(sub, this.info);
+      this.subReady = ready;
+      ready.catch(() => {
+        if (this.subReady !== ready) return;
+        this.sub = undefined;
+        this.subReady = undefined;
+        sub.disconnect();
+      });
     }
     await this.subReady;
+    if (!this.sub) throw new ConnectionError('subscribe: the broker connection is closed');
     let set = this.patternHandlers.get(pattern);
     if (!set) {
       this.patternHandlers.set(pattern, (set = new Set()));
