@@ -90,7 +90,8 @@ async function stopRedis(server: ChildProcess): Promise<void> {
 }
 
 function worker(args: string[]): Spawned {
-  const w = runCli(['worker', '--app', FIXTURE_TASKS, '-P', 'async', '-c', '2', '--loglevel', 'info', ...args]);
+  // The brokers' own loggers follow SPRIG_LOG_LEVEL (npm test sets warn): their info lines are asserted here.
+  const w = runCli(['worker', '--app', FIXTURE_TASKS, '-P', 'async', '-c', '2', '--loglevel', 'info', ...args], { env: { SPRIG_LOG_LEVEL: 'info' } });
   workers.push(w);
   return w;
 }
