@@ -22,6 +22,7 @@ import { buildTaskMessage } from '../../runtime/src/protocol/message.js';
 import { ConnectionError } from '../../runtime/src/errors.js';
 import { FIXTURE_TASKS, runCli, uniqueQueue, waitFor, type Spawned } from '../helpers.js';
 import { AMQP_PLAIN_URL, TcpProxy } from './amqp-helpers.js';
+import { dropSchema, PG_BASE, pgUrl, testSchema } from './postgres-helpers.js';
 
 const SHARED_REDIS = process.env.SPRIG_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -280,6 +281,35 @@ test('AMQP: a worker started while RabbitMQ refuses connections retries and come
   } finally {
     await proxy.close();
   }
+});
+
+test('PostgreSQL: a worker started while the server refuses connections retries and comes up; the embedded broker is retried too', async () => {
+  const base = new URL(PG_BASE);
+  const proxy = new TcpProxy({ host: base.hostname, port: Number(base.port || 5432) });
+  await proxy.start();
+  proxy.down();
+  const schema = testSchema();
+  const direct = pgUrl(schema);
+  const viaProxy = direct.replace(`${base.hostname}:${base.port || 5432}`, `127.0.0.1:${proxy.port}`);
+  const q = uniqueQueue();
+  const w = worker(['--broker', viaProxy, '-Q', q]);
+  try {
+    await waitFor(() => /broker not reachable at postgres:\/\/\S+: .+; retrying in \d+\.\d s \(attempt 2 of \d+\)/.test(w.err()) || w.proc.exitCode !== null, 30_000, 'the first retry line');
+    assert.equal(w.proc.exitCode, null, `the worker exited:\n${w.err()}`);
+    proxy.up();
+    await ready(w, 90_000);
+    const app = client(direct, q);
+    assert.equal(await app.sendTask('add', [3, 4]).get({ timeout: 30 }), 7);
+    await stop(w);
+  } finally {
+    await proxy.close();
+    await dropSchema(PG_BASE, schema).catch(() => undefined);
+  }
+  const port = await sparePort();
+  const e = worker(['--broker', `sprig://127.0.0.1:${port}?token=t`, '-Q', uniqueQueue(), '--broker-connection-max-retries', '1']);
+  assert.notEqual(await e.exit, 0);
+  assert.match(e.err(), /broker not reachable at sprig:\/\/127\.0\.0\.1:\d+\?token=\*\*\*: .*ECONNREFUSED.*; retrying in/);
+  assert.match(e.err(), /after 2 attempts: .*; giving up/);
 });
 
 // ---- item 14: a Redis outage under a running worker ----------------------------------------------
