@@ -150,6 +150,36 @@ test('AMQP: a queue deleted under a running worker (basic.cancel) is declared ag
   await stop(w);
 });
 
+test('AMQP: the rpc reply subscription whose queue is deleted (basic.cancel) declares it again and consumes from it', async () => {
+  const { AmqpBroker } = await import('../../runtime/src/brokers/amqp/amqp-broker.js');
+  const b = new AmqpBroker(AMQP_PLAIN_URL);
+  await b.connect();
+  const conn = await amqp.connect(AMQP_PLAIN_URL);
+  conn.on('error', () => undefined);
+  const consumers = async (queue: string) => {
+    const c = await conn.createChannel();
+    c.on('error', () => undefined);
+    try {
+      return (await c.checkQueue(queue)).consumerCount;
+    } catch {
+      return -1; // 404: not there
+    } finally {
+      await c.close().catch(() => undefined);
+    }
+  };
+  try {
+    const queue = await b.replyQueue();
+    assert.equal(await consumers(queue), 1);
+    const ch = await conn.createChannel();
+    await ch.deleteQueue(queue);
+    await ch.close();
+    await waitFor(async () => (await consumers(queue)) === 1, 20_000, 'the reply queue declared again, with its consumer');
+  } finally {
+    await b.close();
+    await conn.close().catch(() => undefined);
+  }
+});
+
 test('AMQP: a publish to a queue deleted since it was declared is not dropped: the queue is declared again and the message is in it', async () => {
   const { AmqpBroker } = await import('../../runtime/src/brokers/amqp/amqp-broker.js');
   const q = uniqueQueue();
