@@ -111,6 +111,12 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
       log.warn(`connection to ${this.displayUrl} lost${err ? `: ${err.message}` : ''}; reconnecting`);
       this.emitter.emit('disconnect');
     });
+    this.conn.on('reconnecting', (attempt, delayMs, lastError) => {
+      // One line per attempt: the first five, then every tenth (as the Redis broker does).
+      if (attempt > 5 && attempt % 10 !== 0) return;
+      const why = lastError ? ` (last: ${(lastError as Error).message ?? String(lastError)})` : '';
+      log.info(`reconnecting to ${this.displayUrl} (attempt ${attempt}, in ${(delayMs / 1000).toFixed(1)} s)${why}`);
+    });
     this.conn.on('up', (m, reconnected) => {
       if (reconnected) void this.resume(m);
     });
