@@ -1,5 +1,5 @@
 /** Sprig's public API: the one barrel. */
-export { task, sendTask, configure, defaultApp, App, type ApplyOptions } from './app/app.js';
+export { task, sendTask, signature, configure, defaultApp, App, type ApplyOptions } from './app/app.js';
 export type { Task, TaskOptions, TaskContext, BoundTaskFn, BoundArgs, BoundTaskOptions, UnboundTaskOptions } from './app/task.js';
 export { currentTask } from './app/context.js';
 export { AsyncResult, type GetOptions } from './app/result.js';

@@ -16,7 +16,7 @@ import { configureSigning } from '../serialization/signed.js';
 import { AppEvents } from '../events/receiver.js';
 import { startPublishSpan } from '../tracing/otel.js';
 import type { PublishSpan } from '../tracing/types.js';
-import { taskSignature, toSigDicts, restoreGroupResult, type CanvasHost, type GroupResult, type SignatureLike } from './canvas.js';
+import { taskSignature, toSigDicts, restoreGroupResult, type CanvasHost, type GroupResult, type Signature, type SignatureLike, type SignatureOptions } from './canvas.js';
 import { ensureChordsAllowed, type CeleryOptions } from './canvas-apply.js';
 import type { SignatureDict } from '../protocol/signature.js';
 
@@ -248,6 +248,12 @@ export class App {
     return new AsyncResult<R>(id, () => this.backend());
   }
 
+  /** A signature of a task known by name only (a Python task, say): `app.signature('app.add', [2, 2])`. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  signature<In = any, R = unknown>(name: string, args: unknown[] = [], options: SignatureOptions = {}): Signature<In, R> {
+    return taskSignature<In, R>(name, args, () => this.canvasContext()).set(options);
+  }
+
   /** A group saved with GroupResult.save() (by Sprig or Celery), or null. */
   restoreGroup(id: string): Promise<GroupResult | null> {
     return restoreGroupResult(this.canvasContext(), id);
@@ -393,6 +399,12 @@ export function task<F extends BoundTaskFn>(name: string, fn: F, options: BoundT
 export function task<F extends AnyFn>(name: string, fn: F, options?: UnboundTaskOptions): Task<Parameters<F>, ReturnType<F>>;
 export function task(name: string, fn: AnyFn, options: TaskOptions = {}): Task {
   return defineTask(name, fn, options, defaultApp);
+}
+
+/** A signature by task name on the default app (Celery's `signature('tasks.add', args=(2, 2))`). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function signature<In = any, R = unknown>(name: string, args: unknown[] = [], options: SignatureOptions = {}): Signature<In, R> {
+  return defaultApp().signature<In, R>(name, args, options);
 }
 
 /** Enqueue a task by name on the default app: `sendTask('proj.tasks.add', [2, 3])`. */
