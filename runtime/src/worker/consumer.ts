@@ -21,6 +21,7 @@ import { passTraceHeaders, startProcessSpan, tracing } from '../tracing/otel.js'
 import type { ProcessSpan, PublishSpan } from '../tracing/types.js';
 import { isEmptyEmbed } from '../protocol/signature.js';
 import { Workflow } from './canvas.js';
+import { resultIdOf } from '../app/canvas-apply.js';
 
 /** A retry's next attempt, built before RETRY is stored, published after; `pub`: its publish span. */
 interface RetryMessage {
@@ -202,6 +203,8 @@ export class TaskConsumer {
       expires: req.expires ? toCeleryIso(req.expires) : null,
       root_id: req.rootId,
       parent_id: req.parentId,
+      ...(req.groupId ? { group: req.groupId } : {}),
+      ...(req.embed.chord ? { chord: resultIdOf(req.embed.chord) ?? null } : {}),
     });
     const delay = req.eta ? req.eta.getTime() - Date.now() : 0;
     if (delay > 0) {
