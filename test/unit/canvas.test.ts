@@ -41,8 +41,9 @@ test("a signature is Celery's dict: task, args, kwargs, options, subtask_type, i
 
 test('types flow: the result of a step is the first argument of the next', () => {
   // number -> string -> number: fits.
-  const ok = chain(add.s(1, 2), toStr.s(), len.s());
-  type Out = Awaited<ReturnType<ReturnType<typeof ok.applyAsync>['get']>>;
+  const fits = chain(add.s(1, 2), toStr.s(), len.s());
+  type Out = Awaited<ReturnType<ReturnType<typeof fits.applyAsync>['get']>>;
+  assert.equal(fits.toDict().subtask_type, 'chain');
   const out: Out = 3;
   // @ts-expect-error the chain gives a number, not a string
   const wrong: Out = 'x';

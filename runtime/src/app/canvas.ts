@@ -6,11 +6,10 @@
  * whose steps do not fit is a compile error. It serializes exactly as Celery's does (toJSON), so
  * Python workers run a Sprig client's canvas and the other way round.
  */
-import { randomUUID } from 'node:crypto';
 import { parseSignature, type SignatureDict } from '../protocol/signature.js';
 import { chainSig, chordSig, cloneSig, freeze, groupSig, applySignature, type ApplyContext, type CeleryOptions, type ResultNode } from './canvas-apply.js';
 import { AsyncResult, type GetOptions } from './result.js';
-import { READY_STATES, type ResultBackend } from '../backends/types.js';
+import type { ResultBackend } from '../backends/types.js';
 import { ConfigError } from '../errors.js';
 
 /** What a signature needs of its app: a way to send (and the results' backend). */
