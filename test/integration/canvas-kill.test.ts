@@ -91,7 +91,7 @@ test("the Redis join: Celery's keys and entries, a part counted once, a part Cel
       { taskId: 'b', state: 'SUCCESS', result: 2 },
       { taskId: 'c', state: 'SUCCESS', result: 3 },
     ]);
-    assert.deepEqual(await redis.zrange(`celery-taskset-meta-${gid}.j`, 0, 0), ['[1, "a", "SUCCESS", 1]']);
+    assert.deepEqual(await redis.zrange(`celery-taskset-meta-${gid}.j`, "0", "0"), ['[1, "a", "SUCCESS", 1]']);
     // Another part redelivered does not fire it again; the completing one does (it died before sending the body).
     assert.equal(await b.chords.partReturn({ groupId: gid, taskId: 'b', groupIndex: 1, state: 'SUCCESS', result: 2 }), null);
     assert.ok(await b.chords.partReturn({ groupId: gid, taskId: 'a', groupIndex: 0, state: 'SUCCESS', result: 1 }));

@@ -33,7 +33,7 @@ for (const t of targets) {
     let app: App;
 
     before(async () => {
-      worker = runCli(['worker', '--app', TASKS, '--broker', t.url, '-Q', queue, '-P', 'async', '-c', '8', '-l', 'info'], { env: t.env });
+      worker = runCli(['worker', '--app', TASKS, '--broker', t.url, '-Q', queue, '-P', 'async', '-c', '8', '-E', '-l', 'info'], { env: t.env });
       await waitFor(() => worker.err().includes('ready:') || worker.proc.exitCode !== null, 30_000, 'worker ready');
       assert.equal(worker.proc.exitCode, null, worker.err());
       app = new App({ brokerUrl: t.url, defaultQueue: queue, projectDir: t.projectDir });
@@ -98,6 +98,32 @@ for (const t of targets) {
       assert.equal(await chain(chord([add.s(1, 1), add.s(2, 2)], tsum.s()), mul.s(10)).applyAsync().get(T), 60);
       // A chord whose header parts are chains.
       assert.equal(await chord([chain(add.s(1, 1), mul.s(10)), chain(add.s(2, 2), mul.s(10))], tsum.s()).applyAsync().get(T), 60);
+    });
+
+    test('task-received events carry root_id, parent_id, group and the chord body: the canvas tree', async () => {
+      const seen: Array<Record<string, unknown>> = [];
+      const off = await (await app.broker()).subscribeEvents((e) => {
+        if (e.type === 'task-received') seen.push(e as unknown as Record<string, unknown>);
+      });
+      try {
+        const c = chain(add.s(1, 1), add.s(2)).applyAsync();
+        assert.equal(await c.get(T), 4);
+        const first = c.parent as { id: string };
+        const ch = chord([add.s(1, 1), add.s(2, 2)], tsum.s()).applyAsync();
+        assert.equal(await ch.get(T), 6);
+        const gid = (ch.parent as { id: string }).id;
+        await waitFor(() => seen.some((e) => e.uuid === ch.id), 10_000, 'the chord body received');
+        const step2 = seen.find((e) => e.uuid === c.id)!;
+        assert.equal(step2.root_id, first.id);
+        assert.equal(step2.parent_id, first.id);
+        const parts = seen.filter((e) => e.group === gid);
+        assert.equal(parts.length, 2);
+        for (const p of parts) assert.equal(p.chord, ch.id);
+        const body = seen.find((e) => e.uuid === ch.id)!;
+        assert.ok(parts.some((p) => p.uuid === body.parent_id), 'the body is sent by the part that completed the chord');
+      } finally {
+        await off();
+      }
     });
 
     test('immutable: si() ignores the previous result', async () => {
