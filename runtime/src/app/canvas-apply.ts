@@ -174,7 +174,7 @@ export async function ensureChordsAllowed(ctx: ApplyContext): Promise<ResultBack
   const backend = await ctx.backend();
   if (!backend.chords) {
     throw new ConfigError(
-      `a chord needs a result backend that can join its parts: ${backend.kind} cannot (set resultBackend to redis://, postgres://, or use the embedded broker or memory:// for results)`,
+      `a chord needs a result backend that can join its parts: ${backend.kind} cannot (set resultBackend to redis:// or postgres://, or use the embedded broker or memory:// for results)`,
     );
   }
   return backend;
