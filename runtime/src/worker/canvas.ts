@@ -126,21 +126,18 @@ export class Workflow {
     }
     const parts = await join.partReturn({ groupId, taskId, groupIndex, state, result });
     if (!parts) return;
-    try {
-      const failed = parts.find((p) => PROPAGATE.has(p.state));
-      if (failed) {
-        await this.chordError(body, `Dependency ${failed.taskId} raised ${excRepr(failed.result)}`, req);
-        return;
-      }
+    const failed = parts.find((p) => PROPAGATE.has(p.state));
+    if (failed) await this.chordError(body, `Dependency ${failed.taskId} raised ${excRepr(failed.result)}`, req);
+    else {
       try {
         await applySignature(body, [parts.map((p) => p.result)], {}, this.lineage(req), this.ctx(req));
       } catch (err) {
+        // A broker that is down: the join stays, the part is redelivered and sends the body then.
         if (!(err instanceof ConfigError)) throw err;
         await this.chordError(body, `Callback error: ${(err as Error).name}(${pyrepr((err as Error).message)})`, req);
       }
-    } finally {
-      await join.done(groupId);
     }
+    await join.done(groupId);
   }
 
   /** Celery's chord_error_from_stack: the body's errbacks, then the body fails with ChordError. */
