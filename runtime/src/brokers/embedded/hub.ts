@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ResultStore } from '../../backends/memory.js';
+import { ChordStore } from '../../backends/chord-store.js';
 import { READY_STATES, type ResultMeta } from '../../backends/types.js';
 import { ProtocolError } from '../../errors.js';
 import type { SprigEvent } from '../../events/types.js';
@@ -77,6 +78,8 @@ export class Hub implements Compactor {
   private readonly sessions = new Set<Session>();
   private consumers: HubConsumer[] = [];
   private readonly results = new ResultStore();
+  /** Chord joins (not journaled: a join in progress does not survive a broker restart). */
+  private readonly chords = new ChordStore();
   private readonly replies = new Map<string, Array<{ body: unknown; at: number }>>();
   private readonly collectors = new Map<string, Collector[]>();
   private readonly bootId = randomBytes(4).toString('hex');
@@ -391,6 +394,14 @@ export class Hub implements Compactor {
         return this.resultWait(s, String(f.taskId), typeof f.timeoutMs === 'number' ? f.timeoutMs : undefined);
       case 'resultForget':
         return this.resultForget(String(f.taskId));
+      case 'chordSize':
+        if (!Number.isSafeInteger(f.size) || f.size < 0) throw new ProtocolError('chordSize: size must be an integer >= 0');
+        return this.chords.setSize(String(f.groupId), f.size);
+      case 'chordPart':
+        if (!f.part || typeof f.part.taskId !== 'string' || typeof f.part.groupId !== 'string') throw new ProtocolError('chordPart: part.groupId and part.taskId are required');
+        return this.chords.partReturn(f.part);
+      case 'chordDone':
+        return this.chords.done(String(f.groupId));
       case 'eventPublish':
         return this.publishEvents(f.events);
       case 'subscribeEvents':
@@ -491,6 +502,7 @@ export class Hub implements Compactor {
   private sweep(): void {
     const now = Date.now();
     for (const [id] of this.results.entries()) this.results.get(id); // get() drops expired entries
+    this.chords.sweep(now);
     for (const [key, list] of this.replies) {
       while (list.length > 0 && now - list[0]!.at > REPLY_TTL_MS) list.shift();
       if (list.length === 0) this.replies.delete(key);

@@ -9,7 +9,7 @@
  *
  * Messages are carried as the kombu JSON envelope string (`raw`), the same bytes the journal stores.
  */
-import type { ResultMeta } from '../../backends/types.js';
+import type { ChordEntry, ChordPart, ResultMeta } from '../../backends/types.js';
 import type { SprigEvent } from '../../events/types.js';
 import type { ControlRequest } from '../../protocol/control.js';
 
@@ -49,6 +49,10 @@ export interface Ops {
   /** Replies with the ready meta, or null when `timeoutMs` passed first (no timeout: wait forever). */
   resultWait: { req: { taskId: string; timeoutMs?: number }; res: ResultMeta | null };
   resultForget: { req: { taskId: string }; res: null };
+  /** Chord joins (backends/chord-store.ts). */
+  chordSize: { req: { groupId: string; size: number }; res: null };
+  chordPart: { req: { part: ChordPart }; res: ChordEntry[] | null };
+  chordDone: { req: { groupId: string }; res: null };
   eventPublish: { req: { events: SprigEvent[] }; res: null };
   subscribeEvents: { req: { on: boolean }; res: null };
   controlBroadcast: { req: { request: ControlRequest }; res: null };
@@ -95,6 +99,9 @@ const OP_NAMES: ReadonlySet<string> = new Set<OpName>([
   'resultGet',
   'resultWait',
   'resultForget',
+  'chordSize',
+  'chordPart',
+  'chordDone',
   'eventPublish',
   'subscribeEvents',
   'controlBroadcast',
