@@ -47,7 +47,7 @@ test('events --json prints a real worker\'s events, one JSON object per line', a
   await waitFor(() => worker.err().includes('ready:') || worker.proc.exitCode !== null, 20_000, 'worker ready');
   app = new App({ brokerUrl: REDIS_URL, defaultQueue: q });
   const r = app.sendTask('add', [2, 3]);
-  assert.equal(await r.get({ timeout: 10 }), 5);
+  assert.equal(await r.get({ timeout: 30 }), 5);
   const mine = await waitFor(() => {
     const evs = parseLines(events.out()).filter((e) => e.hostname === `events-test@${q}`);
     return evs.some((e) => e.type === 'task-succeeded' && e.uuid === r.id) ? evs : null;
