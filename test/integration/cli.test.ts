@@ -185,6 +185,27 @@ test('two tasks under one name: the worker warns at start with both file:line', 
   }
 });
 
+test('two tasks under one name after an autoreload: the worker warns then too, with both file:line', async () => {
+  const file = path.join(dir, 'reload-dup.ts');
+  fs.writeFileSync(file, ["import { task } from 'sprig-queue';", "export const mul = task('mul', (a: number, b: number) => a * b);"].join('\n'));
+  const w = runCli(['worker', '--app', file, '--autoreload', '--broker', REDIS, '-Q', uniqueQueue(), '-c', '1', '-P', 'async']);
+  try {
+    await waitFor(() => /autoreload: watching/.test(w.err()) || w.proc.exitCode !== null, 30_000, 'the worker watching its file');
+    assert.doesNotMatch(w.err(), /defined twice/);
+    fs.writeFileSync(file, ["import { task } from 'sprig-queue';", "export const mul = task('mul', (a: number, b: number) => a * b);", '', "export const mul2 = task('mul', (a: number) => a * 2);"].join('\n'));
+    await waitFor(() => /defined twice/.test(w.err()) || w.proc.exitCode !== null, 30_000, 'the warning after the reload');
+    assert.match(w.err(), /autoreload: loaded new code[^\n]*\n[^\n]*WARN.*task "mul" is defined twice: at \S*reload-dup\.ts:2:\d+ and at \S*reload-dup\.ts:4:\d+; the second definition is the one that runs/);
+    // Saved again with the duplicate still there: said again, once per reload.
+    const warnings = () => w.err().match(/defined twice/g)?.length ?? 0;
+    fs.appendFileSync(file, '\n// touched\n');
+    await waitFor(() => (w.err().match(/autoreload: loaded new code/g)?.length ?? 0) >= 2 || w.proc.exitCode !== null, 30_000, 'the second reload');
+    assert.equal(warnings(), 2, w.err());
+  } finally {
+    w.proc.kill('SIGTERM');
+    await w.exit;
+  }
+});
+
 test('a running task: `sprig call --wait` says STARTED (and where) while it waits, `sprig result` says STARTED, not PENDING', async () => {
   const w = runCli(['call', 'slow', '--args', '[600000]', '--broker', REDIS, '-Q', queue, '--wait']);
   let id = '';
