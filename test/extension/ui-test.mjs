@@ -271,6 +271,80 @@ export async function runUiTest(o) {
     if (titleButtons.some((l) => /Pause|Resume/.test(l))) throw new Error(`a Pause button in the view title too: ${titleButtons}`);
   });
 
+  await step('rows: a running task shows its time so far, a countdown task when it is scheduled for, args as JSON', async () => {
+    await monitor.locator('.row[data-state="STARTED"] .desc', { hasText: /running \d+ (s|min)/ }).first().waitFor({ timeout: 20_000 });
+    const scheduled = monitor.locator('.row[data-state="RECEIVED"]', { has: monitor.locator('.desc', { hasText: /scheduled for \d\d:\d\d:\d\d/ }) }).first();
+    await scheduled.waitFor({ timeout: 20_000 });
+    await scheduled.click();
+    // add [1, 1] --countdown 600: its args as JSON (the event carries the repr "(1, 1)").
+    await monitor.locator('.row[data-kind="detail"]', { hasText: 'args' }).filter({ hasText: '[1, 1]' }).first().waitFor({ timeout: 10_000 });
+    await scheduled.click(); // collapsed again
+  });
+
+  await step('a narrow side bar (~280 px): no row overflows; worker names and figures are whole', async () => {
+    const sidebar = await page.locator('.part.sidebar').boundingBox();
+    if (!sidebar) throw new Error('no side bar');
+    await page.mouse.move(sidebar.x + sidebar.width + 1, sidebar.y + 300);
+    await page.mouse.down();
+    await page.mouse.move(sidebar.x + 280, sidebar.y + 300, { steps: 8 });
+    await page.mouse.up();
+    await page.waitForTimeout(800);
+    const report = await monitor.locator('#list').evaluate((list) => {
+      const out = { width: list.clientWidth, rows: 0, problems: [] };
+      const clipped = (el) => !!el && el.offsetWidth > 0 && el.scrollWidth > el.clientWidth + 1;
+      for (const row of list.querySelectorAll('.row:not([hidden])')) {
+        out.rows++;
+        const r = row.getBoundingClientRect();
+        const name = `${row.dataset.kind} ${row.textContent.slice(0, 40)}`;
+        if (row.scrollWidth > row.clientWidth + 1) out.problems.push(`${name}: content ${row.scrollWidth} px wide in ${row.clientWidth} px`);
+        for (const c of row.children) {
+          const b = c.getBoundingClientRect();
+          if (c.offsetWidth > 0 && b.right > r.right + 1) out.problems.push(`${name}: .${c.className} ends past the row (${Math.round(b.right)} > ${Math.round(r.right)})`);
+        }
+        if (row.dataset.kind === 'worker' && row.querySelector('.node')) {
+          const short = row.querySelector('.stats-short');
+          if (clipped(row.querySelector('.node'))) out.problems.push(`${name}: the worker's node name is cut`);
+          if (!short || short.offsetWidth === 0 || clipped(short)) out.problems.push(`${name}: its figures are not shown whole`);
+        }
+        if (row.dataset.kind === 'task' && clipped(row.querySelector('.id'))) out.problems.push(`${name}: the task id is cut`);
+      }
+      return out;
+    });
+    if (report.width > 320 || report.width < 200) throw new Error(`the monitor is ${report.width} px wide, not about 280`);
+    if (report.rows < 5) throw new Error(`only ${report.rows} rows drawn`);
+    if (report.problems.length) throw new Error(report.problems.slice(0, 6).join('; '));
+    await shot('monitor-narrow.png');
+  });
+
+  await step('High Contrast: the selected row (focused or not) and an expanded one have a visible outline', async () => {
+    const settingsFile = path.join(o.runDir, 'ud', 'User', 'settings.json');
+    const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
+    fs.writeFileSync(settingsFile, JSON.stringify({ ...settings, 'workbench.colorTheme': 'Default High Contrast' }, null, 2));
+    await monitor.locator('body.vscode-high-contrast').waitFor({ timeout: 20_000 });
+    const row = monitor.locator('.row[data-kind="task"][aria-expanded="false"]:not([hidden])').first();
+    await row.click(); // selected and expanded
+    await page.waitForTimeout(300);
+    const outline = (sel) =>
+      monitor.locator(sel).first().evaluate((el) => {
+        const cs = getComputedStyle(el);
+        return { style: cs.outlineStyle, width: parseFloat(cs.outlineWidth), color: cs.outlineColor };
+      });
+    const visible = (o) => o.style !== 'none' && o.width >= 1 && !/rgba\(\d+, \d+, \d+, 0\)|transparent/.test(o.color);
+    const focused = await outline('.row.selected:not([hidden])');
+    if (!visible(focused)) throw new Error(`the selected row (list focused) has no visible outline: ${JSON.stringify(focused)}`);
+    await monitor.locator('#filter-name').focus();
+    await page.waitForTimeout(200);
+    const unfocused = await outline('.row.selected:not([hidden])');
+    if (!visible(unfocused)) throw new Error(`the selected row (list not focused) has no visible outline: ${JSON.stringify(unfocused)}`);
+    // Another row selected: the expanded one keeps an outline of its own.
+    await monitor.locator('#list').focus();
+    await page.keyboard.press('End');
+    await page.waitForTimeout(200);
+    const expanded = await outline('.row[data-kind="task"][aria-expanded="true"]:not(.selected):not([hidden])');
+    if (!visible(expanded)) throw new Error(`the expanded row has no visible outline: ${JSON.stringify(expanded)}`);
+    await shot('monitor-high-contrast.png');
+  });
+
   await page.close();
   cs.stop();
 }
