@@ -5,7 +5,7 @@
  * with a confirmation. Pure: keys in, actions and frames of text out (the command does the I/O),
  * so unit tests drive it without a terminal.
  */
-import { ClusterState, TASK_STATES, type TaskInfo, type TaskStateName } from '../events/state.js';
+import { ClusterState, EVENT_STATE, TASK_STATES, type TaskInfo, type TaskStateName } from '../events/state.js';
 import type { SprigEvent } from '../events/types.js';
 import type { EventGap } from '../events/receiver.js';
 
@@ -45,22 +45,10 @@ export const STATE_COLOR: Record<TaskStateName, (s: string) => string> = {
   REJECTED: ANSI.red,
 };
 
-/** The state an event moves its task to (worker events: none). */
-const EVENT_STATE: Partial<Record<SprigEvent['type'], TaskStateName>> = {
-  'task-sent': 'PENDING',
-  'task-received': 'RECEIVED',
-  'task-started': 'STARTED',
-  'task-succeeded': 'SUCCESS',
-  'task-failed': 'FAILURE',
-  'task-retried': 'RETRY',
-  'task-revoked': 'REVOKED',
-  'task-rejected': 'REJECTED',
-};
-
 export function eventColor(type: string): (s: string) => string {
   if (type === 'worker-online') return ANSI.green;
   if (type === 'worker-offline') return ANSI.red;
-  const s = EVENT_STATE[type as SprigEvent['type']];
+  const s = (EVENT_STATE as Partial<Record<string, TaskStateName>>)[type];
   return s ? STATE_COLOR[s] : plain;
 }
 
