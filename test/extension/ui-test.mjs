@@ -303,9 +303,14 @@ export async function runUiTest(o) {
         }
         if (row.dataset.kind === 'worker' && row.querySelector('.node')) {
           const short = row.querySelector('.stats-short');
-          if (clipped(row.querySelector('.node'))) out.problems.push(`${name}: the worker's node name is cut`);
+          const node = row.querySelector('.node');
+          // The host part goes first; a long node name may shorten, but its start stays readable.
+          if (node.getBoundingClientRect().width < 30) out.problems.push(`${name}: the worker's name is shortened to nothing`);
+          if (!row.title.startsWith(row.querySelector('.label').textContent)) out.problems.push(`${name}: no tooltip with the whole name`);
           if (!short || short.offsetWidth === 0 || clipped(short)) out.problems.push(`${name}: its figures are not shown whole`);
+          if (clipped(row.querySelector('.badge'))) out.problems.push(`${name}: its count is cut`);
         }
+        if (row.dataset.kind === 'detail' && clipped(row.querySelector('.detail-label')) && row.querySelector('.detail-label').textContent.length <= 10) out.problems.push(`${name}: the detail's label is cut`);
         if (row.dataset.kind === 'task' && clipped(row.querySelector('.id'))) out.problems.push(`${name}: the task id is cut`);
       }
       return out;
@@ -317,10 +322,16 @@ export async function runUiTest(o) {
   });
 
   await step('High Contrast: the selected row (focused or not) and an expanded one have a visible outline', async () => {
+    // workbench.colorTheme "Default High Contrast" in the user's settings (the workbench follows the file).
     const settingsFile = path.join(o.runDir, 'ud', 'User', 'settings.json');
     const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
     fs.writeFileSync(settingsFile, JSON.stringify({ ...settings, 'workbench.colorTheme': 'Default High Contrast' }, null, 2));
-    await monitor.locator('body.vscode-high-contrast').waitFor({ timeout: 20_000 });
+    await page.locator('.monaco-workbench.hc-black').waitFor({ timeout: 30_000 });
+    try {
+      await monitor.locator('body.vscode-high-contrast').waitFor({ timeout: 30_000 });
+    } catch (err) {
+      throw new Error(`the workbench is in High Contrast, the monitor's page is not (body class: ${await monitor.locator('body').getAttribute('class')})`, { cause: err });
+    }
     const row = monitor.locator('.row[data-kind="task"][aria-expanded="false"]:not([hidden])').first();
     await row.click(); // selected and expanded
     await page.waitForTimeout(300);

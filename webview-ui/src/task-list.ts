@@ -144,7 +144,7 @@ function fillRow(el: HTMLElement, r: Row, index: number, selectedKey: string | u
     // shortens, the figures go short and load/heartbeat go.
     const [node, host] = splitHostname(r.hostname);
     const label = r.hostname === UNASSIGNED ? h('span', { class: 'label' }, 'Waiting for a worker') : h('span', { class: 'label worker-name' }, h('span', { class: 'node' }, node), h('span', { class: 'host' }, host));
-    el.title = workerDescription(w, r.alive, now);
+    el.title = `${r.hostname === UNASSIGNED ? 'Waiting for a worker' : r.hostname}\n${workerDescription(w, r.alive, now)}`;
     el.append(
       icon(r.expanded ? 'chevron-down' : 'chevron-right', 'twistie'),
       icon(w ? 'server-process' : 'inbox', w ? (r.alive ? 'worker-online' : 'worker-offline') : 'muted'),
