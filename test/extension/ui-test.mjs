@@ -321,17 +321,35 @@ export async function runUiTest(o) {
     await shot('monitor-narrow.png');
   });
 
-  await step('High Contrast: the selected row (focused or not) and an expanded one have a visible outline', async () => {
-    // workbench.colorTheme "Default High Contrast" in the user's settings (the workbench follows the file).
-    const settingsFile = path.join(o.runDir, 'ud', 'User', 'settings.json');
-    const settings = JSON.parse(fs.readFileSync(settingsFile, 'utf8'));
-    fs.writeFileSync(settingsFile, JSON.stringify({ ...settings, 'workbench.colorTheme': 'Default High Contrast' }, null, 2));
+  await page.close();
+  cs.stop();
+}
+
+/**
+ * The monitor in a High Contrast theme (workbench.colorTheme "Default High Contrast" from the start):
+ * tasks enqueued from the CLI (no worker: they wait, PENDING), then the selected row, focused or
+ * not, and an expanded one must have an outline a person can see (the theme draws no backgrounds).
+ */
+export async function runHighContrastTest(o) {
+  const { root, workspace } = o;
+  const { cs, page, shot, step } = await openSession({ ...o, name: 'ui-hc' }, { extensions: [root], settings: { 'workbench.colorTheme': 'Default High Contrast' }, env: { SPRIG_LOG_LEVEL: 'info' } });
+  const { open, openMonitor } = workbench(page);
+  const cli = (args) => {
+    const r = spawnSync(process.execPath, [path.join(root, 'runtime', 'bin', 'sprig.js'), ...args], { cwd: workspace, env: { ...process.env, SPRIG_PROJECT_DIR: workspace }, encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0) throw new Error(`sprig ${args.join(' ')} failed: ${r.stderr}`);
+  };
+  await step('open the workbench in High Contrast', async () => {
+    await open(cs.url, workspace);
     await page.locator('.monaco-workbench.hc-black').waitFor({ timeout: 30_000 });
-    try {
-      await monitor.locator('body.vscode-high-contrast').waitFor({ timeout: 30_000 });
-    } catch (err) {
-      throw new Error(`the workbench is in High Contrast, the monitor's page is not (body class: ${await monitor.locator('body').getAttribute('class')})`, { cause: err });
-    }
+  });
+  const monitor = await step('Sprig: Open Monitor; tasks from the CLI', async () => {
+    const m = await openMonitor();
+    await m.locator('body.vscode-high-contrast').waitFor({ timeout: 30_000 });
+    for (let i = 0; i < 3; i++) cli(['call', 'add', '-a', `[${i}, 1]`, '-Q', 'hc-nowhere', '--no-check']);
+    await m.locator('.row[data-kind="task"]').nth(2).waitFor({ timeout: 30_000 });
+    return m;
+  });
+  await step('High Contrast: the selected row (focused or not) and an expanded one have a visible outline', async () => {
     const row = monitor.locator('.row[data-kind="task"][aria-expanded="false"]:not([hidden])').first();
     await row.click(); // selected and expanded
     await page.waitForTimeout(300);
@@ -355,7 +373,6 @@ export async function runUiTest(o) {
     if (!visible(expanded)) throw new Error(`the expanded row has no visible outline: ${JSON.stringify(expanded)}`);
     await shot('monitor-high-contrast.png');
   });
-
   await page.close();
   cs.stop();
 }
