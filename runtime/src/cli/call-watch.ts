@@ -136,9 +136,15 @@ export async function checkCall(app: App, name: string, queue: string, write = (
   let consumers: Map<string, string[]>;
   let registered: Map<string, string[]>;
   try {
-    // Done as soon as the workers this broker had last time have answered (known-workers.ts).
+    // The common answer (a worker on the queue knows the task) comes as soon as the workers this
+    // broker had last time have answered (known-workers.ts); anything to warn about is said only
+    // after the whole window, so a worker that answers late is never missed.
+    const t0 = Date.now();
     const [q, r] = await Promise.all([broadcastToKnown(app, 'active_queues', {}), broadcastToKnown(app, 'registered', {})]);
     [consumers, registered] = [consumersOf(q), registeredOf(r)];
+    const ok = [...consumers].some(([host, qs]) => qs.includes(queue) && registered.get(host)?.includes(name));
+    if (ok) return 0;
+    if (Date.now() - t0 < 950) [consumers, registered] = await Promise.all([app.control.consumers(), app.control.registered()]);
   } catch {
     return 0; // no remote control on this broker: nothing to tell
   }

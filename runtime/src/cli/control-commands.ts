@@ -76,7 +76,7 @@ function controlArgs(method: string, rest: string[]): Record<string, unknown> {
 
 function common(cmd: Command): Command {
   return brokerOption(cmd)
-    .option('--timeout <s>', 'seconds to wait for replies (default 1; inspect ends sooner once the workers that answered last time have)', nonNegativeNumber('--timeout'))
+    .option('--timeout <s>', 'seconds to wait for replies (default 1; inspect ping ends sooner once the workers that answered last time have)', nonNegativeNumber('--timeout'))
     .option('-d, --destination <hosts>', 'only these workers (comma-separated hostnames)', csv)
     .option('-j, --json', 'print replies as JSON');
 }
@@ -96,8 +96,10 @@ export function registerControlCommands(program: Command): void {
     const app = clientApp(o);
     try {
       // Celery's variadic ids (query_task).
-      // Read-only: ends once the workers this broker had last time have answered (known-workers.ts).
-      const replies = await broadcastToKnown(app, method, { timeout: o.timeout ?? 1, exact: o.timeout !== undefined, destination: o.destination, arguments: taskIds.length ? { ids: taskIds } : {} });
+      // ping ends once the workers this broker had last time have answered (known-workers.ts); the
+      // other methods wait their window (a worker new since then must not be missed from a listing).
+      const opts = { timeout: o.timeout ?? 1, destination: o.destination, arguments: taskIds.length ? { ids: taskIds } : {} };
+      const replies = method === 'ping' ? await broadcastToKnown(app, method, { ...opts, exact: o.timeout !== undefined }) : await app.control.broadcast(method, opts);
       print(replies, o.json);
       if (!replies.length) {
         process.stderr.write('sprig: no worker replied (is one running on this broker?)\n');
