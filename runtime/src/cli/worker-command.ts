@@ -8,7 +8,7 @@ import type { LogLevel } from '../util/log.js';
 import { csv, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt } from './options.js';
 import { brokerOption } from './client-commands.js';
 import { reportError } from './report-error.js';
-import { duplicateTasks } from '../app/registry.js';
+import { duplicateTasks, duplicateTaskWarning } from '../app/registry.js';
 import { TaskFileError, taskFileErrorLocation } from '../app/loader.js';
 import { onParentShutdown, sendToParent, type ShutdownMode } from '../util/child-ipc.js';
 
@@ -139,7 +139,7 @@ export function registerWorkerCommand(program: Command): void {
     };
     worker.once('ready', () => {
       // Two task('same name', ...): the later one runs, which is rarely what was meant.
-      for (const d of duplicateTasks()) worker.log.warn(`task ${JSON.stringify(d.name)} is defined twice: at ${d.first} and at ${d.second}; the second definition is the one that runs`);
+      for (const d of duplicateTasks()) worker.log.warn(duplicateTaskWarning(d));
       sendToParent({
         type: 'ready',
         hostname: worker.hostname,
