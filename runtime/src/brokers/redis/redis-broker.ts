@@ -39,6 +39,8 @@ import {
   UNACKED_MUTEX_KEY,
 } from './keys.js';
 import { defineScripts, runScript } from './scripts.js';
+import { redisLeaseStore } from './redis-lease.js';
+import type { LeaseStore } from '../lease.js';
 
 const RESTORE_BATCH = 500;
 /** How long a pidbox broadcast stays valid for workers (Celery: now + the client's timeout). */
@@ -176,6 +178,10 @@ export class RedisBroker implements Broker, ConsumerHost {
     const results = await this.cmd(p.exec(), 'publish');
     const failed = results?.find(([err]) => err);
     if (failed?.[0]) throw failed[0];
+  }
+
+  leases(): LeaseStore {
+    return redisLeaseStore(this.client, (p, what) => this.cmd(p, what));
   }
 
   /** Put raw bytes on a queue (tests: garbage, foreign envelopes). */
