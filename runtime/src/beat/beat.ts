@@ -113,6 +113,7 @@ export class Beat extends EventEmitter {
   private stopped = false;
   private wake?: () => void;
   private ownBroker = false;
+  private toldStandby = false;
 
   constructor(private readonly opts: BeatOptions = {}) {
     super();
@@ -248,6 +249,8 @@ export class Beat extends EventEmitter {
         }
       } else {
         if (this.active) this.standDown('another scheduler holds the lease');
+        else if (!this.toldStandby) this.log.info(`beat ${this.holder}: standing by (another scheduler holds the lease ${this.name})`);
+        this.toldStandby = true;
         return this.pollMs;
       }
     }
