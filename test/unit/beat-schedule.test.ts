@@ -14,6 +14,7 @@ import {
 } from '../../runtime/src/beat/schedules.js';
 import { nextRun, planRuns, SKIP_GRACE_MS } from '../../runtime/src/beat/plan.js';
 import { beatTaskId } from '../../runtime/src/beat/beat.js';
+import { defineSchedule } from '../../runtime/src/app/schedule.js';
 import { ConfigError } from '../../runtime/src/errors.js';
 
 const T = (iso: string) => Date.parse(iso);
@@ -175,5 +176,20 @@ describe('beat entry validation', () => {
       (err: Error) => err.message.startsWith(`${file}:4: schedule entry "broken-one".every must be at least`),
     );
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('beat schedule types', () => {
+  it("defineSchedule checks a Task entry's args against the task's parameters (npm run typecheck)", () => {
+    const add = { name: 'add' } as unknown as import('../../runtime/src/app/task.js').Task<[number, number], number>;
+    const s = defineSchedule({
+      ok: { task: add, every: 5, args: [2, 3] },
+      byName: { task: 'py.anything', crontab: '0 3 * * *', args: ['free', 1] },
+    });
+    // @ts-expect-error -- 'x' is not a number
+    defineSchedule({ wrongArgs: { task: add, every: 5, args: ['x', 3] } });
+    // @ts-expect-error -- one of every, crontab or at
+    defineSchedule({ twoKinds: { task: add, every: 5, at: 3 } });
+    assert.deepEqual(Object.keys(s), ['ok', 'byName']);
   });
 });

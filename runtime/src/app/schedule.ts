@@ -31,7 +31,7 @@ export type ScheduleOptions = Pick<
 interface EntryCommon<A extends unknown[]> {
   /** A task defined with task() (its args are then type-checked), or any task name (Python's too). */
   task: string | Task<A, unknown>;
-  args?: A;
+  args?: NoInfer<A>;
   kwargs?: Record<string, unknown>;
   options?: ScheduleOptions;
   /** Overrides `beat.catchUp` for this entry. */
