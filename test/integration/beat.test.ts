@@ -19,6 +19,8 @@ import { leaseKeys } from '../../runtime/src/brokers/redis/redis-lease.js';
 import { bindingKey, queueKeys } from '../../runtime/src/brokers/redis/keys.js';
 import { buildTaskMessage } from '../../runtime/src/protocol/message.js';
 import type { Broker } from '../../runtime/src/brokers/types.js';
+import { App } from '../../runtime/src/app/app.js';
+import { beatTaskId } from '../../runtime/src/beat/beat.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const LEASE_TTL_S = 3;
@@ -275,6 +277,31 @@ for (const kind of ['redis', 'embedded'] as const) {
     });
   });
 }
+
+describe('sprig worker --beat', () => {
+  it('one process schedules and runs the tasks (development setup)', async () => {
+    const p = new BeatProject('embedded');
+    try {
+      p.writeTasks(`{ tick: { task: tick, every: 1, args: [41] } }`);
+      const w = runCli(['worker', '--app', p.tasksFile, '--beat', '-P', 'async', '-c', '2'], { cwd: p.dir, env: p.env });
+      p.procs.push(w);
+      const sentDue = () => [...w.err().matchAll(/sent beat\.tick \(tick\) due (\S+)/g)].map((x) => x[1]!);
+      const due = await waitFor(() => sentDue()[0], 60_000, `a run sent by worker --beat\n${w.err()}`);
+      const app = new App({ brokerUrl: 'sprig://', projectDir: p.dir });
+      try {
+        const r = app.asyncResult<number>(beatTaskId('default', 'tick', Date.parse(due)));
+        assert.equal(await r.get({ timeout: 30 }), 41);
+      } finally {
+        await app.close();
+      }
+      w.proc.kill('SIGTERM');
+      assert.equal(await w.exit, 0, w.err());
+      assert.match(w.err(), /beat .*: active/);
+    } finally {
+      await p.cleanup();
+    }
+  });
+});
 
 describe('beat lease primitive', () => {
   const cases: Array<{ kind: string; open: () => Promise<{ broker: Broker; done: () => Promise<void> }> }> = [
