@@ -1,7 +1,7 @@
 /**
- * `sprig beat` on real brokers (Redis and the embedded broker): one active scheduler of two, a
+ * `sprig beat` on real brokers (Redis, the embedded broker and PostgreSQL): one active scheduler of two, a
  * `kill -9` takeover with every due run sent exactly once, persistence across a restart, hot reload
- * of the schedule, `--list`; and the lease primitive itself on memory://, sprig:// and redis://.
+ * of the schedule, `--list`; and the lease primitive itself on memory://, sprig://, redis:// and postgres://.
  */
 import { after, describe, it } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -11,6 +11,8 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { runCli, cliResult, tmpDir, stopEmbeddedBroker, waitFor, type Spawned } from '../helpers.js';
 import { REDIS_URL } from './redis-helpers.js';
+import { dropSchema, PG_BASE, pgUrl, testSchema } from './postgres-helpers.js';
+import { PostgresBroker } from '../../runtime/src/brokers/postgres/postgres-broker.js';
 import { RedisBroker } from '../../runtime/src/brokers/redis/redis-broker.js';
 import { EmbeddedBroker } from '../../runtime/src/brokers/embedded/embedded-broker.js';
 import { MemoryBroker } from '../../runtime/src/brokers/memory/memory-broker.js';
@@ -38,7 +40,7 @@ interface Run {
   at: number;
 }
 
-type Kind = 'redis' | 'embedded';
+type Kind = 'redis' | 'embedded' | 'postgres';
 
 /** One test's project: a folder with a tasks file, a broker, a consumer of the beat's queue, cleanup. */
 class BeatProject {
@@ -47,6 +49,7 @@ class BeatProject {
   readonly name = `test-${randomUUID()}`;
   readonly runs: Run[] = [];
   readonly procs: Spawned[] = [];
+  readonly schema = testSchema();
   private broker?: Broker;
 
   constructor(readonly kind: Kind) {
@@ -58,7 +61,11 @@ class BeatProject {
   }
 
   get env(): NodeJS.ProcessEnv {
-    return { SPRIG_BROKER_URL: this.kind === 'redis' ? REDIS_URL : 'sprig://', SPRIG_PROJECT_DIR: this.dir, SPRIG_LOG_LEVEL: 'info' };
+    return { SPRIG_BROKER_URL: this.url, SPRIG_PROJECT_DIR: this.dir, SPRIG_LOG_LEVEL: 'info' };
+  }
+
+  get url(): string {
+    return this.kind === 'redis' ? REDIS_URL : this.kind === 'postgres' ? pgUrl(this.schema) : 'sprig://';
   }
 
   writeTasks(schedule: string, extra = ''): void {
@@ -73,7 +80,8 @@ class BeatProject {
 
   /** Start consuming the beat's queue (for the embedded broker this also starts the broker). */
   async consume(): Promise<void> {
-    this.broker = this.kind === 'redis' ? new RedisBroker(REDIS_URL) : new EmbeddedBroker('sprig://', { projectDir: this.dir });
+    this.broker =
+      this.kind === 'redis' ? new RedisBroker(REDIS_URL) : this.kind === 'postgres' ? new PostgresBroker(this.url) : new EmbeddedBroker('sprig://', { projectDir: this.dir });
     await this.broker.connect();
     await this.broker.consume([this.queue], 100, (d) => {
       const h = d.message!.headers;
@@ -107,7 +115,8 @@ class BeatProject {
       const k = leaseKeys(this.name);
       await r.del(k.lease, k.state, ...queueKeys(this.queue), bindingKey(this.queue));
       r.disconnect();
-    } else stopEmbeddedBroker(this.dir);
+    } else if (this.kind === 'postgres') await dropSchema(PG_BASE, this.schema);
+    else stopEmbeddedBroker(this.dir);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -122,7 +131,7 @@ function assertEachDueOnce(runs: readonly Run[], label: string): void {
   assert.equal(new Set(d).size, d.length, `${label}: a due time was sent twice`);
 }
 
-for (const kind of ['redis', 'embedded'] as const) {
+for (const kind of ['redis', 'embedded', 'postgres'] as const) {
   describe(`sprig beat on ${kind}`, () => {
     const projects: BeatProject[] = [];
     const project = () => {
@@ -309,6 +318,13 @@ describe('beat lease primitive', () => {
     {
       kind: 'redis',
       open: async () => ({ broker: new RedisBroker(REDIS_URL), done: async () => undefined }),
+    },
+    {
+      kind: 'postgres',
+      open: async () => {
+        const schema = testSchema();
+        return { broker: new PostgresBroker(pgUrl(schema)), done: () => dropSchema(PG_BASE, schema) };
+      },
     },
     {
       kind: 'embedded',
