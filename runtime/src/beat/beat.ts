@@ -146,7 +146,7 @@ export class Beat extends EventEmitter {
       await this.broker.connect();
     }
     if (!this.broker.leases) {
-      throw new ConfigError(`sprig beat needs a lease on the broker: supported on redis://, sprig:// and memory://, not yet on ${this.broker.kind} (${this.broker.displayUrl})`);
+      throw new ConfigError(`sprig beat needs a lease on the broker: supported on redis://, sprig://, memory:// and postgres://, not yet on ${this.broker.kind} (${this.broker.displayUrl})`);
     }
     this.store = this.broker.leases();
     this.app.useBroker(this.broker);
