@@ -169,6 +169,7 @@ export class Beat extends EventEmitter {
       `beat ${this.holder} starting: broker ${this.broker.displayUrl}, name ${this.name}, lease ${this.leaseTtlMs / 1000}s ` +
         `(takeover within ${this.takeoverBoundMs / 1000}s), catch-up ${this.catchUp}, entries [${[...this.entries.keys()].join(', ')}]`,
     );
+    if (this.entries.size === 0) this.log.warn(`beat: no schedule entries: export \`schedule\` (defineSchedule) from the tasks file or set beat.schedule in sprig.config`);
     this.running = this.loop();
   }
 

@@ -80,8 +80,14 @@ export function registerBeatCommand(program: Command): void {
       }
       return;
     }
+    let stopping = false;
     const onSignal = (sig: NodeJS.Signals) => {
-      beat.log.info(`${sig} received: stopping (the lease is released)`);
+      if (stopping) {
+        beat.log.warn(`${sig} received again: exiting now (the lease expires by itself)`);
+        process.exit(1);
+      }
+      stopping = true;
+      beat.log.info(`${sig} received: stopping (the lease is released; signal again to exit at once)`);
       void beat.stop().then(() => process.exit(0));
     };
     for (const sig of STOP_SIGNALS) process.on(sig, onSignal);

@@ -245,7 +245,10 @@ export class Hub implements Compactor {
 
   /** Record a beat's runs and publish their messages in one journal commit, if the lease and state allow. */
   async leaseCommit(name: string, holder: string, changes: readonly LeaseStateChange[], items: readonly PublishItem[]): Promise<LeaseCommitResult> {
-    if (!Array.isArray(items)) throw new ProtocolError('leaseCommit: items must be an array');
+    // Checked before the state changes: a bad item must not leave a run recorded and not sent.
+    if (!Array.isArray(items) || items.some((it) => !it || typeof it.queue !== 'string' || !it.queue || typeof it.raw !== 'string')) {
+      throw new ProtocolError('leaseCommit: items must be [{ queue, priority, raw }] with a queue name and a raw envelope string');
+    }
     const { result, records } = this.leases.commitState(name, holder, changes);
     if (result === 'ok') await this.publish(items, records);
     return result;
