@@ -28,7 +28,8 @@ export interface ScheduleSourceOptions {
 }
 
 export async function loadSchedule(opts: ScheduleSourceOptions, first = true): Promise<LoadedSchedule> {
-  const config = await resolveConfig(opts.config ?? {}, opts.app ? path.dirname(path.resolve(opts.app)) : process.cwd());
+  // The same project (and so the same embedded broker) as `sprig worker` run from here.
+  const config = await resolveConfig(opts.config ?? {});
   const timezone = checkTimezone(config.beat?.timezone ?? 'UTC', 'beat.timezone');
   const files: string[] = [];
   const entries = new Map<string, BeatEntry>();
