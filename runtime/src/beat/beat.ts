@@ -125,6 +125,7 @@ export class Beat extends EventEmitter {
     const s = await loadSchedule(this.opts, true);
     const b = s.config.beat ?? {};
     this.name = b.name ?? 'default';
+    if (!/^[A-Za-z0-9_.:-]{1,200}$/.test(this.name)) throw new ConfigError(`beat.name (--name) must be 1-200 characters of A-Z a-z 0-9 _ . : -, got ${JSON.stringify(this.name)}`);
     const ttl = b.leaseTtl ?? DEFAULT_LEASE_TTL_S;
     if (!Number.isFinite(ttl) || ttl < 0.5) throw new ConfigError(`beat.leaseTtl must be a number of seconds >= 0.5, got ${JSON.stringify(b.leaseTtl)}`);
     this.leaseTtlMs = Math.round(ttl * 1000);
