@@ -282,7 +282,10 @@ function suite(): void {
     }
     const sorted = [...lat].sort((a, b2) => a - b2);
     console.log(`  idle→delivery latency ms: ${lat.map((x) => x.toFixed(2)).join(', ')}`);
-    assert.ok(sorted[2]! < 20, `median latency ${sorted[2]} ms`);
+    // A blocking pop wakes in about a millisecond on a quiet machine; a polling loop (kombu's Redis
+    // transport polls each second) would sit near half its interval. The bound leaves room for a
+    // busy machine's scheduling delays without letting a poll loop of 250 ms or more pass.
+    assert.ok(sorted[2]! < 125, `median latency ${sorted[2]} ms`);
   });
 
   test('drain rate: 20,000 messages, prefetch 200, consume + ack', async () => {

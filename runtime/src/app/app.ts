@@ -4,7 +4,7 @@ import { AsyncResult } from './result.js';
 import { contextStorage } from './context.js';
 import { registerTask, getTask } from './registry.js';
 import { makeRetry, type AnyFn, type BoundArgs, type BoundTaskFn, type BoundTaskOptions, type Task, type TaskOptions, type TaskContext, type UnboundTaskOptions } from './task.js';
-import { resolveConfig, type ResolveConfigOptions, type SprigConfig } from './config.js';
+import { brokerOptionsOf, resolveConfig, type ResolveConfigOptions, type SprigConfig } from './config.js';
 import { buildTaskMessage, type TransportMessage } from '../protocol/message.js';
 import { createBroker } from '../brokers/registry.js';
 import type { Broker, TransactionClient } from '../brokers/types.js';
@@ -112,7 +112,7 @@ export class App {
   broker(): Promise<Broker> {
     return (this.brokerP ??= (async () => {
       const c = await this.config();
-      const b = await createBroker(c.brokerUrl!, { projectDir: c.projectDir, visibilityTimeout: c.visibilityTimeout });
+      const b = await createBroker(c.brokerUrl!, brokerOptionsOf(c));
       await b.connect();
       return b;
     })().catch((err) => {

@@ -5,7 +5,7 @@ import { Worker } from '../worker/worker.js';
 import { ConfigError } from '../errors.js';
 import type { PoolKind } from '../app/config.js';
 import type { LogLevel } from '../util/log.js';
-import { csv, nonNegativeNumber, oneOf, positiveInt } from './options.js';
+import { csv, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt } from './options.js';
 import { brokerOption } from './client-commands.js';
 import { reportError } from './report-error.js';
 import { duplicateTasks } from '../app/registry.js';
@@ -38,6 +38,9 @@ interface WorkerFlags {
   autoreload?: boolean;
   shutdownTimeout?: number;
   beat?: boolean;
+  brokerConnectionMaxRetries?: number;
+  deadLetterMaxBytes?: number;
+  deadLetterMaxLength?: number;
 }
 
 function autoscaleArg(v: string): [number, number] {
@@ -70,6 +73,13 @@ export function registerWorkerCommand(program: Command): void {
       .option('--autoreload', 'reload the tasks file (and what it imports) when it changes')
       .option('--shutdown-timeout <s>', 'warm shutdown waits this long for running tasks, then goes cold', nonNegativeNumber('--shutdown-timeout'))
       .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone: on 127.0.0.1)')
+      .option(
+        '--broker-connection-max-retries <n>',
+        'a broker unreachable at start is retried with backoff this many times, 0: forever (default 100, Celery\'s broker_connection_max_retries)',
+        nonNegativeInt('--broker-connection-max-retries', ' (0: retry forever)'),
+      )
+      .option('--dead-letter-max-bytes <n>', 'bytes of a rejected message kept in its dead-letter entry; its size is recorded (default 65536)', positiveInt('--dead-letter-max-bytes'))
+      .option('--dead-letter-max-length <n>', 'entries kept per dead-letter queue, the oldest dropped first (default 10000)', positiveInt('--dead-letter-max-length'))
       .option('--accept <names>', 'content accepted, by serializer name or content type (default json), e.g. json,msgpack or signed', csv)
       .option('-B, --beat', "also run the periodic task scheduler in this process (development: one process; see `sprig beat`)"),
   ).action(async (o: WorkerFlags) => {
@@ -85,6 +95,8 @@ export function registerWorkerCommand(program: Command): void {
         brokerUrl: o.broker,
         resultBackend: o.resultBackend,
         accept: o.accept,
+        brokerConnectionMaxRetries: o.brokerConnectionMaxRetries,
+        deadLetter: o.deadLetterMaxBytes || o.deadLetterMaxLength ? { maxBytes: o.deadLetterMaxBytes, maxLength: o.deadLetterMaxLength } : undefined,
         worker: {
           concurrency: o.concurrency,
           pool: o.pool,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { deadLetterLimits, type DeadLetterLimits } from '../dead-letter.js';
 import type { SprigEvent } from '../../events/types.js';
 import { decodeEnvelope, encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import { createLogger, type Logger } from '../../util/log.js';
@@ -41,12 +42,15 @@ export class HubBroker implements Broker {
   private epoch = 0;
   private readonly epochOf = new WeakMap<Delivery, number>();
   private readonly log: Logger;
+  private readonly deadLetter: DeadLetterLimits;
 
   constructor(
     readonly kind: 'embedded' | 'memory',
     readonly displayUrl: string,
     protected readonly conn: HubLink,
+    deadLetter?: Partial<DeadLetterLimits>,
   ) {
+    this.deadLetter = deadLetterLimits(deadLetter);
     this.log = createLogger(`sprig.${kind}`);
     this.conn.onPush((f) => {
       if (f.push === 'deliver') this.onDeliver(f.items);
@@ -172,7 +176,7 @@ export class HubBroker implements Broker {
 
   async reject(delivery: Delivery, requeue: boolean, reason?: string): Promise<void> {
     if (!this.conn.isOpen) return; // already requeued by the broker when the connection dropped
-    await this.conn.request('reject', { tag: delivery.tag, requeue, reason }, 'drop');
+    await this.conn.request('reject', { tag: delivery.tag, requeue, reason, ...this.deadLetter }, 'drop');
   }
 
   async flush(): Promise<void> {

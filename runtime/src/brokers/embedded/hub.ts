@@ -10,7 +10,7 @@ import { READY_STATES, type ResultMeta } from '../../backends/types.js';
 import { ProtocolError } from '../../errors.js';
 import type { SprigEvent } from '../../events/types.js';
 import type { Logger } from '../../util/log.js';
-import { deadLetterEntry, encodeDeadLetter } from '../dead-letter.js';
+import { deadLetterEntry, DEFAULT_DEAD_LETTER_LIMITS, encodeDeadLetter, type DeadLetterLimits } from '../dead-letter.js';
 import { PriorityFifo } from '../priority-queue.js';
 import { prefetchCount, QoS } from '../qos.js';
 import type { ControlRequest } from '../../protocol/control.js';
@@ -68,6 +68,11 @@ const SWEEP_MS = 60_000;
 const EVENT_BACKLOG_LIMIT = 16 * 1024 * 1024;
 /** Rough per-result weight for the compaction heuristic (results are small next to message bodies). */
 const RESULT_WEIGHT = 512;
+
+/** A client's limit if it is a positive integer, else the default. */
+function positiveOr(v: unknown, d: number): number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : d;
+}
 
 export class Hub implements Compactor {
   private readonly queues = new Map<string, PriorityFifo<Msg>>();
@@ -207,18 +212,27 @@ export class Hub implements Compactor {
     this.schedule();
   }
 
-  reject(s: Session, tag: string, requeue: boolean, reason: string | undefined): void {
+  reject(s: Session, tag: string, requeue: boolean, reason: string | undefined, limits: DeadLetterLimits = DEFAULT_DEAD_LETTER_LIMITS): void {
     const h = s.qos.settle(tag)?.value;
     if (!h) return;
     if (requeue) {
       this.queue(h.queue).unshift({ ...h.msg, redelivered: true }, h.msg.priority);
     } else {
       const queue = deadLetterQueueName(h.queue);
-      const raw = encodeDeadLetter(deadLetterEntry({ queue: h.queue, raw: h.msg.raw }, reason));
+      const raw = encodeDeadLetter(deadLetterEntry({ queue: h.queue, raw: h.msg.raw }, reason, { limits }));
       const newTag = this.nextTag();
       this.journal.append([{ t: 'm', tag, newTag, queue, raw }]);
-      this.queue(queue).push({ tag: newTag, raw, priority: 0, redelivered: false }, 0);
+      const dlq = this.queue(queue);
+      dlq.push({ tag: newTag, raw, priority: 0, redelivered: false }, 0);
       this.live += raw.length - h.msg.raw.length;
+      // The oldest dead letters go first past maxLength (acked in the journal, so a replay agrees).
+      const dropped: string[] = [];
+      while (dlq.length > limits.maxLength) {
+        const old = dlq.shift()!;
+        this.live -= old.raw.length;
+        dropped.push(old.tag);
+      }
+      if (dropped.length) this.journal.append([{ t: 'a', tags: dropped }]);
     }
     this.schedule();
   }
@@ -379,7 +393,10 @@ export class Hub implements Compactor {
       case 'ack':
         return this.ack(s, Array.isArray(f.tags) ? f.tags : []);
       case 'reject':
-        return this.reject(s, String(f.tag), f.requeue === true, typeof f.reason === 'string' ? f.reason : undefined);
+        return this.reject(s, String(f.tag), f.requeue === true, typeof f.reason === 'string' ? f.reason : undefined, {
+          maxBytes: positiveOr(f.maxBytes, DEFAULT_DEAD_LETTER_LIMITS.maxBytes),
+          maxLength: positiveOr(f.maxLength, DEFAULT_DEAD_LETTER_LIMITS.maxLength),
+        });
       case 'purge':
         return this.purge(String(f.queue));
       case 'queueLength':

@@ -41,7 +41,8 @@ export interface Ops {
   setPrefetch: { req: { consumerId: string; prefetch: number }; res: null };
   cancel: { req: { consumerId: string }; res: null };
   ack: { req: { tags: string[] }; res: null };
-  reject: { req: { tag: string; requeue: boolean; reason?: string }; res: null };
+  /** maxBytes/maxLength: the client's dead-letter limits (dead-letter.ts); absent: the defaults. */
+  reject: { req: { tag: string; requeue: boolean; reason?: string; maxBytes?: number; maxLength?: number }; res: null };
   purge: { req: { queue: string }; res: number };
   queueLength: { req: { queue: string }; res: number };
   resultSet: { req: { meta: ResultMeta; expiresSec: number }; res: null };

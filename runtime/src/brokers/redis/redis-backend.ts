@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
 import { ConnectionError, TimeoutError } from '../../errors.js';
 import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ResultBackend, type ResultMeta } from '../../backends/types.js';
-import { baseOptions, connectOnce, parseRedisUrl, quiet, withTimeout } from './connection.js';
+import { baseOptions, connectOnce, parseRedisUrl, quiet, watchConnection, withTimeout } from './connection.js';
+import { createLogger } from '../../util/log.js';
 import { pyJson } from './pyjson.js';
 import { parseJson } from '../../serialization/json.js';
 import { setLongTimeout } from '../../util/timers.js';
@@ -18,6 +19,7 @@ export interface RedisBackendOptions {
 type Waiter = { resolve: (m: ResultMeta) => void; reject: (err: unknown) => void; timer?: NodeJS.Timeout };
 
 const KEY_PREFIX = 'celery-task-meta-';
+const log = createLogger('sprig.redis-backend');
 const META_ORDER = ['status', 'result', 'traceback', 'children', 'date_done', 'group_id', 'parent_id', 'name', 'args', 'kwargs', 'worker', 'retries', 'queue'];
 
 export function resultKey(taskId: string): string {
@@ -62,11 +64,15 @@ export class RedisBackend implements ResultBackend {
   private readonly subscribed = new Map<string, Promise<void>>();
   private toSubscribe: Array<{ channel: string; done: (err?: unknown) => void }> = [];
   private toUnsubscribe = new Set<string>();
+  private closing = false;
 
   constructor(urlOrClient: string | Redis, opts: RedisBackendOptions = {}) {
     if (typeof urlOrClient === 'string') {
       const info = parseRedisUrl(urlOrClient);
-      this.client = quiet(new Redis(baseOptions(info, { enableAutoPipelining: true })));
+      // Its own server (maybe not the broker's): one line per state change of its connection.
+      this.client = watchConnection(new Redis(baseOptions(info, { enableAutoPipelining: true })), `result backend ${info.displayUrl}`, log, {
+        closing: () => this.closing,
+      });
       this.owned = opts.owned ?? true;
       this.where = info;
     } else {
@@ -201,6 +207,7 @@ export class RedisBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     const closed = new ConnectionError('result backend closed while waiting');
     for (const set of [...this.waiters.values()]) for (const w of [...set]) w.reject(closed);
     this.sub?.disconnect();
