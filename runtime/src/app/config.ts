@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { findProjectDir } from '../util/paths.js';
 import type { SigningConfig } from '../serialization/signed.js';
+import type { CatchUpPolicy, ScheduleDefinition } from './schedule.js';
 
 export type PoolKind = 'process' | 'thread' | 'async';
 
@@ -26,6 +27,22 @@ export interface WorkerConfig {
   autoreload?: boolean;
   /** Serve Prometheus metrics on HOST:PORT (or PORT, on 127.0.0.1). */
   metrics?: string;
+}
+
+/** `sprig beat` (docs/beat.md). */
+export interface BeatConfig {
+  /** Entries, merged with the tasks file's `schedule` export (a name in both is an error). */
+  schedule?: ScheduleDefinition;
+  /** Runs missed while no scheduler ran: 'latest' (default: one run, as Celery), 'all' (each, up to maxCatchUp), 'skip'. */
+  catchUp?: CatchUpPolicy;
+  /** At most this many missed runs per entry are sent with catchUp 'all' (the latest ones). Default 100. */
+  maxCatchUp?: number;
+  /** Seconds the active scheduler's lease lasts unless renewed (renewed every third of it). Default 10. */
+  leaseTtl?: number;
+  /** One active scheduler per broker per name (default 'default'); its lease and last runs are kept under it. */
+  name?: string;
+  /** Timezone of crontab entries without their own (IANA name). Default 'UTC'. */
+  timezone?: string;
 }
 
 /** Settings, from `sprig.config.{ts,js,json}`, the environment, `configure()` or CLI flags. */
@@ -57,6 +74,7 @@ export interface SprigConfig {
   /** Signed messages (the 'signed' serializer): key, its id, trusted public keys. */
   signing?: SigningConfig;
   worker?: WorkerConfig;
+  beat?: BeatConfig;
 }
 
 const CONFIG_FILES = ['sprig.config.ts', 'sprig.config.js', 'sprig.config.json'];
@@ -109,6 +127,7 @@ export async function resolveConfig(overrides: SprigConfig = {}, cwd = process.c
   if (process.env.SPRIG_RESULT_BACKEND) env.resultBackend = process.env.SPRIG_RESULT_BACKEND;
   const merged: SprigConfig = { ...fileConfig, ...env, ...stripUndefined(overrides), projectDir };
   merged.worker = { ...fileConfig.worker, ...stripUndefined(overrides.worker ?? {}) };
+  merged.beat = { ...fileConfig.beat, ...stripUndefined(overrides.beat ?? {}) };
   if (fileConfig.deadLetter || overrides.deadLetter) merged.deadLetter = { ...fileConfig.deadLetter, ...stripUndefined(overrides.deadLetter ?? {}) };
   merged.brokerUrl ??= 'sprig://';
   return merged;

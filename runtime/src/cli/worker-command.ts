@@ -11,6 +11,7 @@ import { reportError } from './report-error.js';
 import { duplicateTasks, duplicateTaskWarning } from '../app/registry.js';
 import { TaskFileError, taskFileErrorLocation } from '../app/loader.js';
 import { onParentShutdown, sendToParent, type ShutdownMode } from '../util/child-ipc.js';
+import { Beat } from '../beat/beat.js';
 
 /** SIGBREAK: Ctrl-Break in a Windows console (elsewhere it is never sent, so listening is harmless). */
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGBREAK'] as const;
@@ -36,6 +37,7 @@ interface WorkerFlags {
   autoscale?: [number, number];
   autoreload?: boolean;
   shutdownTimeout?: number;
+  beat?: boolean;
   brokerConnectionMaxRetries?: number;
   deadLetterMaxBytes?: number;
   deadLetterMaxLength?: number;
@@ -78,7 +80,8 @@ export function registerWorkerCommand(program: Command): void {
       )
       .option('--dead-letter-max-bytes <n>', 'bytes of a rejected message kept in its dead-letter entry; its size is recorded (default 65536)', positiveInt('--dead-letter-max-bytes'))
       .option('--dead-letter-max-length <n>', 'entries kept per dead-letter queue, the oldest dropped first (default 10000)', positiveInt('--dead-letter-max-length'))
-      .option('--accept <names>', 'content accepted, by serializer name or content type (default json), e.g. json,msgpack or signed', csv),
+      .option('--accept <names>', 'content accepted, by serializer name or content type (default json), e.g. json,msgpack or signed', csv)
+      .option('-B, --beat', "also run the periodic task scheduler in this process (development: one process; see `sprig beat`)"),
   ).action(async (o: WorkerFlags) => {
     const file = path.resolve(o.app);
     if (!fs.existsSync(file)) {
@@ -113,6 +116,9 @@ export function registerWorkerCommand(program: Command): void {
         },
       },
     });
+    // --beat: the scheduler shares the worker's connection and tasks file; it stops first.
+    let beat: Beat | undefined;
+    const stopBeat = () => beat?.stop().catch((err: Error) => worker.log.error(`beat failed to stop: ${err.message}`)) ?? Promise.resolve();
     // One way in for every stop request: a signal from a terminal or service manager, or a
     // shutdown request from the parent over IPC (the only graceful way on Windows).
     let stopping: ShutdownMode | undefined;
@@ -121,9 +127,10 @@ export function registerWorkerCommand(program: Command): void {
       stopping = mode;
       if (mode === 'warm') {
         worker.log.info(`${why}: warm shutdown`);
-        void worker.stop().then(() => process.exit(0));
+        void stopBeat().then(() => worker.stop()).then(() => process.exit(0));
       } else {
         worker.log.warn(`${why}: cold shutdown`);
+        void stopBeat();
         void worker.stop({ cold: true }).then(() => process.exit(0));
         setTimeout(() => process.exit(1), 200).unref();
       }
@@ -157,7 +164,14 @@ export function registerWorkerCommand(program: Command): void {
     worker.on('reload', (r: { ok: boolean; error?: string }) => tasksFileStatus(r.ok, r.error));
     try {
       await worker.start();
+      if (o.beat) {
+        beat = new Beat({ app: file, exports: worker.bundle?.exports, broker: worker.broker, logLevel: o.loglevel, config: { brokerUrl: o.broker, resultBackend: o.resultBackend } });
+        worker.once('stopped', () => void stopBeat());
+        await beat.start();
+      }
     } catch (err) {
+      await stopBeat();
+      if (beat) await worker.stop({ cold: true });
       if (err instanceof TaskFileError) tasksFileStatus(false, err.message);
       process.exitCode = reportError(err);
       unhook();

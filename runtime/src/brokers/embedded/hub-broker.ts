@@ -15,6 +15,7 @@ import {
 import type { ControlRequest } from '../../protocol/control.js';
 import { EmbeddedBackend } from './embedded-backend.js';
 import type { DeliveryItem, HubLink, PublishItem } from './protocol.js';
+import type { LeaseStore } from '../lease.js';
 
 interface ClientConsumer {
   queues: string[];
@@ -217,6 +218,23 @@ export class HubBroker implements Broker {
     return async () => {
       if (!handlers.delete(handler) || handlers.size > 0) return;
       await this.conn.request(op, { on: false }, 'drop');
+    };
+  }
+
+  leases(): LeaseStore {
+    const conn = this.conn;
+    return {
+      acquire: (name, holder, ttlMs) => conn.request('leaseAcquire', { name, holder, ttlMs }),
+      release: async (name, holder) => void (await conn.request('leaseRelease', { name, holder }, 'drop')),
+      read: (name) => conn.request('leaseRead', { name }),
+      // 'fail', not 'resend': the scheduler reads the state again and decides (a resend would be a
+      // conflict anyway, the commit being compare-and-set).
+      commit: (name, holder, changes, publish) =>
+        conn.request(
+          'leaseCommit',
+          { name, holder, changes: [...changes], items: publish.map(({ queue, message }) => ({ queue, priority: message.properties.priority ?? 0, raw: encodeEnvelope(message) })) },
+          'fail',
+        ),
     };
   }
 

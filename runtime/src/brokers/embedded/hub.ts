@@ -19,6 +19,8 @@ import { deadLetterQueueName } from '../types.js';
 import { EMPTY_STATE, type Compactor, type JournalPort, type JournalRecord, type ReplayState } from './journal.js';
 import { PROTOCOL_VERSION, type DeliveryItem, type PublishItem, type RequestFrame } from './protocol.js';
 import { setLongTimeout } from '../../util/timers.js';
+import { HubLeases } from './hub-leases.js';
+import type { LeaseCommitResult, LeaseStateChange } from '../lease.js';
 
 /** Where the hub sends pushes for one connection. */
 export interface SessionSink {
@@ -88,6 +90,7 @@ export class Hub implements Compactor {
   private rr = 0;
   private dispatchScheduled = false;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly leases: HubLeases;
 
   constructor(
     private readonly journal: JournalPort,
@@ -101,6 +104,7 @@ export class Hub implements Compactor {
     for (const r of state.results) {
       this.results.set(r.meta, Math.max(0, (r.expiresAt - Date.now()) / 1000));
     }
+    this.leases = new HubLeases(state.leaseState);
     journal.setCompactor(this);
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
@@ -140,7 +144,8 @@ export class Hub implements Compactor {
 
   // ---- messages ---------------------------------------------------------------------------
 
-  async publish(items: readonly PublishItem[]): Promise<number> {
+  /** `extra`: records made durable in the same commit (a beat commit's state). */
+  async publish(items: readonly PublishItem[], extra: readonly JournalRecord[] = []): Promise<number> {
     const records: Array<JournalRecord & { t: 'p' }> = [];
     for (const it of items) {
       if (!it || typeof it.queue !== 'string' || !it.queue || typeof it.raw !== 'string') {
@@ -149,9 +154,9 @@ export class Hub implements Compactor {
       const priority = PriorityFifo.level(it.priority);
       records.push({ t: 'p', tag: this.nextTag(), queue: it.queue, priority, raw: it.raw });
     }
-    if (records.length === 0) return 0;
+    if (records.length === 0 && extra.length === 0) return 0;
     // Into the queues only once durable: nothing is delivered that a crash could take back.
-    await this.journal.commit(records, () => {
+    await this.journal.commit([...extra, ...records], () => {
       for (const r of records) {
         this.queue(r.queue).push({ tag: r.tag, raw: r.raw, priority: r.priority, redelivered: false }, r.priority);
         this.live += r.raw.length;
@@ -251,6 +256,19 @@ export class Hub implements Compactor {
 
   queueLength(queue: string): number {
     return this.queues.get(queue)?.length ?? 0;
+  }
+
+  // ---- beat leases (lease.ts) -------------------------------------------------------------
+
+  /** Record a beat's runs and publish their messages in one journal commit, if the lease and state allow. */
+  async leaseCommit(name: string, holder: string, changes: readonly LeaseStateChange[], items: readonly PublishItem[]): Promise<LeaseCommitResult> {
+    // Checked before the state changes: a bad item must not leave a run recorded and not sent.
+    if (!Array.isArray(items) || items.some((it) => !it || typeof it.queue !== 'string' || !it.queue || typeof it.raw !== 'string')) {
+      throw new ProtocolError('leaseCommit: items must be [{ queue, priority, raw }] with a queue name and a raw envelope string');
+    }
+    const { result, records } = this.leases.commitState(name, holder, changes);
+    if (result === 'ok') await this.publish(items, records);
+    return result;
   }
 
   // ---- results ----------------------------------------------------------------------------
@@ -412,6 +430,14 @@ export class Hub implements Compactor {
         return this.subscribeControl(s, f.on !== false);
       case 'replyPush':
         return this.replyPush(String(f.key), f.body);
+      case 'leaseAcquire':
+        return this.leases.acquire(f.name, f.holder, Number(f.ttlMs));
+      case 'leaseRelease':
+        return this.leases.release(String(f.name), String(f.holder));
+      case 'leaseRead':
+        return this.leases.read(f.name);
+      case 'leaseCommit':
+        return this.leaseCommit(f.name, String(f.holder), f.changes, f.items);
       case 'replyCollect':
         return this.replyCollect(s, String(f.key), Number(f.timeoutMs) || 0, typeof f.expected === 'number' ? f.expected : undefined);
     }
@@ -439,6 +465,7 @@ export class Hub implements Compactor {
     for (const [, r] of this.results.entries()) {
       if (r.expiresAt > now) yield { t: 'r', meta: r.meta, expiresAt: r.expiresAt };
     }
+    yield* this.leases.records();
   }
 
   // ---- internals --------------------------------------------------------------------------

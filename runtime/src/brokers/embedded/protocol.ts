@@ -12,6 +12,7 @@
 import type { ChordEntry, ChordPart, ResultMeta } from '../../backends/types.js';
 import type { SprigEvent } from '../../events/types.js';
 import type { ControlRequest } from '../../protocol/control.js';
+import type { LeaseCommitResult, LeaseSnapshot, LeaseStateChange } from '../lease.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -61,6 +62,11 @@ export interface Ops {
   replyPush: { req: { key: string; body: unknown }; res: null };
   /** Pop replies from `key` until `expected` arrived or `timeoutMs` passed (undefined: the whole timeout). */
   replyCollect: { req: { key: string; timeoutMs: number; expected?: number }; res: unknown[] };
+  /** Beat leases (lease.ts): take or renew; give up; read with the state; record-and-publish. */
+  leaseAcquire: { req: { name: string; holder: string; ttlMs: number }; res: boolean };
+  leaseRelease: { req: { name: string; holder: string }; res: null };
+  leaseRead: { req: { name: string }; res: LeaseSnapshot };
+  leaseCommit: { req: { name: string; holder: string; changes: LeaseStateChange[]; items: PublishItem[] }; res: LeaseCommitResult };
   /** Stop the broker (replies first): how a client stops it without a signal, which Windows lacks. */
   shutdown: { req: Record<string, never>; res: { pid: number } };
 }
@@ -108,6 +114,10 @@ const OP_NAMES: ReadonlySet<string> = new Set<OpName>([
   'subscribeControl',
   'replyPush',
   'replyCollect',
+  'leaseAcquire',
+  'leaseRelease',
+  'leaseRead',
+  'leaseCommit',
   'shutdown',
 ]);
 

@@ -80,6 +80,28 @@ CREATE INDEX results_expires ON ${s}.results (expires_at) WHERE expires_at IS NO
 `;
     },
   },
+  {
+    version: 2,
+    name: 'beat leases and their state',
+    sql: (schema) => {
+      const s = ident(schema);
+      return `
+-- sprig beat (docs/beat.md): one row per lease, its holder until expires_at (the server's clock).
+CREATE TABLE ${s}.beat_leases (
+  name text PRIMARY KEY,
+  holder text NOT NULL,
+  expires_at timestamptz NOT NULL
+);
+-- The state beside each lease: the last run of every schedule entry.
+CREATE TABLE ${s}.beat_state (
+  name text NOT NULL,
+  field text NOT NULL,
+  value text NOT NULL,
+  PRIMARY KEY (name, field)
+);
+`;
+    },
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

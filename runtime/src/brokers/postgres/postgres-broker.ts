@@ -23,6 +23,8 @@ import { PostgresConsumer, type FetchedRow, type PostgresConsumerHost } from './
 import { PostgresListener } from './listener.js';
 import { migrate } from './migrations.js';
 import { insertMessagesSql, messageRows } from './publish.js';
+import { postgresLeaseStore } from './postgres-lease.js';
+import type { LeaseStore } from '../lease.js';
 import { parseJson, stringifyJson } from '../../serialization/json.js';
 
 /** NOTIFY payloads are limited to 8000 bytes; a larger event is dropped (events are best effort). */
@@ -178,6 +180,10 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     const text = insertMessagesSql(this.info.schema);
     const values = messageRows(items);
     await ('unsafe' in tx ? tx.unsafe(text, values) : tx.query(text, values));
+  }
+
+  leases(): LeaseStore {
+    return postgresLeaseStore(this.pool, this.info.schema, () => this.connect());
   }
 
   /** Put raw bytes on a queue (tests: garbage, foreign envelopes). */

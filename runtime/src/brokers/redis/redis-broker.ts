@@ -42,6 +42,8 @@ import {
   UNACKED_MUTEX_KEY,
 } from './keys.js';
 import { defineScripts, runScript } from './scripts.js';
+import { redisLeaseStore } from './redis-lease.js';
+import type { LeaseStore } from '../lease.js';
 
 const RESTORE_BATCH = 500;
 const log = createLogger('sprig.redis');
@@ -189,6 +191,10 @@ export class RedisBroker implements Broker, ConsumerHost {
     const results = await sendNow(this.publisher, this.publishTimeoutMs, what, this.info, build);
     const failed = results.find(([err]) => err);
     if (failed?.[0]) throw failed[0];
+  }
+
+  leases(): LeaseStore {
+    return redisLeaseStore(this.client, (p, what) => this.cmd(p, what));
   }
 
   /** Put raw bytes on a queue (tests: garbage, foreign envelopes). */

@@ -30,6 +30,8 @@ const FILES = {
   chordPart: ['chord-part-5.lua', text('chord-part-5.lua', () => require('./lua/chord-part-5.lua'))],
   // kombu's own text, byte for byte: the same SHA, so Python workers and Sprig share one cached script.
   releaseMutex: ['release-mutex-1.lua', text('release-mutex-1.lua', () => require('./lua/release-mutex-1.lua'))],
+  leaseAcquire: ['lease-acquire-1.lua', text('lease-acquire-1.lua', () => require('./lua/lease-acquire-1.lua'))],
+  leaseCommit: ['lease-commit-n.lua', text('lease-commit-n.lua', () => require('./lua/lease-commit-n.lua'))],
 } as const;
 
 export type ScriptName = keyof typeof FILES;
