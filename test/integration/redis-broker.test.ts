@@ -303,7 +303,7 @@ function suite(): void {
     const tags: string[] = [];
     await new Promise<void>((resolve) => {
       void b.consume([q], 200, (d) => {
-        seen.add(String(d.message.headers.id));
+        seen.add(String(d.message?.headers.id));
         tags.push(d.tag);
         b.ack(d);
         if (++n === N) resolve();

@@ -3,7 +3,6 @@
  * `export const schedule = defineSchedule({...})`, or in sprig.config.ts under `beat.schedule`.
  * These are the types and the typed helper; beat/ parses and validates them and runs them.
  */
-import type { Task } from './task.js';
 import type { ApplyOptions } from './app.js';
 
 /** What happens to runs that fell due while no scheduler ran (or during a takeover). */
@@ -28,9 +27,18 @@ export type ScheduleOptions = Pick<
   'queue' | 'priority' | 'expires' | 'countdown' | 'timeLimit' | 'softTimeLimit' | 'ignoreResult' | 'serializer' | 'compression' | 'headers'
 >;
 
+/**
+ * What an entry needs of a Task: its name, and its parameters to check `args` against (read from
+ * `delay`, since Task as a whole is invariant in its types: its signatures pass them on).
+ */
+export interface ScheduledTask<A extends unknown[]> {
+  readonly name: string;
+  delay(...args: A): unknown;
+}
+
 interface EntryCommon<A extends unknown[]> {
   /** A task defined with task() (its args are then type-checked), or any task name (Python's too). */
-  task: string | Task<A, unknown>;
+  task: string | ScheduledTask<A>;
   args?: NoInfer<A>;
   kwargs?: Record<string, unknown>;
   options?: ScheduleOptions;
