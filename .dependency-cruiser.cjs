@@ -9,6 +9,7 @@
 //   brokers/ backends/                         transports and result stores
 //   events/ tracing/                           dispatcher, cluster state, receiver; OpenTelemetry spans
 //   app/ control/                              App, tasks, results, the app.control client
+//   beat/                                      the periodic task scheduler (sends, never runs tasks)
 //   worker/                                    Worker, steps, pool, the control panel it answers
 //   cli/
 //   index.ts                                   the one public barrel
@@ -26,6 +27,7 @@ const LAYERS = [
   { name: 'transport', path: String.raw`^runtime/src/(brokers|backends)/` },
   { name: 'events', path: String.raw`^runtime/src/(events/(?!types\.ts$)|tracing/)` },
   { name: 'app', path: String.raw`^runtime/src/(app|control)/` },
+  { name: 'beat', path: String.raw`^runtime/src/beat/` },
   { name: 'worker', path: String.raw`^runtime/src/worker/` },
   { name: 'cli', path: String.raw`^runtime/src/cli/` },
   { name: 'index', path: String.raw`^runtime/src/index\.ts$` },

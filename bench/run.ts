@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --profile] [-- --only enqueue,drain,latency,amqp,rss,postgres]`
+// `npm run bench [-- --quick] [-- --profile] [-- --only enqueue,drain,latency,amqp,rss,postgres,startup]`
 // Sprig against BullMQ and Celery, side by side in one run on the same Redis (and RabbitMQ).
 // What each row measures: bench/README.md.
 import * as fs from 'node:fs';
@@ -429,6 +429,74 @@ async function idleMemory(spawnW: (q: string) => Proc): Promise<MemSample> {
   }
 }
 
+// ---- startup -------------------------------------------------------------------------------
+
+/** Wall times (ms) of `runs` runs of a command, each checked to exit 0. */
+function wallTimes(cmd: string, args: string[], runs: number, env: NodeJS.ProcessEnv = {}, cwd = ROOT): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    const r = spawnSync(cmd, args, { cwd, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+    const ms = performance.now() - t;
+    if (r.status !== 0) throw new Error(`${[cmd, ...args].join(' ')} exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout || String(r.error)).slice(-800)}`);
+    out.push(ms);
+  }
+  return out;
+}
+
+interface Startup {
+  version: number[];
+  call: number[];
+  ping: number[];
+  /** The known workers of the broker forgotten (SPRIG_KNOWN_WORKERS=0): ping waits its whole window. */
+  pingColdWindow: number[];
+}
+
+const STARTUP_RUNS = 5;
+
+/**
+ * The CLI's start-up, as a person runs it (a fresh process each time): `sprig --version`, `sprig call`
+ * (which asks the workers whether one knows the task) and `sprig inspect ping`, with a Sprig worker
+ * running on the bench's Redis database; and the same through Celery's CLI.
+ */
+async function startupSprig(): Promise<Startup> {
+  await flush();
+  const q = qname();
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'sprig-bench-cache-'));
+  const w = sprigWorker('async', q);
+  const sprig = (args: string[], env: NodeJS.ProcessEnv = {}) => wallTimes(process.execPath, [path.join(ROOT, 'runtime', 'bin', 'sprig.js'), ...args], STARTUP_RUNS, { SPRIG_BROKER_URL: '', XDG_CACHE_HOME: cache, ...env });
+  try {
+    await waitConsuming(w, Date.now() - 1000);
+    // Once, untimed: the worker is learned (known-workers), as after any earlier run.
+    wallTimes(process.execPath, [path.join(ROOT, 'runtime', 'bin', 'sprig.js'), 'inspect', 'ping', '-b', REDIS_URL], 1, { XDG_CACHE_HOME: cache });
+    return {
+      version: sprig(['--version']),
+      call: sprig(['call', 'bench.noop', '-Q', q, '-b', REDIS_URL]),
+      ping: sprig(['inspect', 'ping', '-b', REDIS_URL]),
+      pingColdWindow: sprig(['inspect', 'ping', '-b', REDIS_URL], { SPRIG_KNOWN_WORKERS: '0' }),
+    };
+  } finally {
+    await stopGroup(w);
+    fs.rmSync(cache, { recursive: true, force: true });
+  }
+}
+
+/** Celery's CLI against the same kind of Sprig worker (it answers Celery's pidbox ping). */
+async function startupCelery(): Promise<Startup> {
+  await flush();
+  const q = qname();
+  const w = sprigWorker('async', q);
+  const celery = (args: string[]) => wallTimes(PYTHON, ['-m', 'celery', '-A', 'celery_app', ...args], STARTUP_RUNS, { BENCH_BROKER: REDIS_URL, BENCH_QUEUE: q, PYTHONDONTWRITEBYTECODE: '1' }, BENCH);
+  try {
+    await waitConsuming(w, Date.now() - 1000);
+    const ping = celery(['inspect', 'ping']);
+    // Celery knows no workers beforehand: its ping is always the whole window.
+    return { version: celery(['--version']), call: celery(['call', 'bench.noop', '--queue', q]), ping, pingColdWindow: ping };
+  } finally {
+    await stopGroup(w);
+  }
+}
+
 // ---- rows ----------------------------------------------------------------------------------
 
 interface Row {
@@ -595,6 +663,8 @@ async function main(): Promise<void> {
     pgDrainSprig: new Series<Drain>('PostgreSQL drain Sprig async c=50'),
     pgDrainGraphile: new Series<Drain>('PostgreSQL drain graphile-worker'),
     pgDrainBoss: new Series<Drain>('PostgreSQL drain pg-boss'),
+    startupSprig: new Series<Startup>('startup Sprig CLI'),
+    startupCelery: new Series<Startup>('startup Celery CLI'),
   };
 
   // Repetitions are interleaved (A B A B ...) so drift on a shared machine hits both sides.
@@ -638,6 +708,10 @@ async function main(): Promise<void> {
       await S.pgDrainSprig.run(() => drainSprigPg(P.drainN, P.bulk, timeDrain));
       await S.pgDrainGraphile.run(() => drainGraphile(P.drainN, PG_PEER_CONCURRENCY, timeDrain));
       await S.pgDrainBoss.run(() => drainBoss(P.drainN, PG_PEER_BATCH, timeDrain));
+    }
+    if (want('startup')) {
+      await S.startupSprig.run(startupSprig);
+      await celeryRun(S.startupCelery, startupCelery);
     }
   }
   // The PostgreSQL rows alone touch no Redis db (others may be testing on this Redis).
@@ -693,6 +767,14 @@ async function main(): Promise<void> {
     rows.push(row(`PostgreSQL drain ${D} no-op: Sprig async pool c=50 (ignoreResult, acksLate) vs graphile-worker concurrency=${PG_PEER_CONCURRENCY}`, 'tasks/s', true, S.pgDrainSprig, S.pgDrainGraphile, drainRate));
     rows.push(row(`PostgreSQL drain ${D} no-op: Sprig async pool c=50 (ignoreResult, acksLate) vs pg-boss work batchSize=${PG_PEER_BATCH}`, 'tasks/s', true, S.pgDrainSprig, S.pgDrainBoss, drainRate));
   }
+  if (want('startup')) {
+    const m = (k: keyof Startup) => (v: Startup) => median(v[k]);
+    const R = `median of ${STARTUP_RUNS} fresh processes a run, a Sprig worker on the Redis db`;
+    rows.push(row(`CLI start-up: sprig --version vs celery --version (${R})`, 'ms', false, S.startupSprig, S.startupCelery, m('version')));
+    rows.push(row('CLI start-up: sprig call (asks the workers whether one knows the task) vs celery call', 'ms', false, S.startupSprig, S.startupCelery, m('call')));
+    rows.push(row('CLI start-up: sprig inspect ping (ends once the known workers answered) vs celery inspect ping (its 1 s window)', 'ms', false, S.startupSprig, S.startupCelery, m('ping')));
+    rows.push(row('CLI start-up: sprig inspect ping with nothing known (SPRIG_KNOWN_WORKERS=0: the 1 s window) vs celery inspect ping', 'ms', false, S.startupSprig, S.startupCelery, m('pingColdWindow')));
+  }
   const table = printTable(rows, P.reps);
   console.log(`\n${table}\n`);
   const detail = (s: Series<Drain>) => s.values.map((d) => ({ rate: round(d.rate), rateWithStartup: round(d.rateWithStartup), startupMs: Math.round(d.startupMs), peakRssMB: round(d.peak.rss), peakPssMB: round(d.peak.pss), peakProcs: d.peak.procs }));
@@ -723,6 +805,7 @@ async function main(): Promise<void> {
         sprig: S.latSprig.values.map((xs) => ({ p50: round(p50(xs)), p90: round(percentile(xs, 90)), p99: round(p99(xs)), max: round(Math.max(...xs)) })),
         bullmq: S.latBull.values.map((xs) => ({ p50: round(p50(xs)), p90: round(percentile(xs, 90)), p99: round(p99(xs)), max: round(Math.max(...xs)) })),
       },
+      startup: { sprig: S.startupSprig.values, celery: S.startupCelery.values },
       errors: Object.fromEntries(Object.values(S).filter((s) => s.errors.length).map((s) => [s.label, s.errors])),
     },
   };

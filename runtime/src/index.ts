@@ -1,9 +1,14 @@
 /** Sprig's public API: the one barrel. */
-export { task, sendTask, configure, defaultApp, App, type ApplyOptions } from './app/app.js';
+export { task, sendTask, signature, configure, defaultApp, App, type ApplyOptions } from './app/app.js';
 export type { Task, TaskOptions, TaskContext, BoundTaskFn, BoundArgs, BoundTaskOptions, UnboundTaskOptions } from './app/task.js';
 export { currentTask } from './app/context.js';
 export { AsyncResult, type GetOptions } from './app/result.js';
-export { defineConfig, resolveConfig, type SprigConfig, type WorkerConfig, type PoolKind, type ResolveConfigOptions } from './app/config.js';
+export { chain, group, chord, Signature, Group, GroupResult, type CanvasStep, type SignatureOptions, type SignatureLike } from './app/canvas.js';
+export type { SignatureDict, Embed } from './protocol/signature.js';
+export { defineConfig, resolveConfig, type SprigConfig, type WorkerConfig, type BeatConfig, type PoolKind, type ResolveConfigOptions } from './app/config.js';
+export { defineSchedule, type ScheduleDefinition, type ScheduleEntry, type ScheduleOptions, type CrontabFields, type CatchUpPolicy, type Duration } from './app/schedule.js';
+export { Beat, beatTaskId, BEAT_HEADERS, type BeatOptions, type BeatListEntry } from './beat/beat.js';
+export type { LeaseStore, LeaseSnapshot, LeaseStateChange, LeaseCommitResult } from './brokers/lease.js';
 export { registeredTaskNames, getTask } from './app/registry.js';
 export { taskTraceback, isRuntimeFrame, firstUserLocation, type TracebackOptions, type FrameLocation } from './app/traceback.js';
 export * from './errors.js';

@@ -271,6 +271,108 @@ export async function runUiTest(o) {
     if (titleButtons.some((l) => /Pause|Resume/.test(l))) throw new Error(`a Pause button in the view title too: ${titleButtons}`);
   });
 
+  await step('rows: a running task shows its time so far, a countdown task when it is scheduled for, args as JSON', async () => {
+    await monitor.locator('.row[data-state="STARTED"] .desc', { hasText: /running \d+ (s|min)/ }).first().waitFor({ timeout: 20_000 });
+    const scheduled = monitor.locator('.row[data-state="RECEIVED"]', { has: monitor.locator('.desc', { hasText: /scheduled for \d\d:\d\d:\d\d/ }) }).first();
+    await scheduled.waitFor({ timeout: 20_000 });
+    await scheduled.click();
+    // add [1, 1] --countdown 600: its args as JSON (the event carries the repr "(1, 1)").
+    await monitor.locator('.row[data-kind="detail"]', { hasText: 'args' }).filter({ hasText: '[1, 1]' }).first().waitFor({ timeout: 10_000 });
+    await scheduled.click(); // collapsed again
+  });
+
+  await step('a narrow side bar (~280 px): no row overflows; worker names and figures are whole', async () => {
+    const sidebar = await page.locator('.part.sidebar').boundingBox();
+    if (!sidebar) throw new Error('no side bar');
+    await page.mouse.move(sidebar.x + sidebar.width + 1, sidebar.y + 300);
+    await page.mouse.down();
+    await page.mouse.move(sidebar.x + 280, sidebar.y + 300, { steps: 8 });
+    await page.mouse.up();
+    await page.waitForTimeout(800);
+    const report = await monitor.locator('#list').evaluate((list) => {
+      const out = { width: list.clientWidth, rows: 0, problems: [] };
+      const clipped = (el) => !!el && el.offsetWidth > 0 && el.scrollWidth > el.clientWidth + 1;
+      for (const row of list.querySelectorAll('.row:not([hidden])')) {
+        out.rows++;
+        const r = row.getBoundingClientRect();
+        const name = `${row.dataset.kind} ${row.textContent.slice(0, 40)}`;
+        if (row.scrollWidth > row.clientWidth + 1) out.problems.push(`${name}: content ${row.scrollWidth} px wide in ${row.clientWidth} px`);
+        for (const c of row.children) {
+          const b = c.getBoundingClientRect();
+          if (c.offsetWidth > 0 && b.right > r.right + 1) out.problems.push(`${name}: .${c.className} ends past the row (${Math.round(b.right)} > ${Math.round(r.right)})`);
+        }
+        if (row.dataset.kind === 'worker' && row.querySelector('.node')) {
+          const short = row.querySelector('.stats-short');
+          const node = row.querySelector('.node');
+          // The host part goes first; a long node name may shorten, but its start stays readable.
+          if (node.getBoundingClientRect().width < 30) out.problems.push(`${name}: the worker's name is shortened to nothing`);
+          if (!row.title.startsWith(row.querySelector('.label').textContent)) out.problems.push(`${name}: no tooltip with the whole name`);
+          if (!short || short.offsetWidth === 0 || clipped(short)) out.problems.push(`${name}: its figures are not shown whole`);
+          if (clipped(row.querySelector('.badge'))) out.problems.push(`${name}: its count is cut`);
+        }
+        if (row.dataset.kind === 'detail' && clipped(row.querySelector('.detail-label')) && row.querySelector('.detail-label').textContent.length <= 10) out.problems.push(`${name}: the detail's label is cut`);
+        if (row.dataset.kind === 'task' && clipped(row.querySelector('.id'))) out.problems.push(`${name}: the task id is cut`);
+      }
+      return out;
+    });
+    if (report.width > 320 || report.width < 200) throw new Error(`the monitor is ${report.width} px wide, not about 280`);
+    if (report.rows < 5) throw new Error(`only ${report.rows} rows drawn`);
+    if (report.problems.length) throw new Error(report.problems.slice(0, 6).join('; '));
+    await shot('monitor-narrow.png');
+  });
+
+  await page.close();
+  cs.stop();
+}
+
+/**
+ * The monitor in a High Contrast theme (workbench.colorTheme "Default High Contrast" from the start):
+ * tasks enqueued from the CLI (no worker: they wait, PENDING), then the selected row, focused or
+ * not, and an expanded one must have an outline a person can see (the theme draws no backgrounds).
+ */
+export async function runHighContrastTest(o) {
+  const { root, workspace } = o;
+  const { cs, page, shot, step } = await openSession({ ...o, name: 'ui-hc' }, { extensions: [root], settings: { 'workbench.colorTheme': 'Default High Contrast' }, env: { SPRIG_LOG_LEVEL: 'info' } });
+  const { open, openMonitor } = workbench(page);
+  const cli = (args) => {
+    const r = spawnSync(process.execPath, [path.join(root, 'runtime', 'bin', 'sprig.js'), ...args], { cwd: workspace, env: { ...process.env, SPRIG_PROJECT_DIR: workspace }, encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0) throw new Error(`sprig ${args.join(' ')} failed: ${r.stderr}`);
+  };
+  await step('open the workbench in High Contrast', async () => {
+    await open(cs.url, workspace);
+    await page.locator('.monaco-workbench.hc-black').waitFor({ timeout: 30_000 });
+  });
+  const monitor = await step('Sprig: Open Monitor; tasks from the CLI', async () => {
+    const m = await openMonitor();
+    await m.locator('body.vscode-high-contrast').waitFor({ timeout: 30_000 });
+    for (let i = 0; i < 3; i++) cli(['call', 'add', '-a', `[${i}, 1]`, '-Q', 'hc-nowhere', '--no-check']);
+    await m.locator('.row[data-kind="task"]').nth(2).waitFor({ timeout: 30_000 });
+    return m;
+  });
+  await step('High Contrast: the selected row (focused or not) and an expanded one have a visible outline', async () => {
+    const row = monitor.locator('.row[data-kind="task"][aria-expanded="false"]:not([hidden])').first();
+    await row.click(); // selected and expanded
+    await page.waitForTimeout(300);
+    const outline = (sel) =>
+      monitor.locator(sel).first().evaluate((el) => {
+        const cs = getComputedStyle(el);
+        return { style: cs.outlineStyle, width: parseFloat(cs.outlineWidth), color: cs.outlineColor };
+      });
+    const visible = (o) => o.style !== 'none' && o.width >= 1 && !/rgba\(\d+, \d+, \d+, 0\)|transparent/.test(o.color);
+    const focused = await outline('.row.selected:not([hidden])');
+    if (!visible(focused)) throw new Error(`the selected row (list focused) has no visible outline: ${JSON.stringify(focused)}`);
+    await monitor.locator('#filter-name').focus();
+    await page.waitForTimeout(200);
+    const unfocused = await outline('.row.selected:not([hidden])');
+    if (!visible(unfocused)) throw new Error(`the selected row (list not focused) has no visible outline: ${JSON.stringify(unfocused)}`);
+    // Another row selected: the expanded one keeps an outline of its own.
+    await monitor.locator('#list').focus();
+    await page.keyboard.press('End');
+    await page.waitForTimeout(200);
+    const expanded = await outline('.row[data-kind="task"][aria-expanded="true"]:not(.selected):not([hidden])');
+    if (!visible(expanded)) throw new Error(`the expanded row has no visible outline: ${JSON.stringify(expanded)}`);
+    await shot('monitor-high-contrast.png');
+  });
   await page.close();
   cs.stop();
 }

@@ -37,17 +37,17 @@ after(async () => {
 });
 
 test('tasks, retries, failures; ETA tasks held in memory do not block the prefetch (global QoS grows)', async () => {
-  assert.equal(await app.sendTask('add', [2, 3]).get({ timeout: 5 }), 5);
-  assert.equal(await app.sendTask('retrying', [3]).get({ timeout: 5 }), 3);
+  assert.equal(await app.sendTask('add', [2, 3]).get({ timeout: 30 }), 5);
+  assert.equal(await app.sendTask('retrying', [3]).get({ timeout: 30 }), 3);
   const t0 = Date.now();
   // concurrency 2 x multiplier 4 = prefetch 8 < 10 ETA tasks.
   const etas = Array.from({ length: 10 }, (_, i) => app.sendTask('add', [i, 0], {}, { countdown: 1 }));
-  assert.equal(await app.sendTask('add', [100, 0]).get({ timeout: 5 }), 100);
+  assert.equal(await app.sendTask('add', [100, 0]).get({ timeout: 30 }), 100);
   assert.ok(Date.now() - t0 < 900, 'not stuck behind the ETA tasks');
-  assert.deepEqual(await Promise.all(etas.map((r) => r.get({ timeout: 5 }))), Array.from({ length: 10 }, (_, i) => i));
-  await assert.rejects(app.sendTask('boom', ['bad']).get({ timeout: 5 }), /bad/);
+  assert.deepEqual(await Promise.all(etas.map((r) => r.get({ timeout: 30 }))), Array.from({ length: 10 }, (_, i) => i));
+  await assert.rejects(app.sendTask('boom', ['bad']).get({ timeout: 30 }), /bad/);
 });
 
 test('rpc:// results (the broker\'s own backend)', async () => {
-  assert.equal(await rpcApp.sendTask('add', [20, 22]).get({ timeout: 5 }), 42);
+  assert.equal(await rpcApp.sendTask('add', [20, 22]).get({ timeout: 30 }), 42);
 });

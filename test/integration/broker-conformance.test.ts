@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { createBroker } from '../../runtime/src/brokers/registry.js';
+import { createBroker, type BrokerOptions } from '../../runtime/src/brokers/registry.js';
 import { deadLetterQueueName, type Broker } from '../../runtime/src/brokers/types.js';
 import { brokerConformance } from './conformance-suite.js';
 import { stopEmbeddedBroker } from '../helpers.js';
@@ -33,24 +33,24 @@ async function purgeWith(make: () => Promise<Broker>, queues: readonly string[])
 
 // ---- memory -------------------------------------------------------------------------------------
 const memoryUrl = `memory://${randomUUID()}`;
-const memory = async () => {
-  const b = await createBroker(memoryUrl);
+const memory = async (opts: BrokerOptions = {}) => {
+  const b = await createBroker(memoryUrl, opts);
   await b.connect();
   return b;
 };
-brokerConformance({ name: 'memory', create: memory, cleanup: (qs) => purgeWith(memory, qs) });
+brokerConformance({ name: 'memory', create: memory, cleanup: (qs) => purgeWith(() => memory(), qs) });
 
 // ---- embedded -----------------------------------------------------------------------------------
 const projectDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sprig-conformance-'));
-const embedded = async () => {
-  const b = await createBroker('sprig://', { projectDir });
+const embedded = async (opts: BrokerOptions = {}) => {
+  const b = await createBroker('sprig://', { ...opts, projectDir });
   await b.connect();
   return b;
 };
 brokerConformance({
   name: 'embedded',
   create: embedded,
-  cleanup: (qs) => purgeWith(embedded, qs),
+  cleanup: (qs) => purgeWith(() => embedded(), qs),
   teardown: async () => {
     stopEmbeddedBroker(projectDir);
     fs.rmSync(projectDir, { recursive: true, force: true });
@@ -58,8 +58,8 @@ brokerConformance({
 });
 
 // ---- redis --------------------------------------------------------------------------------------
-const redis = async () => {
-  const b = await createBroker(REDIS_URL);
+const redis = async (opts: BrokerOptions = {}) => {
+  const b = await createBroker(REDIS_URL, opts);
   await b.connect();
   return b;
 };
@@ -79,8 +79,8 @@ brokerConformance({
 });
 
 // ---- amqp ---------------------------------------------------------------------------------------
-const amqp = async () => {
-  const b = await createBroker(AMQP_URL);
+const amqp = async (opts: BrokerOptions = {}) => {
+  const b = await createBroker(AMQP_URL, opts);
   await b.connect();
   return b;
 };
@@ -102,8 +102,8 @@ brokerConformance({
 // ---- postgres -----------------------------------------------------------------------------------
 // Its own schema test_<uuid>, created by the migrations on first connect and dropped after.
 const pgSchema = testSchema();
-const postgres = async () => {
-  const b = await createBroker(pgUrl(pgSchema));
+const postgres = async (opts: BrokerOptions = {}) => {
+  const b = await createBroker(pgUrl(pgSchema), opts);
   await b.connect();
   return b;
 };

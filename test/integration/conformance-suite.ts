@@ -8,11 +8,12 @@ import { randomUUID } from 'node:crypto';
 import { buildTaskMessage, parseTaskMessage, type BuildTaskOptions } from '../../runtime/src/protocol/message.js';
 import { deadLetterQueueName, readDeadLetter } from '../../runtime/src/brokers/dead-letter.js';
 import type { Broker, Delivery } from '../../runtime/src/brokers/types.js';
+import type { BrokerOptions } from '../../runtime/src/brokers/registry.js';
 
 export interface BrokerTarget {
   name: string;
   /** A new, connected broker (several may be open at once: they must share queues). */
-  create(): Promise<Broker>;
+  create(opts?: BrokerOptions): Promise<Broker>;
   /** Remove every trace of these queues (and their dead-letter queues). Brokers are closed by then. */
   cleanup(queues: readonly string[]): Promise<void>;
   teardown?(): Promise<void>;
@@ -40,8 +41,8 @@ export function brokerConformance(target: BrokerTarget): void {
   describe(`broker conformance: ${target.name}`, () => {
     const brokers: Broker[] = [];
     const queues: string[] = [];
-    const broker = async () => {
-      const b = await target.create();
+    const broker = async (opts?: BrokerOptions) => {
+      const b = await target.create(opts);
       brokers.push(b);
       return b;
     };
@@ -144,6 +145,53 @@ export function brokerConformance(target: BrokerTarget): void {
       assert.ok(entry.time >= t0 - 1 && entry.time <= Date.now() / 1000 + 1, `time ${entry.time} is the time of the reject`);
       assert.ok(bytes(entry.raw).equals(bytes(got[0]!.raw)), 'the bytes the consumer received');
       b.ack(dead.got[0]!);
+      await b.flush();
+    });
+
+    it('dead letters are capped: the head of a big message with its full size; at most maxLength entries, the newest', async () => {
+      const b = await broker({ deadLetter: { maxBytes: 1024, maxLength: 3 } });
+      const q = queue();
+      await b.publish(q, taskMessage(q, { args: ['x'.repeat(50_000)] }));
+      const big = await collect(b, [q], 1);
+      await until(() => big.got.length === 1);
+      const original = bytes(big.got[0]!.raw);
+      assert.ok(original.length > 50_000);
+      await b.reject(big.got[0]!, false, 'conformance: too big');
+      await big.consumer.cancel();
+      const dead = await collect(b, [deadLetterQueueName(q)], 1);
+      await until(() => dead.got.length === 1, 5000, 'the dead letter');
+      const entry = readDeadLetter(dead.got[0]!);
+      assert.ok(entry, 'the dead letter reads as an entry');
+      assert.equal(entry.reason, 'conformance: too big');
+      assert.equal(entry.size, original.length, 'the full size is recorded');
+      assert.equal(entry.truncated, true);
+      assert.ok(bytes(entry.raw).equals(original.subarray(0, 1024)), 'the first maxBytes bytes are kept');
+      assert.ok(bytes(dead.got[0]!.raw).length < 8 * 1024, `the stored entry is small (${bytes(dead.got[0]!.raw).length} bytes)`);
+      b.ack(dead.got[0]!);
+      await b.flush();
+      await dead.consumer.cancel();
+
+      const small = Array.from({ length: 5 }, (_, i) => taskMessage(q, { args: [i] }));
+      await b.publishBatch(small.map((message) => ({ queue: q, message })));
+      const { got, consumer } = await collect(b, [q], 10);
+      await until(() => got.length === 5, 5000, '5 deliveries');
+      for (const d of got) await b.reject(d, false, 'conformance: capped');
+      await consumer.cancel();
+      await until(async () => (await b.deadLetterLength(q)) === 3, 5000, '3 dead letters');
+      await sleep(200);
+      assert.equal(await b.deadLetterLength(q), 3, 'no more than maxLength');
+      const kept = await collect(b, [deadLetterQueueName(q)], 10);
+      await until(() => kept.got.length === 3, 5000, 'the 3 dead letters');
+      const ids = kept.got.map((d) => {
+        const e = readDeadLetter(d)!;
+        assert.equal(e.truncated, false);
+        // AMQP keeps the message itself (its id in the headers); list brokers keep the envelope as text.
+        const id = d.message?.headers.id;
+        const text = bytes(e.raw).toString('utf8');
+        return small.findIndex((m) => (typeof id === 'string' ? id === m.headers.id : text.includes(m.headers.id as string)));
+      });
+      assert.deepEqual([...ids].sort(), [2, 3, 4], 'the newest three are kept');
+      for (const d of kept.got) b.ack(d);
       await b.flush();
     });
 

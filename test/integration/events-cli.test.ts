@@ -47,7 +47,7 @@ test('events --json prints a real worker\'s events, one JSON object per line', a
   await waitFor(() => worker.err().includes('ready:') || worker.proc.exitCode !== null, 20_000, 'worker ready');
   app = new App({ brokerUrl: REDIS_URL, defaultQueue: q });
   const r = app.sendTask('add', [2, 3]);
-  assert.equal(await r.get({ timeout: 10 }), 5);
+  assert.equal(await r.get({ timeout: 30 }), 5);
   const mine = await waitFor(() => {
     const evs = parseLines(events.out()).filter((e) => e.hostname === `events-test@${q}`);
     return evs.some((e) => e.type === 'task-succeeded' && e.uuid === r.id) ? evs : null;
@@ -58,7 +58,7 @@ test('events --json prints a real worker\'s events, one JSON object per line', a
   assert.deepEqual(task, ['task-received', 'task-started', 'task-succeeded']);
   for (const e of mine) for (const k of ['hostname', 'pid', 'clock', 'timestamp', 'utcoffset', 'local_received']) assert.ok(k in e, k);
 
-  await waitFor(() => dump.out().includes(`task succeeded: [${r.id}]`), 5000, 'dump line');
+  await waitFor(() => dump.out().includes(`task succeeded: add[${r.id}]`), 5000, 'dump line (the task named though task-succeeded carries no name)');
   assert.match(dump.out(), new RegExp(`events-test@${q} \\[\\d{4}-\\d\\d-\\d\\d [\\d:.]+\\] task received: add\\[${r.id}\\] \\(2, 3\\)`));
 
   worker.proc.kill('SIGTERM');
@@ -83,11 +83,12 @@ test('the live view: workers online/offline with heartbeat age, counts by state,
   v.add({ ...base, type: 'task-failed', hostname: 'w1', timestamp: t + 0.6, uuid: 'u2', exception: 'RangeError(x)', traceback: '' } as SprigEvent);
   // eslint-disable-next-line no-control-regex
   const text = v.frame(120, 30, t + 1.5).join('\n').replace(/\x1b\[[0-9;]*m/g, '');
-  assert.match(text, /online\s+w1\s+heartbeat 1\.5s ago/);
+  assert.match(text, /online\s+w1\s+active 0\s+processed 0\s+heartbeat 1\.5s ago/);
   assert.match(text, /offline w2/);
   assert.match(text, /SUCCESS 1/);
   assert.match(text, /FAILURE 1/);
-  assert.match(text, /task-succeeded\s+w1\s+\[u1\] in 0\.0100s: 3/);
+  assert.match(text, /succeeded add\[u1\] in 0\.0100s: 3 w1/);
   assert.ok(v.frame(40, 12, t).every((l) => l.replace(/\x1b\[[0-9;]*m/g, '').length <= 40)); // eslint-disable-line no-control-regex
   assert.equal(dumpLine({ ...base, type: 'task-started', hostname: 'w1', timestamp: 0, uuid: 'u1' } as SprigEvent), 'w1 [1970-01-01 00:00:00.000] task started: [u1]');
+  assert.equal(dumpLine({ ...base, type: 'task-started', hostname: 'w1', timestamp: 0, uuid: 'u1' } as SprigEvent, () => 'add'), 'w1 [1970-01-01 00:00:00.000] task started: add[u1]');
 });

@@ -84,7 +84,7 @@ describe('sprig worker over IPC', () => {
       await waitRunning(app, r.id);
       const exit = await stopChild(w.proc, { mode: 'warm', graceMs: 60_000 });
       assert.deepEqual(exit, { code: 0, signal: null, how: 'ipc' }, w.err());
-      assert.equal(await r.get({ timeout: 10 }), 3000, 'the running task finished during the warm shutdown');
+      assert.equal(await r.get({ timeout: 30 }), 3000, 'the running task finished during the warm shutdown');
       assert.match(w.err(), /shutdown requested over IPC: warm shutdown/);
       assert.match(w.err(), /pool child \d+ exited \(code 0\) after the shutdown request/);
       assert.doesNotMatch(w.err(), /killing it/);
@@ -118,7 +118,7 @@ describe('sprig worker over IPC', () => {
     assert.equal(code, 0, w.err());
     assert.equal(w.proc.signalCode, null);
     assert.match(w.err(), /the parent process went away \(IPC channel closed\): warm shutdown/);
-    assert.equal(await r.get({ timeout: 10 }), 1500);
+    assert.equal(await r.get({ timeout: 30 }), 1500);
   });
 });
 

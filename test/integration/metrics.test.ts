@@ -56,9 +56,9 @@ test('in-process worker: task counts by name and state, runtime, queue length, r
     const url = `http://127.0.0.1:${addr.port}/metrics`;
     const app = new App({ brokerUrl: REDIS_URL, defaultQueue: q });
     apps.push(app);
-    await app.sendTask('add', [1, 2]).get({ timeout: 10 });
-    await app.sendTask('add', [3, 4]).get({ timeout: 10 });
-    await assert.rejects(app.sendTask('boom', ['x']).get({ timeout: 10 }));
+    await app.sendTask('add', [1, 2]).get({ timeout: 30 });
+    await app.sendTask('add', [3, 4]).get({ timeout: 30 });
+    await assert.rejects(app.sendTask('boom', ['x']).get({ timeout: 30 }));
     const m = await get(url);
     assert.equal(m.status, 200);
     assert.match(m.type, /text\/plain; version=0\.0\.4/);
@@ -107,7 +107,7 @@ test('sprig worker --metrics HOST:PORT serves /metrics (built CLI)', async () =>
   assert.match(w.err(), new RegExp(`metrics on http://127\\.0\\.0\\.1:${port}/metrics`));
   const app = new App({ brokerUrl: REDIS_URL, defaultQueue: q });
   apps.push(app);
-  assert.equal(await app.sendTask('add', [2, 2]).get({ timeout: 10 }), 4);
+  assert.equal(await app.sendTask('add', [2, 2]).get({ timeout: 30 }), 4);
   const m = await get(`http://127.0.0.1:${port}/metrics`);
   assert.equal(m.status, 200);
   assert.equal(value(m.body, 'sprig_tasks_total', { name: 'add', state: 'succeeded' }), 1);

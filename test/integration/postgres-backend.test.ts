@@ -81,7 +81,7 @@ test('with another broker: memory:// broker, postgres:// results', async () => {
     assert.equal(backend.kind, 'postgres');
     const id = randomUUID();
     await backend.store(meta(id, 'SUCCESS', 'ok'));
-    assert.equal(await app.asyncResult(id).get({ timeout: 10 }), 'ok');
+    assert.equal(await app.asyncResult(id).get({ timeout: 30 }), 'ok');
   } finally {
     await app.close();
   }

@@ -198,12 +198,13 @@ test('upgrade from v1: rows with a future ETA become scheduled, the rest stay re
   const s = `"${schema}"`;
   assert.deepEqual(await migrate(sql, schema, 1), [1]);
   await sql.query(`INSERT INTO ${s}.messages (queue, body, visible_at) VALUES ('q', 'far', now() + interval '1 day'), ('q', 'ready', now())`);
-  assert.deepEqual(await migrate(sql, schema), [2, 3]);
+  assert.deepEqual(await migrate(sql, schema), [2, 3, 4]);
   const r = await sql.query(`SELECT body, scheduled FROM ${s}.messages ORDER BY id`);
   assert.deepEqual(r.rows, [{ body: 'far', scheduled: true }, { body: 'ready', scheduled: false }]);
   const idx = await sql.query(`SELECT indexname FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname`, [schema]);
   const names = idx.rows.map((x) => x.indexname as string);
-  assert.deepEqual(names, ['messages_pkey', 'messages_ready', 'messages_scheduled', 'migrations_pkey', 'notify_spill_pkey', 'replies_pkey', 'replies_to', 'results_expires', 'results_pkey']);
+  for (const n of ['messages_pkey', 'messages_ready', 'messages_scheduled', 'notify_spill_pkey']) assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
+  for (const n of ['messages_fetch', 'messages_visible']) assert.ok(!names.includes(n), `${n} dropped`);
 });
 
 test('NOTIFY past 8000 bytes: a 50 kB event, a 50 kB control request and a 50 kB reply arrive whole, in order', async () => {

@@ -282,10 +282,13 @@ function suite(): void {
     }
     const sorted = [...lat].sort((a, b2) => a - b2);
     console.log(`  idle→delivery latency ms: ${lat.map((x) => x.toFixed(2)).join(', ')}`);
-    assert.ok(sorted[2]! < 20, `median latency ${sorted[2]} ms`);
+    // A blocking pop wakes in about a millisecond on a quiet machine; a polling loop (kombu's Redis
+    // transport polls each second) would sit near half its interval. The bound leaves room for a
+    // busy machine's scheduling delays without letting a poll loop of 250 ms or more pass.
+    assert.ok(sorted[2]! < 125, `median latency ${sorted[2]} ms`);
   });
 
-  test('drain rate: 20,000 messages, prefetch 200, consume + ack', async () => {
+  test('20,000 messages, prefetch 200: each delivered once, all acknowledged (the rate is printed; npm run bench measures it)', async () => {
     const f = fixture();
     const b = await f.broker();
     const q = f.queue();
@@ -296,8 +299,12 @@ function suite(): void {
     const pubRate = N / ((performance.now() - t) / 1000);
     t = performance.now();
     let n = 0;
+    const seen = new Set<string>();
+    const tags: string[] = [];
     await new Promise<void>((resolve) => {
       void b.consume([q], 200, (d) => {
+        seen.add(String(d.message?.headers.id));
+        tags.push(d.tag);
         b.ack(d);
         if (++n === N) resolve();
       });
@@ -305,8 +312,10 @@ function suite(): void {
     await b.flush();
     const rate = N / ((performance.now() - t) / 1000);
     console.log(`  publish ${Math.round(pubRate)} msg/s, drain ${Math.round(rate)} msg/s`);
+    assert.equal(seen.size, N, 'every message delivered once');
     assert.equal(await b.queueLength(q), 0);
-    assert.ok(rate > 10_000, `drain rate ${rate}`);
+    const left = (await f.raw.hmget(UNACKED_KEY, ...tags)).filter((v) => v !== null).length;
+    assert.equal(left, 0, 'nothing left unacknowledged');
   });
 
   test('unreachable Redis: connect() fails fast with one clear line', async () => {

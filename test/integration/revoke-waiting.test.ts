@@ -162,7 +162,7 @@ for (const t of targets) {
         assert.deepEqual(Object.keys(reply![host]!), [running.id]);
         assert.equal(reply![host]![running.id]![0], 'active');
         fs.writeFileSync(gate, '');
-        assert.equal(await running.get({ timeout: 10 }), 0);
+        assert.equal(await running.get({ timeout: 30 }), 0);
         w.proc.kill('SIGTERM');
         await w.exit;
       });

@@ -76,14 +76,14 @@ function suite(name: string, setup: () => Promise<Env>, teardown: () => Promise<
         for (const compression of COMPRESSIONS) {
           const big = 'z'.repeat(2000);
           const r = app.sendTask('echo', [1, 'two', 2 ** 40, big, { k: [true, null] }], {}, { serializer: ser, compression });
-          assert.deepEqual(await r.get({ timeout: 10 }), [1, 'two', 2 ** 40, big, { k: [true, null] }], `${ser} x ${compression}`);
+          assert.deepEqual(await r.get({ timeout: 30 }), [1, 'two', 2 ** 40, big, { k: [true, null] }], `${ser} x ${compression}`);
         }
       });
     }
 
     it('a worker that accepts only signed runs signed tasks', async () => {
       const r = app.sendTask('add', [20, 22], {}, { queue: strictQ, serializer: 'signed', compression: 'bzip2' });
-      assert.equal(await r.get({ timeout: 10 }), 42);
+      assert.equal(await r.get({ timeout: 30 }), 42);
     });
 
     it('... and dead-letters unsigned, tampered and unknown-key messages with a reason', async () => {

@@ -214,7 +214,7 @@ test('shutdown stages: warm finishes the running task; a second signal goes cold
   await waitFor(async () => (await app.control.inspect('active', { timeout: 1 })).some((r) => (Object.values(r)[0] as Array<{ id: string }>).some((x) => x.id === warm.id)), 10_000, 'the task to run');
   w1.proc.kill('SIGTERM');
   assert.equal(await w1.exit, 0);
-  assert.equal(await warm.get({ timeout: 5 }), 1200, 'the running task finished during the warm shutdown');
+  assert.equal(await warm.get({ timeout: 30 }), 1200, 'the running task finished during the warm shutdown');
 
   const w2 = await startWorker(q, ['-c', '1', '--acks-late']);
   const cold = app.sendTask('slow', [20_000]);
@@ -239,7 +239,7 @@ test('Ctrl-C (SIGINT to the whole process group): pool children leave it to the 
   await waitFor(async () => (await app.control.inspect('active', { timeout: 1 })).some((x) => (Object.values(x)[0] as Array<{ id: string }>).some((t) => t.id === r.id)), 10_000, 'the task to run');
   process.kill(-w.proc.pid!, 'SIGINT');
   assert.equal(await w.exit, 0, w.err());
-  assert.equal(await r.get({ timeout: 5 }), 1500, 'the running task finished during the warm shutdown');
+  assert.equal(await r.get({ timeout: 30 }), 1500, 'the running task finished during the warm shutdown');
   assert.doesNotMatch(w.err(), /pool child \d+ exited/, 'no pool child died of the signal');
 });
 

@@ -185,8 +185,8 @@ export function interopSuite(kind: BrokerKind): void {
       const add = app.sendTask('proj.tasks.add', [20, 22]);
       const fail = app.sendTask('proj.tasks.fail', ['for the monitor']);
       for (const r of [add, fail]) w.taskIds.add(r.id);
-      assert.equal(await add.get({ timeout: 10 }), 42);
-      await assert.rejects(fail.get({ timeout: 10 }), TaskError);
+      assert.equal(await add.get({ timeout: 30 }), 42);
+      await assert.rejects(fail.get({ timeout: 30 }), TaskError);
       for (const [what, id] of [
         ['task received: proj\\.tasks\\.add', add.id],
         ['task started: proj\\.tasks\\.add', add.id],
@@ -216,8 +216,8 @@ export function interopSuite(kind: BrokerKind): void {
         const add = app.sendTask('app.add', [4, 5]);
         const fail = app.sendTask('app.fail', ['seen']);
         for (const r of [add, fail]) w.taskIds.add(r.id);
-        assert.equal(await add.get({ timeout: 10 }), 9);
-        await assert.rejects(fail.get({ timeout: 10 }), TaskError);
+        assert.equal(await add.get({ timeout: 30 }), 9);
+        await assert.rejects(fail.get({ timeout: 30 }), TaskError);
         const trail = (id: string) => JSON.stringify(seen.filter((e) => 'uuid' in e && e.uuid === id), null, 1);
         const a = await until(() => (state.tasks.get(add.id)?.state === 'SUCCESS' ? state.tasks.get(add.id) : undefined), 5000, 'task-succeeded from Celery').catch((err: Error) => {
           throw new Error(`${err.message}; state ${JSON.stringify(state.tasks.get(add.id))}; events ${trail(add.id)}`);
@@ -261,7 +261,7 @@ export function interopSuite(kind: BrokerKind): void {
       assert.equal(active.hostname, w.sprigHost);
       assert.equal(typeof active.time_start, 'number');
       assert.equal(typeof active.worker_pid, 'number');
-      assert.equal(await slow.get({ timeout: 10 }), 3000);
+      assert.equal(await slow.get({ timeout: 30 }), 3000);
     });
 
     test('4b. `sprig inspect ping` and `sprig inspect active` get replies from the Celery worker', async () => {
@@ -288,7 +288,7 @@ export function interopSuite(kind: BrokerKind): void {
       assert.equal(active.name, 'app.sleep');
       assert.deepEqual(active.args, [2]);
       assert.equal(active.hostname, w.pyHost);
-      assert.equal(await slow.get({ timeout: 10 }), 2);
+      assert.equal(await slow.get({ timeout: 30 }), 2);
     });
 
     test(
@@ -303,7 +303,7 @@ export function interopSuite(kind: BrokerKind): void {
         const worker = w.startCeleryWorker({ queues: [q], hostname: host, env: { INTEROP_MAX_PRIORITY: '' } });
         try {
           await w.celeryWorkerReady(worker, host, 15_000);
-          assert.equal(await add.get({ timeout: 10 }), 5);
+          assert.equal(await add.get({ timeout: 30 }), 5);
         } finally {
           await worker.stop();
         }

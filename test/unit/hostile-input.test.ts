@@ -72,7 +72,7 @@ test('1. poison headers (eta 1e13, a date that is no date, bad time limits, retr
   const ok = buildTaskMessage({ name: 'add', args: [2, 2], queue });
   ok.headers.eta = new Date(Date.now() - 1000).toISOString().replace('T', ' ').replace('Z', '');
   await broker.publish(queue, ok);
-  assert.equal(await app.asyncResult(ok.headers.id as string).get({ timeout: 5 }), 4);
+  assert.equal(await app.asyncResult(ok.headers.id as string).get({ timeout: 30 }), 4);
 });
 
 /** A task message as a Python client writes it: body bytes of `contentType`, written by hand. */
@@ -93,7 +93,7 @@ test('2. 64-bit integers from Python (msgpack, JSON) reach the task exactly and 
       for (const [ct, body] of [['application/x-msgpack', Buffer.from(packed)], ['application/json', json]] as const) {
         const m = foreign('echo', ct, body);
         await broker.publish(q, m);
-        const got = await app.asyncResult(m.headers.id as string).get({ timeout: 10 });
+        const got = await app.asyncResult(m.headers.id as string).get({ timeout: 30 });
         assert.deepEqual(got, [...BIG, 1, 2 ** 40, { k: 2n ** 63n - 1n }], `${ct} on ${q === queue ? 'async' : 'process'} pool`);
       }
     }
@@ -105,7 +105,7 @@ test('2. 64-bit integers from Python (msgpack, JSON) reach the task exactly and 
     for (const [ct, body] of [['application/x-msgpack', Buffer.from(withBytes)], ['application/x-yaml', yamlBytes]] as const) {
       const m = foreign('kinds', ct, body);
       await broker.publish(q, m);
-      assert.deepEqual(await app.asyncResult(m.headers.id as string).get({ timeout: 10 }), ['bytes:6869', 'bigint', 'string'], `${ct} on ${q === queue ? 'async' : 'process'} pool`);
+      assert.deepEqual(await app.asyncResult(m.headers.id as string).get({ timeout: 30 }), ['bytes:6869', 'bigint', 'string'], `${ct} on ${q === queue ? 'async' : 'process'} pool`);
     }
   }
   // What is written back: JSON digits (the result backend and task bodies), msgpack int64/uint64.
@@ -127,7 +127,7 @@ test('4. timers past 24.8 days: a 30-day countdown waits, 30-day time limits do 
   assert.ok(short > 0);
   const later = app.sendTask('add', [1, 2], {}, { countdown: 30 * 86400 });
   const limited = [queue, procQueue].map((q) => app.sendTask('slow', [300], {}, { queue: q, timeLimit: 30 * 86400, softTimeLimit: 30 * 86400 }));
-  for (const r of limited) assert.equal(await r.get({ timeout: 10 }), 300, 'a 30-day time limit lets a 300 ms task finish');
+  for (const r of limited) assert.equal(await r.get({ timeout: 30 }), 300, 'a 30-day time limit lets a 300 ms task finish');
   assert.equal(fired, 0, 'no long timer fired');
   for (const t of long) clearTimeout(t);
   await waitFor(() => worker.consumer.scheduled.has(later.id), 2000, 'the 30-day task held as scheduled');
@@ -143,7 +143,7 @@ test('4. timers past 24.8 days: a 30-day countdown waits, 30-day time limits do 
 
 test("8. Celery-named errors are stored under Celery's class and module (TimeLimitExceeded, SoftTimeLimitExceeded, WorkerLostError)", async () => {
   const failure = async (r: ReturnType<App['sendTask']>) => {
-    const err = await r.get({ timeout: 10 }).then(
+    const err = await r.get({ timeout: 30 }).then(
       () => assert.fail('expected a failure'),
       (e: unknown) => e,
     );
@@ -164,7 +164,7 @@ test('9. stored results carry group_id (and parent_id only when set) and date_do
   const broker = await app.broker();
   const m = buildTaskMessage({ name: 'add', args: [1, 2], queue, groupId: `g-${randomUUID()}` });
   await broker.publish(queue, m);
-  assert.equal(await app.asyncResult(m.headers.id as string).get({ timeout: 5 }), 3);
+  assert.equal(await app.asyncResult(m.headers.id as string).get({ timeout: 30 }), 3);
   const meta = (await backend.get(m.headers.id as string))!;
   assert.equal(meta.group_id, m.headers.group);
   assert.equal('parent_id' in meta, false, 'no parent: no parent_id, as Celery writes it');
@@ -179,13 +179,13 @@ test('10. a task reads the headers its caller added (ctx.headers), in the async 
   const headers = { 'x-trace': 'abc-123', tenant: { id: 7 } };
   const expires = new Date(Date.now() + 60_000);
   for (const q of [queue, procQueue]) {
-    const got = (await app.sendTask('request', [], {}, { queue: q, headers, expires }).get({ timeout: 5 })) as { headers: Record<string, unknown>; queue: string; expires: number };
+    const got = (await app.sendTask('request', [], {}, { queue: q, headers, expires }).get({ timeout: 30 })) as { headers: Record<string, unknown>; queue: string; expires: number };
     assert.deepEqual(got.headers, headers, q === queue ? 'async pool' : 'process pool');
     // Other parts of Celery's request a task reads: its queue (delivery_info) and expiry.
     assert.deepEqual([got.queue, got.expires], [q, expires.getTime()]);
   }
-  assert.deepEqual(await app.sendTask('requestAfterRetry', [], {}, { headers }).get({ timeout: 5 }), { headers, retries: 1 });
-  assert.deepEqual(((await app.sendTask('request', []).get({ timeout: 5 })) as { headers: unknown }).headers, {}, 'no headers of its own: an empty object');
+  assert.deepEqual(await app.sendTask('requestAfterRetry', [], {}, { headers }).get({ timeout: 30 }), { headers, retries: 1 });
+  assert.deepEqual(((await app.sendTask('request', []).get({ timeout: 30 })) as { headers: unknown }).headers, {}, 'no headers of its own: an empty object');
 });
 
 test('3. YAML read and written as PyYAML does: y/n are strings, a float needs a dot, integers are exact', async () => {
@@ -194,7 +194,7 @@ test('3. YAML read and written as PyYAML does: y/n are strings, a float needs a 
   const fromPython = "- - 1\n  - y\n  - 1e3\n  - 9223372036854775807\n- e: 1e3\n  f: 1.0e+21\n  n: 3\n  'on': 'off'\n  x: 1\n  y: 2\n- {}\n";
   const m = foreign('echo', 'application/x-yaml', Buffer.from(fromPython));
   await broker.publish(queue, m);
-  assert.deepEqual(await app.asyncResult(m.headers.id as string).get({ timeout: 5 }), [1, 'y', '1e3', 2n ** 63n - 1n, { e: '1e3', f: 1e21, n: 3, on: 'off', x: 1, y: 2 }]);
+  assert.deepEqual(await app.asyncResult(m.headers.id as string).get({ timeout: 30 }), [1, 'y', '1e3', 2n ** 63n - 1n, { e: '1e3', f: 1e21, n: 3, on: 'off', x: 1, y: 2 }]);
   const { yamlSerializer: y } = await import('../../runtime/src/serialization/yaml.js');
   const read = (s: string) => y.decode(Buffer.from(s));
   assert.deepEqual(read('[y, n, Y, N, yes, No, on, OFF, ~, null, 1e3, 1.0e+3, 1.5, .5, 017, 0o17, 0x1f, 0b11, 1:30, 09, 2001-12-14]'), [
@@ -238,7 +238,7 @@ test('6. under prefetch, active = running now in a pool slot (with that child\'s
     const heartbeat = events.filter((e) => e.type === 'worker-heartbeat' && e.hostname === host).pop() as { active: number };
     assert.equal(heartbeat.active, 2, 'the heartbeat counts the running tasks only');
     fs.writeFileSync(gate, '');
-    for (const r of rs) await r.get({ timeout: 10 });
+    for (const r of rs) await r.get({ timeout: 30 });
     await waitFor(() => startedIds().length === 4, 2000, 'task-started of all four');
     for (const r of rs) {
       const kinds = events.filter((e) => 'uuid' in e && e.uuid === r.id).map((e) => e.type);
@@ -260,13 +260,13 @@ test('7. add_consumer / cancel_consumer: the worker starts and stops consuming f
   await waitFor(() => worker.consumer.running().some((r) => r.req.id === held.id), 3000, 'a task running');
   assert.deepEqual(await control('add_consumer', { queue: extra }), { ok: `add consumer ${extra}` });
   assert.deepEqual(await queuesNow(), [queue, extra]);
-  assert.equal(await app.sendTask('add', [20, 22], {}, { queue: extra }).get({ timeout: 5 }), 42, 'a task on the added queue runs');
+  assert.equal(await app.sendTask('add', [20, 22], {}, { queue: extra }).get({ timeout: 30 }), 42, 'a task on the added queue runs');
   assert.deepEqual(await control('cancel_consumer', { queue: extra }), { ok: `no longer consuming from ${extra}` });
   assert.deepEqual(await queuesNow(), [queue]);
   const left = app.sendTask('add', [1, 1], {}, { queue: extra });
   await left.sent;
-  assert.equal(await held.get({ timeout: 5 }), 300, 'the task running across both swaps finished');
-  assert.equal(await app.sendTask('add', [2, 2]).get({ timeout: 5 }), 4, 'the first queue is still consumed');
+  assert.equal(await held.get({ timeout: 30 }), 300, 'the task running across both swaps finished');
+  assert.equal(await app.sendTask('add', [2, 2]).get({ timeout: 30 }), 4, 'the first queue is still consumed');
   assert.equal(await broker.queueLength(extra), 1, 'nothing is taken from a cancelled queue');
   assert.equal(await broker.queueLength(queue), 0, 'and nothing held on the old consumer was given back');
   assert.deepEqual(await control('add_consumer', {}), { error: 'add_consumer needs a queue' });
@@ -278,21 +278,21 @@ test('same classes, further: NaN/Infinity as json.dumps writes them, bad pool_gr
   // Python's json.dumps([float('nan'), float('inf')]) writes NaN and Infinity: read, not dead-lettered.
   const m = foreign('echo', 'application/json', Buffer.from('[[NaN, Infinity, -Infinity, "NaN"], {}, {}]'));
   await broker.publish(queue, m);
-  assert.deepEqual(await app.asyncResult(m.headers.id as string).get({ timeout: 5 }), [NaN, Infinity, -Infinity, 'NaN']);
+  assert.deepEqual(await app.asyncResult(m.headers.id as string).get({ timeout: 30 }), [NaN, Infinity, -Infinity, 'NaN']);
   const host = worker.hostname;
   const control = async (method: string, args: Record<string, unknown>) => (await app.control.broadcast(method, { destination: [host], timeout: 1, arguments: args })).find((r) => host in r)?.[host];
   const size = worker.pool.size;
   for (const n of ['abc', -1, 1e9, 1.5]) assert.deepEqual(await control('pool_grow', { n }), { error: 'n must be an integer from 1 to 1000' }, String(n));
   assert.equal(worker.pool.size, size, 'the pool kept its size');
   for (const rate of [-5, 'x/s']) assert.match(((await control('rate_limit', { task_name: 'add', rate_limit: rate })) as { error: string }).error, /bad rate limit/);
-  assert.equal(await app.sendTask('add', [1, 1]).get({ timeout: 5 }), 2, 'tasks still run');
+  assert.equal(await app.sendTask('add', [1, 1]).get({ timeout: 30 }), 2, 'tasks still run');
   const { parseRate } = await import('../../runtime/src/worker/rate-limit.js');
   assert.equal(parseRate('0/s'), null, "'0/s' disables the limit");
   // Terminated: TaskRevokedError('terminated'), as Celery stores it.
   const r = app.sendTask('slow', [5000]);
   await waitFor(() => worker.consumer.running().some((x) => x.req.id === r.id), 3000, 'started');
   await app.control.revoke(r.id, { terminate: true, timeout: 0.2 });
-  const err = await r.get({ timeout: 5 }).catch((e: unknown) => e);
+  const err = await r.get({ timeout: 30 }).catch((e: unknown) => e);
   assert.ok(err instanceof TaskError);
   assert.deepEqual([err.excType, err.excModule, err.excMessage], ['TaskRevokedError', 'celery.exceptions', ['terminated']]);
   for (const method of ['constructor', 'toString', '__proto__']) assert.deepEqual(await control(method, {}), { error: `No such control command: ${method}` }, method);
@@ -313,7 +313,7 @@ test('same class, further: a body nested deeper than Python can write is dead-le
     // As deep as Python's json goes still runs, is stored and answers.
     const ok = foreign('echo', 'application/json', nested(990, '{"a": ', '}'));
     await broker.publish(q, ok);
-    const got = await app.asyncResult(ok.headers.id as string).get({ timeout: 10 });
+    const got = await app.asyncResult(ok.headers.id as string).get({ timeout: 30 });
     assert.ok(Array.isArray(got) && got.length === 1);
   }
   const { encodeResultMeta } = await import('../../runtime/src/brokers/redis/redis-backend.js');

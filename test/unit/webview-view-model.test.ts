@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClusterState } from '../../runtime/src/events/state.js';
 import type { SprigEvent } from '../../runtime/src/events/types.js';
-import { buildRows, NO_FILTERS, parentIndex, rowTaskId, taskDescription, UNASSIGNED, workerDescription, type Filters, type TreeOptions } from '../../webview-ui/src/view-model.js';
+import { buildRows, NO_FILTERS, parentIndex, rowTaskId, scheduledFor, splitHostname, taskDescription, UNASSIGNED, workerDescription, workerFigures, type Filters, type TreeOptions } from '../../webview-ui/src/view-model.js';
+import { compactJson, shownValue } from '../../webview-ui/src/values.js';
 import { parseTraceback, isUserFrame } from '../../webview-ui/src/traceback.js';
-import { formatDuration } from '../../webview-ui/src/format.js';
+import { formatClock, formatDuration, formatElapsed } from '../../webview-ui/src/format.js';
 
 let clock = 0;
 const ev = (type: string, hostname: string, extra: Record<string, unknown>) => ({ type, hostname, pid: 1, clock: ++clock, timestamp: 1000 + clock, utcoffset: 0, ...extra }) as unknown as SprigEvent;
@@ -100,4 +101,64 @@ test("the worker row says a failed autoreload first (and that the old code runs)
   s.apply(ev('worker-reload', 'a@h', { ok: true, file: '/ws/tasks.ts' }));
   assert.match(workerDescription(w, true, 5001), /^online · /);
   assert.equal(workerDescription(null, false, 5001), 'tasks no worker has received yet');
+});
+
+test('a running task shows its time so far; a countdown task when it is scheduled for', () => {
+  const s = new ClusterState({ now: () => 5001 });
+  s.apply(online('a@h'));
+  s.apply(recv('run', 'slow', 'a@h'));
+  s.apply({ ...ev('task-started', 'a@h', { uuid: 'run' }), timestamp: 4000 } as SprigEvent);
+  const running = s.tasks.get('run')!;
+  assert.equal(running.state, 'STARTED');
+  assert.equal(taskDescription(running, 4000 + 75.4), 'running 1 min 15 s');
+  assert.equal(taskDescription(running, 4008.9), 'running 8 s');
+  const etaIso = new Date((5000 + 600) * 1000).toISOString();
+  s.apply(ev('task-received', 'a@h', { uuid: 'later', name: 'add', args: '(1, 1)', kwargs: '{}', retries: 0, eta: etaIso, expires: null, root_id: null, parent_id: null }));
+  const later = s.tasks.get('later')!;
+  assert.equal(scheduledFor(later, 5001), 5600);
+  assert.equal(taskDescription(later, 5001), `scheduled for ${formatClock(5600)}`);
+  assert.match(formatClock(5600), /^\d\d:\d\d:\d\d$/);
+  // Its ETA passed (and it still waits for a slot): no "scheduled for" in the past.
+  assert.equal(scheduledFor(later, 5700), undefined);
+  // Details: the elapsed time, and the ETA as a clock time too.
+  const open = buildRows(s, opts({}, { expandedTasks: new Set(['run', 'later']), now: 4010 }));
+  const detail = (id: string, label: string) => open.find((r) => r.kind === 'detail' && r.taskId === id && r.label === label);
+  assert.equal((detail('run', 'runtime') as { value: string } | undefined)?.value, 'running for 10 s');
+  assert.match((detail('later', 'eta') as { value: string }).value, new RegExp(`^${formatClock(5600)} \\(`));
+  assert.equal(formatElapsed(3725), '1 h 2 min');
+});
+
+test('args, kwargs and results are shown as JSON when the repr reads back exactly, else as the repr', () => {
+  assert.deepEqual(shownValue("(2, 'x', None, True)", 'args'), { text: '[2, "x", null, true]', json: true });
+  assert.deepEqual(shownValue("{'y': [1, 2.5], 'name': 'o\\'k'}", 'kwargs'), { text: '{"y": [1, 2.5], "name": "o\'k"}', json: true });
+  assert.deepEqual(shownValue('5'), { text: '5', json: true });
+  assert.deepEqual(shownValue("'done'"), { text: '"done"', json: true });
+  // All there is: an object repr, a value cut short, an integer JSON cannot hold exactly.
+  assert.deepEqual(shownValue('<Payment object at 0x7f>'), { text: '<Payment object at 0x7f>', json: false });
+  assert.deepEqual(shownValue("('aaaa...", 'args'), { text: "('aaaa...", json: false });
+  assert.deepEqual(shownValue('(12345678901234567890,)', 'args'), { text: '(12345678901234567890,)', json: false });
+  assert.equal(compactJson({ a: [1, { b: null }] }), '{"a": [1, {"b": null}]}');
+
+  const s = new ClusterState({ now: () => 5001 });
+  s.apply(recv('t', 'add', 'a@h'));
+  s.apply(ev('task-succeeded', 'a@h', { uuid: 't', result: "{'total': 3, 'ok': True}", runtime: 0.002 }));
+  assert.equal(taskDescription(s.tasks.get('t')!, 5001), '2.00 ms · → {"total": 3, "ok": true}');
+  s.apply(ev('task-received', 'a@h', { uuid: 'u', name: 'pay', args: '(<Card object at 0x1>,)', kwargs: "{'cents': 250}", retries: 0, eta: null, expires: null, root_id: null, parent_id: null }));
+  const rows = buildRows(s, opts({}, { expandedTasks: new Set(['t', 'u']) }));
+  const d = (id: string, label: string) => rows.find((r) => r.kind === 'detail' && r.taskId === id && r.label === label) as { value: string; repr?: boolean } | undefined;
+  assert.deepEqual([d('t', 'args')!.value, d('t', 'args')!.repr], ['[1]', undefined]);
+  assert.equal(d('t', 'result')!.value, '{"total": 3, "ok": true}');
+  assert.deepEqual([d('u', 'args')!.value, d('u', 'args')!.repr], ['(<Card object at 0x1>,)', true]);
+  assert.equal(d('u', 'kwargs')!.value, '{"cents": 250}');
+});
+
+test('a worker row in a narrow side bar: the node name whole, short figures', () => {
+  assert.deepEqual(splitHostname('sprig4242@build-machine-17.example.internal'), ['sprig4242', '@build-machine-17.example.internal']);
+  assert.deepEqual(splitHostname('plain'), ['plain', '']);
+  const w = fixture().workers.get('a@h')!;
+  const f = workerFigures(w, true, 5001);
+  assert.equal(f.stats, 'online · 0 active · 0 processed');
+  assert.equal(f.short, '0 active · 0 done');
+  assert.match(f.extra, /^ · load 0\.10 · heartbeat /);
+  assert.equal(workerDescription(w, true, 5001), `${f.stats}${f.extra}`);
 });

@@ -120,3 +120,19 @@ test('hand-off check: revoked or expired tasks are discarded, expiry first (as C
   assert.deepEqual(discardedOutcome('expired'), { state: 'REVOKED', expired: true, runtime: 0 });
   assert.deepEqual(discardedOutcome('revoked'), { state: 'REVOKED', expired: false, runtime: 0 });
 });
+
+test('a job crosses the pool channel without its null fields and empty headers, and comes back whole', async () => {
+  const { packJob, unpackJob, sendExact, unwrapExact } = await import('../../runtime/src/worker/pool/child-protocol.js');
+  const base = { id: 'a', name: 't', args: [1n << 64n], kwargs: { b: Buffer.from('x') }, retries: 2, eta: null, rootId: null, parentId: null, groupId: null, queue: 'q', headers: {}, hostname: 'h@x', timeLimit: null, softTimeLimit: 5, expires: null, binary: true };
+  const wire = packJob(base);
+  assert.deepEqual(Object.keys(wire).sort(), ['args', 'binary', 'hostname', 'id', 'kwargs', 'name', 'queue', 'retries', 'softTimeLimit']);
+  // Through the real wrapping a bytes-carrying job takes: BigInt and bytes survive, nulls come back.
+  let sent: unknown;
+  sendExact((m) => (sent = JSON.parse(JSON.stringify(m))), { t: 'run', jobs: [wire] }, true);
+  const back = unwrapExact(sent as never) as { jobs: Parameters<typeof unpackJob>[0][] };
+  const job = unpackJob(back.jobs[0]!);
+  assert.deepEqual({ ...job, kwargs: {} }, { ...base, kwargs: {} });
+  assert.ok(Buffer.isBuffer(job.kwargs.b) && job.kwargs.b.toString() === 'x');
+  // Headers that are set travel as they are.
+  assert.deepEqual(unpackJob(packJob({ ...base, headers: { 'x-trace': 't1' } })).headers, { 'x-trace': 't1' });
+});

@@ -23,6 +23,23 @@ export function formatTime(ts: number | null | undefined): string {
   return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
 }
 
+/** `hh:mm:ss` local time of an ISO time or epoch seconds ('' when it is not a time). */
+export function formatClock(t: string | number | null | undefined): string {
+  const ms = typeof t === 'number' ? t * 1000 : t ? Date.parse(t) : NaN;
+  if (!Number.isFinite(ms)) return '';
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** Whole seconds a running task has run: `8 s`, `2 min 5 s`, `1 h 3 min`. */
+export function formatElapsed(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
 export function shortId(id: string): string {
   return id.slice(0, 8);
 }

@@ -7,7 +7,7 @@ import type { TaskStateName } from '../../runtime/src/events/state.js';
 import { h, icon } from './dom.js';
 import { shortId } from './format.js';
 import { isUserFrame } from './traceback.js';
-import { taskDescription, UNASSIGNED, workerDescription, type Row } from './view-model.js';
+import { splitHostname, taskDescription, UNASSIGNED, workerDescription, workerFigures, type Row } from './view-model.js';
 import type { ViewState } from './view-state.js';
 
 /** Row height, px (monitor.css: .row). */
@@ -132,19 +132,27 @@ function fillRow(el: HTMLElement, r: Row, index: number, selectedKey: string | u
   delete el.dataset.worker;
   el.removeAttribute('aria-expanded');
   el.removeAttribute('aria-label');
+  el.removeAttribute('title');
   el.replaceChildren();
   if (r.kind === 'worker') {
     const w = r.worker;
     el.dataset.worker = r.hostname;
     el.setAttribute('aria-expanded', String(r.expanded));
-    const desc = workerDescription(w, r.alive, Date.now() / 1000);
+    const now = Date.now() / 1000;
+    const f = workerFigures(w, r.alive, now);
+    // A narrow side bar (monitor.css, container queries): the node name stays whole, the host part
+    // shortens, the figures go short and load/heartbeat go.
+    const [node, host] = splitHostname(r.hostname);
+    const label = r.hostname === UNASSIGNED ? h('span', { class: 'label' }, 'Waiting for a worker') : h('span', { class: 'label worker-name' }, h('span', { class: 'node' }, node), h('span', { class: 'host' }, host));
+    el.title = `${r.hostname === UNASSIGNED ? 'Waiting for a worker' : r.hostname}\n${workerDescription(w, r.alive, now)}`;
     el.append(
       icon(r.expanded ? 'chevron-down' : 'chevron-right', 'twistie'),
       icon(w ? 'server-process' : 'inbox', w ? (r.alive ? 'worker-online' : 'worker-offline') : 'muted'),
-      h('span', { class: 'label' }, r.hostname === UNASSIGNED ? 'Waiting for a worker' : r.hostname),
+      label,
       h('span', { class: 'badge' }, String(r.count)),
-      h('span', { class: 'desc' }, desc),
     );
+    if (f.reload) el.append(h('span', { class: 'desc reload-error' }, f.reload));
+    el.append(h('span', { class: 'stats' }, f.stats), h('span', { class: 'stats-short' }, f.short), h('span', { class: 'desc extra' }, f.extra));
   } else if (r.kind === 'task') {
     const t = r.task;
     el.dataset.state = t.state;
@@ -158,7 +166,7 @@ function fillRow(el: HTMLElement, r: Row, index: number, selectedKey: string | u
       h('span', { class: 'label' }, t.name ?? '(unknown task)'),
       h('span', { class: 'id' }, shortId(t.uuid)),
       h('span', { class: 'state-text' }, t.state),
-      h('span', { class: 'desc' }, taskDescription(t)),
+      h('span', { class: 'desc' }, taskDescription(t, Date.now() / 1000)),
       h(
         'span',
         { class: 'actions' },
@@ -171,7 +179,7 @@ function fillRow(el: HTMLElement, r: Row, index: number, selectedKey: string | u
     el.dataset.taskId = r.taskId;
     const value = r.linkTask
       ? h('a', { class: 'task-link', href: '#', 'data-task': r.linkTask, tabindex: '-1' }, r.value)
-      : h('span', { class: 'value', title: r.value }, r.value);
+      : h('span', { class: r.repr ? 'value repr' : 'value', title: r.repr ? `${r.value}\n(the Python repr the event carried: it does not read back as JSON exactly)` : r.value }, r.value);
     el.append(h('span', { class: 'detail-label' }, r.label), value);
   } else {
     el.dataset.taskId = r.taskId;

@@ -5,7 +5,8 @@
  */
 import type { ClusterState, TaskInfo, TaskStateName, WorkerInfo } from '../../runtime/src/events/state.js';
 import { parseTraceback, type FrameLocation } from './traceback.js';
-import { formatAgo, formatDuration, formatTime } from './format.js';
+import { formatAgo, formatClock, formatDuration, formatElapsed, formatTime } from './format.js';
+import { shownValue } from './values.js';
 
 export interface Filters {
   /** Empty: every state. */
@@ -50,6 +51,8 @@ export interface DetailRow {
   value: string;
   /** A task id the value links to (retry of / retried as). */
   linkTask?: string;
+  /** The value is the Python repr the event carried (it did not read back as JSON exactly). */
+  repr?: boolean;
 }
 export interface FrameRow {
   kind: 'frame';
@@ -108,27 +111,32 @@ export function buildRows(state: ClusterState, o: TreeOptions): Row[] {
     for (const t of tasks) {
       const open = o.expandedTasks.has(t.uuid);
       rows.push({ kind: 'task', key: `t:${t.uuid}`, depth: 1, task: t, expanded: open });
-      if (open) pushDetails(rows, t);
+      if (open) pushDetails(rows, t, o.now);
     }
   }
   return rows;
 }
 
-export function pushDetails(rows: Row[], t: TaskInfo): void {
-  const d = (label: string, value: string | null | undefined, linkTask?: string) => {
+export function pushDetails(rows: Row[], t: TaskInfo, now = Date.now() / 1000): void {
+  const d = (label: string, value: string | null | undefined, linkTask?: string, repr?: boolean) => {
     if (value === null || value === undefined || value === '') return;
-    rows.push({ kind: 'detail', key: `d:${t.uuid}:${label}`, depth: 2, taskId: t.uuid, label, value, linkTask });
+    rows.push({ kind: 'detail', key: `d:${t.uuid}:${label}`, depth: 2, taskId: t.uuid, label, value, linkTask, ...(repr ? { repr } : {}) });
+  };
+  const v = (label: string, repr: string | null, kind: 'args' | 'kwargs' | 'value') => {
+    if (repr === null || repr === '') return;
+    const shown = shownValue(repr, kind);
+    d(label, shown.text, undefined, !shown.json);
   };
   d('id', t.uuid);
-  d('args', t.args);
-  d('kwargs', t.kwargs);
-  d('result', t.state === 'SUCCESS' ? t.result : null);
+  v('args', t.args, 'args');
+  v('kwargs', t.kwargs, 'kwargs');
+  v('result', t.state === 'SUCCESS' ? t.result : null, 'value');
   d('exception', t.exception);
   d('retries', t.retries ? String(t.retries) : null);
-  d('runtime', formatDuration(t.runtime));
+  d('runtime', t.runtime != null ? formatDuration(t.runtime) : t.state === 'STARTED' && t.started ? `running for ${formatElapsed(now - t.started)}` : null);
   d('worker', t.worker);
   d('queue', t.routingKey ?? t.queue);
-  d('eta', t.eta);
+  d('eta', t.eta ? `${formatClock(t.eta)} (${t.eta})` : null);
   d('expires', t.expires);
   d('retry of', t.retryOf, t.retryOf ?? undefined);
   d('retried as', t.retriedAs, t.retriedAs ?? undefined);
@@ -171,23 +179,62 @@ export function rowTaskId(r: Row | undefined): string | undefined {
   return undefined;
 }
 
-/** Short text of a task row: "name  · 12 ms · retries 2". */
-export function taskDescription(t: TaskInfo): string {
+/** When a task held for its ETA (a countdown) runs: epoch seconds, or undefined when it is not waiting for one. */
+export function scheduledFor(t: TaskInfo, now: number): number | undefined {
+  if (!t.eta || (t.state !== 'RECEIVED' && t.state !== 'PENDING')) return undefined;
+  const at = Date.parse(t.eta) / 1000;
+  return Number.isFinite(at) && at > now ? at : undefined;
+}
+
+/**
+ * Short text of a task row: how long it has run (running: the time so far), when a countdown task
+ * is scheduled for, retries, the exception or the result (JSON when the repr reads back exactly).
+ */
+export function taskDescription(t: TaskInfo, now = Date.now() / 1000): string {
   const parts: string[] = [];
+  const at = scheduledFor(t, now);
+  if (at !== undefined) parts.push(`scheduled for ${formatClock(at)}`);
   if (t.runtime != null) parts.push(formatDuration(t.runtime));
+  else if (t.state === 'STARTED' && t.started) parts.push(`running ${formatElapsed(now - t.started)}`);
   if (t.retries) parts.push(`retries ${t.retries}`);
   if (t.state === 'FAILURE' || t.state === 'RETRY' || t.state === 'REJECTED') {
     if (t.exception) parts.push(t.exception.length > 80 ? `${t.exception.slice(0, 77)}...` : t.exception);
-  } else if (t.state === 'SUCCESS' && t.result != null) parts.push(`→ ${t.result.length > 40 ? `${t.result.slice(0, 37)}...` : t.result}`);
+  } else if (t.state === 'SUCCESS' && t.result != null) {
+    const r = shownValue(t.result).text;
+    parts.push(`→ ${r.length > 40 ? `${r.slice(0, 37)}...` : r}`);
+  }
   if (t.retryOf) parts.push(`retry of ${t.retryOf.slice(0, 8)}`);
   return parts.join(' · ');
 }
 
-/** The worker row's description: online/offline, counts, load, heartbeat age; a failed autoreload first. */
-export function workerDescription(w: WorkerInfo | null, alive: boolean, now: number): string {
-  if (!w) return 'tasks no worker has received yet';
+/** A worker row's figures, the essential first (a narrow side bar shows `short` only). */
+export interface WorkerFigures {
+  /** A failed autoreload, '' when none. */
+  reload: string;
+  /** `online · 2 active · 10 processed`. */
+  stats: string;
+  /** `2 active · 10 done`: what a narrow row has room for (online/offline is the icon's colour). */
+  short: string;
+  /** ` · load 0.10 · heartbeat 2 s ago`, '' when unknown. */
+  extra: string;
+}
+
+export function workerFigures(w: WorkerInfo | null, alive: boolean, now: number): WorkerFigures {
+  if (!w) return { reload: '', stats: 'tasks no worker has received yet', short: 'not received yet', extra: '' };
   const load = w.loadavg.length ? ` · load ${w.loadavg.map((x) => x.toFixed(2)).join(' ')}` : '';
   const beat = w.lastHeartbeat ? ` · heartbeat ${formatAgo(now - w.lastHeartbeat)}` : '';
   const reload = w.reloadError ? `reload failed: ${w.reloadError.length > 120 ? `${w.reloadError.slice(0, 117)}...` : w.reloadError} (runs the previous code) · ` : '';
-  return `${reload}${alive ? 'online' : 'offline'} · ${w.active} active · ${w.processed} processed${load}${beat}`;
+  return { reload, stats: `${alive ? 'online' : 'offline'} · ${w.active} active · ${w.processed} processed`, short: `${w.active} active · ${w.processed} done`, extra: `${load}${beat}` };
+}
+
+/** The worker row's description: online/offline, counts, load, heartbeat age; a failed autoreload first. */
+export function workerDescription(w: WorkerInfo | null, alive: boolean, now: number): string {
+  const f = workerFigures(w, alive, now);
+  return `${f.reload}${f.stats}${f.extra}`;
+}
+
+/** A worker's name `node@host` as its two parts: a narrow row keeps the node and shortens the host. */
+export function splitHostname(hostname: string): [node: string, host: string] {
+  const at = hostname.indexOf('@');
+  return at > 0 ? [hostname.slice(0, at), hostname.slice(at)] : [hostname, ''];
 }

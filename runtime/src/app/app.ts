@@ -4,7 +4,7 @@ import { AsyncResult } from './result.js';
 import { contextStorage } from './context.js';
 import { registerTask, getTask } from './registry.js';
 import { makeRetry, type AnyFn, type BoundArgs, type BoundTaskFn, type BoundTaskOptions, type Task, type TaskOptions, type TaskContext, type UnboundTaskOptions } from './task.js';
-import { resolveConfig, type ResolveConfigOptions, type SprigConfig } from './config.js';
+import { brokerOptionsOf, resolveConfig, type ResolveConfigOptions, type SprigConfig } from './config.js';
 import { buildTaskMessage, type TransportMessage } from '../protocol/message.js';
 import { createBroker } from '../brokers/registry.js';
 import type { Broker, TransactionClient } from '../brokers/types.js';
@@ -16,6 +16,9 @@ import { configureSigning } from '../serialization/signed.js';
 import { AppEvents } from '../events/receiver.js';
 import { startPublishSpan } from '../tracing/otel.js';
 import type { PublishSpan } from '../tracing/types.js';
+import { taskSignature, toSigDicts, restoreGroupResult, type CanvasHost, type GroupResult, type Signature, type SignatureLike, type SignatureOptions } from './canvas.js';
+import { ensureChordsAllowed, type CeleryOptions } from './canvas-apply.js';
+import type { SignatureDict } from '../protocol/signature.js';
 
 /** Per-call options (Celery's apply_async options). */
 export interface ApplyOptions {
@@ -37,6 +40,15 @@ export interface ApplyOptions {
   retries?: number;
   parentId?: string;
   rootId?: string;
+  /** Callbacks: sent with this task's result as their first argument after it succeeds. */
+  link?: SignatureLike | SignatureLike[];
+  /** Errbacks: sent with this task's id after it fails. */
+  linkError?: SignatureLike | SignatureLike[];
+  /** Canvas internals (set by canvas.ts): the group it is in, its place there, the chain after it, the chord body it is part of. */
+  groupId?: string;
+  groupIndex?: number;
+  chain?: SignatureDict[];
+  chord?: SignatureDict;
   /**
    * postgres:// only: the caller's own client, inside its open transaction. The message is inserted
    * in that transaction (await the result's `sent` before COMMIT): a rollback means it never existed.
@@ -112,7 +124,7 @@ export class App {
   broker(): Promise<Broker> {
     return (this.brokerP ??= (async () => {
       const c = await this.config();
-      const b = await createBroker(c.brokerUrl!, { projectDir: c.projectDir, visibilityTimeout: c.visibilityTimeout });
+      const b = await createBroker(c.brokerUrl!, brokerOptionsOf(c));
       await b.connect();
       return b;
     })().catch((err) => {
@@ -175,7 +187,15 @@ export class App {
       replyTo,
       parentId: opts.parentId ?? parent?.id ?? null,
       rootId: opts.rootId ?? parent?.rootId ?? undefined,
+      groupId: opts.groupId ?? null,
+      groupIndex: opts.groupIndex ?? null,
       headers: opts.headers,
+      embed: {
+        callbacks: toSigDicts(opts.link) ?? null,
+        errbacks: toSigDicts(opts.linkError) ?? null,
+        chain: opts.chain?.length ? opts.chain : null,
+        chord: opts.chord ?? null,
+      },
     });
     return { queue, message };
   }
@@ -244,6 +264,34 @@ export class App {
     return new AsyncResult<R>(id, () => this.backend());
   }
 
+  /** A signature of a task known by name only (a Python task, say): `app.signature('app.add', [2, 2])`. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  signature<In = any, R = unknown>(name: string, args: unknown[] = [], options: SignatureOptions = {}): Signature<In, R> {
+    return taskSignature<In, R>(name, args, () => this.canvasContext()).set(options);
+  }
+
+  /** A group saved with GroupResult.save() (by Sprig or Celery), or null. */
+  restoreGroup(id: string): Promise<GroupResult | null> {
+    return restoreGroupResult(this.canvasContext(), id);
+  }
+
+  /** How the canvas sends on this app: one message per task, options in Celery's names. */
+  canvasContext(fallbackQueue?: string): CanvasHost {
+    const host: CanvasHost = {
+      send: async (name, args, kwargs, o) => {
+        if (o.chord) await ensureChordsAllowed(host);
+        const opts = fromCeleryOptions(o);
+        // Unrouted (no queue on the signature or the task, no defaultQueue): a worker's canvas
+        // step stays on the queue its parent came from.
+        if (fallbackQueue && opts.queue === undefined && !getTask(name)?.options.queue && !(await this.config()).defaultQueue) opts.queue = fallbackQueue;
+        await this.sendTask(name, args, kwargs, opts).sent;
+      },
+      backend: () => this.backend(),
+      asyncResult: <R>(id: string, sent: Promise<void>) => new AsyncResult<R>(id, () => this.backend(), sent),
+    };
+    return host;
+  }
+
   private sentEvents(broker: Broker): EventDispatcher {
     return (this.sentDispatcher ??= new EventDispatcher(broker, `gen${process.pid}@${hostname()}`));
   }
@@ -260,6 +308,37 @@ export class App {
       await broker?.close();
     }
   }
+}
+
+/** A signature's options (Celery's names) as Sprig's ApplyOptions. */
+function fromCeleryOptions(o: CeleryOptions): ApplyOptions {
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const num = (v: unknown) => (typeof v === 'number' ? v : undefined);
+  const out: ApplyOptions = {
+    taskId: str(o.task_id),
+    countdown: num(o.countdown),
+    eta: str(o.eta),
+    expires: typeof o.expires === 'number' || typeof o.expires === 'string' ? o.expires : undefined,
+    priority: num(o.priority),
+    queue: str(o.queue) ?? str(o.routing_key),
+    timeLimit: num(o.time_limit),
+    softTimeLimit: num(o.soft_time_limit),
+    ignoreResult: typeof o.ignore_result === 'boolean' ? o.ignore_result : undefined,
+    serializer: str(o.serializer),
+    compression: str(o.compression),
+    headers: o.headers && typeof o.headers === 'object' ? (o.headers as Record<string, unknown>) : undefined,
+    retries: num(o.retries),
+    parentId: str(o.parent_id),
+    rootId: str(o.root_id),
+    groupId: str(o.group_id),
+    groupIndex: num(o.group_index),
+    link: (o.link as SignatureDict[] | undefined) ?? undefined,
+    linkError: (o.link_error as SignatureDict[] | undefined) ?? undefined,
+    chain: (o.chain as SignatureDict[] | undefined) ?? undefined,
+    chord: (o.chord as SignatureDict | undefined) ?? undefined,
+  };
+  for (const k of Object.keys(out) as Array<keyof ApplyOptions>) if (out[k] === undefined) delete out[k];
+  return out;
 }
 
 /** The caller's headers plus the publish span's trace context (the caller's own traceparent wins). */
@@ -292,7 +371,15 @@ function defineTask(name: string, fn: AnyFn, options: TaskOptions, app: () => Ap
     options: Object.freeze({ ...options }),
     fn,
     delay: (...args) => app().sendTask<R>(name, args as unknown[], {}, {}),
-    applyAsync: (args, kwargs, opts) => app().sendTask<R>(name, (args ?? []) as unknown[], kwargs ?? {}, opts ?? {}),
+    applyAsync: (args, kwargs, opts) => {
+      if (opts?.link || opts?.linkError) {
+        // Links are signatures: checked (and a chord among them refused on rpc://) before sending.
+        return app().sendTask<R>(name, (args ?? []) as unknown[], kwargs ?? {}, { ...opts, link: toSigDicts(opts.link), linkError: toSigDicts(opts.linkError) });
+      }
+      return app().sendTask<R>(name, (args ?? []) as unknown[], kwargs ?? {}, opts ?? {});
+    },
+    s: ((...args: unknown[]) => taskSignature(name, args, () => app().canvasContext())) as Task['s'],
+    si: ((...args: unknown[]) => taskSignature(name, args, () => app().canvasContext(), true)) as Task['si'],
     call: async (...args): Promise<R> => {
       const ctx: TaskContext = {
         id: randomUUID(),
@@ -328,6 +415,12 @@ export function task<F extends BoundTaskFn>(name: string, fn: F, options: BoundT
 export function task<F extends AnyFn>(name: string, fn: F, options?: UnboundTaskOptions): Task<Parameters<F>, ReturnType<F>>;
 export function task(name: string, fn: AnyFn, options: TaskOptions = {}): Task {
   return defineTask(name, fn, options, defaultApp);
+}
+
+/** A signature by task name on the default app (Celery's `signature('tasks.add', args=(2, 2))`). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function signature<In = any, R = unknown>(name: string, args: unknown[] = [], options: SignatureOptions = {}): Signature<In, R> {
+  return defaultApp().signature<In, R>(name, args, options);
 }
 
 /** Enqueue a task by name on the default app: `sendTask('proj.tasks.add', [2, 3])`. */

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { findProjectDir } from '../util/paths.js';
 import type { SigningConfig } from '../serialization/signed.js';
+import type { CatchUpPolicy, ScheduleDefinition } from './schedule.js';
 
 export type PoolKind = 'process' | 'thread' | 'async';
 
@@ -28,6 +29,22 @@ export interface WorkerConfig {
   metrics?: string;
 }
 
+/** `sprig beat` (docs/beat.md). */
+export interface BeatConfig {
+  /** Entries, merged with the tasks file's `schedule` export (a name in both is an error). */
+  schedule?: ScheduleDefinition;
+  /** Runs missed while no scheduler ran: 'latest' (default: one run, as Celery), 'all' (each, up to maxCatchUp), 'skip'. */
+  catchUp?: CatchUpPolicy;
+  /** At most this many missed runs per entry are sent with catchUp 'all' (the latest ones). Default 100. */
+  maxCatchUp?: number;
+  /** Seconds the active scheduler's lease lasts unless renewed (renewed every third of it). Default 10. */
+  leaseTtl?: number;
+  /** One active scheduler per broker per name (default 'default'); its lease and last runs are kept under it. */
+  name?: string;
+  /** Timezone of crontab entries without their own (IANA name). Default 'UTC'. */
+  timezone?: string;
+}
+
 /** Settings, from `sprig.config.{ts,js,json}`, the environment, `configure()` or CLI flags. */
 export interface SprigConfig {
   brokerUrl?: string;
@@ -48,9 +65,16 @@ export interface SprigConfig {
   maxMessageBytes?: number;
   /** Redis visibility timeout, seconds. */
   visibilityTimeout?: number;
+  /** What dead-letter queues keep: bytes of each rejected message (default 65536) and entries per queue (default 10000). */
+  deadLetter?: { maxBytes?: number; maxLength?: number };
+  /** A worker whose broker is unreachable at start retries (Celery's `broker_connection_retry_on_startup`, default true). */
+  brokerConnectionRetryOnStartup?: boolean;
+  /** How many times it retries before giving up; 0: forever (Celery's `broker_connection_max_retries`, default 100). */
+  brokerConnectionMaxRetries?: number;
   /** Signed messages (the 'signed' serializer): key, its id, trusted public keys. */
   signing?: SigningConfig;
   worker?: WorkerConfig;
+  beat?: BeatConfig;
 }
 
 const CONFIG_FILES = ['sprig.config.ts', 'sprig.config.js', 'sprig.config.json'];
@@ -103,8 +127,29 @@ export async function resolveConfig(overrides: SprigConfig = {}, cwd = process.c
   if (process.env.SPRIG_RESULT_BACKEND) env.resultBackend = process.env.SPRIG_RESULT_BACKEND;
   const merged: SprigConfig = { ...fileConfig, ...env, ...stripUndefined(overrides), projectDir };
   merged.worker = { ...fileConfig.worker, ...stripUndefined(overrides.worker ?? {}) };
+  merged.beat = { ...fileConfig.beat, ...stripUndefined(overrides.beat ?? {}) };
+  if (fileConfig.deadLetter || overrides.deadLetter) merged.deadLetter = { ...fileConfig.deadLetter, ...stripUndefined(overrides.deadLetter ?? {}) };
   merged.brokerUrl ??= 'sprig://';
   return merged;
+}
+
+/** The broker options that come from the settings (one place for the worker and the clients). */
+export function brokerOptionsOf(c: SprigConfig): { projectDir?: string; visibilityTimeout?: number; deadLetter?: SprigConfig['deadLetter'] } {
+  return { projectDir: c.projectDir, visibilityTimeout: c.visibilityTimeout, deadLetter: c.deadLetter };
+}
+
+/** Celery's default `broker_connection_max_retries`. */
+export const DEFAULT_BROKER_CONNECTION_MAX_RETRIES = 100;
+
+/** The startup retry settings, checked: how many retries (0: forever), or undefined when it must not retry. */
+export function startupRetries(c: SprigConfig): number | undefined {
+  const on = c.brokerConnectionRetryOnStartup ?? true;
+  if (typeof on !== 'boolean') throw new ConfigError(`brokerConnectionRetryOnStartup must be true or false, got ${JSON.stringify(on)}`);
+  const n = c.brokerConnectionMaxRetries ?? DEFAULT_BROKER_CONNECTION_MAX_RETRIES;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) {
+    throw new ConfigError(`brokerConnectionMaxRetries must be an integer >= 0 (0: retry forever), got ${JSON.stringify(n)}`);
+  }
+  return on ? n : undefined;
 }
 
 export function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -54,9 +54,14 @@ export function registeredTaskNames(): string[] {
   return [...taskRegistry().keys()].sort();
 }
 
-/** Names defined more than once since the process started (the worker warns about them at start). */
+/** Names defined more than once since the process started (the worker warns about them at start and after an autoreload). */
 export function duplicateTasks(): readonly DuplicateTask[] {
   return duplicates();
+}
+
+/** The worker's warning for a name defined twice. */
+export function duplicateTaskWarning(d: DuplicateTask): string {
+  return `task ${JSON.stringify(d.name)} is defined twice: at ${d.first} and at ${d.second}; the second definition is the one that runs`;
 }
 
 /** `file:line:column` of the first frame outside the runtime: where the user called task(). */

@@ -14,6 +14,8 @@ export class AsyncResult<R = unknown> {
   private meta: ResultMeta | null = null;
   /** Resolves once the broker has accepted the message; rejects if publishing failed. */
   readonly sent: Promise<void>;
+  /** In a chain: the result of the step before (a GroupResult before a chord body). */
+  parent?: { readonly id: string; get(opts?: GetOptions): Promise<unknown> };
 
   constructor(
     readonly id: string,

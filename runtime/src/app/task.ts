@@ -1,4 +1,5 @@
 import type { AsyncResult } from './result.js';
+import type { Signature } from './canvas.js';
 import type { ApplyOptions } from './app.js';
 import { Retry } from '../errors.js';
 
@@ -92,6 +93,22 @@ export interface Task<A extends unknown[] = unknown[], R = unknown> {
   applyAsync(args?: A, kwargs?: Record<string, unknown>, options?: ApplyOptions): AsyncResult<Awaited<R>>;
   /** Run it here and now, in this process (no broker). */
   call(...args: A): Promise<Awaited<R>>;
+  /**
+   * A signature (Celery's `add.s(...)`): with all its arguments it starts a chain; without the
+   * first one it is a later step, which gets the previous step's result as that first argument.
+   */
+  s: SignatureFactory<A, Awaited<R>>;
+  /** An immutable signature (Celery's `add.si(...)`): it ignores the previous step's result. */
+  si(...args: A): Signature<any, Awaited<R>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/** What a signature with all its arguments takes first: nothing, unless the task takes any number (`...args`). */
+type CompleteIn<A extends unknown[]> = number extends A['length'] ? (A extends Array<infer E> ? E : unknown) : void;
+
+/** `task.s(...)`: all the arguments (a first step), or all but the first (a later step, fed the previous result). */
+export interface SignatureFactory<A extends unknown[], R> {
+  (...args: A): Signature<CompleteIn<A>, R>;
+  (...args: A extends [unknown, ...infer Rest] ? Rest : A): Signature<A extends [infer First, ...unknown[]] ? First : unknown, R>;
 }
 
 export function makeRetry(

@@ -40,7 +40,47 @@ export interface ResultBackend {
   waitFor(taskId: string, timeoutMs: number | undefined): Promise<ResultMeta>;
   forget(taskId: string): Promise<void>;
   close(): Promise<void>;
+  /** Chord joins (absent: this backend cannot join a chord's parts, and chords are refused). */
+  readonly chords?: ChordJoin;
+  /** GroupResult.save / restore in the backend's native format (absent: kept as a result named `taskset-<id>`). */
+  saveGroup?(groupId: string, tuple: unknown): Promise<void>;
+  restoreGroup?(groupId: string): Promise<unknown>;
 }
 
 /** Default result expiry: one day, like Celery's `result_expires`. */
 export const DEFAULT_RESULT_EXPIRES = 86400;
+
+/** One chord part as it returns: its place in the header and how it ended. */
+export interface ChordPart {
+  groupId: string;
+  taskId: string;
+  /** Its position in the header (Celery's group_index); null sorts last. */
+  groupIndex: number | null;
+  state: TaskState;
+  /** The result, or the exception info of a failure. */
+  result: unknown;
+}
+
+/** A counted part, as the join gives them back (in header order). */
+export interface ChordEntry {
+  taskId: string;
+  state: TaskState;
+  result: unknown;
+}
+
+/**
+ * A chord join: parts counted atomically, each part task id once (a part redelivered after a
+ * worker died counts once). Backends that can join implement it (Redis with Celery's keys, the
+ * embedded broker's Hub, memory://, PostgreSQL); rpc:// cannot, and chords are refused on it.
+ */
+export interface ChordJoin {
+  /** The number of parts the chord waits for (Celery's set_chord_size). */
+  setSize(groupId: string, size: number): Promise<void>;
+  /**
+   * Count a part. Resolves with every part, in header order, for the one call that completed the
+   * chord (that part calls the body), else null.
+   */
+  partReturn(part: ChordPart): Promise<ChordEntry[] | null>;
+  /** The body was sent (or failed): forget the join. */
+  done(groupId: string): Promise<void>;
+}

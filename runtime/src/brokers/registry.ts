@@ -1,6 +1,7 @@
 import { ConfigError } from '../errors.js';
 import { redactUrl } from '../util/url.js';
 import type { Broker } from './types.js';
+import type { DeadLetterLimits } from './dead-letter.js';
 
 /** @deprecated import it from `util/url.js` (or the package); this re-export goes after one release. */
 export { redactUrl } from '../util/url.js';
@@ -14,13 +15,15 @@ export interface BrokerOptions {
   publishTimeoutMs?: number;
   /** Do not start an embedded broker when none runs (clients that only read). */
   noAutostart?: boolean;
+  /** What a dead-letter queue keeps (dead-letter.ts; defaults 64 KiB per message, 10,000 messages). */
+  deadLetter?: Partial<DeadLetterLimits>;
 }
 
 type Factory = (url: string, opts: BrokerOptions) => Promise<Broker>;
 
 /** Transports by URL scheme (kombu's transport aliases). Adapters load lazily. */
 const transports = new Map<string, Factory>([
-  ['memory', async (url) => new (await import('./memory/memory-broker.js')).MemoryBroker(url)],
+  ['memory', async (url, o) => new (await import('./memory/memory-broker.js')).MemoryBroker(url, o)],
   ['redis', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
   ['rediss', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
   ['amqp', async (url, o) => new (await import('./amqp/amqp-broker.js')).AmqpBroker(url, o)],

@@ -2,6 +2,7 @@ import type { TransportMessage } from '../protocol/message.js';
 import type { SprigEvent } from '../events/types.js';
 import type { ResultBackend } from '../backends/types.js';
 import type { ControlRequest } from '../protocol/control.js';
+import type { LeaseStore } from './lease.js';
 
 /** @deprecated import it from `protocol/control.js` (or the package); this re-export goes after one release. */
 export type { ControlRequest } from '../protocol/control.js';
@@ -107,6 +108,9 @@ export interface Broker {
   subscribeControl?(handler: (request: ControlRequest) => void): Promise<() => Promise<void>>;
   reply?(replyTo: { exchange: string; routing_key: string }, ticket: string, body: unknown): Promise<void>;
   collectReplies?(replyTo: string, timeoutMs: number, expected?: number): Promise<unknown[]>;
+
+  /** The beat scheduler's lease and its last-run state, with an atomic record-and-publish (lease.ts). */
+  leases?(): LeaseStore;
 
   /** Connection lifecycle notifications (reconnects are counted for metrics). */
   on?(event: 'reconnect' | 'disconnect', listener: () => void): void;

@@ -6,7 +6,8 @@
  */
 import type { App } from '../app/app.js';
 import { READY_STATES } from '../backends/types.js';
-import type { HeldTask } from '../control/client.js';
+import { consumersOf, registeredOf, type HeldTask } from '../control/client.js';
+import { broadcastToKnown } from './known-workers.js';
 import type { SprigEvent } from '../events/types.js';
 
 /** query_task's answer as a task state: running is STARTED, held (prefetched or waiting for its ETA) is RECEIVED. */
@@ -127,7 +128,7 @@ export function watchCall(app: App, o: CallWatchOptions): { stop(): void } {
 }
 
 /**
- * After `sprig call` without --wait: asks the workers (1 s) whether one that consumes the queue
+ * After `sprig call` without --wait: asks the workers (1 s at most) whether one that consumes the queue
  * knows the task. Returns the exit code: 1 when workers answered and none of them knows the name
  * (every one of them would reject it), else 0; no worker on the queue is said, not an error.
  */
@@ -135,7 +136,15 @@ export async function checkCall(app: App, name: string, queue: string, write = (
   let consumers: Map<string, string[]>;
   let registered: Map<string, string[]>;
   try {
-    [consumers, registered] = await Promise.all([app.control.consumers(), app.control.registered()]);
+    // The common answer (a worker on the queue knows the task) comes as soon as the workers this
+    // broker had last time have answered (known-workers.ts); anything to warn about is said only
+    // after the whole window, so a worker that answers late is never missed.
+    const t0 = Date.now();
+    const [q, r] = await Promise.all([broadcastToKnown(app, 'active_queues', {}), broadcastToKnown(app, 'registered', {})]);
+    [consumers, registered] = [consumersOf(q), registeredOf(r)];
+    const ok = [...consumers].some(([host, qs]) => qs.includes(queue) && registered.get(host)?.includes(name));
+    if (ok) return 0;
+    if (Date.now() - t0 < 950) [consumers, registered] = await Promise.all([app.control.consumers(), app.control.registered()]);
   } catch {
     return 0; // no remote control on this broker: nothing to tell
   }

@@ -54,7 +54,7 @@ export function registerClientCommands(program: Command): void {
       .option('--id <id>', 'task id to use')
       .option('-w, --wait', 'wait for the result and print it as JSON')
       .option('-t, --timeout <s>', 'with --wait: give up after this many seconds', nonNegativeNumber('--timeout'))
-      .option('-v, --verbose', "with --wait: a failed task's traceback with the runtime's own frames")
+      .option('-v, --verbose', "with --wait: a failed task's traceback as stored, unfiltered (a Sprig worker stores the user's frames only)")
       .option('--no-check', 'without --wait: do not ask the workers (1 s) whether one knows the task and consumes the queue'),
   ).action(async (name: string, o: CallOpts) => {
     const app = clientApp(o);

@@ -4,11 +4,13 @@ import { csv, nonNegativeNumber } from './options.js';
 import { reportError } from './report-error.js';
 import { inspectCommands, controlCommands } from '../worker/control.js';
 import { stringifyJson } from '../serialization/json.js';
+import { broadcastToKnown } from './known-workers.js';
 
 interface Common {
   broker?: string;
   resultBackend?: string;
-  timeout: number;
+  /** Undefined: 1 s, ended early by inspect once the known workers answered. */
+  timeout?: number;
   destination?: string[];
   json?: boolean;
 }
@@ -74,7 +76,7 @@ function controlArgs(method: string, rest: string[]): Record<string, unknown> {
 
 function common(cmd: Command): Command {
   return brokerOption(cmd)
-    .option('--timeout <s>', 'seconds to wait for replies', nonNegativeNumber('--timeout'), 1)
+    .option('--timeout <s>', 'seconds to wait for replies (default 1; inspect ping ends sooner once the workers that answered last time have)', nonNegativeNumber('--timeout'))
     .option('-d, --destination <hosts>', 'only these workers (comma-separated hostnames)', csv)
     .option('-j, --json', 'print replies as JSON');
 }
@@ -94,7 +96,10 @@ export function registerControlCommands(program: Command): void {
     const app = clientApp(o);
     try {
       // Celery's variadic ids (query_task).
-      const replies = await app.control.broadcast(method, { timeout: o.timeout, destination: o.destination, arguments: taskIds.length ? { ids: taskIds } : {} });
+      // ping ends once the workers this broker had last time have answered (known-workers.ts); the
+      // other methods wait their window (a worker new since then must not be missed from a listing).
+      const opts = { timeout: o.timeout ?? 1, destination: o.destination, arguments: taskIds.length ? { ids: taskIds } : {} };
+      const replies = method === 'ping' ? await broadcastToKnown(app, method, { ...opts, exact: o.timeout !== undefined }) : await app.control.broadcast(method, opts);
       print(replies, o.json);
       if (!replies.length) {
         process.stderr.write('sprig: no worker replied (is one running on this broker?)\n');
@@ -122,7 +127,7 @@ export function registerControlCommands(program: Command): void {
     try {
       const args = controlArgs(method, rest);
       if (args.terminate !== undefined) args.terminate = args.terminate === '1' || args.terminate === 'true';
-      const replies = await app.control.broadcast(method, { timeout: o.timeout, destination: o.destination, arguments: args });
+      const replies = await app.control.broadcast(method, { timeout: o.timeout ?? 1, destination: o.destination, arguments: args });
       print(replies, o.json);
     } catch (err) {
       process.exitCode = reportError(err);

@@ -8,6 +8,7 @@ import { registerDemoCommand } from './demo-command.js';
 import { registerEventsCommand } from './events-command.js';
 import { registerControlCommands } from './control-commands.js';
 import { registerMigrateCommand } from './migrate-command.js';
+import { registerBeatCommand } from './beat-command.js';
 import { reportError } from './report-error.js';
 
 function sprigProgram(): Command {
@@ -23,6 +24,7 @@ function sprigProgram(): Command {
   registerEventsCommand(program);
   registerControlCommands(program);
   registerMigrateCommand(program);
+  registerBeatCommand(program);
   return program;
 }
 

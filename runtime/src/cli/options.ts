@@ -10,6 +10,14 @@ export function positiveInt(name: string) {
   };
 }
 
+export function nonNegativeInt(name: string, hint = '') {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${name} expects an integer >= 0${hint}, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
 export function nonNegativeNumber(name: string) {
   return (v: string): number => {
     const n = Number(v);

@@ -2,7 +2,7 @@
  * A yes/no question on the terminal. Asked only where a person can answer: with no terminal on
  * stdin (a script, CI, the extension) the caller refuses and names the flag that skips it.
  */
-import * as readline from 'node:readline';
+import type * as Readline from 'node:readline';
 
 export interface PromptStreams {
   input?: NodeJS.ReadableStream & { isTTY?: boolean };
@@ -16,6 +16,8 @@ export function canPrompt(streams: PromptStreams = {}): boolean {
 
 /** Asks `question` and resolves true only for y/yes (Celery's purge wants the word, we take both). */
 export async function confirm(question: string, streams: PromptStreams = {}): Promise<boolean> {
+  // Loaded when a question is asked: every sprig command would pay for it at start otherwise.
+  const readline = require('node:readline') as typeof Readline;
   const rl = readline.createInterface({ input: streams.input ?? process.stdin, output: streams.output ?? process.stderr, terminal: false });
   try {
     const answer = await new Promise<string>((resolve) => {

@@ -5,12 +5,13 @@ import { Worker } from '../worker/worker.js';
 import { ConfigError } from '../errors.js';
 import type { PoolKind } from '../app/config.js';
 import type { LogLevel } from '../util/log.js';
-import { csv, nonNegativeNumber, oneOf, positiveInt } from './options.js';
+import { csv, nonNegativeInt, nonNegativeNumber, oneOf, positiveInt } from './options.js';
 import { brokerOption } from './client-commands.js';
 import { reportError } from './report-error.js';
-import { duplicateTasks } from '../app/registry.js';
+import { duplicateTasks, duplicateTaskWarning } from '../app/registry.js';
 import { TaskFileError, taskFileErrorLocation } from '../app/loader.js';
 import { onParentShutdown, sendToParent, type ShutdownMode } from '../util/child-ipc.js';
+import { Beat } from '../beat/beat.js';
 
 /** SIGBREAK: Ctrl-Break in a Windows console (elsewhere it is never sent, so listening is harmless). */
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGBREAK'] as const;
@@ -36,6 +37,10 @@ interface WorkerFlags {
   autoscale?: [number, number];
   autoreload?: boolean;
   shutdownTimeout?: number;
+  beat?: boolean;
+  brokerConnectionMaxRetries?: number;
+  deadLetterMaxBytes?: number;
+  deadLetterMaxLength?: number;
 }
 
 function autoscaleArg(v: string): [number, number] {
@@ -68,7 +73,15 @@ export function registerWorkerCommand(program: Command): void {
       .option('--autoreload', 'reload the tasks file (and what it imports) when it changes')
       .option('--shutdown-timeout <s>', 'warm shutdown waits this long for running tasks, then goes cold', nonNegativeNumber('--shutdown-timeout'))
       .option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone: on 127.0.0.1)')
-      .option('--accept <names>', 'content accepted, by serializer name or content type (default json), e.g. json,msgpack or signed', csv),
+      .option(
+        '--broker-connection-max-retries <n>',
+        'a broker unreachable at start is retried with backoff this many times, 0: forever (default 100, Celery\'s broker_connection_max_retries)',
+        nonNegativeInt('--broker-connection-max-retries', ' (0: retry forever)'),
+      )
+      .option('--dead-letter-max-bytes <n>', 'bytes of a rejected message kept in its dead-letter entry; its size is recorded (default 65536)', positiveInt('--dead-letter-max-bytes'))
+      .option('--dead-letter-max-length <n>', 'entries kept per dead-letter queue, the oldest dropped first (default 10000)', positiveInt('--dead-letter-max-length'))
+      .option('--accept <names>', 'content accepted, by serializer name or content type (default json), e.g. json,msgpack or signed', csv)
+      .option('-B, --beat', "also run the periodic task scheduler in this process (development: one process; see `sprig beat`)"),
   ).action(async (o: WorkerFlags) => {
     const file = path.resolve(o.app);
     if (!fs.existsSync(file)) {
@@ -82,6 +95,8 @@ export function registerWorkerCommand(program: Command): void {
         brokerUrl: o.broker,
         resultBackend: o.resultBackend,
         accept: o.accept,
+        brokerConnectionMaxRetries: o.brokerConnectionMaxRetries,
+        deadLetter: o.deadLetterMaxBytes || o.deadLetterMaxLength ? { maxBytes: o.deadLetterMaxBytes, maxLength: o.deadLetterMaxLength } : undefined,
         worker: {
           concurrency: o.concurrency,
           pool: o.pool,
@@ -101,6 +116,9 @@ export function registerWorkerCommand(program: Command): void {
         },
       },
     });
+    // --beat: the scheduler shares the worker's connection and tasks file; it stops first.
+    let beat: Beat | undefined;
+    const stopBeat = () => beat?.stop().catch((err: Error) => worker.log.error(`beat failed to stop: ${err.message}`)) ?? Promise.resolve();
     // One way in for every stop request: a signal from a terminal or service manager, or a
     // shutdown request from the parent over IPC (the only graceful way on Windows).
     let stopping: ShutdownMode | undefined;
@@ -109,9 +127,10 @@ export function registerWorkerCommand(program: Command): void {
       stopping = mode;
       if (mode === 'warm') {
         worker.log.info(`${why}: warm shutdown`);
-        void worker.stop().then(() => process.exit(0));
+        void stopBeat().then(() => worker.stop()).then(() => process.exit(0));
       } else {
         worker.log.warn(`${why}: cold shutdown`);
+        void stopBeat();
         void worker.stop({ cold: true }).then(() => process.exit(0));
         setTimeout(() => process.exit(1), 200).unref();
       }
@@ -127,7 +146,7 @@ export function registerWorkerCommand(program: Command): void {
     };
     worker.once('ready', () => {
       // Two task('same name', ...): the later one runs, which is rarely what was meant.
-      for (const d of duplicateTasks()) worker.log.warn(`task ${JSON.stringify(d.name)} is defined twice: at ${d.first} and at ${d.second}; the second definition is the one that runs`);
+      for (const d of duplicateTasks()) worker.log.warn(duplicateTaskWarning(d));
       sendToParent({
         type: 'ready',
         hostname: worker.hostname,
@@ -145,7 +164,14 @@ export function registerWorkerCommand(program: Command): void {
     worker.on('reload', (r: { ok: boolean; error?: string }) => tasksFileStatus(r.ok, r.error));
     try {
       await worker.start();
+      if (o.beat) {
+        beat = new Beat({ app: file, exports: worker.bundle?.exports, broker: worker.broker, logLevel: o.loglevel, config: { brokerUrl: o.broker, resultBackend: o.resultBackend } });
+        worker.once('stopped', () => void stopBeat());
+        await beat.start();
+      }
     } catch (err) {
+      await stopBeat();
+      if (beat) await worker.stop({ cold: true });
       if (err instanceof TaskFileError) tasksFileStatus(false, err.message);
       process.exitCode = reportError(err);
       unhook();

@@ -69,11 +69,7 @@ export class Control {
    * broker: a Redis list has no consumer count of its own.
    */
   async consumers(opts?: BroadcastOptions): Promise<Map<string, string[]>> {
-    const out = new Map<string, string[]>();
-    for (const [host, value] of replyEntries(await this.broadcast('active_queues', opts))) {
-      out.set(host, Array.isArray(value) ? value.flatMap((q) => (q && typeof q === 'object' && typeof (q as { name?: unknown }).name === 'string' ? [(q as { name: string }).name] : [])) : []);
-    }
-    return out;
+    return consumersOf(await this.broadcast('active_queues', opts));
   }
 
   /** The worker that holds task `id` now, and how (`query_task`); undefined when none that answers does. */
@@ -90,12 +86,7 @@ export class Control {
 
   /** The workers that answer and the task names each has registered (`registered`). */
   async registered(opts?: BroadcastOptions): Promise<Map<string, string[]>> {
-    const out = new Map<string, string[]>();
-    for (const [host, value] of replyEntries(await this.broadcast('registered', opts))) {
-      // Celery answers names with their options ('add [rate_limit=10/s]'): the name is the first word.
-      out.set(host, Array.isArray(value) ? value.map((n) => String(n).split(' ')[0]!) : []);
-    }
-    return out;
+    return registeredOf(await this.broadcast('registered', opts));
   }
 }
 
@@ -107,4 +98,23 @@ export interface HeldTask {
 
 function replyEntries(replies: Replies): Array<[string, unknown]> {
   return replies.flatMap((r) => Object.entries(r));
+}
+
+/** `active_queues` replies: the queues each worker consumes. */
+export function consumersOf(replies: Replies): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [host, value] of replyEntries(replies)) {
+    out.set(host, Array.isArray(value) ? value.flatMap((q) => (q && typeof q === 'object' && typeof (q as { name?: unknown }).name === 'string' ? [(q as { name: string }).name] : [])) : []);
+  }
+  return out;
+}
+
+/** `registered` replies: the task names each worker has. */
+export function registeredOf(replies: Replies): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [host, value] of replyEntries(replies)) {
+    // Celery answers names with their options ('add [rate_limit=10/s]'): the name is the first word.
+    out.set(host, Array.isArray(value) ? value.map((n) => String(n).split(' ')[0]!) : []);
+  }
+  return out;
 }

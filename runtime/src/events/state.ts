@@ -23,7 +23,8 @@ function precedence(s: TaskStateName): number {
   return PRECEDENCE.indexOf(s);
 }
 
-const EVENT_STATE: Record<TaskEvent['type'], TaskStateName> = {
+/** The state each task event moves its task to. */
+export const EVENT_STATE: Readonly<Record<TaskEvent['type'], TaskStateName>> = {
   'task-sent': 'PENDING',
   'task-received': 'RECEIVED',
   'task-started': 'STARTED',

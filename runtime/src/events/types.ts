@@ -41,6 +41,9 @@ export interface TaskReceivedEvent extends EventBase {
   expires: string | null;
   root_id: string | null;
   parent_id: string | null;
+  /** Sprig's canvas fields (Celery 5.2 sends neither): the group it is part of, and when it is a chord part the body's task id. */
+  group?: string | null;
+  chord?: string | null;
 }
 
 export interface TaskStartedEvent extends EventBase {

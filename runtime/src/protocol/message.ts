@@ -10,6 +10,7 @@ import { compressors } from '../compression/registry.js';
 import { pyrepr, pyreprArgs } from './pyrepr.js';
 import { parseIso, toCeleryIso } from './time.js';
 import { parseJson, stringifyJson } from '../serialization/json.js';
+import { parseEmbed, type Embed } from './signature.js';
 
 export interface TaskHeaders {
   lang: string;
@@ -55,12 +56,8 @@ export interface TransportMessage {
   body: Buffer;
 }
 
-export interface EmbedOptions {
-  callbacks: unknown[] | null;
-  errbacks: unknown[] | null;
-  chain: unknown[] | null;
-  chord: unknown | null;
-}
+/** The body's third element: what runs after the task (protocol/signature.ts). */
+export type EmbedOptions = Embed;
 
 export interface BuildTaskOptions {
   id?: string;
@@ -80,6 +77,8 @@ export interface BuildTaskOptions {
   rootId?: string | null;
   parentId?: string | null;
   groupId?: string | null;
+  /** Its place in its group (a chord's header is ordered by it). */
+  groupIndex?: number | null;
   replyTo?: string;
   ignoreResult?: boolean;
   serializer?: string;
@@ -126,7 +125,7 @@ export function buildTaskMessage(o: BuildTaskOptions): TransportMessage {
     eta: eta ? toCeleryIso(eta) : null,
     expires: expires ? toCeleryIso(expires) : null,
     group: o.groupId ?? null,
-    group_index: null,
+    group_index: o.groupIndex ?? null,
     retries: o.retries ?? 0,
     timelimit: [o.timeLimit ?? null, o.softTimeLimit ?? null],
     root_id: o.rootId ?? id,
@@ -181,7 +180,8 @@ export interface TaskRequest {
   name: string;
   args: unknown[];
   kwargs: Record<string, unknown>;
-  embed: Partial<EmbedOptions>;
+  /** Checked at parse time: a malformed signature dead-letters the message. */
+  embed: Embed;
   retries: number;
   eta: Date | null;
   expires: Date | null;
@@ -190,6 +190,7 @@ export interface TaskRequest {
   rootId: string | null;
   parentId: string | null;
   groupId: string | null;
+  groupIndex: number | null;
   replyTo: string | null;
   correlationId: string | null;
   ignoreResult: boolean;
@@ -268,6 +269,13 @@ function retriesHeader(h: Record<string, unknown>): number {
   return v;
 }
 
+function groupIndexHeader(h: Record<string, unknown>): number | null {
+  const v = h.group_index;
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad('group_index', v, 'expected an integer >= 0 or null');
+  return v;
+}
+
 function priorityProperty(v: unknown): number {
   if (v === null || v === undefined) return 0;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 255) throw bad('priority', v, 'expected an integer from 0 to 255');
@@ -338,7 +346,7 @@ export function parseTaskMessage(msg: TransportMessage, opts: ParseOptions = {})
     name: h.task,
     args,
     kwargs: kwargs as Record<string, unknown>,
-    embed: (embed && typeof embed === 'object' ? embed : {}) as Partial<EmbedOptions>,
+    embed: parseEmbed(embed),
     retries: retriesHeader(h),
     eta: timeHeader(h, 'eta'),
     expires: timeHeader(h, 'expires'),
@@ -347,6 +355,7 @@ export function parseTaskMessage(msg: TransportMessage, opts: ParseOptions = {})
     rootId: optionalString(h, 'root_id'),
     parentId: optionalString(h, 'parent_id'),
     groupId: optionalString(h, 'group'),
+    groupIndex: groupIndexHeader(h),
     replyTo: asStringOrNull(p.reply_to ?? rawProps.replyTo) || null,
     correlationId: asStringOrNull(p.correlation_id ?? rawProps.correlationId),
     ignoreResult: h.ignore_result === true,

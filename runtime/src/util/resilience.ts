@@ -18,6 +18,46 @@ export function backoff(attempt: number, baseMs: number, maxMs: number): number 
   return Math.random() * cap;
 }
 
+export interface RetryOptions {
+  /** Retries after the first attempt; 0: retry forever. */
+  maxRetries: number;
+  /** Full-jitter backoff: the cap starts at `baseMs` and doubles up to `maxMs`. */
+  baseMs: number;
+  maxMs: number;
+  /** Only these errors are retried (an adapter's connection errors); the rest are thrown at once. */
+  retryable(err: unknown): boolean;
+  /** Told before each wait: the error, the number of the attempt to come (2 for the first retry), the delay. */
+  onRetry?(err: unknown, nextAttempt: number, delayMs: number): void;
+  /** Stop retrying (the caller is shutting down): the last error is thrown. */
+  stopped?(): boolean;
+}
+
+/** Thrown when the retries are used up: `attempts` tries in all, `cause` the last error. */
+export class RetriesExhausted extends Error {
+  constructor(
+    readonly attempts: number,
+    readonly last: unknown,
+  ) {
+    super(`gave up after ${attempts} attempts: ${(last as Error)?.message ?? String(last)}`, { cause: last });
+  }
+}
+
+/** Run `fn` until it succeeds, waiting a full-jitter backoff between attempts (Celery's retry on startup). */
+export async function retryWithBackoff<T>(fn: () => Promise<T>, o: RetryOptions): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!o.retryable(err) || o.stopped?.()) throw err;
+      if (o.maxRetries > 0 && attempt > o.maxRetries) throw new RetriesExhausted(attempt, err);
+      const delay = backoff(attempt - 1, o.baseMs, o.maxMs);
+      o.onRetry?.(err, attempt + 1, delay);
+      await sleep(delay);
+      if (o.stopped?.()) throw err;
+    }
+  }
+}
+
 /** A point in time `ms` from now. */
 export class Deadline {
   readonly at: number;

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import type { FSWatcher } from 'chokidar';
 import { buildModule, TaskFileError } from '../app/loader.js';
-import { taskRegistry, registeredTaskNames } from '../app/registry.js';
+import { duplicateTasks, duplicateTaskWarning, taskRegistry, registeredTaskNames } from '../app/registry.js';
 import type { Task } from '../app/task.js';
 import type { Worker } from './worker.js';
 import type { Step } from './blueprint.js';
@@ -69,6 +69,7 @@ export class Autoreloader {
     const registry = taskRegistry();
     const old = new Map<string, Task>(registry);
     registry.clear();
+    const knownDuplicates = duplicateTasks().length;
     try {
       require(built.outfile);
     } catch (err) {
@@ -90,6 +91,8 @@ export class Autoreloader {
     this.lastError = undefined;
     this.reloads++;
     w.log.info(`autoreload: loaded new code from ${file} (tasks: ${registeredTaskNames().join(', ')})`);
+    // Two task('same name', ...) in the new code: warned as at start.
+    for (const d of duplicateTasks().slice(knownDuplicates)) w.log.warn(duplicateTaskWarning(d));
     w.events.send({ type: 'worker-reload', ok: true, file });
     w.emit('reload', { ok: true });
     return true;

@@ -6,7 +6,7 @@ import type { Broker, Consumer, Delivery } from '../brokers/types.js';
 import { parseTaskMessage, buildTaskMessage, customHeaders, type TaskRequest, type ParseOptions, type TransportMessage } from '../protocol/message.js';
 import { getTask, registeredTaskNames } from '../app/registry.js';
 import type { Task } from '../app/task.js';
-import { NotRegisteredError } from '../errors.js';
+import { NotRegisteredError, type ExceptionInfo } from '../errors.js';
 import { PriorityFifo } from '../brokers/priority-queue.js';
 import { pyrepr } from '../protocol/pyrepr.js';
 import { toCeleryDateDone, toCeleryIso } from '../protocol/time.js';
@@ -19,6 +19,9 @@ import { discardReason } from './hand-off.js';
 import { setLongTimeout } from '../util/timers.js';
 import { passTraceHeaders, startProcessSpan, tracing } from '../tracing/otel.js';
 import type { ProcessSpan, PublishSpan } from '../tracing/types.js';
+import { isEmptyEmbed } from '../protocol/signature.js';
+import { Workflow } from './canvas.js';
+import { resultIdOf } from '../app/canvas-apply.js';
 
 /** A retry's next attempt, built before RETRY is stored, published after; `pub`: its publish span. */
 interface RetryMessage {
@@ -53,8 +56,19 @@ export class TaskConsumer {
   private readonly parseOpts: ParseOptions;
   private idleWaiters: Array<() => void> = [];
   private readonly tuner?: PrefetchTuner;
+  /** Chains, callbacks, errbacks and chord joins of the tasks that carry a canvas embed. */
+  private readonly workflow: Workflow;
 
   constructor(private readonly w: Worker) {
+    this.workflow = new Workflow({
+      get backend() {
+        return w.backend;
+      },
+      log: w.log,
+      get resultExpires() {
+        return w.config.resultExpires;
+      },
+    });
     this.basePrefetch = Math.max(1, w.concurrency * w.prefetchMultiplier);
     if (w.prefetchAdaptive) this.tuner = new PrefetchTuner((m) => this.setMultiplier(m), w.prefetchMultiplier);
     this.parseOpts = {
@@ -189,6 +203,8 @@ export class TaskConsumer {
       expires: req.expires ? toCeleryIso(req.expires) : null,
       root_id: req.rootId,
       parent_id: req.parentId,
+      ...(req.groupId ? { group: req.groupId } : {}),
+      ...(req.embed.chord ? { chord: resultIdOf(req.embed.chord) ?? null } : {}),
     });
     const delay = req.eta ? req.eta.getTime() - Date.now() : 0;
     if (delay > 0) {
@@ -319,7 +335,7 @@ export class TaskConsumer {
       this.w.terminated.delete(req.id);
     }
     // The common case, a success with no result to store, needs no await at all.
-    if (o.state === 'SUCCESS' && (req.ignoreResult || r.task.options.ignoreResult)) {
+    if (o.state === 'SUCCESS' && (req.ignoreResult || r.task.options.ignoreResult) && isEmptyEmbed(req.embed)) {
       this.succeeded(r, o);
       this.finished(r);
       return;
@@ -354,11 +370,15 @@ export class TaskConsumer {
       }
       switch (o.state) {
         case 'SUCCESS':
+          // Celery's order: callbacks and the next chain step, the result, then the chord part.
+          if (!isEmptyEmbed(req.embed)) await this.workflow.deliveredFrom(req, r.delivery.queue).succeeded(req, o.result);
           await this.store(r, { status: 'SUCCESS', result: o.result, traceback: null });
+          if (req.embed.chord) await this.workflow.deliveredFrom(req, r.delivery.queue).partReturned(req, 'SUCCESS', o.result);
           this.succeeded(r, o);
           break;
         case 'FAILURE':
           await this.store(r, { status: 'FAILURE', result: o.exc, traceback: o.traceback });
+          if (!isEmptyEmbed(req.embed)) await this.failedWorkflow(r, o.exc, o.traceback);
           this.w.events.send({ type: 'task-failed', uuid: req.id, exception: o.repr, traceback: o.traceback });
           this.w.log.error(`Task ${req.name}[${req.id}] raised unexpected: ${o.repr}\n${o.traceback}`);
           this.w.stats.failed++;
@@ -372,6 +392,7 @@ export class TaskConsumer {
           } catch (err) {
             const info = errorToInfo(err);
             await this.store(r, { status: 'FAILURE', result: info.exc, traceback: info.traceback });
+            if (!isEmptyEmbed(req.embed)) await this.failedWorkflow(r, info.exc, info.traceback);
             this.w.events.send({ type: 'task-failed', uuid: req.id, exception: info.repr, traceback: info.traceback });
             this.w.log.error(`Task ${req.name}[${req.id}] cannot be retried: ${info.repr}`);
             this.w.stats.failed++;
@@ -409,6 +430,7 @@ export class TaskConsumer {
           } else {
             const info = errorToInfo(Object.assign(new Error(o.reason), { name: 'WorkerLostError' }));
             await this.store(r, { status: 'FAILURE', result: info.exc, traceback: info.traceback });
+            if (!isEmptyEmbed(req.embed)) await this.failedWorkflow(r, info.exc, info.traceback);
             this.w.events.send({ type: 'task-failed', uuid: req.id, exception: info.repr, traceback: info.traceback });
             this.ack(r);
           }
@@ -422,6 +444,12 @@ export class TaskConsumer {
     } finally {
       this.finished(r);
     }
+  }
+
+  /** A failed task's chord part, chain steps and errbacks. */
+  private async failedWorkflow(r: Request, exc: ExceptionInfo, traceback: string | null): Promise<void> {
+    if (r.req.embed.chord) await this.workflow.deliveredFrom(r.req, r.delivery.queue).partReturned(r.req, 'FAILURE', exc);
+    await this.workflow.deliveredFrom(r.req, r.delivery.queue).failed(r.req, exc, traceback);
   }
 
   private async rejectDelivery(r: Request, requeue: boolean, reason: string, announce = true): Promise<void> {
@@ -534,6 +562,7 @@ export class TaskConsumer {
         result: { exc_type: 'TaskRevokedError', exc_message: [terminatedWith ? 'terminated' : expired ? 'expired' : 'revoked'], exc_module: 'celery.exceptions' },
         traceback: null,
       });
+      if (req.embed.chord) await this.workflow.deliveredFrom(req, r.delivery.queue).partReturned(req, 'REVOKED', { exc_type: 'TaskRevokedError', exc_message: [terminatedWith ? 'terminated' : expired ? 'expired' : 'revoked'], exc_module: 'celery.exceptions' });
     } catch (err) {
       this.w.log.error(`cannot store REVOKED for ${req.id}: ${(err as Error).message}`);
     }

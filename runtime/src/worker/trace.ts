@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { Ignore, NotRegisteredError, Reject, Retry, SoftTimeLimitExceeded, type ExceptionInfo } from '../errors.js';
 import { registeredTaskNames } from '../app/registry.js';
 import { stringifyJson } from '../serialization/json.js';
+import { isRuntimeFrame } from '../app/traceback.js';
 import { runInTrace } from '../tracing/otel.js';
 import type { TraceCarrier } from '../tracing/types.js';
 
@@ -73,17 +74,15 @@ function excClass(type: string): [type: string, module: string] {
   return CELERY_ERRORS[type] ?? [type, PY_BUILTINS.has(type) ? 'builtins' : 'sprig'];
 }
 
-/** Drop Sprig's own and Node's internal frames: a traceback should point at the user's code. */
+/**
+ * Drop Sprig's own frames (wherever the runtime is installed), Node's internals and OpenTelemetry's
+ * context manager (app/traceback.ts): a stored traceback points at the user's code.
+ */
 function userStack(stack: string | undefined): string | undefined {
   if (!stack) return stack;
-  const lines = stack.split('\n');
-  const kept = lines.filter((l, i) => i === 0 || !/^\s+at /.test(l) || !(RUNTIME_FRAME.test(l) || OTEL_FRAME.test(l) || l.includes('node:internal') || l.includes('node:async_hooks') || l.includes('node:events')));
+  const kept = stack.split('\n').filter((l, i) => i === 0 || !isRuntimeFrame(l));
   return kept.length > 1 ? kept.join('\n') : stack;
 }
-
-const RUNTIME_FRAME = /[/\\](dist[/\\]runtime|runtime[/\\]src)[/\\]/;
-/** OpenTelemetry's context manager runs the task (tracing/otel.ts): its frames are ours, not the user's. */
-const OTEL_FRAME = /[/\\]node_modules[/\\]@opentelemetry[/\\]/;
 
 export function errorToInfo(err: unknown): { exc: ExceptionInfo; traceback: string; repr: string } {
   if (err instanceof Error) {

@@ -135,6 +135,11 @@ export class Worker extends EventEmitter {
     this.autoscaler.set(max, min);
   }
 
+  /** stop() was called (a start still connecting gives up). */
+  get isStopping(): boolean {
+    return this.stopping !== undefined;
+  }
+
   /** Warm shutdown (finish running tasks) unless `cold`. Safe to call twice. */
   stop(opts: { cold?: boolean } = {}): Promise<void> {
     if (opts.cold && !this.cold) {

@@ -75,3 +75,13 @@ def trace_headers(self):
     # extract(task.request) with a getter doing getattr(request, key)): protocol-v2 headers
     # become attributes of the task's request.
     return {key: getattr(self.request, key, None) for key in ('traceparent', 'tracestate', 'baggage')}
+
+
+@app.task(name='app.tsum')
+def tsum(xs):
+    return sum(xs)
+
+
+@app.task(name='app.echo')
+def echo(*args):
+    return list(args)

@@ -7,7 +7,7 @@ import { ConnectionError } from '../../errors.js';
 import { ReplyBuffer, RpcBackend, type RpcTransport } from '../../backends/rpc.js';
 import { createLogger } from '../../util/log.js';
 import { Deadline, settledWithin, sleep, withDeadline } from '../../util/resilience.js';
-import { DEAD_LETTER_HEADERS, deadLetterEntry, type DeadLetterEntry } from '../dead-letter.js';
+import { DEAD_LETTER_HEADERS, deadLetterEntry, deadLetterLimits, type DeadLetterEntry, type DeadLetterLimits } from '../dead-letter.js';
 import { QoS } from '../qos.js';
 import type { BrokerOptions } from '../registry.js';
 import {
@@ -88,6 +88,7 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   readonly info: AmqpUrlInfo;
   readonly replies = new ReplyBuffer();
   private readonly publishTimeoutMs: number;
+  private readonly deadLetter: DeadLetterLimits;
   private readonly conn: AmqpConnection;
   private readonly emitter = new EventEmitter();
   private readonly pub = new ChannelSlot<ConfirmChannel>((m) => m.createConfirmChannel());
@@ -104,10 +105,17 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
     this.info = parseAmqpUrl(url);
     this.displayUrl = this.info.displayUrl;
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 30_000;
+    this.deadLetter = deadLetterLimits(opts.deadLetter);
     this.conn = new AmqpConnection(this.info, (m) => this.setup(m));
     this.conn.on('down', (err) => {
       log.warn(`connection to ${this.displayUrl} lost${err ? `: ${err.message}` : ''}; reconnecting`);
       this.emitter.emit('disconnect');
+    });
+    this.conn.on('reconnecting', (attempt, delayMs, lastError) => {
+      // One line per attempt: the first five, then every tenth (as the Redis broker does).
+      if (attempt > 5 && attempt % 10 !== 0) return;
+      const why = lastError ? ` (last: ${(lastError as Error).message ?? String(lastError)})` : '';
+      log.info(`reconnecting to ${this.displayUrl} (attempt ${attempt}, in ${(delayMs / 1000).toFixed(1)} s)${why}`);
     });
     this.conn.on('up', (m, reconnected) => {
       if (reconnected) void this.resume(m);
@@ -211,8 +219,26 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
     return this.once(`q:${queue}`, () => this.withChannel('declare queue', (open) => declareTaskQueue(open, queue, maxPriorityFrom(this.info.query)).then(noop), model));
   }
 
+  forgetQueue(queue: string): void {
+    this.declared.delete(`q:${queue}`);
+  }
+
   private ensureDeadLetterQueue(queue: string, model: ChannelModel): Promise<void> {
-    return this.once(`dlq:${queue}`, () => this.withChannel('declare queue', async (open) => declareDeadLetterQueue(await open(), queue), model));
+    return this.once(`dlq:${queue}`, () =>
+      this.withChannel(
+        'declare queue',
+        async (open) => {
+          const capped = await declareDeadLetterQueue(open, queue, this.deadLetter.maxLength);
+          if (!capped) {
+            log.warn(
+              `dead-letter queue ${queue} exists with other arguments: its length is not capped at ${this.deadLetter.maxLength} ` +
+                `(delete it to have it declared with x-max-length, or cap it with a policy: rabbitmqctl set_policy ... '{"max-length": N}')`,
+            );
+          }
+        },
+        model,
+      ),
+    );
   }
 
   private ensureExchange(name: string, type: string, durable: boolean, model: ChannelModel): Promise<void> {
@@ -241,25 +267,41 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
    */
   private async send(what: string, items: readonly Outgoing[], before?: (model: ChannelModel) => Promise<void>): Promise<void> {
     const deadline = new Deadline(this.publishTimeoutMs);
+    let pending = items;
     for (;;) {
       if (this.closed) throw new ConnectionError(`${what}: the broker connection is closed`);
       const model = await this.conn.ready(deadline.left, what);
+      // A task queue deleted since we declared it: RabbitMQ would confirm and drop the message
+      // (no route). `mandatory` makes it come back (basic.return, before its confirm): declare again, resend.
+      const returned = new Set<Outgoing>();
+      const onReturn = (m: { fields: { routingKey: string }; content: Buffer }) => {
+        const it = pending.find((i) => i.queue && !returned.has(i) && i.routingKey === m.fields.routingKey && i.body.equals(m.content));
+        if (it) returned.add(it);
+      };
+      let ch: ConfirmChannel | undefined;
       try {
         if (before) await before(model);
-        for (const q of new Set(items.map((i) => i.queue))) if (q) await this.ensureQueue(q, model);
-        const ch = await this.pub.get(model);
+        for (const q of new Set(pending.map((i) => i.queue))) if (q) await this.ensureQueue(q, model);
+        ch = await this.pub.get(model);
+        ch.on('return', onReturn);
         const confirms: Array<Promise<void>> = [];
-        for (const it of items) {
+        for (const it of pending) {
           let ok = true;
+          const options = it.queue ? { ...it.options, mandatory: true } : it.options;
           const p = new Promise<void>((resolve, reject) => {
-            ok = ch.publish(it.exchange, it.routingKey, it.body, it.options, (err: unknown) => (err ? reject(err) : resolve()));
+            ok = ch!.publish(it.exchange, it.routingKey, it.body, options, (err: unknown) => (err ? reject(err) : resolve()));
           });
           p.catch(noop); // handled by Promise.all below; must not count as unhandled meanwhile
           confirms.push(p);
           if (!ok) await drained(ch);
         }
         await confirmedBy(Promise.all(confirms), deadline, what);
-        return;
+        if (!returned.size) return;
+        for (const it of returned) if (it.queue) this.forgetQueue(it.queue);
+        const gone = [...new Set([...returned].map((i) => i.queue))].join(', ');
+        if (deadline.passed) throw new ConnectionError(`${what}: queue ${gone} does not exist (deleted?) and was not declared again in time; it was not sent`);
+        log.warn(`${what}: queue ${gone} was gone (deleted?): declaring it again and sending again`);
+        pending = [...returned];
       } catch (err) {
         if (this.closed) throw new ConnectionError(`${what}: the broker connection is closed`, { cause: err });
         if (err instanceof ConnectionError) throw err;
@@ -271,6 +313,8 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
           throw new ConnectionError(`${what}: no connection to RabbitMQ at ${this.info.host}:${this.info.port} within ${Math.round(this.publishTimeoutMs / 1000)} s`, { cause: err });
         }
         await sleep(Math.min(100, deadline.left));
+      } finally {
+        ch?.off('return', onReturn);
       }
     }
   }
@@ -317,9 +361,11 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
     // Its channel is gone: RabbitMQ redelivers it; dead-lettering a copy now would duplicate it.
     if (!held) return owner.settle(delivery.tag, 'drop');
     const dlq = deadLetterQueueName(delivery.queue);
-    const options = deadLetterOptions(held.msg, deadLetterEntry(delivery, reason));
+    const entry = deadLetterEntry({ queue: delivery.queue, raw: held.msg.content }, reason, { limits: this.deadLetter });
+    const options = deadLetterOptions(held.msg, entry);
+    const body = Buffer.isBuffer(entry.raw) ? entry.raw : Buffer.from(entry.raw, 'utf8');
     try {
-      await this.send('dead-letter', [{ exchange: '', routingKey: dlq, body: held.msg.content, options }], (m) => this.ensureDeadLetterQueue(dlq, m));
+      await this.send('dead-letter', [{ exchange: '', routingKey: dlq, body, options }], (m) => this.ensureDeadLetterQueue(dlq, m));
     } catch (err) {
       owner.settle(delivery.tag, 'requeue'); // not dead-lettered: do not lose it either
       throw err;
@@ -463,14 +509,14 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   }
 }
 
-/** The dead-lettered copy: same body and properties, the entry's fields as headers; no TTL (it must not vanish). */
+/** The dead-lettered copy: same body (its head past maxBytes) and properties, the entry's fields as headers; no TTL. */
 function deadLetterOptions(m: ConsumeMessage, e: DeadLetterEntry): Options.Publish {
   const p = m.properties;
   const h = DEAD_LETTER_HEADERS;
   const o: Options.Publish = {
     contentType: p.contentType as string | undefined,
     contentEncoding: p.contentEncoding as string | undefined,
-    headers: { ...(p.headers ?? {}), [h.reason]: e.reason, [h.queue]: e.queue, [h.time]: e.time },
+    headers: { ...(p.headers ?? {}), [h.reason]: e.reason, [h.queue]: e.queue, [h.time]: e.time, [h.size]: e.size, ...(e.truncated ? { [h.truncated]: true } : {}) },
     deliveryMode: 2,
     priority: p.priority as number | undefined,
     correlationId: p.correlationId as string | undefined,

@@ -44,6 +44,8 @@ export interface ConnectionEvents {
   /** The connection is up (again) and `setup` has run. */
   up: [model: ChannelModel, reconnected: boolean];
   down: [err: Error | undefined];
+  /** A reconnect attempt is scheduled: its number (1-based), the delay, why the last one failed. */
+  reconnecting: [attempt: number, delayMs: number, lastError: unknown];
 }
 
 /**
@@ -134,10 +136,11 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     this.scheduleReconnect();
   }
 
-  private scheduleReconnect(): void {
+  private scheduleReconnect(lastError?: unknown): void {
     if (this.state === 'closed' || this.retryTimer) return;
     const delay = backoff(this.attempt, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
     this.attempt++;
+    this.emit('reconnecting', this.attempt, delay, lastError);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       void this.open().then(
@@ -145,7 +148,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
           if (this.state === 'closed') return void model.close().catch(noop);
           return this.attach(model, true);
         },
-        () => this.scheduleReconnect(),
+        (err: unknown) => this.scheduleReconnect(err),
       );
     }, delay);
   }

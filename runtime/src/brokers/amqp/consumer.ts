@@ -13,6 +13,8 @@ export interface Held {
 /** What a consumer needs from its broker. */
 export interface ConsumerHost {
   ensureQueue(queue: string, model: ChannelModel): Promise<void>;
+  /** The queue is gone (the server cancelled our consumer): the next ensureQueue declares it again. */
+  forgetQueue(queue: string): void;
   /** The broker's held deliveries (the prefetch window itself is RabbitMQ's basic.qos). */
   readonly qos: QoS<AmqpConsumer, Held>;
   /** The live connection, if any (to restart after a channel-only error). */
@@ -101,11 +103,7 @@ export class AmqpConsumer implements PrefetchWindow {
   }
 
   private onMessage(ch: Channel, gen: number, queue: string, m: ConsumeMessage | null): void {
-    if (!m) {
-      // basic.cancel from the server: the queue was deleted. Nothing to resume on it.
-      this.host.warn(`consumer on queue ${queue} was cancelled by the broker (queue deleted?)`);
-      return;
-    }
+    if (!m) return this.onCancelled(ch, queue);
     if (!this.active || ch !== this.ch) {
       // In flight when we cancelled: give it back at once rather than holding it.
       try {
@@ -129,6 +127,21 @@ export class AmqpConsumer implements PrefetchWindow {
     } catch (err) {
       this.host.warn(`delivery handler threw: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * basic.cancel from the server: the queue was deleted, or a replicated queue's leader moved.
+   * As kombu does (it treats it as a connection error): start again on a new channel, which
+   * declares the queue again and consumes every queue. What the old channel held is redelivered.
+   */
+  private onCancelled(ch: Channel, queue: string): void {
+    if (ch !== this.ch || !this.active) return;
+    this.host.warn(`consumer on queue ${queue} was cancelled by the broker (queue deleted, or its leader moved): declaring it again and consuming on`);
+    this.host.forgetQueue(queue);
+    this.ch = undefined;
+    this.dropHeld();
+    void ch.close().catch(noop);
+    this.scheduleRestart();
   }
 
   private onChannelClose(ch: Channel): void {

@@ -48,12 +48,20 @@ export class Subscription {
     this.ch = ch;
     try {
       this.queue = await this.spec.declare(ch);
-      await ch.consume(this.queue, (m) => m && this.spec.onMessage(m), { noAck: true });
+      const queue = this.queue;
+      await ch.consume(queue, (m) => (m ? this.spec.onMessage(m) : this.onCancelled(ch, queue)), { noAck: true });
     } catch (err) {
       if (this.ch === ch) this.ch = undefined;
       await ch.close().catch(noop);
       throw err;
     }
+  }
+
+  /** basic.cancel from the server (its queue was deleted): declare and subscribe again, as after a channel error. */
+  private onCancelled(ch: Channel, queue: string): void {
+    if (ch !== this.ch || !this.active) return;
+    this.warn(`subscription to queue ${queue} was cancelled by the broker (queue deleted?): declaring it again`);
+    void ch.close().catch(noop); // its 'close' handler restarts the subscription
   }
 
   private restartLater(): void {

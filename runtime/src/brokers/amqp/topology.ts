@@ -87,7 +87,17 @@ export async function declareTaskQueue(open: () => Promise<Channel>, queue: stri
   return { created };
 }
 
-/** The dead-letter queue: durable, no arguments (a copy must never expire or be reordered). */
-export async function declareDeadLetterQueue(ch: Channel, queue: string): Promise<void> {
-  await ch.assertQueue(queue, { durable: true, autoDelete: false, exclusive: false });
+/**
+ * The dead-letter queue: durable, no TTL (a copy must never expire), `x-max-length` (the oldest go
+ * first past it). One that exists with other arguments is used as it is; returns false then.
+ */
+export async function declareDeadLetterQueue(open: () => Promise<Channel>, queue: string, maxLength: number): Promise<boolean> {
+  try {
+    await (await open()).assertQueue(queue, { durable: true, autoDelete: false, exclusive: false, arguments: { 'x-max-length': maxLength } });
+    return true;
+  } catch (err) {
+    if (replyCode(err) !== 406) throw err;
+    await (await open()).checkQueue(queue);
+    return false;
+  }
 }

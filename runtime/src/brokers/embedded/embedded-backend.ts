@@ -1,4 +1,4 @@
-import { DEFAULT_RESULT_EXPIRES, type ResultBackend, type ResultMeta } from '../../backends/types.js';
+import { DEFAULT_RESULT_EXPIRES, type ChordJoin, type ResultBackend, type ResultMeta } from '../../backends/types.js';
 import { TimeoutError } from '../../errors.js';
 import type { HubLink } from './protocol.js';
 
@@ -29,6 +29,22 @@ export class EmbeddedBackend implements ResultBackend {
     if (!meta) throw new TimeoutError(`no result for task ${taskId} within ${(timeoutMs ?? 0) / 1000}s`);
     return meta;
   }
+
+  /** The Hub's atomic join (one request each, run to completion in the Hub: no interleaving). */
+  readonly chords: ChordJoin = {
+    setSize: async (groupId, size) => {
+      if (this.owned) await this.conn.connect();
+      await this.conn.request('chordSize', { groupId, size });
+    },
+    partReturn: async (part) => {
+      if (this.owned) await this.conn.connect();
+      return this.conn.request('chordPart', { part });
+    },
+    done: async (groupId) => {
+      if (this.owned) await this.conn.connect();
+      await this.conn.request('chordDone', { groupId });
+    },
+  };
 
   async forget(taskId: string): Promise<void> {
     if (this.owned) await this.conn.connect();

@@ -36,7 +36,7 @@ export class EmbeddedBroker extends HubBroker {
 
   constructor(url = 'sprig://', opts: BrokerOptions = {}) {
     const { displayUrl, resolve } = endpointOf(url, opts);
-    super('embedded', displayUrl, new BrokerConnection({ resolve, waitTimeoutMs: opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS, log: createLogger('sprig.embedded') }));
+    super('embedded', displayUrl, new BrokerConnection({ resolve, waitTimeoutMs: opts.publishTimeoutMs ?? DEFAULT_PUBLISH_TIMEOUT_MS, log: createLogger('sprig.embedded') }), opts.deadLetter);
   }
 
   /** The port of the broker this client is connected to (tests, `sprig status`). */

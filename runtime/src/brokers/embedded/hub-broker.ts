@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { deadLetterLimits, type DeadLetterLimits } from '../dead-letter.js';
 import type { SprigEvent } from '../../events/types.js';
 import { decodeEnvelope, encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import { createLogger, type Logger } from '../../util/log.js';
@@ -14,6 +15,7 @@ import {
 import type { ControlRequest } from '../../protocol/control.js';
 import { EmbeddedBackend } from './embedded-backend.js';
 import type { DeliveryItem, HubLink, PublishItem } from './protocol.js';
+import type { LeaseStore } from '../lease.js';
 
 interface ClientConsumer {
   queues: string[];
@@ -40,12 +42,15 @@ export class HubBroker implements Broker {
   private epoch = 0;
   private readonly epochOf = new WeakMap<Delivery, number>();
   private readonly log: Logger;
+  private readonly deadLetter: DeadLetterLimits;
 
   constructor(
     readonly kind: 'embedded' | 'memory',
     readonly displayUrl: string,
     protected readonly conn: HubLink,
+    deadLetter?: Partial<DeadLetterLimits>,
   ) {
+    this.deadLetter = deadLetterLimits(deadLetter);
     this.log = createLogger(`sprig.${kind}`);
     this.conn.onPush((f) => {
       if (f.push === 'deliver') this.onDeliver(f.items);
@@ -171,7 +176,7 @@ export class HubBroker implements Broker {
 
   async reject(delivery: Delivery, requeue: boolean, reason?: string): Promise<void> {
     if (!this.conn.isOpen) return; // already requeued by the broker when the connection dropped
-    await this.conn.request('reject', { tag: delivery.tag, requeue, reason }, 'drop');
+    await this.conn.request('reject', { tag: delivery.tag, requeue, reason, ...this.deadLetter }, 'drop');
   }
 
   async flush(): Promise<void> {
@@ -213,6 +218,23 @@ export class HubBroker implements Broker {
     return async () => {
       if (!handlers.delete(handler) || handlers.size > 0) return;
       await this.conn.request(op, { on: false }, 'drop');
+    };
+  }
+
+  leases(): LeaseStore {
+    const conn = this.conn;
+    return {
+      acquire: (name, holder, ttlMs) => conn.request('leaseAcquire', { name, holder, ttlMs }),
+      release: async (name, holder) => void (await conn.request('leaseRelease', { name, holder }, 'drop')),
+      read: (name) => conn.request('leaseRead', { name }),
+      // 'fail', not 'resend': the scheduler reads the state again and decides (a resend would be a
+      // conflict anyway, the commit being compare-and-set).
+      commit: (name, holder, changes, publish) =>
+        conn.request(
+          'leaseCommit',
+          { name, holder, changes: [...changes], items: publish.map(({ queue, message }) => ({ queue, priority: message.properties.priority ?? 0, raw: encodeEnvelope(message) })) },
+          'fail',
+        ),
     };
   }
 

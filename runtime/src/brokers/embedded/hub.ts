@@ -6,11 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ResultStore } from '../../backends/memory.js';
+import { ChordStore } from '../../backends/chord-store.js';
 import { READY_STATES, type ResultMeta } from '../../backends/types.js';
 import { ProtocolError } from '../../errors.js';
 import type { SprigEvent } from '../../events/types.js';
 import type { Logger } from '../../util/log.js';
-import { deadLetterEntry, encodeDeadLetter } from '../dead-letter.js';
+import { deadLetterEntry, DEFAULT_DEAD_LETTER_LIMITS, encodeDeadLetter, type DeadLetterLimits } from '../dead-letter.js';
 import { PriorityFifo } from '../priority-queue.js';
 import { prefetchCount, QoS } from '../qos.js';
 import type { ControlRequest } from '../../protocol/control.js';
@@ -18,6 +19,8 @@ import { deadLetterQueueName } from '../types.js';
 import { EMPTY_STATE, type Compactor, type JournalPort, type JournalRecord, type ReplayState } from './journal.js';
 import { PROTOCOL_VERSION, type DeliveryItem, type PublishItem, type RequestFrame } from './protocol.js';
 import { setLongTimeout } from '../../util/timers.js';
+import { HubLeases } from './hub-leases.js';
+import type { LeaseCommitResult, LeaseStateChange } from '../lease.js';
 
 /** Where the hub sends pushes for one connection. */
 export interface SessionSink {
@@ -67,11 +70,18 @@ const EVENT_BACKLOG_LIMIT = 16 * 1024 * 1024;
 /** Rough per-result weight for the compaction heuristic (results are small next to message bodies). */
 const RESULT_WEIGHT = 512;
 
+/** A client's limit if it is a positive integer, else the default. */
+function positiveOr(v: unknown, d: number): number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : d;
+}
+
 export class Hub implements Compactor {
   private readonly queues = new Map<string, PriorityFifo<Msg>>();
   private readonly sessions = new Set<Session>();
   private consumers: HubConsumer[] = [];
   private readonly results = new ResultStore();
+  /** Chord joins (not journaled: a join in progress does not survive a broker restart). */
+  private readonly chords = new ChordStore();
   private readonly replies = new Map<string, Array<{ body: unknown; at: number }>>();
   private readonly collectors = new Map<string, Collector[]>();
   private readonly bootId = randomBytes(4).toString('hex');
@@ -80,6 +90,7 @@ export class Hub implements Compactor {
   private rr = 0;
   private dispatchScheduled = false;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly leases: HubLeases;
 
   constructor(
     private readonly journal: JournalPort,
@@ -93,6 +104,7 @@ export class Hub implements Compactor {
     for (const r of state.results) {
       this.results.set(r.meta, Math.max(0, (r.expiresAt - Date.now()) / 1000));
     }
+    this.leases = new HubLeases(state.leaseState);
     journal.setCompactor(this);
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
@@ -132,7 +144,8 @@ export class Hub implements Compactor {
 
   // ---- messages ---------------------------------------------------------------------------
 
-  async publish(items: readonly PublishItem[]): Promise<number> {
+  /** `extra`: records made durable in the same commit (a beat commit's state). */
+  async publish(items: readonly PublishItem[], extra: readonly JournalRecord[] = []): Promise<number> {
     const records: Array<JournalRecord & { t: 'p' }> = [];
     for (const it of items) {
       if (!it || typeof it.queue !== 'string' || !it.queue || typeof it.raw !== 'string') {
@@ -141,9 +154,9 @@ export class Hub implements Compactor {
       const priority = PriorityFifo.level(it.priority);
       records.push({ t: 'p', tag: this.nextTag(), queue: it.queue, priority, raw: it.raw });
     }
-    if (records.length === 0) return 0;
+    if (records.length === 0 && extra.length === 0) return 0;
     // Into the queues only once durable: nothing is delivered that a crash could take back.
-    await this.journal.commit(records, () => {
+    await this.journal.commit([...extra, ...records], () => {
       for (const r of records) {
         this.queue(r.queue).push({ tag: r.tag, raw: r.raw, priority: r.priority, redelivered: false }, r.priority);
         this.live += r.raw.length;
@@ -202,18 +215,27 @@ export class Hub implements Compactor {
     this.schedule();
   }
 
-  reject(s: Session, tag: string, requeue: boolean, reason: string | undefined): void {
+  reject(s: Session, tag: string, requeue: boolean, reason: string | undefined, limits: DeadLetterLimits = DEFAULT_DEAD_LETTER_LIMITS): void {
     const h = s.qos.settle(tag)?.value;
     if (!h) return;
     if (requeue) {
       this.queue(h.queue).unshift({ ...h.msg, redelivered: true }, h.msg.priority);
     } else {
       const queue = deadLetterQueueName(h.queue);
-      const raw = encodeDeadLetter(deadLetterEntry({ queue: h.queue, raw: h.msg.raw }, reason));
+      const raw = encodeDeadLetter(deadLetterEntry({ queue: h.queue, raw: h.msg.raw }, reason, { limits }));
       const newTag = this.nextTag();
       this.journal.append([{ t: 'm', tag, newTag, queue, raw }]);
-      this.queue(queue).push({ tag: newTag, raw, priority: 0, redelivered: false }, 0);
+      const dlq = this.queue(queue);
+      dlq.push({ tag: newTag, raw, priority: 0, redelivered: false }, 0);
       this.live += raw.length - h.msg.raw.length;
+      // The oldest dead letters go first past maxLength (acked in the journal, so a replay agrees).
+      const dropped: string[] = [];
+      while (dlq.length > limits.maxLength) {
+        const old = dlq.shift()!;
+        this.live -= old.raw.length;
+        dropped.push(old.tag);
+      }
+      if (dropped.length) this.journal.append([{ t: 'a', tags: dropped }]);
     }
     this.schedule();
   }
@@ -234,6 +256,19 @@ export class Hub implements Compactor {
 
   queueLength(queue: string): number {
     return this.queues.get(queue)?.length ?? 0;
+  }
+
+  // ---- beat leases (lease.ts) -------------------------------------------------------------
+
+  /** Record a beat's runs and publish their messages in one journal commit, if the lease and state allow. */
+  async leaseCommit(name: string, holder: string, changes: readonly LeaseStateChange[], items: readonly PublishItem[]): Promise<LeaseCommitResult> {
+    // Checked before the state changes: a bad item must not leave a run recorded and not sent.
+    if (!Array.isArray(items) || items.some((it) => !it || typeof it.queue !== 'string' || !it.queue || typeof it.raw !== 'string')) {
+      throw new ProtocolError('leaseCommit: items must be [{ queue, priority, raw }] with a queue name and a raw envelope string');
+    }
+    const { result, records } = this.leases.commitState(name, holder, changes);
+    if (result === 'ok') await this.publish(items, records);
+    return result;
   }
 
   // ---- results ----------------------------------------------------------------------------
@@ -361,7 +396,10 @@ export class Hub implements Compactor {
       case 'ack':
         return this.ack(s, Array.isArray(f.tags) ? f.tags : []);
       case 'reject':
-        return this.reject(s, String(f.tag), f.requeue === true, typeof f.reason === 'string' ? f.reason : undefined);
+        return this.reject(s, String(f.tag), f.requeue === true, typeof f.reason === 'string' ? f.reason : undefined, {
+          maxBytes: positiveOr(f.maxBytes, DEFAULT_DEAD_LETTER_LIMITS.maxBytes),
+          maxLength: positiveOr(f.maxLength, DEFAULT_DEAD_LETTER_LIMITS.maxLength),
+        });
       case 'purge':
         return this.purge(String(f.queue));
       case 'queueLength':
@@ -374,6 +412,14 @@ export class Hub implements Compactor {
         return this.resultWait(s, String(f.taskId), typeof f.timeoutMs === 'number' ? f.timeoutMs : undefined);
       case 'resultForget':
         return this.resultForget(String(f.taskId));
+      case 'chordSize':
+        if (!Number.isSafeInteger(f.size) || f.size < 0) throw new ProtocolError('chordSize: size must be an integer >= 0');
+        return this.chords.setSize(String(f.groupId), f.size);
+      case 'chordPart':
+        if (!f.part || typeof f.part.taskId !== 'string' || typeof f.part.groupId !== 'string') throw new ProtocolError('chordPart: part.groupId and part.taskId are required');
+        return this.chords.partReturn(f.part);
+      case 'chordDone':
+        return this.chords.done(String(f.groupId));
       case 'eventPublish':
         return this.publishEvents(f.events);
       case 'subscribeEvents':
@@ -384,6 +430,14 @@ export class Hub implements Compactor {
         return this.subscribeControl(s, f.on !== false);
       case 'replyPush':
         return this.replyPush(String(f.key), f.body);
+      case 'leaseAcquire':
+        return this.leases.acquire(f.name, f.holder, Number(f.ttlMs));
+      case 'leaseRelease':
+        return this.leases.release(String(f.name), String(f.holder));
+      case 'leaseRead':
+        return this.leases.read(f.name);
+      case 'leaseCommit':
+        return this.leaseCommit(f.name, String(f.holder), f.changes, f.items);
       case 'replyCollect':
         return this.replyCollect(s, String(f.key), Number(f.timeoutMs) || 0, typeof f.expected === 'number' ? f.expected : undefined);
     }
@@ -411,6 +465,7 @@ export class Hub implements Compactor {
     for (const [, r] of this.results.entries()) {
       if (r.expiresAt > now) yield { t: 'r', meta: r.meta, expiresAt: r.expiresAt };
     }
+    yield* this.leases.records();
   }
 
   // ---- internals --------------------------------------------------------------------------
@@ -474,6 +529,7 @@ export class Hub implements Compactor {
   private sweep(): void {
     const now = Date.now();
     for (const [id] of this.results.entries()) this.results.get(id); // get() drops expired entries
+    this.chords.sweep(now);
     for (const [key, list] of this.replies) {
       while (list.length > 0 && now - list[0]!.at > REPLY_TTL_MS) list.shift();
       if (list.length === 0) this.replies.delete(key);

@@ -39,7 +39,9 @@ export type JournalRecord =
   /** Dead-letter move: `tag` is gone, `newTag` is appended to `queue` (the dead-letter list). */
   | { t: 'm'; tag: string; newTag: string; queue: string; raw: string }
   | { t: 'r'; meta: ResultMeta; expiresAt: number }
-  | { t: 'f'; taskId: string };
+  | { t: 'f'; taskId: string }
+  /** A beat lease's state field (lease.ts): the last write of a field wins. */
+  | { t: 'b'; name: string; field: string; value: string };
 
 export interface ReplayedMessage {
   tag: string;
@@ -52,6 +54,8 @@ export interface ReplayState {
   /** Live messages in journal order (the order they go back into their queues). */
   messages: ReplayedMessage[];
   results: Array<{ meta: ResultMeta; expiresAt: number }>;
+  /** Beat lease state fields, as `b` records left them. */
+  leaseState: Array<{ name: string; field: string; value: string }>;
   records: number;
   /** Bytes cut off a torn tail (0 when the file was clean). */
   truncatedBytes: number;
@@ -86,7 +90,7 @@ export const NULL_JOURNAL: JournalPort = {
   append: () => undefined,
 };
 
-export const EMPTY_STATE: ReplayState = { messages: [], results: [], records: 0, truncatedBytes: 0 };
+export const EMPTY_STATE: ReplayState = { messages: [], results: [], leaseState: [], records: 0, truncatedBytes: 0 };
 
 const HEADER = 8;
 const BATCH_FSYNC_MS = 200;
@@ -128,6 +132,7 @@ function replay(records: readonly JournalRecord[]): Omit<ReplayState, 'records' 
   // may repeat what the snapshot already holds.
   const live = new Map<string, ReplayedMessage>();
   const results = new Map<string, { meta: ResultMeta; expiresAt: number }>();
+  const leaseState = new Map<string, { name: string; field: string; value: string }>();
   for (const r of records) {
     switch (r.t) {
       case 'p':
@@ -146,10 +151,13 @@ function replay(records: readonly JournalRecord[]): Omit<ReplayState, 'records' 
       case 'f':
         results.delete(r.taskId);
         break;
+      case 'b':
+        leaseState.set(JSON.stringify([r.name, r.field]), { name: r.name, field: r.field, value: r.value });
+        break;
     }
   }
   const now = Date.now();
-  return { messages: [...live.values()], results: [...results.values()].filter((r) => r.expiresAt > now) };
+  return { messages: [...live.values()], results: [...results.values()].filter((r) => r.expiresAt > now), leaseState: [...leaseState.values()] };
 }
 
 interface Waiter {

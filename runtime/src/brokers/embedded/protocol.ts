@@ -9,9 +9,10 @@
  *
  * Messages are carried as the kombu JSON envelope string (`raw`), the same bytes the journal stores.
  */
-import type { ResultMeta } from '../../backends/types.js';
+import type { ChordEntry, ChordPart, ResultMeta } from '../../backends/types.js';
 import type { SprigEvent } from '../../events/types.js';
 import type { ControlRequest } from '../../protocol/control.js';
+import type { LeaseCommitResult, LeaseSnapshot, LeaseStateChange } from '../lease.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -40,7 +41,8 @@ export interface Ops {
   setPrefetch: { req: { consumerId: string; prefetch: number }; res: null };
   cancel: { req: { consumerId: string }; res: null };
   ack: { req: { tags: string[] }; res: null };
-  reject: { req: { tag: string; requeue: boolean; reason?: string }; res: null };
+  /** maxBytes/maxLength: the client's dead-letter limits (dead-letter.ts); absent: the defaults. */
+  reject: { req: { tag: string; requeue: boolean; reason?: string; maxBytes?: number; maxLength?: number }; res: null };
   purge: { req: { queue: string }; res: number };
   queueLength: { req: { queue: string }; res: number };
   resultSet: { req: { meta: ResultMeta; expiresSec: number }; res: null };
@@ -48,6 +50,10 @@ export interface Ops {
   /** Replies with the ready meta, or null when `timeoutMs` passed first (no timeout: wait forever). */
   resultWait: { req: { taskId: string; timeoutMs?: number }; res: ResultMeta | null };
   resultForget: { req: { taskId: string }; res: null };
+  /** Chord joins (backends/chord-store.ts). */
+  chordSize: { req: { groupId: string; size: number }; res: null };
+  chordPart: { req: { part: ChordPart }; res: ChordEntry[] | null };
+  chordDone: { req: { groupId: string }; res: null };
   eventPublish: { req: { events: SprigEvent[] }; res: null };
   subscribeEvents: { req: { on: boolean }; res: null };
   controlBroadcast: { req: { request: ControlRequest }; res: null };
@@ -56,6 +62,11 @@ export interface Ops {
   replyPush: { req: { key: string; body: unknown }; res: null };
   /** Pop replies from `key` until `expected` arrived or `timeoutMs` passed (undefined: the whole timeout). */
   replyCollect: { req: { key: string; timeoutMs: number; expected?: number }; res: unknown[] };
+  /** Beat leases (lease.ts): take or renew; give up; read with the state; record-and-publish. */
+  leaseAcquire: { req: { name: string; holder: string; ttlMs: number }; res: boolean };
+  leaseRelease: { req: { name: string; holder: string }; res: null };
+  leaseRead: { req: { name: string }; res: LeaseSnapshot };
+  leaseCommit: { req: { name: string; holder: string; changes: LeaseStateChange[]; items: PublishItem[] }; res: LeaseCommitResult };
   /** Stop the broker (replies first): how a client stops it without a signal, which Windows lacks. */
   shutdown: { req: Record<string, never>; res: { pid: number } };
 }
@@ -94,12 +105,19 @@ const OP_NAMES: ReadonlySet<string> = new Set<OpName>([
   'resultGet',
   'resultWait',
   'resultForget',
+  'chordSize',
+  'chordPart',
+  'chordDone',
   'eventPublish',
   'subscribeEvents',
   'controlBroadcast',
   'subscribeControl',
   'replyPush',
   'replyCollect',
+  'leaseAcquire',
+  'leaseRelease',
+  'leaseRead',
+  'leaseCommit',
   'shutdown',
 ]);
 

@@ -1,4 +1,5 @@
 import { HubBroker } from '../embedded/hub-broker.js';
+import type { BrokerOptions } from '../registry.js';
 import { Hub } from '../embedded/hub.js';
 import { NULL_JOURNAL } from '../embedded/journal.js';
 import { LocalLink } from '../embedded/local-link.js';
@@ -12,10 +13,10 @@ const hubs = new Map<string, Hub>();
  * dead-letter lists, events, control, results), only nothing survives the process.
  */
 export class MemoryBroker extends HubBroker {
-  constructor(url = 'memory://') {
+  constructor(url = 'memory://', opts: BrokerOptions = {}) {
     const name = url.replace(/^memory:\/\//, '') || 'default';
     let hub = hubs.get(name);
     if (!hub) hubs.set(name, (hub = new Hub(NULL_JOURNAL)));
-    super('memory', url, new LocalLink(hub));
+    super('memory', url, new LocalLink(hub), opts.deadLetter);
   }
 }

@@ -82,6 +82,28 @@ CREATE INDEX results_expires ON ${s}.results (expires_at) WHERE expires_at IS NO
   },
   {
     version: 2,
+    name: 'beat leases and their state',
+    sql: (schema) => {
+      const s = ident(schema);
+      return `
+-- sprig beat (docs/beat.md): one row per lease, its holder until expires_at (the server's clock).
+CREATE TABLE ${s}.beat_leases (
+  name text PRIMARY KEY,
+  holder text NOT NULL,
+  expires_at timestamptz NOT NULL
+);
+-- The state beside each lease: the last run of every schedule entry.
+CREATE TABLE ${s}.beat_state (
+  name text NOT NULL,
+  field text NOT NULL,
+  value text NOT NULL,
+  PRIMARY KEY (name, field)
+);
+`;
+    },
+  },
+  {
+    version: 3,
     name: 'scheduled (ETA) rows out of the fetch index',
     // A row with an ETA in the future is `scheduled`: it sits only in messages_scheduled (by due
     // time), never in messages_ready, the index the fetch walks in priority order. So 100k far-ETA
@@ -102,7 +124,7 @@ DROP INDEX ${s}.messages_visible;
     },
   },
   {
-    version: 3,
+    version: 4,
     name: 'notify spill: NOTIFY payloads past 8000 bytes',
     // pg_notify takes at most 8000 bytes: a bigger event or control request is written here and its
     // NOTIFY carries '#<id>'; every listener reads the row (rows older than a few minutes are deleted).

@@ -1,13 +1,18 @@
 import type pg from 'pg';
 import { ConnectionError, TimeoutError } from '../../errors.js';
 import { withDeadline } from '../../util/resilience.js';
-import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ResultBackend, type ResultMeta } from '../../backends/types.js';
+import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ChordEntry, type ChordJoin, type ChordPart, type ResultBackend, type ResultMeta, type TaskState } from '../../backends/types.js';
 import { encodeResultMeta } from '../redis/redis-backend.js';
 import { channels, ident, isConnectionError, newPool, parsePostgresUrl, retryQuery, type PostgresUrlInfo } from './connection.js';
 import { PostgresListener } from './listener.js';
 import { migrate } from './migrations.js';
 import { parseJson } from '../../serialization/json.js';
 import { setLongTimeout } from '../../util/timers.js';
+
+/** The results-table row of a chord's join (its parts are `<row>:<part task id>`). */
+function chordRow(groupId: string): string {
+  return `chord:${groupId}`;
+}
 
 export interface PostgresBackendOptions {
   /** Default expiry of stored results in seconds (Celery `result_expires`); 0: never. */
@@ -84,6 +89,81 @@ export class PostgresBackend implements ResultBackend {
          RETURNING 1)
        SELECT pg_notify($6, $1) FROM u`,
       [meta.task_id, meta.status, encodeResultMeta(stored as ResultMeta), meta.date_done, expires, this.channel],
+    );
+  }
+
+  /**
+   * Chord joins in the results table (no table of their own): a row `chord:<gid>` holds the size,
+   * the count and who completed it; a row `chord:<gid>:<part id>` per part (inserted once: a
+   * redelivered part counts once). Each part's transaction locks the chord's row first, so counts
+   * never interleave; the part that makes the count reach the size reads every part back.
+   */
+  readonly chords: ChordJoin = {
+    setSize: async (groupId: string, size: number) => {
+      await this.query(
+        `INSERT INTO ${this.s}.results (task_id, status, meta, expires_at)
+         VALUES ($1, 'CHORD', $2, CASE WHEN $3::int > 0 THEN now() + $3::int * interval '1 second' END)
+         ON CONFLICT (task_id) DO UPDATE SET meta = excluded.meta, expires_at = excluded.expires_at`,
+        [chordRow(groupId), JSON.stringify({ size, count: 0, fired: null }), Math.round(this.expires)],
+      );
+    },
+    partReturn: (part: ChordPart) => this.chordPart(part),
+    done: async (groupId: string) => {
+      await this.query(`DELETE FROM ${this.s}.results WHERE task_id = $1 OR (status = 'CHORD' AND starts_with(task_id, $2))`, [chordRow(groupId), `${chordRow(groupId)}:`]);
+    },
+  };
+
+  private async chordPart(p: ChordPart): Promise<ChordEntry[] | null> {
+    await this.connect();
+    return retryQuery(
+      async () => {
+        const c = await this.pool.connect();
+        try {
+          await c.query('BEGIN');
+          const head = await c.query<{ meta: string }>(`SELECT meta FROM ${this.s}.results WHERE task_id = $1 FOR UPDATE`, [chordRow(p.groupId)]);
+          const entry = JSON.stringify({ index: p.groupIndex, taskId: p.taskId, state: p.state, result: p.result });
+          const ins = await c.query(
+            `INSERT INTO ${this.s}.results (task_id, status, meta, expires_at)
+             VALUES ($1, 'CHORD', $2, CASE WHEN $3::int > 0 THEN now() + $3::int * interval '1 second' END)
+             ON CONFLICT (task_id) DO NOTHING`,
+            [`${chordRow(p.groupId)}:${p.taskId}`, entry, Math.round(this.expires)],
+          );
+          const isNew = ins.rowCount === 1;
+          const raw = head.rows[0]?.meta;
+          if (raw === undefined) {
+            await c.query('COMMIT');
+            return null;
+          }
+          const state = JSON.parse(raw) as { size: number; count: number; fired: string | null };
+          if (isNew) state.count++;
+          let fire = false;
+          if (state.count === state.size) {
+            if (state.fired === null && isNew) {
+              state.fired = p.taskId;
+              fire = true;
+            } else fire = state.fired === p.taskId;
+          }
+          await c.query(`UPDATE ${this.s}.results SET meta = $2 WHERE task_id = $1`, [chordRow(p.groupId), JSON.stringify(state)]);
+          let out: ChordEntry[] | null = null;
+          if (fire) {
+            const rows = await c.query<{ meta: string }>(`SELECT meta FROM ${this.s}.results WHERE status = 'CHORD' AND starts_with(task_id, $1)`, [`${chordRow(p.groupId)}:`]);
+            out = rows.rows
+              .map((r) => parseJson(r.meta) as { index: number | null; taskId: string; state: TaskState; result: unknown })
+              .sort((a, b) => (a.index ?? Infinity) - (b.index ?? Infinity) || (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0))
+              .map(({ taskId, state, result }) => ({ taskId, state, result }));
+          }
+          await c.query('COMMIT');
+          return out;
+        } catch (err) {
+          await c.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        } finally {
+          c.release();
+        }
+      },
+      this.timeoutMs,
+      () => this.closed,
+      `chord join (${this.info.displayUrl})`,
     );
   }
 

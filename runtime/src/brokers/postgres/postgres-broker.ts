@@ -5,7 +5,7 @@ import { isSprigEvent, type SprigEvent } from '../../events/types.js';
 import { controlBody, parseControl } from '../../protocol/control.js';
 import { ConnectionError } from '../../errors.js';
 import { PostgresBackend } from './postgres-backend.js';
-import { deadLetterEntry, encodeDeadLetter } from '../dead-letter.js';
+import { deadLetterEntry, deadLetterLimits, encodeDeadLetter, type DeadLetterLimits } from '../dead-letter.js';
 import { QoS } from '../qos.js';
 import type { BrokerOptions } from '../registry.js';
 import {
@@ -25,6 +25,8 @@ import { migrate } from './migrations.js';
 import { Notifier } from './notify.js';
 import { insertMessages } from './publish.js';
 import { fetchSql, nextVisibleSql } from './statements.js';
+import { postgresLeaseStore } from './postgres-lease.js';
+import type { LeaseStore } from '../lease.js';
 import { parseJson, stringifyJson } from '../../serialization/json.js';
 
 /**
@@ -67,6 +69,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
   readonly qos = new QoS<PostgresConsumer, HeldValue>();
   private readonly consumers = new Set<PostgresConsumer>();
   private readonly publishTimeoutMs: number;
+  private readonly deadLetter: DeadLetterLimits;
   private pendingAcks: HeldValue[] = [];
   private ackFlight: Promise<void> = Promise.resolve();
   private ackQueued = false;
@@ -89,6 +92,7 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     this.displayUrl = this.info.displayUrl;
     this.pollMs = this.info.pollMs;
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 30_000;
+    this.deadLetter = deadLetterLimits(opts.deadLetter);
     this.capabilities = { priorities: 'higher-first', visibilityTimeoutMs: this.info.leaseMs, publishChunk: PUBLISH_CHUNK };
     this.pool = newPool(this.info);
     this.s = ident(this.info.schema);
@@ -221,6 +225,10 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     await this.connect();
     const { text, values } = insertMessages(this.info.schema, items);
     await ('unsafe' in tx ? tx.unsafe(text, values) : tx.query(text, values));
+  }
+
+  leases(): LeaseStore {
+    return postgresLeaseStore(this.pool, this.info.schema, () => this.connect());
   }
 
   /** Put raw bytes on a queue (tests: garbage, foreign envelopes). */
@@ -380,13 +388,23 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
       await this.requeueHeld([v]);
       return;
     }
-    const entry = encodeDeadLetter(deadLetterEntry(delivery, reason));
-    await this.q(
+    const entry = encodeDeadLetter(deadLetterEntry(delivery, reason, { limits: this.deadLetter }));
+    const dlq = deadLetterQueueName(delivery.queue);
+    const moved = await this.q(
       `WITH d AS (DELETE FROM ${this.s}.messages WHERE id = $1 AND lease = $2 RETURNING id)
        INSERT INTO ${this.s}.messages (queue, priority, body) SELECT $3, 0, $4 FROM d`,
-      [v.id, v.lease, deadLetterQueueName(delivery.queue), entry],
+      [v.id, v.lease, dlq, entry],
       'reject',
     );
+    // Keep the newest maxLength dead letters (ids grow with time); held ones are left to their reader.
+    if (moved.rowCount) {
+      await this.q(
+        `DELETE FROM ${this.s}.messages WHERE id IN (
+           SELECT id FROM ${this.s}.messages WHERE queue = $1 AND priority = 0 AND holder IS NULL ORDER BY id DESC OFFSET $2)`,
+        [dlq, this.deadLetter.maxLength],
+        'trim dead letters',
+      );
+    }
   }
 
   /** Extend the leases of held messages (the worker calls it while it holds them). */

@@ -1,7 +1,9 @@
 import { Redis } from 'ioredis';
 import { ConnectionError, TimeoutError } from '../../errors.js';
-import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ResultBackend, type ResultMeta } from '../../backends/types.js';
-import { baseOptions, connectOnce, parseRedisUrl, quiet, withTimeout } from './connection.js';
+import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ChordEntry, type ChordJoin, type ChordPart, type ResultBackend, type ResultMeta, type TaskState } from '../../backends/types.js';
+import { defineScripts, runScript } from './scripts.js';
+import { baseOptions, connectOnce, parseRedisUrl, quiet, watchConnection, withTimeout } from './connection.js';
+import { createLogger } from '../../util/log.js';
 import { pyJson } from './pyjson.js';
 import { parseJson } from '../../serialization/json.js';
 import { setLongTimeout } from '../../util/timers.js';
@@ -18,10 +20,26 @@ export interface RedisBackendOptions {
 type Waiter = { resolve: (m: ResultMeta) => void; reject: (err: unknown) => void; timer?: NodeJS.Timeout };
 
 const KEY_PREFIX = 'celery-task-meta-';
+const log = createLogger('sprig.redis-backend');
 const META_ORDER = ['status', 'result', 'traceback', 'children', 'date_done', 'group_id', 'parent_id', 'name', 'args', 'kwargs', 'worker', 'retries', 'queue'];
 
 export function resultKey(taskId: string): string {
   return `${KEY_PREFIX}${taskId}`;
+}
+
+/** Celery's group keys: `celery-taskset-meta-<id>` (a saved GroupResult) and its chord join's `.j`, `.t`, `.s`. */
+export function groupKey(groupId: string, suffix = ''): string {
+  return `celery-taskset-meta-${groupId}${suffix}`;
+}
+
+/** The keys of a chord join: Celery's three, then Sprig's (part ids counted, who completed it). */
+export function chordKeys(groupId: string): string[] {
+  return ['.j', '.t', '.s', '.sprig-parts', '.sprig-fired'].map((s) => groupKey(groupId, s));
+}
+
+function decodeEntry(raw: string): ChordEntry {
+  const v = parseJson(raw) as unknown[];
+  return { taskId: String(v[1]), state: String(v[2]) as TaskState, result: v[3] };
 }
 
 /** Celery's JSON key order: status, result, traceback, children, date_done, extras..., task_id. */
@@ -62,11 +80,15 @@ export class RedisBackend implements ResultBackend {
   private readonly subscribed = new Map<string, Promise<void>>();
   private toSubscribe: Array<{ channel: string; done: (err?: unknown) => void }> = [];
   private toUnsubscribe = new Set<string>();
+  private closing = false;
 
   constructor(urlOrClient: string | Redis, opts: RedisBackendOptions = {}) {
     if (typeof urlOrClient === 'string') {
       const info = parseRedisUrl(urlOrClient);
-      this.client = quiet(new Redis(baseOptions(info, { enableAutoPipelining: true })));
+      // Its own server (maybe not the broker's): one line per state change of its connection.
+      this.client = watchConnection(new Redis(baseOptions(info, { enableAutoPipelining: true })), `result backend ${info.displayUrl}`, log, {
+        closing: () => this.closing,
+      });
       this.owned = opts.owned ?? true;
       this.where = info;
     } else {
@@ -103,6 +125,49 @@ export class RedisBackend implements ResultBackend {
     else m.set(key, value);
     m.publish(key, value);
     await this.cmd(m.exec(), 'store result');
+  }
+
+  /**
+   * Celery's native chord join (backends/redis.py on_chord_part_return), in one script: the same
+   * keys and entries, so a chord can start on Python workers and finish on Sprig ones; a part's
+   * task id counts once (lua/chord-part-5.lua).
+   */
+  readonly chords: ChordJoin = {
+    setSize: async (groupId: string, size: number) => {
+      const key = groupKey(groupId, '.s');
+      const m = this.client.multi();
+      if (this.expires > 0) m.setex(key, this.expires, String(size));
+      else m.set(key, String(size));
+      m.publish(key, String(size));
+      await this.cmd(m.exec(), 'set chord size');
+    },
+    partReturn: async (p: ChordPart) => {
+      if (!this.scripts) this.scripts = defineScripts(this.client);
+      const entry = pyJson([1, p.taskId, p.state, p.result]);
+      const res = (await this.cmd(runScript(this.client, 'chordPart', chordKeys(p.groupId), [entry, p.groupIndex ?? '+inf', p.taskId, Math.max(0, Math.round(this.expires))]), 'count chord part')) as [number, string[]?];
+      return res[0] === 1 ? (res[1] ?? []).map(decodeEntry) : null;
+    },
+    done: async (groupId: string) => {
+      await this.cmd(this.client.del(...chordKeys(groupId)), 'clean up chord');
+    },
+  };
+  private scripts?: Redis;
+
+  /** GroupResult.save as Celery writes it: `celery-taskset-meta-<id>` = {"result": [[id, null], [...]]}. */
+  async saveGroup(groupId: string, tuple: unknown): Promise<void> {
+    const key = groupKey(groupId);
+    const value = pyJson({ result: tuple });
+    const m = this.client.multi();
+    if (this.expires > 0) m.setex(key, this.expires, value);
+    else m.set(key, value);
+    await this.cmd(m.exec(), 'save group');
+  }
+
+  async restoreGroup(groupId: string): Promise<unknown> {
+    const raw = await this.cmd(this.client.get(groupKey(groupId)), 'restore group');
+    if (raw === null) return null;
+    const v = parseJson(raw) as { result?: unknown } | null;
+    return v && typeof v === 'object' ? (v.result ?? null) : null;
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {
@@ -201,6 +266,7 @@ export class RedisBackend implements ResultBackend {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     const closed = new ConnectionError('result backend closed while waiting');
     for (const set of [...this.waiters.values()]) for (const w of [...set]) w.reject(closed);
     this.sub?.disconnect();

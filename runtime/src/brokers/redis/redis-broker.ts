@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
+import { ConnectionError } from '../../errors.js';
 import { encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import { nowSeconds } from '../../protocol/time.js';
 import type { SprigEvent } from '../../events/types.js';
-import { deadLetterEntry, encodeDeadLetter } from '../dead-letter.js';
+import { deadLetterEntry, deadLetterLimits, encodeDeadLetter, type DeadLetterLimits } from '../dead-letter.js';
 import { QoS } from '../qos.js';
 import type { BrokerOptions } from '../registry.js';
 import {
@@ -18,7 +19,9 @@ import {
 import type { ControlRequest } from '../../protocol/control.js';
 import { RedisAckBatcher } from './ack-batcher.js';
 import { RedisBackend } from './redis-backend.js';
-import { baseOptions, connectOnce, parseRedisUrl, quiet, withTimeout, type RedisUrlInfo } from './connection.js';
+import { baseOptions, connectOnce, parseRedisUrl, quiet, SEND_NOW_OPTIONS, sendNow, watchConnection, withTimeout, type RedisUrlInfo } from './connection.js';
+import type { ChainableCommander } from 'ioredis';
+import { createLogger } from '../../util/log.js';
 import { RedisConsumer, type ConsumerHost } from './consumer.js';
 import { controlEnvelope, decodeControl, decodeEvents, envelopeBody, eventEnvelope, replyEnvelope } from './envelope.js';
 import {
@@ -39,8 +42,11 @@ import {
   UNACKED_MUTEX_KEY,
 } from './keys.js';
 import { defineScripts, runScript } from './scripts.js';
+import { redisLeaseStore } from './redis-lease.js';
+import type { LeaseStore } from '../lease.js';
 
 const RESTORE_BATCH = 500;
+const log = createLogger('sprig.redis');
 /** How long a pidbox broadcast stays valid for workers (Celery: now + the client's timeout). */
 const CONTROL_EXPIRES_SEC = 10;
 
@@ -60,6 +66,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   readonly visibilityTimeout: number;
   private readonly info: RedisUrlInfo;
   private readonly publishTimeoutMs: number;
+  private readonly deadLetter: DeadLetterLimits;
   private readonly emitter = new EventEmitter();
   private readonly bound = new Set<string>();
   private readonly consumers = new Set<RedisConsumer>();
@@ -68,11 +75,11 @@ export class RedisBroker implements Broker, ConsumerHost {
   private readonly blocking = new Set<Redis>();
   private pendingEvents: Array<{ channel: string; raw: string }> = [];
   private sub?: Redis;
+  private publisher?: Redis;
   private subReady?: Promise<void>;
   private readonly patternHandlers = new Map<string, Set<(channel: string, raw: string) => void>>();
   private restoreTimer?: NodeJS.Timeout;
   private clock = 0;
-  private wasReady = false;
   private isDown = false;
   private closed = false;
 
@@ -84,23 +91,23 @@ export class RedisBroker implements Broker, ConsumerHost {
     const fromUrl = Number(this.info.query.get('visibility_timeout'));
     this.visibilityTimeout = opts.visibilityTimeout ?? (fromUrl > 0 ? fromUrl : DEFAULT_VISIBILITY_TIMEOUT);
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 30_000;
+    this.deadLetter = deadLetterLimits(opts.deadLetter);
     this.capabilities = { priorities: 'lower-first', visibilityTimeoutMs: this.visibilityTimeout * 1000 };
-    this.client = defineScripts(quiet(new Redis(baseOptions(this.info, opts.connectionName ? { connectionName: opts.connectionName } : {}))));
+    this.client = defineScripts(
+      watchConnection(new Redis(baseOptions(this.info, opts.connectionName ? { connectionName: opts.connectionName } : {})), this.displayUrl, log, {
+        closing: () => this.closed,
+        lost: () => {
+          this.isDown = true;
+          this.emitter.emit('disconnect');
+        },
+        back: () => {
+          this.isDown = false;
+          this.emitter.emit('reconnect');
+          for (const c of this.consumers) c.resume();
+        },
+      }),
+    );
     this.acks = new RedisAckBatcher(this.client, (p, what) => this.cmd(p, what));
-    this.client.on('ready', () => {
-      if (this.wasReady && this.isDown) {
-        this.isDown = false;
-        this.emitter.emit('reconnect');
-        for (const c of this.consumers) c.resume();
-      }
-      this.wasReady = true;
-    });
-    this.client.on('close', () => {
-      if (this.wasReady && !this.isDown && !this.closed) {
-        this.isDown = true;
-        this.emitter.emit('disconnect');
-      }
-    });
   }
 
   on(event: 'reconnect' | 'disconnect', listener: () => void): void {
@@ -126,6 +133,7 @@ export class RedisBroker implements Broker, ConsumerHost {
       this.closed = true;
       for (const b of this.blocking) b.disconnect();
       this.sub?.disconnect();
+      this.publisher?.disconnect();
       if (this.client.status === 'ready') await this.client.quit().catch(() => undefined);
       this.client.disconnect();
     }
@@ -165,22 +173,33 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   async publishBatch(items: ReadonlyArray<{ queue: string; message: TransportMessage }>): Promise<void> {
     if (!items.length) return;
-    const p = this.client.pipeline();
-    for (const { queue, message } of items) {
-      if (!this.bound.has(queue)) {
-        this.bound.add(queue);
-        p.sadd(bindingKey(queue), bindingMember(queue));
-      }
-      p.lpush(queueKey(queue, message.properties.priority), encodeEnvelope(message));
-    }
-    const results = await this.cmd(p.exec(), 'publish');
-    const failed = results?.find(([err]) => err);
+    const bind = [...new Set(items.map((i) => i.queue))].filter((q) => !this.bound.has(q));
+    await this.send('publish', (p) => {
+      for (const q of bind) p.sadd(bindingKey(q), bindingMember(q));
+      for (const { queue, message } of items) p.lpush(queueKey(queue, message.properties.priority), encodeEnvelope(message));
+    });
+    for (const q of bind) this.bound.add(q);
+  }
+
+  /**
+   * Publishes, broadcasts and replies go on a connection of their own without ioredis' offline queue
+   * (connection.ts, sendNow): a failure means "not sent", or says "may still arrive".
+   */
+  private async send(what: string, build: (p: ChainableCommander) => void): Promise<void> {
+    if (this.closed) throw new ConnectionError(`${what}: the broker connection is closed`);
+    this.publisher ??= quiet(this.client.duplicate(SEND_NOW_OPTIONS));
+    const results = await sendNow(this.publisher, this.publishTimeoutMs, what, this.info, build);
+    const failed = results.find(([err]) => err);
     if (failed?.[0]) throw failed[0];
+  }
+
+  leases(): LeaseStore {
+    return redisLeaseStore(this.client, (p, what) => this.cmd(p, what));
   }
 
   /** Put raw bytes on a queue (tests: garbage, foreign envelopes). */
   async injectRaw(queue: string, raw: string, priority = 0): Promise<void> {
-    await this.cmd(this.client.lpush(queueKey(queue, priority), raw), 'publish');
+    await this.send('publish', (p) => p.lpush(queueKey(queue, priority), raw));
   }
 
   // ---- consuming -----------------------------------------------------------------------------
@@ -233,8 +252,9 @@ export class RedisBroker implements Broker, ConsumerHost {
       await this.cmd(runScript(this.client, 'requeue', keys, [delivery.tag]), 'reject');
       return;
     }
-    const entry = encodeDeadLetter(deadLetterEntry(delivery, reason));
-    await this.cmd(runScript(this.client, 'deadLetter', [...keys, deadLetterQueueName(delivery.queue)], [delivery.tag, entry]), 'reject');
+    const entry = encodeDeadLetter(deadLetterEntry(delivery, reason, { limits: this.deadLetter }));
+    const dlq = deadLetterQueueName(delivery.queue);
+    await this.cmd(runScript(this.client, 'deadLetter', [...keys, dlq], [delivery.tag, entry, this.deadLetter.maxLength]), 'reject');
   }
 
   async touch(deliveries: readonly Delivery[]): Promise<void> {
@@ -317,9 +337,18 @@ export class RedisBroker implements Broker, ConsumerHost {
       sub.on('pmessage', (pat: string, channel: string, raw: string) => {
         for (const h of this.patternHandlers.get(pat) ?? []) h(channel, raw);
       });
-      this.subReady = connectOnce(sub, this.info);
+      // A failed first connect is not kept: the next subscribe tries again on a new connection.
+      const ready = connectOnce(sub, this.info);
+      this.subReady = ready;
+      ready.catch(() => {
+        if (this.subReady !== ready) return;
+        this.sub = undefined;
+        this.subReady = undefined;
+        sub.disconnect();
+      });
     }
     await this.subReady;
+    if (!this.sub) throw new ConnectionError('subscribe: the broker connection is closed');
     let set = this.patternHandlers.get(pattern);
     if (!set) {
       this.patternHandlers.set(pattern, (set = new Set()));
@@ -343,19 +372,20 @@ export class RedisBroker implements Broker, ConsumerHost {
   }
 
   createBackend(): RedisBackend {
-    return new RedisBackend(this.client.duplicate({ enableAutoPipelining: true }), { owned: true, publishTimeoutMs: this.publishTimeoutMs });
+    // quiet(): the broker's own connection reports the state of this server, once.
+    return new RedisBackend(quiet(this.client.duplicate({ enableAutoPipelining: true })), { owned: true, publishTimeoutMs: this.publishTimeoutMs });
   }
 
   // ---- remote control (pidbox) ---------------------------------------------------------------
 
   async broadcast(request: ControlRequest): Promise<void> {
     const raw = controlEnvelope(request, ++this.clock, nowSeconds() + CONTROL_EXPIRES_SEC);
-    const p = this.client.pipeline();
     const r = request.reply_to;
-    // kombu (Python workers) routes replies through this binding; without it they are dropped.
-    if (r) p.sadd(bindingKey(r.exchange || REPLY_EXCHANGE), replyBinding(r.routing_key));
-    p.publish(pidboxChannel(this.db), raw);
-    await this.cmd(p.exec(), 'broadcast');
+    await this.send('broadcast', (p) => {
+      // kombu (Python workers) routes replies through this binding; without it they are dropped.
+      if (r) p.sadd(bindingKey(r.exchange || REPLY_EXCHANGE), replyBinding(r.routing_key));
+      p.publish(pidboxChannel(this.db), raw);
+    });
   }
 
   async subscribeControl(handler: (request: ControlRequest) => void): Promise<() => Promise<void>> {
@@ -367,7 +397,7 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   async reply(replyTo: { exchange: string; routing_key: string }, ticket: string, body: unknown): Promise<void> {
     const raw = replyEnvelope(replyTo.routing_key, replyTo.exchange, ticket, ++this.clock, body);
-    await this.cmd(this.client.lpush(replyKey(replyTo.routing_key), raw), 'reply');
+    await this.send('reply', (p) => p.lpush(replyKey(replyTo.routing_key), raw));
   }
 
   async collectReplies(replyTo: string, timeoutMs: number, expected?: number): Promise<unknown[]> {

@@ -14,7 +14,7 @@ import { Worker as Thread } from 'node:worker_threads';
 import { errorToInfo, type Job, type Outcome } from '../trace.js';
 import { TimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import { poolChildPath } from '../../util/paths.js';
-import { sendExact, unwrapExact, type FromChild, type JobDone, type ToChild } from './child-protocol.js';
+import { packJob, sendExact, unwrapExact, type FromChild, type JobDone, type ToChild } from './child-protocol.js';
 import { handBackOutcome, type Pool, type PoolOptions } from './types.js';
 import { discardedOutcome, discardReason } from '../hand-off.js';
 import type { ShutdownMode } from '../../util/child-ipc.js';
@@ -255,7 +255,7 @@ export class ChildPool implements Pool {
     if (!child.outbox.length || child.exited) return;
     const jobs = child.outbox;
     child.outbox = [];
-    child.send({ t: 'run', jobs }, jobs.some((j) => j.binary));
+    child.send({ t: 'run', jobs: jobs.map(packJob) }, jobs.some((j) => j.binary));
   }
 
   private startTimers(child: Child, r: Running): void {

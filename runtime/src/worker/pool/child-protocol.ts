@@ -9,7 +9,7 @@ import type { ShutdownMode } from '../../util/child-ipc.js';
  */
 export type ToChild =
   | { t: 'init'; bundle: string; reportMemory: boolean }
-  | { t: 'run'; jobs: Job[] }
+  | { t: 'run'; jobs: WireJob[] }
   /** Soft limit / terminate: abort the running job's signal, or drop it if it has not started. */
   | { t: 'abort'; id: string; reason: 'soft' | 'terminate'; seconds?: number }
   /** Revoked while it waits in this child's batch: discard it when its turn comes. */
@@ -20,6 +20,36 @@ export type ToChild =
    */
   | { t: 'shutdown'; mode: ShutdownMode }
   | JsonWrapped;
+
+/**
+ * A job as it crosses the channel: its null fields and empty headers are left out. For a small task they are most of the bytes, and writing and
+ * parsing those bytes is most of what the worker's main process spends per task on a process pool.
+ */
+export type WireJob = Partial<Job> & Pick<Job, 'id' | 'name' | 'args' | 'kwargs' | 'retries'>;
+
+const NO_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+export function packJob(job: Job): WireJob {
+  const w: Record<string, unknown> = {};
+  for (const k in job) {
+    const v = job[k as keyof Job];
+    if (v === null || v === undefined) continue;
+    if (k === 'headers') {
+      let empty = true;
+      for (const _ in v as object) {
+        empty = false;
+        break;
+      }
+      if (empty) continue;
+    }
+    w[k] = v;
+  }
+  return w as WireJob;
+}
+
+export function unpackJob(w: WireJob): Job {
+  return { eta: null, rootId: null, parentId: null, groupId: null, timeLimit: null, softTimeLimit: null, expires: null, headers: NO_HEADERS, hostname: '', ...w };
+}
 
 /**
  * A message the JSON channel cannot carry as it is: it holds a BigInt (a Python integer past

@@ -4,7 +4,7 @@ import { errorToInfo, executeTask, LazyAbort, type Job, type Outcome } from '../
 import { discardedOutcome, discardReason } from '../hand-off.js';
 import { registeredTaskNames } from '../../app/registry.js';
 import { SoftTimeLimitExceeded, WorkerLostError } from '../../errors.js';
-import { sendExact, unwrapExact, type FromChild, type JobDone, type ToChild } from './child-protocol.js';
+import { sendExact, unpackJob, unwrapExact, type FromChild, type JobDone, type ToChild } from './child-protocol.js';
 
 export function runPoolChild(): void {
   process.setSourceMapsEnabled(true);
@@ -85,7 +85,7 @@ export function runPoolChild(): void {
         }
         break;
       case 'run':
-        for (const j of m.jobs) queue.push(j);
+        for (const j of m.jobs) queue.push(unpackJob(j));
         void drain();
         break;
       case 'abort': {

@@ -2,6 +2,9 @@
 import * as os from 'node:os';
 import { createBroker } from '../../brokers/registry.js';
 import { createBackendFromUrl, defaultApp } from '../../app/app.js';
+import { brokerOptionsOf, startupRetries } from '../../app/config.js';
+import { redactUrl } from '../../util/url.js';
+import { connectOnStartup } from './startup-retry.js';
 import { AsyncPool } from '../pool/async-pool.js';
 import { ChildPool } from '../pool/child-pool.js';
 import { EventDispatcher } from '../../events/dispatcher.js';
@@ -38,9 +41,14 @@ export const connectionStep: Step<Worker> = {
   name: 'connection',
   async start(w) {
     const c = w.config;
-    w.broker = await createBroker(c.brokerUrl!, { projectDir: c.projectDir, visibilityTimeout: c.visibilityTimeout });
-    await w.broker.connect();
-    w.backend = c.resultBackend ? await createBackendFromUrl(c.resultBackend, async () => w.broker) : w.broker.createBackend();
+    const retry = { maxRetries: startupRetries(c), log: w.log, stopped: () => w.isStopping };
+    const broker = await createBroker(c.brokerUrl!, brokerOptionsOf(c));
+    w.broker = broker;
+    await connectOnStartup(() => broker.connect(), { ...retry, what: 'broker', url: broker.displayUrl });
+    const backendUrl = c.resultBackend;
+    w.backend = backendUrl
+      ? await connectOnStartup(() => createBackendFromUrl(backendUrl, async () => broker), { ...retry, what: 'result backend', url: redactUrl(backendUrl) })
+      : broker.createBackend();
     // Tasks that enqueue other tasks use the worker's own connections.
     defaultApp().useBroker(w.broker, w.backend);
   },
