@@ -41,7 +41,9 @@ before(async () => {
   try {
     execSync('command -v pgbouncer || ls /usr/sbin/pgbouncer', { stdio: 'ignore', shell: '/bin/sh' });
   } catch {
-    execSync('apt-get install -y pgbouncer', { stdio: 'ignore' });
+    // A clean machine may have no package lists yet: update once, then install (Debian's package).
+    const apt = 'apt-get -o DPkg::Lock::Timeout=300';
+    execSync(`${apt} install -y pgbouncer || (${apt} update && ${apt} install -y pgbouncer)`, { stdio: 'ignore', shell: '/bin/sh' });
   }
   const ini = path.join(dir, 'pgbouncer.ini');
   fs.writeFileSync(path.join(dir, 'userlist.txt'), `"${direct.username}" ""\n`);
