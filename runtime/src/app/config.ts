@@ -48,6 +48,13 @@ export interface SprigConfig {
   maxMessageBytes?: number;
   /** Redis visibility timeout, seconds. */
   visibilityTimeout?: number;
+  /**
+   * Celery's `broker_transport_options`, with kombu's option names: for `sentinel://` URLs
+   * `{ master_name: 'mymaster', sentinel_kwargs: { password } }` (see docs/high-availability.md).
+   */
+  brokerTransportOptions?: Record<string, unknown>;
+  /** Celery's `result_backend_transport_options` (the same names, for a `sentinel://` result backend). */
+  resultBackendTransportOptions?: Record<string, unknown>;
   /** Signed messages (the 'signed' serializer): key, its id, trusted public keys. */
   signing?: SigningConfig;
   worker?: WorkerConfig;

@@ -14,6 +14,8 @@ export interface BrokerOptions {
   publishTimeoutMs?: number;
   /** Do not start an embedded broker when none runs (clients that only read). */
   noAutostart?: boolean;
+  /** kombu's `broker_transport_options` (Redis Sentinel: `master_name`, `sentinel_kwargs`). */
+  transportOptions?: Readonly<Record<string, unknown>>;
 }
 
 type Factory = (url: string, opts: BrokerOptions) => Promise<Broker>;
@@ -23,6 +25,9 @@ const transports = new Map<string, Factory>([
   ['memory', async (url) => new (await import('./memory/memory-broker.js')).MemoryBroker(url)],
   ['redis', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
   ['rediss', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
+  ['sentinel', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
+  ['redis-cluster', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
+  ['rediss-cluster', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
   ['amqp', async (url, o) => new (await import('./amqp/amqp-broker.js')).AmqpBroker(url, o)],
   ['amqps', async (url, o) => new (await import('./amqp/amqp-broker.js')).AmqpBroker(url, o)],
   ['postgres', async (url, o) => new (await import('./postgres/postgres-broker.js')).PostgresBroker(url, o)],

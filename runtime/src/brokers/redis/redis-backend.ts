@@ -1,7 +1,16 @@
-import { Redis } from 'ioredis';
 import { ConnectionError, TimeoutError } from '../../errors.js';
 import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ResultBackend, type ResultMeta } from '../../backends/types.js';
-import { baseOptions, connectOnce, parseRedisUrl, quiet, withTimeout } from './connection.js';
+import {
+  connectOnce,
+  createRedisClient,
+  duplicateClient,
+  parseRedisTarget,
+  quiet,
+  ReplicaWait,
+  withTimeout,
+  type RedisClient,
+  type TransportOptions,
+} from './connection.js';
 import { pyJson } from './pyjson.js';
 import { parseJson } from '../../serialization/json.js';
 import { setLongTimeout } from '../../util/timers.js';
@@ -13,6 +22,14 @@ export interface RedisBackendOptions {
   owned?: boolean;
   /** How long a command waits for a lost connection (ms). */
   publishTimeoutMs?: number;
+  /** With a URL: kombu's `result_backend_transport_options` (`master_name`, `sentinel_kwargs`...). */
+  transportOptions?: TransportOptions;
+  /** With an existing client: where it points (for errors). */
+  where?: { host: string; port: number };
+  /** With an existing client: keys hash-tagged by task id (a Redis Cluster). */
+  cluster?: boolean;
+  /** With an existing client: WAIT for replicas after each store. */
+  replicaWait?: ReplicaWait;
 }
 
 type Waiter = { resolve: (m: ResultMeta) => void; reject: (err: unknown) => void; timer?: NodeJS.Timeout };
@@ -22,6 +39,11 @@ const META_ORDER = ['status', 'result', 'traceback', 'children', 'date_done', 'g
 
 export function resultKey(taskId: string): string {
   return `${KEY_PREFIX}${taskId}`;
+}
+
+/** On a cluster: `celery-task-meta-{<id>}`, the task id as hash tag (results spread over the slots). */
+export function clusterResultKey(taskId: string): string {
+  return `${KEY_PREFIX}{${taskId}}`;
 }
 
 /** Celery's JSON key order: status, result, traceback, children, date_done, extras..., task_id. */
@@ -52,8 +74,10 @@ function parseMeta(raw: string | null): ResultMeta | null {
  */
 export class RedisBackend implements ResultBackend {
   readonly kind = 'redis';
-  readonly client: Redis;
-  private sub?: Redis;
+  readonly client: RedisClient;
+  private sub?: RedisClient;
+  private readonly key: (taskId: string) => string;
+  private readonly replicaWait?: ReplicaWait;
   private readonly owned: boolean;
   private readonly expires: number;
   private readonly timeoutMs: number;
@@ -63,17 +87,23 @@ export class RedisBackend implements ResultBackend {
   private toSubscribe: Array<{ channel: string; done: (err?: unknown) => void }> = [];
   private toUnsubscribe = new Set<string>();
 
-  constructor(urlOrClient: string | Redis, opts: RedisBackendOptions = {}) {
+  constructor(urlOrClient: string | RedisClient, opts: RedisBackendOptions = {}) {
+    let cluster = opts.cluster ?? false;
+    this.replicaWait = opts.replicaWait;
     if (typeof urlOrClient === 'string') {
-      const info = parseRedisUrl(urlOrClient);
-      this.client = quiet(new Redis(baseOptions(info, { enableAutoPipelining: true })));
+      const info = parseRedisTarget(urlOrClient, opts.transportOptions);
+      this.client = quiet(createRedisClient(info, { enableAutoPipelining: true }));
       this.owned = opts.owned ?? true;
       this.where = info;
+      cluster = info.mode === 'cluster';
+      if (cluster) this.replicaWait = new ReplicaWait(info.waitReplicas, info.waitTimeoutMs);
     } else {
       this.client = urlOrClient;
       this.owned = opts.owned ?? false;
-      this.where = { host: urlOrClient.options.host ?? '127.0.0.1', port: urlOrClient.options.port ?? 6379 };
+      const o = 'options' in urlOrClient ? urlOrClient.options : undefined;
+      this.where = opts.where ?? { host: (o && 'host' in o && o.host) || '127.0.0.1', port: (o && 'port' in o && o.port) || 6379 };
     }
+    this.key = cluster ? clusterResultKey : resultKey;
     this.expires = opts.expires ?? DEFAULT_RESULT_EXPIRES;
     this.timeoutMs = opts.publishTimeoutMs ?? 30_000;
   }
@@ -95,9 +125,10 @@ export class RedisBackend implements ResultBackend {
   }
 
   async store(meta: ResultMeta, expiresSec?: number): Promise<void> {
-    const key = resultKey(meta.task_id);
+    const key = this.key(meta.task_id);
     const value = encodeResultMeta(meta);
     const expires = Math.round(expiresSec ?? this.expires);
+    if (this.replicaWait?.active) return this.storeReplicated(key, value, expires, this.replicaWait);
     const m = this.client.multi();
     if (expires > 0) m.setex(key, expires, value);
     else m.set(key, value);
@@ -105,16 +136,29 @@ export class RedisBackend implements ResultBackend {
     await this.cmd(m.exec(), 'store result');
   }
 
+  /** SET + PUBLISH + WAIT in one pipeline (WAIT cannot run inside MULTI); waiters read after subscribing, so order is enough. */
+  private async storeReplicated(key: string, value: string, expires: number, wait: ReplicaWait): Promise<void> {
+    const p = this.client.pipeline();
+    if (expires > 0) p.setex(key, expires, value);
+    else p.set(key, value);
+    p.publish(key, value);
+    p.wait(wait.replicas, wait.timeoutMs);
+    const res = await this.cmd(p.exec(), 'store result');
+    const failed = res?.find(([err]) => err);
+    if (failed?.[0]) throw failed[0];
+    wait.observe(res?.[2]?.[1]);
+  }
+
   async get(taskId: string): Promise<ResultMeta | null> {
-    return parseMeta(await this.cmd(this.client.get(resultKey(taskId)), 'get result'));
+    return parseMeta(await this.cmd(this.client.get(this.key(taskId)), 'get result'));
   }
 
   async forget(taskId: string): Promise<void> {
-    await this.cmd(this.client.del(resultKey(taskId)), 'forget result');
+    await this.cmd(this.client.del(this.key(taskId)), 'forget result');
   }
 
   async waitFor(taskId: string, timeoutMs: number | undefined): Promise<ResultMeta> {
-    const channel = resultKey(taskId);
+    const channel = this.key(taskId);
     return new Promise<ResultMeta>((resolve, reject) => {
       const w: Waiter = { resolve, reject };
       let set = this.waiters.get(channel);
@@ -153,9 +197,9 @@ export class RedisBackend implements ResultBackend {
     return true;
   }
 
-  private subscriber(): Redis {
+  private subscriber(): RedisClient {
     if (this.sub) return this.sub;
-    const sub = quiet(this.client.duplicate({ enableAutoPipelining: false }));
+    const sub = quiet(duplicateClient(this.client, { enableAutoPipelining: false }));
     sub.on('message', (channel: string, raw: string) => {
       const set = this.waiters.get(channel);
       if (!set) return;

@@ -38,9 +38,11 @@ export const connectionStep: Step<Worker> = {
   name: 'connection',
   async start(w) {
     const c = w.config;
-    w.broker = await createBroker(c.brokerUrl!, { projectDir: c.projectDir, visibilityTimeout: c.visibilityTimeout });
+    w.broker = await createBroker(c.brokerUrl!, { projectDir: c.projectDir, visibilityTimeout: c.visibilityTimeout, transportOptions: c.brokerTransportOptions });
     await w.broker.connect();
-    w.backend = c.resultBackend ? await createBackendFromUrl(c.resultBackend, async () => w.broker) : w.broker.createBackend();
+    w.backend = c.resultBackend
+      ? await createBackendFromUrl(c.resultBackend, async () => w.broker, c.resultBackendTransportOptions)
+      : w.broker.createBackend();
     // Tasks that enqueue other tasks use the worker's own connections.
     defaultApp().useBroker(w.broker, w.backend);
   },
