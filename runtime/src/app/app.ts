@@ -116,7 +116,7 @@ export class App {
   broker(): Promise<Broker> {
     return (this.brokerP ??= (async () => {
       const c = await this.config();
-      const b = await createBroker(c.brokerUrl!, { projectDir: c.projectDir, visibilityTimeout: c.visibilityTimeout, transportOptions: c.brokerTransportOptions });
+      const b = await createBroker(c.brokerUrl!, { projectDir: c.projectDir, visibilityTimeout: c.visibilityTimeout, transportOptions: c.brokerTransportOptions, defaultQueueType: c.taskDefaultQueueType });
       await b.connect();
       return b;
     })().catch((err) => {

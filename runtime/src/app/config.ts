@@ -55,6 +55,8 @@ export interface SprigConfig {
   brokerTransportOptions?: Record<string, unknown>;
   /** Celery's `result_backend_transport_options` (the same names, for a `sentinel://` result backend). */
   resultBackendTransportOptions?: Record<string, unknown>;
+  /** Celery 5.5's `task_default_queue_type`: 'quorum' declares RabbitMQ task queues as quorum queues. */
+  taskDefaultQueueType?: 'classic' | 'quorum';
   /** Signed messages (the 'signed' serializer): key, its id, trusted public keys. */
   signing?: SigningConfig;
   worker?: WorkerConfig;

@@ -16,6 +16,8 @@ export interface BrokerOptions {
   noAutostart?: boolean;
   /** kombu's `broker_transport_options` (Redis Sentinel: `master_name`, `sentinel_kwargs`). */
   transportOptions?: Readonly<Record<string, unknown>>;
+  /** RabbitMQ: Celery 5.5's `task_default_queue_type` ('classic' | 'quorum'). */
+  defaultQueueType?: string;
 }
 
 type Factory = (url: string, opts: BrokerOptions) => Promise<Broker>;

@@ -28,6 +28,8 @@ import {
   declareDeadLetterQueue,
   declareSharedExchanges,
   declareTaskQueue,
+  queueTypeFrom,
+  type QueueTypeOptions,
   maxPriorityFrom,
   EVENT_EXCHANGE,
   EVENT_QUEUE_EXPIRES_MS,
@@ -35,7 +37,7 @@ import {
   ifExists,
   RPC_QUEUE_EXPIRES_MS,
 } from './topology.js';
-import { parseAmqpUrl, type AmqpUrlInfo } from './url.js';
+import { parseAmqpUrlList, type AmqpUrlInfo } from './url.js';
 import { stringifyJson } from '../../serialization/json.js';
 
 const CLOSE_TIMEOUT_MS = 2000;
@@ -86,6 +88,12 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   readonly displayUrl: string;
   readonly capabilities: BrokerCapabilities = { priorities: 'higher-first' };
   readonly info: AmqpUrlInfo;
+  /** Celery 5.5's task_default_queue_type (and the quorum queues' delivery limit). */
+  readonly queueType: QueueTypeOptions;
+  /** Quorum queues refuse global QoS: consumers then use per-consumer prefetch. */
+  get globalQos(): boolean {
+    return this.queueType.type !== 'quorum';
+  }
   readonly replies = new ReplyBuffer();
   private readonly publishTimeoutMs: number;
   private readonly conn: AmqpConnection;
@@ -101,10 +109,13 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   private closed = false;
 
   constructor(url: string, opts: BrokerOptions = {}) {
-    this.info = parseAmqpUrl(url);
-    this.displayUrl = this.info.displayUrl;
+    // kombu's failover list `amqp://h1;amqp://h2`: one connection that moves to the next node.
+    const list = parseAmqpUrlList(url, opts.transportOptions);
+    this.info = list.nodes[0]!;
+    this.displayUrl = list.displayUrl;
+    this.queueType = queueTypeFrom(this.info.query, opts);
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 30_000;
-    this.conn = new AmqpConnection(this.info, (m) => this.setup(m));
+    this.conn = new AmqpConnection(this.info, (m) => this.setup(m), list);
     this.conn.on('down', (err) => {
       log.warn(`connection to ${this.displayUrl} lost${err ? `: ${err.message}` : ''}; reconnecting`);
       this.emitter.emit('disconnect');
@@ -208,7 +219,17 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   }
 
   ensureQueue(queue: string, model: ChannelModel): Promise<void> {
-    return this.once(`q:${queue}`, () => this.withChannel('declare queue', (open) => declareTaskQueue(open, queue, maxPriorityFrom(this.info.query)).then(noop), model));
+    return this.once(`q:${queue}`, () =>
+      this.withChannel(
+        'declare queue',
+        async (open) => {
+          // A quorum queue dead-letters poison messages there: it must exist first.
+          if (this.queueType.type === 'quorum' && this.queueType.deliveryLimit > 0) await declareDeadLetterQueue(await open(), deadLetterQueueName(queue));
+          await declareTaskQueue(open, queue, maxPriorityFrom(this.info.query), this.queueType);
+        },
+        model,
+      ),
+    );
   }
 
   private ensureDeadLetterQueue(queue: string, model: ChannelModel): Promise<void> {

@@ -319,3 +319,34 @@ export class ReplicaWait {
     if (typeof reply === 'number' && reply < this.replicas) this.suspendedUntil = Date.now() + ReplicaWait.SUSPEND_MS;
   }
 }
+
+/** Redis Cluster's slot of `key` (CRC16/XMODEM of the hash tag, or of the whole key, mod 16384). */
+export function keySlot(key: string): number {
+  let k = Buffer.from(key);
+  const open = k.indexOf(0x7b); // '{'
+  if (open >= 0) {
+    const close = k.indexOf(0x7d, open + 1); // '}'
+    if (close > open + 1) k = k.subarray(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of k) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
+
+/**
+ * WAIT for replicas of the writes just made to `key`, on the connection that made them: the client
+ * itself, or on a cluster the master that serves `key`'s slot (WAIT has no key; a cluster would
+ * send it anywhere, and in a pipeline it would stop ioredis following a MOVED). Observed by `wait`.
+ */
+export async function waitForReplicas(client: RedisClient, key: string, wait: ReplicaWait): Promise<void> {
+  let node: Redis | undefined;
+  if (client instanceof Cluster) {
+    const master = client.slots[keySlot(key)]?.[0];
+    node = master ? client.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === master) : undefined;
+  } else node = client;
+  if (!node) return; // the slot's master is unknown right now (a failover): nothing to wait on
+  wait.observe(await node.wait(wait.replicas, wait.timeoutMs));
+}

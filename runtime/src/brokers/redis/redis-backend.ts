@@ -7,6 +7,7 @@ import {
   parseRedisTarget,
   quiet,
   ReplicaWait,
+  waitForReplicas,
   withTimeout,
   type RedisClient,
   type TransportOptions,
@@ -128,25 +129,13 @@ export class RedisBackend implements ResultBackend {
     const key = this.key(meta.task_id);
     const value = encodeResultMeta(meta);
     const expires = Math.round(expiresSec ?? this.expires);
-    if (this.replicaWait?.active) return this.storeReplicated(key, value, expires, this.replicaWait);
     const m = this.client.multi();
     if (expires > 0) m.setex(key, expires, value);
     else m.set(key, value);
     m.publish(key, value);
     await this.cmd(m.exec(), 'store result');
-  }
-
-  /** SET + PUBLISH + WAIT in one pipeline (WAIT cannot run inside MULTI); waiters read after subscribing, so order is enough. */
-  private async storeReplicated(key: string, value: string, expires: number, wait: ReplicaWait): Promise<void> {
-    const p = this.client.pipeline();
-    if (expires > 0) p.setex(key, expires, value);
-    else p.set(key, value);
-    p.publish(key, value);
-    p.wait(wait.replicas, wait.timeoutMs);
-    const res = await this.cmd(p.exec(), 'store result');
-    const failed = res?.find(([err]) => err);
-    if (failed?.[0]) throw failed[0];
-    wait.observe(res?.[2]?.[1]);
+    // Not in the MULTI (WAIT there returns at once) nor in a pipeline (see waitForReplicas).
+    if (this.replicaWait?.active) await this.cmd(waitForReplicas(this.client, key, this.replicaWait), 'store result');
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {

@@ -24,6 +24,7 @@ import {
   parseRedisTarget,
   quiet,
   ReplicaWait,
+  waitForReplicas,
   withTimeout,
   type RedisClient,
   type RedisTarget,
@@ -227,12 +228,10 @@ export class RedisBroker implements Broker, ConsumerHost {
       }
       p.lpush(queueKey(base, message.properties.priority), encodeEnvelope(message));
     }
-    const wait = this.replicaWait.active;
-    if (wait) p.wait(this.replicaWait.replicas, this.replicaWait.timeoutMs);
     const results = await this.cmd(p.exec(), 'publish');
     const failed = results?.find(([err]) => err);
     if (failed?.[0]) throw failed[0];
-    if (wait) this.replicaWait.observe(results?.[results.length - 1]?.[1]);
+    if (this.replicaWait.active) await this.cmd(waitForReplicas(this.client, queueKey(this.layout.base(items[0]!.queue)), this.replicaWait), 'publish');
   }
 
   /** Put raw bytes on a queue (tests: garbage, foreign envelopes). */
@@ -429,10 +428,17 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   async broadcast(request: ControlRequest): Promise<void> {
     const raw = controlEnvelope(request, ++this.clock, nowSeconds() + CONTROL_EXPIRES_SEC);
-    const p = this.client.pipeline();
     const r = request.reply_to;
     // kombu (Python workers) routes replies through this binding; without it they are dropped.
-    if (r) p.sadd(bindingKey(r.exchange || REPLY_EXCHANGE), replyBinding(r.routing_key));
+    const binding = r ? [bindingKey(r.exchange || REPLY_EXCHANGE), replyBinding(r.routing_key)] as const : undefined;
+    if (this.layout.cluster) {
+      // Separate commands: a cluster pipeline that mixes a keyed write with PUBLISH cannot follow a MOVED.
+      if (binding) await this.cmd(this.client.sadd(...binding), 'broadcast');
+      await this.cmd(this.client.publish(pidboxChannel(this.db), raw), 'broadcast');
+      return;
+    }
+    const p = this.client.pipeline();
+    if (binding) p.sadd(...binding);
     p.publish(pidboxChannel(this.db), raw);
     await this.cmd(p.exec(), 'broadcast');
   }

@@ -38,7 +38,7 @@ export const connectionStep: Step<Worker> = {
   name: 'connection',
   async start(w) {
     const c = w.config;
-    w.broker = await createBroker(c.brokerUrl!, { projectDir: c.projectDir, visibilityTimeout: c.visibilityTimeout, transportOptions: c.brokerTransportOptions });
+    w.broker = await createBroker(c.brokerUrl!, { projectDir: c.projectDir, visibilityTimeout: c.visibilityTimeout, transportOptions: c.brokerTransportOptions, defaultQueueType: c.taskDefaultQueueType });
     await w.broker.connect();
     w.backend = c.resultBackend
       ? await createBackendFromUrl(c.resultBackend, async () => w.broker, c.resultBackendTransportOptions)
