@@ -58,7 +58,7 @@ export async function runTasks(o: {
   queues: string[];
   n: number;
   faultAt?: number;
-  fault?: () => Promise<void>;
+  fault?: (ctx: { traceKey: string }) => Promise<void>;
   concurrency?: number;
   taskMs?: number;
   /** Checks on the broker once everything is sent, before the worker starts. */
@@ -84,7 +84,7 @@ export async function runTasks(o: {
     const started = async () => Number(await trace.hlen(traceKey));
     if (o.fault) {
       await waitFor(async () => (await started()) >= o.n * (o.faultAt ?? 0.3), 300_000, `${(o.faultAt ?? 0.3) * 100}% of tasks started`);
-      await o.fault();
+      await o.fault({ traceKey });
     }
     await waitFor(async () => (await started()) >= o.n || w!.proc.exitCode !== null, 300_000, 'every task started').catch((err: Error) => {
       throw new Error(`${err.message}; worker log: ${w!.err().slice(-3000)}`);

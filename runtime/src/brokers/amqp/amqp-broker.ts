@@ -38,6 +38,7 @@ import {
   RPC_QUEUE_EXPIRES_MS,
 } from './topology.js';
 import { parseAmqpUrlList, type AmqpUrlInfo } from './url.js';
+import { bindDelayedQueue, declareDelayedDelivery, delayedRoutingKey, delayOf, ENTRY_EXCHANGE } from './delayed-delivery.js';
 import { stringifyJson } from '../../serialization/json.js';
 
 const CLOSE_TIMEOUT_MS = 2000;
@@ -226,9 +227,24 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
           // A quorum queue dead-letters poison messages there: it must exist first.
           if (this.queueType.type === 'quorum' && this.queueType.deliveryLimit > 0) await declareDeadLetterQueue(await open(), deadLetterQueueName(queue));
           await declareTaskQueue(open, queue, maxPriorityFrom(this.info.query), this.queueType);
+          if (this.nativeDelayedDelivery) {
+            await this.ensureDelayedDelivery(model);
+            await bindDelayedQueue(await open(), queue);
+          }
         },
         model,
       ),
+    );
+  }
+
+  /** Celery 5.5 turns native delayed delivery on with quorum queues (their QoS cannot grow for ETAs). */
+  get nativeDelayedDelivery(): boolean {
+    return this.queueType.type === 'quorum';
+  }
+
+  private ensureDelayedDelivery(model: ChannelModel): Promise<void> {
+    return this.once('delayed-delivery', () =>
+      this.withChannel('declare delayed delivery', async (open) => declareDelayedDelivery(await open(), this.queueType.type), model),
     );
   }
 
@@ -252,7 +268,12 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
     if (!items.length) return;
     await this.send(
       'publish',
-      items.map(({ queue, message }) => ({ exchange: '', routingKey: queue, body: message.body, options: toPublishOptions(message), queue })),
+      items.map(({ queue, message }) => {
+        // An ETA at least a second ahead waits in the delay levels (native delayed delivery), not in a worker.
+        const delay = this.nativeDelayedDelivery ? delayOf(message.headers.eta) : 0;
+        const [exchange, routingKey] = delay ? [ENTRY_EXCHANGE, delayedRoutingKey(delay, queue)] : ['', queue];
+        return { exchange, routingKey, body: message.body, options: toPublishOptions(message), queue };
+      }),
     );
   }
 
