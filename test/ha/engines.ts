@@ -262,6 +262,8 @@ export interface RabbitNode {
   name: string;
   port: number;
   proc?: ChildProcess;
+  /** Stopped by stopNode(). */
+  down?: boolean;
 }
 
 export interface RabbitCluster {
@@ -284,7 +286,7 @@ export async function startRabbitCluster(): Promise<RabbitCluster> {
   const nodes: RabbitNode[] = RABBIT_PORTS.map((port, i) => ({ name: `sprigha${i + 1}@localhost`, port }));
   const envOf = (n: RabbitNode, i: number): NodeJS.ProcessEnv => {
     const base = path.join(dir, n.name.split('@')[0]!);
-    fs.mkdirSync(base, { recursive: true });
+    for (const d of ['mnesia', 'log']) fs.mkdirSync(path.join(base, d), { recursive: true });
     const conf = path.join(base, 'rabbitmq.conf');
     fs.writeFileSync(conf, [`listeners.tcp.default = ${HOST}:${n.port}`, 'loopback_users = none', ''].join('\n'));
     return {
@@ -304,13 +306,32 @@ export async function startRabbitCluster(): Promise<RabbitCluster> {
   const ctl = (n: RabbitNode, ...args: string[]) =>
     execFileSync('rabbitmqctl', ['-n', n.name, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
   const envs = nodes.map((n, i) => envOf(n, i));
+  // As root, Debian's rabbitmq-server (and rabbitmqctl) run as the rabbitmq user (with its Erlang
+  // cookie, as the default node does): our dirs must be theirs.
+  if (process.getuid?.() === 0) execFileSync('chown', ['-R', 'rabbitmq:rabbitmq', dir]);
   nodes.forEach((n, i) => {
     n.proc = spawnTracked('rabbitmq-server', [], path.join(dir, `${n.name.split('@')[0]}.out`), envs[i]);
   });
+  // The Erlang VM is a grandchild (rabbitmq-server su's to rabbitmq): stop it by name, then by its pid file.
+  const pidOf = (n: RabbitNode) => Number(fs.readFileSync(path.join(String(envs[nodes.indexOf(n)]!.RABBITMQ_PID_FILE)), 'utf8').trim()) || 0;
+  const killVm = (n: RabbitNode) => {
+    try {
+      process.kill(pidOf(n), 'SIGKILL');
+    } catch {
+      /* gone, or never started */
+    }
+  };
   cleanups.add(() => {
-    for (const n of nodes) if (n.proc && n.proc.exitCode === null) spawnSync('rabbitmqctl', ['-n', n.name, 'stop'], { stdio: 'ignore', timeout: 30_000 });
+    for (const n of nodes) {
+      spawnSync('rabbitmqctl', ['-n', n.name, 'stop'], { stdio: 'ignore', timeout: 30_000 });
+      killVm(n);
+    }
   });
-  for (const n of nodes) ctl(n, 'await_startup', '--timeout', '120');
+  // await_startup needs a node that answers at all: on a busy machine the VM takes a while to register.
+  for (const n of nodes) {
+    await waitFor(() => spawnSync('rabbitmqctl', ['-n', n.name, 'ping'], { stdio: 'ignore', timeout: 30_000 }).status === 0, 180_000, `${n.name} answers`);
+    ctl(n, 'await_startup', '--timeout', '180');
+  }
   for (const n of nodes.slice(1)) {
     ctl(n, 'stop_app');
     ctl(n, 'join_cluster', nodes[0]!.name);
@@ -323,15 +344,17 @@ export async function startRabbitCluster(): Promise<RabbitCluster> {
     url: nodes.map((n) => `amqp://guest:guest@${HOST}:${n.port}//`).join(';'),
     ctl,
     async stopNode(n) {
+      n.down = true;
       try {
         ctl(n, 'stop');
       } catch {
         /* already down */
       }
+      killVm(n);
       if (n.proc && n.proc.exitCode === null) await stopProc(n.proc);
     },
     async stop() {
-      for (const n of nodes) if (n.proc && n.proc.exitCode === null) await cluster.stopNode(n);
+      for (const n of nodes) await cluster.stopNode(n);
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

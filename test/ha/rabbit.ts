@@ -42,7 +42,8 @@ async function poison(cluster: RabbitCluster, url: string): Promise<string> {
   const app = new App({ brokerUrl: url.replace('task_default_queue_type=quorum', 'task_default_queue_type=quorum&delivery_limit=3'), resultBackend: TRACE, defaultQueue: queue });
   try {
     await app.sendTask('mark', ['x', 0, 0]).sent;
-    const c = await connect(`amqp://guest:guest@127.0.0.1:${cluster.nodes[1]!.port}`);
+    const live = cluster.nodes.find((n) => !n.down)!;
+    const c = await connect(`amqp://guest:guest@127.0.0.1:${live.port}`);
     const ch = await c.createChannel();
     let deliveries = 0;
     await new Promise<void>((resolve, reject) => {
@@ -68,6 +69,44 @@ async function poison(cluster: RabbitCluster, url: string): Promise<string> {
     await c.close();
     return `PASS rabbit poison: x-delivery-limit 3: dead-lettered into <queue>.dead-letter after ${deliveries} deliveries`;
   } finally {
+    await app.close();
+  }
+}
+
+/**
+ * Native delayed delivery: a task due in 1 hour waits in the `celery_delayed_*` levels, not in the
+ * worker (which holds nothing and has nothing scheduled); one due in 3 s comes home and runs.
+ */
+async function longEta(cluster: RabbitCluster, url: string): Promise<string> {
+  const { App, Worker } = await import('../../runtime/src/index.js');
+  const { FIXTURE_TASKS } = await import('../helpers.js');
+  const queue = uniqueQueue();
+  const app = new App({ brokerUrl: url, resultBackend: TRACE, defaultQueue: queue });
+  const w = new Worker({
+    app: FIXTURE_TASKS,
+    logWrite: () => undefined,
+    config: { brokerUrl: url, resultBackend: TRACE, worker: { pool: 'async', concurrency: 2, queues: [queue], hostname: `eta-${queue}@test` } },
+  });
+  await w.start();
+  try {
+    const far = app.sendTask('add', [1, 2], {}, { countdown: 3600 });
+    await far.sent;
+    const near = app.sendTask('add', [2, 2], {}, { countdown: 3 });
+    const got = await near.get({ timeout: 60_000 });
+    if (got !== 4) throw new Error(`the 3 s ETA task returned ${JSON.stringify(got)}`);
+    const node = cluster.nodes.find((n) => !n.down)!;
+    const out = cluster.ctl(node, 'list_queues', '-q', '--no-table-headers', 'name', 'messages');
+    const waiting = out
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter(([name, n]) => name?.startsWith('celery_delayed_') && Number(n) > 0);
+    const inQueue = Number(out.split('\n').find((l) => l.trim().split(/\s+/)[0] === queue)?.trim().split(/\s+/)[1] ?? -1);
+    const held = (w.broker as unknown as { qos: { size: number } }).qos.size;
+    const scheduled = JSON.stringify(await app.control.inspect('scheduled', { timeout: 3 }));
+    const ok = waiting.length === 1 && inQueue === 0 && held === 0 && !scheduled.includes(far.id);
+    return `${ok ? 'PASS' : 'FAIL'} rabbit ETA: 1-hour task waits in ${waiting.map(([n]) => n).join(',') || 'no delay level'}, ${inQueue} in its queue, worker holds ${held}, scheduled ${scheduled.includes(far.id) ? 'has it' : 'empty'}; a 3 s ETA came back and ran (4)`;
+  } finally {
+    await w.stop();
     await app.close();
   }
 }
@@ -124,6 +163,7 @@ export async function rabbitScenario(): Promise<string[]> {
     ];
     if (!pass) lines.push(r.log.slice(-2000));
     lines.push(await poison(cluster, url).catch((err: Error) => `FAIL rabbit poison: ${err.message}`));
+    lines.push(await longEta(cluster, url).catch((err: Error) => `FAIL rabbit ETA: ${err.message}`));
     return lines;
   } finally {
     await cluster.stop();

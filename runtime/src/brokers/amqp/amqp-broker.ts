@@ -225,7 +225,7 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
         'declare queue',
         async (open) => {
           // A quorum queue dead-letters poison messages there: it must exist first.
-          if (this.queueType.type === 'quorum' && this.queueType.deliveryLimit > 0) await declareDeadLetterQueue(await open(), deadLetterQueueName(queue));
+          if (this.queueType.type === 'quorum' && this.queueType.deliveryLimit > 0) await declareDeadLetterQueue(await open(), deadLetterQueueName(queue), 'quorum');
           await declareTaskQueue(open, queue, maxPriorityFrom(this.info.query), this.queueType);
           if (this.nativeDelayedDelivery) {
             await this.ensureDelayedDelivery(model);
@@ -249,7 +249,7 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   }
 
   private ensureDeadLetterQueue(queue: string, model: ChannelModel): Promise<void> {
-    return this.once(`dlq:${queue}`, () => this.withChannel('declare queue', async (open) => declareDeadLetterQueue(await open(), queue), model));
+    return this.once(`dlq:${queue}`, () => this.withChannel('declare queue', async (open) => declareDeadLetterQueue(await open(), queue, this.queueType.type), model));
   }
 
   private ensureExchange(name: string, type: string, durable: boolean, model: ChannelModel): Promise<void> {

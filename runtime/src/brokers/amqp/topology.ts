@@ -135,7 +135,11 @@ export async function declareTaskQueue(
   return { created };
 }
 
-/** The dead-letter queue: durable, no arguments (a copy must never expire or be reordered). */
-export async function declareDeadLetterQueue(ch: Channel, queue: string): Promise<void> {
-  await ch.assertQueue(queue, { durable: true, autoDelete: false, exclusive: false });
+/**
+ * The dead-letter queue: durable, no arguments (a copy must never expire or be reordered). Next to
+ * quorum task queues it is a quorum queue too: a classic one lives on one node, and while that node
+ * is down its declaration (which every consumer restart does) fails.
+ */
+export async function declareDeadLetterQueue(ch: Channel, queue: string, type: QueueType = 'classic'): Promise<void> {
+  await ch.assertQueue(queue, { durable: true, autoDelete: false, exclusive: false, arguments: type === 'quorum' ? { 'x-queue-type': 'quorum' } : {} });
 }
