@@ -50,10 +50,9 @@ function installCommand(cmd: string, pkg: string): boolean {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   // Another apt run (a shared machine) holds the lock for a while: wait for it.
   const apt = (...args: string[]) => spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=300', ...args], { stdio: 'inherit', env, timeout: 600_000 });
-  let r = apt('install', '-y', '--no-install-recommends', pkg);
-  if (r.status !== 0) {
+  if (apt('install', '-y', '--no-install-recommends', pkg).status !== 0) {
     apt('update');
-    r = apt('install', '-y', '--no-install-recommends', pkg);
+    apt('install', '-y', '--no-install-recommends', pkg);
   }
   return have(cmd);
 }
