@@ -7,7 +7,7 @@
  */
 import { connect } from 'amqplib';
 import Redis from 'ioredis';
-import { uniqueQueue } from '../helpers.js';
+import { FIXTURE_TASKS, uniqueQueue, waitFor } from '../helpers.js';
 import { startRabbitCluster, type RabbitCluster, type RabbitNode } from './engines.js';
 import { runTasks } from './scenarios.js';
 
@@ -79,7 +79,6 @@ async function poison(cluster: RabbitCluster, url: string): Promise<string> {
  */
 async function longEta(cluster: RabbitCluster, url: string): Promise<string> {
   const { App, Worker } = await import('../../runtime/src/index.js');
-  const { FIXTURE_TASKS } = await import('../helpers.js');
   const queue = uniqueQueue();
   const app = new App({ brokerUrl: url, resultBackend: TRACE, defaultQueue: queue });
   const w = new Worker({
@@ -95,15 +94,25 @@ async function longEta(cluster: RabbitCluster, url: string): Promise<string> {
     const got = await near.get({ timeout: 60_000 });
     if (got !== 4) throw new Error(`the 3 s ETA task returned ${JSON.stringify(got)}`);
     const node = cluster.nodes.find((n) => !n.down)!;
-    const out = cluster.ctl(node, 'list_queues', '-q', '--no-table-headers', 'name', 'messages');
-    const waiting = out
-      .split('\n')
-      .map((l) => l.trim().split(/\s+/))
-      .filter(([name, n]) => name?.startsWith('celery_delayed_') && Number(n) > 0);
-    const inQueue = Number(out.split('\n').find((l) => l.trim().split(/\s+/)[0] === queue)?.trim().split(/\s+/)[1] ?? -1);
+    // 3600 s = 0b111000010000: it waits in level 11 (TTL 2048 s) first. Queue stats lag a few
+    // seconds behind (quorum queues emit them periodically): poll until they settle.
+    const expected = 'celery_delayed_11';
+    let waiting: string[][] = [];
+    let inQueue = -1;
+    await waitFor(
+      () => {
+        const out = cluster.ctl(node, 'list_queues', '-q', '--no-table-headers', 'name', 'messages');
+        const rows = out.split('\n').map((l) => l.trim().split(/\s+/));
+        waiting = rows.filter(([name, n]) => name?.startsWith('celery_delayed_') && Number(n) > 0);
+        inQueue = Number(rows.find(([name]) => name === queue)?.[1] ?? -1);
+        return waiting.length === 1 && waiting[0]![0] === expected && inQueue === 0;
+      },
+      30_000,
+      `the 1-hour task in ${expected} only`,
+    ).catch(() => undefined);
     const held = (w.broker as unknown as { qos: { size: number } }).qos.size;
     const scheduled = JSON.stringify(await app.control.inspect('scheduled', { timeout: 3 }));
-    const ok = waiting.length === 1 && inQueue === 0 && held === 0 && !scheduled.includes(far.id);
+    const ok = waiting.length === 1 && waiting[0]![0] === expected && inQueue === 0 && held === 0 && !scheduled.includes(far.id);
     return `${ok ? 'PASS' : 'FAIL'} rabbit ETA: 1-hour task waits in ${waiting.map(([n]) => n).join(',') || 'no delay level'}, ${inQueue} in its queue, worker holds ${held}, scheduled ${scheduled.includes(far.id) ? 'has it' : 'empty'}; a 3 s ETA came back and ran (4)`;
   } finally {
     await w.stop();
