@@ -13,6 +13,8 @@ import { tmpDir, waitFor } from '../helpers.js';
 export const HOST = '127.0.0.1';
 const started = new Set<ChildProcess>();
 const cleanups = new Set<() => void>();
+/** Temp dirs of engines still up: removed on exit too (after their processes are gone). */
+const dirs = new Set<string>();
 
 /** Everything we started goes when this process does, however it ends. */
 function stopAllNow(): void {
@@ -24,6 +26,31 @@ function stopAllNow(): void {
     }
   }
   for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+}
+
+/**
+ * Run an engine's start-up; if it fails, kill what it started (and run `onFail`, for VMs that are
+ * not our children) and remove its dir, so a failed start leaves nothing behind.
+ */
+async function starting<T>(dir: string, fn: () => Promise<T>, onFail?: () => void): Promise<T> {
+  dirs.add(dir);
+  const before = new Set(started);
+  try {
+    return await fn();
+  } catch (err) {
+    onFail?.();
+    const mine = [...started].filter((p) => !before.has(p));
+    await Promise.all(mine.map((p) => stopProc(p, 'SIGKILL')));
+    fs.rmSync(dir, { recursive: true, force: true });
+    dirs.delete(dir);
+    throw err;
+  }
+}
+
+function removeDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+  dirs.delete(dir);
 }
 process.on('exit', stopAllNow);
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -139,29 +166,30 @@ export async function startSentinelSet(): Promise<SentinelSet> {
   // Debian's redis-sentinel is redis-server in sentinel mode: use that if the package cannot be had.
   const sentinelCmd = ensureCommand('redis-sentinel', 'redis-sentinel', false) ? ['redis-sentinel'] : ['redis-server'];
   const dir = tmpDir('sprig-ha-sentinel-');
-  const [m, ...rs] = SENTINEL_DATA_PORTS;
-  const nodes = [redisServer(dir, m!, [])];
-  await redisPing(m!);
-  for (const p of rs) nodes.push(redisServer(dir, p, ['--replicaof', HOST, String(m)]));
-  for (const p of rs) await redisPing(p);
-  await waitFor(async () => /connected_slaves:2/.test(await redisCmd<string>(m!, 'INFO', 'replication')), 30_000, 'both replicas attached');
-  const sentinels = SENTINEL_PORTS.map((port) => {
-    const conf = path.join(dir, `sentinel-${port}.conf`);
-    fs.writeFileSync(
-      conf,
-      [
-        `port ${port}`,
-        `bind ${HOST}`,
-        `dir ${dir}`,
-        `sentinel monitor ${MASTER_NAME} ${HOST} ${m} 2`,
-        `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
-        `sentinel failover-timeout ${MASTER_NAME} 10000`,
-        `sentinel parallel-syncs ${MASTER_NAME} 1`,
-        '',
-      ].join('\n'),
-    );
-    const [cmd] = sentinelCmd;
-    return spawnTracked(cmd!, cmd === 'redis-server' ? [conf, '--sentinel'] : [conf], path.join(dir, `sentinel-${port}.log`));
+  return starting(dir, async () => {
+    const [m, ...rs] = SENTINEL_DATA_PORTS;
+    const nodes = [redisServer(dir, m!, [])];
+    await redisPing(m!);
+    for (const p of rs) nodes.push(redisServer(dir, p, ['--replicaof', HOST, String(m)]));
+    for (const p of rs) await redisPing(p);
+    await waitFor(async () => /connected_slaves:2/.test(await redisCmd<string>(m!, 'INFO', 'replication')), 30_000, 'both replicas attached');
+    const sentinels = SENTINEL_PORTS.map((port) => {
+      const conf = path.join(dir, `sentinel-${port}.conf`);
+      fs.writeFileSync(
+        conf,
+        [
+          `port ${port}`,
+          `bind ${HOST}`,
+          `dir ${dir}`,
+          `sentinel monitor ${MASTER_NAME} ${HOST} ${m} 2`,
+          `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
+          `sentinel failover-timeout ${MASTER_NAME} 10000`,
+          `sentinel parallel-syncs ${MASTER_NAME} 1`,
+          '',
+        ].join('\n'),
+      );
+      const [cmd] = sentinelCmd;
+      return spawnTracked(cmd!, cmd === 'redis-server' ? [conf, '--sentinel'] : [conf], path.join(dir, `sentinel-${port}.log`));
   });
   for (const p of SENTINEL_PORTS) await redisPing(p);
   // Every sentinel knows the other two and both replicas before a test relies on a failover.
@@ -190,10 +218,11 @@ export async function startSentinelSet(): Promise<SentinelSet> {
     },
     async stop() {
       await Promise.all([...sentinels.map((s) => stopProc(s)), ...nodes.map((n) => stopProc(n.proc))]);
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeDir(dir);
     },
   };
   return set;
+  });
 }
 
 // ---- Redis Cluster ----------------------------------------------------------------------------
@@ -213,13 +242,14 @@ export async function startRedisCluster(): Promise<RedisClusterSet> {
   ensureCommand('redis-server', 'redis-server');
   ensureCommand('redis-cli', 'redis-tools');
   const dir = tmpDir('sprig-ha-cluster-');
-  const nodes = CLUSTER_PORTS.map((p) =>
-    redisServer(dir, p, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${p}.conf`, '--cluster-node-timeout', '2000']),
-  );
-  for (const p of CLUSTER_PORTS) await redisPing(p);
-  execFileSync('redis-cli', ['--cluster', 'create', ...CLUSTER_PORTS.map((p) => `${HOST}:${p}`), '--cluster-replicas', '1', '--cluster-yes'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    timeout: 60_000,
+  return starting(dir, async () => {
+    const nodes = CLUSTER_PORTS.map((p) =>
+      redisServer(dir, p, ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${p}.conf`, '--cluster-node-timeout', '2000']),
+    );
+    for (const p of CLUSTER_PORTS) await redisPing(p);
+    execFileSync('redis-cli', ['--cluster', 'create', ...CLUSTER_PORTS.map((p) => `${HOST}:${p}`), '--cluster-replicas', '1', '--cluster-yes'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 60_000,
   });
   for (const p of CLUSTER_PORTS) {
     await waitFor(async () => /cluster_state:ok/.test(await redisCmd<string>(p, 'CLUSTER', 'INFO')), 60_000, `cluster ok on ${p}`);
@@ -247,10 +277,11 @@ export async function startRedisCluster(): Promise<RedisClusterSet> {
     },
     async stop() {
       await Promise.all(nodes.map((n) => stopProc(n.proc)));
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeDir(dir);
     },
   };
   return set;
+  });
 }
 
 // ---- RabbitMQ cluster -------------------------------------------------------------------------
@@ -308,9 +339,6 @@ export async function startRabbitCluster(): Promise<RabbitCluster> {
   // As root, Debian's rabbitmq-server (and rabbitmqctl) run as the rabbitmq user (with its Erlang
   // cookie, as the default node does): our dirs must be theirs.
   if (process.getuid?.() === 0) execFileSync('chown', ['-R', 'rabbitmq:rabbitmq', dir]);
-  nodes.forEach((n, i) => {
-    n.proc = spawnTracked('rabbitmq-server', [], path.join(dir, `${n.name.split('@')[0]}.out`), envs[i]);
-  });
   // The Erlang VM is a grandchild (rabbitmq-server su's to rabbitmq): stop it by name, then by its pid file.
   const pidOf = (n: RabbitNode) => Number(fs.readFileSync(path.join(String(envs[nodes.indexOf(n)]!.RABBITMQ_PID_FILE)), 'utf8').trim()) || 0;
   const killVm = (n: RabbitNode) => {
@@ -320,11 +348,18 @@ export async function startRabbitCluster(): Promise<RabbitCluster> {
       /* gone, or never started */
     }
   };
-  cleanups.add(() => {
+  const stopVms = () => {
     for (const n of nodes) {
+      if (n.down) continue;
       spawnSync('rabbitmqctl', ['-n', n.name, 'stop'], { stdio: 'ignore', timeout: 30_000 });
       killVm(n);
+      n.down = true;
     }
+  };
+  cleanups.add(stopVms);
+  await starting(dir, async () => {
+    nodes.forEach((n, i) => {
+      n.proc = spawnTracked('rabbitmq-server', [], path.join(dir, `${n.name.split('@')[0]}.out`), envs[i]);
   });
   // await_startup needs a node that answers at all: on a busy machine the VM takes a while to register.
   for (const n of nodes) {
@@ -337,6 +372,7 @@ export async function startRabbitCluster(): Promise<RabbitCluster> {
     ctl(n, 'start_app');
     ctl(n, 'await_startup', '--timeout', '120');
   }
+  }, stopVms);
   const cluster: RabbitCluster = {
     dir,
     nodes,
@@ -354,7 +390,7 @@ export async function startRabbitCluster(): Promise<RabbitCluster> {
     },
     async stop() {
       for (const n of nodes) await cluster.stopNode(n);
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeDir(dir);
     },
   };
   return cluster;
