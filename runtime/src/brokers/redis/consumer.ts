@@ -15,6 +15,13 @@ import { runScript } from './scripts.js';
  */
 export const MAX_WATCHED = 8;
 export const POLL_MS = 100;
+/**
+ * While parked on its watchers, a consumer still fetches this often: after a Sentinel failover a
+ * watcher's blocking command can be lost with its connection, and nothing else would wake it.
+ */
+export const IDLE_POLL_MS = 1000;
+/** A fetch that has not answered in this time is given up on (its messages come back by the visibility timeout). */
+export const FETCH_WATCHDOG_MS = 30_000;
 const BLOCK_SECONDS = 5;
 /** Largest batch of one fetch script call (Lua unpack limit is ~8000 values). */
 export const MAX_FETCH = 1000;
@@ -121,8 +128,19 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     const g = this.groups[this.turn]!;
     this.turn = (this.turn + 1) % this.groups.length;
     const run = this.host.acks.carry((acks) => runScript(this.host.client, 'fetch', g.keys, [want, now, ...g.rkArgs, ...acks]));
+    let settled = false;
+    const watchdog = setTimeout(() => {
+      if (settled || !this.active) return;
+      settled = true;
+      this.fetching = false;
+      this.pump();
+    }, FETCH_WATCHDOG_MS);
+    watchdog.unref();
+    run.finally(() => clearTimeout(watchdog)).catch(() => undefined);
     run.then(
       (reply) => {
+        if (settled) return;
+        settled = true;
         const got = this.deliver(reply, g);
         this.fetching = false;
         if (this.active) {
@@ -138,6 +156,8 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
         }
       },
       () => {
+        if (settled) return;
+        settled = true;
         // Retried here; the connection's state is reported through the broker's on('disconnect').
         this.fetching = false;
         if (!this.active) return;
@@ -189,12 +209,13 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     if (!this.active) return;
     this.waiting = true;
     for (const w of this.watchers) if (!w.running) this.watch(w);
-    if (this.polls) {
-      clearTimeout(this.pollTimer);
-      this.pollTimer = setTimeout(() => {
+    clearTimeout(this.pollTimer);
+    this.pollTimer = setTimeout(
+      () => {
         if (this.waiting) this.pump();
-      }, POLL_MS);
-    }
+      },
+      this.polls ? POLL_MS : IDLE_POLL_MS,
+    );
   }
 
   private watch(w: Watcher): void {

@@ -323,7 +323,9 @@ export class RedisBroker implements Broker, ConsumerHost {
     const token = randomBytes(16).toString('hex');
     const mutex = this.layout.unackedMutex(queue);
     const got = await this.cmd(this.client.set(mutex, token, 'PX', UNACKED_MUTEX_EXPIRE_MS, 'NX'), 'restore');
-    if (got !== 'OK') return 0;
+    // A SET re-sent after a failover (it ran on the old master and replicated) answers nil: the
+    // mutex is ours all the same, and unreleased it would stop restores for 5 minutes.
+    if (got !== 'OK' && (await this.cmd(this.client.get(mutex), 'restore')) !== token) return 0;
     let restored = 0;
     try {
       const ceil = (nowSeconds() - this.visibilityTimeout).toFixed(6);
