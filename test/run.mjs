@@ -1,6 +1,6 @@
 // `npm test`: every suite, in order, failing fast on none so the summary shows all of them.
 // Suites: unit + integration (node:test, real Redis/RabbitMQ), then any `test/*/run.mjs` suite
-// runner (extension host, UI, faults, interop) that exists.
+// runner (extension host, UI, faults, HA engines, interop) that exists.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,7 +19,7 @@ const nodeTests = (dir) =>
 const nodeTest = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-force-exit', '--test-timeout=180000', '--test-reporter=spec'];
 suites.push({ name: 'unit', cmd: process.execPath, args: [...nodeTest, ...nodeTests('unit')] });
 suites.push({ name: 'integration', cmd: process.execPath, args: [...nodeTest, ...nodeTests('integration')] });
-for (const dir of ['faults', 'interop', 'extension']) {
+for (const dir of ['faults', 'ha', 'interop', 'extension']) {
   const runner = path.join(root, 'test', dir, 'run.mjs');
   if (fs.existsSync(runner)) suites.push({ name: dir, cmd: process.execPath, args: [runner] });
 }

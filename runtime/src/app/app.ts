@@ -61,14 +61,18 @@ export function isRpcBackend(url: string | undefined): boolean {
   return !!url && /^rpc:\/\//.test(url);
 }
 
-export async function createBackendFromUrl(url: string, brokerOf?: () => Promise<Broker>): Promise<ResultBackend> {
+export async function createBackendFromUrl(
+  url: string,
+  brokerOf?: () => Promise<Broker>,
+  transportOptions?: Readonly<Record<string, unknown>>,
+): Promise<ResultBackend> {
   if (isRpcBackend(url)) {
     if (!brokerOf) throw new ConfigError("rpc:// results need the broker connection");
     return (await brokerOf()).createBackend();
   }
-  if (/^rediss?:\/\//.test(url)) {
+  if (/^(rediss?|sentinel|rediss?-cluster):\/\//i.test(url)) {
     const { RedisBackend } = await import('../brokers/redis/redis-backend.js');
-    return RedisBackend.fromUrl(url);
+    return RedisBackend.fromUrl(url, { transportOptions });
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     const { PostgresBackend } = await import('../brokers/postgres/postgres-backend.js');
@@ -136,7 +140,7 @@ export class App {
   backend(): Promise<ResultBackend> {
     return (this.backendP ??= (async () => {
       const c = await this.config();
-      if (c.resultBackend) return createBackendFromUrl(c.resultBackend, () => this.broker());
+      if (c.resultBackend) return createBackendFromUrl(c.resultBackend, () => this.broker(), c.resultBackendTransportOptions);
       return (await this.broker()).createBackend();
     })().catch((err) => {
       this.backendP = undefined;

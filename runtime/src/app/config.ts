@@ -71,6 +71,15 @@ export interface SprigConfig {
   brokerConnectionRetryOnStartup?: boolean;
   /** How many times it retries before giving up; 0: forever (Celery's `broker_connection_max_retries`, default 100). */
   brokerConnectionMaxRetries?: number;
+  /**
+   * Celery's `broker_transport_options`, with kombu's option names: for `sentinel://` URLs
+   * `{ master_name: 'mymaster', sentinel_kwargs: { password } }` (see docs/high-availability.md).
+   */
+  brokerTransportOptions?: Record<string, unknown>;
+  /** Celery's `result_backend_transport_options` (the same names, for a `sentinel://` result backend). */
+  resultBackendTransportOptions?: Record<string, unknown>;
+  /** Celery 5.5's `task_default_queue_type`: 'quorum' declares RabbitMQ task queues as quorum queues. */
+  taskDefaultQueueType?: 'classic' | 'quorum';
   /** Signed messages (the 'signed' serializer): key, its id, trusted public keys. */
   signing?: SigningConfig;
   worker?: WorkerConfig;
@@ -134,8 +143,14 @@ export async function resolveConfig(overrides: SprigConfig = {}, cwd = process.c
 }
 
 /** The broker options that come from the settings (one place for the worker and the clients). */
-export function brokerOptionsOf(c: SprigConfig): { projectDir?: string; visibilityTimeout?: number; deadLetter?: SprigConfig['deadLetter'] } {
-  return { projectDir: c.projectDir, visibilityTimeout: c.visibilityTimeout, deadLetter: c.deadLetter };
+export function brokerOptionsOf(c: SprigConfig): {
+  projectDir?: string;
+  visibilityTimeout?: number;
+  deadLetter?: SprigConfig['deadLetter'];
+  transportOptions?: Record<string, unknown>;
+  defaultQueueType?: string;
+} {
+  return { projectDir: c.projectDir, visibilityTimeout: c.visibilityTimeout, deadLetter: c.deadLetter, transportOptions: c.brokerTransportOptions, defaultQueueType: c.taskDefaultQueueType };
 }
 
 /** Celery's default `broker_connection_max_retries`. */

@@ -17,6 +17,10 @@ export interface BrokerOptions {
   noAutostart?: boolean;
   /** What a dead-letter queue keeps (dead-letter.ts; defaults 64 KiB per message, 10,000 messages). */
   deadLetter?: Partial<DeadLetterLimits>;
+  /** kombu's `broker_transport_options` (Redis Sentinel: `master_name`, `sentinel_kwargs`). */
+  transportOptions?: Readonly<Record<string, unknown>>;
+  /** RabbitMQ: Celery 5.5's `task_default_queue_type` ('classic' | 'quorum'). */
+  defaultQueueType?: string;
 }
 
 type Factory = (url: string, opts: BrokerOptions) => Promise<Broker>;
@@ -26,6 +30,9 @@ const transports = new Map<string, Factory>([
   ['memory', async (url, o) => new (await import('./memory/memory-broker.js')).MemoryBroker(url, o)],
   ['redis', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
   ['rediss', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
+  ['sentinel', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
+  ['redis-cluster', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
+  ['rediss-cluster', async (url, o) => new (await import('./redis/redis-broker.js')).RedisBroker(url, o)],
   ['amqp', async (url, o) => new (await import('./amqp/amqp-broker.js')).AmqpBroker(url, o)],
   ['amqps', async (url, o) => new (await import('./amqp/amqp-broker.js')).AmqpBroker(url, o)],
   ['postgres', async (url, o) => new (await import('./postgres/postgres-broker.js')).PostgresBroker(url, o)],

@@ -28,6 +28,8 @@ import {
   declareDeadLetterQueue,
   declareSharedExchanges,
   declareTaskQueue,
+  queueTypeFrom,
+  type QueueTypeOptions,
   maxPriorityFrom,
   EVENT_EXCHANGE,
   EVENT_QUEUE_EXPIRES_MS,
@@ -35,7 +37,8 @@ import {
   ifExists,
   RPC_QUEUE_EXPIRES_MS,
 } from './topology.js';
-import { parseAmqpUrl, type AmqpUrlInfo } from './url.js';
+import { parseAmqpUrlList, type AmqpUrlInfo } from './url.js';
+import { bindDelayedQueue, declareDelayedDelivery, delayedRoutingKey, delayOf, ENTRY_EXCHANGE } from './delayed-delivery.js';
 import { stringifyJson } from '../../serialization/json.js';
 
 const CLOSE_TIMEOUT_MS = 2000;
@@ -86,6 +89,12 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   readonly displayUrl: string;
   readonly capabilities: BrokerCapabilities = { priorities: 'higher-first' };
   readonly info: AmqpUrlInfo;
+  /** Celery 5.5's task_default_queue_type (and the quorum queues' delivery limit). */
+  readonly queueType: QueueTypeOptions;
+  /** Quorum queues refuse global QoS: consumers then use per-consumer prefetch. */
+  get globalQos(): boolean {
+    return this.queueType.type !== 'quorum';
+  }
   readonly replies = new ReplyBuffer();
   private readonly publishTimeoutMs: number;
   private readonly deadLetter: DeadLetterLimits;
@@ -102,11 +111,14 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   private closed = false;
 
   constructor(url: string, opts: BrokerOptions = {}) {
-    this.info = parseAmqpUrl(url);
-    this.displayUrl = this.info.displayUrl;
+    // kombu's failover list `amqp://h1;amqp://h2`: one connection that moves to the next node.
+    const list = parseAmqpUrlList(url, opts.transportOptions);
+    this.info = list.nodes[0]!;
+    this.displayUrl = list.displayUrl;
+    this.queueType = queueTypeFrom(this.info.query, opts);
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 30_000;
     this.deadLetter = deadLetterLimits(opts.deadLetter);
-    this.conn = new AmqpConnection(this.info, (m) => this.setup(m));
+    this.conn = new AmqpConnection(this.info, (m) => this.setup(m), list);
     this.conn.on('down', (err) => {
       log.warn(`connection to ${this.displayUrl} lost${err ? `: ${err.message}` : ''}; reconnecting`);
       this.emitter.emit('disconnect');
@@ -216,7 +228,32 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   }
 
   ensureQueue(queue: string, model: ChannelModel): Promise<void> {
-    return this.once(`q:${queue}`, () => this.withChannel('declare queue', (open) => declareTaskQueue(open, queue, maxPriorityFrom(this.info.query)).then(noop), model));
+    return this.once(`q:${queue}`, () =>
+      this.withChannel(
+        'declare queue',
+        async (open) => {
+          // A quorum queue dead-letters poison messages there: it must exist first.
+          if (this.queueType.type === 'quorum' && this.queueType.deliveryLimit > 0) await this.ensureDeadLetterQueue(deadLetterQueueName(queue), model);
+          await declareTaskQueue(open, queue, maxPriorityFrom(this.info.query), this.queueType);
+          if (this.nativeDelayedDelivery) {
+            await this.ensureDelayedDelivery(model);
+            await bindDelayedQueue(await open(), queue);
+          }
+        },
+        model,
+      ),
+    );
+  }
+
+  /** Celery 5.5 turns native delayed delivery on with quorum queues (their QoS cannot grow for ETAs). */
+  get nativeDelayedDelivery(): boolean {
+    return this.queueType.type === 'quorum';
+  }
+
+  private ensureDelayedDelivery(model: ChannelModel): Promise<void> {
+    return this.once('delayed-delivery', () =>
+      this.withChannel('declare delayed delivery', async (open) => declareDelayedDelivery(await open(), this.queueType.type), model),
+    );
   }
 
   forgetQueue(queue: string): void {
@@ -228,7 +265,7 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
       this.withChannel(
         'declare queue',
         async (open) => {
-          const capped = await declareDeadLetterQueue(open, queue, this.deadLetter.maxLength);
+          const capped = await declareDeadLetterQueue(open, queue, this.deadLetter.maxLength, this.queueType.type);
           if (!capped) {
             log.warn(
               `dead-letter queue ${queue} exists with other arguments: its length is not capped at ${this.deadLetter.maxLength} ` +
@@ -257,7 +294,12 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
     if (!items.length) return;
     await this.send(
       'publish',
-      items.map(({ queue, message }) => ({ exchange: '', routingKey: queue, body: message.body, options: toPublishOptions(message), queue })),
+      items.map(({ queue, message }) => {
+        // An ETA at least a second ahead waits in the delay levels (native delayed delivery), not in a worker.
+        const delay = this.nativeDelayedDelivery ? delayOf(message.headers.eta) : 0;
+        const [exchange, routingKey] = delay ? [ENTRY_EXCHANGE, delayedRoutingKey(delay, queue)] : ['', queue];
+        return { exchange, routingKey, body: message.body, options: toPublishOptions(message), queue };
+      }),
     );
   }
 

@@ -5,7 +5,7 @@ import type { Channel, ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import { ConnectionError } from '../../errors.js';
 import { backoff } from '../../util/resilience.js';
 import { VERSION } from '../../version.js';
-import { describeConnectError, type AmqpUrlInfo } from './url.js';
+import { describeConnectError, nextNode, type AmqpUrlInfo, type AmqpUrlList } from './url.js';
 
 /** Celery's broker_connection_timeout is 4 s; an unreachable broker must fail fast. */
 export const CONNECT_TIMEOUT_MS = 4000;
@@ -59,12 +59,39 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   private attempt = 0;
   private retryTimer?: NodeJS.Timeout;
   private readyWaiters = new Set<() => void>();
+  /** Which node of `list` is (or is being) connected to. */
+  private index = 0;
 
+  /** `list`: kombu's failover list (several nodes of a cluster); `info` is its first node. */
   constructor(
     readonly info: AmqpUrlInfo,
     private readonly setup: (model: ChannelModel, reconnected: boolean) => Promise<void>,
+    private readonly list?: AmqpUrlList,
   ) {
     super();
+  }
+
+  /** The node connected to now (or tried next). */
+  get node(): AmqpUrlInfo {
+    return this.list?.nodes[this.index] ?? this.info;
+  }
+
+  /** After a failed attempt or a drop: the next node of the failover list (round-robin or shuffle). */
+  private switchNode(): void {
+    if (this.list && this.list.nodes.length > 1) this.index = nextNode(this.list, this.index);
+  }
+
+  /** The first connect: each node of the list once, in order, until one answers (kombu does the same). */
+  private async openFirst(): Promise<ChannelModel> {
+    const n = this.list?.nodes.length ?? 1;
+    for (let i = 0; ; i++) {
+      try {
+        return await this.open();
+      } catch (err) {
+        if (i >= n - 1) throw err;
+        this.index = (this.index + 1) % n;
+      }
+    }
   }
 
   get isUp(): boolean {
@@ -83,24 +110,24 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
   async connect(): Promise<void> {
     if (this.state === 'up') return;
     if (this.state === 'closed') throw new ConnectionError(`connection to RabbitMQ at ${this.where()} was closed`);
-    const model = await this.open();
+    const model = await this.openFirst();
     await this.attach(model, false);
   }
 
   private where(): string {
-    return `${this.info.host}:${this.info.port}`;
+    return `${this.node.host}:${this.node.port}`;
   }
 
   private async open(): Promise<ChannelModel> {
     try {
-      return await amqp.connect(this.info.connect, {
+      return await amqp.connect(this.node.connect, {
         timeout: CONNECT_TIMEOUT_MS,
         noDelay: true,
         // Shown by `rabbitmqctl list_connections client_properties` and the management UI.
         clientProperties: { connection_name: `sprig ${VERSION} ${hostname()} pid ${process.pid}` },
       });
     } catch (err) {
-      throw new ConnectionError(describeConnectError(this.info, err), { cause: err });
+      throw new ConnectionError(describeConnectError(this.node, err), { cause: err });
     }
   }
 
@@ -133,6 +160,7 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
     const wasUp = this.state === 'up';
     this.state = 'down';
     if (wasUp) this.emit('down', err);
+    this.switchNode();
     this.scheduleReconnect();
   }
 
@@ -148,7 +176,10 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
           if (this.state === 'closed') return void model.close().catch(noop);
           return this.attach(model, true);
         },
-        (err: unknown) => this.scheduleReconnect(err),
+        (err: unknown) => {
+          this.switchNode();
+          this.scheduleReconnect(err);
+        },
       );
     }, delay);
   }

@@ -20,6 +20,8 @@ export interface ConsumerHost {
   /** The live connection, if any (to restart after a channel-only error). */
   liveModel(): ChannelModel | undefined;
   warn(msg: string): void;
+  /** False for quorum queues, which refuse global QoS (prefetch is then per basic.consume). */
+  readonly globalQos?: boolean;
 }
 
 let nextId = 0;
@@ -73,7 +75,7 @@ export class AmqpConsumer implements PrefetchWindow {
     this.ch = ch;
     this.consumerTags = [];
     try {
-      await ch.prefetch(this.prefetch, true);
+      await ch.prefetch(this.prefetch, this.host.globalQos !== false);
       for (const queue of this.queues) {
         await this.host.ensureQueue(queue, model);
         if (gen !== this.gen || !this.active) return;
@@ -181,7 +183,8 @@ export class AmqpConsumer implements PrefetchWindow {
 
   setPrefetch(n: number): void {
     this.prefetch = prefetchCount(n);
-    this.ch?.prefetch(this.prefetch, true).catch(noop);
+    // Per-consumer QoS (quorum queues) applies to consumers started after it: the window stays.
+    this.ch?.prefetch(this.prefetch, this.host.globalQos !== false).catch(noop);
   }
 
   /** Stop new deliveries; the channel stays open until what is held is settled. */

@@ -9,6 +9,7 @@
  */
 import type { Channel } from 'amqplib';
 import { DEAD_LETTER_HEADERS } from '../dead-letter.js';
+import { ConfigError } from '../../errors.js';
 import { replyCode } from './connection.js';
 
 export const EVENT_EXCHANGE = 'celeryev';
@@ -24,6 +25,48 @@ export function maxPriorityFrom(query: URLSearchParams): number | undefined {
   const n = Number(v);
   return v && Number.isInteger(n) && n > 0 && n <= 255 ? n : undefined;
 }
+/**
+ * Celery 5.5's `task_default_queue_type`: `quorum` task queues (replicated Raft queues on a
+ * RabbitMQ cluster) are declared with `x-queue-type: quorum` and a delivery limit, and consumed
+ * with per-consumer QoS (quorum queues refuse global QoS). `classic` (the default) is as before.
+ */
+export type QueueType = 'classic' | 'quorum';
+
+export interface QueueTypeOptions {
+  type: QueueType;
+  /**
+   * Quorum only: RabbitMQ dead-letters a message delivered this many times without an ack (a task
+   * that kills its worker every time) into `<queue>.dead-letter`; `delivery_limit`, default 20
+   * (RabbitMQ 4's own default), 0 for none.
+   */
+  deliveryLimit: number;
+}
+
+/** From the URL (`?task_default_queue_type=quorum&delivery_limit=5`) or the setting; the URL wins. */
+export function queueTypeFrom(query: URLSearchParams, opts: { defaultQueueType?: string; transportOptions?: Readonly<Record<string, unknown>> }): QueueTypeOptions {
+  const raw = query.get('task_default_queue_type') ?? query.get('queue_type') ?? opts.defaultQueueType ?? 'classic';
+  if (raw !== 'classic' && raw !== 'quorum') {
+    throw new ConfigError(`task_default_queue_type must be "classic" or "quorum", got ${JSON.stringify(raw)}`);
+  }
+  const lim = query.get('delivery_limit') ?? opts.transportOptions?.delivery_limit ?? 20;
+  const deliveryLimit = Number(lim);
+  if (!Number.isInteger(deliveryLimit) || deliveryLimit < 0) throw new ConfigError(`delivery_limit must be an integer >= 0, got ${JSON.stringify(lim)}`);
+  return { type: raw, deliveryLimit };
+}
+
+/** The arguments Sprig declares a new task queue with. */
+export function taskQueueArguments(queue: string, maxPriority: number | undefined, qt?: QueueTypeOptions): Record<string, unknown> {
+  if (qt?.type !== 'quorum') return maxPriority ? { 'x-max-priority': maxPriority } : {};
+  // Quorum queues (RabbitMQ 3.x) have no priorities; poison messages go to the dead-letter queue.
+  const args: Record<string, unknown> = { 'x-queue-type': 'quorum' };
+  if (qt.deliveryLimit > 0) {
+    args['x-delivery-limit'] = qt.deliveryLimit;
+    args['x-dead-letter-exchange'] = '';
+    args['x-dead-letter-routing-key'] = `${queue}.dead-letter`;
+  }
+  return args;
+}
+
 /** The header a dead-lettered copy carries: why it was rejected (the entry's shape: dead-letter.ts). */
 export const REJECT_REASON_HEADER = DEAD_LETTER_HEADERS.reason;
 
@@ -63,12 +106,17 @@ export async function declareSharedExchanges(ch: Channel): Promise<void> {
  * as Celery would (with `x-max-priority` only when `queue_max_priority` is set). Each step runs on a channel from `open()` because a 404/406 closes it.
  * Returns whether Sprig created it (then it has priorities).
  */
-export async function declareTaskQueue(open: () => Promise<Channel>, queue: string, maxPriority?: number): Promise<{ created: boolean }> {
+export async function declareTaskQueue(
+  open: () => Promise<Channel>,
+  queue: string,
+  maxPriority?: number,
+  queueType?: QueueTypeOptions,
+): Promise<{ created: boolean }> {
   let created = false;
   const exists = await ifExists((await open()).checkQueue(queue));
   if (!exists) {
     try {
-      await (await open()).assertQueue(queue, { durable: true, autoDelete: false, exclusive: false, arguments: maxPriority ? { 'x-max-priority': maxPriority } : {} });
+      await (await open()).assertQueue(queue, { durable: true, autoDelete: false, exclusive: false, arguments: taskQueueArguments(queue, maxPriority, queueType) });
       created = true;
     } catch (err) {
       // Someone (a Celery worker?) created it meanwhile with other arguments: use theirs.
@@ -89,11 +137,18 @@ export async function declareTaskQueue(open: () => Promise<Channel>, queue: stri
 
 /**
  * The dead-letter queue: durable, no TTL (a copy must never expire), `x-max-length` (the oldest go
- * first past it). One that exists with other arguments is used as it is; returns false then.
+ * first past it). Next to quorum task queues it is a quorum queue too: a classic one lives on one
+ * node, and while that node is down its declaration (which every consumer restart does) fails.
+ * One that exists with other arguments is used as it is; returns false then.
  */
-export async function declareDeadLetterQueue(open: () => Promise<Channel>, queue: string, maxLength: number): Promise<boolean> {
+export async function declareDeadLetterQueue(open: () => Promise<Channel>, queue: string, maxLength: number, type: QueueType = 'classic'): Promise<boolean> {
   try {
-    await (await open()).assertQueue(queue, { durable: true, autoDelete: false, exclusive: false, arguments: { 'x-max-length': maxLength } });
+    await (await open()).assertQueue(queue, {
+      durable: true,
+      autoDelete: false,
+      exclusive: false,
+      arguments: { 'x-max-length': maxLength, ...(type === 'quorum' ? { 'x-queue-type': 'quorum' } : {}) },
+    });
     return true;
   } catch (err) {
     if (replyCode(err) !== 406) throw err;

@@ -65,3 +65,37 @@ export function describeConnectError(info: Pick<AmqpUrlInfo, 'host' | 'port'> & 
   else if (e?.code === 'ETIMEDOUT' || /timed? ?out/i.test(reason)) hint = ' (is the host reachable and the port right?)';
   return `cannot connect to RabbitMQ at ${info.host}:${info.port}: ${reason}${hint}`;
 }
+
+/** kombu's `failover_strategy` for a `;`-separated list of broker URLs. */
+export type FailoverStrategy = 'round-robin' | 'shuffle';
+
+export interface AmqpUrlList {
+  /** Every node, in the order given (the first is tried first). */
+  nodes: AmqpUrlInfo[];
+  strategy: FailoverStrategy;
+  displayUrl: string;
+}
+
+/**
+ * kombu's failover list: `amqp://h1:5672//;amqp://h2:5672//` (each part a full URL). After a drop
+ * the next node is tried: in turn (`round-robin`, kombu's default) or at random (`shuffle`), from
+ * `?failover_strategy=` on any part or the transport options.
+ */
+export function parseAmqpUrlList(url: string, transportOptions: Readonly<Record<string, unknown>> = {}): AmqpUrlList {
+  const parts = url.split(';').map((s) => s.trim()).filter(Boolean);
+  if (!parts.length) throw new ConfigError(`empty AMQP URL ${JSON.stringify(redactUrl(url))}`);
+  const nodes = parts.map(parseAmqpUrl);
+  const raw = nodes.map((n) => n.query.get('failover_strategy')).find((v) => v) ?? transportOptions.failover_strategy ?? 'round-robin';
+  const strategy = raw === 'round-robin' || raw === 'shuffle' ? raw : undefined;
+  if (!strategy) throw new ConfigError(`failover_strategy must be "round-robin" or "shuffle", got ${JSON.stringify(raw)} (${redactUrl(url)})`);
+  return { nodes, strategy, displayUrl: parts.map(redactUrl).join(';') };
+}
+
+/** The node to try after `current` failed or dropped. */
+export function nextNode(list: AmqpUrlList, current: number, random: () => number = Math.random): number {
+  const n = list.nodes.length;
+  if (n <= 1) return 0;
+  if (list.strategy === 'round-robin') return (current + 1) % n;
+  const pick = Math.floor(random() * (n - 1));
+  return pick >= current ? pick + 1 : pick;
+}

@@ -1,24 +1,27 @@
-import type { Redis } from 'ioredis';
-import { UNACKED_INDEX_KEY, UNACKED_KEY } from './keys.js';
+import type { RedisClient } from './connection.js';
+import { KOMBU_LAYOUT, type KeyLayout } from './keys.js';
 
 /**
  * Redis acks, batched. The acks of one event-loop turn go out as one HDEL+ZREM pipeline, or,
  * when a consumer is about to fetch, ride along in the fetch script: one round trip instead of
- * two. While a fetch is in flight, new acks wait for the next one (or for its end).
+ * two. While a fetch is in flight, new acks wait for the next one (or for its end). On a cluster
+ * each queue's unacked hash is in its own slot: acks go out per queue and never ride along.
  */
 export class RedisAckBatcher {
-  private pending: string[] = [];
+  private pending: Array<{ tag: string; queue: string }> = [];
   private fetches = 0;
   private readonly writes = new Set<Promise<unknown>>();
 
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     /** Bounds flush()'s wait for a lost connection. */
     private readonly bound: (p: Promise<unknown>, what: string) => Promise<unknown>,
+    private readonly layout: KeyLayout = KOMBU_LAYOUT,
   ) {}
 
-  add(tag: string): void {
-    this.pending.push(tag);
+  /** `queue`: where it was fetched from (the cluster layout keeps unacked per queue). */
+  add(tag: string, queue = ''): void {
+    this.pending.push({ tag, queue });
     // setImmediate, not a microtask: acks from many pool-child messages in one event-loop turn go
     // out as one pipeline.
     if (this.pending.length === 1) setImmediate(() => this.settle());
@@ -29,10 +32,11 @@ export class RedisAckBatcher {
    * fetch fails, its acks are written the usual way.
    */
   carry<T>(fetch: (acks: string[]) => Promise<T>): Promise<T> {
+    if (this.layout.cluster) return fetch([]);
     const acks = this.pending;
     this.pending = [];
     this.fetches++;
-    const run = fetch(acks);
+    const run = fetch(acks.map((a) => a.tag));
     if (acks.length) this.track(run.catch(() => this.retry(acks)));
     // Settles after the consumer's own callbacks on `run`: a fetch it sends from there carries what came in meanwhile.
     const ended = () => {
@@ -54,24 +58,33 @@ export class RedisAckBatcher {
     if (this.fetches === 0) this.write();
   }
 
-  private retry(tags: string[]): void {
+  private retry(tags: Array<{ tag: string; queue: string }>): void {
     const first = this.pending.length === 0;
     this.pending.push(...tags);
     if (first) setImmediate(() => this.write());
   }
 
   private write(): void {
-    const tags = this.pending;
-    if (!tags.length) return;
+    const acks = this.pending;
+    if (!acks.length) return;
     this.pending = [];
-    this.track(
-      this.client
-        .pipeline()
-        .hdel(UNACKED_KEY, ...tags)
-        .zrem(UNACKED_INDEX_KEY, ...tags)
-        .exec()
-        .catch(() => undefined),
-    );
+    const byHash = new Map<string, { queue: string; tags: string[] }>();
+    for (const a of acks) {
+      const key = this.layout.unacked(a.queue);
+      let g = byHash.get(key);
+      if (!g) byHash.set(key, (g = { queue: a.queue, tags: [] }));
+      g.tags.push(a.tag);
+    }
+    for (const { queue, tags } of byHash.values()) {
+      this.track(
+        this.client
+          .pipeline()
+          .hdel(this.layout.unacked(queue), ...tags)
+          .zrem(this.layout.unackedIndex(queue), ...tags)
+          .exec()
+          .catch(() => undefined),
+      );
+    }
   }
 
   private track(p: Promise<unknown>): void {

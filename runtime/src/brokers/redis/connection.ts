@@ -1,4 +1,4 @@
-import { Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 import { ConfigError, ConnectionError } from '../../errors.js';
 import { backoff, Deadline, sleep, withDeadline } from '../../util/resilience.js';
 import { redactUrl } from '../../util/url.js';
@@ -64,7 +64,7 @@ export function describeConnectError(info: Pick<RedisUrlInfo, 'host' | 'port'>, 
  * Connect `client` once; on failure stop its retries and throw a ConnectionError with one line.
  * ioredis would otherwise retry forever in the background.
  */
-export async function connectOnce(client: Redis, info: Pick<RedisUrlInfo, 'host' | 'port'>): Promise<void> {
+export async function connectOnce(client: RedisClient, info: Pick<RedisUrlInfo, 'host' | 'port'>): Promise<void> {
   let first: unknown;
   const onError = (err: unknown) => {
     first ??= err;
@@ -72,8 +72,10 @@ export async function connectOnce(client: Redis, info: Pick<RedisUrlInfo, 'host'
   client.on('error', onError);
   // While this first connect runs, a failure ends the client ('end') instead of leaving it
   // reconnecting in the background, so a later connectOnce (a retry on startup) starts afresh.
-  const retryStrategy = client.options.retryStrategy;
-  client.options.retryStrategy = () => null;
+  const options = client.options as { retryStrategy?: unknown; clusterRetryStrategy?: unknown };
+  const strategy = client instanceof Cluster ? 'clusterRetryStrategy' : 'retryStrategy';
+  const retryStrategy = options[strategy];
+  options[strategy] = () => null;
   try {
     if (['wait', 'end', 'close', 'reconnecting'].includes(client.status)) await client.connect();
     else if (client.status !== 'ready') await client.ping();
@@ -87,7 +89,7 @@ export async function connectOnce(client: Redis, info: Pick<RedisUrlInfo, 'host'
     if (client.status !== 'end') client.disconnect();
     throw new ConnectionError(describeConnectError(info, first ?? err), { cause: first ?? err });
   } finally {
-    client.options.retryStrategy = retryStrategy;
+    options[strategy] = retryStrategy;
     client.off('error', onError);
   }
 }
@@ -109,7 +111,7 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string, info: Pi
 }
 
 /** A silent error listener: ioredis reports every failed reconnect as 'error'; we surface state via events. */
-export function quiet(client: Redis): Redis {
+export function quiet<T extends RedisClient>(client: T): T {
   client.on('error', () => {});
   return client;
 }
@@ -134,7 +136,7 @@ function shortReason(err: unknown): string {
  * prints "[ioredis] Unhandled error event" with a stack trace for every failed reconnect of a client
  * without one.
  */
-export function watchConnection(client: Redis, label: string, log: Logger, hooks: ConnectionStateHooks = {}): Redis {
+export function watchConnection<C extends Redis | Cluster>(client: C, label: string, log: Logger, hooks: ConnectionStateHooks = {}): C {
   let wasReady = false;
   let down = false;
   let since = 0;
@@ -234,4 +236,253 @@ export async function sendNow(
     // Lost between 'ready' and the write: nothing went out; wait for the connection again.
     await sleep(Math.min(50, deadline.left));
   }
+}
+
+// ---- Sentinel and Cluster ---------------------------------------------------------------------
+
+/** A connection to one server (or a Sentinel-watched master), or to a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** kombu's transport options (`broker_transport_options`), as Celery's config spells them. */
+export type TransportOptions = Readonly<Record<string, unknown>>;
+
+export interface RedisEndpoint {
+  host: string;
+  port: number;
+}
+
+/**
+ * What a Redis URL points at. `single`: `redis://` (kombu's layout, byte for byte). `sentinel`:
+ * kombu's `sentinel://h1:26379;sentinel://h2:26379/0` + `master_name`, the master found through
+ * the sentinels (ioredis' Sentinel support: it asks them again after a drop and on +switch-master).
+ * `cluster`: Sprig's `redis-cluster://h1:7001,h2:7002` (Celery has no cluster transport).
+ */
+export interface RedisTarget extends RedisUrlInfo {
+  mode: 'single' | 'sentinel' | 'cluster';
+  /** The sentinels (sentinel://) or the cluster's seed nodes (redis-cluster://). */
+  endpoints: RedisEndpoint[];
+  /**
+   * Sprig's `wait_for_replicas`: publishes (and, on a cluster, results) wait with WAIT until this
+   * many replicas have them, so a master killed just after a confirmed write loses nothing.
+   * Default 1 for sentinel:// and redis-cluster://, 0 for redis://.
+   */
+  waitReplicas: number;
+  /** `wait_for_replicas_timeout` (ms, default 200). */
+  waitTimeoutMs: number;
+}
+
+const SENTINEL_DEFAULT_PORT = 26379;
+
+function option(query: URLSearchParams, opts: TransportOptions, name: string): unknown {
+  return query.get(name) ?? opts[name];
+}
+
+function nonNegative(v: unknown, name: string, fallback: number, url: string): number {
+  if (v === undefined || v === null || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${name} must be a number >= 0, got ${JSON.stringify(v)} (${redactUrl(url)})`);
+  return n;
+}
+
+function withReplicaWait(info: RedisUrlInfo, url: string, opts: TransportOptions, mode: RedisTarget['mode'], endpoints: RedisEndpoint[]): RedisTarget {
+  const fallback = mode === 'single' ? 0 : 1;
+  return {
+    ...info,
+    mode,
+    endpoints,
+    waitReplicas: Math.floor(nonNegative(option(info.query, opts, 'wait_for_replicas'), 'wait_for_replicas', fallback, url)),
+    waitTimeoutMs: nonNegative(option(info.query, opts, 'wait_for_replicas_timeout'), 'wait_for_replicas_timeout', 200, url),
+  };
+}
+
+/** `sentinel://[:password@]host[:port][/db][?master_name=x];sentinel://host2...` (kombu's form). */
+function parseSentinelUrl(url: string, opts: TransportOptions): RedisTarget {
+  const parts = url.split(';').map((s) => s.trim()).filter(Boolean);
+  const endpoints: RedisEndpoint[] = [];
+  const query = new URLSearchParams();
+  let first: RedisUrlInfo | undefined;
+  let db: number | undefined;
+  let auth: { username?: string; password?: string } | undefined;
+  for (const part of parts) {
+    if (!/^sentinel:\/\//i.test(part)) {
+      throw new ConfigError(`every URL of a Sentinel list starts with sentinel://, got ${JSON.stringify(redactUrl(part))} in ${redactUrl(url)}`);
+    }
+    const hasPort = /^sentinel:\/\/(?:[^@/]*@)?(?:\[[^\]]*\]|[^/:?]*):\d+/i.test(part);
+    const info = parseRedisUrl(part.replace(/^sentinel:/i, 'redis:'));
+    const port = hasPort ? info.port : SENTINEL_DEFAULT_PORT;
+    endpoints.push({ host: info.host, port });
+    first ??= info;
+    if (db === undefined && /^sentinel:\/\/[^/]*\/\d/i.test(part)) db = info.db;
+    if (!auth && (info.options.password || info.options.username)) auth = { username: info.options.username, password: info.options.password };
+    info.query.forEach((v, k) => query.set(k, v));
+  }
+  if (!first) throw new ConfigError(`empty Sentinel URL ${JSON.stringify(redactUrl(url))}`);
+  const masterName = option(query, opts, 'master_name');
+  if (typeof masterName !== 'string' || !masterName) {
+    throw new ConfigError(
+      `${redactUrl(url)}: a Sentinel URL needs the master's name: add ?master_name=mymaster or set broker_transport_options.master_name (kombu's option)`,
+    );
+  }
+  const kw = opts.sentinel_kwargs;
+  if (kw !== undefined && (typeof kw !== 'object' || kw === null || Array.isArray(kw))) {
+    throw new ConfigError(`sentinel_kwargs must be an object such as { password: '...' }, got ${JSON.stringify(kw)}`);
+  }
+  const sk = (kw ?? {}) as Record<string, unknown>;
+  const options: RedisOptions = {
+    sentinels: endpoints,
+    name: masterName,
+    db: db ?? 0,
+    // Ask the sentinels again as soon as they announce a new master, not only after a drop.
+    failoverDetector: true,
+    sentinelRetryStrategy: (times) => backoff(times, 50, 1000),
+  };
+  if (auth?.username) options.username = auth.username;
+  if (auth?.password) options.password = auth.password;
+  if (typeof sk.password === 'string') options.sentinelPassword = sk.password;
+  if (typeof sk.username === 'string') options.sentinelUsername = sk.username;
+  const info: RedisUrlInfo = {
+    options,
+    host: `${masterName} via ${endpoints.map((e) => e.host).join(',')}`,
+    port: endpoints[0]!.port,
+    db: db ?? 0,
+    query,
+    displayUrl: parts.map(redactUrl).join(';'),
+  };
+  return withReplicaWait(info, url, opts, 'sentinel', endpoints);
+}
+
+/** `redis-cluster://[user:password@]host:port,host:port[/0][?options]` (`rediss-cluster://` for TLS). */
+function parseClusterUrl(url: string): Omit<RedisTarget, 'waitReplicas' | 'waitTimeoutMs'> {
+  const m = /^(rediss?)-cluster:\/\/(?:([^@/]*)@)?([^/?]*)(\/[^?]*)?(\?.*)?$/i.exec(url.trim());
+  if (!m) throw new ConfigError(`invalid Redis Cluster URL ${JSON.stringify(redactUrl(url))}; the form is redis-cluster://host:7001,host:7002`);
+  const tls = m[1]!.toLowerCase() === 'rediss';
+  const endpoints = m[3]!.split(',').filter(Boolean).map((hp) => {
+    const e = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hp);
+    if (!e) throw new ConfigError(`invalid node ${JSON.stringify(hp)} in ${redactUrl(url)}; expected host:port`);
+    return { host: e[1]!.replace(/^\[(.*)\]$/, '$1'), port: e[2] ? Number(e[2]) : 6379 };
+  });
+  if (!endpoints.length) throw new ConfigError(`${redactUrl(url)} names no cluster node`);
+  const dbPart = (m[4] ?? '').replace(/^\//, '');
+  if (dbPart && dbPart !== '0') throw new ConfigError(`a Redis Cluster has only database 0, got /${dbPart} in ${redactUrl(url)}`);
+  const options: RedisOptions = {};
+  if (m[2]) {
+    const [user, pass] = m[2].split(':');
+    if (user) options.username = decodeURIComponent(user);
+    if (pass) options.password = decodeURIComponent(pass);
+  }
+  if (tls) options.tls = {};
+  return {
+    options,
+    host: endpoints.map((e) => `${e.host}:${e.port}`).join(','),
+    port: endpoints[0]!.port,
+    db: 0,
+    query: new URLSearchParams(m[5] ?? ''),
+    displayUrl: redactUrl(url),
+    mode: 'cluster',
+    endpoints,
+  };
+}
+
+/** Any Redis URL Sprig takes: redis://, rediss://, sentinel://, redis-cluster://, rediss-cluster://. */
+export function parseRedisTarget(url: string, opts: TransportOptions = {}): RedisTarget {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url.trim())?.[1]?.toLowerCase();
+  if (scheme === 'sentinel') return parseSentinelUrl(url, opts);
+  if (scheme === 'redis-cluster' || scheme === 'rediss-cluster') {
+    const c = parseClusterUrl(url);
+    return withReplicaWait(c, url, opts, 'cluster', c.endpoints);
+  }
+  const info = parseRedisUrl(url);
+  return withReplicaWait(info, url, opts, 'single', [{ host: info.host, port: info.port }]);
+}
+
+export function isRedisTargetUrl(url: string): boolean {
+  return /^(rediss?|sentinel|rediss?-cluster):\/\//i.test(url.trim());
+}
+
+/** The client for `target`: a Redis (one server, or the master behind the sentinels) or a Cluster. */
+export function createRedisClient(target: RedisTarget, extra: RedisOptions = {}): RedisClient {
+  if (target.mode !== 'cluster') return new Redis(baseOptions(target, extra));
+  const base = baseOptions(target, extra);
+  return new Cluster(target.endpoints, {
+    lazyConnect: true,
+    scaleReads: 'master',
+    enableOfflineQueue: true,
+    enableAutoPipelining: extra.enableAutoPipelining,
+    clusterRetryStrategy: (times) => backoff(times, 50, 2000),
+    // A master's failover takes the cluster's node timeout and an election: keep redirecting.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 300,
+    retryDelayOnTryAgain: 200,
+    maxRedirections: 64,
+    slotsRefreshTimeout: 2000,
+    redisOptions: {
+      username: base.username,
+      password: base.password,
+      tls: base.tls,
+      connectTimeout: base.connectTimeout,
+      maxRetriesPerRequest: null,
+      connectionName: base.connectionName,
+    },
+  });
+}
+
+/** Another connection to the same place (a Cluster duplicates itself as a Cluster). */
+export function duplicateClient(client: RedisClient, extra: Pick<RedisOptions, 'enableAutoPipelining'> = {}): RedisClient {
+  if (client instanceof Cluster) return client.duplicate(undefined, 'enableAutoPipelining' in extra ? { enableAutoPipelining: extra.enableAutoPipelining } : {});
+  return client.duplicate(extra);
+}
+
+/**
+ * WAIT for replicas after writes a failover must not lose. A WAIT that times out (no replica:
+ * the master was just promoted and has none yet) turns waiting off for SUSPEND_MS, so a shard
+ * without replicas does not stall every write by the timeout.
+ */
+export class ReplicaWait {
+  private suspendedUntil = 0;
+  static readonly SUSPEND_MS = 5000;
+  constructor(
+    readonly replicas: number,
+    readonly timeoutMs: number,
+  ) {}
+
+  /** True if this pipeline should end with WAIT. */
+  get active(): boolean {
+    return this.replicas > 0 && Date.now() >= this.suspendedUntil;
+  }
+
+  /** The WAIT's reply (a pipeline's last entry): fewer replicas than asked suspends waiting. */
+  observe(reply: unknown): void {
+    if (typeof reply === 'number' && reply < this.replicas) this.suspendedUntil = Date.now() + ReplicaWait.SUSPEND_MS;
+  }
+}
+
+/** Redis Cluster's slot of `key` (CRC16/XMODEM of the hash tag, or of the whole key, mod 16384). */
+export function keySlot(key: string): number {
+  let k = Buffer.from(key);
+  const open = k.indexOf(0x7b); // '{'
+  if (open >= 0) {
+    const close = k.indexOf(0x7d, open + 1); // '}'
+    if (close > open + 1) k = k.subarray(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of k) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc % 16384;
+}
+
+/**
+ * WAIT for replicas of the writes just made to `key`, on the connection that made them: the client
+ * itself, or on a cluster the master that serves `key`'s slot (WAIT has no key; a cluster would
+ * send it anywhere, and in a pipeline it would stop ioredis following a MOVED). Observed by `wait`.
+ */
+export async function waitForReplicas(client: RedisClient, key: string, wait: ReplicaWait): Promise<void> {
+  let node: Redis | undefined;
+  if (client instanceof Cluster) {
+    const master = client.slots[keySlot(key)]?.[0];
+    node = master ? client.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === master) : undefined;
+  } else node = client;
+  if (!node) return; // the slot's master is unknown right now (a failover): nothing to wait on
+  wait.observe(await node.wait(wait.replicas, wait.timeoutMs));
 }

@@ -1,9 +1,9 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import { decodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import { prefetchCount, type PrefetchWindow, type QoS } from '../qos.js';
 import type { Consumer, Delivery, DeliveryHandler } from '../types.js';
 import type { RedisAckBatcher } from './ack-batcher.js';
-import { consumptionOrder, GENERATED_TAG_KEY, UNACKED_INDEX_KEY, UNACKED_KEY } from './keys.js';
+import { fetchGroups, type FetchGroup, type KeyLayout } from './keys.js';
 import { runScript } from './scripts.js';
 
 /**
@@ -15,23 +15,32 @@ import { runScript } from './scripts.js';
  */
 export const MAX_WATCHED = 8;
 export const POLL_MS = 100;
+/**
+ * While parked on its watchers, a consumer still fetches this often: after a Sentinel failover a
+ * watcher's blocking command can be lost with its connection, and nothing else would wake it.
+ */
+export const IDLE_POLL_MS = 1000;
+/** A fetch that has not answered in this time is given up on (its messages come back by the visibility timeout). */
+export const FETCH_WATCHDOG_MS = 30_000;
 const BLOCK_SECONDS = 5;
 /** Largest batch of one fetch script call (Lua unpack limit is ~8000 values). */
 export const MAX_FETCH = 1000;
 
 /** What a consumer needs from its broker. */
 export interface ConsumerHost {
-  readonly client: Redis;
-  newBlockingConnection(): Redis;
-  /** The broker's held deliveries (acks and rejects settle them there). */
-  readonly qos: QoS<RedisConsumer>;
+  readonly client: RedisClient;
+  newBlockingConnection(): RedisClient;
+  /** The broker's held deliveries, with the queue each came from (acks and rejects settle them there). */
+  readonly qos: QoS<RedisConsumer, string>;
+  /** kombu's key names, or the cluster's hash-tagged ones. */
+  readonly layout: KeyLayout;
   /** Fetches carry the pending acks. */
   readonly acks: RedisAckBatcher;
 }
 
 interface Watcher {
   key: string;
-  conn?: Redis;
+  conn?: RedisClient;
   running: boolean;
 }
 
@@ -52,9 +61,11 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
   private pumpScheduled = false;
   private retryTimer?: NodeJS.Timeout;
   private pollTimer?: NodeJS.Timeout;
-  private readonly order: ReturnType<typeof consumptionOrder>;
-  private readonly keys: string[];
-  private readonly rkArgs: string[];
+  /** One fetch script call each: every queue together (kombu layout), or one per queue (cluster). */
+  private readonly groups: FetchGroup[];
+  /** The group the next fetch asks, and how many in a row came back short (cluster: queues take turns). */
+  private turn = 0;
+  private shortRun = 0;
   private readonly watchers: Watcher[];
   private readonly polls: boolean;
 
@@ -65,12 +76,11 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     private readonly handler: DeliveryHandler,
   ) {
     this.prefetch = prefetchCount(prefetch);
-    this.order = consumptionOrder(queues);
-    this.keys = [UNACKED_KEY, UNACKED_INDEX_KEY, GENERATED_TAG_KEY, ...this.order.map((o) => o.key)];
-    this.rkArgs = this.order.map((o) => JSON.stringify(o.queue));
-    const watched = this.order.length <= MAX_WATCHED ? this.order : this.order.filter((o) => o.step === 0).slice(0, MAX_WATCHED);
+    this.groups = fetchGroups(queues, host.layout);
+    const lists = this.groups.flatMap((g) => g.order);
+    const watched = lists.length <= MAX_WATCHED ? lists : lists.filter((o) => o.step === 0).slice(0, MAX_WATCHED);
     this.watchers = watched.map((o) => ({ key: o.key, running: false }));
-    this.polls = watched.length < this.order.length;
+    this.polls = watched.length < lists.length;
   }
 
   setPrefetch(n: number): void {
@@ -115,17 +125,39 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     this.fetching = true;
     this.waiting = false;
     const now = (Date.now() / 1000).toFixed(4);
-    const run = this.host.acks.carry((acks) => runScript(this.host.client, 'fetch', this.keys, [want, now, ...this.rkArgs, ...acks]));
+    const g = this.groups[this.turn]!;
+    this.turn = (this.turn + 1) % this.groups.length;
+    const run = this.host.acks.carry((acks) => runScript(this.host.client, 'fetch', g.keys, [want, now, ...g.rkArgs, ...acks]));
+    let settled = false;
+    const watchdog = setTimeout(() => {
+      if (settled || !this.active) return;
+      settled = true;
+      this.fetching = false;
+      this.pump();
+    }, FETCH_WATCHDOG_MS);
+    watchdog.unref();
+    run.finally(() => clearTimeout(watchdog)).catch(() => undefined);
     run.then(
       (reply) => {
-        const got = this.deliver(reply);
+        if (settled) return;
+        settled = true;
+        const got = this.deliver(reply, g);
         this.fetching = false;
         if (this.active) {
-          if (got >= want) this.pump();
-          else this.waitForMessages();
+          // Short: this group's lists are empty; ask the others before parking the watchers.
+          if (got >= want) {
+            this.shortRun = 0;
+            this.pump();
+          } else if (++this.shortRun < this.groups.length) this.pump();
+          else {
+            this.shortRun = 0;
+            this.waitForMessages();
+          }
         }
       },
       () => {
+        if (settled) return;
+        settled = true;
         // Retried here; the connection's state is reported through the broker's on('disconnect').
         this.fetching = false;
         if (!this.active) return;
@@ -135,11 +167,11 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     );
   }
 
-  private deliver(reply: unknown): number {
+  private deliver(reply: unknown, group: FetchGroup): number {
     const flat = Array.isArray(reply) ? (reply as Array<string | number>) : [];
     let n = 0;
     for (let i = 0; i + 2 < flat.length; i += 3) {
-      const entry = this.order[Number(flat[i]) - 1];
+      const entry = group.order[Number(flat[i]) - 1];
       const tag = String(flat[i + 1]);
       const raw = String(flat[i + 2]);
       let message: TransportMessage | undefined;
@@ -158,7 +190,7 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
         redelivered: isRedelivered(message),
       };
       n++;
-      this.host.qos.hold(this, tag, undefined);
+      this.host.qos.hold(this, tag, delivery.queue);
       try {
         this.handler(delivery);
       } catch (err) {
@@ -177,12 +209,13 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     if (!this.active) return;
     this.waiting = true;
     for (const w of this.watchers) if (!w.running) this.watch(w);
-    if (this.polls) {
-      clearTimeout(this.pollTimer);
-      this.pollTimer = setTimeout(() => {
+    clearTimeout(this.pollTimer);
+    this.pollTimer = setTimeout(
+      () => {
         if (this.waiting) this.pump();
-      }, POLL_MS);
-    }
+      },
+      this.polls ? POLL_MS : IDLE_POLL_MS,
+    );
   }
 
   private watch(w: Watcher): void {

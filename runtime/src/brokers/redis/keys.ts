@@ -78,3 +78,66 @@ export function consumptionOrder(queues: readonly string[]): Array<{ key: string
   }
   return out;
 }
+
+// ---- Key layouts --------------------------------------------------------------------------------
+
+/**
+ * Where a queue's keys live. `KOMBU_LAYOUT` (redis://, sentinel://): kombu's names exactly, one
+ * `unacked` hash for every queue, so Celery shares them. `CLUSTER_LAYOUT` (redis-cluster://): every
+ * key of a queue starts with the hash tag `{queue}` (its lists, priority lists, unacked hash and
+ * index, restore mutex, tag counter), so the fetch script's keys share one slot, and different
+ * queues land on different slots, spread over the masters.
+ */
+export interface KeyLayout {
+  readonly cluster: boolean;
+  /** The name a queue's lists are named from (kombu: the queue itself), and its routing key in `unacked`. */
+  base(queue: string): string;
+  unacked(queue: string): string;
+  unackedIndex(queue: string): string;
+  unackedMutex(queue: string): string;
+  generatedTag(queue: string): string;
+}
+
+export const KOMBU_LAYOUT: KeyLayout = {
+  cluster: false,
+  base: (q) => q,
+  unacked: () => UNACKED_KEY,
+  unackedIndex: () => UNACKED_INDEX_KEY,
+  unackedMutex: () => UNACKED_MUTEX_KEY,
+  generatedTag: () => GENERATED_TAG_KEY,
+};
+
+const tagged = (q: string) => `{${q}}`;
+
+export const CLUSTER_LAYOUT: KeyLayout = {
+  cluster: true,
+  base: tagged,
+  unacked: (q) => `${tagged(q)}${UNACKED_KEY}`,
+  unackedIndex: (q) => `${tagged(q)}${UNACKED_INDEX_KEY}`,
+  unackedMutex: (q) => `${tagged(q)}${UNACKED_MUTEX_KEY}`,
+  generatedTag: (q) => `${tagged(q)}${GENERATED_TAG_KEY}`,
+};
+
+/** One fetch script call: its keys (unacked, index, tag counter, lists...) and routing keys. */
+export interface FetchGroup {
+  keys: string[];
+  rkArgs: string[];
+  order: Array<{ key: string; queue: string; step: number }>;
+}
+
+/**
+ * The fetch calls for `queues`. kombu layout: one call over every list (priority across queues, as
+ * BRPOP). Cluster: one call per queue (a script's keys must share a slot); queues take turns.
+ */
+export function fetchGroups(queues: readonly string[], layout: KeyLayout): FetchGroup[] {
+  const sets = layout.cluster ? queues.map((q) => [q]) : [queues];
+  return sets.map((qs) => {
+    const order = consumptionOrder(qs).map((o) => ({ ...o, key: queueKey(layout.base(o.queue), o.step) }));
+    const q0 = qs[0] ?? '';
+    return {
+      keys: [layout.unacked(q0), layout.unackedIndex(q0), layout.generatedTag(q0), ...order.map((o) => o.key)],
+      rkArgs: order.map((o) => JSON.stringify(layout.base(o.queue))),
+      order,
+    };
+  });
+}

@@ -1,8 +1,19 @@
-import { Redis } from 'ioredis';
 import { ConnectionError, TimeoutError } from '../../errors.js';
 import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ChordEntry, type ChordJoin, type ChordPart, type ResultBackend, type ResultMeta, type TaskState } from '../../backends/types.js';
 import { defineScripts, runScript } from './scripts.js';
-import { baseOptions, connectOnce, parseRedisUrl, quiet, watchConnection, withTimeout } from './connection.js';
+import {
+  connectOnce,
+  createRedisClient,
+  duplicateClient,
+  parseRedisTarget,
+  quiet,
+  ReplicaWait,
+  waitForReplicas,
+  watchConnection,
+  withTimeout,
+  type RedisClient,
+  type TransportOptions,
+} from './connection.js';
 import { createLogger } from '../../util/log.js';
 import { pyJson } from './pyjson.js';
 import { parseJson } from '../../serialization/json.js';
@@ -15,6 +26,14 @@ export interface RedisBackendOptions {
   owned?: boolean;
   /** How long a command waits for a lost connection (ms). */
   publishTimeoutMs?: number;
+  /** With a URL: kombu's `result_backend_transport_options` (`master_name`, `sentinel_kwargs`...). */
+  transportOptions?: TransportOptions;
+  /** With an existing client: where it points (for errors). */
+  where?: { host: string; port: number };
+  /** With an existing client: keys hash-tagged by task id (a Redis Cluster). */
+  cluster?: boolean;
+  /** With an existing client: WAIT for replicas after each store. */
+  replicaWait?: ReplicaWait;
 }
 
 type Waiter = { resolve: (m: ResultMeta) => void; reject: (err: unknown) => void; timer?: NodeJS.Timeout };
@@ -28,18 +47,24 @@ export function resultKey(taskId: string): string {
 }
 
 /** Celery's group keys: `celery-taskset-meta-<id>` (a saved GroupResult) and its chord join's `.j`, `.t`, `.s`. */
-export function groupKey(groupId: string, suffix = ''): string {
-  return `celery-taskset-meta-${groupId}${suffix}`;
+export function groupKey(groupId: string, suffix = '', cluster = false): string {
+  // On a cluster the group id is the hash tag: a join's keys share one slot (its script needs that).
+  return `celery-taskset-meta-${cluster ? `{${groupId}}` : groupId}${suffix}`;
 }
 
 /** The keys of a chord join: Celery's three, then Sprig's (part ids counted, who completed it). */
-export function chordKeys(groupId: string): string[] {
-  return ['.j', '.t', '.s', '.sprig-parts', '.sprig-fired'].map((s) => groupKey(groupId, s));
+export function chordKeys(groupId: string, cluster = false): string[] {
+  return ['.j', '.t', '.s', '.sprig-parts', '.sprig-fired'].map((s) => groupKey(groupId, s, cluster));
 }
 
 function decodeEntry(raw: string): ChordEntry {
   const v = parseJson(raw) as unknown[];
   return { taskId: String(v[1]), state: String(v[2]) as TaskState, result: v[3] };
+}
+
+/** On a cluster: `celery-task-meta-{<id>}`, the task id as hash tag (results spread over the slots). */
+export function clusterResultKey(taskId: string): string {
+  return `${KEY_PREFIX}{${taskId}}`;
 }
 
 /** Celery's JSON key order: status, result, traceback, children, date_done, extras..., task_id. */
@@ -70,8 +95,12 @@ function parseMeta(raw: string | null): ResultMeta | null {
  */
 export class RedisBackend implements ResultBackend {
   readonly kind = 'redis';
-  readonly client: Redis;
-  private sub?: Redis;
+  readonly client: RedisClient;
+  /** Keys hash-tagged (a Redis Cluster). */
+  private readonly cluster: boolean;
+  private sub?: RedisClient;
+  private readonly key: (taskId: string) => string;
+  private readonly replicaWait?: ReplicaWait;
   private readonly owned: boolean;
   private readonly expires: number;
   private readonly timeoutMs: number;
@@ -82,20 +111,27 @@ export class RedisBackend implements ResultBackend {
   private toUnsubscribe = new Set<string>();
   private closing = false;
 
-  constructor(urlOrClient: string | Redis, opts: RedisBackendOptions = {}) {
+  constructor(urlOrClient: string | RedisClient, opts: RedisBackendOptions = {}) {
+    let cluster = opts.cluster ?? false;
+    this.replicaWait = opts.replicaWait;
     if (typeof urlOrClient === 'string') {
-      const info = parseRedisUrl(urlOrClient);
+      const info = parseRedisTarget(urlOrClient, opts.transportOptions);
       // Its own server (maybe not the broker's): one line per state change of its connection.
-      this.client = watchConnection(new Redis(baseOptions(info, { enableAutoPipelining: true })), `result backend ${info.displayUrl}`, log, {
+      this.client = watchConnection(createRedisClient(info, { enableAutoPipelining: true }), `result backend ${info.displayUrl}`, log, {
         closing: () => this.closing,
       });
       this.owned = opts.owned ?? true;
       this.where = info;
+      cluster = info.mode === 'cluster';
+      if (cluster) this.replicaWait = new ReplicaWait(info.waitReplicas, info.waitTimeoutMs);
     } else {
       this.client = urlOrClient;
       this.owned = opts.owned ?? false;
-      this.where = { host: urlOrClient.options.host ?? '127.0.0.1', port: urlOrClient.options.port ?? 6379 };
+      const o = 'options' in urlOrClient ? urlOrClient.options : undefined;
+      this.where = opts.where ?? { host: (o && 'host' in o && o.host) || '127.0.0.1', port: (o && 'port' in o && o.port) || 6379 };
     }
+    this.key = cluster ? clusterResultKey : resultKey;
+    this.cluster = cluster;
     this.expires = opts.expires ?? DEFAULT_RESULT_EXPIRES;
     this.timeoutMs = opts.publishTimeoutMs ?? 30_000;
   }
@@ -117,7 +153,7 @@ export class RedisBackend implements ResultBackend {
   }
 
   async store(meta: ResultMeta, expiresSec?: number): Promise<void> {
-    const key = resultKey(meta.task_id);
+    const key = this.key(meta.task_id);
     const value = encodeResultMeta(meta);
     const expires = Math.round(expiresSec ?? this.expires);
     const m = this.client.multi();
@@ -125,6 +161,8 @@ export class RedisBackend implements ResultBackend {
     else m.set(key, value);
     m.publish(key, value);
     await this.cmd(m.exec(), 'store result');
+    // Not in the MULTI (WAIT there returns at once) nor in a pipeline (see waitForReplicas).
+    if (this.replicaWait?.active) await this.cmd(waitForReplicas(this.client, key, this.replicaWait), 'store result');
   }
 
   /**
@@ -134,7 +172,7 @@ export class RedisBackend implements ResultBackend {
    */
   readonly chords: ChordJoin = {
     setSize: async (groupId: string, size: number) => {
-      const key = groupKey(groupId, '.s');
+      const key = groupKey(groupId, '.s', this.cluster);
       const m = this.client.multi();
       if (this.expires > 0) m.setex(key, this.expires, String(size));
       else m.set(key, String(size));
@@ -144,18 +182,18 @@ export class RedisBackend implements ResultBackend {
     partReturn: async (p: ChordPart) => {
       if (!this.scripts) this.scripts = defineScripts(this.client);
       const entry = pyJson([1, p.taskId, p.state, p.result]);
-      const res = (await this.cmd(runScript(this.client, 'chordPart', chordKeys(p.groupId), [entry, p.groupIndex ?? '+inf', p.taskId, Math.max(0, Math.round(this.expires))]), 'count chord part')) as [number, string[]?];
+      const res = (await this.cmd(runScript(this.client, 'chordPart', chordKeys(p.groupId, this.cluster), [entry, p.groupIndex ?? '+inf', p.taskId, Math.max(0, Math.round(this.expires))]), 'count chord part')) as [number, string[]?];
       return res[0] === 1 ? (res[1] ?? []).map(decodeEntry) : null;
     },
     done: async (groupId: string) => {
-      await this.cmd(this.client.del(...chordKeys(groupId)), 'clean up chord');
+      await this.cmd(this.client.del(...chordKeys(groupId, this.cluster)), 'clean up chord');
     },
   };
-  private scripts?: Redis;
+  private scripts?: RedisClient;
 
   /** GroupResult.save as Celery writes it: `celery-taskset-meta-<id>` = {"result": [[id, null], [...]]}. */
   async saveGroup(groupId: string, tuple: unknown): Promise<void> {
-    const key = groupKey(groupId);
+    const key = groupKey(groupId, '', this.cluster);
     const value = pyJson({ result: tuple });
     const m = this.client.multi();
     if (this.expires > 0) m.setex(key, this.expires, value);
@@ -164,22 +202,22 @@ export class RedisBackend implements ResultBackend {
   }
 
   async restoreGroup(groupId: string): Promise<unknown> {
-    const raw = await this.cmd(this.client.get(groupKey(groupId)), 'restore group');
+    const raw = await this.cmd(this.client.get(groupKey(groupId, '', this.cluster)), 'restore group');
     if (raw === null) return null;
     const v = parseJson(raw) as { result?: unknown } | null;
     return v && typeof v === 'object' ? (v.result ?? null) : null;
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {
-    return parseMeta(await this.cmd(this.client.get(resultKey(taskId)), 'get result'));
+    return parseMeta(await this.cmd(this.client.get(this.key(taskId)), 'get result'));
   }
 
   async forget(taskId: string): Promise<void> {
-    await this.cmd(this.client.del(resultKey(taskId)), 'forget result');
+    await this.cmd(this.client.del(this.key(taskId)), 'forget result');
   }
 
   async waitFor(taskId: string, timeoutMs: number | undefined): Promise<ResultMeta> {
-    const channel = resultKey(taskId);
+    const channel = this.key(taskId);
     return new Promise<ResultMeta>((resolve, reject) => {
       const w: Waiter = { resolve, reject };
       let set = this.waiters.get(channel);
@@ -218,9 +256,9 @@ export class RedisBackend implements ResultBackend {
     return true;
   }
 
-  private subscriber(): Redis {
+  private subscriber(): RedisClient {
     if (this.sub) return this.sub;
-    const sub = quiet(this.client.duplicate({ enableAutoPipelining: false }));
+    const sub = quiet(duplicateClient(this.client, { enableAutoPipelining: false }));
     sub.on('message', (channel: string, raw: string) => {
       const set = this.waiters.get(channel);
       if (!set) return;

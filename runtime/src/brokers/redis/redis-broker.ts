@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
-import { ConnectionError } from '../../errors.js';
+import { ConfigError, ConnectionError } from '../../errors.js';
 import { encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import { nowSeconds } from '../../protocol/time.js';
 import type { SprigEvent } from '../../events/types.js';
@@ -19,7 +19,21 @@ import {
 import type { ControlRequest } from '../../protocol/control.js';
 import { RedisAckBatcher } from './ack-batcher.js';
 import { RedisBackend } from './redis-backend.js';
-import { baseOptions, connectOnce, parseRedisUrl, quiet, SEND_NOW_OPTIONS, sendNow, watchConnection, withTimeout, type RedisUrlInfo } from './connection.js';
+import {
+  connectOnce,
+  createRedisClient,
+  duplicateClient,
+  parseRedisTarget,
+  quiet,
+  ReplicaWait,
+  SEND_NOW_OPTIONS,
+  sendNow,
+  waitForReplicas,
+  watchConnection,
+  withTimeout,
+  type RedisClient,
+  type RedisTarget,
+} from './connection.js';
 import type { ChainableCommander } from 'ioredis';
 import { createLogger } from '../../util/log.js';
 import { RedisConsumer, type ConsumerHost } from './consumer.js';
@@ -27,19 +41,19 @@ import { controlEnvelope, decodeControl, decodeEvents, envelopeBody, eventEnvelo
 import {
   bindingKey,
   bindingMember,
+  CLUSTER_LAYOUT,
   DEFAULT_VISIBILITY_TIMEOUT,
   eventChannel,
   eventPattern,
+  KOMBU_LAYOUT,
   pidboxChannel,
   queueKey,
   queueKeys,
   replyBinding,
   replyKey,
   REPLY_EXCHANGE,
-  UNACKED_INDEX_KEY,
-  UNACKED_KEY,
   UNACKED_MUTEX_EXPIRE_MS,
-  UNACKED_MUTEX_KEY,
+  type KeyLayout,
 } from './keys.js';
 import { defineScripts, runScript } from './scripts.js';
 import { redisLeaseStore } from './redis-lease.js';
@@ -55,26 +69,34 @@ const CONTROL_EXPIRES_SEC = 10;
  * queues, events, pidbox and results. Differences from kombu, all on the consuming side:
  * fetch+unacked bookkeeping is one Lua script (no loss window between BRPOP and HSET), batches
  * up to the free prefetch slots, and `touch()` keeps long-held (ETA) messages from being restored.
+ *
+ * Also `sentinel://…;sentinel://…?master_name=x` (kombu's Sentinel form; the same layout, on the
+ * master the sentinels name, followed through a failover) and `redis-cluster://h:p,h:p` (Sprig
+ * only: every key of a queue hash-tagged `{queue}`, see keys.ts KeyLayout). See
+ * docs/high-availability.md.
  */
 export class RedisBroker implements Broker, ConsumerHost {
   readonly kind = 'redis' as const;
   readonly displayUrl: string;
   readonly capabilities: BrokerCapabilities;
-  readonly client: Redis;
+  readonly client: RedisClient;
   readonly db: number;
+  readonly layout: KeyLayout;
   /** Seconds a message may stay unacked before restoreVisible() gives it to another worker. */
   readonly visibilityTimeout: number;
-  private readonly info: RedisUrlInfo;
+  private readonly info: RedisTarget;
+  /** Publishes wait for replicas (sentinel://, redis-cluster://): a confirmed task survives a failover. */
+  private readonly replicaWait: ReplicaWait;
   private readonly publishTimeoutMs: number;
   private readonly deadLetter: DeadLetterLimits;
   private readonly emitter = new EventEmitter();
   private readonly bound = new Set<string>();
   private readonly consumers = new Set<RedisConsumer>();
-  readonly qos = new QoS<RedisConsumer>();
+  readonly qos = new QoS<RedisConsumer, string>();
   readonly acks: RedisAckBatcher;
-  private readonly blocking = new Set<Redis>();
+  private readonly blocking = new Set<RedisClient>();
   private pendingEvents: Array<{ channel: string; raw: string }> = [];
-  private sub?: Redis;
+  private sub?: RedisClient;
   private publisher?: Redis;
   private subReady?: Promise<void>;
   private readonly patternHandlers = new Map<string, Set<(channel: string, raw: string) => void>>();
@@ -85,7 +107,9 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   /** `connectionName` (extra to BrokerOptions): CLIENT SETNAME for every connection, for `CLIENT LIST`. */
   constructor(url: string, opts: BrokerOptions & { connectionName?: string } = {}) {
-    this.info = parseRedisUrl(url);
+    this.info = parseRedisTarget(url, opts.transportOptions);
+    this.layout = this.info.mode === 'cluster' ? CLUSTER_LAYOUT : KOMBU_LAYOUT;
+    this.replicaWait = new ReplicaWait(this.info.waitReplicas, this.info.waitTimeoutMs);
     this.displayUrl = this.info.displayUrl;
     this.db = this.info.db;
     const fromUrl = Number(this.info.query.get('visibility_timeout'));
@@ -94,7 +118,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.deadLetter = deadLetterLimits(opts.deadLetter);
     this.capabilities = { priorities: 'lower-first', visibilityTimeoutMs: this.visibilityTimeout * 1000 };
     this.client = defineScripts(
-      watchConnection(new Redis(baseOptions(this.info, opts.connectionName ? { connectionName: opts.connectionName } : {})), this.displayUrl, log, {
+      watchConnection(createRedisClient(this.info, opts.connectionName ? { connectionName: opts.connectionName } : {}), this.displayUrl, log, {
         closing: () => this.closed,
         lost: () => {
           this.isDown = true;
@@ -107,7 +131,7 @@ export class RedisBroker implements Broker, ConsumerHost {
         },
       }),
     );
-    this.acks = new RedisAckBatcher(this.client, (p, what) => this.cmd(p, what));
+    this.acks = new RedisAckBatcher(this.client, (p, what) => this.cmd(p, what), this.layout);
   }
 
   on(event: 'reconnect' | 'disconnect', listener: () => void): void {
@@ -127,8 +151,12 @@ export class RedisBroker implements Broker, ConsumerHost {
       this.flushEvents();
       await this.flush();
       // Like kombu's restore_at_shutdown: what we still hold goes back now, not after the timeout.
-      const tags = this.qos.drain().map((h) => h.tag);
-      if (tags.length && this.client.status === 'ready') await runScript(this.client, 'requeue', [UNACKED_KEY, UNACKED_INDEX_KEY], tags);
+      const held = this.qos.drain();
+      if (held.length && this.client.status === 'ready') {
+        for (const [queue, tags] of this.byHash(held.map((h) => ({ tag: h.tag, queue: h.value })))) {
+          await runScript(this.client, 'requeue', this.unackedKeys(queue), tags);
+        }
+      }
     } finally {
       this.closed = true;
       for (const b of this.blocking) b.disconnect();
@@ -141,6 +169,25 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   private cmd<T>(p: Promise<T>, what: string): Promise<T> {
     return withTimeout(p, this.publishTimeoutMs, what, this.info);
+  }
+
+  /** The unacked hash and its index for `queue` (the same two keys for every queue, but on a cluster). */
+  private unackedKeys(queue: string): [string, string] {
+    return [this.layout.unacked(queue), this.layout.unackedIndex(queue)];
+  }
+
+  /** Tags grouped by unacked hash: one group on kombu's layout, one per queue on a cluster. */
+  private byHash(items: ReadonlyArray<{ tag: string; queue: string }>): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    const first = new Map<string, string>();
+    for (const { tag, queue } of items) {
+      const key = this.layout.unacked(queue);
+      if (!first.has(key)) first.set(key, queue);
+      const q = first.get(key)!;
+      if (!out.has(q)) out.set(q, []);
+      out.get(q)!.push(tag);
+    }
+    return out;
   }
 
   // ---- publishing ----------------------------------------------------------------------------
@@ -173,33 +220,76 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   async publishBatch(items: ReadonlyArray<{ queue: string; message: TransportMessage }>): Promise<void> {
     if (!items.length) return;
+    if (this.layout.cluster) {
+      // A cluster pipeline stays within one slot: one per queue, in parallel.
+      const byQueue = new Map<string, Array<{ queue: string; message: TransportMessage }>>();
+      for (const it of items) {
+        if (!byQueue.has(it.queue)) byQueue.set(it.queue, []);
+        byQueue.get(it.queue)!.push(it);
+      }
+      await Promise.all([...byQueue.values()].map((group) => this.publishClusterPipeline(group)));
+      return;
+    }
     const bind = [...new Set(items.map((i) => i.queue))].filter((q) => !this.bound.has(q));
-    await this.send('publish', (p) => {
+    // WAIT goes on the connection that wrote (the publisher): it counts that connection's writes.
+    const wait = this.replicaWait.active;
+    const results = await this.send('publish', (p) => {
       for (const q of bind) p.sadd(bindingKey(q), bindingMember(q));
       for (const { queue, message } of items) p.lpush(queueKey(queue, message.properties.priority), encodeEnvelope(message));
+      if (wait) p.wait(this.replicaWait.replicas, this.replicaWait.timeoutMs);
     });
+    if (wait) this.replicaWait.observe(results[results.length - 1]?.[1]);
     for (const q of bind) this.bound.add(q);
   }
 
   /**
    * Publishes, broadcasts and replies go on a connection of their own without ioredis' offline queue
-   * (connection.ts, sendNow): a failure means "not sent", or says "may still arrive".
+   * (connection.ts, sendNow): a failure means "not sent", or says "may still arrive". (A cluster's
+   * publishes go on its client, which follows MOVED and keeps an offline queue: a failure there may
+   * still arrive.)
    */
-  private async send(what: string, build: (p: ChainableCommander) => void): Promise<void> {
+  private async send(what: string, build: (p: ChainableCommander) => void): Promise<Array<[Error | null, unknown]>> {
     if (this.closed) throw new ConnectionError(`${what}: the broker connection is closed`);
-    this.publisher ??= quiet(this.client.duplicate(SEND_NOW_OPTIONS));
+    if (this.layout.cluster) {
+      const p = this.client.pipeline();
+      build(p);
+      const res = ((await this.cmd(p.exec(), what)) ?? []) as Array<[Error | null, unknown]>;
+      const failed = res.find(([err]) => err);
+      if (failed?.[0]) throw failed[0];
+      return res;
+    }
+    this.publisher ??= quiet((this.client as Redis).duplicate(SEND_NOW_OPTIONS));
     const results = await sendNow(this.publisher, this.publishTimeoutMs, what, this.info, build);
     const failed = results.find(([err]) => err);
     if (failed?.[0]) throw failed[0];
+    return results;
+  }
+
+  private async publishClusterPipeline(items: ReadonlyArray<{ queue: string; message: TransportMessage }>): Promise<void> {
+    const p = this.client.pipeline();
+    for (const { queue, message } of items) {
+      const base = this.layout.base(queue);
+      if (!this.bound.has(queue)) {
+        this.bound.add(queue);
+        p.sadd(bindingKey(base), bindingMember(base));
+      }
+      p.lpush(queueKey(base, message.properties.priority), encodeEnvelope(message));
+    }
+    const results = await this.cmd(p.exec(), 'publish');
+    const failed = results?.find(([err]) => err);
+    if (failed?.[0]) throw failed[0];
+    if (this.replicaWait.active) await this.cmd(waitForReplicas(this.client, queueKey(this.layout.base(items[0]!.queue)), this.replicaWait), 'publish');
   }
 
   leases(): LeaseStore {
-    return redisLeaseStore(this.client, (p, what) => this.cmd(p, what));
+    // The lease, the beat state and the queues it publishes to are keys of different slots.
+    if (this.layout.cluster) throw new ConfigError(`sprig beat cannot keep its lease on a Redis Cluster yet (${this.displayUrl}); give beat a redis:// or sentinel:// broker`);
+    return redisLeaseStore(this.client as Redis, (p, what) => this.cmd(p, what));
   }
 
   /** Put raw bytes on a queue (tests: garbage, foreign envelopes). */
   async injectRaw(queue: string, raw: string, priority = 0): Promise<void> {
-    await this.send('publish', (p) => p.lpush(queueKey(queue, priority), raw));
+    await this.send('publish', (p) => p.lpush(queueKey(this.layout.base(queue), priority), raw));
   }
 
   // ---- consuming -----------------------------------------------------------------------------
@@ -224,8 +314,8 @@ export class RedisBroker implements Broker, ConsumerHost {
     };
   }
 
-  newBlockingConnection(): Redis {
-    const conn = quiet(this.client.duplicate());
+  newBlockingConnection(): RedisClient {
+    const conn = quiet(duplicateClient(this.client));
     this.blocking.add(conn);
     conn.on('end', () => this.blocking.delete(conn));
     return conn;
@@ -238,7 +328,7 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   ack(delivery: Delivery): void {
     this.settle(delivery.tag);
-    this.acks.add(delivery.tag);
+    this.acks.add(delivery.tag, delivery.queue);
   }
 
   flush(): Promise<void> {
@@ -247,22 +337,26 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   async reject(delivery: Delivery, requeue: boolean, reason?: string): Promise<void> {
     this.settle(delivery.tag);
-    const keys = [UNACKED_KEY, UNACKED_INDEX_KEY];
+    const keys = this.unackedKeys(delivery.queue);
     if (requeue) {
       await this.cmd(runScript(this.client, 'requeue', keys, [delivery.tag]), 'reject');
       return;
     }
     const entry = encodeDeadLetter(deadLetterEntry(delivery, reason, { limits: this.deadLetter }));
-    const dlq = deadLetterQueueName(delivery.queue);
+    const dlq = deadLetterQueueName(this.layout.base(delivery.queue));
     await this.cmd(runScript(this.client, 'deadLetter', [...keys, dlq], [delivery.tag, entry, this.deadLetter.maxLength]), 'reject');
   }
 
   async touch(deliveries: readonly Delivery[]): Promise<void> {
     if (!deliveries.length) return;
     const now = nowSeconds();
-    const args: Array<string | number> = [];
-    for (const d of deliveries) args.push(now, d.tag);
-    await this.cmd(this.client.zadd(UNACKED_INDEX_KEY, 'XX', ...args), 'touch');
+    const byIndex = new Map<string, Array<string | number>>();
+    for (const d of deliveries) {
+      const key = this.layout.unackedIndex(d.queue);
+      if (!byIndex.has(key)) byIndex.set(key, []);
+      byIndex.get(key)!.push(now, d.tag);
+    }
+    await Promise.all([...byIndex].map(([key, args]) => this.cmd(this.client.zadd(key, 'XX', ...args), 'touch')));
   }
 
   /**
@@ -270,22 +364,34 @@ export class RedisBroker implements Broker, ConsumerHost {
    * timeout ago (and not touched since) go back to the front of their queue. Returns how many.
    */
   async restoreVisible(): Promise<number> {
+    if (!this.layout.cluster) return this.restoreVisibleOf('');
+    // A cluster keeps unacked per queue: restore each queue this broker consumes.
+    const queues = new Set([...this.consumers].flatMap((c) => c.queues));
+    let n = 0;
+    for (const q of queues) n += await this.restoreVisibleOf(q);
+    return n;
+  }
+
+  private async restoreVisibleOf(queue: string): Promise<number> {
     const token = randomBytes(16).toString('hex');
-    const got = await this.cmd(this.client.set(UNACKED_MUTEX_KEY, token, 'PX', UNACKED_MUTEX_EXPIRE_MS, 'NX'), 'restore');
-    if (got !== 'OK') return 0;
+    const mutex = this.layout.unackedMutex(queue);
+    const got = await this.cmd(this.client.set(mutex, token, 'PX', UNACKED_MUTEX_EXPIRE_MS, 'NX'), 'restore');
+    // A SET re-sent after a failover (it ran on the old master and replicated) answers nil: the
+    // mutex is ours all the same, and unreleased it would stop restores for 5 minutes.
+    if (got !== 'OK' && (await this.cmd(this.client.get(mutex), 'restore')) !== token) return 0;
     let restored = 0;
     try {
       const ceil = (nowSeconds() - this.visibilityTimeout).toFixed(6);
       for (;;) {
         const r = (await this.cmd(
-          runScript(this.client, 'restoreVisible', [UNACKED_KEY, UNACKED_INDEX_KEY], [ceil, RESTORE_BATCH]),
+          runScript(this.client, 'restoreVisible', this.unackedKeys(queue), [ceil, RESTORE_BATCH]),
           'restore',
         )) as [number, number];
         restored += Number(r[1]);
         if (Number(r[0]) < RESTORE_BATCH) break;
       }
     } finally {
-      await runScript(this.client, 'releaseMutex', [UNACKED_MUTEX_KEY], [token]).catch(() => 0);
+      await runScript(this.client, 'releaseMutex', [mutex], [token]).catch(() => 0);
     }
     return restored;
   }
@@ -293,7 +399,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   // ---- queue admin ---------------------------------------------------------------------------
 
   async purge(queue: string): Promise<number> {
-    const keys = queueKeys(queue);
+    const keys = queueKeys(this.layout.base(queue));
     const m = this.client.multi();
     for (const k of keys) m.llen(k);
     m.del(...keys);
@@ -303,13 +409,13 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   async queueLength(queue: string): Promise<number> {
     const p = this.client.pipeline();
-    for (const k of queueKeys(queue)) p.llen(k);
+    for (const k of queueKeys(this.layout.base(queue))) p.llen(k);
     const res = await this.cmd(p.exec(), 'queue length');
     return (res ?? []).reduce((n, [, v]) => n + Number(v ?? 0), 0);
   }
 
   async deadLetterLength(queue: string): Promise<number> {
-    return this.cmd(this.client.llen(deadLetterQueueName(queue)), 'dead-letter length');
+    return this.cmd(this.client.llen(deadLetterQueueName(this.layout.base(queue))), 'dead-letter length');
   }
 
   // ---- events --------------------------------------------------------------------------------
@@ -332,7 +438,7 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   private async psubscribe(pattern: string, fn: (channel: string, raw: string) => void): Promise<() => Promise<void>> {
     if (!this.sub) {
-      const sub = quiet(this.client.duplicate());
+      const sub = quiet(duplicateClient(this.client));
       this.sub = sub;
       sub.on('pmessage', (pat: string, channel: string, raw: string) => {
         for (const h of this.patternHandlers.get(pat) ?? []) h(channel, raw);
@@ -373,7 +479,14 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   createBackend(): RedisBackend {
     // quiet(): the broker's own connection reports the state of this server, once.
-    return new RedisBackend(quiet(this.client.duplicate({ enableAutoPipelining: true })), { owned: true, publishTimeoutMs: this.publishTimeoutMs });
+    return new RedisBackend(quiet(duplicateClient(this.client, { enableAutoPipelining: true })), {
+      owned: true,
+      publishTimeoutMs: this.publishTimeoutMs,
+      where: this.info,
+      cluster: this.layout.cluster,
+      // On a cluster a result and its task's ack are on different masters: the result must be on a replica first.
+      replicaWait: this.layout.cluster ? new ReplicaWait(this.info.waitReplicas, this.info.waitTimeoutMs) : undefined,
+    });
   }
 
   // ---- remote control (pidbox) ---------------------------------------------------------------
@@ -381,9 +494,16 @@ export class RedisBroker implements Broker, ConsumerHost {
   async broadcast(request: ControlRequest): Promise<void> {
     const raw = controlEnvelope(request, ++this.clock, nowSeconds() + CONTROL_EXPIRES_SEC);
     const r = request.reply_to;
+    // kombu (Python workers) routes replies through this binding; without it they are dropped.
+    const binding = r ? ([bindingKey(r.exchange || REPLY_EXCHANGE), replyBinding(r.routing_key)] as const) : undefined;
+    if (this.layout.cluster) {
+      // Separate commands: a cluster pipeline that mixes a keyed write with PUBLISH cannot follow a MOVED.
+      if (binding) await this.cmd(this.client.sadd(...binding), 'broadcast');
+      await this.cmd(this.client.publish(pidboxChannel(this.db), raw), 'broadcast');
+      return;
+    }
     await this.send('broadcast', (p) => {
-      // kombu (Python workers) routes replies through this binding; without it they are dropped.
-      if (r) p.sadd(bindingKey(r.exchange || REPLY_EXCHANGE), replyBinding(r.routing_key));
+      if (binding) p.sadd(...binding);
       p.publish(pidboxChannel(this.db), raw);
     });
   }
@@ -414,12 +534,8 @@ export class RedisBroker implements Broker, ConsumerHost {
         const decoded = envelopeBody(got[1]);
         if (decoded) out.push(decoded.body);
       }
-      await this.client
-        .pipeline()
-        .del(key)
-        .srem(bindingKey(REPLY_EXCHANGE), replyBinding(replyTo))
-        .exec()
-        .catch(() => undefined);
+      // Two commands, not a pipeline: on a cluster the two keys are in different slots.
+      await Promise.all([this.client.del(key), this.client.srem(bindingKey(REPLY_EXCHANGE), replyBinding(replyTo))]).catch(() => undefined);
     } finally {
       conn.disconnect();
     }

@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 
 const fromSource = __filename.endsWith('.ts');
 
@@ -58,13 +58,13 @@ const SCRIPTS = Object.fromEntries(
 ) as Record<ScriptName, Script>;
 
 /** Make the scripts callable on `client` (once per client). */
-export function defineScripts(client: Redis): Redis {
+export function defineScripts<T extends RedisClient>(client: T): T {
   for (const s of Object.values(SCRIPTS)) client.defineCommand(s.command, { lua: s.lua, numberOfKeys: s.keys });
   return client;
 }
 
 /** Run a script on a client `defineScripts` has prepared. */
-export function runScript(client: Redis, name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+export function runScript(client: RedisClient, name: ScriptName, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
   const s = SCRIPTS[name];
   const fn = (client as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown>>)[s.command];
   if (!fn) throw new Error(`Redis script ${name} is not defined on this client`);

@@ -47,7 +47,7 @@ export const connectionStep: Step<Worker> = {
     await connectOnStartup(() => broker.connect(), { ...retry, what: 'broker', url: broker.displayUrl });
     const backendUrl = c.resultBackend;
     w.backend = backendUrl
-      ? await connectOnStartup(() => createBackendFromUrl(backendUrl, async () => broker), { ...retry, what: 'result backend', url: redactUrl(backendUrl) })
+      ? await connectOnStartup(() => createBackendFromUrl(backendUrl, async () => broker, c.resultBackendTransportOptions), { ...retry, what: 'result backend', url: redactUrl(backendUrl) })
       : broker.createBackend();
     // Tasks that enqueue other tasks use the worker's own connections.
     defaultApp().useBroker(w.broker, w.backend);

@@ -1,0 +1,269 @@
+/**
+ * `npm run test:ha`: Sprig on real distributed engines, started on loopback by engines.ts.
+ * - sentinel: 10,000 acks-late tasks; the master is kill -9ed at 30 %: every result, 0 lost; the time
+ *   from the kill to the new master's election and to the first task fetched from it.
+ * - cluster: 10,000 acks-late tasks over 6 queues (2 per master); one master kill -9ed at 30 %: 0 lost;
+ *   then a throughput row, 1 queue vs 3 queues (one per master): a figure, not an assertion.
+ * - rabbit: see rabbit.ts.
+ * A task may run twice only if it was held or running at the kill; duplicates are reported and bounded.
+ */
+import * as path from 'node:path';
+import Redis from 'ioredis';
+import { App, Worker } from '../../runtime/src/index.js';
+import { FIXTURE_TASKS, ROOT, runCli, uniqueQueue, waitFor, type Spawned } from '../helpers.js';
+import { HOST, MASTER_NAME, redisCmd, startRedisCluster, startSentinelSet } from './engines.js';
+
+const N = Number(process.env.SPRIG_HA_TASKS ?? 10_000);
+const CONCURRENCY = 4;
+const TASK_MS = 2;
+const TRACE = 'redis://127.0.0.1:6379/0';
+const TASKS = path.join(ROOT, 'test/fixtures/fault-tasks.ts');
+const VISIBILITY = 8;
+
+export interface Outcome {
+  sent: number;
+  succeeded: number;
+  duplicates: number;
+  lost: number;
+  secs: number;
+  /** From the worker's start (ready) until every task had started. */
+  runSecs: number;
+  /** The worker's stderr (its warnings and errors), shown when a scenario fails. */
+  log: string;
+}
+
+function startWorker(brokerUrl: string, resultBackend: string, queues: string[], concurrency = CONCURRENCY): Promise<Spawned> {
+  const w = runCli(
+    ['worker', '--app', TASKS, '--broker', brokerUrl, '--result-backend', resultBackend, '-Q', queues.join(','), '-c', String(concurrency), '--acks-late', '--loglevel', 'warn'],
+    { env: { SPRIG_FAULT_TRACE_URL: TRACE } },
+  );
+  return waitFor(() => w.err().includes(' ready:') || w.proc.exitCode !== null, 60_000, 'worker ready').then(() => {
+    if (w.proc.exitCode !== null) throw new Error(`worker exited: ${w.err()}`);
+    return w;
+  });
+}
+
+function kill9(w: Spawned): void {
+  if (w.proc.exitCode !== null) return;
+  w.proc.kill('SIGKILL');
+}
+
+/**
+ * Send `n` acks-late tasks round-robin over `queues`, run one worker, call `fault` once `faultAt`
+ * of them have started, wait for every result. Counts runs in a trace hash on the shared Redis.
+ */
+export async function runTasks(o: {
+  brokerUrl: string;
+  resultBackend: string;
+  queues: string[];
+  n: number;
+  faultAt?: number;
+  fault?: (ctx: { traceKey: string }) => Promise<void>;
+  concurrency?: number;
+  taskMs?: number;
+  /** Checks on the broker once everything is sent, before the worker starts. */
+  afterSend?: () => Promise<void>;
+}): Promise<Outcome> {
+  const traceKey = `${uniqueQueue()}:runs`;
+  const trace = new Redis(TRACE);
+  const app = new App({ brokerUrl: o.brokerUrl, resultBackend: o.resultBackend, defaultQueue: o.queues[0] });
+  let w: Spawned | undefined;
+  const t0 = Date.now();
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < o.n; i += 500) {
+      const batch = [];
+      for (let j = i; j < Math.min(o.n, i + 500); j++) {
+        batch.push({ name: 'mark', args: [traceKey, j, o.taskMs ?? TASK_MS], options: { queue: o.queues[j % o.queues.length] } });
+      }
+      ids.push(...(await app.sendMany(batch)).map((r) => r.id));
+    }
+    await o.afterSend?.();
+    w = await startWorker(o.brokerUrl, o.resultBackend, o.queues, o.concurrency);
+    const ready = Date.now();
+    const started = async () => Number(await trace.hlen(traceKey));
+    if (o.fault) {
+      await waitFor(async () => (await started()) >= o.n * (o.faultAt ?? 0.3), 300_000, `${(o.faultAt ?? 0.3) * 100}% of tasks started`);
+      await o.fault({ traceKey });
+    }
+    await waitFor(async () => (await started()) >= o.n || w!.proc.exitCode !== null, 300_000, 'every task started').catch((err: Error) => {
+      throw new Error(`${err.message}; worker log: ${w!.err().slice(-3000)}`);
+    });
+    const runSecs = (Date.now() - ready) / 1000;
+    if (w.proc.exitCode !== null) throw new Error(`worker exited: ${w.err().slice(-2000)}`);
+    if (process.env.SPRIG_HA_DEBUG) console.log(w.err().slice(-3000));
+    const backend = await app.backend();
+    let succeeded = 0;
+    await waitFor(async () => {
+      succeeded = 0;
+      for (let i = 0; i < ids.length; i += 1000) {
+        const metas = await Promise.all(ids.slice(i, i + 1000).map((id) => backend.get(id)));
+        succeeded += metas.filter((m) => m?.status === 'SUCCESS').length;
+      }
+      return succeeded === o.n;
+    }, 120_000, 'every result').catch(() => undefined);
+    const runs = Object.values(await trace.hgetall(traceKey)).map(Number);
+    return { sent: o.n, succeeded, duplicates: runs.reduce((a, k) => a + (k - 1), 0), lost: o.n - succeeded, secs: (Date.now() - t0) / 1000, runSecs, log: w.err() };
+  } finally {
+    if (w) kill9(w);
+    await app.close();
+    await trace.del(traceKey);
+    trace.disconnect();
+  }
+}
+
+/**
+ * When the new master serves its first fetch: its queue list gets shorter (nothing else shortens
+ * it; restores lengthen it). Polled every 10 ms from the moment the sentinels name it.
+ */
+async function firstFetchOn(port: number, queue: string, timeoutMs = 120_000): Promise<number> {
+  const c = new Redis(port, HOST, { maxRetriesPerRequest: 1 });
+  c.on('error', () => undefined);
+  try {
+    const before = await c.llen(queue);
+    const t0 = Date.now();
+    while (Date.now() - t0 < timeoutMs) {
+      if ((await c.llen(queue)) < before) return Date.now();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return NaN;
+  } finally {
+    c.disconnect();
+  }
+}
+
+export async function sentinelScenario(): Promise<string> {
+  const set = await startSentinelSet();
+  try {
+    const url = `${set.url}/0?master_name=${MASTER_NAME}&visibility_timeout=${VISIBILITY}`;
+    const queue = uniqueQueue();
+    const oldMaster = await set.masterPort();
+    let killedAt = 0;
+    let electedAt = 0;
+    let first: Promise<number> = Promise.resolve(NaN);
+    const r = await runTasks({
+      brokerUrl: url,
+      resultBackend: url,
+      queues: [queue],
+      n: N,
+      async fault() {
+        killedAt = Date.now();
+        set.nodes.find((n) => n.port === oldMaster)!.kill9();
+        await waitFor(async () => (await set.masterPort().catch(() => oldMaster)) !== oldMaster, 60_000, 'a new master');
+        electedAt = Date.now();
+        first = firstFetchOn(await set.masterPort(), queue);
+      },
+    });
+    const firstAt = await first;
+    const newMaster = await set.masterPort();
+    const allowed = 3 * CONCURRENCY * 4;
+    const pass = r.lost === 0 && r.succeeded === N && r.duplicates <= allowed && newMaster !== oldMaster;
+    return `${pass ? 'PASS' : 'FAIL'} sentinel: sent=${r.sent} succeeded=${r.succeeded} lost=${r.lost} duplicates=${r.duplicates} (<= ${allowed}); master ${oldMaster} kill -9ed -> ${newMaster} elected after ${((electedAt - killedAt) / 1000).toFixed(1)} s, first task fetched from it ${((firstAt - killedAt) / 1000).toFixed(1)} s after the kill; ${r.secs.toFixed(1)} s`;
+  } finally {
+    await set.stop();
+  }
+}
+
+/** `count` queue names per master, by the slot of their hash tag. */
+async function queuesPerMaster(masters: Array<{ port: number; slots: Array<[number, number]> }>, count: number): Promise<Map<number, string[]>> {
+  const by = new Map<number, string[]>(masters.map((m) => [m.port, []]));
+  for (let i = 0; i < 10_000 && [...by.values()].some((v) => v.length < count); i++) {
+    const q = uniqueQueue();
+    const slot = await redisCmd<number>(masters[0]!.port, 'CLUSTER', 'KEYSLOT', `{${q}}`);
+    const m = masters.find((x) => x.slots.some(([a, b]) => slot >= a && slot <= b))!;
+    const list = by.get(m.port)!;
+    if (list.length < count) list.push(q);
+  }
+  return by;
+}
+
+/**
+ * Events and remote control on a cluster: classic PUBLISH reaches subscribers on every node (Redis
+ * 7 forwards it over the cluster bus), so a receiver and a worker connected to different nodes
+ * still meet. 20 tasks: 20 task-succeeded events; a ping gets the worker's reply.
+ */
+async function clusterEventsAndControl(url: string): Promise<string> {
+  const queue = uniqueQueue();
+  const hostname = `ha-${queue}@test`;
+  const app = new App({ brokerUrl: url, resultBackend: url, defaultQueue: queue });
+  const succeeded = new Set<string>();
+  const receiver = app.events.receiver({ 'task-succeeded': (e) => void succeeded.add(e.uuid) });
+  await receiver.start();
+  const w = new Worker({
+    app: FIXTURE_TASKS,
+    logWrite: () => undefined,
+    config: { brokerUrl: url, resultBackend: url, worker: { pool: 'async', concurrency: 4, queues: [queue], events: true, hostname } },
+  });
+  await w.start();
+  try {
+    const calls = Array.from({ length: 20 }, (_, i) => app.sendTask('add', [i, 1]));
+    const values = await Promise.all(calls.map((c) => c.get({ timeout: 60_000 })));
+    if (values.some((v, i) => v !== i + 1)) throw new Error(`wrong results ${JSON.stringify(values)}`);
+    await waitFor(() => calls.every((c) => succeeded.has(c.id)), 30_000, '20 task-succeeded events');
+    const replies = await app.control.ping({ timeout: 3 });
+    const pong = JSON.stringify(replies).includes(hostname);
+    if (!pong) throw new Error(`no ping reply from ${hostname}: ${JSON.stringify(replies)}`);
+    return `PASS cluster events/control: 20 results, 20 task-succeeded events, ping answered by the worker`;
+  } finally {
+    await w.stop();
+    await receiver.close();
+    await app.close();
+  }
+}
+
+export async function clusterScenario(): Promise<string[]> {
+  const cluster = await startRedisCluster();
+  try {
+    const url = `${cluster.url}?visibility_timeout=${VISIBILITY}`;
+    const masters = await cluster.masters();
+    if (masters.length !== 3) throw new Error(`expected 3 masters, got ${masters.length}`);
+    const by = await queuesPerMaster(masters, 2);
+    const queues = [...by.values()].flat();
+    // Throughput first, on the healthy cluster: 1 queue (one master), then 3 queues (one per master).
+    const TP_N = Number(process.env.SPRIG_HA_TP_TASKS ?? 3000);
+    const one = await runTasks({ brokerUrl: url, resultBackend: url, queues: [queues[0]!], n: TP_N, concurrency: 8, taskMs: 0 });
+    const three = await runTasks({ brokerUrl: url, resultBackend: url, queues: [...by.values()].map((v) => v[0]!), n: TP_N, concurrency: 8, taskMs: 0 });
+    const victim = masters[0]!.port;
+    let killedAt = 0;
+    let promotedAt = 0;
+    const r = await runTasks({
+      brokerUrl: url,
+      resultBackend: url,
+      queues,
+      n: N,
+      // Each queue's list is the hash-tagged key `{queue}`, on the master that owns its slot.
+      async afterSend() {
+        for (const [port, qs] of by) {
+          for (const q of qs) {
+            const idx = queues.indexOf(q);
+            const want = Math.floor(N / queues.length) + (idx < N % queues.length ? 1 : 0);
+            const n = await redisCmd<number>(port, 'LLEN', `{${q}}`);
+            if (n !== want) throw new Error(`queue ${q}: ${n} messages in {${q}} on master ${port}, expected ${want}`);
+          }
+        }
+      },
+      async fault() {
+        killedAt = Date.now();
+        cluster.nodes.find((n) => n.port === victim)!.kill9();
+        await waitFor(async () => {
+          const now = await cluster.masters().catch(() => []);
+          return now.length === 3 && !now.some((m) => m.port === victim);
+        }, 60_000, 'a replica promoted');
+        promotedAt = Date.now();
+      },
+    });
+    const allowed = 3 * CONCURRENCY * 4;
+    const pass = r.lost === 0 && r.succeeded === N && r.duplicates <= allowed;
+    // After the failover: events and control still cross the cluster.
+    const ec = await clusterEventsAndControl(url).catch((err: Error) => `FAIL cluster events/control: ${err.message}`);
+    const per = [...by].map(([port, qs]) => `${port}:${qs.length}`).join(' ');
+    return [
+      `${pass ? 'PASS' : 'FAIL'} cluster: sent=${r.sent} over 6 queues (per master ${per}) succeeded=${r.succeeded} lost=${r.lost} duplicates=${r.duplicates} (<= ${allowed}); master ${victim} kill -9ed, replica promoted after ${((promotedAt - killedAt) / 1000).toFixed(1)} s; ${r.secs.toFixed(1)} s`,
+      ec,
+      `INFO cluster throughput (${TP_N} no-op tasks, one worker -c 8, from worker ready to the last task started): 1 queue ${(TP_N / one.runSecs).toFixed(0)} tasks/s, 3 queues on 3 masters ${(TP_N / three.runSecs).toFixed(0)} tasks/s (lost ${one.lost}/${three.lost})`,
+    ];
+  } finally {
+    await cluster.stop();
+  }
+}
+
