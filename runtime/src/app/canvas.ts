@@ -11,35 +11,36 @@ import { chainSig, chordSig, cloneSig, freeze, groupSig, applySignature, type Ap
 import { AsyncResult, type GetOptions } from './result.js';
 import type { ResultBackend } from '../backends/types.js';
 import { ConfigError } from '../errors.js';
+import type { ApplyOptions } from './app.js';
 
 /** What a signature needs of its app: a way to send (and the results' backend). */
 export interface CanvasHost extends ApplyContext {
   asyncResult<R>(id: string, sent: Promise<void>): AsyncResult<R>;
 }
 
-/** Per-signature options (`.set({...})`, and applyAsync's): Sprig's names, written in Celery's. */
-export interface SignatureOptions {
-  taskId?: string;
-  queue?: string;
-  countdown?: number;
-  eta?: Date | string;
-  expires?: number | Date | string;
-  priority?: number;
-  timeLimit?: number;
-  softTimeLimit?: number;
-  ignoreResult?: boolean;
-  serializer?: string;
-  compression?: string;
-  headers?: Record<string, unknown>;
-  parentId?: string;
-  rootId?: string;
+/** Per-signature options (`.set({...})`, and applyAsync's): Sprig's names (applyAsync's), written in Celery's. */
+export type SignatureOptions = Pick<
+  ApplyOptions,
+  | 'taskId'
+  | 'queue'
+  | 'countdown'
+  | 'eta'
+  | 'expires'
+  | 'priority'
+  | 'timeLimit'
+  | 'softTimeLimit'
+  | 'ignoreResult'
+  | 'serializer'
+  | 'compression'
+  | 'headers'
+  | 'parentId'
+  | 'rootId'
+  | 'link'
+  | 'linkError'
+> & {
   /** Make it immutable (true) or not: an immutable signature ignores the previous step's result. */
   immutable?: boolean;
-  /** Callbacks run with this task's result after it succeeds. */
-  link?: SignatureLike | SignatureLike[];
-  /** Errbacks run with this task's id after it fails (Celery's old-style errback call). */
-  linkError?: SignatureLike | SignatureLike[];
-}
+};
 
 /** A Sprig signature, or Celery's dict of one. */
 export type SignatureLike = { toDict(): SignatureDict } | SignatureDict;
