@@ -77,3 +77,13 @@ test('--timeout given (exact) or a destination: the whole window; a destination 
   await broadcastToKnown(off.app, 'ping', { timeout: 0.1 }, null);
   assert.deepEqual(off.calls.map((c) => c.limit), [undefined, undefined]);
 });
+
+test("the known-workers file is in the platform's cache folder, XDG_CACHE_HOME first, none with SPRIG_KNOWN_WORKERS=0", async () => {
+  const { knownWorkersFile } = await import('../../runtime/src/cli/known-workers.js');
+  const os = await import('node:os');
+  assert.equal(knownWorkersFile({ XDG_CACHE_HOME: '/x' }, 'darwin'), path.join('/x', 'sprig', 'known-workers.json'));
+  assert.equal(knownWorkersFile({ LOCALAPPDATA: 'C:\\Users\\u\\AppData\\Local' }, 'win32'), path.join('C:\\Users\\u\\AppData\\Local', 'sprig', 'known-workers.json'));
+  assert.equal(knownWorkersFile({}, 'darwin'), path.join(os.homedir(), 'Library', 'Caches', 'sprig', 'known-workers.json'));
+  assert.equal(knownWorkersFile({}, 'linux'), path.join(os.homedir(), '.cache', 'sprig', 'known-workers.json'));
+  assert.equal(knownWorkersFile({ SPRIG_KNOWN_WORKERS: '0' }, 'linux'), null);
+});

@@ -16,10 +16,17 @@ import type { BroadcastOptions, Replies } from '../control/client.js';
 /** Hosts per broker (its display URL), at most this many brokers. */
 const MAX_BROKERS = 50;
 
-/** `$XDG_CACHE_HOME/sprig/known-workers.json` (~/.cache/...); SPRIG_KNOWN_WORKERS=0 turns it off. */
-export function knownWorkersFile(env: NodeJS.ProcessEnv = process.env): string | null {
+/**
+ * `sprig/known-workers.json` in the user's cache folder: `$XDG_CACHE_HOME` if set, else the
+ * platform's own (`%LOCALAPPDATA%` on Windows, `~/Library/Caches` on macOS, `~/.cache` elsewhere).
+ * SPRIG_KNOWN_WORKERS=0 turns it off.
+ */
+export function knownWorkersFile(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string | null {
   if (env.SPRIG_KNOWN_WORKERS === '0') return null;
-  const base = env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  const base =
+    env.XDG_CACHE_HOME ||
+    (platform === 'win32' && env.LOCALAPPDATA) ||
+    (platform === 'darwin' ? path.join(os.homedir(), 'Library', 'Caches') : path.join(os.homedir(), '.cache'));
   return path.join(base, 'sprig', 'known-workers.json');
 }
 
