@@ -377,9 +377,7 @@ export class TaskConsumer {
           this.succeeded(r, o);
           break;
         case 'FAILURE':
-          await this.store(r, { status: 'FAILURE', result: o.exc, traceback: o.traceback });
-          if (!isEmptyEmbed(req.embed)) await this.failedWorkflow(r, o.exc, o.traceback);
-          this.w.events.send({ type: 'task-failed', uuid: req.id, exception: o.repr, traceback: o.traceback });
+          await this.storeFailure(r, o);
           this.w.log.error(`Task ${req.name}[${req.id}] raised unexpected: ${o.repr}\n${o.traceback}`);
           this.w.stats.failed++;
           this.ack(r);
@@ -391,9 +389,7 @@ export class TaskConsumer {
             retry = this.retryMessage(r, o.countdown);
           } catch (err) {
             const info = errorToInfo(err);
-            await this.store(r, { status: 'FAILURE', result: info.exc, traceback: info.traceback });
-            if (!isEmptyEmbed(req.embed)) await this.failedWorkflow(r, info.exc, info.traceback);
-            this.w.events.send({ type: 'task-failed', uuid: req.id, exception: info.repr, traceback: info.traceback });
+            await this.storeFailure(r, info);
             this.w.log.error(`Task ${req.name}[${req.id}] cannot be retried: ${info.repr}`);
             this.w.stats.failed++;
             this.ack(r);
@@ -429,9 +425,7 @@ export class TaskConsumer {
             await this.rejectDelivery(r, true, o.reason);
           } else {
             const info = errorToInfo(Object.assign(new Error(o.reason), { name: 'WorkerLostError' }));
-            await this.store(r, { status: 'FAILURE', result: info.exc, traceback: info.traceback });
-            if (!isEmptyEmbed(req.embed)) await this.failedWorkflow(r, info.exc, info.traceback);
-            this.w.events.send({ type: 'task-failed', uuid: req.id, exception: info.repr, traceback: info.traceback });
+            await this.storeFailure(r, info);
             this.ack(r);
           }
           break;
@@ -446,10 +440,16 @@ export class TaskConsumer {
     }
   }
 
-  /** A failed task's chord part, chain steps and errbacks. */
-  private async failedWorkflow(r: Request, exc: ExceptionInfo, traceback: string | null): Promise<void> {
-    if (r.req.embed.chord) await this.workflow.deliveredFrom(r.req, r.delivery.queue).partReturned(r.req, 'FAILURE', exc);
-    await this.workflow.deliveredFrom(r.req, r.delivery.queue).failed(r.req, exc, traceback);
+  /** FAILURE stored, then its chord part, chain steps and errbacks (Celery's order), then task-failed. */
+  private async storeFailure(r: Request, f: { exc: ExceptionInfo; traceback: string; repr: string }): Promise<void> {
+    const { req } = r;
+    await this.store(r, { status: 'FAILURE', result: f.exc, traceback: f.traceback });
+    if (!isEmptyEmbed(req.embed)) {
+      const flow = this.workflow.deliveredFrom(req, r.delivery.queue);
+      if (req.embed.chord) await flow.partReturned(req, 'FAILURE', f.exc);
+      await flow.failed(req, f.exc, f.traceback);
+    }
+    this.w.events.send({ type: 'task-failed', uuid: req.id, exception: f.repr, traceback: f.traceback });
   }
 
   private async rejectDelivery(r: Request, requeue: boolean, reason: string, announce = true): Promise<void> {
@@ -555,14 +555,11 @@ export class TaskConsumer {
   private async revoke(r: Request, expired: boolean, terminatedWith?: string): Promise<void> {
     const { req } = r;
     this.w.log.info(terminatedWith ? `Terminated revoked task ${req.name}[${req.id}] (${terminatedWith})` : `Discarding ${expired ? 'expired' : 'revoked'} task ${req.name}[${req.id}]`);
+    // Celery's reasons: TaskRevokedError('terminated' | 'expired' | 'revoked').
+    const exc: ExceptionInfo = { exc_type: 'TaskRevokedError', exc_message: [terminatedWith ? 'terminated' : expired ? 'expired' : 'revoked'], exc_module: 'celery.exceptions' };
     try {
-      await this.store(r, {
-        status: 'REVOKED',
-        // Celery's reasons: TaskRevokedError('terminated' | 'expired' | 'revoked').
-        result: { exc_type: 'TaskRevokedError', exc_message: [terminatedWith ? 'terminated' : expired ? 'expired' : 'revoked'], exc_module: 'celery.exceptions' },
-        traceback: null,
-      });
-      if (req.embed.chord) await this.workflow.deliveredFrom(req, r.delivery.queue).partReturned(req, 'REVOKED', { exc_type: 'TaskRevokedError', exc_message: [terminatedWith ? 'terminated' : expired ? 'expired' : 'revoked'], exc_module: 'celery.exceptions' });
+      await this.store(r, { status: 'REVOKED', result: exc, traceback: null });
+      if (req.embed.chord) await this.workflow.deliveredFrom(req, r.delivery.queue).partReturned(req, 'REVOKED', exc);
     } catch (err) {
       this.w.log.error(`cannot store REVOKED for ${req.id}: ${(err as Error).message}`);
     }
