@@ -75,6 +75,11 @@ for (const t of targets) {
       assert.deepEqual(await g.get(T), [2, [6, 7], 4], worker.err().slice(-3000));
     });
 
+    test('replace: a chord part replaces itself with a chain, another with a group; the body gets their results in place', async () => {
+      const got = await chord([add.s(1, 1), replaceWithChain.s(2), replaceWithGroup.s(0)], collect.s()).applyAsync().get(T);
+      assert.deepEqual(got, [2, 30, [1, 2]], worker.err().slice(-3000));
+    });
+
     test('replace: the replaced task\'s callbacks run after its replacement', async () => {
       const cb = randomUUID();
       replaceWithChain.applyAsync([4], {}, { link: add.s(5).set({ taskId: cb }) });
