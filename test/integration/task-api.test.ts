@@ -2,7 +2,8 @@
  * Celery's task API inside a Sprig task, Sprig only, on Redis (process pool: ctx crosses to the
  * children) and the embedded broker (async pool): ctx.replace with a chain in the middle of a
  * chain and with a group inside a group, ctx.addToChord (the body sees every part), the request
- * fields, and an error declared as a Python exception (stored as one, `.args` intact).
+ * fields, and an error declared as a Python exception (stored as one, `.args` intact); all of it
+ * again with PostgreSQL results, and the PostgreSQL join growing (addToChord) directly.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,19 +12,26 @@ import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { App, chain, chord, group, TaskError, defaultApp } from '../../runtime/src/index.js';
 import { ROOT, runCli, stopEmbeddedBroker, tmpDir, uniqueQueue, waitFor, type Spawned } from '../helpers.js';
+import { PostgresBackend } from '../../runtime/src/brokers/postgres/postgres-backend.js';
+import { PG_BASE, dropSchema, pgUrl, testSchema } from './postgres-helpers.js';
 import { add, collect, grow, mul, pay, plainFail, replaceWithChain, replaceWithGroup, request, tsum } from '../fixtures/task-api-tasks.js';
 
 const TASKS = path.join(ROOT, 'test', 'fixtures', 'task-api-tasks.ts');
 const REDIS = 'redis://127.0.0.1:6379/0';
 const embeddedDir = tmpDir('sprig-task-api-');
 const T = { timeout: 30 };
+const schema = testSchema();
+const PG = pgUrl(schema);
 
 const targets = [
   { name: 'redis (process pool)', url: REDIS, pool: ['-P', 'process', '-c', '2'], env: {} as NodeJS.ProcessEnv, projectDir: undefined as string | undefined },
   { name: 'the embedded broker (async pool)', url: 'sprig://', pool: ['-P', 'async', '-c', '8'], env: { SPRIG_PROJECT_DIR: embeddedDir } as NodeJS.ProcessEnv, projectDir: embeddedDir },
+  // addToChord grows the chord's row in the results table.
+  { name: 'redis with PostgreSQL results', url: REDIS, pool: ['-P', 'async', '-c', '4'], env: {} as NodeJS.ProcessEnv, projectDir: undefined, resultBackend: PG },
 ];
 
 after(() => stopEmbeddedBroker(embeddedDir));
+after(() => dropSchema(PG_BASE, schema));
 
 async function failure(p: Promise<unknown>): Promise<TaskError> {
   try {
@@ -42,11 +50,13 @@ for (const t of targets) {
     let app: App;
 
     before(async () => {
-      worker = runCli(['worker', '--app', TASKS, '--broker', t.url, '-Q', queue, ...t.pool, '-l', 'info'], { env: t.env });
+      const backend = t.resultBackend ? ['--result-backend', t.resultBackend] : [];
+      worker = runCli(['worker', '--app', TASKS, '--broker', t.url, ...backend, '-Q', queue, ...t.pool, '-l', 'info'], { env: t.env });
       await waitFor(() => worker.err().includes('ready:') || worker.proc.exitCode !== null, 30_000, 'worker ready');
       assert.equal(worker.proc.exitCode, null, worker.err());
-      app = new App({ brokerUrl: t.url, defaultQueue: queue, projectDir: t.projectDir });
-      defaultApp().configure({ brokerUrl: t.url, defaultQueue: queue, projectDir: t.projectDir });
+      const config = { brokerUrl: t.url, defaultQueue: queue, projectDir: t.projectDir, ...(t.resultBackend ? { resultBackend: t.resultBackend } : {}) };
+      app = new App(config);
+      defaultApp().configure(config);
     });
 
     after(async () => {
@@ -55,7 +65,7 @@ for (const t of targets) {
       await worker.exit;
       await app.close();
       await defaultApp().close();
-      if (t.name.startsWith('redis')) {
+      if (t.url === REDIS) {
         const r = new Redis(REDIS);
         await r.del(queue);
         r.disconnect();
@@ -135,3 +145,20 @@ for (const t of targets) {
     });
   });
 }
+
+describe('addToChord with PostgreSQL results', () => {
+  test('the join waits for the added parts', async () => {
+    const b = await PostgresBackend.fromUrl(PG);
+    try {
+      await b.chords.setSize('g1', 1);
+      await b.chords.add!('g1', 1);
+      const part = (taskId: string, groupIndex: number) => b.chords.partReturn({ groupId: 'g1', taskId, groupIndex, state: 'SUCCESS', result: taskId });
+      assert.equal(await part('a', 0), null, 'one of two parts: not yet');
+      assert.deepEqual((await part('b', 0))?.map((e) => e.result), ['a', 'b']);
+      await b.chords.done('g1');
+      await assert.rejects(b.chords.add!('g1', 1), /has no join/);
+    } finally {
+      await b.close();
+    }
+  });
+});
