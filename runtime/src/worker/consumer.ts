@@ -355,7 +355,8 @@ export class TaskConsumer {
   /** The task is done with, whatever happened: free its place and start what fits. */
   private finished(r: Request): void {
     r.span?.end();
-    this.active.delete(r.req.id);
+    // A replacement (ctx.replace) has the same id and may already run here: it keeps its place.
+    if (this.active.get(r.req.id) === r) this.active.delete(r.req.id);
     this.w.stats.processed++;
     if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w();
     this.pump();
