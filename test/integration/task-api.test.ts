@@ -1,9 +1,9 @@
 /**
  * Celery's task API inside a Sprig task, Sprig only, on Redis (process pool: ctx crosses to the
- * children) and the embedded broker (async pool): ctx.replace with a chain in the middle of a
- * chain and with a group inside a group, ctx.addToChord (the body sees every part), the request
- * fields, and an error declared as a Python exception (stored as one, `.args` intact); all of it
- * again with PostgreSQL results, and the PostgreSQL join growing (addToChord) directly.
+ * children), the embedded broker (thread pool) and Redis with PostgreSQL results (async pool):
+ * ctx.replace with a chain in the middle of a chain, with a group inside a group and in a chord,
+ * ctx.addToChord (the body sees every part), the request fields, and an error declared as a
+ * Python exception (stored as one, `.args` intact); and the PostgreSQL join growing directly.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,7 +25,7 @@ const PG = pgUrl(schema);
 
 const targets = [
   { name: 'redis (process pool)', url: REDIS, pool: ['-P', 'process', '-c', '2'], env: {} as NodeJS.ProcessEnv, projectDir: undefined as string | undefined },
-  { name: 'the embedded broker (async pool)', url: 'sprig://', pool: ['-P', 'async', '-c', '8'], env: { SPRIG_PROJECT_DIR: embeddedDir } as NodeJS.ProcessEnv, projectDir: embeddedDir },
+  { name: 'the embedded broker (thread pool)', url: 'sprig://', pool: ['-P', 'thread', '-c', '2'], env: { SPRIG_PROJECT_DIR: embeddedDir } as NodeJS.ProcessEnv, projectDir: embeddedDir },
   // addToChord grows the chord's row in the results table.
   { name: 'redis with PostgreSQL results', url: REDIS, pool: ['-P', 'async', '-c', '4'], env: {} as NodeJS.ProcessEnv, projectDir: undefined, resultBackend: PG },
 ];

@@ -37,7 +37,7 @@ export function checkAddToChord(
 ): { sig: SignatureDict; id: string } {
   if (!req.chord || !req.groupId) throw valueError('Current task is not member of any chord');
   const s = dictOf(sig, 'addToChord');
-  const node = freeze(s, { group_id: req.groupId, group_index: req.groupIndex, chord: req.chord, root_id: req.rootId });
+  const node = freeze(s, { group_id: req.groupId, group_index: req.groupIndex, chord: structuredClone(req.chord), root_id: req.rootId });
   const id = 'id' in node ? node.id : (resultIdOf(s) ?? node.groupId);
   return { sig: s, id };
 }

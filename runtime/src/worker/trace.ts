@@ -186,9 +186,6 @@ class JobContext implements TaskContext {
   readonly replyTo: string | null;
   readonly correlationId: string | null;
   readonly groupIndex: number | null;
-  readonly chord: SignatureDict | null;
-  readonly callbacks: SignatureDict[] | null;
-  readonly errbacks: SignatureDict[] | null;
   /** Parts ctx.addToChord() added: the worker sends them when the task returns (Outcome.added). */
   added?: SignatureDict[];
 
@@ -213,14 +210,35 @@ class JobContext implements TaskContext {
     this.replyTo = job.replyTo ?? null;
     this.correlationId = job.correlationId ?? null;
     this.groupIndex = job.groupIndex ?? null;
-    this.chord = job.chord ?? null;
-    this.callbacks = job.callbacks ?? null;
-    this.errbacks = job.errbacks ?? null;
   }
 
   /** Made when read (most tasks never do): the default exchange, routed by the queue's name, unless the job says otherwise. */
   get deliveryInfo(): DeliveryInfo {
     return this.job.deliveryInfo ?? (this.job.queue ? { ...NO_DELIVERY, routingKey: this.job.queue } : NO_DELIVERY);
+  }
+
+  /**
+   * The canvas fields are the worker's own (in the async pool the very objects it sends from after
+   * the task): a task gets a frozen copy, made when first read.
+   */
+  private copies?: { chord?: SignatureDict | null; callbacks?: SignatureDict[] | null; errbacks?: SignatureDict[] | null };
+
+  private copy<K extends 'chord' | 'callbacks' | 'errbacks'>(k: K): NonNullable<Job[K]> | null {
+    const c = (this.copies ??= {});
+    if (!(k in c)) c[k] = this.job[k] ? deepFreeze(structuredClone(this.job[k])) : null;
+    return (c[k] ?? null) as NonNullable<Job[K]> | null;
+  }
+
+  get chord(): SignatureDict | null {
+    return this.copy('chord');
+  }
+
+  get callbacks(): SignatureDict[] | null {
+    return this.copy('callbacks');
+  }
+
+  get errbacks(): SignatureDict[] | null {
+    return this.copy('errbacks');
   }
 
   get replace(): TaskContext['replace'] {
@@ -245,6 +263,14 @@ class JobContext implements TaskContext {
   get retry(): TaskContext['retry'] {
     return (o) => makeRetry(this.job, this.opts, o);
   }
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
 }
 
 function callTask(task: Task, ctx: TaskContext, args: unknown[]): unknown {
