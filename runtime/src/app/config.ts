@@ -29,7 +29,7 @@ export interface WorkerConfig {
   metrics?: string;
   /**
    * At most this many ETA/countdown tasks held in the worker's memory (Celery 5.6's
-   * `worker_eta_task_limit`). Default: 10,000 on Redis, where the later ones are parked on the
+   * `worker_eta_task_limit`). Default: 5,000 on Redis, where the later ones are parked on the
    * broker until due; unbounded on the others (docs/eta.md).
    */
   etaTaskLimit?: number;

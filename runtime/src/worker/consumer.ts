@@ -32,7 +32,7 @@ interface RetryMessage {
 /** An ETA task due sooner than this is held even past `etaTaskLimit` (it would be back at once). */
 const PARK_MIN_DELAY_MS = 5000;
 /** The bound on held ETA tasks where the broker can park them (`defer`); elsewhere unbounded, as Celery. */
-export const DEFAULT_ETA_TASK_LIMIT = 10_000;
+export const DEFAULT_ETA_TASK_LIMIT = 5000;
 
 const SIGNALS: Record<string, number> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2, SIGHUP: 1, SIGUSR1: 10, SIGUSR2: 12, SIGQUIT: 3 };
 

@@ -361,10 +361,34 @@ export class RedisBroker implements Broker, ConsumerHost {
     await this.cmd(runScript(this.client, 'deadLetter', [...keys, dlq], [delivery.tag, entry, this.deadLetter.maxLength]), 'reject');
   }
 
-  async defer(delivery: Delivery, etaMs: number): Promise<void> {
+  /** Parks asked for in the same tick go in one script call per delay set (a fetch batch parks as one). */
+  defer(delivery: Delivery, etaMs: number): Promise<void> {
     this.settle(delivery.tag);
-    const keys = [...this.unackedKeys(delivery.queue), this.layout.delayed(delivery.queue)];
-    await this.cmd(runScript(this.client, 'park', keys, [delivery.tag, Math.round(etaMs)]), 'defer');
+    return new Promise<void>((resolve, reject) => {
+      this.parking.push({ delivery, etaMs, resolve, reject });
+      if (this.parking.length === 1) queueMicrotask(() => this.flushParking());
+    });
+  }
+
+  private parking: Array<{ delivery: Delivery; etaMs: number; resolve: () => void; reject: (err: unknown) => void }> = [];
+
+  private flushParking(): void {
+    const items = this.parking;
+    this.parking = [];
+    const bySet = new Map<string, { keys: string[]; args: Array<string | number>; items: typeof items }>();
+    for (const it of items) {
+      const set = this.layout.delayed(it.delivery.queue);
+      let g = bySet.get(set);
+      if (!g) bySet.set(set, (g = { keys: [...this.unackedKeys(it.delivery.queue), set], args: [], items: [] }));
+      g.args.push(it.delivery.tag, Math.round(it.etaMs));
+      g.items.push(it);
+    }
+    for (const g of bySet.values()) {
+      this.cmd(runScript(this.client, 'park', g.keys, g.args), 'defer').then(
+        () => g.items.forEach((i) => i.resolve()),
+        (err: unknown) => g.items.forEach((i) => i.reject(err)),
+      );
+    }
   }
 
   /**
