@@ -42,9 +42,12 @@ const REDIS_URL = `redis://${REDIS_HOST}:${REDIS_PORT}/${DB}`;
 const AMQP_URL = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672//';
 const PYTHON = '/usr/bin/python3';
 
-const P = QUICK
+const repsArg = argv.find((a) => a.startsWith('--reps='))?.slice(7) ?? (argv.includes('--reps') ? argv[argv.indexOf('--reps') + 1] : undefined);
+if (repsArg !== undefined && !/^[1-9]\d*$/.test(repsArg)) throw new Error(`--reps wants a whole number of repetitions >= 1 (got ${repsArg})`);
+const P0 = QUICK
   ? { reps: 1, enqueueN: 3000, drainN: 2000, amqpN: 2000, latencyN: 100, warmup: 10, inflight: 100, bulk: 1000 }
   : { reps: 3, enqueueN: 20000, drainN: 20000, amqpN: 20000, latencyN: 500, warmup: 20, inflight: 100, bulk: 1000 };
+const P = repsArg === undefined ? P0 : { ...P0, reps: Number(repsArg) };
 /** `scale`: the backlogs measured besides drainN (the largest is --scale); `eta`: tasks scheduled an hour ahead. */
 const SCALE_NS = QUICK ? [SCALE ?? 20_000] : [...new Set([200_000, SCALE ?? 200_000])].sort((a, b) => a - b);
 const ETA_N = SCALE ?? (QUICK ? 20_000 : 200_000);
