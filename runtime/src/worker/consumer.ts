@@ -29,6 +29,11 @@ interface RetryMessage {
   pub?: PublishSpan;
 }
 
+/** An ETA task due sooner than this is held even past `etaTaskLimit` (it would be back at once). */
+const PARK_MIN_DELAY_MS = 5000;
+/** The bound on held ETA tasks where the broker can park them (`defer`); elsewhere unbounded, as Celery. */
+export const DEFAULT_ETA_TASK_LIMIT = 5000;
+
 const SIGNALS: Record<string, number> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2, SIGHUP: 1, SIGUSR1: 10, SIGUSR2: 12, SIGQUIT: 3 };
 
 export interface Request {
@@ -58,6 +63,14 @@ export class TaskConsumer {
   private readonly tuner?: PrefetchTuner;
   /** Chains, callbacks, errbacks and chord joins of the tasks that carry a canvas embed. */
   private readonly workflow: Workflow;
+  /**
+   * At most this many ETA tasks held here (Celery 5.6's `worker_eta_task_limit`): past it, a broker
+   * that can (`defer`: Redis) keeps the later ones until they are due; on one that cannot, the
+   * prefetch window stops growing for them, so the worker takes no more messages meanwhile.
+   */
+  readonly etaTaskLimit: number;
+  /** ETA tasks handed to the broker to keep (`defer`) since start. */
+  deferred = 0;
 
   constructor(private readonly w: Worker) {
     this.workflow = new Workflow({
@@ -70,6 +83,9 @@ export class TaskConsumer {
       },
     });
     this.basePrefetch = Math.max(1, w.concurrency * w.prefetchMultiplier);
+    const limit = w.config.worker?.etaTaskLimit;
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new ConfigError(`worker.etaTaskLimit must be an integer >= 0 (ETA tasks held in memory), got ${JSON.stringify(limit)}`);
+    this.etaTaskLimit = limit ?? (w.broker.defer ? DEFAULT_ETA_TASK_LIMIT : Infinity);
     if (w.prefetchAdaptive) this.tuner = new PrefetchTuner((m) => this.setMultiplier(m), w.prefetchMultiplier);
     this.parseOpts = {
       accept: serializers.resolveAccept(w.config.accept ?? ['json']),
@@ -83,7 +99,12 @@ export class TaskConsumer {
 
   /** The prefetch count now in force. */
   prefetchCount(): number {
-    return this.basePrefetch + this.scheduled.size;
+    return this.basePrefetch + this.heldEta();
+  }
+
+  /** The held ETA tasks the prefetch window grows by: the bound stops it growing past the limit. */
+  private heldEta(): number {
+    return Math.min(this.scheduled.size, this.etaTaskLimit);
   }
 
   /** The adaptive window moved (prefetch.ts): children may hold as many, the broker sends as many. */
@@ -160,7 +181,7 @@ export class TaskConsumer {
 
   private adjustPrefetch(): void {
     // ETA tasks held in memory must not block the prefetch of others (Celery's qos.increment_eventually).
-    this.consumer?.setPrefetch(this.basePrefetch + this.scheduled.size);
+    this.consumer?.setPrefetch(this.basePrefetch + this.heldEta());
   }
 
   setBasePrefetch(n: number): void {
@@ -192,6 +213,9 @@ export class TaskConsumer {
     if (!task) return void this.notRegistered(d, req);
     const r: Request = { delivery: d, req, task, acked: false };
     if (this.discarded(r)) return;
+    const delay = req.eta ? req.eta.getTime() - Date.now() : 0;
+    // Past the bound, the broker keeps it: it is received when it comes back, due.
+    if (delay > PARK_MIN_DELAY_MS && this.scheduled.size >= this.etaTaskLimit && this.broker.defer) return this.defer(r, req.eta!.getTime());
     if (this.w.events.active) this.w.events.send({
       type: 'task-received',
       uuid: req.id,
@@ -206,18 +230,32 @@ export class TaskConsumer {
       ...(req.groupId ? { group: req.groupId } : {}),
       ...(req.embed.chord ? { chord: resultIdOf(req.embed.chord) ?? null } : {}),
     });
-    const delay = req.eta ? req.eta.getTime() - Date.now() : 0;
-    if (delay > 0) {
-      this.scheduled.set(req.id, r);
-      this.adjustPrefetch();
-      r.timer = setLongTimeout(() => {
-        this.scheduled.delete(req.id);
-        this.adjustPrefetch();
-        this.reserve(r);
-      }, delay);
-      return;
-    }
+    if (delay > 0) return this.hold(r, delay);
     this.reserve(r);
+  }
+
+  /** Past the ETA bound: the broker keeps it until it is due; if it cannot now, it is held here after all. */
+  private defer(r: Request, etaMs: number): void {
+    r.acked = true; // settled by the broker's move, not by an ack
+    this.deferred++;
+    this.broker.defer!(r.delivery, etaMs).catch((err: unknown) => {
+      this.w.log.warn(`cannot park ETA task ${r.req.name}[${r.req.id}] on the broker, holding it: ${(err as Error).message}`);
+      this.deferred--;
+      r.acked = false;
+      this.hold(r, etaMs - Date.now());
+    });
+  }
+
+  /** Held here until its ETA (the prefetch window grows by it, up to the bound). */
+  private hold(r: Request, delay: number): void {
+    const { req } = r;
+    this.scheduled.set(req.id, r);
+    this.adjustPrefetch();
+    r.timer = setLongTimeout(() => {
+      this.scheduled.delete(req.id);
+      this.adjustPrefetch();
+      this.reserve(r);
+    }, Math.max(0, delay));
   }
 
   private reserve(r: Request): void {
