@@ -14,7 +14,7 @@ import { selectBroker, type SelectBrokerPreset } from './broker/select-broker.js
 import { defaultProjectDir } from './broker/broker-target.js';
 import { ensureEmbeddedBroker, isEmbeddedBrokerRunning, stopEmbeddedBroker } from './broker/embedded.js';
 import { runtime, type TaskStateName } from './runtime.js';
-import { debugRequestFromArg, debugTask, debugWorker } from './debug/debug-task.js';
+import { debugRequestFromArg, debugTask, debugWorker, pickDebugWorkerSpec } from './debug/debug-task.js';
 import { terminateTask } from './tasks/terminate.js';
 
 export const COMMANDS = [
@@ -150,10 +150,10 @@ export function registerCommands(context: vscode.ExtensionContext, sprig: Sprig)
     },
     // CodeLens {name, file}, a monitor row's task id, a Uri (editor menu), or nothing (asks).
     'sprig.debugTask': (arg?: unknown) => debugTask(sprig, debugRequestFromArg(arg)),
-    // A WorkerSpec preset ({tasksFile, queues, concurrency, pool}), else Start Worker…'s questions.
+    // A WorkerSpec preset ({tasksFile, queues, concurrency, pool}), else it asks for the tasks file.
     'sprig.debugWorker': async (preset?: unknown) => {
       if (!vscode.workspace.isTrusted) return refuseUntrusted();
-      const p = preset && typeof preset === 'object' && typeof (preset as WorkerSpec).tasksFile === 'string' ? (preset as WorkerSpec) : await pickWorkerSpec(context.workspaceState, { concurrency: 1 });
+      const p = preset && typeof preset === 'object' && typeof (preset as WorkerSpec).tasksFile === 'string' ? (preset as WorkerSpec) : await pickDebugWorkerSpec(context.workspaceState);
       return p ? debugWorker(sprig, p) : undefined;
     },
   };

@@ -12,10 +12,11 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Sprig } from '../sprig.js';
 import { cliPath, runtime } from '../runtime.js';
-import { readSettings, type PoolKind } from '../settings.js';
-import { validateJson } from '../tasks/enqueue.js';
+import { readSettings } from '../settings.js';
+import { lastCall, validateJson } from '../tasks/enqueue.js';
 import { argsOf } from '../tasks/task-actions.js';
-import { definitionAt, findAllTaskDefinitions, findTaskDefinitions, type TaskDefinition } from '../tasks/task-index.js';
+import { definitionAt, findAllTaskDefinitions, findTaskDefinitions, findTasksFiles, type TaskDefinition } from '../tasks/task-index.js';
+import { rememberedSpec } from '../workers/start-worker.js';
 import { workerArgs, type WorkerSpec } from '../workers/worker-process.js';
 import { UntrustedWorkspaceError } from '../workers/worker-manager.js';
 
@@ -90,14 +91,14 @@ async function start(config: vscode.DebugConfiguration, file: string): Promise<v
 }
 
 /** Ask for args, then kwargs, as JSON (validated); the last values given are filled in. */
-async function askArguments(name: string, def: TaskDefinition | undefined, last: { args: unknown[]; kwargs: Record<string, unknown> } | undefined): Promise<{ args: unknown[]; kwargs: Record<string, unknown> } | undefined> {
+async function askArguments(name: string, def: TaskDefinition | undefined, last: { args: string; kwargs: string } | undefined): Promise<{ args: unknown[]; kwargs: Record<string, unknown> } | undefined> {
   const signature = def?.params ? `${name}(${def.params.join(', ')})` : name;
   const answers: string[] = [];
   for (const [i, kind] of (['array', 'object'] as const).entries()) {
     const v = await vscode.window.showInputBox({
       title: `Debug ${name} (${i + 1}/2): ${kind === 'array' ? 'positional' : 'keyword'} arguments`,
       prompt: `${signature}: ${kind === 'array' ? 'the positional arguments as a JSON array' : 'keyword arguments as a JSON object'}`,
-      value: JSON.stringify(last ? (kind === 'array' ? last.args : last.kwargs) : kind === 'array' ? [] : {}),
+      value: (kind === 'array' ? last?.args : last?.kwargs) ?? (kind === 'array' ? '[]' : '{}'),
       validateInput: (x) => validateJson(x, kind),
     });
     if (v === undefined) return undefined;
@@ -145,7 +146,8 @@ export async function debugTask(sprig: Sprig, req: DebugTaskRequest): Promise<De
     return undefined;
   }
   if (!args) {
-    const asked = await askArguments(def.name, def, undefined);
+    // Filled with the last call of it the monitor saw (exact when this window sent it).
+    const asked = await askArguments(def.name, def, lastCall(undefined, sprig.hub, def.name));
     if (!asked) return undefined;
     ({ args, kwargs } = asked);
   }
@@ -163,7 +165,7 @@ export async function debugTask(sprig: Sprig, req: DebugTaskRequest): Promise<De
 export async function debugWorker(sprig: Sprig, preset: Partial<WorkerSpec> & { tasksFile: string }): Promise<DebugStarted> {
   if (!vscode.workspace.isTrusted) throw new UntrustedWorkspaceError();
   const s = readSettings(vscode.Uri.file(preset.tasksFile));
-  const spec: WorkerSpec = { tasksFile: path.resolve(preset.tasksFile), queues: preset.queues ?? [], concurrency: preset.concurrency ?? 1, pool: preset.pool ?? (s.pool as PoolKind) };
+  const spec: WorkerSpec = { tasksFile: path.resolve(preset.tasksFile), queues: preset.queues ?? [], concurrency: preset.concurrency ?? 1, pool: preset.pool ?? s.pool };
   const base = path.basename(spec.tasksFile).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9_-]/g, '-');
   const hostname = `vscode-debug-${base}-${process.pid}-${++seq}@${os.hostname()}`;
   const launch = { spec, projectDir: '', brokerKey: '', brokerDisplayUrl: '', autoreload: false, timeLimit: s.timeLimit, softTimeLimit: s.softTimeLimit, maxTasksPerChild: 0 };
@@ -173,6 +175,24 @@ export async function debugWorker(sprig: Sprig, preset: Partial<WorkerSpec> & { 
   sprig.hub.ensureConnected();
   await start(config, spec.tasksFile);
   return { name: config.name, hostname };
+}
+
+/**
+ * Debug Worker… from the palette: which tasks file (the active editor's first); the queues and
+ * pool Start Worker last used for it (else the settings'), one slot. Start Worker's remembered
+ * answers are left as they are.
+ */
+export async function pickDebugWorkerSpec(state: vscode.Memento): Promise<WorkerSpec | undefined> {
+  const active = vscode.window.activeTextEditor?.document.uri;
+  const files = (await findTasksFiles()).map((u) => u.fsPath).sort((a, b) => (a === active?.fsPath ? -1 : b === active?.fsPath ? 1 : 0));
+  if (files.length === 0) {
+    void vscode.window.showWarningMessage("No tasks file found: a tasks file imports from 'sprig-queue' and defines tasks with task('name', fn).");
+    return undefined;
+  }
+  const pick = await vscode.window.showQuickPick(files.map((f) => ({ label: vscode.workspace.asRelativePath(f), f })), { title: 'Debug Sprig Worker: tasks file', placeHolder: 'Which tasks file should the worker under the debugger run?' });
+  if (!pick) return undefined;
+  const last = rememberedSpec(state, pick.f);
+  return { tasksFile: pick.f, queues: last?.queues ?? [], concurrency: 1, pool: last?.pool ?? readSettings(vscode.Uri.file(pick.f)).pool };
 }
 
 /** The task under the cursor or the request from a CodeLens / monitor row / command argument. */
