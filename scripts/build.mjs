@@ -77,7 +77,7 @@ targets.push({
 if (fs.existsSync('webview-ui/src/main.ts')) {
   targets.push({
     ...common,
-    entryPoints: { monitor: 'webview-ui/src/main.ts' },
+    entryPoints: { monitor: 'webview-ui/src/main.ts', 'worker-page': 'webview-ui/src/worker-page.ts' },
     outdir: out('dist/webview'),
     platform: 'browser',
     format: 'iife',

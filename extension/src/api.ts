@@ -2,6 +2,7 @@
 import type { EventHub } from './monitor/event-hub.js';
 import type { MonitorViewProvider } from './monitor/monitor-view.js';
 import type { WorkerManager } from './workers/worker-manager.js';
+import type { WorkerPages } from './workers/worker-page.js';
 
 export interface SprigApi {
   /** Milliseconds activate() took. */
@@ -10,4 +11,6 @@ export interface SprigApi {
   workers(): WorkerManager;
   hub(): EventHub;
   readonly monitor: MonitorViewProvider;
+  /** The workers' pages (Open Worker Page). */
+  workerPages(): WorkerPages;
 }

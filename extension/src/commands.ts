@@ -14,6 +14,8 @@ import { selectBroker, type SelectBrokerPreset } from './broker/select-broker.js
 import { defaultProjectDir } from './broker/broker-target.js';
 import { ensureEmbeddedBroker, isEmbeddedBrokerRunning, stopEmbeddedBroker } from './broker/embedded.js';
 import { runtime, type TaskStateName } from './runtime.js';
+import { debugRequestFromArg, debugTask, debugWorker, pickDebugWorkerSpec } from './debug/debug-task.js';
+import { terminateTask } from './tasks/terminate.js';
 
 export const COMMANDS = [
   'sprig.startWorker',
@@ -31,6 +33,10 @@ export const COMMANDS = [
   'sprig.selectBroker',
   'sprig.pauseMonitor',
   'sprig.resumeMonitor',
+  'sprig.debugTask',
+  'sprig.debugWorker',
+  'sprig.terminateTask',
+  'sprig.openWorkerPage',
 ] as const;
 
 type Handler = (...args: unknown[]) => unknown;
@@ -83,7 +89,7 @@ export function registerCommands(context: vscode.ExtensionContext, sprig: Sprig)
       return newId;
     },
     'sprig.revokeTask': async (id?: unknown, terminate?: unknown) => {
-      const taskId = typeof id === 'string' ? id : await pickTask(sprig, 'Revoke which task?', (s) => !runtime().READY_STATES.has(s));
+      const taskId = typeof id === 'string' ? id : await pickTask(sprig, 'Revoke which task (not started yet)?', (s) => !runtime().READY_STATES.has(s) && s !== 'STARTED');
       if (!taskId) return undefined;
       await revokeTask(sprig, taskId, terminate === true);
       if (typeof id !== 'string') void vscode.window.showInformationMessage(`Revoke sent for ${taskId.slice(0, 8)}.`);
@@ -120,6 +126,36 @@ export function registerCommands(context: vscode.ExtensionContext, sprig: Sprig)
     'sprig.selectBroker': (preset?: unknown) => selectBroker(sprig, preset as SelectBrokerPreset | undefined),
     'sprig.pauseMonitor': () => setPaused(sprig, true),
     'sprig.resumeMonitor': () => setPaused(sprig, false),
+    // A running task (a second argument `{ confirmed: true }` skips the confirmation); returns what it said.
+    'sprig.terminateTask': async (id?: unknown, opts?: unknown) => {
+      const taskId = typeof id === 'string' ? id : await pickTask(sprig, 'Terminate which running task?', (s) => s === 'STARTED');
+      if (!taskId) return undefined;
+      const confirmed = !!opts && typeof opts === 'object' && (opts as { confirmed?: unknown }).confirmed === true;
+      return terminateTask(sprig, taskId, { confirm: async (text) => confirmed || (await vscode.window.showWarningMessage(text, { modal: true }, 'Terminate')) === 'Terminate' });
+    },
+    // A hostname (a monitor row), else a pick of the workers the monitor knows; returns the hostname.
+    'sprig.openWorkerPage': async (which?: unknown) => {
+      let hostname = typeof which === 'string' ? which : undefined;
+      if (!hostname) {
+        const known = [...sprig.hub.state.workers.values()].sort((a, b) => Number(b.online) - Number(a.online));
+        if (known.length === 0) {
+          void vscode.window.showInformationMessage('The monitor has seen no worker yet: start one (Sprig: Start Worker) or connect to its broker.');
+          return undefined;
+        }
+        hostname = (await vscode.window.showQuickPick(known.map((w) => ({ label: w.hostname, description: w.online ? 'online' : 'offline' })), { placeHolder: 'Open the page of which worker?' }))?.label;
+      }
+      if (!hostname) return undefined;
+      sprig.workerPages.open(hostname);
+      return hostname;
+    },
+    // CodeLens {name, file}, a monitor row's task id, a Uri (editor menu), or nothing (asks).
+    'sprig.debugTask': (arg?: unknown) => debugTask(sprig, debugRequestFromArg(arg)),
+    // A WorkerSpec preset ({tasksFile, queues, concurrency, pool}), else it asks for the tasks file.
+    'sprig.debugWorker': async (preset?: unknown) => {
+      if (!vscode.workspace.isTrusted) return refuseUntrusted();
+      const p = preset && typeof preset === 'object' && typeof (preset as WorkerSpec).tasksFile === 'string' ? (preset as WorkerSpec) : await pickDebugWorkerSpec(context.workspaceState);
+      return p ? debugWorker(sprig, p) : undefined;
+    },
   };
   for (const id of COMMANDS) {
     const h = handlers[id];

@@ -31,6 +31,7 @@ export function activate(context: vscode.ExtensionContext): SprigApi {
     workers: () => sprig.workers,
     hub: () => sprig.hub,
     monitor: sprig.monitor,
+    workerPages: () => sprig.workerPages,
   };
 }
 

@@ -12,6 +12,14 @@ import { readSettings } from './settings.js';
 import { retryTask, revokeTask } from './tasks/task-actions.js';
 import { confirmReprInEditor } from './tasks/confirm-repr.js';
 import { offerToIgnoreSprigFolder } from './workspace/gitignore.js';
+import { terminateTask } from './tasks/terminate.js';
+import { debugTask } from './debug/debug-task.js';
+import { WorkerPages } from './workers/worker-page.js';
+
+/** A modal confirmation with one button (Terminate). */
+async function confirmModal(text: string): Promise<boolean> {
+  return (await vscode.window.showWarningMessage(text, { modal: true }, 'Terminate')) === 'Terminate';
+}
 
 /** What a broker change does to the workers still running on the old broker. */
 export type OnBrokerChange = 'ask' | 'restart' | 'leave';
@@ -19,6 +27,7 @@ export type OnBrokerChange = 'ask' | 'restart' | 'leave';
 export class Sprig implements vscode.Disposable {
   private hubP?: EventHub;
   private workersP?: WorkerManager;
+  private pagesP?: WorkerPages;
   readonly monitor: MonitorViewProvider;
   /** The broker the last change applied to (the full URL, in memory only). */
   private appliedBroker?: string;
@@ -27,7 +36,9 @@ export class Sprig implements vscode.Disposable {
   constructor(readonly context: vscode.ExtensionContext) {
     this.monitor = new MonitorViewProvider(context.extensionUri, () => this.hub, () => ({
       retry: (id) => retryTask(this, id, { confirmRepr: confirmReprInEditor }),
-      revoke: (id, terminate) => revokeTask(this, id, terminate),
+      revoke: async (id, terminate) => (terminate ? (await terminateTask(this, id, { confirm: confirmModal })).sent : revokeTask(this, id, false)),
+      debug: async (id) => !!(await debugTask(this, { taskId: id })),
+      openWorkerPage: (hostname) => void this.workerPages.open(hostname),
     }));
   }
 
@@ -37,6 +48,11 @@ export class Sprig implements vscode.Disposable {
       this.hubP.onWorkerStatus((s) => this.workersP?.onWorkerStatus(s.hostname, s.active, s.processed));
     }
     return this.hubP;
+  }
+
+  /** A page per worker (stats, registered tasks, queues, config; the control commands). */
+  get workerPages(): WorkerPages {
+    return (this.pagesP ??= new WorkerPages(this.context.extensionUri, () => this.hub));
   }
 
   get workers(): WorkerManager {
@@ -119,6 +135,7 @@ export class Sprig implements vscode.Disposable {
 
   async dispose(): Promise<void> {
     this.monitor.dispose();
+    this.pagesP?.dispose();
     await this.workersP?.dispose();
     await this.hubP?.dispose();
   }

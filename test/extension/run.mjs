@@ -52,7 +52,8 @@ async function main() {
     fs.writeFileSync(path.join(results, `${name}-page.log`), '');
     log(`${name}: ${cs.url} (workspace ${ws}, ${trusted ? 'trusted' : 'untrusted'})`);
     const t0 = Date.now();
-    await page.goto(testUrl(cs.url, ws, root, suiteIndex));
+    // A loaded machine (CI, parallel work) can take longer than the 30 s default to serve the workbench.
+    await page.goto(testUrl(cs.url, ws, root, suiteIndex), { timeout: 120_000 });
     const timeout = new Promise((resolve) => setTimeout(() => resolve('timeout'), 8 * 60_000));
     const code = await Promise.race([exit, timeout]);
     await page.screenshot({ path: path.join(results, `${name}-end.png`) }).catch(() => undefined);

@@ -72,7 +72,7 @@ function workbench(page) {
   };
   const toast = (re) => page.locator('.notification-toast', { hasText: re }).first().waitFor({ timeout: 30_000 });
   const open = async (url, workspace) => {
-    await page.goto(`${url}/?folder=${encodeURIComponent(workspace)}`);
+    await page.goto(`${url}/?folder=${encodeURIComponent(workspace)}`, { timeout: 120_000 });
     await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
     await page.locator('.statusbar').waitFor();
     await page.waitForTimeout(1500);

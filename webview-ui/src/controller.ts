@@ -84,6 +84,22 @@ export class MonitorController implements NotificationHandlers, ToolbarHandlers 
     this.view.showFlash(r.ok ? `revoke sent for ${shortId(taskId)}` : `revoke failed: ${r.error ?? ''}`);
   }
 
+  /** The extension asks first, naming what the task's pool does to it. */
+  async terminate(taskId: string): Promise<void> {
+    const r = await this.transport.request('revokeTask', { taskId, terminate: true });
+    this.view.showFlash(r.ok ? (r.result?.sent ? `terminate sent for ${shortId(taskId)}` : 'terminate cancelled') : `terminate failed: ${r.error ?? ''}`);
+  }
+
+  /** Debug Task with this run's exact arguments. */
+  async debug(taskId: string): Promise<void> {
+    const r = await this.transport.request('debugTask', { taskId });
+    this.view.showFlash(r.ok ? (r.result?.started ? `debugging ${shortId(taskId)}` : 'debug cancelled') : `debug failed: ${r.error ?? ''}`);
+  }
+
+  openWorkerPage(hostname: string): void {
+    this.transport.send({ method: 'openWorkerPage', params: { hostname } });
+  }
+
   openLocation(loc: FrameLocation): void {
     this.transport.send({ method: 'openLocation', params: loc });
   }

@@ -1,11 +1,13 @@
 /**
  * Keys on the focused list: arrows, Page Up/Down, Home/End move the selection; Right/Left expand,
- * collapse or go to the parent; Enter/Space toggle; r retries and Delete revokes the selected task.
+ * collapse or go to the parent; Enter/Space toggle; r retries and Delete revokes the selected task
+ * (terminates it, after a confirmation, when it runs; nothing once it ended).
  */
 import type { MonitorController } from './controller.js';
 import type { TaskList } from './task-list.js';
 import { parentIndex, rowTaskId } from './view-model.js';
 import type { ViewState } from './view-state.js';
+import { stopActionFor } from '../../extension/src/tasks/stop-action.js';
 
 export function bindKeyboard(list: TaskList, view: ViewState, act: MonitorController): void {
   list.el.addEventListener('keydown', (e) => {
@@ -51,7 +53,9 @@ export function bindKeyboard(list: TaskList, view: ViewState, act: MonitorContro
       }
       case 'Delete': {
         const id = rowTaskId(r);
-        if (id) void act.revoke(id);
+        const state = id ? view.cluster.tasks.get(id)?.state : undefined;
+        const stop = state ? stopActionFor(state) : undefined;
+        if (id && stop) void (stop === 'terminate' ? act.terminate(id) : act.revoke(id));
         break;
       }
       default:

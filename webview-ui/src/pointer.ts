@@ -15,9 +15,13 @@ export function bindPointer(list: TaskList, view: ViewState, act: MonitorControl
     const action = target.closest<HTMLElement>('[data-action]')?.dataset.action;
     const frame = target.closest<HTMLAnchorElement>('a.frame-link');
     const link = target.closest<HTMLAnchorElement>('a.task-link');
-    if (action && r.kind === 'task') {
+    if (action === 'worker-page' && r.kind === 'worker') {
       e.preventDefault();
-      void (action === 'retry' ? act.retry(r.task.uuid) : act.revoke(r.task.uuid));
+      act.openWorkerPage(r.hostname);
+    } else if (action && r.kind === 'task') {
+      e.preventDefault();
+      const id = r.task.uuid;
+      void (action === 'retry' ? act.retry(id) : action === 'debug' ? act.debug(id) : action === 'terminate' ? act.terminate(id) : act.revoke(id));
     } else if (frame) {
       e.preventDefault();
       act.openLocation({ file: frame.dataset.file!, line: Number(frame.dataset.line), column: Number(frame.dataset.column) });

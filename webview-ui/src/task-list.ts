@@ -9,6 +9,7 @@ import { shortId } from './format.js';
 import { isUserFrame } from './traceback.js';
 import { splitHostname, taskDescription, UNASSIGNED, workerDescription, workerFigures, type Row } from './view-model.js';
 import type { ViewState } from './view-state.js';
+import { stopActionFor } from '../../extension/src/tasks/stop-action.js';
 
 /** Row height, px (monitor.css: .row). */
 const ROW_H = 22;
@@ -153,6 +154,9 @@ function fillRow(el: HTMLElement, r: Row, index: number, selectedKey: string | u
     );
     if (f.reload) el.append(h('span', { class: 'desc reload-error' }, f.reload));
     el.append(h('span', { class: 'stats' }, f.stats), h('span', { class: 'stats-short' }, f.short), h('span', { class: 'desc extra' }, f.extra));
+    if (r.hostname !== UNASSIGNED) {
+      el.append(h('span', { class: 'actions' }, h('button', { class: 'icon-button action-worker-page', title: "Worker page: stats, registered tasks, queues, config; pool size, autoscale, rate and time limits, shutdown", 'aria-label': 'Worker page', tabindex: '-1', 'data-action': 'worker-page' }, icon('dashboard'))));
+    }
   } else if (r.kind === 'task') {
     const t = r.task;
     el.dataset.state = t.state;
@@ -171,7 +175,8 @@ function fillRow(el: HTMLElement, r: Row, index: number, selectedKey: string | u
         'span',
         { class: 'actions' },
         h('button', { class: 'icon-button action-retry', title: 'Retry (r): enqueue again with the same arguments', 'aria-label': 'Retry', tabindex: '-1', 'data-action': 'retry' }, icon('refresh')),
-        h('button', { class: 'icon-button action-revoke', title: 'Revoke (Delete)', 'aria-label': 'Revoke', tabindex: '-1', 'data-action': 'revoke' }, icon('circle-slash')),
+        h('button', { class: 'icon-button action-debug', title: 'Debug: run it here under the debugger with these exact arguments', 'aria-label': 'Debug', tabindex: '-1', 'data-action': 'debug' }, icon('debug-alt')),
+        ...stopButton(t.state),
       ),
     );
     el.setAttribute('aria-label', `${t.name ?? 'task'} ${t.state} ${t.uuid}`);
@@ -191,4 +196,12 @@ function fillRow(el: HTMLElement, r: Row, index: number, selectedKey: string | u
       el.append(h('span', { class: 'frame' }, a));
     } else el.append(h('span', { class: 'frame' }, r.text.trim()));
   }
+}
+
+/** Revoke for a task not started yet, Terminate (asks first) for a running one, none once it ended. */
+function stopButton(state: TaskStateName): HTMLElement[] {
+  const stop = stopActionFor(state);
+  if (stop === 'revoke') return [h('button', { class: 'icon-button action-revoke', title: 'Revoke (Delete): it has not started; the worker discards it', 'aria-label': 'Revoke', tabindex: '-1', 'data-action': 'revoke' }, icon('circle-slash'))];
+  if (stop === 'terminate') return [h('button', { class: 'icon-button action-terminate', title: 'Terminate (Delete): stop it while it runs (asks first)', 'aria-label': 'Terminate', tabindex: '-1', 'data-action': 'terminate' }, icon('debug-stop'))];
+  return [];
 }

@@ -10,6 +10,7 @@ import { registerTestHooks, testHooksEnabled } from './test-hooks.js';
 import {
   encodeTasks,
   isClear,
+  isOpenWorkerPage,
   isOpenLocation,
   isReady,
   isRequest,
@@ -23,6 +24,10 @@ import {
 export interface MonitorActions {
   retry(taskId: string): Promise<string>;
   revoke(taskId: string, terminate: boolean): Promise<boolean>;
+  /** Debug Task with the run's exact arguments (false: not started, e.g. cancelled). */
+  debug(taskId: string): Promise<boolean>;
+  /** A worker row's page button. */
+  openWorkerPage(hostname: string): void;
 }
 
 export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
@@ -126,6 +131,8 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
       this.paused = m.params.paused;
       setPausedContext(this.paused);
       if (!this.paused) this.sendSnapshot();
+    } else if (isOpenWorkerPage(m)) {
+      this.actions().openWorkerPage(m.params.hostname);
     } else if (isClear(m)) {
       this.hub().state.clear();
       this.sendSnapshot();
@@ -133,6 +140,8 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
       await this.answer(m.id, 'retryTask', async () => ({ newTaskId: await this.actions().retry(m.params.taskId) }));
     } else if (isRequest(m, 'revokeTask')) {
       await this.answer(m.id, 'revokeTask', async () => ({ sent: await this.actions().revoke(m.params.taskId, !!m.params.terminate) }));
+    } else if (isRequest(m, 'debugTask')) {
+      await this.answer(m.id, 'debugTask', async () => ({ started: await this.actions().debug(m.params.taskId) }));
     }
   }
 

@@ -18,13 +18,18 @@ export interface OpenLocationCommand { method: 'openLocation'; params: { file: s
 export interface SetPausedCommand { method: 'setPaused'; params: { paused: boolean } }
 export interface ClearCommand { method: 'clear' }
 
-export type WebviewCommand = ReadyCommand | OpenLocationCommand | SetPausedCommand | ClearCommand;
+/** A worker row's page button (extension/src/workers/worker-page.ts). */
+export interface OpenWorkerPageCommand { method: 'openWorkerPage'; params: { hostname: string } }
+
+export type WebviewCommand = ReadyCommand | OpenLocationCommand | SetPausedCommand | ClearCommand | OpenWorkerPageCommand;
 
 // ---- requests: webview → extension, answered with a Reply of the same id ---------------------
 
 export interface RequestMap {
   retryTask: { params: { taskId: string }; result: { newTaskId: string } };
   revokeTask: { params: { taskId: string; terminate?: boolean }; result: { sent: boolean } };
+  /** Debug Task with the exact arguments of this run (extension/src/debug/debug-task.ts). */
+  debugTask: { params: { taskId: string }; result: { started: boolean } };
 }
 export type RequestMethod = keyof RequestMap;
 export interface Request<M extends RequestMethod = RequestMethod> { method: M; id: number; params: RequestMap[M]['params'] }
@@ -82,6 +87,7 @@ export const isOpenLocation = (m: unknown): m is OpenLocationCommand =>
   has(m, 'openLocation') && isObj(m.params) && typeof m.params.file === 'string' && typeof m.params.line === 'number' && typeof m.params.column === 'number';
 export const isSetPaused = (m: unknown): m is SetPausedCommand => has(m, 'setPaused') && isObj(m.params) && typeof m.params.paused === 'boolean';
 export const isClear = (m: unknown): m is ClearCommand => has(m, 'clear');
+export const isOpenWorkerPage = (m: unknown): m is OpenWorkerPageCommand => has(m, 'openWorkerPage') && isObj(m.params) && typeof m.params.hostname === 'string';
 
 export function isRequest<M extends RequestMethod>(m: unknown, method: M): m is Request<M> {
   return has(m, method) && typeof m.id === 'number' && isObj(m.params) && typeof m.params.taskId === 'string';

@@ -20,7 +20,7 @@ type ArgsSource = { args: unknown[]; kwargs: Record<string, unknown>; from: 'sen
  * fields (Sprig workers store them; Celery with result_extended), else — only when confirmed — the
  * reprs in its events.
  */
-async function argsOf(sprig: Sprig, oldId: string, name: string, opts: RetryOptions): Promise<ArgsSource> {
+export async function argsOf(sprig: Sprig, oldId: string, name: string, opts: RetryOptions): Promise<ArgsSource> {
   const sent = sprig.hub.sentCall(oldId);
   if (sent) return { args: sent.args, kwargs: sent.kwargs, from: 'sent' };
   const { app } = await sprig.hub.connection();

@@ -84,6 +84,14 @@ export const inspectCommands: Record<string, Handler> = {
     time_limit: w.config.worker?.timeLimit ?? null,
     soft_time_limit: w.config.worker?.softTimeLimit ?? null,
     accept_content: w.config.accept ?? ['json'],
+    /** Tasks per second, for the tasks that have a rate limit now (task options or `rate_limit`). */
+    task_rate_limits: Object.fromEntries(registeredTaskNames().flatMap((n) => {
+      const r = w.rateLimits.get(n);
+      return r === null ? [] : [[n, r]];
+    })),
+    /** Seconds, set by `time_limit` (null: none). */
+    task_time_limits: Object.fromEntries(w.timeLimits),
+    autoscale: w.autoscaler ? [w.autoscaler.max, w.autoscaler.min] : null,
   }),
   /** Celery's `inspect clock`: the worker's logical clock (the events' `clock`). */
   clock: (w) => ({ clock: w.events?.clock ?? 0 }),

@@ -20,7 +20,8 @@ export function run(): Promise<void> {
     console.log(line);
     if (logFile) fs.appendFileSync(logFile, line + '\n');
   };
-  const mocha = new Mocha({ ui: 'tdd', timeout: 60_000, color: false, reporter: class {
+  // SPRIG_TEST_GREP: only the tests whose full title matches (a developer running one part).
+  const mocha = new Mocha({ ui: 'tdd', timeout: 60_000, color: false, ...(process.env.SPRIG_TEST_GREP ? { grep: process.env.SPRIG_TEST_GREP } : {}), reporter: class {
     constructor(runner: Mocha.Runner) {
       let passed = 0;
       let failed = 0;
@@ -55,6 +56,9 @@ export function run(): Promise<void> {
     require('./workers.test.js');
     require('./broker.test.js');
     require('./broker-switch.test.js');
+    require('./terminate.test.js');
+    require('./worker-page.test.js');
+    require('./debug.test.js');
   } else {
     require('./untrusted.test.js');
   }
