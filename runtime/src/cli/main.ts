@@ -9,6 +9,7 @@ import { registerEventsCommand } from './events-command.js';
 import { registerControlCommands } from './control-commands.js';
 import { registerMigrateCommand } from './migrate-command.js';
 import { registerBeatCommand } from './beat-command.js';
+import { registerQueuesCommand } from './queues-command.js';
 import { reportError } from './report-error.js';
 
 function sprigProgram(): Command {
@@ -25,6 +26,7 @@ function sprigProgram(): Command {
   registerControlCommands(program);
   registerMigrateCommand(program);
   registerBeatCommand(program);
+  registerQueuesCommand(program);
   return program;
 }
 
