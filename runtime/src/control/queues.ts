@@ -9,21 +9,10 @@ import { isInternalQueue } from '../brokers/queue-names.js';
 import { requeueDeadLetters, type RequeueReport } from '../brokers/dead-letter.js';
 import { ConfigError } from '../errors.js';
 import type { Control, Replies } from './client.js';
+import type { QueueInfo } from './queue-info.js';
 
-export interface QueueInfo {
-  name: string;
-  /** Ready to be delivered. */
-  waiting: number;
-  /** Delivered and not acknowledged: held by a worker, running or waiting for their ETA (null: nobody can tell). */
-  reserved: number | null;
-  /** Waiting for their ETA, in the broker or in a worker. */
-  scheduled: number | null;
-  deadLetter: number;
-  /** Consumers: the broker's count where it keeps one (RabbitMQ), else the workers that answered. */
-  consumers: number;
-  /** Workers that answered and consume this queue. */
-  workers: string[];
-}
+export type { QueueInfo } from './queue-info.js';
+
 
 export interface QueueAdminOptions {
   /** Queues to show even when neither the broker nor a worker names them (the app's default queue). */
