@@ -84,7 +84,7 @@ describe('sprig monitor --http', () => {
       const q = queue();
       const sent = app.sendTask(name, [1, 2], {}, { queue: q });
       await sent.sent;
-      await page.waitForFunction((n) => document.body.innerText.includes(n), name, { timeout: 30_000 });
+      await page.locator(`text=${name}`).first().waitFor({ timeout: 30_000 });
 
       // The page's own fetch (cookie from the token URL): an action is refused, the queue keeps its message.
       const r = await page.evaluate(async (queue) => {

@@ -1,31 +1,19 @@
 /**
- * The Queues view's requests, answered with the runtime's QueueAdmin on the monitor's connection
- * (the same code as `sprig queues`).
+ * The Queues view's requests, answered by the runtime (answerQueueRequest, the same code as
+ * `sprig monitor --http` and `sprig queues`) on the monitor's connection.
  */
 import { runtime } from '../runtime.js';
 import type { EventHub } from './event-hub.js';
 import type { QueueRequestMethod, Request, RequestMap } from './protocol.js';
 
-const admins = new WeakMap<object, InstanceType<ReturnType<typeof runtime>['QueueAdmin']>>();
+type Admin = InstanceType<ReturnType<typeof runtime>['QueueAdmin']>;
+const admins = new WeakMap<object, Admin>();
 
 export async function queueRequest<M extends QueueRequestMethod | 'listQueues'>(hub: EventHub, m: Request<M>): Promise<RequestMap[M]['result']> {
   const { app } = await hub.connection();
+  const rt = runtime();
   let admin = admins.get(app);
-  if (!admin) admins.set(app, (admin = new (runtime().QueueAdmin)(() => app.broker(), app.control)));
-  const queue = (m.params as { queue?: string }).queue ?? '';
-  type R = RequestMap[M]['result'];
-  switch (m.method) {
-    case 'listQueues':
-      return { queues: await admin.list({ queues: [(await app.config()).defaultQueue ?? 'celery'] }) } as R;
-    case 'purgeQueue':
-      return { purged: await admin.purge(queue) } as R;
-    case 'pauseQueue':
-      return { workers: (await admin.pause(queue)).length } as R;
-    case 'resumeQueue':
-      return { workers: (await admin.resume(queue)).length } as R;
-    default: {
-      const r = await admin.requeue(queue, { max: (m.params as { max?: number }).max });
-      return { requeued: r.requeued, kept: r.kept.map((k) => k.reason) } as R;
-    }
-  }
+  if (!admin) admins.set(app, (admin = new rt.QueueAdmin(() => app.broker(), app.control)));
+  const defaultQueue = (await app.config()).defaultQueue ?? 'celery';
+  return (await rt.answerQueueRequest(admin, m.method, m.params as Record<string, unknown>, defaultQueue)) as RequestMap[M]['result'];
 }

@@ -13,7 +13,7 @@ import * as http from 'node:http';
 import { isIP } from 'node:net';
 import * as path from 'node:path';
 import type { App } from '../app/app.js';
-import { QueueAdmin } from '../control/queues.js';
+import { answerQueueRequest, QueueAdmin } from '../control/queues.js';
 import { ConfigError } from '../errors.js';
 import { ClusterState, type TaskInfo } from '../events/state.js';
 import type { SprigEvent } from '../events/types.js';
@@ -271,28 +271,15 @@ export class MonitorServer {
   }
 
   private async answer(method: string, p: Record<string, unknown>): Promise<unknown> {
-    const queue = String(p.queue ?? '');
-    switch (method) {
-      case 'listQueues':
-        return { queues: await this.admin.list({ queues: [(await this.app.config()).defaultQueue ?? 'celery'] }) };
-      case 'purgeQueue':
-        return { purged: await this.admin.purge(queue) };
-      case 'pauseQueue':
-        return { workers: (await this.admin.pause(queue)).length };
-      case 'resumeQueue':
-        return { workers: (await this.admin.resume(queue)).length };
-      case 'requeueDeadLetters': {
-        const max = typeof p.max === 'number' && Number.isSafeInteger(p.max) && p.max > 0 ? p.max : undefined;
-        const r = await this.admin.requeue(queue, { max });
-        return { requeued: r.requeued, kept: r.kept.map((k) => k.reason) };
-      }
-      case 'revokeTask': {
-        if (typeof p.taskId !== 'string') throw new ConfigError('revokeTask needs a taskId');
-        await this.app.control.revoke(p.taskId, { terminate: p.terminate === true, reply: false });
-        return { sent: true };
-      }
-      default:
-        throw new ConfigError(`${method} is not available in the browser monitor (use the editor)`);
+    if (method === 'revokeTask') {
+      if (typeof p.taskId !== 'string') throw new ConfigError('revokeTask needs a taskId');
+      await this.app.control.revoke(p.taskId, { terminate: p.terminate === true, reply: false });
+      return { sent: true };
     }
+    if (method === 'listQueues' || ACTIONS.has(method)) {
+      if (method === 'retryTask') throw new ConfigError('retry is not available in the browser monitor (use the editor: it keeps the exact arguments)');
+      return answerQueueRequest(this.admin, method, p, (await this.app.config()).defaultQueue ?? 'celery');
+    }
+    throw new ConfigError(`${method} is not available in the browser monitor`);
   }
 }

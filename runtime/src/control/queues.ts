@@ -118,3 +118,30 @@ function countByQueue(lists: Replies[]): Map<string, number> {
   }
   return n;
 }
+
+/**
+ * The Queues view's requests (the editor's webview and `sprig monitor --http` both answer them
+ * here): listQueues, purgeQueue, pauseQueue, resumeQueue, requeueDeadLetters. Parameters are
+ * checked (a bad queue name is a ConfigError); an unknown method is one too.
+ */
+export async function answerQueueRequest(admin: QueueAdmin, method: string, params: Record<string, unknown>, defaultQueue: string): Promise<unknown> {
+  const queue = () => queueName(params.queue);
+  switch (method) {
+    case 'listQueues':
+      return { queues: await admin.list({ queues: [defaultQueue] }) };
+    case 'purgeQueue':
+      return { purged: await admin.purge(queue()) };
+    case 'pauseQueue':
+      return { workers: (await admin.pause(queue())).length };
+    case 'resumeQueue':
+      return { workers: (await admin.resume(queue())).length };
+    case 'requeueDeadLetters': {
+      const max = params.max;
+      if (max !== undefined && (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1)) throw new ConfigError(`requeueDeadLetters: max must be a positive integer, got ${JSON.stringify(max)}`);
+      const r = await admin.requeue(queue(), { max });
+      return { requeued: r.requeued, kept: r.kept.map((k) => k.reason) };
+    }
+    default:
+      throw new ConfigError(`${method} is not a queue request`);
+  }
+}
