@@ -30,7 +30,11 @@ export async function runQueuesChartsTest(o) {
     }
   };
 
-  await step('open the workbench', () => open(cs.url, workspace));
+  await step('open the workbench', async () => {
+    // A loaded machine (several suites at once) can take longer than 30 s to serve the workbench.
+    page.setDefaultNavigationTimeout(120_000);
+    await open(cs.url, workspace);
+  });
   // The worker consumes qv-work (the burst) and qv-dead (where `refuse` dead-letters its messages).
   await step('a CLI worker on qv-work and qv-dead; two dead letters in qv-dead', async () => {
     cli(['call', 'refuse', '-a', '["bad 1"]', '-Q', 'qv-dead', '--no-check']);

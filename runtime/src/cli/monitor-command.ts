@@ -31,8 +31,9 @@ export function registerMonitorCommand(program: Command): void {
       return;
     }
     const app = clientApp(o);
-    const server = new MonitorServer(app, { ...listen, allowActions: o.allowActions, allowRemote: o.allowRemote, maxTasks: o.maxTasks, token: process.env.SPRIG_MONITOR_TOKEN || undefined });
+    let server: MonitorServer;
     try {
+      server = new MonitorServer(app, { ...listen, allowActions: o.allowActions, allowRemote: o.allowRemote, maxTasks: o.maxTasks, token: process.env.SPRIG_MONITOR_TOKEN || undefined });
       const url = await server.start();
       process.stdout.write(`Sprig monitor (${o.allowActions ? 'actions allowed' : 'read-only'}): ${url}\n`);
     } catch (err) {

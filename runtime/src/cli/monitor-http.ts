@@ -107,6 +107,7 @@ export class MonitorServer {
     private readonly app: App,
     private readonly o: MonitorServerOptions,
   ) {
+    if (o.token !== undefined && !/^[\w-]{16,512}$/.test(o.token)) throw new ConfigError('the monitor token (SPRIG_MONITOR_TOKEN) must be 16-512 letters, digits, - or _; leave it unset for a random one');
     this.token = o.token ?? randomBytes(32).toString('base64url');
     this.state = new ClusterState({ maxTasks: o.maxTasks ?? 10_000 });
     this.admin = new QueueAdmin(() => app.broker(), app.control);
