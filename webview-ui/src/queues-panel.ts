@@ -30,6 +30,8 @@ export class QueuesPanel {
   );
   private timer: ReturnType<typeof setInterval> | undefined;
   private actions = true;
+  /** A purge or requeue-all waiting for its second click (kept across the polls' redraws). */
+  private armed?: { queue: string; action: string; until: number };
   /** The last list (the charts draw the queue depth from it). */
   latest: QueueInfo[] = [];
   private readonly listeners: Array<(q: QueueInfo[]) => void> = [];
@@ -100,6 +102,12 @@ export class QueuesPanel {
     const b = (action: string, codicon: string, title: string, disabled = false) => {
       const el = h('button', { class: `icon-button queue-${action}`, 'data-action': action, title, 'aria-label': `${title}: ${q.name}` }, icon(codicon));
       if (disabled) el.setAttribute('disabled', '');
+      const a = this.armed;
+      if (a && a.queue === q.name && a.action === action && a.until > Date.now()) {
+        el.setAttribute('data-armed', 'true');
+        el.classList.add('armed');
+        el.replaceChildren(`Confirm ${action === 'purge' ? 'purge' : 'requeue'}?`);
+      }
       return el;
     };
     return [
@@ -117,12 +125,12 @@ export class QueuesPanel {
     const action = btn.getAttribute('data-action');
     // Purge and requeue-all ask first: the button says what it will do, a second click does it.
     if ((action === 'purge' || action === 'requeue-all') && btn.getAttribute('data-armed') !== 'true') {
-      btn.setAttribute('data-armed', 'true');
-      btn.replaceChildren(`Confirm ${action === 'purge' ? 'purge' : 'requeue'}?`);
-      btn.classList.add('armed');
-      setTimeout(() => this.render(), CONFIRM_MS);
+      this.armed = { queue, action, until: Date.now() + CONFIRM_MS };
+      this.render();
+      setTimeout(() => this.render(), CONFIRM_MS + 50);
       return;
     }
+    this.armed = undefined;
     const send = async <M extends QueueRequestMethod>(method: M, params: RequestMap[M]['params'], say: (r: RequestMap[M]['result']) => string) => {
       const r = await this.transport.request(method, params);
       this.flash(r.ok && r.result ? say(r.result) : `${queue}: ${r.error ?? 'failed'}`);
