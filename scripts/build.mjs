@@ -84,6 +84,8 @@ if (fs.existsSync('webview-ui/src/main.ts')) {
     target: 'es2022',
     loader: { '.ttf': 'file', '.css': 'css' },
   });
+  // The same bundle in the sprig-queue package: `sprig monitor --http` serves it (runtime/src/cli/monitor-http.ts).
+  targets.push({ ...targets[targets.length - 1], outdir: out('runtime/dist/webview') });
 }
 
 /** Makes `import ... from '../../index.js'` inside pool-child resolve to the sibling bundle at run time. */

@@ -28,6 +28,9 @@ export { serializers, registerSerializer, type Serializer } from './serializatio
 export { configureSigning, SignatureError, type SigningConfig } from './serialization/signed.js';
 export { workerMetrics } from './worker/metrics.js';
 export { Control, type BroadcastOptions, type Replies, type HeldTask } from './control/client.js';
+export { QueueAdmin, queueName, answerQueueRequest, type QueueInfo, type QueueAdminOptions } from './control/queues.js';
+export { requeueDeadLetters, requeueRefusal, type RequeueReport } from './brokers/dead-letter.js';
+export type { BrokerQueueStats, TakenDeadLetter } from './brokers/types.js';
 export { compressors, registerCompressor, type Compressor } from './compression/registry.js';
 export { createBroker, registerTransport } from './brokers/registry.js';
 export { redactUrl } from './util/url.js';

@@ -14,6 +14,7 @@ import { chromium } from 'playwright-core';
 import { ensureHost } from './host-setup.mjs';
 import { startCodeServer, testUrl, CHROMIUM_ARGS } from './code-server.mjs';
 import { runHighContrastTest, runMonitorLoadTest, runUiTest } from './ui-test.mjs';
+import { runQueuesChartsTest } from './ui-queues.mjs';
 import { buildSuite } from './build-suite.mjs';
 import { hostTarget, vsixPath } from '../../scripts/package.mjs';
 
@@ -100,6 +101,8 @@ async function main() {
   }
   // The monitor in a High Contrast theme (its own short session, the extension from this folder).
   if (want('ui-hc') || only.includes('ui')) await uiTest('ui-hc', runHighContrastTest);
+  // The Queues view and the charts (their own short session, the extension from this folder).
+  if (want('ui-queues') || only.includes('ui')) await uiTest('ui-queues', runQueuesChartsTest);
   if (want('monitor-load') || (only.includes('ui') && process.env.SPRIG_UI_PERF !== '0')) await uiTest('monitor-load', runMonitorLoadTest);
   const metrics = path.join(results, 'metrics.json');
   if (fs.existsSync(metrics)) log(`metrics: ${fs.readFileSync(metrics, 'utf8').replace(/\s+/g, ' ')}`);

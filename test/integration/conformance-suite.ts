@@ -9,6 +9,7 @@ import { buildTaskMessage, parseTaskMessage, type BuildTaskOptions } from '../..
 import { deadLetterQueueName, readDeadLetter } from '../../runtime/src/brokers/dead-letter.js';
 import type { Broker, Delivery } from '../../runtime/src/brokers/types.js';
 import type { BrokerOptions } from '../../runtime/src/brokers/registry.js';
+import { queueAdminConformance } from './queue-admin-suite.js';
 
 export interface BrokerTarget {
   name: string;
@@ -332,4 +333,5 @@ export function brokerConformance(target: BrokerTarget): void {
       for (const d of got) b.ack(d);
     });
   });
+  queueAdminConformance(target);
 }

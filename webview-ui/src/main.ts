@@ -15,13 +15,18 @@ import { probe } from './probe.js';
 import { StatusLine } from './status-line.js';
 import { TaskList } from './task-list.js';
 import { Toolbar } from './toolbar.js';
-import { Transport, type VsCodeApi } from './transport.js';
+import { Transport, type NotificationHandlers, type VsCodeApi } from './transport.js';
+import { Charts } from './charts.js';
+import { httpHost } from './http-transport.js';
+import { QueuesPanel } from './queues-panel.js';
 import { ViewState } from './view-state.js';
 
-declare function acquireVsCodeApi(): VsCodeApi;
+declare const acquireVsCodeApi: (() => VsCodeApi) | undefined;
 
 const view = new ViewState(() => requestAnimationFrame(frame));
-const transport = new Transport(acquireVsCodeApi());
+// In a webview, postMessage; in a browser (sprig monitor --http), HTTP with the same protocol.
+const host = typeof acquireVsCodeApi === 'function' ? { api: acquireVsCodeApi(), source: window } : httpHost();
+const transport = new Transport(host.api);
 const toolbar = new Toolbar(view);
 const status = new StatusLine(view);
 const list = new TaskList(view);
@@ -40,11 +45,30 @@ function frame(): void {
   probe()?.(rebuilt ? 'render-rows' : 'render-view', drawn, performance.now() - t0);
 }
 
-document.getElementById('app')!.append(...toolbar.els, status.el, list.el, list.empty);
+const queues = new QueuesPanel(transport, (text) => view.showFlash(text));
+const charts = new Charts();
+queues.onUpdate((q) => charts.series.setDepth(q));
+document.getElementById('app')!.append(...toolbar.els, status.el, queues.el, charts.el, list.el, list.empty);
 toolbar.bind(controller);
 bindKeyboard(list, view, controller);
 bindPointer(list, view, controller);
-transport.listen(window, controller);
+const handlers: NotificationHandlers = {
+  snapshot: (m) => controller.snapshot(m),
+  events: (m) => {
+    controller.events(m);
+    charts.series.add(m.params.events);
+  },
+  connection: (m) => controller.connection(m),
+  reveal: (m) => controller.reveal(m),
+  paused: (m) => controller.paused(m),
+  mode: (m) => {
+    queues.setActions(m.params.actions);
+    document.body.classList.toggle('read-only', !m.params.actions);
+  },
+};
+transport.listen(host.source, handlers);
+// The charts' queue depth: polled while the Queues view or the charts are open.
+charts.el.addEventListener('toggle', () => (charts.el.open ? queues.start() : !queues.el.open && queues.stop()));
 setInterval(() => view.tick(), 1000);
 
 view.start();

@@ -7,11 +7,13 @@
 import {
   isConnection,
   isEvents,
+  isMode,
   isPaused,
   isReply,
   isReveal,
   isSnapshot,
   type ConnectionNotification,
+  type ModeNotification,
   type EventsNotification,
   type PausedNotification,
   type Reply,
@@ -41,6 +43,8 @@ export interface NotificationHandlers {
   reveal(m: RevealNotification): void;
   /** Paused or resumed from the command palette. */
   paused(m: PausedNotification): void;
+  /** What the page may do (the browser monitor: read-only unless --allow-actions). */
+  mode?(m: ModeNotification): void;
 }
 
 export class Transport {
@@ -58,6 +62,7 @@ export class Transport {
       else if (isConnection(m)) on.connection(m);
       else if (isReveal(m)) on.reveal(m);
       else if (isPaused(m)) on.paused(m);
+      else if (isMode(m)) on.mode?.(m);
       else if (isReply(m)) this.settle(m);
     });
   }

@@ -6,12 +6,16 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { EventHub } from './event-hub.js';
+import { queueRequest } from './queue-requests.js';
 import { registerTestHooks, testHooksEnabled } from './test-hooks.js';
 import {
   encodeTasks,
   isClear,
   isOpenWorkerPage,
+  isListQueues,
   isOpenLocation,
+  isQueueRequest,
+  QUEUE_ACTIONS,
   isReady,
   isRequest,
   isSetPaused,
@@ -142,16 +146,21 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
       await this.answer(m.id, 'revokeTask', async () => ({ sent: await this.actions().revoke(m.params.taskId, !!m.params.terminate) }));
     } else if (isRequest(m, 'debugTask')) {
       await this.answer(m.id, 'debugTask', async () => ({ started: await this.actions().debug(m.params.taskId) }));
+    } else if (isListQueues(m)) {
+      await this.answer(m.id, 'listQueues', () => queueRequest(this.hub(), m), false);
+    } else {
+      for (const method of QUEUE_ACTIONS) if (isQueueRequest(m, method)) await this.answer(m.id, method, () => queueRequest(this.hub(), m));
     }
   }
 
-  private async answer<M extends RequestMethod>(id: number, _method: M, fn: () => Promise<RequestMap[M]['result']>): Promise<void> {
+  /** `toast`: an error is shown as a notification too (not for the Queues view's polls). */
+  private async answer<M extends RequestMethod>(id: number, _method: M, fn: () => Promise<RequestMap[M]['result']>, toast = true): Promise<void> {
     let reply: Reply<M>;
     try {
       reply = { method: 'reply', id, ok: true, result: await fn() };
     } catch (err) {
       reply = { method: 'reply', id, ok: false, error: (err as Error).message };
-      void vscode.window.showErrorMessage((err as Error).message);
+      if (toast) void vscode.window.showErrorMessage((err as Error).message);
     }
     this.post(reply as Reply);
   }

@@ -6,6 +6,7 @@
  */
 import type { SprigEvent } from '../../../runtime/src/events/types.js';
 import type { TaskInfo, WorkerInfo } from '../../../runtime/src/events/state.js';
+import type { QueueInfo } from '../../../runtime/src/control/queue-info.js';
 
 interface MessageType<M extends string> {
   readonly method: M;
@@ -30,7 +31,18 @@ export interface RequestMap {
   revokeTask: { params: { taskId: string; terminate?: boolean }; result: { sent: boolean } };
   /** Debug Task with the exact arguments of this run (extension/src/debug/debug-task.ts). */
   debugTask: { params: { taskId: string }; result: { started: boolean } };
+  /** The Queues view (queues-panel.ts): every queue with its counts; read-only. */
+  listQueues: { params: Record<string, never>; result: { queues: QueueInfo[] } };
+  purgeQueue: { params: { queue: string }; result: { purged: number } };
+  /** cancel_consumer / add_consumer: how many workers answered. */
+  pauseQueue: { params: { queue: string }; result: { workers: number } };
+  resumeQueue: { params: { queue: string }; result: { workers: number } };
+  /** `max` 1: the oldest dead letter only; absent: all of them. */
+  requeueDeadLetters: { params: { queue: string; max?: number }; result: { requeued: number; kept: string[] } };
 }
+/** Requests about a queue (their params name it). */
+export type QueueRequestMethod = 'purgeQueue' | 'pauseQueue' | 'resumeQueue' | 'requeueDeadLetters';
+export const QUEUE_ACTIONS: readonly QueueRequestMethod[] = ['purgeQueue', 'pauseQueue', 'resumeQueue', 'requeueDeadLetters'];
 export type RequestMethod = keyof RequestMap;
 export interface Request<M extends RequestMethod = RequestMethod> { method: M; id: number; params: RequestMap[M]['params'] }
 export interface Reply<M extends RequestMethod = RequestMethod> {
@@ -73,7 +85,10 @@ export interface RevealNotification { method: 'reveal'; params: { taskId: string
 /** Paused or resumed from the command palette: the webview's Pause button follows. */
 export interface PausedNotification { method: 'paused'; params: { paused: boolean } }
 
-export type ExtensionNotification = SnapshotNotification | EventsNotification | ConnectionNotification | RevealNotification | PausedNotification | Reply;
+/** What the page may do: the browser monitor (sprig monitor --http) is read-only unless --allow-actions. */
+export interface ModeNotification { method: 'mode'; params: { actions: boolean; browser: boolean } }
+
+export type ExtensionNotification = SnapshotNotification | EventsNotification | ConnectionNotification | RevealNotification | PausedNotification | ModeNotification | Reply;
 
 // ---- guards ----------------------------------------------------------------------------------
 
@@ -92,6 +107,18 @@ export const isOpenWorkerPage = (m: unknown): m is OpenWorkerPageCommand => has(
 export function isRequest<M extends RequestMethod>(m: unknown, method: M): m is Request<M> {
   return has(m, method) && typeof m.id === 'number' && isObj(m.params) && typeof m.params.taskId === 'string';
 }
+
+export function isQueueRequest<M extends QueueRequestMethod>(m: unknown, method: M): m is Request<M> {
+  return (
+    has(m, method) &&
+    typeof m.id === 'number' &&
+    isObj(m.params) &&
+    typeof m.params.queue === 'string' &&
+    (m.params.max === undefined || (typeof m.params.max === 'number' && Number.isSafeInteger(m.params.max) && m.params.max > 0))
+  );
+}
+export const isListQueues = (m: unknown): m is Request<'listQueues'> => has(m, 'listQueues') && typeof m.id === 'number';
+export const isMode = (m: unknown): m is ModeNotification => has(m, 'mode') && isObj(m.params) && typeof m.params.actions === 'boolean';
 
 export const isSnapshot = (m: unknown): m is SnapshotNotification =>
   has(m, 'snapshot') && isObj(m.params) && isObj(m.params.state) && Array.isArray(m.params.state.workers) && isObj(m.params.state.tasks) && Array.isArray(m.params.state.tasks.fields) && isObj(m.params.state.tasks.columns);

@@ -6,7 +6,8 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import { ConfigError } from '../errors.js';
-import type { Delivery } from './types.js';
+import type { TransportMessage } from '../protocol/message.js';
+import type { Broker, Delivery, TakenDeadLetter } from './types.js';
 
 /**
  * What a dead-letter queue keeps: the head of each rejected message (a 20 MB bad message must not
@@ -120,5 +121,59 @@ export function readDeadLetter(d: Delivery): DeadLetterEntry | undefined {
     };
   } catch {
     return undefined;
+  }
+}
+
+/** What one requeue pass did (requeueDeadLetters). */
+export interface RequeueReport {
+  /** Put back on their queue, as the bytes that were rejected. */
+  requeued: number;
+  /** Left in the dead-letter queue, with why (still not a message, truncated). */
+  kept: Array<{ reason: string; size: number }>;
+}
+
+/**
+ * Why a dead letter cannot go back to its queue, or undefined when it can: a message cut to its
+ * head, or bytes that are still not a message, would only be rejected again.
+ */
+export function requeueRefusal(t: TakenDeadLetter): string | undefined {
+  if (t.entry.truncated) return `only its first ${Buffer.byteLength(t.entry.raw)} of ${t.entry.size} bytes were kept: it cannot be requeued`;
+  if (!t.message) return `still not a message (${t.error?.message ?? 'no envelope'})`;
+  const h = t.message.headers;
+  if (typeof h.task !== 'string' || typeof h.id !== 'string') return 'still not a task message: its headers name no task and id';
+  return undefined;
+}
+
+/**
+ * Requeue the oldest `max` dead letters of `queue` (all of them by default): each entry present
+ * when the pass starts is visited once, so a message that fails again and is dead-lettered anew
+ * during the pass is not requeued a second time, and one that cannot be requeued
+ * (requeueRefusal) stays, moved to the newest end: the pass always ends.
+ */
+export async function requeueDeadLetters(broker: Broker, queue: string, o: { max?: number } = {}): Promise<RequeueReport> {
+  if (!broker.moveDeadLetter) throw new ConfigError(`the ${broker.kind} broker cannot requeue dead letters`);
+  const n = Math.min(o.max ?? Infinity, await broker.deadLetterLength(queue));
+  const report: RequeueReport = { requeued: 0, kept: [] };
+  for (let i = 0; i < n; i++) {
+    let refusal: string | undefined;
+    const taken = await broker.moveDeadLetter(queue, (t) => {
+      refusal = requeueRefusal(t);
+      return refusal ? 'keep' : 'requeue';
+    });
+    if (!taken) break;
+    if (refusal) report.kept.push({ reason: refusal, size: taken.entry.size });
+    else report.requeued++;
+  }
+  return report;
+}
+
+/** The entry a list broker stored (encodeDeadLetter's JSON) and the message in it, for moveDeadLetter. */
+export function takenFromList(stored: string, decode: (raw: string) => TransportMessage): TakenDeadLetter {
+  const entry = readDeadLetter({ tag: '', queue: '', raw: stored, redelivered: false });
+  if (!entry) return { entry: { reason: 'unreadable', queue: '', time: 0, raw: stored, size: Buffer.byteLength(stored), truncated: false }, error: new Error('not a dead-letter entry') };
+  try {
+    return { entry, message: decode(typeof entry.raw === 'string' ? entry.raw : entry.raw.toString('utf8')) };
+  } catch (err) {
+    return { entry, error: err as Error };
   }
 }

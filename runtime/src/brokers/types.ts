@@ -3,6 +3,7 @@ import type { SprigEvent } from '../events/types.js';
 import type { ResultBackend } from '../backends/types.js';
 import type { ControlRequest } from '../protocol/control.js';
 import type { LeaseStore } from './lease.js';
+import type { DeadLetterEntry } from './dead-letter.js';
 
 /** @deprecated import it from `protocol/control.js` (or the package); this re-export goes after one release. */
 export type { ControlRequest } from '../protocol/control.js';
@@ -23,6 +24,26 @@ export interface BrokerCapabilities {
    * sendMany is not all-or-nothing). Undefined: one batch.
    */
   publishChunk?: number;
+}
+
+/** A queue's counts as its broker knows them; undefined: this broker cannot tell (queue-admin.ts asks the workers). */
+export interface BrokerQueueStats {
+  /** Ready to be delivered. */
+  waiting: number;
+  /** Delivered to a consumer and not acknowledged yet (ETA tasks a worker holds included). */
+  reserved?: number;
+  /** Held back until their ETA by the broker itself (PostgreSQL's visible_at, RabbitMQ delay levels). */
+  scheduled?: number;
+  deadLetter: number;
+  /** Consumers attached (RabbitMQ counts them; a Redis list cannot). */
+  consumers?: number;
+}
+
+/** A dead letter taken by moveDeadLetter: its entry, and the message it holds decoded (or why not). */
+export interface TakenDeadLetter {
+  entry: DeadLetterEntry;
+  message?: TransportMessage;
+  error?: Error;
 }
 
 /** A message taken from a queue and not yet acknowledged. */
@@ -99,6 +120,22 @@ export interface Broker {
   queueLength(queue: string): Promise<number>;
   /** Messages in the dead-letter list/queue for `queue`. */
   deadLetterLength(queue: string): Promise<number>;
+  /**
+   * The task queues the broker can name by itself (Redis: kombu's bindings; PostgreSQL, embedded,
+   * memory: the queues holding messages; AMQP 0-9-1 cannot list queues: []). Dead-letter, pidbox,
+   * reply and event queues are left out. queue-admin.ts adds the queues workers consume.
+   */
+  listQueues?(): Promise<string[]>;
+  /** What the broker itself counts for `queue` (queue-admin.ts fills the rest from the workers). */
+  queueStats?(queue: string): Promise<BrokerQueueStats>;
+  /**
+   * Take the oldest dead letter of `queue` and let `decide` say what becomes of it: 'requeue' puts
+   * the message it holds back on its queue as the very bytes that were rejected (no re-encode);
+   * 'keep' moves it to the newest end of the dead-letter queue (so one pass over N entries visits
+   * each once). Copy first, then delete: a crash in between duplicates, never loses. Resolves
+   * with what was taken, or undefined when the dead-letter queue is empty. See requeueDeadLetters.
+   */
+  moveDeadLetter?(queue: string, decide: (taken: TakenDeadLetter) => 'requeue' | 'keep'): Promise<TakenDeadLetter | undefined>;
 
   /** Fire-and-forget; batched by the adapter. */
   publishEvent(event: SprigEvent): void;

@@ -10,6 +10,8 @@ import { registerControlCommands } from './control-commands.js';
 import { registerMigrateCommand } from './migrate-command.js';
 import { registerBeatCommand } from './beat-command.js';
 import { registerRunTaskCommand } from './run-task-command.js';
+import { registerQueuesCommand } from './queues-command.js';
+import { registerMonitorCommand } from './monitor-command.js';
 import { reportError } from './report-error.js';
 
 function sprigProgram(): Command {
@@ -27,6 +29,8 @@ function sprigProgram(): Command {
   registerMigrateCommand(program);
   registerBeatCommand(program);
   registerRunTaskCommand(program);
+  registerQueuesCommand(program);
+  registerMonitorCommand(program);
   return program;
 }
 

@@ -29,3 +29,19 @@ export async function confirm(question: string, streams: PromptStreams = {}): Pr
     rl.close();
   }
 }
+
+/**
+ * Before something with no undo: true when the user said yes. Without a terminal it refuses,
+ * naming the flag that skips the question (exit code 2); a "no" sets exit code 1.
+ */
+export async function confirmOrRefuse(what: string, flag: string, streams: PromptStreams = {}): Promise<boolean> {
+  if (!canPrompt(streams)) {
+    process.stderr.write(`sprig: this would ${what}, and asks first; stdin is not a terminal: pass ${flag} to go ahead without asking\n`);
+    process.exitCode = 2;
+    return false;
+  }
+  if (await confirm(`${what[0]!.toUpperCase()}${what.slice(1)}? There is no undo.`, streams)) return true;
+  process.stderr.write('sprig: nothing done\n');
+  process.exitCode = 1;
+  return false;
+}

@@ -68,3 +68,9 @@ export function findProjectDir(from = process.cwd()): string {
     dir = up;
   }
 }
+
+/** The monitor webview's bundle (monitor.js, monitor.css, its font) that `sprig monitor --http` serves. */
+export function monitorAssetsDir(): string {
+  const candidates = [path.join(bundleDir(), 'webview'), path.join(bundleDir(), '..', 'webview')];
+  return candidates.find((d) => fs.existsSync(path.join(d, 'monitor.js'))) ?? candidates[0]!;
+}

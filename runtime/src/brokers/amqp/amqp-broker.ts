@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, GetMessage, Options } from 'amqplib';
 import type { TransportMessage } from '../../protocol/message.js';
 import { eventRoutingKey, isSprigEvent, type SprigEvent } from '../../events/types.js';
 import { ConnectionError } from '../../errors.js';
 import { ReplyBuffer, RpcBackend, type RpcTransport } from '../../backends/rpc.js';
 import { createLogger } from '../../util/log.js';
 import { Deadline, settledWithin, sleep, withDeadline } from '../../util/resilience.js';
-import { DEAD_LETTER_HEADERS, deadLetterEntry, deadLetterLimits, type DeadLetterEntry, type DeadLetterLimits } from '../dead-letter.js';
+import { DEAD_LETTER_HEADERS, deadLetterEntry, deadLetterLimits, readDeadLetter, type DeadLetterEntry, type DeadLetterLimits } from '../dead-letter.js';
+import { isInternalQueue } from '../queue-names.js';
 import { QoS } from '../qos.js';
 import type { BrokerOptions } from '../registry.js';
 import {
@@ -17,12 +18,14 @@ import {
   type Consumer,
   type Delivery,
   type DeliveryHandler,
+  type BrokerQueueStats,
+  type TakenDeadLetter,
 } from '../types.js';
 import type { ControlRequest } from '../../protocol/control.js';
 import { AmqpConnection, ChannelSlot, isConnectionError, noop, type Outgoing } from './connection.js';
 import { AmqpPidbox } from './pidbox.js';
 import { AmqpConsumer, type ConsumerHost, type Held } from './consumer.js';
-import { jsonBody, toPublishOptions } from './mapping.js';
+import { fromAmqpMessage, jsonBody, toPublishOptions } from './mapping.js';
 import { Subscription, type SubscriptionSpec } from './subscription.js';
 import {
   declareDeadLetterQueue,
@@ -430,6 +433,47 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
     return this.queueLength(deadLetterQueueName(queue));
   }
 
+  /** AMQP 0-9-1 cannot list queues (the management plugin's HTTP API can): the ones this client declared. */
+  async listQueues(): Promise<string[]> {
+    return [...this.declared.keys()].filter((k) => k.startsWith('q:')).map((k) => k.slice(2)).filter((q) => !isInternalQueue(q)).sort();
+  }
+
+  /** Ready messages and consumers as RabbitMQ counts them (unacked ones it does not tell over AMQP). */
+  async queueStats(queue: string): Promise<BrokerQueueStats> {
+    const [q, dlq] = await this.withChannel('queue stats', async (open) => [
+      await ifExists((await open()).checkQueue(queue)),
+      await ifExists((await open()).checkQueue(deadLetterQueueName(queue))),
+    ]);
+    return { waiting: q?.messageCount ?? 0, consumers: q?.consumerCount ?? 0, deadLetter: dlq?.messageCount ?? 0 };
+  }
+
+  /** basic.get the oldest dead letter; publish (confirmed) its body with its own properties to the queue or the dead-letter queue's end; then ack it. */
+  async moveDeadLetter(queue: string, decide: (t: TakenDeadLetter) => 'requeue' | 'keep'): Promise<TakenDeadLetter | undefined> {
+    const dlq = deadLetterQueueName(queue);
+    return this.withChannel('requeue', async (open) => {
+      const ch = await open();
+      const got = await ifExists(ch.get(dlq, { noAck: false }));
+      if (!got) return undefined;
+      let message: TransportMessage | undefined;
+      let error: Error | undefined;
+      try {
+        message = fromAmqpMessage(got as unknown as ConsumeMessage, queue);
+      } catch (err) {
+        error = err as Error;
+      }
+      const entry = readDeadLetter({ tag: '', queue: dlq, message, raw: got.content, redelivered: false }) ?? {
+        reason: 'rejected', queue, time: 0, raw: got.content, size: got.content.length, truncated: false,
+      };
+      const original = stripDeadLetterHeaders(message);
+      const taken: TakenDeadLetter = { entry, message: original, error };
+      const requeue = decide(taken) === 'requeue';
+      const options = requeue ? { ...ownOptions(got), headers: original!.headers } : ownOptions(got);
+      await this.send('requeue', [{ exchange: '', routingKey: requeue ? queue : dlq, body: got.content, options, queue: requeue ? queue : undefined }], requeue ? undefined : (m) => this.ensureDeadLetterQueue(dlq, m));
+      ch.ack(got);
+      return taken;
+    });
+  }
+
   /** Delete a task queue, its dead-letter queue and its exchange (tests, `sprig purge --delete`). */
   async deleteQueue(queue: string): Promise<void> {
     await this.withChannel('delete queue', async (open) => {
@@ -553,12 +597,27 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
 
 /** The dead-lettered copy: same body (its head past maxBytes) and properties, the entry's fields as headers; no TTL. */
 function deadLetterOptions(m: ConsumeMessage, e: DeadLetterEntry): Options.Publish {
-  const p = m.properties;
+  const o = ownOptions(m);
   const h = DEAD_LETTER_HEADERS;
+  o.headers = { ...o.headers, [h.reason]: e.reason, [h.queue]: e.queue, [h.time]: e.time, [h.size]: e.size, ...(e.truncated ? { [h.truncated]: true } : {}) };
+  return o;
+}
+
+/** The message as it was before it was dead-lettered: without the x-sprig-* headers the dead-letter queue added. */
+function stripDeadLetterHeaders(m: TransportMessage | undefined): TransportMessage | undefined {
+  if (!m) return undefined;
+  const headers = { ...m.headers };
+  for (const h of Object.values(DEAD_LETTER_HEADERS)) delete headers[h];
+  return { ...m, headers };
+}
+
+/** Publish options that carry a got message's own properties on. */
+function ownOptions(m: GetMessage | ConsumeMessage): Options.Publish {
+  const p = m.properties;
   const o: Options.Publish = {
     contentType: p.contentType as string | undefined,
     contentEncoding: p.contentEncoding as string | undefined,
-    headers: { ...(p.headers ?? {}), [h.reason]: e.reason, [h.queue]: e.queue, [h.time]: e.time, [h.size]: e.size, ...(e.truncated ? { [h.truncated]: true } : {}) },
+    headers: { ...(p.headers ?? {}) },
     deliveryMode: 2,
     priority: p.priority as number | undefined,
     correlationId: p.correlationId as string | undefined,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { deadLetterLimits, type DeadLetterLimits } from '../dead-letter.js';
+import { deadLetterLimits, takenFromList, type DeadLetterLimits } from '../dead-letter.js';
+import { isInternalQueue } from '../queue-names.js';
 import type { SprigEvent } from '../../events/types.js';
 import { decodeEnvelope, encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import { createLogger, type Logger } from '../../util/log.js';
@@ -11,6 +12,8 @@ import {
   type Consumer,
   type Delivery,
   type DeliveryHandler,
+  type BrokerQueueStats,
+  type TakenDeadLetter,
 } from '../types.js';
 import type { ControlRequest } from '../../protocol/control.js';
 import { EmbeddedBackend } from './embedded-backend.js';
@@ -194,6 +197,24 @@ export class HubBroker implements Broker {
 
   deadLetterLength(queue: string): Promise<number> {
     return this.conn.request('queueLength', { queue: deadLetterQueueName(queue) });
+  }
+
+  async listQueues(): Promise<string[]> {
+    return (await this.conn.request('listQueues', {})).filter((q) => !isInternalQueue(q));
+  }
+
+  queueStats(queue: string): Promise<BrokerQueueStats> {
+    return this.conn.request('queueStats', { queue });
+  }
+
+  async moveDeadLetter(queue: string, decide: (t: TakenDeadLetter) => 'requeue' | 'keep'): Promise<TakenDeadLetter | undefined> {
+    const got = await this.conn.request('takeDeadLetter', { queue });
+    if (!got) return undefined;
+    const taken = takenFromList(got.raw, decodeEnvelope);
+    if (decide(taken) === 'requeue') {
+      await this.conn.request('requeueDeadLetter', { queue, tag: got.tag, raw: taken.entry.raw as string, priority: taken.message?.properties.priority ?? 0 });
+    }
+    return taken;
   }
 
   publishEvent(event: SprigEvent): void {

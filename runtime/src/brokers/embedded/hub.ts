@@ -258,6 +258,44 @@ export class Hub implements Compactor {
     return this.queues.get(queue)?.length ?? 0;
   }
 
+  /** Queues that hold messages or dead letters, or that someone consumes. */
+  listQueues(): string[] {
+    const names = new Set<string>();
+    for (const [q, fifo] of this.queues) if (fifo.length > 0) names.add(q.replace(/\.dead-letter$/, ''));
+    for (const c of this.consumers) if (c.active) for (const q of c.queues) names.add(q);
+    return [...names].sort();
+  }
+
+  queueStats(queue: string): { waiting: number; reserved: number; deadLetter: number; consumers: number } {
+    let reserved = 0;
+    for (const s of this.sessions) for (const h of s.qos.values()) if (h.value.queue === queue) reserved++;
+    const consumers = this.consumers.filter((c) => c.active && c.queues.includes(queue)).length;
+    return { waiting: this.queueLength(queue), reserved, deadLetter: this.queueLength(deadLetterQueueName(queue)), consumers };
+  }
+
+  /** The oldest dead letter of `queue`, moved to the newest end (the broker's moveDeadLetter decides next). */
+  takeDeadLetter(queue: string): { tag: string; raw: string } | null {
+    const dlq = this.queues.get(deadLetterQueueName(queue));
+    const m = dlq?.shift();
+    if (!dlq || !m) return null;
+    dlq.push(m, 0);
+    return { tag: m.tag, raw: m.raw };
+  }
+
+  /** The dead letter `tag` leaves, and `raw` (the message it held) is published to `queue`, in one journal commit. */
+  async requeueDeadLetter(queue: string, tag: string, raw: string, priority: number): Promise<boolean> {
+    const dlq = this.queues.get(deadLetterQueueName(queue));
+    if (!dlq || typeof raw !== 'string') return false;
+    const all = [...dlq.values()];
+    const gone = all.find((m) => m.tag === tag);
+    if (!gone) return false;
+    dlq.clear();
+    for (const m of all) if (m !== gone) dlq.push(m, 0);
+    this.live -= gone.raw.length;
+    await this.publish([{ queue, priority, raw }], [{ t: 'a', tags: [tag] }]);
+    return true;
+  }
+
   // ---- beat leases (lease.ts) -------------------------------------------------------------
 
   /** Record a beat's runs and publish their messages in one journal commit, if the lease and state allow. */
@@ -404,6 +442,14 @@ export class Hub implements Compactor {
         return this.purge(String(f.queue));
       case 'queueLength':
         return this.queueLength(String(f.queue));
+      case 'listQueues':
+        return this.listQueues();
+      case 'queueStats':
+        return this.queueStats(String(f.queue));
+      case 'takeDeadLetter':
+        return this.takeDeadLetter(String(f.queue));
+      case 'requeueDeadLetter':
+        return this.requeueDeadLetter(String(f.queue), String(f.tag), f.raw, PriorityFifo.level(f.priority));
       case 'resultSet':
         return this.resultSet(f.meta, f.expiresSec);
       case 'resultGet':

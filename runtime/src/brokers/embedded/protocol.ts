@@ -45,6 +45,11 @@ export interface Ops {
   reject: { req: { tag: string; requeue: boolean; reason?: string; maxBytes?: number; maxLength?: number }; res: null };
   purge: { req: { queue: string }; res: number };
   queueLength: { req: { queue: string }; res: number };
+  /** Queue admin (the Queues view, `sprig queues`). */
+  listQueues: { req: Record<string, never>; res: string[] };
+  queueStats: { req: { queue: string }; res: { waiting: number; reserved: number; deadLetter: number; consumers: number } };
+  takeDeadLetter: { req: { queue: string }; res: { tag: string; raw: string } | null };
+  requeueDeadLetter: { req: { queue: string; tag: string; raw: string; priority: number }; res: boolean };
   resultSet: { req: { meta: ResultMeta; expiresSec: number }; res: null };
   resultGet: { req: { taskId: string }; res: ResultMeta | null };
   /** Replies with the ready meta, or null when `timeoutMs` passed first (no timeout: wait forever). */
@@ -103,6 +108,10 @@ const OP_NAMES: ReadonlySet<string> = new Set<OpName>([
   'reject',
   'purge',
   'queueLength',
+  'listQueues',
+  'queueStats',
+  'takeDeadLetter',
+  'requeueDeadLetter',
   'resultSet',
   'resultGet',
   'resultWait',

@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type pg from 'pg';
-import type { TransportMessage } from '../../protocol/message.js';
+import { decodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import { isSprigEvent, type SprigEvent } from '../../events/types.js';
 import { controlBody, parseControl } from '../../protocol/control.js';
 import { ConnectionError } from '../../errors.js';
 import { PostgresBackend } from './postgres-backend.js';
-import { deadLetterEntry, deadLetterLimits, encodeDeadLetter, type DeadLetterLimits } from '../dead-letter.js';
+import { deadLetterEntry, deadLetterLimits, encodeDeadLetter, takenFromList, type DeadLetterLimits } from '../dead-letter.js';
+import { isInternalQueue } from '../queue-names.js';
 import { QoS } from '../qos.js';
 import type { BrokerOptions } from '../registry.js';
 import {
@@ -17,6 +18,8 @@ import {
   type Delivery,
   type DeliveryHandler,
   type TransactionClient,
+  type BrokerQueueStats,
+  type TakenDeadLetter,
 } from '../types.js';
 import { channels, ident, isConnectionError, newPool, parsePostgresUrl, retryQuery, type PostgresUrlInfo } from './connection.js';
 import { PostgresConsumer, type FetchedRow, type PostgresConsumerHost } from './consumer.js';
@@ -440,6 +443,47 @@ export class PostgresBroker implements Broker, PostgresConsumerHost {
     return Number(r.rows[0]?.n ?? 0);
   }
 
+  /** The queues that hold messages, or dead letters, now. */
+  async listQueues(): Promise<string[]> {
+    await this.connect();
+    const r = await this.q<{ queue: string }>(`SELECT DISTINCT queue FROM ${this.s}.messages`, [], 'list queues');
+    const names = new Set(r.rows.map((x) => x.queue.replace(/\.dead-letter$/, '')));
+    return [...names].filter((q) => !isInternalQueue(q)).sort();
+  }
+
+  async queueStats(queue: string): Promise<BrokerQueueStats> {
+    await this.connect();
+    const r = await this.q<Record<'waiting' | 'scheduled' | 'reserved' | 'dead', string>>(
+      `SELECT count(*) FILTER (WHERE queue = $1 AND holder IS NULL AND visible_at <= now()) AS waiting,
+              count(*) FILTER (WHERE queue = $1 AND holder IS NULL AND visible_at > now()) AS scheduled,
+              count(*) FILTER (WHERE queue = $1 AND holder IS NOT NULL) AS reserved,
+              count(*) FILTER (WHERE queue = $2) AS dead
+         FROM ${this.s}.messages WHERE queue = $1 OR queue = $2`,
+      [queue, deadLetterQueueName(queue)],
+      'queue stats',
+    );
+    const row = r.rows[0];
+    return { waiting: Number(row?.waiting ?? 0), scheduled: Number(row?.scheduled ?? 0), reserved: Number(row?.reserved ?? 0), deadLetter: Number(row?.dead ?? 0) };
+  }
+
+  async moveDeadLetter(queue: string, decide: (t: TakenDeadLetter) => 'requeue' | 'keep'): Promise<TakenDeadLetter | undefined> {
+    await this.connect();
+    const dlq = deadLetterQueueName(queue);
+    const r = await this.q<{ id: string; body: string }>(`SELECT id, body FROM ${this.s}.messages WHERE queue = $1 AND holder IS NULL ORDER BY id LIMIT 1`, [dlq], 'requeue');
+    const row = r.rows[0];
+    if (!row) return undefined;
+    const taken = takenFromList(row.body, decodeEnvelope);
+    // Kept: inserted again as the newest dead letter. Either way only if this call deleted the row.
+    const [to, body, priority] = decide(taken) === 'requeue' ? [queue, taken.entry.raw as string, clampPriority(taken.message?.properties.priority)] : [dlq, row.body, 0];
+    await this.q(
+      `WITH gone AS (DELETE FROM ${this.s}.messages WHERE id = $1 AND holder IS NULL RETURNING id)
+       INSERT INTO ${this.s}.messages (queue, priority, body) SELECT $2, $3, $4 FROM gone`,
+      [row.id, to, priority, body],
+      'requeue',
+    );
+    return taken;
+  }
+
   /** Drop every row of these queues (and their dead letters), held or not (tests, `sprig purge --all`). */
   async deleteQueues(queues: readonly string[]): Promise<void> {
     await this.connect();
@@ -567,4 +611,9 @@ function parseTag(tag: string): HeldValue | undefined {
   const i = tag.indexOf(':');
   if (i <= 0) return undefined;
   return { id: tag.slice(0, i), lease: tag.slice(i + 1), epoch: -1 };
+}
+
+function clampPriority(p: unknown): number {
+  const n = Number(p ?? 0);
+  return Number.isFinite(n) ? Math.max(0, Math.min(255, Math.floor(n))) : 0;
 }

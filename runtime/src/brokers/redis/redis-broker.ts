@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import { ConfigError, ConnectionError } from '../../errors.js';
-import { encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
+import { decodeEnvelope, encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import { nowSeconds } from '../../protocol/time.js';
 import type { SprigEvent } from '../../events/types.js';
-import { deadLetterEntry, deadLetterLimits, encodeDeadLetter, type DeadLetterLimits } from '../dead-letter.js';
+import { deadLetterEntry, deadLetterLimits, encodeDeadLetter, takenFromList, type DeadLetterLimits } from '../dead-letter.js';
 import { QoS } from '../qos.js';
 import type { BrokerOptions } from '../registry.js';
 import {
@@ -15,7 +15,10 @@ import {
   type Consumer,
   type Delivery,
   type DeliveryHandler,
+  type BrokerQueueStats,
+  type TakenDeadLetter,
 } from '../types.js';
+import { isInternalQueue } from '../queue-names.js';
 import type { ControlRequest } from '../../protocol/control.js';
 import { RedisAckBatcher } from './ack-batcher.js';
 import { RedisBackend } from './redis-backend.js';
@@ -494,6 +497,52 @@ export class RedisBroker implements Broker, ConsumerHost {
     return this.cmd(this.client.llen(deadLetterQueueName(this.layout.base(queue))), 'dead-letter length');
   }
 
+  /** kombu's bindings name every queue a client published to (a cluster's keys are spread over nodes: none). */
+  async listQueues(): Promise<string[]> {
+    if (this.layout.cluster) return [];
+    const prefix = bindingKey('');
+    const names = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.cmd(this.client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000), 'list queues');
+      cursor = next;
+      for (const k of keys) names.add(k.slice(prefix.length));
+    } while (cursor !== '0');
+    return [...names].filter((q) => !isInternalQueue(q)).sort();
+  }
+
+  async queueStats(queue: string): Promise<BrokerQueueStats> {
+    const [waiting, deadLetter, reserved] = await Promise.all([this.queueLength(queue), this.deadLetterLength(queue), this.reservedIn(queue)]);
+    return { waiting, deadLetter, reserved };
+  }
+
+  /** Unacked entries of `queue` (kombu's one hash holds every queue's: each entry ends with its routing key). */
+  private async reservedIn(queue: string): Promise<number | undefined> {
+    const key = this.layout.unacked(queue);
+    if (this.layout.cluster) return this.cmd(this.client.hlen(key), 'queue stats');
+    if ((await this.cmd(this.client.hlen(key), 'queue stats')) > MAX_UNACKED_SCAN) return undefined;
+    let n = 0;
+    for (const v of await this.cmd(this.client.hvals(key), 'queue stats')) if (unackedRoutingKey(v) === queue) n++;
+    return n;
+  }
+
+  async moveDeadLetter(queue: string, decide: (t: TakenDeadLetter) => 'requeue' | 'keep'): Promise<TakenDeadLetter | undefined> {
+    const base = this.layout.base(queue);
+    const dlq = deadLetterQueueName(base);
+    // The oldest (right) to the newest end (left) in one step: kept, it is already where it goes.
+    const stored = await this.cmd(this.client.lmove(dlq, dlq, 'RIGHT', 'LEFT'), 'requeue');
+    if (stored === null) return undefined;
+    const taken = takenFromList(stored, decodeEnvelope);
+    if (decide(taken) === 'requeue') {
+      const m = this.client.multi();
+      m.lpush(queueKey(base, taken.message?.properties.priority), taken.entry.raw);
+      m.sadd(bindingKey(base), bindingMember(base));
+      m.lrem(dlq, 1, stored);
+      await this.cmd(m.exec(), 'requeue');
+    }
+    return taken;
+  }
+
   // ---- events --------------------------------------------------------------------------------
 
   publishEvent(event: SprigEvent): void {
@@ -618,3 +667,17 @@ export class RedisBroker implements Broker, ConsumerHost {
     return out;
   }
 }
+
+/** Above this many unacked entries, counting a queue's is not worth reading them all. */
+const MAX_UNACKED_SCAN = 100_000;
+
+/** The routing key at the end of an unacked entry (`[envelope, exchange, routing_key]`). */
+function unackedRoutingKey(v: string): string | undefined {
+  const m = /,\s*("(?:[^"\\]|\\.)*")\s*\]$/.exec(v);
+  try {
+    return m ? (JSON.parse(m[1]!) as string) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
