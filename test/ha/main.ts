@@ -1,9 +1,10 @@
 /** `npm run test:ha [sentinel|cluster|rabbit ...]`: the HA scenarios, one after another, then a summary. */
 import { rabbitScenario } from './rabbit.js';
-import { clusterScenario, sentinelScenario } from './scenarios.js';
+import { clusterScenario, sentinelEarlyKillScenario, sentinelScenario } from './scenarios.js';
 
 const scenarios: Record<string, () => Promise<string | string[]>> = {
   sentinel: sentinelScenario,
+  'sentinel-early': sentinelEarlyKillScenario,
   cluster: clusterScenario,
   rabbit: rabbitScenario,
 };
