@@ -1,12 +1,17 @@
 /** `npm run test:ha [sentinel|cluster|rabbit ...]`: the HA scenarios, one after another, then a summary. */
-import { rabbitScenario } from './rabbit.js';
-import { clusterScenario, sentinelScenario } from './scenarios.js';
+import { rabbitCancelScenario, rabbitScenario } from './rabbit.js';
+import { clusterScenario, sentinelEarlyKillScenario, sentinelScenario } from './scenarios.js';
 
 const scenarios: Record<string, () => Promise<string | string[]>> = {
   sentinel: sentinelScenario,
+  'sentinel-early': sentinelEarlyKillScenario,
   cluster: clusterScenario,
   rabbit: rabbitScenario,
+  'rabbit-cancel': rabbitCancelScenario,
 };
+
+/** Run only when named: a part of another scenario, on an engine of its own (for working on it). */
+const NAMED_ONLY = new Set(['rabbit-cancel']);
 
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
@@ -15,7 +20,7 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   let ok = true;
   for (const [name, run] of Object.entries(scenarios)) {
-    if (only.length && !only.includes(name)) continue;
+    if (only.length ? !only.includes(name) : NAMED_ONLY.has(name)) continue;
     const t0 = Date.now();
     try {
       const out = [await run()].flat();

@@ -5,14 +5,17 @@
  * - a poison message goes to `<queue>.dead-letter` after the queue's delivery limit.
  * The worker and the clients get kombu's failover list `amqp://…:5681//;amqp://…:5682//;…`.
  */
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
 import { connect } from 'amqplib';
 import Redis from 'ioredis';
-import { FIXTURE_TASKS, uniqueQueue, waitFor } from '../helpers.js';
+import { FIXTURE_TASKS, ROOT, uniqueQueue, waitFor } from '../helpers.js';
 import { startRabbitCluster, type RabbitCluster, type RabbitNode } from './engines.js';
 import { runTasks } from './scenarios.js';
 
 const N = Number(process.env.SPRIG_HA_TASKS ?? 10_000);
 const TRACE = 'redis://127.0.0.1:6379/0';
+const TASKS = path.join(ROOT, 'test/fixtures/fault-tasks.ts');
 
 /** The node that holds `queue`'s leader, as the cluster reports it. */
 function leaderOf(cluster: RabbitCluster, queue: string): RabbitNode {
@@ -120,6 +123,104 @@ async function longEta(cluster: RabbitCluster, url: string): Promise<string> {
   }
 }
 
+/** leaderOf, asked again for up to 30 s (a queue just declared, or between two leaders, has none yet). */
+async function leaderSoon(cluster: RabbitCluster, queue: string): Promise<RabbitNode> {
+  let found: RabbitNode | undefined;
+  await waitFor(() => {
+    try {
+      found = leaderOf(cluster, queue);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 30_000, `a leader for ${queue}`);
+  return found!;
+}
+
+/**
+ * A leader change with every node up, then a consumer cancel sent by the server: an in-process
+ * worker consumes a quorum queue; at 30 % of 2,000 tasks the leader's member is removed
+ * (`rabbitmq-queues delete_member`: the leader moves, no node stops) and added back; once all ran,
+ * the queue is deleted under the worker (RabbitMQ sends basic.cancel) and 50 more tasks must run:
+ * the consumer declares the queue again and resumes, it does not stall.
+ */
+async function leaderMoveAndCancel(cluster: RabbitCluster, url: string): Promise<string> {
+  const { App, Worker } = await import('../../runtime/src/index.js');
+  const queue = uniqueQueue();
+  const traceKey = `${queue}:runs`;
+  const trace = new Redis(TRACE);
+  const app = new App({ brokerUrl: url, resultBackend: TRACE, defaultQueue: queue });
+  process.env.SPRIG_FAULT_TRACE_URL = TRACE;
+  const w = new Worker({
+    app: TASKS,
+    logWrite: () => undefined,
+    config: { brokerUrl: url, resultBackend: TRACE, worker: { pool: 'async', concurrency: 4, queues: [queue], hostname: `cancel-${queue}@test` } },
+  });
+  const queues = (n: RabbitNode, ...args: string[]) => execFileSync('rabbitmq-queues', ['-n', n.name, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  const started = async () => Number(await trace.hlen(traceKey));
+  const send = async (from: number, n: number) => {
+    for (let i = from; i < from + n; i += 500) {
+      await app.sendMany(Array.from({ length: Math.min(500, from + n - i) }, (_, k) => ({ name: 'mark', args: [traceKey, i + k, 1], options: { queue } })));
+    }
+  };
+  let cancels = 0;
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    if (String(chunk).includes(`consumer on queue ${queue} was cancelled by the broker`)) cancels++;
+    return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stderr.write;
+  let longestPause = 0;
+  const watchPauses = () => {
+    let last = Date.now();
+    let seen = -1;
+    return setInterval(() => {
+      void started().then((now) => {
+        if (now !== seen) {
+          seen = now;
+          last = Date.now();
+        } else longestPause = Math.max(longestPause, Date.now() - last);
+      });
+    }, 100);
+  };
+  const N1 = 2000;
+  let progress: NodeJS.Timeout | undefined;
+  try {
+    await w.start();
+    await send(0, N1);
+    const before = await leaderSoon(cluster, queue);
+    await waitFor(async () => (await started()) >= N1 * 0.3, 120_000, '30% of the tasks started');
+    progress = watchPauses();
+    queues(cluster.nodes.find((n) => !n.down && n !== before) ?? before, 'delete_member', queue, before.name);
+    // The leader moves by an election among the remaining members: wait until one reports it.
+    let after = before;
+    await waitFor(async () => {
+      after = await leaderSoon(cluster, queue);
+      return after !== before;
+    }, 60_000, `a leader other than ${before.name}`);
+    queues(after, 'add_member', queue, before.name);
+    await waitFor(async () => (await started()) >= N1, 120_000, `all ${N1} tasks started after the leader moved`);
+    const cancelsBefore = cancels;
+    // Now a cancel the server sends for sure: the queue is deleted under the consumer. (The broker's
+    // warnings go to stderr, not to the worker's logWrite: count them there.)
+    cluster.ctl(after, 'delete_queue', queue);
+    await waitFor(() => cancels > 0, 30_000, 'the worker told of the cancel (its warning)');
+    await send(N1, 50);
+    await waitFor(async () => (await started()) >= N1 + 50, 60_000, '50 tasks sent after the cancel');
+    clearInterval(progress);
+    const runs = Object.values(await trace.hgetall(traceKey)).map(Number);
+    const lost = N1 + 50 - runs.length;
+    const ok = lost === 0 && longestPause < 30_000;
+    return `${ok ? 'PASS' : 'FAIL'} rabbit leader move + cancel: leader ${before.name} -> ${after.name} by delete_member (no node stopped), ${cancelsBefore} consumer cancel(s) during the move; longest pause ${(longestPause / 1000).toFixed(1)} s; queue deleted under the worker: cancel received, queue declared again, 50 more tasks ran; ${N1 + 50} tasks, lost ${lost}, duplicates ${runs.reduce((a, k) => a + (k - 1), 0)}`;
+  } finally {
+    process.stderr.write = write;
+    clearInterval(progress);
+    await w.stop();
+    await app.close();
+    await trace.del(traceKey);
+    trace.disconnect();
+  }
+}
+
 export async function rabbitScenario(): Promise<string[]> {
   const cluster = await startRabbitCluster();
   try {
@@ -132,6 +233,8 @@ export async function rabbitScenario(): Promise<string[]> {
     let longestPause = 0;
     let stoppedAt = 0;
     let progress: NodeJS.Timeout | undefined;
+    // First, with every node up: a leader moved under a running worker, then a server cancel.
+    const moved = await leaderMoveAndCancel(cluster, url).catch((err: Error) => `FAIL rabbit leader move + cancel: ${err.message}`);
     const r = await runTasks({
       brokerUrl: url,
       resultBackend: TRACE,
@@ -173,7 +276,19 @@ export async function rabbitScenario(): Promise<string[]> {
     if (!pass) lines.push(r.log.slice(-2000));
     lines.push(await poison(cluster, url).catch((err: Error) => `FAIL rabbit poison: ${err.message}`));
     lines.push(await longEta(cluster, url).catch((err: Error) => `FAIL rabbit ETA: ${err.message}`));
+    lines.push(moved);
     return lines;
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/** `npm run test:ha rabbit-cancel`: only the leader move and the server cancel, on a fresh cluster. */
+export async function rabbitCancelScenario(): Promise<string> {
+  const cluster = await startRabbitCluster();
+  try {
+    const [first, ...rest] = cluster.url.split(';');
+    return await leaderMoveAndCancel(cluster, [`${first}?task_default_queue_type=quorum`, ...rest].join(';'));
   } finally {
     await cluster.stop();
   }

@@ -1,4 +1,5 @@
-import { encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
+import type { TransportMessage } from '../../protocol/message.js';
+import { encodeEnvelopes } from '../../protocol/envelope-batch.js';
 import { ident } from './connection.js';
 
 /**
@@ -36,14 +37,13 @@ export function messageRows(items: ReadonlyArray<{ queue: string; message: Trans
   const n = items.length;
   const queues: string[] = new Array<string>(n);
   const prios: number[] = new Array<number>(n);
-  const bodies: string[] = new Array<string>(n);
+  const bodies = encodeEnvelopes(items.map((i) => i.message));
   const etas: Array<string | null> = new Array<string | null>(n);
   for (let i = 0; i < n; i++) {
     const { queue, message } = items[i]!;
     queues[i] = queue;
     const p = Number(message.properties.priority ?? 0);
     prios[i] = Number.isFinite(p) ? Math.max(0, Math.min(255, Math.floor(p))) : 0;
-    bodies[i] = encodeEnvelope(message);
     const eta = message.headers.eta;
     etas[i] = typeof eta === 'string' && eta ? eta : null;
   }

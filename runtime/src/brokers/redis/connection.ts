@@ -113,6 +113,44 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string, info: Pi
 /** A silent error listener: ioredis reports every failed reconnect as 'error'; we surface state via events. */
 export function quiet<T extends RedisClient>(client: T): T {
   client.on('error', () => {});
+  return restartIfEnded(client);
+}
+
+/**
+ * Connect `client` again when ioredis ends it without being asked to (status 'end' after it had
+ * been ready, with no disconnect() or quit() from us). ioredis ends a client for good when a
+ * connection attempt is aborted half-way: with Sentinel, the FailoverDetector of the connection to
+ * the dead master hears `+switch-master` while a reconnect is resolving the master, calls
+ * `connector.disconnect()`, the connector's connect() throws "Connection is closed" and
+ * Redis.connect() sets 'end' instead of retrying (ioredis 5 and 6). The worker's connection was then
+ * dead with nothing in its log: the Sentinel "early kill" stall of issue 18. `onRestart` is told first.
+ */
+export function restartIfEnded<T extends RedisClient>(client: T, closing: () => boolean = () => false, onRestart?: () => void): T {
+  let wasReady = false;
+  let onPurpose = false;
+  let restarts = 0;
+  const disconnect = client.disconnect.bind(client);
+  const quit = client.quit.bind(client);
+  client.disconnect = (reconnect?: boolean) => {
+    if (!reconnect) onPurpose = true;
+    return disconnect(reconnect);
+  };
+  client.quit = ((...a: Parameters<typeof quit>) => {
+    onPurpose = true;
+    return quit(...a);
+  }) as typeof client.quit;
+  client.on('ready', () => {
+    wasReady = true;
+    onPurpose = false;
+    restarts = 0;
+  });
+  client.on('end', () => {
+    if (!wasReady || onPurpose || closing()) return;
+    onRestart?.();
+    setTimeout(() => {
+      if (client.status === 'end' && !onPurpose && !closing()) client.connect().catch(() => undefined);
+    }, backoff(restarts++, 50, 2000)).unref();
+  });
   return client;
 }
 
@@ -161,6 +199,7 @@ export function watchConnection<C extends Redis | Cluster>(client: C, label: str
     lastError = undefined;
     hooks.lost?.();
   });
+  restartIfEnded(client, () => !!hooks.closing?.(), () => log.warn(`connection to ${label} was ended by the Redis client during a reconnect (a failover announced meanwhile); connecting again`));
   client.on('reconnecting', (delayMs: unknown) => {
     if (!down || hooks.closing?.()) return;
     attempts++;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
-import { ConfigError, ConnectionError } from '../../errors.js';
+import { ConnectionError } from '../../errors.js';
 import { decodeEnvelope, encodeEnvelope, type TransportMessage } from '../../protocol/message.js';
 import { nowSeconds } from '../../protocol/time.js';
 import type { SprigEvent } from '../../events/types.js';
@@ -59,7 +59,7 @@ import {
   type KeyLayout,
 } from './keys.js';
 import { defineScripts, runScript } from './scripts.js';
-import { redisLeaseStore } from './redis-lease.js';
+import { clusterLeaseStore, redisLeaseStore } from './redis-lease.js';
 import type { LeaseStore } from '../lease.js';
 
 const RESTORE_BATCH = 500;
@@ -294,8 +294,8 @@ export class RedisBroker implements Broker, ConsumerHost {
   }
 
   leases(): LeaseStore {
-    // The lease, the beat state and the queues it publishes to are keys of different slots.
-    if (this.layout.cluster) throw new ConfigError(`sprig beat cannot keep its lease on a Redis Cluster yet (${this.displayUrl}); give beat a redis:// or sentinel:// broker`);
+    // The queues a commit publishes to are in other slots than the lease: recorded to an outbox, then relayed.
+    if (this.layout.cluster) return clusterLeaseStore(this.client, (p, what) => this.cmd(p, what), (items) => this.publishBatch(items));
     return redisLeaseStore(this.client as Redis, (p, what) => this.cmd(p, what));
   }
 

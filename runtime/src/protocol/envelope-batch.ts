@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { encodeEnvelope, type TransportMessage } from './message.js';
+
+/**
+ * encodeEnvelope for a batch, byte for byte the same output, faster when the messages differ only
+ * in their ids and reprs (a bulk enqueue of one task: `app.sendMany`). The first message is
+ * encoded once as a template with a marker in each field that differs per message (the ids,
+ * argsrepr, kwargsrepr, the body); every later message whose other fields are equal to the
+ * template's (same keys in the same order, equal primitive values, equal small arrays and
+ * objects of primitives) is the template with its own values filled in. Any other message, and
+ * every message when the template cannot be made, goes through encodeEnvelope. Measured: JSON.stringify of
+ * the headers and properties was most of the client's time of a bulk insert (bench/postgres.ts).
+ */
+export function encodeEnvelopes(messages: readonly TransportMessage[]): string[] {
+  const out = new Array<string>(messages.length);
+  const t = messages.length > 1 ? makeTemplate(messages[0]!) : undefined;
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]!;
+    out[i] = (t && fill(t, m)) ?? encodeEnvelope(m);
+  }
+  return out;
+}
+
+/** The per-message fields, in the order they take in the template's parts. */
+const HEADER_SLOTS = ['id', 'root_id', 'argsrepr', 'kwargsrepr'] as const;
+const PROPERTY_SLOTS = ['correlation_id', 'delivery_tag'] as const;
+const BODY_PREFIX = '{"body":"';
+
+/** An object's keys in order, its values, and which keys are slots (filled per message, not compared). */
+interface Shape {
+  keys: string[];
+  values: unknown[];
+  slot: boolean[];
+}
+
+const shape = (obj: Record<string, unknown>, slots: readonly string[]): Shape => {
+  const keys = Object.keys(obj);
+  return { keys, values: keys.map((k) => obj[k]), slot: keys.map((k) => slots.includes(k)) };
+};
+
+interface Template {
+  contentType: string;
+  contentEncoding: string;
+  headers: Shape;
+  properties: Shape;
+  /** parts[0] + body + parts[1] + slot value + parts[2] + ... : the slots in the order found in the envelope. */
+  parts: string[];
+  order: Array<{ where: 'headers' | 'properties'; key: string }>;
+}
+
+function makeTemplate(m: TransportMessage): Template | undefined {
+  const marker = `~sprig-slot-${randomUUID()}-`;
+  const headers: Record<string, unknown> = { ...m.headers };
+  const properties: Record<string, unknown> = { ...m.properties };
+  const marks = new Map<string, { where: 'headers' | 'properties'; key: string }>();
+  for (const [where, obj, keys] of [['headers', headers, HEADER_SLOTS], ['properties', properties, PROPERTY_SLOTS]] as const) {
+    for (const key of keys) {
+      if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+      if (typeof obj[key] !== 'string') return undefined;
+      const mark = `${marker}${marks.size}`;
+      obj[key] = mark;
+      marks.set(`"${mark}"`, { where, key });
+    }
+  }
+  for (const v of [...Object.values(headers), ...Object.values(properties)]) if (!comparable(v)) return undefined;
+  const text = encodeEnvelope({ ...m, headers, properties: properties as TransportMessage['properties'], body: Buffer.alloc(0) });
+  if (!text.startsWith(`${BODY_PREFIX}"`)) return undefined;
+  const parts: string[] = [BODY_PREFIX];
+  const order: Template['order'] = [];
+  const rest = text.slice(BODY_PREFIX.length);
+  const re = new RegExp(`"${marker}\\d+"`, 'g');
+  let last = 0;
+  for (const hit of rest.matchAll(re)) {
+    const slot = marks.get(hit[0]);
+    if (!slot || order.includes(slot)) return undefined;
+    parts.push(rest.slice(last, hit.index));
+    order.push(slot);
+    last = hit.index + hit[0].length;
+  }
+  if (order.length !== marks.size || rest.includes(marker, last)) return undefined;
+  parts.push(rest.slice(last));
+  return {
+    contentType: m.contentType,
+    contentEncoding: m.contentEncoding,
+    headers: shape(headers, HEADER_SLOTS),
+    properties: shape(properties, PROPERTY_SLOTS),
+    parts,
+    order,
+  };
+}
+
+/** The template with m's values, or undefined when m differs from it elsewhere. */
+function fill(t: Template, m: TransportMessage): string | undefined {
+  if (m.contentType !== t.contentType || m.contentEncoding !== t.contentEncoding) return undefined;
+  if (!sameShape(m.headers, t.headers) || !sameShape(m.properties as Record<string, unknown>, t.properties)) return undefined;
+  const p = t.parts;
+  // The body part: base64 needs no JSON escaping. The first part ends with the body's opening quote.
+  let s = p[0]! + m.body.toString('base64') + p[1]!;
+  for (let i = 0; i < t.order.length; i++) {
+    const { where, key } = t.order[i]!;
+    const v = (where === 'headers' ? m.headers : (m.properties as Record<string, unknown>))[key];
+    if (typeof v !== 'string') return undefined;
+    s += JSON.stringify(v) + p[i + 2]!;
+  }
+  return s;
+}
+
+function sameShape(obj: Record<string, unknown>, t: Shape): boolean {
+  const keys = Object.keys(obj);
+  if (keys.length !== t.keys.length) return false;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (t.keys[i] !== k) return false;
+    const v = obj[k];
+    if (v === undefined) return false; // JSON.stringify drops it: the template would keep the key
+    if (!t.slot[i] && !equal(v, t.values[i])) return false;
+  }
+  return true;
+}
+
+/** A value the template can compare cheaply: a primitive, or an array / plain object of primitives. */
+function comparable(v: unknown): boolean {
+  if (v === null || typeof v !== 'object') return typeof v !== 'undefined' && typeof v !== 'bigint' && typeof v !== 'function' && typeof v !== 'symbol';
+  if (Array.isArray(v)) return v.every((x) => x === null || (typeof x !== 'object' && typeof x !== 'undefined' && typeof x !== 'bigint'));
+  if (Object.getPrototypeOf(v) !== Object.prototype) return false;
+  return Object.values(v).every((x) => x === null || (typeof x !== 'object' && typeof x !== 'undefined' && typeof x !== 'bigint'));
+}
+
+function equal(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  if (Array.isArray(b) || Object.getPrototypeOf(a) !== Object.prototype) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (let i = 0; i < ka.length; i++) {
+    if (ka[i] !== kb[i] || (a as Record<string, unknown>)[ka[i]!] !== (b as Record<string, unknown>)[kb[i]!]) return false;
+  }
+  return true;
+}
