@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --profile] [-- --only enqueue,drain,latency,amqp,rss,postgres,startup]`
+// `npm run bench [-- --quick] [-- --profile] [-- --only enqueue,drain,latency,amqp,rss,postgres,startup,limit,thread,scale,eta,monitor] [-- --scale N]`
 // Sprig against BullMQ and Celery, side by side in one run on the same Redis (and RabbitMQ).
 // What each row measures: bench/README.md.
 import * as fs from 'node:fs';
@@ -24,6 +24,14 @@ const QUICK = argv.includes('--quick');
 const PROFILE = argv.includes('--profile');
 const onlyArg = argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined);
 const ONLY = onlyArg ? new Set(onlyArg.split(',')) : undefined;
+/** Groups that take minutes (a large backlog, a VS Code host): run with `--only` only. */
+const HEAVY = new Set(['scale', 'eta', 'monitor']);
+const GROUPS = new Set(['enqueue', 'drain', 'latency', 'amqp', 'rss', 'postgres', 'startup', 'limit', 'thread', ...HEAVY]);
+for (const g of ONLY ?? []) if (!GROUPS.has(g)) throw new Error(`--only: unknown group ${JSON.stringify(g)}; the groups are ${[...GROUPS].join(', ')}`);
+const scaleArg = argv.find((a) => a.startsWith('--scale='))?.slice(8) ?? (argv.includes('--scale') ? argv[argv.indexOf('--scale') + 1] : undefined);
+/** The large backlog of the `scale` and `eta` groups (`--scale 1000000` for the 1M figures). */
+const SCALE = scaleArg === undefined ? undefined : Number(scaleArg);
+if (SCALE !== undefined && !(Number.isInteger(SCALE) && SCALE >= 1000)) throw new Error(`--scale wants a whole number of tasks >= 1000, e.g. --scale 1000000 (got ${scaleArg})`);
 
 const REDIS_HOST = '127.0.0.1';
 const REDIS_PORT = 6379;
@@ -34,9 +42,15 @@ const REDIS_URL = `redis://${REDIS_HOST}:${REDIS_PORT}/${DB}`;
 const AMQP_URL = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672//';
 const PYTHON = '/usr/bin/python3';
 
-const P = QUICK
+const repsArg = argv.find((a) => a.startsWith('--reps='))?.slice(7) ?? (argv.includes('--reps') ? argv[argv.indexOf('--reps') + 1] : undefined);
+if (repsArg !== undefined && !/^[1-9]\d*$/.test(repsArg)) throw new Error(`--reps wants a whole number of repetitions >= 1 (got ${repsArg})`);
+const P0 = QUICK
   ? { reps: 1, enqueueN: 3000, drainN: 2000, amqpN: 2000, latencyN: 100, warmup: 10, inflight: 100, bulk: 1000 }
   : { reps: 3, enqueueN: 20000, drainN: 20000, amqpN: 20000, latencyN: 500, warmup: 20, inflight: 100, bulk: 1000 };
+const P = repsArg === undefined ? P0 : { ...P0, reps: Number(repsArg) };
+/** `scale`: the backlog measured besides drainN (--scale, default 200,000); `eta`: tasks scheduled an hour ahead. */
+const SCALE_NS = [SCALE ?? (QUICK ? 20_000 : 200_000)];
+const ETA_N = SCALE ?? (QUICK ? 20_000 : 200_000);
 const POLL_MS = 2;
 /** graphile-worker: concurrency = its pool of 10 connections (its default); pg-boss: jobs per fetch = Sprig's window there (c=50 x 4); pg-boss waits its polling interval (0.5 s at least) between fetches. */
 const PG_PEER_CONCURRENCY = 10;
@@ -72,7 +86,7 @@ function percentile(xs: number[], p: number): number {
 
 // ---- workers -------------------------------------------------------------------------------
 
-type SprigPool = 'async' | 'process';
+type SprigPool = 'async' | 'process' | 'thread';
 
 function sprigWorker(pool: SprigPool, queue: string, brokerUrl = REDIS_URL, nodeArgs: string[] = [], extra: string[] = []): Proc {
   const c = pool === 'async' ? '50' : '2';
@@ -142,11 +156,12 @@ async function withApp<T>(brokerUrl: string, fn: (app: App) => Promise<T>): Prom
   }
 }
 
-async function sprigSendMany(app: App, queue: string, n: number, batch = P.bulk): Promise<void> {
+async function sprigSendMany(app: App, queue: string, n: number, batch = P.bulk, countdown?: number): Promise<void> {
+  const options = countdown === undefined ? { queue, ignoreResult: true } : { queue, ignoreResult: true, countdown };
   for (let i = 0; i < n; i += batch) {
     const k = Math.min(batch, n - i);
     const calls = new Array(k);
-    for (let j = 0; j < k; j++) calls[j] = { name: 'bench.noop', options: { queue, ignoreResult: true } };
+    for (let j = 0; j < k; j++) calls[j] = { name: 'bench.noop', options };
     await app.sendMany(calls);
   }
 }
@@ -236,7 +251,7 @@ async function timeDrain(n: number, spawnWorker: () => Proc, queued: () => Promi
         break;
       }
       if (!w.isAlive()) throw new Error(`${w.name} exited during the drain: ${w.output().slice(-2000)}`);
-      if (now - tSpawn > DRAIN_TIMEOUT_MS) throw new Error(`${w.name}: drain not done after ${DRAIN_TIMEOUT_MS} ms (${await remaining()} left)`);
+      if (now - tSpawn > Math.max(DRAIN_TIMEOUT_MS, n * 2)) throw new Error(`${w.name}: drain not done after ${Math.round(now - tSpawn)} ms (${await remaining()} left)`);
       await sleep(POLL_MS);
     }
     const peak = mem.stop();
@@ -262,7 +277,7 @@ function kombuRemaining(q: string): () => Promise<number> {
 }
 
 /** `sprig-process-fixed4`: the process pool with Celery's fixed window (`--prefetch-multiplier 4`) instead of the adaptive one. */
-async function drainKombu(kind: 'sprig-async' | 'sprig-process' | 'sprig-process-fixed4' | 'celery', n: number, profileDir?: string): Promise<Drain> {
+async function drainKombu(kind: 'sprig-async' | 'sprig-process' | 'sprig-process-fixed4' | 'sprig-thread' | 'celery', n: number, profileDir?: string): Promise<Drain> {
   await flush();
   const q = qname();
   // Celery's messages are sent by Sprig too (protocol v2, kombu's layout): the enqueue is not timed here.
@@ -271,7 +286,8 @@ async function drainKombu(kind: 'sprig-async' | 'sprig-process' | 'sprig-process
   if (len !== n) throw new Error(`expected ${n} messages, found ${len}`);
   const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
   const extra = kind === 'sprig-process-fixed4' ? ['--prefetch-multiplier', '4'] : [];
-  const spawnW = kind === 'celery' ? () => celeryWorker(q, REDIS_URL) : () => sprigWorker(kind === 'sprig-async' ? 'async' : 'process', q, REDIS_URL, nodeArgs, extra);
+  const pool: SprigPool = kind === 'sprig-async' ? 'async' : kind === 'sprig-thread' ? 'thread' : 'process';
+  const spawnW = kind === 'celery' ? () => celeryWorker(q, REDIS_URL) : () => sprigWorker(pool, q, REDIS_URL, nodeArgs, extra);
   return timeDrain(n, spawnW, () => redis.llen(q), kombuRemaining(q));
 }
 
@@ -497,6 +513,113 @@ async function startupCelery(): Promise<Startup> {
   }
 }
 
+// ---- the limit: Redis itself ---------------------------------------------------------------
+
+interface RedisLimit {
+  lpush: number;
+  rpop: number;
+}
+
+/** Messages the size of a kombu envelope (what one Sprig task is on the list). */
+const ENVELOPE_BYTES = 750;
+
+/**
+ * Redis's own rate on this server: `redis-benchmark` pipelining LPUSH then RPOP of envelope-sized
+ * values (50 connections, 50 commands a round trip) on the bench's db, so each Sprig row also reads
+ * as a fraction of what the broker itself can do.
+ */
+async function redisLimit(n: number): Promise<RedisLimit> {
+  await flush();
+  const r = spawnSync('redis-benchmark', ['-h', REDIS_HOST, '-p', String(REDIS_PORT), '--dbnum', String(DB), '-t', 'lpush,rpop', '-n', String(n), '-P', '50', '-c', '50', '-d', String(ENVELOPE_BYTES), '--csv'], { encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) throw new Error(`redis-benchmark exited ${r.status ?? r.signal}: ${(r.stderr || String(r.error)).slice(-500)}`);
+  const rate = (cmd: string) => {
+    const m = new RegExp(`^"${cmd}","([\\d.]+)"`, 'm').exec(r.stdout);
+    if (!m) throw new Error(`redis-benchmark printed no ${cmd} rate: ${r.stdout.slice(0, 500)}`);
+    return Number(m[1]);
+  };
+  await flush();
+  return { lpush: rate('LPUSH'), rpop: rate('RPOP') };
+}
+
+// ---- scheduled work ------------------------------------------------------------------------
+
+interface EtaMemory {
+  idle: MemSample;
+  /** The peak while it read them (garbage of the reading included). */
+  loaded: MemSample;
+  /** Settled, 1 s after the queue was read to the end. */
+  settled: MemSample;
+  /** Seconds from the first message taken to the queue read to the end. */
+  readSec: number;
+  parked: number;
+}
+
+/** Median of five tree samples 200 ms apart. */
+async function settledMemory(pid: number): Promise<MemSample> {
+  const samples: MemSample[] = [];
+  for (let i = 0; i < 5; i++) {
+    samples.push(treeMemory(pid));
+    await sleep(200);
+  }
+  samples.sort((a, b) => a.rss - b.rss);
+  return samples[2]!;
+}
+
+/**
+ * `n` tasks with a one-hour countdown on Redis, a Sprig worker (async pool, default settings:
+ * etaTaskLimit 5,000) reading them all: its RSS once the queue is read to the end against its own
+ * idle RSS before (celery#3267: a Celery worker holds every ETA task in memory).
+ */
+async function etaMemory(n: number, extra: string[] = []): Promise<EtaMemory> {
+  await flush();
+  const q = qname();
+  const since = Date.now();
+  const w = sprigWorker('async', q, REDIS_URL, [], extra);
+  try {
+    await waitConsuming(w, since);
+    await sleep(1000);
+    const idle = await settledMemory(w.pid);
+    const mem = new MemSampler(w.pid, 250);
+    await withApp(REDIS_URL, (app) => sprigSendMany(app, q, n, P.bulk, 3600));
+    const t0 = performance.now();
+    for (;;) {
+      if ((await redis.llen(q)) === 0) break;
+      if (!w.isAlive()) throw new Error(`${w.name} exited: ${w.output().slice(-2000)}`);
+      if (performance.now() - t0 > Math.max(DRAIN_TIMEOUT_MS, n * 2)) throw new Error(`${w.name}: ${await redis.llen(q)} scheduled messages still queued`);
+      await sleep(50);
+    }
+    const readSec = (performance.now() - t0) / 1000;
+    await sleep(1000);
+    const settled = await settledMemory(w.pid);
+    const peak = mem.stop();
+    const loaded = peak.rss > settled.rss ? peak : settled;
+    const parked = await redis.zcard('_sprig.delayed');
+    const errs = workerErrors(w);
+    if (errs) throw new Error(`${w.name} reported errors:\n${errs}`);
+    return { idle, loaded, settled, readSec, parked };
+  } finally {
+    await stopGroup(w);
+  }
+}
+
+// ---- the monitor ---------------------------------------------------------------------------
+
+interface MonitorRow {
+  name: string;
+  unit: string;
+  value: number;
+  target: string;
+  met: boolean;
+}
+
+/** `bench/monitor.mjs` (the monitor webview under load in a real VS Code host): its figures as rows against their targets. */
+function monitorRows(): MonitorRow[] {
+  const r = spawnSync(process.execPath, [path.join(BENCH, 'monitor.mjs')], { cwd: ROOT, encoding: 'utf8', timeout: 900_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  const file = path.join(ROOT, 'bench-monitor-results.json');
+  if (r.status !== 0 || !fs.existsSync(file)) throw new Error(`bench/monitor.mjs exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout || '').slice(-800)}`);
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { rows: MonitorRow[] }).rows;
+}
+
 // ---- rows ----------------------------------------------------------------------------------
 
 interface Row {
@@ -532,17 +655,23 @@ class Series<T> {
 }
 
 function row(name: string, unit: string, higherIsBetter: boolean, s: Series<unknown>, p: Series<unknown>, pick: (v: never) => number, notes?: string): Row {
-  const sv = (s.values as never[]).map(pick);
-  const pv = (p.values as never[]).map(pick);
+  return rowOf(name, unit, higherIsBetter, (s.values as never[]).map(pick), (p.values as never[]).map(pick), s.errors, p.errors, notes);
+}
+
+/** A row from the measured values of each side (NaN: not measured) and each side's errors. */
+function rowOf(name: string, unit: string, higherIsBetter: boolean, sAll: number[], pAll: number[], sErrors: readonly string[], pErrors: readonly string[], notes?: string): Row {
+  const sv = sAll.filter((v) => Number.isFinite(v));
+  const pv = pAll.filter((v) => Number.isFinite(v));
   const sm = sv.length ? median(sv) : null;
   const pm = pv.length ? median(pv) : null;
-  const errors = [...(sm === null ? s.errors.slice(0, 1).map((e) => `Sprig: ${e}`) : []), ...(pm === null ? p.errors.slice(0, 1).map((e) => `peer: ${e}`) : [])];
+  const none = (e: readonly string[]) => (e.length ? e.slice(0, 1) : ['not measured in this run']);
+  const errors = [...(sm === null ? none(sErrors).map((e) => `Sprig: ${e}`) : []), ...(pm === null ? none(pErrors).map((e) => `peer: ${e}`) : [])];
   return {
     name,
     sprig: sm === null ? null : round(sm),
     peer: pm === null ? null : round(pm),
     unit,
-    ratio: sm === null || pm === null || !sm || !pm ? null : Math.round((higherIsBetter ? sm / pm : pm / sm) * 100) / 100,
+    ratio: sm === null || pm === null || !sm || !pm ? null : Math.round((higherIsBetter ? sm / pm : pm / sm) * 1000) / 1000,
     runs: Math.min(sv.length, pv.length),
     sprigRuns: sv.map(round),
     peerRuns: pv.map(round),
@@ -558,13 +687,13 @@ function round(x: number): number {
 function fmt(v: number | null, unit: string): string {
   if (v === null) return 'n/a';
   if (unit === 'tasks/s') return Math.round(v).toLocaleString('en-US');
-  if (unit === 'ms') return v.toFixed(2);
+  if (unit === 'ms' || unit === 'x') return v.toFixed(2);
   return v.toFixed(1);
 }
 
 function printTable(rows: Row[], k: number): string {
   const head = ['row', 'Sprig', 'peer', 'unit', 'ratio'];
-  const body = rows.map((r) => [r.name, fmt(r.sprig, r.unit), fmt(r.peer, r.unit), r.unit, r.ratio === null ? 'n/a' : `${r.ratio.toFixed(2)}x`]);
+  const body = rows.map((r) => [r.name, fmt(r.sprig, r.unit), fmt(r.peer, r.unit), r.unit, r.ratio === null ? (r.sprig !== null && r.peer !== null ? '-' : 'n/a') : `${r.ratio.toFixed(r.ratio < 0.1 ? 3 : 2)}x`]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   const out = [`median of ${k} run${k === 1 ? '' : 's'} (ratio > 1: Sprig is better; for ms and MB it is peer/Sprig)`, line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)];
@@ -630,7 +759,7 @@ async function profile(): Promise<void> {
 async function main(): Promise<void> {
   await redis.connect();
   if (PROFILE) return profile();
-  const want = (s: string) => !ONLY || ONLY.has(s);
+  const want = (s: string) => (ONLY ? ONLY.has(s) : !HEAVY.has(s));
   const celery = celeryAvailable();
   const celeryRun = <T>(s: Series<T>, fn: () => Promise<T>) => (celery.ok ? s.run(fn) : Promise.resolve(void s.errors.push(celery.error!)));
   const t0 = performance.now();
@@ -665,7 +794,14 @@ async function main(): Promise<void> {
     pgDrainBoss: new Series<Drain>('PostgreSQL drain pg-boss'),
     startupSprig: new Series<Startup>('startup Sprig CLI'),
     startupCelery: new Series<Startup>('startup Celery CLI'),
+    redisLimit: new Series<RedisLimit>('Redis itself: redis-benchmark LPUSH/RPOP'),
+    drainThread: new Series<Drain>('drain Sprig thread c=2'),
+    idleThread: new Series<MemSample>('idle RSS Sprig thread'),
+    eta: new Series<EtaMemory>(`${ETA_N} scheduled: Sprig async (default etaTaskLimit)`),
+    monitor: new Series<MonitorRow[]>('monitor under load (bench/monitor.mjs)'),
   };
+  /** `scale`: per backlog size, Sprig async and BullMQ drains, and bulk enqueues. */
+  const scale = new Map(SCALE_NS.map((n) => [n, { async: new Series<Drain>(`drain ${n} Sprig async c=50`), bull: new Series<Drain>(`drain ${n} BullMQ c=50`), enqSprig: new Series<number>(`enqueue ${n} Sprig sendMany`), enqBull: new Series<number>(`enqueue ${n} BullMQ addBulk`) }]));
 
   // Repetitions are interleaved (A B A B ...) so drift on a shared machine hits both sides.
   for (let rep = 1; rep <= P.reps; rep++) {
@@ -713,6 +849,29 @@ async function main(): Promise<void> {
       await S.startupSprig.run(startupSprig);
       await celeryRun(S.startupCelery, startupCelery);
     }
+    if (want('limit')) await S.redisLimit.run(() => redisLimit(QUICK ? 100_000 : 1_000_000));
+    if (want('thread')) {
+      await S.drainThread.run(() => drainKombu('sprig-thread', P.drainN));
+      await S.idleThread.run(() => idleMemory((q) => sprigWorker('thread', q)));
+      // Its peer, in the same repetition, unless the drain group measured it already.
+      if (!want('drain')) await S.drainBull.run(() => drainBull(P.drainN));
+      if (!want('rss')) await S.idleBull.run(() => idleMemory((q) => bullWorker(q)));
+    }
+    if (want('scale')) {
+      // The 20k reference, in the same repetition, unless the drain group measured it already.
+      if (!want('drain')) {
+        await S.drainAsync.run(() => drainKombu('sprig-async', P.drainN));
+        await S.drainBull.run(() => drainBull(P.drainN));
+      }
+      for (const [n, sc] of scale) {
+        await sc.enqSprig.run(() => enqueueSprig('bulk', n));
+        await sc.enqBull.run(() => enqueueBull('bulk', n));
+        await sc.async.run(() => drainKombu('sprig-async', n));
+        await sc.bull.run(() => drainBull(n));
+      }
+    }
+    if (want('eta')) await S.eta.run(() => etaMemory(ETA_N));
+    if (want('monitor') && rep === 1) await S.monitor.run(async () => monitorRows());
   }
   // The PostgreSQL rows alone touch no Redis db (others may be testing on this Redis).
   if (!ONLY || [...ONLY].some((s) => s !== 'postgres')) await flush();
@@ -775,6 +934,57 @@ async function main(): Promise<void> {
     rows.push(row('CLI start-up: sprig inspect ping (ends once the known workers answered) vs celery inspect ping (its 1 s window)', 'ms', false, S.startupSprig, S.startupCelery, m('ping')));
     rows.push(row('CLI start-up: sprig inspect ping with nothing known (SPRIG_KNOWN_WORKERS=0: the 1 s window) vs celery inspect ping', 'ms', false, S.startupSprig, S.startupCelery, m('pingColdWindow')));
   }
+  if (want('drain')) {
+    const startup = (d: Drain) => d.startupMs;
+    rows.push(row('worker start-up: spawn -> first task taken (Redis, queue full): Sprig process pool c=2 vs Celery prefork c=2', 'ms', false, S.drainProcess, S.drainCelery, startup));
+    rows.push(row('worker start-up: spawn -> first task taken (Redis, queue full): Sprig async pool c=50 vs BullMQ Worker c=50', 'ms', false, S.drainAsync, S.drainBull, startup));
+  }
+  if (want('rss')) {
+    // Per pool child: the tree's processes other than the worker itself (Celery: its forks).
+    const perChild = (m: MemSample) => {
+      const kids = m.procs.slice(1).filter((p) => p.rss > 5);
+      return kids.length ? kids.reduce((a, p) => a + p.rss, 0) / kids.length : NaN;
+    };
+    const parent = (m: MemSample) => m.procs[0]?.rss ?? NaN;
+    rows.push(row('worker RSS idle, the main process alone: Sprig process pool c=2 vs Celery prefork c=2', 'MB', false, S.idleProcess, S.idleCelery, parent));
+    rows.push(row('worker RSS idle, per pool child: Sprig process pool child vs Celery prefork fork', 'MB', false, S.idleProcess, S.idleCelery, perChild));
+  }
+  if (want('limit')) {
+    const lim = (k: keyof RedisLimit) => S.redisLimit.values.map((v) => v[k]);
+    const note = "the ratio is the fraction of the broker's own rate (redis-benchmark -P 50 -c 50, 750-byte values)";
+    if (want('enqueue')) rows.push(rowOf('the limit: enqueue bulk, Sprig sendMany x1000 vs Redis itself, pipelined LPUSH', 'tasks/s', true, S.enqSprigBulk.values, lim('lpush'), S.enqSprigBulk.errors, S.redisLimit.errors, note));
+    const drained = S.drainAsync.values.map(drainRate);
+    rows.push(rowOf(`the limit: drain ${N} no-op, Sprig async pool c=50 vs Redis itself, pipelined RPOP`, 'tasks/s', true, drained, lim('rpop'), S.drainAsync.errors, S.redisLimit.errors, note));
+  }
+  if (want('thread')) {
+    rows.push(row(`drain ${N} no-op (Redis): Sprig thread pool c=2 (ignoreResult, acksLate) vs BullMQ Worker c=50 (removeOnComplete)`, 'tasks/s', true, S.drainThread, S.drainBull, drainRate));
+    rows.push(row('worker RSS idle, total: Sprig thread pool c=2 vs BullMQ Worker process c=50', 'MB', false, S.idleThread, S.idleBull, rss));
+    rows.push(row('worker RSS under load (peak during the Redis drain): Sprig thread pool c=2 vs BullMQ Worker process c=50', 'MB', false, S.drainThread, S.drainBull, peakRss));
+  }
+  if (want('scale')) {
+    const ref = (s: Series<Drain>) => (s.values.length ? median(s.values.map(drainRate)) : NaN);
+    for (const [n, sc] of scale) {
+      const M = n.toLocaleString('en-US');
+      // The row: rate(n) / rate(20k), each side against its own 20k rate in this run.
+      const rel = (big: Series<Drain>, base: Series<Drain>) => big.values.map((d) => d.rate / ref(base));
+      rows.push(rowOf(`drain rate with a backlog of ${M} / with ${N} (Redis): Sprig async pool c=50 vs BullMQ Worker c=50 (1.00: no slower as the backlog grows)`, 'x', true, rel(sc.async, S.drainAsync), rel(sc.bull, S.drainBull), [...sc.async.errors, ...S.drainAsync.errors], [...sc.bull.errors, ...S.drainBull.errors]));
+      rows.push(row(`drain ${M} no-op (Redis): Sprig async pool c=50 vs BullMQ Worker c=50`, 'tasks/s', true, sc.async, sc.bull, drainRate));
+      rows.push(row(`enqueue ${M} bulk: Sprig sendMany x${P.bulk} vs BullMQ addBulk x${P.bulk}`, 'tasks/s', true, sc.enqSprig, sc.enqBull, rate));
+      rows.push(row(`worker RSS under load, draining ${M}: Sprig async pool c=50 vs BullMQ Worker c=50`, 'MB', false, sc.async, sc.bull, peakRss));
+    }
+  }
+  if (want('eta')) {
+    const E = ETA_N.toLocaleString('en-US');
+    const name = `${E} tasks scheduled an hour ahead (Redis): Sprig async worker RSS once it read them all vs its own idle RSS (target ratio >= 0.5: at most 2x)`;
+    rows.push(rowOf(name, 'MB', false, S.eta.values.map((v) => v.loaded.rss), S.eta.values.map((v) => v.idle.rss), S.eta.errors, S.eta.errors));
+    rows.push(rowOf(`${E} tasks scheduled an hour ahead (Redis): Sprig async worker RSS settled (1 s after reading them all) vs its own idle RSS`, 'MB', false, S.eta.values.map((v) => v.settled.rss), S.eta.values.map((v) => v.idle.rss), S.eta.errors, S.eta.errors));
+  }
+  if (want('monitor')) {
+    for (const m of S.monitor.values[0] ?? []) {
+      rows.push({ name: `monitor under load (VS Code host): ${m.name}, against its target ${m.target}${m.met ? '' : ' (MISSED)'}`, sprig: m.value, peer: Number(m.target.replace(/[^\d.]/g, '')), unit: m.unit || 'n', ratio: null, runs: 1, notes: 'bench/monitor.mjs; the peer column is the target' });
+    }
+    if (S.monitor.errors.length) rows.push({ name: 'monitor under load (VS Code host)', sprig: null, peer: null, unit: '', ratio: null, runs: 0, error: S.monitor.errors[0] });
+  }
   const table = printTable(rows, P.reps);
   console.log(`\n${table}\n`);
   const detail = (s: Series<Drain>) => s.values.map((d) => ({ rate: round(d.rate), rateWithStartup: round(d.rateWithStartup), startupMs: Math.round(d.startupMs), peakRssMB: round(d.peak.rss), peakPssMB: round(d.peak.pss), peakProcs: d.peak.procs }));
@@ -806,6 +1016,7 @@ async function main(): Promise<void> {
         bullmq: S.latBull.values.map((xs) => ({ p50: round(p50(xs)), p90: round(percentile(xs, 90)), p99: round(p99(xs)), max: round(Math.max(...xs)) })),
       },
       startup: { sprig: S.startupSprig.values, celery: S.startupCelery.values },
+      eta: S.eta.values.map((v) => ({ n: ETA_N, idleMB: round(v.idle.rss), peakMB: round(v.loaded.rss), settledMB: round(v.settled.rss), readSec: round(v.readSec), parked: v.parked })),
       errors: Object.fromEntries(Object.values(S).filter((s) => s.errors.length).map((s) => [s.label, s.errors])),
     },
   };

@@ -27,6 +27,12 @@ export interface WorkerConfig {
   autoreload?: boolean;
   /** Serve Prometheus metrics on HOST:PORT (or PORT, on 127.0.0.1). */
   metrics?: string;
+  /**
+   * At most this many ETA/countdown tasks held in the worker's memory (Celery 5.6's
+   * `worker_eta_task_limit`). Default: 5,000 on Redis, where the later ones are parked on the
+   * broker until due; unbounded on the others (docs/eta.md).
+   */
+  etaTaskLimit?: number;
 }
 
 /** `sprig beat` (docs/beat.md). */

@@ -79,6 +79,12 @@ export interface Broker {
   ack(delivery: Delivery): void;
   /** Reject: requeue it, or move it to the dead-letter queue/list with the reason. */
   reject(delivery: Delivery, requeue: boolean, reason?: string): Promise<void>;
+  /**
+   * Park a held ETA message on the broker until `etaMs` (epoch ms), instead of in the worker's
+   * memory: settled here at once, back at the front of its queue shortly before it is due (any
+   * consumer takes it then). Redis: a sorted set every Sprig worker on the db sweeps (docs/eta.md).
+   */
+  defer?(delivery: Delivery, etaMs: number): Promise<void>;
   /** Keep a held message from being redelivered (long-running or ETA tasks). */
   touch?(deliveries: readonly Delivery[]): Promise<void>;
   /** Wait until batched acks are written. */

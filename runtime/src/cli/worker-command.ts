@@ -24,6 +24,7 @@ interface WorkerFlags {
   pool?: PoolKind;
   queues?: string[];
   prefetchMultiplier?: number;
+  etaTaskLimit?: number;
   events?: boolean;
   acksLate?: boolean;
   hostname?: string;
@@ -61,6 +62,7 @@ export function registerWorkerCommand(program: Command): void {
       .option('-P, --pool <kind>', 'process (default), thread or async', oneOf('--pool', ['process', 'thread', 'async'] as const))
       .option('-Q, --queues <q1,q2>', 'queues to consume from (default: celery)', csv)
       .option('--prefetch-multiplier <n>', 'messages prefetched per pool slot (default: adaptive, 4 rising to 16 while tasks take under 1 ms; a number fixes it, e.g. 1 for long tasks)', positiveInt('--prefetch-multiplier'))
+      .option('--eta-task-limit <n>', 'at most this many ETA/countdown tasks held in memory (default 5000 on Redis, where later ones wait on the broker until due; unbounded elsewhere)', nonNegativeInt('--eta-task-limit'))
       .option('-E, --events', 'send monitoring events')
       .option('--acks-late', 'acknowledge after the task ran (at-least-once), for every task')
       .option('-n, --hostname <name>', 'node name (default sprig<pid>@<host>)')
@@ -102,6 +104,7 @@ export function registerWorkerCommand(program: Command): void {
           pool: o.pool,
           queues: o.queues,
           prefetchMultiplier: o.prefetchMultiplier,
+          etaTaskLimit: o.etaTaskLimit,
           events: o.events,
           acksLate: o.acksLate,
           hostname: o.hostname,

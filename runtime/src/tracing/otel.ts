@@ -62,6 +62,9 @@ let noopProvider: Api.TracerProvider | undefined;
  * null and a task costs nothing more than this check.
  */
 export function tracing(projectDir?: string): OtelApi | null {
+  // Not loaded yet and nothing registered with any copy of the API: stay unloaded (requiring it
+  // is ~100-300 ms of a `sprig call`). An SDK registers its provider under this global first.
+  if (api === undefined && !carrierStorage.getStore() && !otelGlobalRegistered()) return null;
   const a = otelApi(projectDir);
   if (!a) return null;
   if (carrierStorage.getStore()) return a;
@@ -69,6 +72,14 @@ export function tracing(projectDir?: string): OtelApi | null {
   if (typeof p.getDelegate !== 'function') return a;
   noopProvider ??= new a.ProxyTracerProvider().getDelegate();
   return p.getDelegate() === noopProvider ? null : a;
+}
+
+/** A copy of `@opentelemetry/api` (any major) has registered a global: `globalThis[Symbol.for('opentelemetry.js.api.<major>')]`. */
+function otelGlobalRegistered(): boolean {
+  for (const sym of Object.getOwnPropertySymbols(globalThis)) {
+    if (sym.description?.startsWith('opentelemetry.js.api.') && (globalThis as unknown as Record<symbol, object | undefined>)[sym]) return true;
+  }
+  return false;
 }
 
 function tracer(a: OtelApi): Api.Tracer {

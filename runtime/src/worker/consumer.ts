@@ -6,7 +6,7 @@ import type { Broker, Consumer, Delivery } from '../brokers/types.js';
 import { parseTaskMessage, buildTaskMessage, customHeaders, type TaskRequest, type ParseOptions, type TransportMessage } from '../protocol/message.js';
 import { getTask, registeredTaskNames } from '../app/registry.js';
 import type { Task } from '../app/task.js';
-import { NotRegisteredError, type ExceptionInfo } from '../errors.js';
+import { ConfigError, NotRegisteredError, type ExceptionInfo } from '../errors.js';
 import { PriorityFifo } from '../brokers/priority-queue.js';
 import { pyrepr } from '../protocol/pyrepr.js';
 import { toCeleryDateDone, toCeleryIso } from '../protocol/time.js';
@@ -28,6 +28,11 @@ interface RetryMessage {
   message: TransportMessage;
   pub?: PublishSpan;
 }
+
+/** An ETA task due sooner than this is held even past `etaTaskLimit` (it would be back at once). */
+const PARK_MIN_DELAY_MS = 5000;
+/** The bound on held ETA tasks where the broker can park them (`defer`); elsewhere unbounded, as Celery. */
+export const DEFAULT_ETA_TASK_LIMIT = 5000;
 
 const SIGNALS: Record<string, number> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2, SIGHUP: 1, SIGUSR1: 10, SIGUSR2: 12, SIGQUIT: 3 };
 
@@ -58,6 +63,14 @@ export class TaskConsumer {
   private readonly tuner?: PrefetchTuner;
   /** Chains, callbacks, errbacks and chord joins of the tasks that carry a canvas embed. */
   private readonly workflow: Workflow;
+  /**
+   * At most this many ETA tasks held here (Celery 5.6's `worker_eta_task_limit`): past it, a broker
+   * that can (`defer`: Redis) keeps the later ones until they are due; on one that cannot, the
+   * prefetch window stops growing for them, so the worker takes no more messages meanwhile.
+   */
+  readonly etaTaskLimit: number;
+  /** ETA tasks handed to the broker to keep (`defer`) since start. */
+  deferred = 0;
 
   constructor(private readonly w: Worker) {
     this.workflow = new Workflow({
@@ -70,6 +83,9 @@ export class TaskConsumer {
       },
     });
     this.basePrefetch = Math.max(1, w.concurrency * w.prefetchMultiplier);
+    const limit = w.config.worker?.etaTaskLimit;
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new ConfigError(`worker.etaTaskLimit must be an integer >= 0 (ETA tasks held in memory), got ${JSON.stringify(limit)}`);
+    this.etaTaskLimit = limit ?? (w.broker.defer ? DEFAULT_ETA_TASK_LIMIT : Infinity);
     if (w.prefetchAdaptive) this.tuner = new PrefetchTuner((m) => this.setMultiplier(m), w.prefetchMultiplier);
     this.parseOpts = {
       accept: serializers.resolveAccept(w.config.accept ?? ['json']),
@@ -83,7 +99,12 @@ export class TaskConsumer {
 
   /** The prefetch count now in force. */
   prefetchCount(): number {
-    return this.basePrefetch + this.scheduled.size;
+    return this.basePrefetch + this.heldEta();
+  }
+
+  /** The held ETA tasks the prefetch window grows by: the bound stops it growing past the limit. */
+  private heldEta(): number {
+    return Math.min(this.scheduled.size, this.etaTaskLimit);
   }
 
   /** The adaptive window moved (prefetch.ts): children may hold as many, the broker sends as many. */
@@ -160,7 +181,7 @@ export class TaskConsumer {
 
   private adjustPrefetch(): void {
     // ETA tasks held in memory must not block the prefetch of others (Celery's qos.increment_eventually).
-    this.consumer?.setPrefetch(this.basePrefetch + this.scheduled.size);
+    this.consumer?.setPrefetch(this.basePrefetch + this.heldEta());
   }
 
   setBasePrefetch(n: number): void {
@@ -192,6 +213,9 @@ export class TaskConsumer {
     if (!task) return void this.notRegistered(d, req);
     const r: Request = { delivery: d, req, task, acked: false };
     if (this.discarded(r)) return;
+    const delay = req.eta ? req.eta.getTime() - Date.now() : 0;
+    // Past the bound, the broker keeps it: it is received when it comes back, due.
+    if (delay > PARK_MIN_DELAY_MS && this.scheduled.size >= this.etaTaskLimit && this.broker.defer) return this.defer(r, req.eta!.getTime());
     if (this.w.events.active) this.w.events.send({
       type: 'task-received',
       uuid: req.id,
@@ -206,18 +230,32 @@ export class TaskConsumer {
       ...(req.groupId ? { group: req.groupId } : {}),
       ...(req.embed.chord ? { chord: resultIdOf(req.embed.chord) ?? null } : {}),
     });
-    const delay = req.eta ? req.eta.getTime() - Date.now() : 0;
-    if (delay > 0) {
-      this.scheduled.set(req.id, r);
-      this.adjustPrefetch();
-      r.timer = setLongTimeout(() => {
-        this.scheduled.delete(req.id);
-        this.adjustPrefetch();
-        this.reserve(r);
-      }, delay);
-      return;
-    }
+    if (delay > 0) return this.hold(r, delay);
     this.reserve(r);
+  }
+
+  /** Past the ETA bound: the broker keeps it until it is due; if it cannot now, it is held here after all. */
+  private defer(r: Request, etaMs: number): void {
+    r.acked = true; // settled by the broker's move, not by an ack
+    this.deferred++;
+    this.broker.defer!(r.delivery, etaMs).catch((err: unknown) => {
+      this.w.log.warn(`cannot park ETA task ${r.req.name}[${r.req.id}] on the broker, holding it: ${(err as Error).message}`);
+      this.deferred--;
+      r.acked = false;
+      this.hold(r, etaMs - Date.now());
+    });
+  }
+
+  /** Held here until its ETA (the prefetch window grows by it, up to the bound). */
+  private hold(r: Request, delay: number): void {
+    const { req } = r;
+    this.scheduled.set(req.id, r);
+    this.adjustPrefetch();
+    r.timer = setLongTimeout(() => {
+      this.scheduled.delete(req.id);
+      this.adjustPrefetch();
+      this.reserve(r);
+    }, Math.max(0, delay));
   }
 
   private reserve(r: Request): void {
@@ -292,6 +330,7 @@ export class TaskConsumer {
       expires: req.expires ? req.expires.getTime() : null,
     };
     if (req.contentType !== 'application/json') job.binary = true;
+    requestFields(job, req, r.delivery);
     if (tracing(this.w.config.projectDir)) {
       r.span = startProcessSpan({
         taskId: req.id,
@@ -335,7 +374,7 @@ export class TaskConsumer {
       this.w.terminated.delete(req.id);
     }
     // The common case, a success with no result to store, needs no await at all.
-    if (o.state === 'SUCCESS' && (req.ignoreResult || r.task.options.ignoreResult) && isEmptyEmbed(req.embed)) {
+    if (o.state === 'SUCCESS' && !o.added && (req.ignoreResult || r.task.options.ignoreResult) && isEmptyEmbed(req.embed)) {
       this.succeeded(r, o);
       this.finished(r);
       return;
@@ -354,13 +393,15 @@ export class TaskConsumer {
   /** The task is done with, whatever happened: free its place and start what fits. */
   private finished(r: Request): void {
     r.span?.end();
-    this.active.delete(r.req.id);
+    // A replacement (ctx.replace) has the same id and may already run here: it keeps its place.
+    if (this.active.get(r.req.id) === r) this.active.delete(r.req.id);
     this.w.stats.processed++;
     if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w();
     this.pump();
   }
 
-  private async completeAsync(r: Request, o: Outcome, terminatedWith: string | undefined): Promise<void> {
+  private async completeAsync(r: Request, outcome: Outcome, terminatedWith: string | undefined): Promise<void> {
+    let o = outcome;
     const { req } = r;
     try {
       if (terminatedWith !== undefined && o.state !== 'SUCCESS' && o.state !== 'REVOKED') {
@@ -368,6 +409,8 @@ export class TaskConsumer {
         await this.revoke(r, false, terminatedWith);
         return;
       }
+      // Parts the task added to its chord (ctx.addToChord) are counted and sent before its own part returns.
+      if (o.added) o = await this.addedToChord(r, o);
       switch (o.state) {
         case 'SUCCESS':
           // Celery's order: callbacks and the next chain step, the result, then the chord part.
@@ -408,6 +451,9 @@ export class TaskConsumer {
         case 'IGNORED':
           this.ack(r);
           break;
+        case 'REPLACED':
+          await this.replaced(r, o);
+          break;
         case 'REVOKED':
           await this.revoke(r, o.expired);
           break;
@@ -438,6 +484,39 @@ export class TaskConsumer {
     } finally {
       this.finished(r);
     }
+  }
+
+  /** ctx.addToChord(): the chord waits for one more part each, then they are sent; a backend that cannot fails the task. */
+  private async addedToChord(r: Request, o: Outcome): Promise<Outcome> {
+    try {
+      await this.workflow.deliveredFrom(r.req, r.delivery.queue).addToChord(r.req, o.added!);
+      return o;
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      return { state: 'FAILURE', ...errorToInfo(err), runtime: o.runtime };
+    }
+  }
+
+  /**
+   * ctx.replace(sig): the replacement is sent with the task's id, chain, callbacks, errbacks and
+   * chord membership; the task itself stores nothing (Celery raises Ignore), its id's result is
+   * the replacement's. A replacement that cannot be sent (a chord on rpc://) fails the task.
+   */
+  private async replaced(r: Request, o: Outcome & { state: 'REPLACED' }): Promise<void> {
+    const { req } = r;
+    try {
+      await this.workflow.deliveredFrom(req, r.delivery.queue).replaced(req, o.sig);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      const info = errorToInfo(err);
+      await this.storeFailure(r, info);
+      this.w.log.error(`Task ${req.name}[${req.id}] cannot be replaced: ${info.repr}`);
+      this.w.stats.failed++;
+      this.ack(r);
+      return;
+    }
+    this.w.log.info(`Task ${req.name}[${req.id}] replaced by ${o.sig.task}`);
+    this.ack(r);
   }
 
   /** FAILURE stored, then its chord part, chain steps and errbacks (Celery's order), then task-failed. */
@@ -607,4 +686,21 @@ export class TaskConsumer {
     if (graceful && this.active.size) await new Promise<void>((res) => this.idleWaiters.push(res));
     await this.broker.flush().catch(() => undefined);
   }
+}
+
+/** The request fields a task reads (ctx.deliveryInfo, replyTo, correlationId, chord, callbacks, ...): set only when present. */
+function requestFields(job: Job, req: TaskRequest, d: Delivery): void {
+  const di = req.properties.delivery_info as { exchange?: unknown; routing_key?: unknown } | undefined;
+  const exchange = typeof di?.exchange === 'string' ? di.exchange : '';
+  const routingKey = typeof di?.routing_key === 'string' ? di.routing_key : d.queue;
+  const priority = req.properties.priority === undefined || req.properties.priority === null ? null : req.priority;
+  // The common case (default exchange, routed by queue name, no priority, first delivery) is left to ctx: nothing per task.
+  if (exchange || routingKey !== d.queue || priority !== null || d.redelivered) job.deliveryInfo = { exchange, routingKey, priority, redelivered: d.redelivered === true };
+  if (req.replyTo) job.replyTo = req.replyTo;
+  if (req.correlationId) job.correlationId = req.correlationId;
+  if (req.groupIndex !== null) job.groupIndex = req.groupIndex;
+  const e = req.embed;
+  if (e.chord) job.chord = e.chord;
+  if (e.callbacks?.length) job.callbacks = e.callbacks;
+  if (e.errbacks?.length) job.errbacks = e.errbacks;
 }

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import * as path from 'node:path';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { ConnectionError, SprigError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
 import { backoff, sleep } from '../../util/resilience.js';
@@ -22,6 +22,10 @@ import {
   type ServerFrame,
 } from './protocol.js';
 import { parseJson, stringifyJson } from '../../serialization/json.js';
+
+/** `ws` loads on first use: every CLI command loads this module, few open a socket. */
+let wsModule: typeof WebSocket | undefined;
+const wsLib = (): typeof WebSocket => (wsModule ??= require('ws') as typeof WebSocket);
 
 interface Pending {
   id: number;
@@ -117,7 +121,7 @@ export class BrokerConnection implements HubLink {
 
   /** Fire-and-forget; dropped while disconnected (events are best-effort). */
   notify<K extends OpName>(op: K, params: OpRequest<K>): void {
-    if (this.state === 'open' && this.ws?.readyState === WebSocket.OPEN) this.ws.send(stringifyJson({ op, ...params }));
+    if (this.state === 'open' && this.ws?.readyState === wsLib().OPEN) this.ws.send(stringifyJson({ op, ...params }));
   }
 
   async close(): Promise<void> {
@@ -129,7 +133,7 @@ export class BrokerConnection implements HubLink {
     this.inflight.clear();
     const ws = this.ws;
     this.ws = undefined;
-    if (ws && ws.readyState !== WebSocket.CLOSED) {
+    if (ws && ws.readyState !== wsLib().CLOSED) {
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
           ws.terminate();
@@ -244,7 +248,7 @@ export class BrokerConnection implements HubLink {
 
 function openSocket(ep: BrokerEndpoint): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://${ep.host}:${ep.port}/`, {
+    const ws = new (wsLib())(`ws://${ep.host}:${ep.port}/`, {
       headers: { Authorization: `Bearer ${ep.token}` },
       perMessageDeflate: false,
       handshakeTimeout: 5000,

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { ConfigError, SprigError } from '../../errors.js';
 import { createLogger, type Logger } from '../../util/log.js';
 import { onParentShutdown } from '../../util/child-ipc.js';
@@ -116,7 +116,7 @@ function takeJournalLock(dir: string, journalDir: string): string {
 
 class Server {
   private readonly http: http.Server;
-  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
+  private readonly wss = new (require('ws') as typeof import('ws')).WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
   private readonly tokenDigest: Buffer;
   private idleTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;

@@ -14,6 +14,8 @@ export const UNACKED_MUTEX_KEY = 'unacked_mutex';
 export const UNACKED_MUTEX_EXPIRE_MS = 300_000;
 /** Sprig only: counter for tags given to garbage that carries no delivery_tag. */
 export const GENERATED_TAG_KEY = '_sprig.generated_tag';
+/** Sprig only: ETA messages parked on the broker until due (scored by ETA, epoch ms), the `unacked` value as member. */
+export const DELAYED_KEY = '_sprig.delayed';
 /** kombu's default visibility timeout (seconds). */
 export const DEFAULT_VISIBILITY_TIMEOUT = 3600;
 
@@ -96,6 +98,8 @@ export interface KeyLayout {
   unackedIndex(queue: string): string;
   unackedMutex(queue: string): string;
   generatedTag(queue: string): string;
+  /** Parked ETA messages (redis-broker.ts `defer`): one set for the db on kombu's layout, one per queue on a cluster. */
+  delayed(queue: string): string;
 }
 
 export const KOMBU_LAYOUT: KeyLayout = {
@@ -105,6 +109,7 @@ export const KOMBU_LAYOUT: KeyLayout = {
   unackedIndex: () => UNACKED_INDEX_KEY,
   unackedMutex: () => UNACKED_MUTEX_KEY,
   generatedTag: () => GENERATED_TAG_KEY,
+  delayed: () => DELAYED_KEY,
 };
 
 const tagged = (q: string) => `{${q}}`;
@@ -116,6 +121,7 @@ export const CLUSTER_LAYOUT: KeyLayout = {
   unackedIndex: (q) => `${tagged(q)}${UNACKED_INDEX_KEY}`,
   unackedMutex: (q) => `${tagged(q)}${UNACKED_MUTEX_KEY}`,
   generatedTag: (q) => `${tagged(q)}${GENERATED_TAG_KEY}`,
+  delayed: (q) => `${tagged(q)}${DELAYED_KEY}`,
 };
 
 /** One fetch script call: its keys (unacked, index, tag counter, lists...) and routing keys. */

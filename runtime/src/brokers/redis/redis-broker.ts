@@ -60,6 +60,12 @@ import { redisLeaseStore } from './redis-lease.js';
 import type { LeaseStore } from '../lease.js';
 
 const RESTORE_BATCH = 500;
+/** Parked ETA messages: swept this often, and moved back this long before they are due. */
+const UNPARK_EVERY_MS = 1000;
+export const UNPARK_LEAD_MS = 2000;
+/** At most this many per script call, and calls per sweep (a backlog that came due while no worker ran). */
+const UNPARK_BATCH = 1000;
+const UNPARK_CALLS = 20;
 const log = createLogger('sprig.redis');
 /** How long a pidbox broadcast stays valid for workers (Celery: now + the client's timeout). */
 const CONTROL_EXPIRES_SEC = 10;
@@ -101,6 +107,8 @@ export class RedisBroker implements Broker, ConsumerHost {
   private subReady?: Promise<void>;
   private readonly patternHandlers = new Map<string, Set<(channel: string, raw: string) => void>>();
   private restoreTimer?: NodeJS.Timeout;
+  private unparkTimer?: NodeJS.Timeout;
+  private unparking = false;
   private clock = 0;
   private isDown = false;
   private closed = false;
@@ -145,6 +153,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   async close(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.restoreTimer);
+    clearInterval(this.unparkTimer);
     for (const c of this.consumers) await c.cancel();
     this.consumers.clear();
     try {
@@ -303,6 +312,11 @@ export class RedisBroker implements Broker, ConsumerHost {
       this.restoreTimer = setInterval(() => void this.restoreVisible().catch(() => 0), every);
       this.restoreTimer.unref();
     }
+    if (!this.unparkTimer) {
+      this.unparkTimer = setInterval(() => void this.unparkDue(), UNPARK_EVERY_MS);
+      this.unparkTimer.unref();
+      void this.unparkDue();
+    }
     c.pump();
     return {
       setPrefetch: (n) => c.setPrefetch(n),
@@ -345,6 +359,68 @@ export class RedisBroker implements Broker, ConsumerHost {
     const entry = encodeDeadLetter(deadLetterEntry(delivery, reason, { limits: this.deadLetter }));
     const dlq = deadLetterQueueName(this.layout.base(delivery.queue));
     await this.cmd(runScript(this.client, 'deadLetter', [...keys, dlq], [delivery.tag, entry, this.deadLetter.maxLength]), 'reject');
+  }
+
+  /** Parks asked for in the same tick go in one script call per delay set (a fetch batch parks as one). */
+  defer(delivery: Delivery, etaMs: number): Promise<void> {
+    this.settle(delivery.tag);
+    return new Promise<void>((resolve, reject) => {
+      this.parking.push({ delivery, etaMs, resolve, reject });
+      if (this.parking.length === 1) queueMicrotask(() => this.flushParking());
+    });
+  }
+
+  private parking: Array<{ delivery: Delivery; etaMs: number; resolve: () => void; reject: (err: unknown) => void }> = [];
+
+  private flushParking(): void {
+    const items = this.parking;
+    this.parking = [];
+    const bySet = new Map<string, { keys: string[]; args: Array<string | number>; items: typeof items }>();
+    for (const it of items) {
+      const set = this.layout.delayed(it.delivery.queue);
+      let g = bySet.get(set);
+      if (!g) bySet.set(set, (g = { keys: [...this.unackedKeys(it.delivery.queue), set], args: [], items: [] }));
+      g.args.push(it.delivery.tag, Math.round(it.etaMs));
+      g.items.push(it);
+    }
+    for (const g of bySet.values()) {
+      this.cmd(runScript(this.client, 'park', g.keys, g.args), 'defer').then(
+        () => g.items.forEach((i) => i.resolve()),
+        (err: unknown) => g.items.forEach((i) => i.reject(err)),
+      );
+    }
+  }
+
+  /**
+   * Parked ETA messages due within UNPARK_LEAD_MS go back to the front of their queue. Every Sprig
+   * worker on the db sweeps (one set on kombu's layout: a worker on any queue brings every queue's
+   * back); on a cluster, each worker sweeps its own queues' sets.
+   */
+  async unparkDue(now = Date.now()): Promise<number> {
+    if (this.unparking || this.closed || this.isDown) return 0;
+    this.unparking = true;
+    let moved = 0;
+    try {
+      const sets = this.layout.cluster ? [...new Set([...this.consumers].flatMap((c) => c.queues))] : [''];
+      for (const q of sets) {
+        const keys = [...this.unackedKeys(q), this.layout.delayed(q)];
+        for (let i = 0; i < UNPARK_CALLS; i++) {
+          const [taken, pushed] = (await this.cmd(runScript(this.client, 'unpark', keys, [now + UNPARK_LEAD_MS, UNPARK_BATCH]), 'unpark')) as [number, number];
+          moved += Number(pushed);
+          if (Number(taken) < UNPARK_BATCH) break;
+        }
+      }
+    } catch (err) {
+      log.warn(`cannot move due ETA messages back to their queues: ${(err as Error).message}`);
+    } finally {
+      this.unparking = false;
+    }
+    return moved;
+  }
+
+  /** Parked ETA messages on this db (or, on a cluster, of `queue`). */
+  async deferredCount(queue = ''): Promise<number> {
+    return this.cmd(this.client.zcard(this.layout.delayed(queue)), 'deferred count');
   }
 
   async touch(deliveries: readonly Delivery[]): Promise<void> {

@@ -25,13 +25,12 @@ local function lookup(ex, rk)
   if #out == 0 then out[1] = rk end
   return out
 end
-local function restore_tag(tag)
-  local v = redis.call('HGET', KEYS[1], tag)
-  redis.call('ZREM', KEYS[2], tag)
-  if not v then return 0 end
+-- Push one `unacked`-shaped value `[<envelope>, exchange, routing_key]` back to its queue's
+-- front; `redelivered`: mark it so (a parked ETA message coming due is not a redelivery).
+-- Returns false when `v` is not such a value.
+local function push_entry(v, redelivered)
   local ok, t = pcall(cjson.decode, v)
-  if not ok or type(t) ~= 'table' or type(t[3]) ~= 'string' then return 0 end
-  redis.call('HDEL', KEYS[1], tag)
+  if not ok or type(t) ~= 'table' or type(t[3]) ~= 'string' then return false end
   local env = t[1]
   local raw
   local pri = 0
@@ -40,7 +39,7 @@ local function restore_tag(tag)
   else
     raw = string.match(v, '^%s*%[(.*),%s*"[^"\\]*"%s*,%s*"[^"\\]*"%s*%]%s*$')
     if not raw then raw = cjson.encode(env) end
-    raw = mark_redelivered(raw)
+    if redelivered then raw = mark_redelivered(raw) end
     if type(env) == 'table' and type(env.properties) == 'table' then pri = tonumber(env.properties.priority) or 0 end
   end
   if pri < 0 then pri = 0 elseif pri > 9 then pri = 9 end
@@ -52,5 +51,13 @@ local function restore_tag(tag)
     if step > 0 then q = q .. SEP .. step end
     redis.call('RPUSH', q, raw)
   end
+  return true
+end
+local function restore_tag(tag)
+  local v = redis.call('HGET', KEYS[1], tag)
+  redis.call('ZREM', KEYS[2], tag)
+  if not v then return 0 end
+  if not push_entry(v, true) then return 0 end
+  redis.call('HDEL', KEYS[1], tag)
   return 1
 end
