@@ -1,5 +1,5 @@
 /**
- * `sprig beat` on real brokers (Redis, the embedded broker and PostgreSQL): one active scheduler of two, a
+ * `sprig beat` on real brokers (Redis, the embedded broker, PostgreSQL and RabbitMQ): one active scheduler of two, a
  * `kill -9` takeover with every due run sent exactly once, persistence across a restart, hot reload
  * of the schedule, `--list`; and the lease primitive itself on memory://, sprig://, redis:// and postgres://.
  */
@@ -23,6 +23,17 @@ import { buildTaskMessage } from '../../runtime/src/protocol/message.js';
 import type { Broker } from '../../runtime/src/brokers/types.js';
 import { App } from '../../runtime/src/app/app.js';
 import { beatTaskId } from '../../runtime/src/beat/beat.js';
+import { AmqpBroker } from '../../runtime/src/brokers/amqp/amqp-broker.js';
+import { beatQueues } from '../../runtime/src/brokers/amqp/amqp-leases.js';
+import { AMQP_PLAIN_URL } from './amqp-helpers.js';
+
+/** Delete RabbitMQ queues (a beat's token, snapshot and lease queues; a test's task queue). */
+async function deleteAmqpQueues(...queues: string[]): Promise<void> {
+  const b = new AmqpBroker(AMQP_PLAIN_URL);
+  await b.connect();
+  for (const q of queues) await b.deleteQueue(q).catch(() => undefined);
+  await b.close();
+}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const LEASE_TTL_S = 3;
@@ -40,7 +51,7 @@ interface Run {
   at: number;
 }
 
-type Kind = 'redis' | 'embedded' | 'postgres';
+type Kind = 'redis' | 'embedded' | 'postgres' | 'amqp';
 
 /** One test's project: a folder with a tasks file, a broker, a consumer of the beat's queue, cleanup. */
 class BeatProject {
@@ -65,7 +76,7 @@ class BeatProject {
   }
 
   get url(): string {
-    return this.kind === 'redis' ? REDIS_URL : this.kind === 'postgres' ? pgUrl(this.schema) : 'sprig://';
+    return this.kind === 'redis' ? REDIS_URL : this.kind === 'postgres' ? pgUrl(this.schema) : this.kind === 'amqp' ? AMQP_PLAIN_URL : 'sprig://';
   }
 
   writeTasks(schedule: string, extra = ''): void {
@@ -81,7 +92,13 @@ class BeatProject {
   /** Start consuming the beat's queue (for the embedded broker this also starts the broker). */
   async consume(): Promise<void> {
     this.broker =
-      this.kind === 'redis' ? new RedisBroker(REDIS_URL) : this.kind === 'postgres' ? new PostgresBroker(this.url) : new EmbeddedBroker('sprig://', { projectDir: this.dir });
+      this.kind === 'redis'
+        ? new RedisBroker(REDIS_URL)
+        : this.kind === 'postgres'
+          ? new PostgresBroker(this.url)
+          : this.kind === 'amqp'
+            ? new AmqpBroker(this.url)
+            : new EmbeddedBroker('sprig://', { projectDir: this.dir });
     await this.broker.connect();
     await this.broker.consume([this.queue], 100, (d) => {
       const h = d.message!.headers;
@@ -116,6 +133,7 @@ class BeatProject {
       await r.del(k.lease, k.state, ...queueKeys(this.queue), bindingKey(this.queue));
       r.disconnect();
     } else if (this.kind === 'postgres') await dropSchema(PG_BASE, this.schema);
+    else if (this.kind === 'amqp') await deleteAmqpQueues(...Object.values(beatQueues(this.name)), this.queue);
     else stopEmbeddedBroker(this.dir);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
@@ -131,7 +149,7 @@ function assertEachDueOnce(runs: readonly Run[], label: string): void {
   assert.equal(new Set(d).size, d.length, `${label}: a due time was sent twice`);
 }
 
-for (const kind of ['redis', 'embedded', 'postgres'] as const) {
+for (const kind of ['redis', 'embedded', 'postgres', 'amqp'] as const) {
   describe(`sprig beat on ${kind}`, () => {
     const projects: BeatProject[] = [];
     const project = () => {
@@ -312,6 +330,28 @@ describe('sprig worker --beat', () => {
   });
 });
 
+describe('sprig worker --beat on RabbitMQ', () => {
+  it('one process schedules and runs the tasks', async () => {
+    const p = new BeatProject('amqp');
+    try {
+      p.writeTasks(`{ tick: { task: tick, every: 1, args: [41], options: { queue: '${p.queue}' } } }`);
+      // The scheduler's name (its lease and token queues) is this test's own: RabbitMQ is shared.
+      fs.writeFileSync(path.join(p.dir, 'sprig.config.ts'), `export default { beat: { name: '${p.name}' } };\n`);
+      const w = runCli(['worker', '--app', p.tasksFile, '--beat', '-Q', p.queue, '-P', 'async', '-c', '2', '-l', 'info'], { cwd: p.dir, env: p.env });
+      p.procs.push(w);
+      const sentDue = () => [...w.err().matchAll(/sent beat\.tick \(tick\) due (\S+)/g)].map((x) => x[1]!);
+      const due = await waitFor(() => sentDue()[0], 60_000, `a run sent by worker --beat\n${w.err()}`);
+      const id = beatTaskId(p.name, 'tick', Date.parse(due));
+      await waitFor(() => w.err().includes(`Task beat.tick[${id}] succeeded`), 30_000, `the run executed by the same process\n${w.err()}`);
+      w.proc.kill('SIGTERM');
+      assert.equal(await w.exit, 0, w.err());
+      assert.match(w.err(), /beat .*: active/);
+    } finally {
+      await p.cleanup();
+    }
+  });
+});
+
 describe('beat lease primitive', () => {
   const cases: Array<{ kind: string; open: () => Promise<{ broker: Broker; done: () => Promise<void> }> }> = [
     { kind: 'memory', open: async () => ({ broker: new MemoryBroker(`memory://lease-${randomUUID()}`), done: async () => undefined }) },
@@ -374,6 +414,46 @@ describe('beat lease primitive', () => {
       }
     });
   }
+
+  it('amqp: an exclusive queue per holder connection; the state in a token; record-and-publish in one transaction', async () => {
+    const name = `test-${randomUUID()}`;
+    const queue = `test-${randomUUID()}`;
+    const b1 = new AmqpBroker(AMQP_PLAIN_URL);
+    const b2 = new AmqpBroker(AMQP_PLAIN_URL);
+    await b1.connect();
+    await b2.connect();
+    const s1 = b1.leases();
+    const s2 = b2.leases();
+    const msg = () => ({ queue, message: buildTaskMessage({ name: 'beat.tick', args: [1], queue }) });
+    try {
+      assert.equal(await s1.acquire(name, 'A', 4000), true);
+      assert.equal(await s2.acquire(name, 'B', 4000), false, 'RESOURCE_LOCKED: another connection owns the lease queue');
+      assert.equal(await s1.acquire(name, 'B', 4000), false, 'not B: A holds it');
+      assert.equal(await s1.acquire(name, 'A', 4000), true, 'renew');
+      assert.equal(await s2.commit(name, 'B', [{ field: 'e', expect: null, value: '1' }], [msg()]), 'not-holder');
+      assert.equal(await s1.commit(name, 'A', [{ field: 'e', expect: null, value: '1' }], [msg()]), 'ok');
+      assert.equal(await s1.commit(name, 'A', [{ field: 'e', expect: null, value: '1' }], [msg()]), 'conflict');
+      assert.equal(await s1.commit(name, 'A', [{ field: 'e', expect: '1', value: '2' }], []), 'ok');
+      assert.equal(await b1.queueLength(queue), 1, 'one message published, by the one ok commit that had one');
+      assert.deepEqual(await s1.read(name), { holder: 'A', state: { e: '2' } });
+      // Without the lease: the snapshot, and the lease queue says someone holds it.
+      assert.deepEqual(await s2.read(name), { holder: 'A', state: { e: '2' } });
+      await s1.release(name, 'B');
+      assert.equal(await s2.acquire(name, 'B', 4000), false, 'release by another holder does nothing');
+      await s1.release(name, 'A');
+      assert.equal(await s2.acquire(name, 'B', 4000), true, 'released: the next one takes it');
+      assert.deepEqual((await s2.read(name)).state, { e: '2' }, 'the token came back to the next holder');
+      // The holder's connections go (what a dead process is to RabbitMQ): the lease is free, the state kept.
+      await b2.close();
+      assert.equal(await s1.acquire(name, 'C', 4000), true);
+      assert.deepEqual(await s1.read(name), { holder: 'C', state: { e: '2' } });
+      assert.equal(await s1.commit(name, 'C', [{ field: 'e', expect: '2', value: '3' }], []), 'ok');
+    } finally {
+      await b2.close().catch(() => undefined);
+      await b1.close();
+      await deleteAmqpQueues(...Object.values(beatQueues(name)), queue);
+    }
+  });
 
   it('embedded: the state is journaled and survives a broker restart', async () => {
     const dir = tmpDir();

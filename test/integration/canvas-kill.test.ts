@@ -10,7 +10,7 @@ import Redis from 'ioredis';
 import { chord, defaultApp, GroupResult } from '../../runtime/src/index.js';
 import { ROOT, runCli, uniqueQueue, waitFor, type Spawned } from '../helpers.js';
 import { countBody, slowId } from '../fixtures/canvas-kill-tasks.js';
-import { chordKeys } from '../../runtime/src/brokers/redis/redis-backend.js';
+import { chordDoneKey, chordKeys } from '../../runtime/src/brokers/redis/redis-backend.js';
 
 const TASKS = path.join(ROOT, 'test', 'fixtures', 'canvas-kill-tasks.ts');
 const REDIS = 'redis://127.0.0.1:6379/0';
@@ -27,6 +27,14 @@ async function startWorker(): Promise<Spawned> {
   await waitFor(() => w.err().includes('ready:') || w.proc.exitCode !== null, 30_000, 'worker ready');
   assert.equal(w.proc.exitCode, null, w.err());
   return w;
+}
+
+/** Nothing of the join is left but Sprig's done marker, which expires. */
+async function assertJoinGone(gid: string): Promise<void> {
+  const left = (await Promise.all(chordKeys(gid).map(async (k) => ((await redis.exists(k)) ? k : null)))).filter((k) => k !== null);
+  assert.deepEqual(left, [], 'no key of the join is left');
+  const ttl = await redis.ttl(chordDoneKey(gid));
+  assert.ok(ttl > 0, `the done marker is there and expires (ttl ${ttl})`);
 }
 
 async function kill9(w: Spawned): Promise<void> {
@@ -69,12 +77,9 @@ test('1,000-part chord, worker kill -9 twice mid-run (acks late): the body runs 
   // Redelivered parts that finish after the body ran must not run it again.
   await new Promise((r) => setTimeout(r, 4000));
   assert.equal(await redis.get(counter), '1', 'the body ran exactly once');
-  // The join is deleted when the body is sent; a part redelivered after that (acks late, killed
-  // mid-run) writes its entry again. It must not stay for good: every key left expires.
-  for (const k of chordKeys(gid)) {
-    const ttl = await redis.ttl(k);
-    assert.ok(ttl === -2 || ttl > 0, `${k} is left without an expiry (ttl ${ttl})`);
-  }
+  // The join is deleted when the body is sent, and a part redelivered after that (acks late,
+  // killed mid-run) writes nothing: only the done marker is left, and it expires.
+  await assertJoinGone(gid);
   console.log(`# 1000-part chord: killed at ${kills.join(' and ')} parts counted; done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 });
 
@@ -102,8 +107,46 @@ test("the Redis join: Celery's keys and entries, a part counted once, a part Cel
     assert.ok(await b.chords.partReturn({ groupId: gid, taskId: 'a', groupIndex: 0, state: 'SUCCESS', result: 1 }));
     await b.chords.done(gid);
     assert.equal(await redis.exists(...chordKeys(gid)), 0);
+    // Late parts (the completing one, another, a new id) after the body was sent: not counted, nothing written.
+    assert.equal(await b.chords.partReturn({ groupId: gid, taskId: 'a', groupIndex: 0, state: 'SUCCESS', result: 1 }), null);
+    assert.equal(await b.chords.partReturn({ groupId: gid, taskId: 'b', groupIndex: 1, state: 'SUCCESS', result: 2 }), null);
+    assert.equal(await b.chords.partReturn({ groupId: gid, taskId: 'z', groupIndex: 9, state: 'SUCCESS', result: 9 }), null);
+    await assertJoinGone(gid);
+    assert.ok((await redis.ttl(chordDoneKey(gid))) <= 60, 'the marker lives as long as a result');
   } finally {
-    await redis.del(...chordKeys(gid));
+    await redis.del(...chordKeys(gid), chordDoneKey(gid));
     await b.close();
+  }
+});
+
+test('a chord part replayed after the body was sent (the same message bytes again) counts 0 times and leaves nothing', { timeout: 90_000 }, async () => {
+  const q = uniqueQueue();
+  const runs = `${q}:body-runs`;
+  defaultApp().configure({ brokerUrl: REDIS, defaultQueue: q });
+  const res = chord([slowId.s(0, 0), slowId.s(1, 0), slowId.s(2, 0)], countBody.s(runs)).applyAsync();
+  await res.sent;
+  const gid = (res.parent as GroupResult).id;
+  // The parts' messages as the broker holds them, before any worker takes one.
+  const raw = await redis.lrange(q, 0, -1);
+  assert.equal(raw.length, 3);
+  const replay = raw[0]!;
+  const partId = (JSON.parse(replay) as { headers: { id: string } }).headers.id;
+  const w = runCli(['worker', '--app', TASKS, '--broker', REDIS, '-Q', q, '-P', 'async', '-c', '1', '--acks-late', '-l', 'info']);
+  workers.push(w);
+  try {
+    assert.deepEqual(await res.get({ timeout: 30 }), { runs: 1, n: 3, ordered: true, first: 0, last: 2 });
+    const succeeded = () => w.err().split(`[${partId}] succeeded`).length - 1;
+    // The worker logs a success after the part was counted: once so far.
+    await waitFor(() => succeeded() === 1, 30_000, 'the part logged once');
+    await assertJoinGone(gid);
+    // The same part delivered again (what a redelivery after kill -9 is), then run to the end.
+    await redis.lpush(q, replay);
+    await waitFor(() => succeeded() === 2, 30_000, `the replayed part ran:\n${w.err()}`);
+    assert.equal(await redis.get(runs), '1', 'the body did not run again');
+    await assertJoinGone(gid);
+  } finally {
+    w.proc.kill('SIGTERM');
+    await w.exit;
+    await redis.del(q, runs, chordDoneKey(gid));
   }
 });

@@ -7,6 +7,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import Redis from 'ioredis';
+import pg from 'pg';
 import { chord } from '../../runtime/src/index.js';
 import { PostgresBackend } from '../../runtime/src/brokers/postgres/postgres-backend.js';
 import { ROOT, runCli, uniqueQueue, waitFor } from '../helpers.js';
@@ -38,7 +39,14 @@ test('the PostgreSQL join: a part counts once, results in header order, only the
     assert.equal(await part(other, other === 'a' ? 0 : 2, 'x'), null, 'another redelivered part does not fire it again');
     assert.ok(await part(completer, completer === 'a' ? 0 : 2, 'x'), 'the completing part, redelivered, does');
     await b.chords.done('g1');
-    assert.equal(await part('a', 0, 'A'), null, 'after done: nothing');
+    // Late redeliveries (the completing part or another) after the body was sent: not counted, no row.
+    assert.equal(await part(completer, completer === 'a' ? 0 : 2, 'late'), null, 'after done: nothing');
+    assert.equal(await part('b', 1, 'late'), null, 'after done: nothing');
+    const c = new pg.Client({ connectionString: PG_BASE });
+    await c.connect();
+    const rows = await c.query<{ task_id: string; meta: string; expires_at: Date | null }>(`SELECT task_id, meta, expires_at FROM "${schema}".results WHERE status = 'CHORD'`).finally(() => c.end());
+    assert.deepEqual(rows.rows.map((r) => [r.task_id, JSON.parse(r.meta)]), [['chord:g1', { done: true }]], 'only the mark that the body was sent is left');
+    assert.ok(rows.rows[0]!.expires_at, 'and it expires');
   } finally {
     await b.close();
   }

@@ -99,6 +99,12 @@ test('the in-memory chord join: each part once, in header order, the completing 
   assert.equal(j.partReturn({ groupId: 'g', taskId: 'c', groupIndex: 2, state: 'SUCCESS', result: 'C' }), null);
   assert.ok(j.partReturn({ groupId: 'g', taskId: 'a', groupIndex: 0, state: 'SUCCESS', result: 'A' }));
   j.done('g');
-  // After done(), a late redelivery starts nothing (no size: never fires).
+  assert.deepEqual(j.size, { joins: 0, finished: 1 });
+  // After done(), a late redelivery (the completing part or another) is not counted and opens no join.
   assert.equal(j.partReturn({ groupId: 'g', taskId: 'a', groupIndex: 0, state: 'SUCCESS', result: 'A' }), null);
+  assert.equal(j.partReturn({ groupId: 'g', taskId: 'c', groupIndex: 2, state: 'SUCCESS', result: 'C' }), null);
+  assert.deepEqual(j.size, { joins: 0, finished: 1 });
+  // The mark goes a day later.
+  j.sweep(Date.now() + 86_400_001);
+  assert.deepEqual(j.size, { joins: 0, finished: 0 });
 });

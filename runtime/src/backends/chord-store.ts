@@ -15,11 +15,14 @@ const JOIN_TTL_MS = 86_400_000;
 
 /**
  * Chord joins kept in memory, the Hub's (embedded broker and memory://): the same rules as the
- * Redis script (brokers/redis/lua/chord-part-5.lua): each part task id counts once; the part that
- * makes the count reach the size gets every part back, in header order.
+ * Redis script (brokers/redis/lua/chord-part-6.lua): each part task id counts once; the part that
+ * makes the count reach the size gets every part back, in header order; a part that returns after
+ * the body was sent is not counted and leaves nothing behind.
  */
 export class ChordStore {
   private readonly joins = new Map<string, Join>();
+  /** Chords whose body was sent, and when: a late redelivered part must not open a new join. */
+  private readonly finished = new Map<string, number>();
 
   private join(groupId: string): Join {
     let j = this.joins.get(groupId);
@@ -38,6 +41,7 @@ export class ChordStore {
   }
 
   partReturn(p: ChordPart): ChordEntry[] | null {
+    if (this.finished.has(p.groupId)) return null;
     const j = this.join(p.groupId);
     const isNew = !j.parts.has(p.taskId);
     if (isNew) j.parts.set(p.taskId, { taskId: p.taskId, state: p.state, result: p.result, index: p.groupIndex ?? Number.POSITIVE_INFINITY });
@@ -54,10 +58,17 @@ export class ChordStore {
 
   done(groupId: string): void {
     this.joins.delete(groupId);
+    this.finished.set(groupId, Date.now());
   }
 
-  /** Drop joins untouched for a day. */
+  /** Joins in progress and chords finished (for tests and stats). */
+  get size(): { joins: number; finished: number } {
+    return { joins: this.joins.size, finished: this.finished.size };
+  }
+
+  /** Drop joins untouched for a day, and the marks of chords finished a day ago. */
   sweep(now = Date.now()): void {
     for (const [id, j] of this.joins) if (now - j.touched > JOIN_TTL_MS) this.joins.delete(id);
+    for (const [id, at] of this.finished) if (now - at > JOIN_TTL_MS) this.finished.delete(id);
   }
 }

@@ -147,7 +147,11 @@ export class Beat extends EventEmitter {
       await this.broker.connect();
     }
     if (!this.broker.leases) {
-      throw new ConfigError(`sprig beat needs a lease on the broker: supported on redis://, sprig://, memory:// and postgres://, not yet on ${this.broker.kind} (${this.broker.displayUrl})`);
+      throw new ConfigError(`sprig beat needs a lease on the broker: supported on redis://, sprig://, memory://, postgres:// and amqp://, not on ${this.broker.kind} (${this.broker.displayUrl})`);
+    }
+    if (this.broker.kind === 'amqp' && this.leaseTtlMs < 2000) {
+      // The lease lives as long as the connection: RabbitMQ's heartbeat (whole seconds, two missed) must fit in it.
+      throw new ConfigError(`beat.leaseTtl on RabbitMQ must be at least 2 seconds (its heartbeat is ttl / 2 in whole seconds), got ${this.leaseTtlMs / 1000}`);
     }
     this.store = this.broker.leases();
     this.app.useBroker(this.broker);

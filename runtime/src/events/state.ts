@@ -38,7 +38,7 @@ export const EVENT_STATE: Readonly<Record<TaskEvent['type'], TaskStateName>> = {
 /** Fields a happens-before event may still fill in (celery's Task.merge_rules, extended). */
 const MERGE_FIELDS: Partial<Record<TaskStateName, readonly (keyof TaskInfo)[]>> = {
   PENDING: ['name', 'args', 'kwargs', 'eta', 'expires', 'queue', 'exchange', 'routingKey', 'rootId', 'parentId', 'sent'],
-  RECEIVED: ['name', 'args', 'kwargs', 'retries', 'eta', 'expires', 'rootId', 'parentId', 'worker', 'received'],
+  RECEIVED: ['name', 'args', 'kwargs', 'retries', 'eta', 'expires', 'rootId', 'parentId', 'group', 'chord', 'worker', 'received'],
   STARTED: ['worker', 'started'],
   RETRY: ['worker', 'retried'],
   REJECTED: ['worker', 'rejected'],
@@ -64,6 +64,9 @@ export interface TaskInfo {
   expires: string | null;
   rootId: string | null;
   parentId: string | null;
+  /** Sprig's canvas fields from task-received: the group it is a member of; for a chord part, the body's task id. */
+  group: string | null;
+  chord: string | null;
   /** Seconds the task ran (task-succeeded). */
   runtime: number | null;
   /** Timestamps (seconds since the epoch) of each event seen. */
@@ -145,6 +148,8 @@ export function newTask(uuid: string): TaskInfo {
     expires: null,
     rootId: null,
     parentId: null,
+    group: null,
+    chord: null,
     runtime: null,
     sent: null,
     received: null,
@@ -353,6 +358,8 @@ export class ClusterState {
           expires: e.expires,
           rootId: e.root_id,
           parentId: e.parent_id,
+          group: e.group ?? null,
+          chord: e.chord ?? null,
           worker: e.hostname,
           received: e.timestamp,
         };

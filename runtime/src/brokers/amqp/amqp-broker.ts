@@ -41,6 +41,8 @@ import {
   RPC_QUEUE_EXPIRES_MS,
 } from './topology.js';
 import { parseAmqpUrlList, type AmqpUrlInfo } from './url.js';
+import { AmqpLeases } from './amqp-leases.js';
+import type { LeaseStore } from '../lease.js';
 import { bindDelayedQueue, declareDelayedDelivery, delayedRoutingKey, delayOf, ENTRY_EXCHANGE } from './delayed-delivery.js';
 import { stringifyJson } from '../../serialization/json.js';
 
@@ -112,6 +114,8 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   private readonly subs = new Set<Subscription>();
   private replyQueueP?: Promise<string>;
   private closed = false;
+  /** Beat lease stores: each holds connections of its own (see amqp-leases.ts). */
+  private readonly leaseStores = new Set<AmqpLeases>();
 
   constructor(url: string, opts: BrokerOptions = {}) {
     // kombu's failover list `amqp://h1;amqp://h2`: one connection that moves to the next node.
@@ -179,13 +183,25 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const parts = [...[...this.consumers].map((c) => c.close()), ...[...this.subs].map((s) => s.stop()), this.pub.close(), this.ev.close()];
+    const parts = [...[...this.consumers].map((c) => c.close()), ...[...this.subs].map((s) => s.stop()), ...[...this.leaseStores].map((l) => l.close()), this.pub.close(), this.ev.close()];
     this.consumers.clear();
     this.subs.clear();
     // Goodbyes (basic.cancel, deleting the rpc reply queue) are bounded: on a half-dead connection
     // amqplib may never answer. Closing the connection gives back anything unacked anyway.
     await settledWithin(Promise.all(parts), this.conn.isUp ? CLOSE_TIMEOUT_MS : 100);
     await settledWithin(this.conn.close(), CLOSE_TIMEOUT_MS);
+  }
+
+  /** The beat lease: an exclusive queue and a token message (amqp-leases.ts, docs/beat.md). */
+  leases(): LeaseStore {
+    const store = new AmqpLeases(this.conn.node, { declareQueue: (q) => this.declareQueue(q) });
+    this.leaseStores.add(store);
+    return store;
+  }
+
+  /** Declare a task queue as publishing would (once per connection). */
+  async declareQueue(queue: string): Promise<void> {
+    await this.ensureQueue(queue, await this.conn.ready(this.publishTimeoutMs, 'declare queue'));
   }
 
   // ---- ConsumerHost ---------------------------------------------------------------------------

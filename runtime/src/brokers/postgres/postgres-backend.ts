@@ -9,6 +9,9 @@ import { migrate } from './migrations.js';
 import { parseJson } from '../../serialization/json.js';
 import { setLongTimeout } from '../../util/timers.js';
 
+/** How long the mark of a finished chord stays when results never expire. */
+const CHORD_DONE_TTL_S = 86_400;
+
 /** The results-table row of a chord's join (its parts are `<row>:<part task id>`). */
 function chordRow(groupId: string): string {
   return `chord:${groupId}`;
@@ -111,13 +114,21 @@ export class PostgresBackend implements ResultBackend {
     /** Celery's add_to_chord: the chord's row waits for `n` more parts (its size grows, under the row's lock). */
     add: async (groupId: string, n: number) => {
       const res = await this.query(
-        `UPDATE ${this.s}.results SET meta = jsonb_set(meta::jsonb, '{size}', to_jsonb((meta::jsonb->>'size')::int + $2::int))::text WHERE task_id = $1`,
+        `UPDATE ${this.s}.results SET meta = jsonb_set(meta::jsonb, '{size}', to_jsonb((meta::jsonb->>'size')::int + $2::int))::text WHERE task_id = $1 AND NOT (meta::jsonb ? 'done')`,
         [chordRow(groupId), n],
       );
       if ((res as { rowCount?: number | null }).rowCount === 0) throw new ConfigError(`addToChord: chord ${groupId} has no join in ${this.info.displayUrl} (it finished, or expired)`);
     },
     done: async (groupId: string) => {
-      await this.query(`DELETE FROM ${this.s}.results WHERE task_id = $1 OR (status = 'CHORD' AND starts_with(task_id, $2))`, [chordRow(groupId), `${chordRow(groupId)}:`]);
+      // One statement: the parts' rows go, the chord's row becomes the mark that the body was sent
+      // (a part redelivered after that writes nothing), kept as long as a result (a day if forever).
+      await this.query(
+        `WITH parts AS (DELETE FROM ${this.s}.results WHERE status = 'CHORD' AND starts_with(task_id, $2))
+         INSERT INTO ${this.s}.results (task_id, status, meta, expires_at)
+         VALUES ($1, 'CHORD', $3, now() + $4::int * interval '1 second')
+         ON CONFLICT (task_id) DO UPDATE SET meta = excluded.meta, expires_at = excluded.expires_at`,
+        [chordRow(groupId), `${chordRow(groupId)}:`, JSON.stringify({ done: true }), this.expires > 0 ? Math.max(1, Math.round(this.expires)) : CHORD_DONE_TTL_S],
+      );
     },
   };
 
@@ -129,6 +140,13 @@ export class PostgresBackend implements ResultBackend {
         try {
           await c.query('BEGIN');
           const head = await c.query<{ meta: string }>(`SELECT meta FROM ${this.s}.results WHERE task_id = $1 FOR UPDATE`, [chordRow(p.groupId)]);
+          const raw = head.rows[0]?.meta;
+          const state = raw === undefined ? undefined : (JSON.parse(raw) as { size: number; count: number; fired: string | null; done?: true });
+          if (state?.done) {
+            // The body was sent: a late redelivered part is not counted and leaves no row.
+            await c.query('COMMIT');
+            return null;
+          }
           const entry = JSON.stringify({ index: p.groupIndex, taskId: p.taskId, state: p.state, result: p.result });
           const ins = await c.query(
             `INSERT INTO ${this.s}.results (task_id, status, meta, expires_at)
@@ -137,12 +155,10 @@ export class PostgresBackend implements ResultBackend {
             [`${chordRow(p.groupId)}:${p.taskId}`, entry, Math.round(this.expires)],
           );
           const isNew = ins.rowCount === 1;
-          const raw = head.rows[0]?.meta;
-          if (raw === undefined) {
+          if (state === undefined) {
             await c.query('COMMIT');
             return null;
           }
-          const state = JSON.parse(raw) as { size: number; count: number; fired: string | null };
           if (isNew) state.count++;
           let fire = false;
           if (state.count === state.size) {

@@ -57,6 +57,18 @@ export function chordKeys(groupId: string, cluster = false): string[] {
   return ['.j', '.t', '.s', '.sprig-parts', '.sprig-fired'].map((s) => groupKey(groupId, s, cluster));
 }
 
+/**
+ * Sprig's marker that a chord's body was sent and its join deleted: a part redelivered after
+ * that (acks late, its worker killed) is not counted and writes nothing. It outlives the join by
+ * the result expiry (a day when results never expire), longer than any redelivery.
+ */
+export function chordDoneKey(groupId: string, cluster = false): string {
+  return groupKey(groupId, '.sprig-done', cluster);
+}
+
+/** How long the done marker stays when results never expire (result_expires = 0). */
+const CHORD_DONE_TTL_S = 86_400;
+
 function decodeEntry(raw: string): ChordEntry {
   const v = parseJson(raw) as unknown[];
   return { taskId: String(v[1]), state: String(v[2]) as TaskState, result: v[3] };
@@ -168,7 +180,8 @@ export class RedisBackend implements ResultBackend {
   /**
    * Celery's native chord join (backends/redis.py on_chord_part_return), in one script: the same
    * keys and entries, so a chord can start on Python workers and finish on Sprig ones; a part's
-   * task id counts once (lua/chord-part-5.lua).
+   * task id counts once, and a part that returns after the body was sent writes nothing
+   * (lua/chord-part-6.lua).
    */
   readonly chords: ChordJoin = {
     setSize: async (groupId: string, size: number) => {
@@ -182,11 +195,14 @@ export class RedisBackend implements ResultBackend {
     partReturn: async (p: ChordPart) => {
       if (!this.scripts) this.scripts = defineScripts(this.client);
       const entry = pyJson([1, p.taskId, p.state, p.result]);
-      const res = (await this.cmd(runScript(this.client, 'chordPart', chordKeys(p.groupId, this.cluster), [entry, p.groupIndex ?? '+inf', p.taskId, Math.max(0, Math.round(this.expires))]), 'count chord part')) as [number, string[]?];
+      const res = (await this.cmd(runScript(this.client, 'chordPart', [...chordKeys(p.groupId, this.cluster), chordDoneKey(p.groupId, this.cluster)], [entry, p.groupIndex ?? '+inf', p.taskId, Math.max(0, Math.round(this.expires))]), 'count chord part')) as [number, string[]?];
       return res[0] === 1 ? (res[1] ?? []).map(decodeEntry) : null;
     },
     done: async (groupId: string) => {
-      await this.cmd(this.client.del(...chordKeys(groupId, this.cluster)), 'clean up chord');
+      const ttl = this.expires > 0 ? Math.max(1, Math.round(this.expires)) : CHORD_DONE_TTL_S;
+      // One MULTI: no moment where the join is gone and the marker not yet there.
+      const m = this.client.multi().del(...chordKeys(groupId, this.cluster)).setex(chordDoneKey(groupId, this.cluster), ttl, '1');
+      await this.cmd(m.exec(), 'clean up chord');
     },
     /** Celery's add_to_chord: INCR `celery-taskset-meta-<gid>.t` (the join script adds it to the size). */
     add: async (groupId: string, n: number) => {

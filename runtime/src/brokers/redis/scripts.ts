@@ -29,7 +29,7 @@ const FILES = {
   deadLetter: ['dead-letter-3.lua', text('dead-letter-3.lua', () => require('./lua/dead-letter-3.lua'))],
   park: ['park-3.lua', text('park-3.lua', () => require('./lua/park-3.lua'))],
   unpark: ['unpark-3.lua', text('unpark-3.lua', () => require('./lua/unpark-3.lua'))],
-  chordPart: ['chord-part-5.lua', text('chord-part-5.lua', () => require('./lua/chord-part-5.lua'))],
+  chordPart: ['chord-part-6.lua', text('chord-part-6.lua', () => require('./lua/chord-part-6.lua'))],
   // kombu's own text, byte for byte: the same SHA, so Python workers and Sprig share one cached script.
   releaseMutex: ['release-mutex-1.lua', text('release-mutex-1.lua', () => require('./lua/release-mutex-1.lua'))],
   leaseAcquire: ['lease-acquire-1.lua', text('lease-acquire-1.lua', () => require('./lua/lease-acquire-1.lua'))],

@@ -4,10 +4,16 @@
 -- KEYS[3] celery-taskset-meta-<gid>.s  the chord's size (Celery's set_chord_size)
 -- KEYS[4] celery-taskset-meta-<gid>.sprig-parts  the part task ids counted (a redelivered part counts once)
 -- KEYS[5] celery-taskset-meta-<gid>.sprig-fired  the part that completed the join
+-- KEYS[6] celery-taskset-meta-<gid>.sprig-done   set when the body was sent and the join deleted
 -- ARGV[1] the encoded entry, ARGV[2] its score (group_index or +inf), ARGV[3] the part's task id,
 -- ARGV[4] expiry in seconds (0: none)
 -- Returns {1, entries} to the one part that completes the chord (and to that part again if it
 -- is redelivered before the join was cleaned up: it died before sending the body), else {0}.
+-- A part that returns after the body was sent (redelivered, acks late) writes nothing: it would
+-- recreate the join's keys.
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  return {0}
+end
 local new = redis.call('SADD', KEYS[4], ARGV[3])
 if new == 1 then
   redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
