@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { AsyncResult } from './result.js';
 import { contextStorage } from './context.js';
 import { registerTask, getTask } from './registry.js';
-import { makeRetry, type AnyFn, type BoundArgs, type BoundTaskFn, type BoundTaskOptions, type Task, type TaskOptions, type TaskContext, type UnboundTaskOptions } from './task.js';
+import { makeRetry, progressReport, stateReport, type AnyFn, type BoundArgs, type BoundTaskFn, type BoundTaskOptions, type Task, type TaskOptions, type TaskContext, type UnboundTaskOptions } from './task.js';
 import { brokerOptionsOf, resolveConfig, type ResolveConfigOptions, type SprigConfig } from './config.js';
 import { buildTaskMessage, type TransportMessage } from '../protocol/message.js';
 import { createBroker } from '../brokers/registry.js';
@@ -401,6 +401,9 @@ function defineTask(name: string, fn: AnyFn, options: TaskOptions, app: () => Ap
         headers: {},
         signal: new AbortController().signal,
         retry: (o) => makeRetry({ retries: 0 }, options, o),
+        // Called directly there is no worker to report to: the arguments are still checked.
+        progress: (done, total, meta) => void progressReport(done, total, meta),
+        updateState: (state, meta) => void stateReport(state, meta),
       };
       return await contextStorage.run(ctx, () => (options.bind ? fn(ctx, ...args) : fn(...args)));
     },

@@ -5,7 +5,7 @@
 import { hostname } from 'node:os';
 import { contextStorage } from '../app/context.js';
 import { getTask } from '../app/registry.js';
-import { backoffSeconds, makeRetry, matchesError, MaxRetriesSignal, type Task, type TaskContext, type TaskOptions } from '../app/task.js';
+import { backoffSeconds, makeRetry, matchesError, MaxRetriesSignal, progressReport, stateReport, type ProgressReport, type Task, type TaskContext, type TaskOptions } from '../app/task.js';
 import { performance } from 'node:perf_hooks';
 import { Ignore, NotRegisteredError, Reject, Retry, SoftTimeLimitExceeded, type ExceptionInfo } from '../errors.js';
 import { registeredTaskNames } from '../app/registry.js';
@@ -127,6 +127,8 @@ const NO_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
  */
 export class LazyAbort {
   private ac?: AbortController;
+  /** Where the job's ctx.progress / ctx.updateState go (set by the pool; none: they are dropped). */
+  onProgress?: (r: ProgressReport) => void;
   get signal(): AbortSignal {
     return (this.ac ??= new AbortController()).signal;
   }
@@ -182,6 +184,14 @@ class JobContext implements TaskContext {
   /** A getter, so `const { retry } = ctx` works too; the function is made only when asked for. */
   get retry(): TaskContext['retry'] {
     return (o) => makeRetry(this.job, this.opts, o);
+  }
+
+  get progress(): TaskContext['progress'] {
+    return (done, total, meta) => this.abort.onProgress?.(progressReport(done, total, meta));
+  }
+
+  get updateState(): TaskContext['updateState'] {
+    return (state, meta) => this.abort.onProgress?.(stateReport(state, meta));
   }
 }
 
