@@ -9,8 +9,8 @@ import { EventHub } from './monitor/event-hub.js';
 import { MonitorViewProvider } from './monitor/monitor-view.js';
 import { WorkerManager } from './workers/worker-manager.js';
 import { readSettings } from './settings.js';
-import { retryTask, revokeTask } from './tasks/task-actions.js';
-import { confirmReprInEditor } from './tasks/confirm-repr.js';
+import { editAndRun, retryMany, retryTask, revokeTask } from './tasks/task-actions.js';
+import { confirmReprInEditor, confirmRetryMany, editCallInBox } from './tasks/confirm-repr.js';
 import { offerToIgnoreSprigFolder } from './workspace/gitignore.js';
 
 /** What a broker change does to the workers still running on the old broker. */
@@ -28,6 +28,8 @@ export class Sprig implements vscode.Disposable {
     this.monitor = new MonitorViewProvider(context.extensionUri, () => this.hub, () => ({
       retry: (id) => retryTask(this, id, { confirmRepr: confirmReprInEditor }),
       revoke: (id, terminate) => revokeTask(this, id, terminate),
+      editAndRun: (id) => editAndRun(this, id, editCallInBox),
+      retryMany: (ids) => retryMany(this, ids, confirmRetryMany),
     }));
   }
 

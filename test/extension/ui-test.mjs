@@ -20,7 +20,7 @@ const STATES = ['PENDING', 'RECEIVED', 'STARTED', 'RETRY', 'SUCCESS', 'FAILURE',
  * code-server on the workspace (trusted; `extra`: the extension to load, env, keybindings), and a
  * page on it with its log, screenshots and a `step` that names what failed.
  */
-async function openSession({ host, browser, runDir, workspace, results, cleanups, log, name }, extra) {
+export async function openSession({ host, browser, runDir, workspace, results, cleanups, log, name }, extra) {
   const cs = await startCodeServer({ ...host, runDir, workspace, trusted: true, testDriver: false, ...extra });
   cleanups.push(cs.stop);
   const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
@@ -42,7 +42,7 @@ async function openSession({ host, browser, runDir, workspace, results, cleanups
 }
 
 /** The command palette and quick inputs of the workbench on `page`. */
-function workbench(page) {
+export function workbench(page) {
   const quickInput = page.locator('.quick-input-widget');
   const quickTitle = (re) => quickInput.locator('.quick-input-title', { hasText: re }).waitFor({ timeout: 20_000 });
   const palette = async (title) => {

@@ -17,7 +17,7 @@ export function bindPointer(list: TaskList, view: ViewState, act: MonitorControl
     const link = target.closest<HTMLAnchorElement>('a.task-link');
     if (action && r.kind === 'task') {
       e.preventDefault();
-      void (action === 'retry' ? act.retry(r.task.uuid) : act.revoke(r.task.uuid));
+      void (action === 'retry' ? act.retry(r.task.uuid) : action === 'edit' ? act.editAndRun(r.task.uuid) : act.revoke(r.task.uuid));
     } else if (frame) {
       e.preventDefault();
       act.openLocation({ file: frame.dataset.file!, line: Number(frame.dataset.line), column: Number(frame.dataset.column) });

@@ -25,6 +25,10 @@ export type WebviewCommand = ReadyCommand | OpenLocationCommand | SetPausedComma
 export interface RequestMap {
   retryTask: { params: { taskId: string }; result: { newTaskId: string } };
   revokeTask: { params: { taskId: string; terminate?: boolean }; result: { sent: boolean } };
+  /** Its args/kwargs as JSON in an input box, validated, then enqueued; newTaskId null when the user cancelled. */
+  editAndRun: { params: { taskId: string }; result: { newTaskId: string | null } };
+  /** Retry each task (the FAILUREs the filter shows) after one confirmation with the count; retried 0 when cancelled. */
+  retryMany: { params: { taskIds: string[] }; result: { retried: number; skipped: number; errors: string[] } };
 }
 export type RequestMethod = keyof RequestMap;
 export interface Request<M extends RequestMethod = RequestMethod> { method: M; id: number; params: RequestMap[M]['params'] }
@@ -85,6 +89,12 @@ export const isClear = (m: unknown): m is ClearCommand => has(m, 'clear');
 
 export function isRequest<M extends RequestMethod>(m: unknown, method: M): m is Request<M> {
   return has(m, method) && typeof m.id === 'number' && isObj(m.params) && typeof m.params.taskId === 'string';
+}
+
+/** Bulk retry: a list of task ids (at most RETRY_MANY_MAX, each a string). */
+export const RETRY_MANY_MAX = 10_000;
+export function isRetryMany(m: unknown): m is Request<'retryMany'> {
+  return has(m, 'retryMany') && typeof m.id === 'number' && isObj(m.params) && Array.isArray(m.params.taskIds) && m.params.taskIds.length <= RETRY_MANY_MAX && m.params.taskIds.every((x) => typeof x === 'string');
 }
 
 export const isSnapshot = (m: unknown): m is SnapshotNotification =>
