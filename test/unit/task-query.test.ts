@@ -35,6 +35,8 @@ test('result:, free text over name/id/args/result/exception, negation, case, ali
   assert.equal(matchesQuery(charge, q('args:"card\', 42"')), true, 'a quoted value keeps its spaces and quotes');
   assert.equal(matchesQuery(charge, q('"no funds"')), true);
   assert.equal(matchesQuery(charge, q('args:"a \\"b\\""')), false);
+  const quoted = t({ name: 'charge', args: `('card "1" O\\'Brien',)` });
+  assert.equal(matchesQuery(quoted, q(`args:"O'Brien"`)), true, "found as typed, not only as the repr's O\\'Brien");
   assert.equal(isEmptyQuery(q('   ')), true);
   assert.equal(isEmptyQuery(q('""')), true);
 });

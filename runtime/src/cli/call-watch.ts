@@ -68,7 +68,7 @@ export function progressText(done: unknown, total: unknown, meta?: unknown, widt
     const fill = Math.round(f * width);
     return `[${'#'.repeat(fill)}${'-'.repeat(width - fill)}] ${String(Math.floor(f * 100)).padStart(3)}% (${done}/${total})`;
   }
-  let m = '';
+  let m: string;
   try {
     m = meta === undefined || meta === null ? '' : JSON.stringify(meta);
   } catch {

@@ -166,8 +166,14 @@ function fieldText(t: TaskInfo, f: Exclude<QueryField, 'state'>): string | null 
 
 const FREE_FIELDS = ['name', 'id', 'args', 'kwargs', 'result', 'exception'] as const;
 
+/**
+ * Args, kwargs and results are Python reprs (`'O\'Brien'`): a value is found as the user typed it
+ * too, with the repr's backslash escapes read as the characters they stand for.
+ */
 function contains(s: string | null, lower: string): boolean {
-  return s !== null && s.toLowerCase().includes(lower);
+  if (s === null) return false;
+  const l = s.toLowerCase();
+  return l.includes(lower) || (l.includes('\\') && l.replace(/\\(.)/g, '$1').includes(lower));
 }
 
 export function matchesQuery(t: TaskInfo, q: TaskQuery): boolean {
