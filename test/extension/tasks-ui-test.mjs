@@ -85,7 +85,11 @@ export async function runTasksUiTest(o) {
   });
 
   const monitor = await step('Sprig: Open Monitor', async () => {
-    const m = await openMonitor();
+    // At load 20+ the webview can take longer than openMonitor's 30 s to come up: ask once more.
+    const m = await openMonitor().catch(async () => {
+      await page.keyboard.press('Escape');
+      return openMonitor();
+    });
     await m.locator('.row[data-kind="worker"]').first().waitFor({ timeout: 30_000 });
     return m;
   });

@@ -60,7 +60,7 @@ export function progressReport(done: unknown, total: unknown, meta?: unknown): P
 
 /** ctx.updateState's arguments checked: the ready and built-in states belong to the worker. */
 export function stateReport(state: unknown, meta?: unknown): ProgressReport {
-  if (typeof state !== 'string' || !/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(state)) throw new TypeError(`ctx.updateState(state, meta): state must be a name like "PROGRESS" (letters, digits, _ or -, at most 64), got ${JSON.stringify(state)}`);
+  if (typeof state !== 'string' || !/^[A-Za-z][A-Za-z0-9_-]{0,49}$/.test(state)) throw new TypeError(`ctx.updateState(state, meta): state must be a name like "PROGRESS" (letters, digits, _ or -, at most 50: Celery's database backend keeps 50), got ${JSON.stringify(state)}`);
   if (NOT_CUSTOM.has(state.toUpperCase())) throw new TypeError(`ctx.updateState: "${state}" is a state the worker sets itself; use a custom one such as "PROGRESS"`);
   const m = meta === undefined ? null : meta;
   const r: ProgressReport = { state, meta: m };
