@@ -89,13 +89,26 @@ export class TaskError extends SprigError {
   readonly traceback: string | null;
   readonly taskId: string;
   constructor(taskId: string, info: ExceptionInfo, traceback: string | null) {
-    const msg = info.exc_message.map((m) => (typeof m === 'string' ? m : JSON.stringify(m))).join(', ');
+    const msg = info.exc_message.map((m) => (typeof m === 'string' ? m : safeText(m))).join(', ');
     super('E_TASK_FAILED', `${info.exc_type}: ${msg}`);
     this.taskId = taskId;
     this.excType = info.exc_type;
     this.excModule = info.exc_module;
     this.excMessage = info.exc_message;
     this.traceback = traceback;
+  }
+
+  /** The exception's args, as Python's `e.args` (the same array as excMessage). */
+  get args(): unknown[] {
+    return this.excMessage;
+  }
+}
+
+function safeText(v: unknown): string {
+  try {
+    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)) ?? String(v);
+  } catch {
+    return String(v);
   }
 }
 

@@ -1,6 +1,8 @@
 /** Sprig's public API: the one barrel. */
 export { task, sendTask, signature, configure, defaultApp, App, type ApplyOptions } from './app/app.js';
 export type { Task, TaskOptions, TaskContext, BoundTaskFn, BoundArgs, BoundTaskOptions, UnboundTaskOptions } from './app/task.js';
+export type { DeliveryInfo, SignatureInput } from './app/task.js';
+export { pythonException, type PythonExceptionSpec } from './app/python-exception.js';
 export { currentTask } from './app/context.js';
 export { AsyncResult, type GetOptions } from './app/result.js';
 export { chain, group, chord, Signature, Group, GroupResult, type CanvasStep, type SignatureOptions, type SignatureLike } from './app/canvas.js';

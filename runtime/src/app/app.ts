@@ -18,6 +18,7 @@ import { startPublishSpan } from '../tracing/otel.js';
 import type { PublishSpan } from '../tracing/types.js';
 import { taskSignature, toSigDicts, restoreGroupResult, type CanvasHost, type GroupResult, type Signature, type SignatureLike, type SignatureOptions } from './canvas.js';
 import { ensureChordsAllowed, type CeleryOptions } from './canvas-apply.js';
+import { checkAddToChord } from './task-api.js';
 import type { SignatureDict } from '../protocol/signature.js';
 
 /** Per-call options (Celery's apply_async options). */
@@ -363,7 +364,7 @@ export function configure(config: SprigConfig): void {
   defaultApp().configure(config);
 }
 
-function defineTask(name: string, fn: AnyFn, options: TaskOptions, app: () => App): Task {
+function defineTask(name: string, fn: AnyFn, options: TaskOptions, app: () => App, register = true): Task {
   if (typeof name !== 'string' || !name) throw new TypeError('task(name, fn): name must be a non-empty string');
   if (typeof fn !== 'function') throw new TypeError(`task(${JSON.stringify(name)}, fn): fn must be a function`);
   // An anonymous function (`task('add', (a, b) => a + b)`) takes the task's name: stack frames
@@ -399,8 +400,19 @@ function defineTask(name: string, fn: AnyFn, options: TaskOptions, app: () => Ap
         queue: '',
         expires: null,
         headers: {},
+        deliveryInfo: { exchange: '', routingKey: '', priority: null, redelivered: false },
+        replyTo: null,
+        correlationId: null,
+        groupIndex: null,
+        chord: null,
+        callbacks: null,
+        errbacks: null,
         signal: new AbortController().signal,
         retry: (o) => makeRetry({ retries: 0 }, options, o),
+        replace: () => {
+          throw new ConfigError(`${name}: ctx.replace() needs a worker (task.call() runs the task here, with nothing to replace)`);
+        },
+        addToChord: (sig) => ({ id: checkAddToChord(sig, ctx).id }),
         // Called directly there is no worker to report to: the arguments are still checked.
         progress: (done, total, meta) => void progressReport(done, total, meta),
         updateState: (state, meta) => void stateReport(state, meta),
@@ -408,8 +420,13 @@ function defineTask(name: string, fn: AnyFn, options: TaskOptions, app: () => Ap
       return await contextStorage.run(ctx, () => (options.bind ? fn(ctx, ...args) : fn(...args)));
     },
   };
-  registerTask(t);
+  if (register) registerTask(t);
   return t;
+}
+
+/** A task of the runtime's own (Celery's `celery.accumulate`, app/builtins.ts): defined on the default app, not in the user's registry. */
+export function builtinTask(name: string, fn: AnyFn, options: TaskOptions = {}): Task {
+  return defineTask(name, fn, options, defaultApp, false);
 }
 
 /**

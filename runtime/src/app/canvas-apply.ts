@@ -80,7 +80,8 @@ function chainSteps(s: SignatureDict): SignatureDict[] {
   return steps;
 }
 
-function addList(s: SignatureDict, key: 'link' | 'link_error', sigs: readonly SignatureDict[]): void {
+/** Celery's `sig.link(x)` / `sig.link_error(x)` for each of `sigs` (a group's link to its first task, a chord's to its body, ...). */
+export function addList(s: SignatureDict, key: 'link' | 'link_error', sigs: readonly SignatureDict[]): void {
   if (s.subtask_type === 'chord') return addList(s.kwargs.body as SignatureDict, key, sigs);
   if (s.subtask_type === 'group') {
     const ts = tasksOf(s);

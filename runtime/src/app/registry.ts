@@ -47,7 +47,14 @@ export function registerTask(t: Task, site = callerSite()): void {
 }
 
 export function getTask(name: string): Task | undefined {
-  return taskRegistry().get(name);
+  return taskRegistry().get(name) ?? builtinTasks().get(name);
+}
+
+const BUILTINS_KEY = Symbol.for('sprig.builtinTasks');
+
+/** Celery's built-in tasks a Sprig worker runs too (app/builtins.ts): not the user's, never listed or cleared. */
+export function builtinTasks(): Map<string, Task> {
+  return shared(BUILTINS_KEY, () => new Map());
 }
 
 export function registeredTaskNames(): string[] {

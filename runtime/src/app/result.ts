@@ -1,5 +1,5 @@
 import { TaskError, TimeoutError } from '../errors.js';
-import { READY_STATES, isExceptionInfo, type ResultBackend, type ResultMeta, type TaskState } from '../backends/types.js';
+import { READY_STATES, parseExceptionInfo, type ResultBackend, type ResultMeta, type TaskState } from '../backends/types.js';
 
 export interface GetOptions {
   /** Seconds to wait (default: forever). */
@@ -72,9 +72,7 @@ export class AsyncResult<R = unknown> {
     this.lastState = meta.status;
     if (meta.status === 'SUCCESS') return meta.result as R;
     if (opts.propagate === false) return meta.result as R;
-    const info = isExceptionInfo(meta.result)
-      ? meta.result
-      : { exc_type: meta.status === 'REVOKED' ? 'TaskRevokedError' : 'Error', exc_message: [String(meta.result ?? meta.status)], exc_module: 'celery.exceptions' };
+    const info = parseExceptionInfo(meta.result) ?? { exc_type: meta.status === 'REVOKED' ? 'TaskRevokedError' : 'Error', exc_message: [String(meta.result ?? meta.status)], exc_module: 'celery.exceptions' };
     throw new TaskError(this.id, info, meta.traceback);
   }
 

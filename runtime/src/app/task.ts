@@ -1,7 +1,23 @@
 import type { AsyncResult } from './result.js';
 import type { Signature } from './canvas.js';
 import type { ApplyOptions } from './app.js';
+import type { SignatureDict } from '../protocol/signature.js';
 import { Retry } from '../errors.js';
+
+/** Celery's `request.delivery_info`: where the message came from, as the broker delivered it. */
+export interface DeliveryInfo {
+  /** The exchange it was published to ('' for the default exchange, and on Redis). */
+  readonly exchange: string;
+  /** Its routing key (on Redis: the queue). */
+  readonly routingKey: string;
+  /** Its priority (0-255), or null when the message had none. */
+  readonly priority: number | null;
+  /** The broker delivered it before (acks late, the worker died or the connection dropped). */
+  readonly redelivered: boolean;
+}
+
+/** A signature as the task API takes it: a Sprig signature, or Celery's dict of one. */
+export type SignatureInput = { toDict(): SignatureDict } | SignatureDict;
 
 /** What a task may ask the worker for while it runs (Celery's `self.request` + `self.retry`). */
 export interface TaskContext {
@@ -26,10 +42,36 @@ export interface TaskContext {
    * which are the fields above. Kept on retries.
    */
   readonly headers: Readonly<Record<string, unknown>>;
+  /** Celery's `request.delivery_info`: exchange, routing key, priority and whether it was redelivered. */
+  readonly deliveryInfo: DeliveryInfo;
+  /** The message's reply_to (Celery's `request.reply_to`: the rpc:// result queue), or null. */
+  readonly replyTo: string | null;
+  /** The message's correlation_id (Celery's `request.correlation_id`; Celery sets it to the task id), or null. */
+  readonly correlationId: string | null;
+  /** Its place in its group (Celery's `request.group_index`), or null. */
+  readonly groupIndex: number | null;
+  /** The chord body when this task is a chord part (Celery's `request.chord`), or null. Read-only. */
+  readonly chord: Readonly<SignatureDict> | null;
+  /** What runs after it succeeds (Celery's `request.callbacks`), or null. Read-only. */
+  readonly callbacks: readonly Readonly<SignatureDict>[] | null;
+  /** What runs after it fails (Celery's `request.errbacks`), or null. Read-only. */
+  readonly errbacks: readonly Readonly<SignatureDict>[] | null;
   /** Fires when the task must stop: soft time limit, revoke/terminate, worker shutdown. */
   readonly signal: AbortSignal;
   /** Ask to be run again later. Throws a Retry (control flow): `throw ctx.retry(...)` reads well. */
   retry(opts?: { countdown?: number; eta?: Date; exc?: unknown; maxRetries?: number }): never;
+  /**
+   * Celery's `self.replace(sig)`: this task ends here and `sig` (a task, chain, group or chord)
+   * takes its place with its id, its chain, callbacks, errbacks and chord membership. Throws
+   * (control flow): `return ctx.replace(...)` reads well. See docs/task-api.md.
+   */
+  replace(sig: SignatureInput): never;
+  /**
+   * Celery's `self.add_to_chord(sig)`: add one more part to the chord this task is a part of (the
+   * body waits for it). Returns the new part's id. The part is sent when this task returns, before
+   * this task's own part is counted (docs/task-api.md).
+   */
+  addToChord(sig: SignatureInput): { id: string };
   /**
    * Report progress: stored in the result backend as the custom state PROGRESS with meta
    * `{ done, total, ...meta }` (what Celery users write with update_state) and sent as a
@@ -163,6 +205,14 @@ export function makeRetry(
     throw new MaxRetriesSignal(max, opts.exc);
   }
   throw new Retry({ countdown: opts.countdown ?? (opts.eta ? undefined : options.defaultRetryDelay ?? 180), eta: opts.eta, exc: opts.exc });
+}
+
+/** Internal: ctx.replace() was called; the worker sends `sig` in the task's place. */
+export class ReplaceSignal extends Error {
+  constructor(readonly sig: SignatureDict) {
+    super(`Replaced by new task ${sig.task}`);
+    this.name = 'Ignore';
+  }
 }
 
 /** Internal: retry() was called with retries exhausted and no exception to re-raise. */

@@ -2,6 +2,8 @@ import type { ChordEntry, ChordPart } from './types.js';
 
 interface Join {
   size?: number;
+  /** Parts added later (Celery's add_to_chord, Redis's `.t`): the join waits for size + added. */
+  added?: number;
   parts: Map<string, ChordEntry & { index: number }>;
   /** The part that completed the join (it calls the body; only it again if it is redelivered). */
   fired?: string;
@@ -30,11 +32,16 @@ export class ChordStore {
     this.join(groupId).size = size;
   }
 
+  add(groupId: string, n: number): void {
+    const j = this.join(groupId);
+    j.added = (j.added ?? 0) + n;
+  }
+
   partReturn(p: ChordPart): ChordEntry[] | null {
     const j = this.join(p.groupId);
     const isNew = !j.parts.has(p.taskId);
     if (isNew) j.parts.set(p.taskId, { taskId: p.taskId, state: p.state, result: p.result, index: p.groupIndex ?? Number.POSITIVE_INFINITY });
-    if (j.size === undefined || j.parts.size !== j.size) return null;
+    if (j.size === undefined || j.parts.size !== j.size + (j.added ?? 0)) return null;
     if (j.fired !== undefined && j.fired !== p.taskId) return null;
     if (j.fired === undefined) {
       if (!isNew) return null;

@@ -30,6 +30,25 @@ export function isExceptionInfo(v: unknown): v is ExceptionInfo {
   return !!v && typeof v === 'object' && typeof (v as ExceptionInfo).exc_type === 'string';
 }
 
+/** Longest exc_type / exc_module taken from a stored failure (Python's qualified names are far shorter). */
+const MAX_EXC_NAME = 256;
+
+/**
+ * A stored failure as read back (hostile: any writer of the backend made it): exc_type a short
+ * string, exc_module a string (else Celery's default), exc_message always an array (Celery writes
+ * the exception's args; an older writer's single string, or anything else, becomes one arg).
+ * Undefined when it is no exception at all.
+ */
+export function parseExceptionInfo(v: unknown): ExceptionInfo | undefined {
+  if (!isExceptionInfo(v)) return undefined;
+  const o = v as unknown as Record<string, unknown>;
+  const type = String(o.exc_type).slice(0, MAX_EXC_NAME) || 'Exception';
+  const module = typeof o.exc_module === 'string' && o.exc_module ? o.exc_module.slice(0, MAX_EXC_NAME) : 'celery.exceptions';
+  const msg = o.exc_message;
+  const args = Array.isArray(msg) ? msg : msg === undefined || msg === null ? [] : [msg];
+  return { exc_type: type, exc_module: module, exc_message: args };
+}
+
 /** Where task results live. One interface; Redis, embedded, memory (and rpc for AMQP) implement it. */
 export interface ResultBackend {
   readonly kind: string;
@@ -83,4 +102,6 @@ export interface ChordJoin {
   partReturn(part: ChordPart): Promise<ChordEntry[] | null>;
   /** The body was sent (or failed): forget the join. */
   done(groupId: string): Promise<void>;
+  /** The chord waits for `n` more parts (Celery's add_to_chord); absent: this backend cannot. */
+  add?(groupId: string, n: number): Promise<void>;
 }

@@ -6,7 +6,7 @@
  * chain's remaining steps are marked failed, the chord fails with ChordError and the errbacks
  * are sent with the failed task's id.
  */
-import { applySignature, groupSig, resultIdOf, type ApplyContext, type CeleryOptions } from '../app/canvas-apply.js';
+import { addList, applySignature, chainSig, chordSig, cloneSig, freeze, groupSig, resultIdOf, type ApplyContext, type CeleryOptions } from '../app/canvas-apply.js';
 import { defaultApp } from '../app/app.js';
 import type { TaskRequest } from '../protocol/message.js';
 import type { Embed, SignatureDict } from '../protocol/signature.js';
@@ -140,6 +140,43 @@ export class Workflow {
     await join.done(groupId);
   }
 
+  /**
+   * ctx.replace(sig), as Celery 5.2's Task.replace: a group becomes a chord with `celery.accumulate`
+   * as its body (so its result is the list); the task's callbacks and errbacks are linked to it;
+   * it is frozen with the task's id (the result the caller waits for is the replacement's), placed
+   * where the task was (chord, group, index, root), and the rest of the task's chain follows it.
+   */
+  async replaced(req: TaskRequest, replacement: SignatureDict): Promise<void> {
+    let sig = cloneSig(replacement);
+    if (sig.subtask_type === 'group') sig = chordSig(sig, accumulateSig(0));
+    const e = this.embed(req);
+    if (e.callbacks?.length) addList(sig, 'link', e.callbacks);
+    if (e.errbacks?.length) {
+      // A chain's errbacks go to every step (canvas.py unchain_tasks), as Celery's chain.link_error does.
+      if (sig.subtask_type === 'chain') sig.options.link_error = [...((sig.options.link_error as SignatureDict[] | undefined) ?? []), ...e.errbacks.map(cloneSig)];
+      else addList(sig, 'link_error', e.errbacks);
+    }
+    freeze(sig, { task_id: req.id });
+    const nesting = typeof req.headers.replaced_task_nesting === 'number' ? req.headers.replaced_task_nesting : 0;
+    const rest = [...(e.chain ?? [])].reverse();
+    if (rest.length) sig = chainSig([sig, ...rest]);
+    const placement: CeleryOptions = { chord: e.chord ?? undefined, group_id: req.groupId ?? undefined, group_index: req.groupIndex ?? undefined };
+    const headers = { ...((sig.options.headers as Record<string, unknown> | undefined) ?? {}), replaced_task_nesting: nesting + 1 };
+    await applySignature(sig, [], {}, { ...this.lineage(req), ...placement, headers }, this.ctx(req));
+  }
+
+  /** ctx.addToChord(sig): the chord waits for one more part (Celery's backend.add_to_chord), then the part is sent. */
+  async addToChord(req: TaskRequest, parts: readonly SignatureDict[]): Promise<void> {
+    const join = this.host.backend.chords;
+    if (!join?.add) throw new ConfigError(`addToChord: the result backend (${this.host.backend.kind}) cannot add parts to a chord (use redis://, postgres://, or the embedded broker for results)`);
+    for (const part of parts) {
+      const gid = part.options.group_id;
+      if (typeof gid !== 'string') continue;
+      await join.add(gid, 1);
+      await applySignature(part, [], {}, this.lineage(req), this.ctx(req));
+    }
+  }
+
   /** Celery's chord_error_from_stack: the body's errbacks, then the body fails with ChordError. */
   private async chordError(body: SignatureDict, reason: string, req: TaskRequest): Promise<void> {
     this.host.log.error(`Chord ${body.task} failed: ${reason}`);
@@ -159,4 +196,9 @@ export class Workflow {
       this.host.log.error(`Task ${req.name}[${req.id}]: cannot send ${what}: ${err.message}`);
     }
   }
+}
+
+/** `celery.accumulate.s(index=i)`: the body Task.replace gives a group (its result is the header's list). */
+function accumulateSig(index: number): SignatureDict {
+  return { task: 'celery.accumulate', args: [], kwargs: { index }, options: {}, subtask_type: null, immutable: false };
 }

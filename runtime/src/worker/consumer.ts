@@ -7,7 +7,7 @@ import { parseTaskMessage, buildTaskMessage, customHeaders, type TaskRequest, ty
 import { getTask, registeredTaskNames } from '../app/registry.js';
 import type { ProgressReport, Task } from '../app/task.js';
 import { ProgressRelay } from './progress.js';
-import { NotRegisteredError, type ExceptionInfo } from '../errors.js';
+import { ConfigError, NotRegisteredError, type ExceptionInfo } from '../errors.js';
 import { PriorityFifo } from '../brokers/priority-queue.js';
 import { pyrepr } from '../protocol/pyrepr.js';
 import { toCeleryDateDone, toCeleryIso } from '../protocol/time.js';
@@ -295,6 +295,7 @@ export class TaskConsumer {
       expires: req.expires ? req.expires.getTime() : null,
     };
     if (req.contentType !== 'application/json') job.binary = true;
+    requestFields(job, req, r.delivery);
     if (tracing(this.w.config.projectDir)) {
       r.span = startProcessSpan({
         taskId: req.id,
@@ -353,7 +354,7 @@ export class TaskConsumer {
       this.w.terminated.delete(req.id);
     }
     // The common case, a success with no result to store, needs no await at all.
-    if (o.state === 'SUCCESS' && (req.ignoreResult || r.task.options.ignoreResult) && isEmptyEmbed(req.embed)) {
+    if (o.state === 'SUCCESS' && !o.added && (req.ignoreResult || r.task.options.ignoreResult) && isEmptyEmbed(req.embed)) {
       void r.progress?.close();
       this.succeeded(r, o);
       this.finished(r);
@@ -373,13 +374,15 @@ export class TaskConsumer {
   /** The task is done with, whatever happened: free its place and start what fits. */
   private finished(r: Request): void {
     r.span?.end();
-    this.active.delete(r.req.id);
+    // A replacement (ctx.replace) has the same id and may already run here: it keeps its place.
+    if (this.active.get(r.req.id) === r) this.active.delete(r.req.id);
     this.w.stats.processed++;
     if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w();
     this.pump();
   }
 
-  private async completeAsync(r: Request, o: Outcome, terminatedWith: string | undefined): Promise<void> {
+  private async completeAsync(r: Request, outcome: Outcome, terminatedWith: string | undefined): Promise<void> {
+    let o = outcome;
     const { req } = r;
     try {
       // A progress store under way finishes first: the outcome is stored after it, never under it.
@@ -389,6 +392,8 @@ export class TaskConsumer {
         await this.revoke(r, false, terminatedWith);
         return;
       }
+      // Parts the task added to its chord (ctx.addToChord) are counted and sent before its own part returns.
+      if (o.added) o = await this.addedToChord(r, o);
       switch (o.state) {
         case 'SUCCESS':
           // Celery's order: callbacks and the next chain step, the result, then the chord part.
@@ -429,6 +434,9 @@ export class TaskConsumer {
         case 'IGNORED':
           this.ack(r);
           break;
+        case 'REPLACED':
+          await this.replaced(r, o);
+          break;
         case 'REVOKED':
           await this.revoke(r, o.expired);
           break;
@@ -459,6 +467,39 @@ export class TaskConsumer {
     } finally {
       this.finished(r);
     }
+  }
+
+  /** ctx.addToChord(): the chord waits for one more part each, then they are sent; a backend that cannot fails the task. */
+  private async addedToChord(r: Request, o: Outcome): Promise<Outcome> {
+    try {
+      await this.workflow.deliveredFrom(r.req, r.delivery.queue).addToChord(r.req, o.added!);
+      return o;
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      return { state: 'FAILURE', ...errorToInfo(err), runtime: o.runtime };
+    }
+  }
+
+  /**
+   * ctx.replace(sig): the replacement is sent with the task's id, chain, callbacks, errbacks and
+   * chord membership; the task itself stores nothing (Celery raises Ignore), its id's result is
+   * the replacement's. A replacement that cannot be sent (a chord on rpc://) fails the task.
+   */
+  private async replaced(r: Request, o: Outcome & { state: 'REPLACED' }): Promise<void> {
+    const { req } = r;
+    try {
+      await this.workflow.deliveredFrom(req, r.delivery.queue).replaced(req, o.sig);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      const info = errorToInfo(err);
+      await this.storeFailure(r, info);
+      this.w.log.error(`Task ${req.name}[${req.id}] cannot be replaced: ${info.repr}`);
+      this.w.stats.failed++;
+      this.ack(r);
+      return;
+    }
+    this.w.log.info(`Task ${req.name}[${req.id}] replaced by ${o.sig.task}`);
+    this.ack(r);
   }
 
   /** FAILURE stored, then its chord part, chain steps and errbacks (Celery's order), then task-failed. */
@@ -628,4 +669,21 @@ export class TaskConsumer {
     if (graceful && this.active.size) await new Promise<void>((res) => this.idleWaiters.push(res));
     await this.broker.flush().catch(() => undefined);
   }
+}
+
+/** The request fields a task reads (ctx.deliveryInfo, replyTo, correlationId, chord, callbacks, ...): set only when present. */
+function requestFields(job: Job, req: TaskRequest, d: Delivery): void {
+  const di = req.properties.delivery_info as { exchange?: unknown; routing_key?: unknown } | undefined;
+  const exchange = typeof di?.exchange === 'string' ? di.exchange : '';
+  const routingKey = typeof di?.routing_key === 'string' ? di.routing_key : d.queue;
+  const priority = req.properties.priority === undefined || req.properties.priority === null ? null : req.priority;
+  // The common case (default exchange, routed by queue name, no priority, first delivery) is left to ctx: nothing per task.
+  if (exchange || routingKey !== d.queue || priority !== null || d.redelivered) job.deliveryInfo = { exchange, routingKey, priority, redelivered: d.redelivered === true };
+  if (req.replyTo) job.replyTo = req.replyTo;
+  if (req.correlationId) job.correlationId = req.correlationId;
+  if (req.groupIndex !== null) job.groupIndex = req.groupIndex;
+  const e = req.embed;
+  if (e.chord) job.chord = e.chord;
+  if (e.callbacks?.length) job.callbacks = e.callbacks;
+  if (e.errbacks?.length) job.errbacks = e.errbacks;
 }

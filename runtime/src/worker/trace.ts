@@ -5,7 +5,12 @@
 import { hostname } from 'node:os';
 import { contextStorage } from '../app/context.js';
 import { getTask } from '../app/registry.js';
-import { backoffSeconds, makeRetry, matchesError, MaxRetriesSignal, progressReport, stateReport, type ProgressReport, type Task, type TaskContext, type TaskOptions } from '../app/task.js';
+import '../app/builtins.js';
+import { backoffSeconds, makeRetry, matchesError, MaxRetriesSignal, progressReport, ReplaceSignal, stateReport, type ProgressReport, type DeliveryInfo, type SignatureInput, type Task, type TaskContext, type TaskOptions } from '../app/task.js';
+import { declaredExceptionInfo } from '../app/python-exception.js';
+import { checkAddToChord, checkReplacement } from '../app/task-api.js';
+import type { SignatureDict } from '../protocol/signature.js';
+import { pyrepr } from '../protocol/pyrepr.js';
 import { performance } from 'node:perf_hooks';
 import { Ignore, NotRegisteredError, Reject, Retry, SoftTimeLimitExceeded, type ExceptionInfo } from '../errors.js';
 import { registeredTaskNames } from '../app/registry.js';
@@ -38,6 +43,14 @@ export interface Job {
   binary?: boolean;
   /** OpenTelemetry: the context of the task's process span (tracing/otel.ts); the task runs under it. */
   trace?: TraceCarrier;
+  /** Request fields a task may read (ctx.deliveryInfo, ...); absent ones are null. */
+  deliveryInfo?: DeliveryInfo;
+  replyTo?: string | null;
+  correlationId?: string | null;
+  groupIndex?: number | null;
+  chord?: SignatureDict | null;
+  callbacks?: SignatureDict[] | null;
+  errbacks?: SignatureDict[] | null;
 }
 
 import type { Outcome } from '../protocol/outcome.js';
@@ -86,6 +99,8 @@ function userStack(stack: string | undefined): string | undefined {
 
 export function errorToInfo(err: unknown): { exc: ExceptionInfo; traceback: string; repr: string } {
   if (err instanceof Error) {
+    const py = declaredExceptionInfo(err);
+    if (py) return declaredInfo(err, py.exc, py.problem);
     const name = err.name && err.name !== 'Error' ? err.name : err.constructor?.name || 'Error';
     const [type, module] = excClass(name);
     const msg = err.message;
@@ -99,6 +114,19 @@ export function errorToInfo(err: unknown): { exc: ExceptionInfo; traceback: stri
   }
   const msg = typeof err === 'string' ? err : safeJson(err);
   return { exc: { exc_type: 'Error', exc_message: [msg], exc_module: 'sprig' }, traceback: `Error: ${msg}`, repr: `Error(${JSON.stringify(msg)})` };
+}
+
+/** A declared error (app/python-exception.ts): stored as the Python exception it stands for. */
+function declaredInfo(err: Error, exc: ExceptionInfo, problem: string | undefined): { exc: ExceptionInfo; traceback: string; repr: string } {
+  try {
+    stringifyJson(exc.exc_message);
+  } catch (e) {
+    problem = `its args are not JSON-serializable (${(e as Error).message})`;
+    exc = { ...exc, exc_message: [err.message] };
+  }
+  const repr = `${exc.exc_type}(${exc.exc_message.map((a) => pyrepr(a)).join(', ')})`;
+  const tb = userStack(err.stack) ?? `${exc.exc_type}: ${err.message}`;
+  return { exc, traceback: problem ? `${tb}\n(stored with args [message]: ${problem})` : tb, repr };
 }
 
 function safeJson(v: unknown): string {
@@ -120,6 +148,7 @@ function checkSerializable(v: unknown): void {
 
 const host = hostname();
 const NO_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
+const NO_DELIVERY: DeliveryInfo = Object.freeze({ exchange: '', routingKey: '', priority: null, redelivered: false });
 
 /**
  * An AbortController made only when someone needs it: most tasks never look at their signal, and
@@ -156,6 +185,11 @@ class JobContext implements TaskContext {
   readonly queue: string;
   readonly expires: Date | null;
   readonly headers: Readonly<Record<string, unknown>>;
+  readonly replyTo: string | null;
+  readonly correlationId: string | null;
+  readonly groupIndex: number | null;
+  /** Parts ctx.addToChord() added: the worker sends them when the task returns (Outcome.added). */
+  added?: SignatureDict[];
 
   constructor(
     private readonly job: Job,
@@ -175,6 +209,52 @@ class JobContext implements TaskContext {
     this.queue = job.queue ?? '';
     this.expires = job.expires === null ? null : new Date(job.expires);
     this.headers = job.headers ?? NO_HEADERS;
+    this.replyTo = job.replyTo ?? null;
+    this.correlationId = job.correlationId ?? null;
+    this.groupIndex = job.groupIndex ?? null;
+  }
+
+  /** Made when read (most tasks never do): the default exchange, routed by the queue's name, unless the job says otherwise. */
+  get deliveryInfo(): DeliveryInfo {
+    return this.job.deliveryInfo ?? (this.job.queue ? { ...NO_DELIVERY, routingKey: this.job.queue } : NO_DELIVERY);
+  }
+
+  /**
+   * The canvas fields are the worker's own (in the async pool the very objects it sends from after
+   * the task): a task gets a frozen copy, made when first read.
+   */
+  private copies?: { chord?: SignatureDict | null; callbacks?: SignatureDict[] | null; errbacks?: SignatureDict[] | null };
+
+  private copy<K extends 'chord' | 'callbacks' | 'errbacks'>(k: K): NonNullable<Job[K]> | null {
+    const c = (this.copies ??= {});
+    if (!(k in c)) c[k] = this.job[k] ? deepFreeze(structuredClone(this.job[k])) : null;
+    return (c[k] ?? null) as NonNullable<Job[K]> | null;
+  }
+
+  get chord(): SignatureDict | null {
+    return this.copy('chord');
+  }
+
+  get callbacks(): SignatureDict[] | null {
+    return this.copy('callbacks');
+  }
+
+  get errbacks(): SignatureDict[] | null {
+    return this.copy('errbacks');
+  }
+
+  get replace(): TaskContext['replace'] {
+    return (sig: SignatureInput) => {
+      throw new ReplaceSignal(checkReplacement(sig));
+    };
+  }
+
+  get addToChord(): TaskContext['addToChord'] {
+    return (sig: SignatureInput) => {
+      const part = checkAddToChord(sig, this);
+      (this.added ??= []).push(part.sig);
+      return { id: part.id };
+    };
   }
 
   get signal(): AbortSignal {
@@ -193,6 +273,14 @@ class JobContext implements TaskContext {
   get updateState(): TaskContext['updateState'] {
     return (state, meta) => this.abort.onProgress?.(stateReport(state, meta));
   }
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
 }
 
 function callTask(task: Task, ctx: TaskContext, args: unknown[]): unknown {
@@ -219,19 +307,25 @@ function execute(job: Job, abort: LazyAbort): Outcome | Promise<Outcome> {
   try {
     const args = hasKeys(job.kwargs) ? [...job.args, job.kwargs] : job.args;
     const result = contextStorage.run(ctx, callTask, task, ctx, args);
-    if (result && typeof (result as Promise<unknown>).then === 'function') return settleAsync(result as Promise<unknown>, job, opts, t0);
-    return succeeded(result, job, opts, t0);
+    if (result && typeof (result as Promise<unknown>).then === 'function') return settleAsync(result as Promise<unknown>, job, opts, t0, ctx);
+    return withAdded(succeeded(result, job, opts, t0), ctx);
   } catch (err) {
-    return failed(err, job, opts, t0);
+    return withAdded(failed(err, job, opts, t0), ctx);
   }
 }
 
-async function settleAsync(result: Promise<unknown>, job: Job, opts: TaskOptions, t0: number): Promise<Outcome> {
+async function settleAsync(result: Promise<unknown>, job: Job, opts: TaskOptions, t0: number, ctx: JobContext): Promise<Outcome> {
   try {
-    return succeeded(await result, job, opts, t0);
+    return withAdded(succeeded(await result, job, opts, t0), ctx);
   } catch (err) {
-    return failed(err, job, opts, t0);
+    return withAdded(failed(err, job, opts, t0), ctx);
   }
+}
+
+/** The chord parts the task added (ctx.addToChord) go with its outcome: the worker sends them. */
+function withAdded(o: Outcome, ctx: JobContext): Outcome {
+  if (ctx.added) o.added = ctx.added;
+  return o;
 }
 
 function succeeded(result: unknown, job: Job, opts: TaskOptions, t0: number): Outcome {
@@ -252,6 +346,7 @@ function failed(err: unknown, job: Job, opts: TaskOptions, t0: number): Outcome 
     const repr = `Retry in ${Number(countdown.toFixed(3))}s${info ? `: ${info.repr}` : ''}`;
     return { state: 'RETRY', countdown, exc: info?.exc ?? null, traceback: info?.traceback ?? '', repr, runtime };
   }
+  if (err instanceof ReplaceSignal) return { state: 'REPLACED', sig: err.sig, runtime };
   if (err instanceof Ignore) return { state: 'IGNORED', runtime };
   if (err instanceof Reject) return { state: 'REJECTED', requeue: err.requeue, reason: err.message, runtime };
   if (err instanceof MaxRetriesSignal) {

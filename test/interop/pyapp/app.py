@@ -85,3 +85,24 @@ def tsum(xs):
 @app.task(name='app.echo')
 def echo(*args):
     return list(args)
+
+
+@app.task(bind=True, name='app.request_info')
+def request_info(self):
+    """What a Celery worker sees of its request: the test compares it with what a Sprig task sees."""
+    r = self.request
+    di = r.delivery_info or {}
+    return {
+        'deliveryInfo': {'exchange': di.get('exchange'), 'routingKey': di.get('routing_key'), 'priority': di.get('priority')},
+        # Celery 5.2 puts a message's own headers on the request itself (request.headers is None).
+        'headers': {'x-trace': r.get('x-trace')},
+        'correlationId': r.correlation_id,
+        'replyTo': r.reply_to,
+        'id': r.id,
+    }
+
+
+@app.task(name='app.declined')
+def declined(code, amount):
+    import shop_errors
+    raise shop_errors.PaymentDeclined(code, amount)

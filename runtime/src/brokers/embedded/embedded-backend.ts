@@ -44,6 +44,10 @@ export class EmbeddedBackend implements ResultBackend {
       if (this.owned) await this.conn.connect();
       await this.conn.request('chordDone', { groupId });
     },
+    add: async (groupId, n) => {
+      if (this.owned) await this.conn.connect();
+      await this.conn.request('chordAdd', { groupId, n });
+    },
   };
 
   async forget(taskId: string): Promise<void> {

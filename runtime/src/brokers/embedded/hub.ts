@@ -420,6 +420,10 @@ export class Hub implements Compactor {
         return this.chords.partReturn(f.part);
       case 'chordDone':
         return this.chords.done(String(f.groupId));
+      case 'chordAdd':
+        if (typeof f.groupId !== 'string' || !f.groupId) throw new ProtocolError('chordAdd: groupId must be a non-empty string');
+        if (!Number.isSafeInteger(f.n) || f.n < 1 || f.n > 1_000_000) throw new ProtocolError('chordAdd: n must be an integer from 1 to 1000000');
+        return this.chords.add(f.groupId, f.n);
       case 'eventPublish':
         return this.publishEvents(f.events);
       case 'subscribeEvents':

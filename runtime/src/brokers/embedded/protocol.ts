@@ -54,6 +54,8 @@ export interface Ops {
   chordSize: { req: { groupId: string; size: number }; res: null };
   chordPart: { req: { part: ChordPart }; res: ChordEntry[] | null };
   chordDone: { req: { groupId: string }; res: null };
+  /** Celery's add_to_chord: the join waits for `n` more parts. */
+  chordAdd: { req: { groupId: string; n: number }; res: null };
   eventPublish: { req: { events: SprigEvent[] }; res: null };
   subscribeEvents: { req: { on: boolean }; res: null };
   controlBroadcast: { req: { request: ControlRequest }; res: null };
@@ -108,6 +110,7 @@ const OP_NAMES: ReadonlySet<string> = new Set<OpName>([
   'chordSize',
   'chordPart',
   'chordDone',
+  'chordAdd',
   'eventPublish',
   'subscribeEvents',
   'controlBroadcast',

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { ConnectionError, TimeoutError } from '../../errors.js';
+import { ConfigError, ConnectionError, TimeoutError } from '../../errors.js';
 import { withDeadline } from '../../util/resilience.js';
 import { DEFAULT_RESULT_EXPIRES, READY_STATES, type ChordEntry, type ChordJoin, type ChordPart, type ResultBackend, type ResultMeta, type TaskState } from '../../backends/types.js';
 import { encodeResultMeta } from '../redis/redis-backend.js';
@@ -108,6 +108,14 @@ export class PostgresBackend implements ResultBackend {
       );
     },
     partReturn: (part: ChordPart) => this.chordPart(part),
+    /** Celery's add_to_chord: the chord's row waits for `n` more parts (its size grows, under the row's lock). */
+    add: async (groupId: string, n: number) => {
+      const res = await this.query(
+        `UPDATE ${this.s}.results SET meta = jsonb_set(meta::jsonb, '{size}', to_jsonb((meta::jsonb->>'size')::int + $2::int))::text WHERE task_id = $1`,
+        [chordRow(groupId), n],
+      );
+      if ((res as { rowCount?: number | null }).rowCount === 0) throw new ConfigError(`addToChord: chord ${groupId} has no join in ${this.info.displayUrl} (it finished, or expired)`);
+    },
     done: async (groupId: string) => {
       await this.query(`DELETE FROM ${this.s}.results WHERE task_id = $1 OR (status = 'CHORD' AND starts_with(task_id, $2))`, [chordRow(groupId), `${chordRow(groupId)}:`]);
     },

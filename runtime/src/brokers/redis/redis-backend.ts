@@ -188,6 +188,13 @@ export class RedisBackend implements ResultBackend {
     done: async (groupId: string) => {
       await this.cmd(this.client.del(...chordKeys(groupId, this.cluster)), 'clean up chord');
     },
+    /** Celery's add_to_chord: INCR `celery-taskset-meta-<gid>.t` (the join script adds it to the size). */
+    add: async (groupId: string, n: number) => {
+      const key = groupKey(groupId, '.t', this.cluster);
+      const m = this.client.multi().incrby(key, n);
+      if (this.expires > 0) m.expire(key, this.expires);
+      await this.cmd(m.exec(), 'add to chord');
+    },
   };
   private scripts?: RedisClient;
 
