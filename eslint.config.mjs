@@ -45,9 +45,9 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: String.raw`(^|/)runtime/src/(?!events/(state|types)\.js$)|(^|/)runtime/dist(/|$)|(^|/)dist/runtime(/|$)|^sprig-queue(/|$)`,
+              regex: String.raw`(^|/)runtime/src/(?!events/(state|types|query)\.js$)|(^|/)runtime/dist(/|$)|(^|/)dist/runtime(/|$)|^sprig-queue(/|$)`,
               allowTypeImports: true,
-              message: 'The webview runs in a browser: of the runtime it bundles only events/state and events/types (no Node APIs).',
+              message: 'The webview runs in a browser: of the runtime it bundles only events/state, events/types and events/query (no Node APIs).',
             },
           ],
         },

@@ -9,8 +9,8 @@ import { EventHub } from './monitor/event-hub.js';
 import { MonitorViewProvider } from './monitor/monitor-view.js';
 import { WorkerManager } from './workers/worker-manager.js';
 import { readSettings } from './settings.js';
-import { retryTask, revokeTask } from './tasks/task-actions.js';
-import { confirmReprInEditor } from './tasks/confirm-repr.js';
+import { editAndRun, retryMany, retryTask, revokeTask } from './tasks/task-actions.js';
+import { confirmReprInEditor, confirmRetryMany, editCallInBox } from './tasks/confirm-repr.js';
 import { offerToIgnoreSprigFolder } from './workspace/gitignore.js';
 import { terminateTask } from './tasks/terminate.js';
 import { debugTask } from './debug/debug-task.js';
@@ -39,6 +39,8 @@ export class Sprig implements vscode.Disposable {
       revoke: async (id, terminate) => (terminate ? (await terminateTask(this, id, { confirm: confirmModal })).sent : revokeTask(this, id, false)),
       debug: async (id) => !!(await debugTask(this, { taskId: id })),
       openWorkerPage: (hostname) => void this.workerPages.open(hostname),
+      editAndRun: (id) => editAndRun(this, id, editCallInBox),
+      retryMany: (ids) => retryMany(this, ids, confirmRetryMany),
     }));
   }
 

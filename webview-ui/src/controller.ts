@@ -79,6 +79,22 @@ export class MonitorController implements NotificationHandlers, ToolbarHandlers 
     } else this.view.showFlash(`retry failed: ${r.error ?? ''}`);
   }
 
+  /** Its arguments as JSON in an input box (the extension validates them), then enqueued. */
+  async editAndRun(taskId: string): Promise<void> {
+    const r = await this.transport.request('editAndRun', { taskId });
+    if (!r.ok) this.view.showFlash(`edit and run failed: ${r.error ?? ''}`);
+    else if (r.result?.newTaskId) this.view.showFlash(`ran ${shortId(taskId)} again as ${shortId(r.result.newTaskId)} with edited arguments`);
+  }
+
+  /** Every FAILURE the filters show, re-sent with its exact arguments (the extension confirms the count). */
+  async retryAllFailed(): Promise<void> {
+    const taskIds = this.view.matchingTaskIds('FAILURE');
+    if (!taskIds.length) return this.view.showFlash('no failed task matches the filters');
+    const r = await this.transport.request('retryMany', { taskIds });
+    if (!r.ok) this.view.showFlash(`retry all failed: ${r.error ?? ''}`);
+    else if (r.result) this.view.showFlash(r.result.retried ? `retried ${r.result.retried} of ${taskIds.length} failures${r.result.skipped ? `; ${r.result.skipped} not: ${r.result.errors[0] ?? ''}` : ''}` : 'retry all: cancelled');
+  }
+
   async revoke(taskId: string): Promise<void> {
     const r = await this.transport.request('revokeTask', { taskId });
     this.view.showFlash(r.ok ? `revoke sent for ${shortId(taskId)}` : `revoke failed: ${r.error ?? ''}`);

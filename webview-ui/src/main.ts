@@ -40,7 +40,10 @@ function frame(): void {
     toolbar.renderWorkerOptions(view.cluster);
     list.layout();
   }
-  if (view.takeStatusStale()) status.render();
+  if (view.takeStatusStale()) {
+    status.render();
+    toolbar.renderQueryError();
+  }
   const drawn = list.render();
   probe()?.(rebuilt ? 'render-rows' : 'render-view', drawn, performance.now() - t0);
 }

@@ -21,7 +21,7 @@ export function bindPointer(list: TaskList, view: ViewState, act: MonitorControl
     } else if (action && r.kind === 'task') {
       e.preventDefault();
       const id = r.task.uuid;
-      void (action === 'retry' ? act.retry(id) : action === 'debug' ? act.debug(id) : action === 'terminate' ? act.terminate(id) : act.revoke(id));
+      void (action === 'retry' ? act.retry(id) : action === 'debug' ? act.debug(id) : action === 'edit' ? act.editAndRun(id) : action === 'terminate' ? act.terminate(id) : act.revoke(id));
     } else if (frame) {
       e.preventDefault();
       act.openLocation({ file: frame.dataset.file!, line: Number(frame.dataset.line), column: Number(frame.dataset.column) });

@@ -3,7 +3,7 @@
  * as many as fill the window (plus an overscan), placed with transforms and refilled from the rows
  * they show now. Scrolling and resizing only ask for a frame; the frame draws (render).
  */
-import type { TaskStateName } from '../../runtime/src/events/state.js';
+import type { TaskInfo, TaskStateName } from '../../runtime/src/events/state.js';
 import { h, icon } from './dom.js';
 import { shortId } from './format.js';
 import { isUserFrame } from './traceback.js';
@@ -44,7 +44,7 @@ export class TaskList {
   layout(): void {
     const { rows, cluster } = this.view;
     this.spacer.style.height = `${rows.length * ROW_H}px`;
-    this.empty.textContent = rows.length === 0 ? (cluster.workers.size === 0 && cluster.tasks.size === 0 ? 'No events yet. Start a worker (Sprig: Start Worker) or enqueue a task.' : 'No task matches the filters.') : '';
+    this.empty.textContent = rows.length === 0 ? (cluster.workers.size === 0 && cluster.tasks.size === 0 ? 'No events yet. Start a worker (Sprig: Start Worker) or enqueue a task.' : `No task matches ${this.view.queryError ? 'the filters' : 'the search and filters'}.`) : '';
     this.empty.hidden = rows.length !== 0;
   }
 
@@ -114,6 +114,21 @@ export class TaskList {
   }
 }
 
+/** A running task's last progress report as a bar (done/total), or its custom state when it has no total. */
+function progressBar(t: TaskInfo): HTMLElement[] {
+  const p = t.progress;
+  if (!p || READY.has(t.state)) return [];
+  if (p.done === null || !p.total) return [h('span', { class: 'progress-state', title: p.meta ?? p.state }, p.state)];
+  const f = Math.max(0, Math.min(1, p.done / p.total));
+  const pct = Math.floor(f * 100);
+  const fill = h('span', { class: 'progress-fill' });
+  fill.style.width = `${f * 100}%`;
+  const bar = h('span', { class: 'progress', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': String(p.total), 'aria-valuenow': String(p.done), 'aria-label': `${p.state} ${pct}%`, title: `${p.state}: ${p.done} of ${p.total}${p.meta ? `\n${p.meta}` : ''}` }, fill);
+  return [bar, h('span', { class: 'progress-text' }, `${pct}%`)];
+}
+
+const READY: ReadonlySet<TaskStateName> = new Set(['SUCCESS', 'FAILURE', 'REVOKED', 'REJECTED']);
+
 function domId(key: string): string {
   return `row-${key.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 }
@@ -170,12 +185,14 @@ function fillRow(el: HTMLElement, r: Row, index: number, selectedKey: string | u
       h('span', { class: 'label' }, t.name ?? '(unknown task)'),
       h('span', { class: 'id' }, shortId(t.uuid)),
       h('span', { class: 'state-text' }, t.state),
+      ...progressBar(t),
       h('span', { class: 'desc' }, taskDescription(t, Date.now() / 1000)),
       h(
         'span',
         { class: 'actions' },
         h('button', { class: 'icon-button action-retry', title: 'Retry (r): enqueue again with the same arguments', 'aria-label': 'Retry', tabindex: '-1', 'data-action': 'retry' }, icon('refresh')),
         h('button', { class: 'icon-button action-debug', title: 'Debug: run it here under the debugger with these exact arguments', 'aria-label': 'Debug', tabindex: '-1', 'data-action': 'debug' }, icon('debug-alt')),
+        h('button', { class: 'icon-button action-edit', title: 'Edit and run: its arguments as JSON, changed, then enqueued', 'aria-label': 'Edit and run', tabindex: '-1', 'data-action': 'edit' }, icon('edit')),
         ...stopButton(t.state),
       ),
     );

@@ -7,6 +7,8 @@ import type { ClusterState, TaskInfo, TaskStateName, WorkerInfo } from '../../ru
 import { parseTraceback, type FrameLocation } from './traceback.js';
 import { formatAgo, formatClock, formatDuration, formatElapsed, formatTime } from './format.js';
 import { shownValue } from './values.js';
+import { matchesQuery, type TaskQuery } from '../../runtime/src/events/query.js';
+import { timelineRows } from './timeline.js';
 
 export interface Filters {
   /** Empty: every state. */
@@ -17,6 +19,8 @@ export interface Filters {
   worker: string;
   /** Substring of the task id; when set, matching tasks show wherever they are. */
   id: string;
+  /** The search box's query (runtime/src/events/query.ts), when it has one. */
+  query?: TaskQuery;
 }
 
 export const NO_FILTERS: Filters = { states: new Set(), name: '', worker: '', id: '' };
@@ -53,6 +57,8 @@ export interface DetailRow {
   linkTask?: string;
   /** The value is the Python repr the event carried (it did not read back as JSON exactly). */
   repr?: boolean;
+  /** A row of the task's timeline (timeline.ts). */
+  timeline?: boolean;
 }
 export interface FrameRow {
   kind: 'frame';
@@ -79,7 +85,15 @@ export function matches(t: TaskInfo, f: Filters, nameLower: string, idLower: str
   if (nameLower && !(t.name ?? '').toLowerCase().includes(nameLower)) return false;
   if (f.worker && (t.worker ?? UNASSIGNED) !== f.worker) return false;
   if (idLower && !t.uuid.toLowerCase().includes(idLower)) return false;
+  if (f.query && !matchesQuery(t, f.query)) return false;
   return true;
+}
+
+/** Ids of the tasks whose parent is `id`, oldest first (only for an expanded task: a scan of the state). */
+export function childrenOf(state: ClusterState, id: string): string[] {
+  const out: string[] = [];
+  for (const t of state.tasks.values()) if (t.parentId === id && t.uuid !== id) out.push(t.uuid);
+  return out;
 }
 
 export function buildRows(state: ClusterState, o: TreeOptions): Row[] {
@@ -101,7 +115,8 @@ export function buildRows(state: ClusterState, o: TreeOptions): Row[] {
     list.push(t);
   }
   const rows: Row[] = [];
-  const searching = idLower !== '';
+  // An id search or a query shows only the workers with matching tasks (none left: the list says so).
+  const searching = idLower !== '' || !!f.query;
   for (const [hostname, tasks] of groups) {
     if (searching && tasks.length === 0) continue;
     const worker = state.workers.get(hostname) ?? null;
@@ -111,13 +126,13 @@ export function buildRows(state: ClusterState, o: TreeOptions): Row[] {
     for (const t of tasks) {
       const open = o.expandedTasks.has(t.uuid);
       rows.push({ kind: 'task', key: `t:${t.uuid}`, depth: 1, task: t, expanded: open });
-      if (open) pushDetails(rows, t, o.now);
+      if (open) pushDetails(rows, t, o.now, childrenOf(state, t.uuid));
     }
   }
   return rows;
 }
 
-export function pushDetails(rows: Row[], t: TaskInfo, now = Date.now() / 1000): void {
+export function pushDetails(rows: Row[], t: TaskInfo, now = Date.now() / 1000, children: readonly string[] = []): void {
   const d = (label: string, value: string | null | undefined, linkTask?: string, repr?: boolean) => {
     if (value === null || value === undefined || value === '') return;
     rows.push({ kind: 'detail', key: `d:${t.uuid}:${label}`, depth: 2, taskId: t.uuid, label, value, linkTask, ...(repr ? { repr } : {}) });
@@ -157,6 +172,8 @@ export function pushDetails(rows: Row[], t: TaskInfo, now = Date.now() / 1000): 
     .map(([k, v]) => `${k} ${formatTime(v)}`)
     .join(' · ');
   d('times', times);
+  // The timeline: every attempt, progress, root and children (timeline.ts).
+  timelineRows(t, children).forEach((r, i) => rows.push({ kind: 'detail', key: `d:${t.uuid}:tl${i}`, depth: 2, taskId: t.uuid, label: r.label, value: r.value, linkTask: r.linkTask, timeline: true }));
   if (t.traceback) {
     parseTraceback(t.traceback).forEach((line, i) => {
       rows.push({ kind: 'frame', key: `f:${t.uuid}:${i}`, depth: 2, taskId: t.uuid, text: line.text, loc: line.loc });

@@ -7,7 +7,8 @@
  */
 import { ClusterState, type ClusterSnapshot, type TaskStateName } from '../../runtime/src/events/state.js';
 import type { SprigEvent } from '../../runtime/src/events/types.js';
-import { buildRows, UNASSIGNED, type Row, type TaskRow, type TreeOptions, type WorkerRow } from './view-model.js';
+import { buildRows, matches, UNASSIGNED, type Row, type TaskRow, type TreeOptions, type WorkerRow } from './view-model.js';
+import { isEmptyQuery, parseTaskQuery, type TaskQuery } from '../../runtime/src/events/query.js';
 
 /** What a frame redraws: 'rows' (the data or filters changed), 'status' (the status line), 'view' (scroll, selection). */
 export type Invalidation = 'rows' | 'status' | 'view';
@@ -20,7 +21,8 @@ export interface Connection {
 
 export class ViewState {
   readonly cluster = new ClusterState();
-  private readonly filters: { states: Set<TaskStateName>; name: string; worker: string; id: string } = { states: new Set(), name: '', worker: '', id: '' };
+  private readonly filters: { states: Set<TaskStateName>; name: string; worker: string; id: string; query?: TaskQuery } = { states: new Set(), name: '', worker: '', id: '' };
+  private _queryError = '';
   private readonly collapsedWorkers = new Set<string>();
   private readonly expandedTasks = new Set<string>();
   private readonly tree: TreeOptions = { filters: this.filters, collapsedWorkers: this.collapsedWorkers, expandedTasks: this.expandedTasks, now: 0 };
@@ -58,6 +60,10 @@ export class ViewState {
   /** A short message on the status line (the outcome of retry, revoke), '' for none. */
   get flash(): string {
     return this._flash;
+  }
+  /** Why the search box's query does not parse ('' when it does). */
+  get queryError(): string {
+    return this._queryError;
   }
   /** Events applied over the last second. */
   get eventsPerSec(): number {
@@ -169,6 +175,29 @@ export class ViewState {
     this.filters.worker = f.worker;
     this.filters.states = new Set(f.state ? [f.state] : []);
     this.invalidate();
+  }
+
+  /**
+   * The search box (runtime/src/events/query.ts: `name:charge state:FAILURE,RETRY args:"card"`).
+   * Text that does not parse leaves the last good query in force and says why (queryError).
+   */
+  setQuery(text: string): void {
+    const r = parseTaskQuery(text);
+    if (r.ok) {
+      this._queryError = '';
+      this.filters.query = isEmptyQuery(r.query) ? undefined : r.query;
+    } else this._queryError = `${r.error} (at character ${r.at + 1})`;
+    this.invalidate();
+  }
+
+  /** Ids of the tasks the filters show that are in `state`, newest first (Retry all FAILURE). */
+  matchingTaskIds(state: TaskStateName): string[] {
+    const f = this.filters;
+    const nameLower = f.name.trim().toLowerCase();
+    const idLower = f.id.trim().toLowerCase();
+    const out: string[] = [];
+    for (const t of this.cluster.tasks.values()) if (t.state === state && matches(t, f, nameLower, idLower)) out.push(t.uuid);
+    return out.reverse();
   }
 
   /** Collapses or expands a worker or a task row. */

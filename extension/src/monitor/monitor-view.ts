@@ -18,6 +18,7 @@ import {
   QUEUE_ACTIONS,
   isReady,
   isRequest,
+  isRetryMany,
   isSetPaused,
   type ExtensionNotification,
   type Reply,
@@ -32,6 +33,10 @@ export interface MonitorActions {
   debug(taskId: string): Promise<boolean>;
   /** A worker row's page button. */
   openWorkerPage(hostname: string): void;
+  /** "Edit and run": null when the user cancelled. */
+  editAndRun?(taskId: string): Promise<string | null>;
+  /** "Retry all FAILURE matching the filter" (confirmed with the count). */
+  retryMany?(taskIds: string[]): Promise<{ retried: number; skipped: number; errors: string[] }>;
 }
 
 export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
@@ -142,6 +147,13 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
       this.sendSnapshot();
     } else if (isRequest(m, 'retryTask')) {
       await this.answer(m.id, 'retryTask', async () => ({ newTaskId: await this.actions().retry(m.params.taskId) }));
+    } else if (isRequest(m, 'editAndRun')) {
+      await this.answer(m.id, 'editAndRun', async () => ({ newTaskId: (await this.actions().editAndRun?.(m.params.taskId)) ?? null }));
+    } else if (isRetryMany(m)) {
+      await this.answer(m.id, 'retryMany', async () => {
+        const r = await this.actions().retryMany?.(m.params.taskIds);
+        return { retried: r?.retried ?? 0, skipped: r?.skipped ?? 0, errors: r?.errors ?? [] };
+      });
     } else if (isRequest(m, 'revokeTask')) {
       await this.answer(m.id, 'revokeTask', async () => ({ sent: await this.actions().revoke(m.params.taskId, !!m.params.terminate) }));
     } else if (isRequest(m, 'debugTask')) {

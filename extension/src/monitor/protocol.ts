@@ -39,6 +39,10 @@ export interface RequestMap {
   resumeQueue: { params: { queue: string }; result: { workers: number } };
   /** `max` 1: the oldest dead letter only; absent: all of them. */
   requeueDeadLetters: { params: { queue: string; max?: number }; result: { requeued: number; kept: string[] } };
+  /** Its args/kwargs as JSON in an input box, validated, then enqueued; newTaskId null when the user cancelled. */
+  editAndRun: { params: { taskId: string }; result: { newTaskId: string | null } };
+  /** Retry each task (the FAILUREs the filter shows) after one confirmation with the count; retried 0 when cancelled. */
+  retryMany: { params: { taskIds: string[] }; result: { retried: number; skipped: number; errors: string[] } };
 }
 /** Requests about a queue (their params name it). */
 export type QueueRequestMethod = 'purgeQueue' | 'pauseQueue' | 'resumeQueue' | 'requeueDeadLetters';
@@ -119,6 +123,11 @@ export function isQueueRequest<M extends QueueRequestMethod>(m: unknown, method:
 }
 export const isListQueues = (m: unknown): m is Request<'listQueues'> => has(m, 'listQueues') && typeof m.id === 'number';
 export const isMode = (m: unknown): m is ModeNotification => has(m, 'mode') && isObj(m.params) && typeof m.params.actions === 'boolean';
+/** Bulk retry: a list of task ids (at most RETRY_MANY_MAX, each a string). */
+export const RETRY_MANY_MAX = 10_000;
+export function isRetryMany(m: unknown): m is Request<'retryMany'> {
+  return has(m, 'retryMany') && typeof m.id === 'number' && isObj(m.params) && Array.isArray(m.params.taskIds) && m.params.taskIds.length <= RETRY_MANY_MAX && m.params.taskIds.every((x) => typeof x === 'string');
+}
 
 export const isSnapshot = (m: unknown): m is SnapshotNotification =>
   has(m, 'snapshot') && isObj(m.params) && isObj(m.params.state) && Array.isArray(m.params.state.workers) && isObj(m.params.state.tasks) && Array.isArray(m.params.state.tasks.fields) && isObj(m.params.state.tasks.columns);

@@ -1,6 +1,7 @@
 /** Retry, revoke and purge: what the monitor rows and the palette commands do. */
 import type { Sprig } from '../sprig.js';
 import { inexactForJson, parseArgsRepr, parseKwargsRepr } from './pyliteral.js';
+import type { EditedCall } from './edit-args.js';
 
 export const RETRY_OF_HEADER = 'x-sprig-retry-of';
 
@@ -56,6 +57,59 @@ export async function retryTask(sprig: Sprig, oldId: string, opts: RetryOptions 
   const ours = t?.worker ? sprig.workers.byHostname(t.worker) : undefined;
   const queue = sent?.queue ?? t?.routingKey ?? t?.queue ?? ours?.launch.spec.queues[0];
   const newId = await hub.send({ name, args, kwargs, queue: queue ?? undefined, headers: { [RETRY_OF_HEADER]: oldId } });
+  hub.link(oldId, newId);
+  return newId;
+}
+
+/**
+ * Retry each task (the monitor's "Retry all FAILURE matching the filter"), a few at a time, each
+ * with its exact arguments; one without stored arguments is skipped (no repr in bulk) and said.
+ * `confirm` is asked once with the count; false: nothing is sent.
+ */
+export async function retryMany(sprig: Sprig, ids: readonly string[], confirm: (n: number) => Promise<boolean>): Promise<{ retried: number; skipped: number; errors: string[]; newIds: string[] }> {
+  const unique = [...new Set(ids)];
+  if (!unique.length || !(await confirm(unique.length))) return { retried: 0, skipped: 0, errors: [], newIds: [] };
+  const errors: string[] = [];
+  const newIds: string[] = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < unique.length) {
+      const id = unique[next++]!;
+      try {
+        newIds.push(await retryTask(sprig, id));
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, unique.length) }, lane));
+  return { retried: newIds.length, skipped: errors.length, errors: errors.slice(0, 20), newIds };
+}
+
+/**
+ * "Edit and run": the run's exact arguments (or, when none is stored, what its event's repr reads
+ * back as) in `edit`, then sent as a new task linked to the old one. Null when the user cancelled.
+ */
+export async function editAndRun(sprig: Sprig, oldId: string, edit: (name: string, start: EditedCall, exact: boolean) => Promise<EditedCall | undefined>): Promise<string | null> {
+  const hub = sprig.hub;
+  await hub.connection();
+  const t = hub.state.tasks.get(oldId);
+  const sent = hub.sentCall(oldId);
+  const name = sent?.name ?? t?.name;
+  if (!name) throw new Error(`Cannot edit ${oldId}: the monitor has not seen its name yet`);
+  let start: EditedCall = { args: [], kwargs: {} };
+  let exact = false;
+  try {
+    const a = await argsOf(sprig, oldId, name, { confirmRepr: async () => true });
+    start = { args: a.args, kwargs: a.kwargs };
+    exact = a.from !== 'repr';
+  } catch {
+    /* nothing readable: the user types them */
+  }
+  const call = await edit(name, start, exact);
+  if (!call) return null;
+  const queue = sent?.queue ?? t?.routingKey ?? t?.queue ?? undefined;
+  const newId = await hub.send({ name, args: call.args, kwargs: call.kwargs, queue: queue ?? undefined, headers: { [RETRY_OF_HEADER]: oldId } });
   hub.link(oldId, newId);
   return newId;
 }

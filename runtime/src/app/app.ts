@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { AsyncResult } from './result.js';
 import { contextStorage } from './context.js';
 import { registerTask, getTask } from './registry.js';
-import { makeRetry, type AnyFn, type BoundArgs, type BoundTaskFn, type BoundTaskOptions, type Task, type TaskOptions, type TaskContext, type UnboundTaskOptions } from './task.js';
+import { makeRetry, progressReport, stateReport, type AnyFn, type BoundArgs, type BoundTaskFn, type BoundTaskOptions, type Task, type TaskOptions, type TaskContext, type UnboundTaskOptions } from './task.js';
 import { brokerOptionsOf, resolveConfig, type ResolveConfigOptions, type SprigConfig } from './config.js';
 import { buildTaskMessage, type TransportMessage } from '../protocol/message.js';
 import { createBroker } from '../brokers/registry.js';
@@ -413,6 +413,9 @@ function defineTask(name: string, fn: AnyFn, options: TaskOptions, app: () => Ap
           throw new ConfigError(`${name}: ctx.replace() needs a worker (task.call() runs the task here, with nothing to replace)`);
         },
         addToChord: (sig) => ({ id: checkAddToChord(sig, ctx).id }),
+        // Called directly there is no worker to report to: the arguments are still checked.
+        progress: (done, total, meta) => void progressReport(done, total, meta),
+        updateState: (state, meta) => void stateReport(state, meta),
       };
       return await contextStorage.run(ctx, () => (options.bind ? fn(ctx, ...args) : fn(...args)));
     },

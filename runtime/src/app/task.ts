@@ -72,6 +72,46 @@ export interface TaskContext {
    * this task's own part is counted (docs/task-api.md).
    */
   addToChord(sig: SignatureInput): { id: string };
+  /**
+   * Report progress: stored in the result backend as the custom state PROGRESS with meta
+   * `{ done, total, ...meta }` (what Celery users write with update_state) and sent as a
+   * `task-progress` event. Cheap to call in a loop: the worker sends at most a few a second, the latest last.
+   */
+  progress(done: number, total: number, meta?: Record<string, unknown>): void;
+  /** Celery's `update_state(state=..., meta=...)`: a custom state (not a ready one) with its meta, stored and sent like progress. */
+  updateState(state: string, meta?: unknown): void;
+}
+
+/** What a task reported through ctx.progress / ctx.updateState, on its way to the worker's main process. */
+export interface ProgressReport {
+  state: string;
+  meta: unknown;
+  done?: number;
+  total?: number;
+}
+
+const NOT_CUSTOM = new Set(['SUCCESS', 'FAILURE', 'REVOKED', 'PENDING', 'RECEIVED', 'REJECTED', 'RETRY', 'IGNORED']);
+
+/** ctx.progress's arguments checked (a bad value is the task's bug: it throws where it was called). */
+export function progressReport(done: unknown, total: unknown, meta?: unknown): ProgressReport {
+  if (typeof done !== 'number' || !Number.isFinite(done) || done < 0) throw new TypeError(`ctx.progress(done, total): done must be a finite number >= 0, got ${String(done)}`);
+  if (typeof total !== 'number' || !Number.isFinite(total) || total < 0) throw new TypeError(`ctx.progress(done, total): total must be a finite number >= 0, got ${String(total)}`);
+  if (meta !== undefined && (meta === null || typeof meta !== 'object' || Array.isArray(meta))) throw new TypeError('ctx.progress(done, total, meta): meta must be an object');
+  return { state: 'PROGRESS', meta: { ...(meta as object | undefined), done, total }, done, total };
+}
+
+/** ctx.updateState's arguments checked: the ready and built-in states belong to the worker. */
+export function stateReport(state: unknown, meta?: unknown): ProgressReport {
+  if (typeof state !== 'string' || !/^[A-Za-z][A-Za-z0-9_-]{0,49}$/.test(state)) throw new TypeError(`ctx.updateState(state, meta): state must be a name like "PROGRESS" (letters, digits, _ or -, at most 50: Celery's database backend keeps 50), got ${JSON.stringify(state)}`);
+  if (NOT_CUSTOM.has(state.toUpperCase())) throw new TypeError(`ctx.updateState: "${state}" is a state the worker sets itself; use a custom one such as "PROGRESS"`);
+  const m = meta === undefined ? null : meta;
+  const r: ProgressReport = { state, meta: m };
+  if (m && typeof m === 'object' && !Array.isArray(m)) {
+    const { done, total } = m as { done?: unknown; total?: unknown };
+    if (typeof done === 'number' && Number.isFinite(done)) r.done = done;
+    if (typeof total === 'number' && Number.isFinite(total)) r.total = total;
+  }
+  return r;
 }
 
 export type ErrorMatcher = string | (abstract new (...args: never[]) => Error);

@@ -39,6 +39,8 @@ export class TaskProgress {
       case 'task-retried':
         this.retriedSeen++;
         return this.line('RETRY', `on ${e.hostname}: ${e.exception}`);
+      case 'task-progress':
+        return this.line(typeof e.custom_state === 'string' ? e.custom_state.slice(0, 64) : 'PROGRESS', progressText(e.done, e.total, e.meta));
       default:
         return undefined;
     }
@@ -54,6 +56,25 @@ export class TaskProgress {
     this.last = text;
     return text;
   }
+}
+
+/**
+ * `[########------------]  40% (4/10)`: a text progress bar, whole percents (so a task that reports
+ * in a loop prints at most ~100 lines); without done/total, the meta as JSON.
+ */
+export function progressText(done: unknown, total: unknown, meta?: unknown, width = 20): string {
+  if (typeof done === 'number' && typeof total === 'number' && Number.isFinite(done) && Number.isFinite(total) && total > 0) {
+    const f = Math.max(0, Math.min(1, done / total));
+    const fill = Math.round(f * width);
+    return `[${'#'.repeat(fill)}${'-'.repeat(width - fill)}] ${String(Math.floor(f * 100)).padStart(3)}% (${done}/${total})`;
+  }
+  let m: string;
+  try {
+    m = meta === undefined || meta === null ? '' : JSON.stringify(meta);
+  } catch {
+    m = String(meta);
+  }
+  return m.length > 200 ? `${m.slice(0, 197)}...` : m;
 }
 
 export interface CallWatchOptions {

@@ -12,6 +12,7 @@ import { brokerOption, clientApp } from './client-commands.js';
 import { reportError } from './report-error.js';
 import { ANSI, describeEvent, gapNote, LiveView, splitKeys } from './events-view.js';
 import type { App } from '../app/app.js';
+import { matchesQuery, parseTaskQuery, type TaskQuery } from '../events/query.js';
 
 export { describeEvent, gapNote, LiveView } from './events-view.js';
 
@@ -21,6 +22,7 @@ interface EventsFlags {
   json?: boolean;
   dump?: boolean;
   interactive?: boolean;
+  filter?: string;
 }
 
 const REDRAW_MS = 250;
@@ -52,8 +54,24 @@ export function registerEventsCommand(program: Command): void {
       .description('watch the event stream: an interactive view (select a task, revoke/terminate it), or --json / --dump lines')
       .option('--json', 'print each event as one JSON line (for piping)')
       .option('--dump', 'print each event as one readable line, like celery events --dump')
-      .option('-i, --interactive', 'the interactive view even when stdout or stdin is not a terminal (keys read from stdin)'),
+      .option('-i, --interactive', 'the interactive view even when stdout or stdin is not a terminal (keys read from stdin)')
+      .option('--filter <query>', 'with --dump or --json: only the task events of tasks that match a query, e.g. \'name:charge state:FAILURE,RETRY args:"card"\' (docs/editor.md, Search); worker events pass'),
   ).action(async (o: EventsFlags) => {
+    let filter: TaskQuery | undefined;
+    if (o.filter !== undefined) {
+      const q = parseTaskQuery(o.filter);
+      if (!q.ok) {
+        process.stderr.write(`sprig: --filter ${JSON.stringify(o.filter)}: ${q.error} (at character ${q.at + 1})\n`);
+        process.exitCode = 2;
+        return;
+      }
+      if (!o.json && !o.dump && (process.stdout.isTTY || o.interactive)) {
+        process.stderr.write('sprig: --filter works with --dump or --json (the interactive view has its own keys)\n');
+        process.exitCode = 2;
+        return;
+      }
+      filter = q.query;
+    }
     const app = clientApp(o);
     let receiver: EventReceiver | undefined;
     let finish!: () => void;
@@ -83,7 +101,13 @@ export function registerEventsCommand(program: Command): void {
       const broker = await app.broker();
       if (mode === 'dump' && !o.dump && !tty) process.stderr.write('sprig: stdout is not a terminal; printing events line by line (--dump; -i for the interactive view)\n');
       // Dump lines name the task of every event; a small state remembers the names.
-      const names = mode === 'dump' ? new ClusterState({ maxTasks: 10_000 }) : undefined;
+      const names = mode === 'dump' || filter ? new ClusterState({ maxTasks: 10_000 }) : undefined;
+      // A task event passes when its task, as the state knows it after this event, matches.
+      const passes = (ev: SprigEvent): boolean => {
+        if (!filter || !('uuid' in ev) || typeof ev.uuid !== 'string') return true;
+        const t = names!.tasks.get(ev.uuid);
+        return !!t && matchesQuery(t, filter);
+      };
       if (mode === 'live') {
         const v = (view = new LiveView(broker.displayUrl));
         process.stdout.write(ANSI.altOn + ANSI.hideCursor);
@@ -113,10 +137,12 @@ export function registerEventsCommand(program: Command): void {
       receiver = app.events.receiver({
         '*': (e) => {
           const ev = e.local_received === undefined ? { ...e, local_received: Date.now() / 1000 } : e;
-          if (mode === 'json') process.stdout.write(`${JSON.stringify(ev)}\n`);
-          else if (names) {
+          if (mode === 'json') {
+            names?.apply(ev);
+            if (passes(ev)) process.stdout.write(`${JSON.stringify(ev)}\n`);
+          } else if (names) {
             names.apply(ev);
-            process.stdout.write(`${dumpLine(ev, (id) => names.tasks.get(id)?.name)}\n`);
+            if (passes(ev)) process.stdout.write(`${dumpLine(ev, (id) => names.tasks.get(id)?.name)}\n`);
           } else {
             view!.add(ev);
             dirty = true;

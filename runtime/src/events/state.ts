@@ -6,7 +6,7 @@
  * `event`, `tasksByTime`, `tasksByType`, `tasksByWorker`, `taskTypes`, `aliveWorkers`, `itertasks`,
  * `getOrCreateTask`, `getOrCreateWorker`, `taskCount`.
  */
-import type { SprigEvent, TaskEvent, WorkerEvent, WorkerReloadEvent } from './types.js';
+import type { SprigEvent, TaskEvent, TaskProgressEvent, WorkerEvent, WorkerReloadEvent } from './types.js';
 
 export type TaskStateName = 'PENDING' | 'RECEIVED' | 'STARTED' | 'SUCCESS' | 'FAILURE' | 'RETRY' | 'REVOKED' | 'REJECTED';
 
@@ -33,13 +33,15 @@ export const EVENT_STATE: Readonly<Record<TaskEvent['type'], TaskStateName>> = {
   'task-retried': 'RETRY',
   'task-revoked': 'REVOKED',
   'task-rejected': 'REJECTED',
+  // Progress does not move the state (a task reporting progress is running): see applyProgress.
+  'task-progress': 'STARTED',
 };
 
 /** Fields a happens-before event may still fill in (celery's Task.merge_rules, extended). */
 const MERGE_FIELDS: Partial<Record<TaskStateName, readonly (keyof TaskInfo)[]>> = {
   PENDING: ['name', 'args', 'kwargs', 'eta', 'expires', 'queue', 'exchange', 'routingKey', 'rootId', 'parentId', 'sent'],
   RECEIVED: ['name', 'args', 'kwargs', 'retries', 'eta', 'expires', 'rootId', 'parentId', 'group', 'chord', 'worker', 'received'],
-  STARTED: ['worker', 'started'],
+  STARTED: ['worker', 'started', 'pid'],
   RETRY: ['worker', 'retried'],
   REJECTED: ['worker', 'rejected'],
 };
@@ -85,7 +87,41 @@ export interface TaskInfo {
   /** The id this task re-enqueues (a monitor "Retry"), and the id it was re-enqueued as. */
   retryOf: string | null;
   retriedAs: string | null;
+  /** Pid of the process that runs the current attempt (task-started's worker_pid, a Sprig field), else the event's. */
+  pid: number | null;
+  /** The attempts before the current one, oldest first (at most ATTEMPTS_KEPT); null when it never retried. */
+  attempts: TaskAttempt[] | null;
+  /** The last progress it reported (task-progress), null when none. */
+  progress: TaskProgress | null;
 }
+
+/** One finished attempt of a task that was retried: the current attempt is the TaskInfo's own fields. */
+export interface TaskAttempt {
+  /** Its retries count (0: the first run). */
+  retries: number;
+  worker: string | null;
+  pid: number | null;
+  received: number | null;
+  started: number | null;
+  /** When it asked to be retried (task-retried), null until that event came. */
+  retried: number | null;
+  /** The task-retried exception: why it was retried. */
+  reason: string | null;
+}
+
+/** What `ctx.progress(done, total)` or `ctx.updateState(state, meta)` reported. */
+export interface TaskProgress {
+  /** The custom state (Celery's update_state(state=...)), 'PROGRESS' for ctx.progress. */
+  state: string;
+  done: number | null;
+  total: number | null;
+  /** The meta as a JSON text (cut at 1,024 characters). */
+  meta: string | null;
+  timestamp: number;
+}
+
+/** Attempts kept per task (the latest): a task retried forever stays bounded. */
+export const ATTEMPTS_KEPT = 20;
 
 export interface WorkerInfo {
   hostname: string;
@@ -163,6 +199,9 @@ export function newTask(uuid: string): TaskInfo {
     clock: 0,
     retryOf: null,
     retriedAs: null,
+    pid: null,
+    attempts: null,
+    progress: null,
   };
 }
 
@@ -300,7 +339,9 @@ export class ClusterState {
       t = newTask(e.uuid);
       this.addTask(t);
     }
+    if (e.type === 'task-progress') return applyProgress(t, e);
     const state = EVENT_STATE[e.type];
+    recordAttempt(t, e);
     const fields = this.taskFields(e);
     // A rejection without requeue ends the task (a task that raised Reject after it started);
     // Celery's precedence would keep it STARTED forever.
@@ -365,7 +406,7 @@ export class ClusterState {
         };
       case 'task-started':
         this.worker(e.hostname);
-        return { worker: e.hostname, started: e.timestamp };
+        return { worker: e.hostname, started: e.timestamp, pid: typeof e.worker_pid === 'number' ? e.worker_pid : e.pid ?? null };
       case 'task-succeeded':
         return { worker: e.hostname, result: e.result, runtime: e.runtime, succeeded: e.timestamp, exception: null, traceback: null };
       case 'task-failed':
@@ -377,6 +418,8 @@ export class ClusterState {
         return { revoked: e.timestamp, worker: e.hostname };
       case 'task-rejected':
         return { worker: e.hostname, rejected: e.timestamp, exception: e.reason ?? null, ...(e.name ? { name: e.name } : {}) };
+      case 'task-progress':
+        return {};
     }
   }
 
@@ -464,7 +507,7 @@ export class ClusterState {
   snapshot(): ClusterSnapshot {
     return {
       workers: [...this.workers.values()].map((w) => ({ ...w, loadavg: [...w.loadavg], heartbeats: [...w.heartbeats] })),
-      tasks: [...this.tasks.values()].map((t) => ({ ...t })),
+      tasks: [...this.tasks.values()].map((t) => ({ ...t, attempts: t.attempts && t.attempts.map((a) => ({ ...a })) })),
       eventCount: this.eventCount,
     };
   }
@@ -475,10 +518,64 @@ export class ClusterState {
     this.tasks.clear();
     // A snapshot from an older runtime has no `heartbeats` (nor `reloadError`).
     for (const w of s.workers) this.workers.set(w.hostname, { ...w, heartbeats: [...(w.heartbeats ?? [])], reloadError: w.reloadError ?? null });
-    for (const t of s.tasks) this.tasks.set(t.uuid, { ...t });
+    // A snapshot from an older runtime has no pid, attempts or progress.
+    for (const t of s.tasks) this.tasks.set(t.uuid, { ...t, pid: t.pid ?? null, attempts: t.attempts ? t.attempts.map((a) => ({ ...a })) : null, progress: t.progress ?? null });
     this.eventCount = s.eventCount;
     this.evict();
   }
+}
+
+/**
+ * Keeps the attempt that is ending as a TaskAttempt before the next one overwrites the task's
+ * fields: on task-retried (normal order), or on a later attempt's task-received that came first
+ * (its retry was received before the task-retried of the attempt before it).
+ */
+function recordAttempt(t: TaskInfo, e: TaskEvent): void {
+  if (e.type === 'task-retried') {
+    const open = t.attempts?.find((a) => a.retried === null && a.retries < t.retries);
+    if (open) {
+      open.retried = e.timestamp;
+      open.reason = e.exception ?? null;
+      return;
+    }
+    if (t.attempts?.some((a) => a.retries === t.retries)) return; // the same event twice
+    pushAttempt(t, { retries: t.retries, worker: e.hostname ?? t.worker, pid: t.pid, received: t.received, started: t.started, retried: e.timestamp, reason: e.exception ?? null });
+    // The next attempt's times are its own (a late task-started must not look like the next one's).
+    t.received = null;
+    t.started = null;
+    t.pid = null;
+  } else if (e.type === 'task-received' && (e.retries ?? 0) > t.retries && (t.received !== null || t.started !== null)) {
+    if (t.attempts?.some((a) => a.retries === t.retries)) return;
+    pushAttempt(t, { retries: t.retries, worker: t.worker, pid: t.pid, received: t.received, started: t.started, retried: t.state === 'RETRY' ? t.retried : null, reason: t.state === 'RETRY' ? t.exception : null });
+    t.started = null;
+    t.pid = null;
+  }
+}
+
+function pushAttempt(t: TaskInfo, a: TaskAttempt): void {
+  const list = (t.attempts ??= []);
+  list.push(a);
+  if (list.length > ATTEMPTS_KEPT) list.splice(0, list.length - ATTEMPTS_KEPT);
+}
+
+const META_MAX = 1024;
+
+/** task-progress: the progress fields only; the state stays (a late one after the end changes nothing shown). */
+function applyProgress(t: TaskInfo, e: TaskProgressEvent): TaskInfo {
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  if (t.progress && t.progress.timestamp > e.timestamp) return t;
+  let meta: string | null = null;
+  if (e.meta !== undefined && e.meta !== null) {
+    try {
+      meta = JSON.stringify(e.meta) ?? null;
+    } catch {
+      meta = null;
+    }
+    if (meta && meta.length > META_MAX) meta = `${meta.slice(0, META_MAX - 3)}...`;
+  }
+  t.progress = { state: typeof e.custom_state === 'string' && e.custom_state ? e.custom_state.slice(0, 64) : 'PROGRESS', done: num(e.done), total: num(e.total), meta, timestamp: e.timestamp };
+  if (!t.worker && e.hostname) t.worker = e.hostname;
+  return t;
 }
 
 function sortByTime(tasks: TaskInfo[], limit: number | undefined, reverse: boolean): TaskInfo[] {

@@ -49,6 +49,8 @@ export interface TaskReceivedEvent extends EventBase {
 export interface TaskStartedEvent extends EventBase {
   type: 'task-started';
   uuid: string;
+  /** Sprig addition: the pid of the pool process that runs it (the event's pid is the worker's main process). */
+  worker_pid?: number;
 }
 
 export interface TaskSucceededEvent extends EventBase {
@@ -89,6 +91,22 @@ export interface TaskRejectedEvent extends EventBase {
   name?: string;
 }
 
+/**
+ * Sprig addition: a running task reported progress (`ctx.progress(done, total)`) or a custom state
+ * (`ctx.updateState(state, meta)`, Celery's update_state). Celery sends no event for update_state;
+ * its events.State turns an unknown `task-<x>` into the custom state `<X>` (so Flower shows PROGRESS)
+ * and keeps the fields on the task.
+ */
+export interface TaskProgressEvent extends EventBase {
+  type: 'task-progress';
+  uuid: string;
+  /** The state stored in the result backend ('PROGRESS' for ctx.progress). */
+  custom_state: string;
+  meta: unknown;
+  done?: number | null;
+  total?: number | null;
+}
+
 export interface WorkerStatusFields {
   freq: number;
   active: number;
@@ -126,6 +144,7 @@ export interface SprigEventMap {
   'task-retried': TaskRetriedEvent;
   'task-revoked': TaskRevokedEvent;
   'task-rejected': TaskRejectedEvent;
+  'task-progress': TaskProgressEvent;
   'worker-online': WorkerOnlineEvent;
   'worker-heartbeat': WorkerHeartbeatEvent;
   'worker-offline': WorkerOfflineEvent;
@@ -146,6 +165,7 @@ export const EVENT_TYPES: readonly SprigEventType[] = [
   'task-retried',
   'task-revoked',
   'task-rejected',
+  'task-progress',
   'worker-online',
   'worker-heartbeat',
   'worker-offline',

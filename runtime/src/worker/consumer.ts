@@ -5,7 +5,8 @@
 import type { Broker, Consumer, Delivery } from '../brokers/types.js';
 import { parseTaskMessage, buildTaskMessage, customHeaders, type TaskRequest, type ParseOptions, type TransportMessage } from '../protocol/message.js';
 import { getTask, registeredTaskNames } from '../app/registry.js';
-import type { Task } from '../app/task.js';
+import type { ProgressReport, Task } from '../app/task.js';
+import { ProgressRelay } from './progress.js';
 import { ConfigError, NotRegisteredError, type ExceptionInfo } from '../errors.js';
 import { PriorityFifo } from '../brokers/priority-queue.js';
 import { pyrepr } from '../protocol/pyrepr.js';
@@ -48,6 +49,8 @@ export interface Request {
   workerPid?: number;
   /** OpenTelemetry's process span, when the API is installed (tracing/otel.ts). */
   span?: ProcessSpan;
+  /** Made on its first ctx.progress / ctx.updateState (progress.ts). */
+  progress?: ProgressRelay;
 }
 
 export class TaskConsumer {
@@ -348,14 +351,29 @@ export class TaskConsumer {
       job,
       (o) => this.complete(r, o),
       (pid) => this.started(r, pid),
+      (p) => this.progressed(r, p),
     );
+  }
+
+  /** ctx.progress / ctx.updateState: the custom state stored (Celery's update_state) and a task-progress event. */
+  private progressed(r: Request, p: ProgressReport): void {
+    if (!this.active.has(r.req.id)) return;
+    r.progress ??= new ProgressRelay({
+      // A custom state (Celery stores update_state's state as it is); the union names only the built-in ones.
+      store: (x) => this.store(r, { status: x.state as ResultMeta['status'], result: x.meta, traceback: null }),
+      send: (x) => {
+        if (this.w.events.active) this.w.events.send({ type: 'task-progress', uuid: r.req.id, custom_state: x.state, meta: x.meta, done: x.done ?? null, total: x.total ?? null });
+      },
+      log: (m) => this.w.log.warn(`Task ${r.req.name}[${r.req.id}]: ${m}`),
+    });
+    r.progress.report(p);
   }
 
   /** The pool started it (not when it was handed over: it may wait in a child's batch first). */
   private started(r: Request, pid: number): void {
     r.startedAt = Date.now();
     r.workerPid = pid;
-    if (this.w.events.active) this.w.events.send({ type: 'task-started', uuid: r.req.id });
+    if (this.w.events.active) this.w.events.send({ type: 'task-started', uuid: r.req.id, worker_pid: pid });
     if (r.task.options.trackStarted) void this.store(r, { status: 'STARTED', result: { pid, hostname: this.w.hostname }, traceback: null });
   }
 
@@ -375,6 +393,7 @@ export class TaskConsumer {
     }
     // The common case, a success with no result to store, needs no await at all.
     if (o.state === 'SUCCESS' && !o.added && (req.ignoreResult || r.task.options.ignoreResult) && isEmptyEmbed(req.embed)) {
+      void r.progress?.close();
       this.succeeded(r, o);
       this.finished(r);
       return;
@@ -404,6 +423,8 @@ export class TaskConsumer {
     let o = outcome;
     const { req } = r;
     try {
+      // A progress store under way finishes first: the outcome is stored after it, never under it.
+      if (r.progress) await r.progress.close();
       if (terminatedWith !== undefined && o.state !== 'SUCCESS' && o.state !== 'REVOKED') {
         // Stopped by `revoke --terminate`: REVOKED, not a failure, and never redelivered.
         await this.revoke(r, false, terminatedWith);

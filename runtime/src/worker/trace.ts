@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { contextStorage } from '../app/context.js';
 import { getTask } from '../app/registry.js';
 import '../app/builtins.js';
-import { backoffSeconds, makeRetry, matchesError, MaxRetriesSignal, ReplaceSignal, type DeliveryInfo, type SignatureInput, type Task, type TaskContext, type TaskOptions } from '../app/task.js';
+import { backoffSeconds, makeRetry, matchesError, MaxRetriesSignal, progressReport, ReplaceSignal, stateReport, type ProgressReport, type DeliveryInfo, type SignatureInput, type Task, type TaskContext, type TaskOptions } from '../app/task.js';
 import { declaredExceptionInfo } from '../app/python-exception.js';
 import { checkAddToChord, checkReplacement } from '../app/task-api.js';
 import type { SignatureDict } from '../protocol/signature.js';
@@ -156,6 +156,8 @@ const NO_DELIVERY: DeliveryInfo = Object.freeze({ exchange: '', routingKey: '', 
  */
 export class LazyAbort {
   private ac?: AbortController;
+  /** Where the job's ctx.progress / ctx.updateState go (set by the pool; none: they are dropped). */
+  onProgress?: (r: ProgressReport) => void;
   get signal(): AbortSignal {
     return (this.ac ??= new AbortController()).signal;
   }
@@ -262,6 +264,14 @@ class JobContext implements TaskContext {
   /** A getter, so `const { retry } = ctx` works too; the function is made only when asked for. */
   get retry(): TaskContext['retry'] {
     return (o) => makeRetry(this.job, this.opts, o);
+  }
+
+  get progress(): TaskContext['progress'] {
+    return (done, total, meta) => this.abort.onProgress?.(progressReport(done, total, meta));
+  }
+
+  get updateState(): TaskContext['updateState'] {
+    return (state, meta) => this.abort.onProgress?.(stateReport(state, meta));
   }
 }
 

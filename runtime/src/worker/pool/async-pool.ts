@@ -1,4 +1,5 @@
 import { executeTask, errorToInfo, LazyAbort, type Job, type Outcome } from '../trace.js';
+import type { ProgressReport } from '../../app/task.js';
 import { SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import { handBackOutcome, type Pool, type PoolOptions } from './types.js';
 import { setLongTimeout } from '../../util/timers.js';
@@ -53,8 +54,9 @@ export class AsyncPool implements Pool {
     if (this.o.timeLimit) this.warnHardLimit();
   }
 
-  run(job: Job, done: (o: Outcome) => void, started?: (pid: number) => void): void {
+  run(job: Job, done: (o: Outcome) => void, started?: (pid: number) => void, progress?: (r: ProgressReport) => void): void {
     const r: Running = { abort: new LazyAbort(), done, settled: false, t0: performance.now() };
+    if (progress) r.abort.onProgress = (p) => !r.settled && progress(p);
     // Every job starts at once here, in this process.
     started?.(process.pid);
     this.running.set(job.id, r);

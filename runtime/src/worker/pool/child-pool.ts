@@ -12,6 +12,7 @@
 import { spawn } from 'node:child_process';
 import { Worker as Thread } from 'node:worker_threads';
 import { errorToInfo, type Job, type Outcome } from '../trace.js';
+import type { ProgressReport } from '../../app/task.js';
 import { TimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import { poolChildPath } from '../../util/paths.js';
 import { packJob, sendExact, unwrapExact, type FromChild, type JobDone, type ToChild } from './child-protocol.js';
@@ -45,6 +46,7 @@ interface Running {
   /** Revoked while queued in a child: the child discards it; if the child dies first, it ends here, not elsewhere. */
   revoked?: boolean;
   onStarted?: (pid: number) => void;
+  onProgress?: (r: ProgressReport) => void;
   /** It became the running job of its child (`onStarted` was called). */
   running?: boolean;
 }
@@ -151,6 +153,7 @@ export class ChildPool implements Pool {
     const onMessage = (raw: FromChild) => {
       const m = unwrapExact(raw);
       if (m.t === 'done') this.finish(child, m.results, m.rss);
+      else if (m.t === 'progress') child.assigned.find((x) => x.job.id === m.id)?.onProgress?.(m.report);
       else if (m.t === 'ready') resolveReady();
       else {
         this.o.log('error', `pool child failed to load the tasks file: ${m.message}`);
@@ -201,9 +204,9 @@ export class ChildPool implements Pool {
     return child;
   }
 
-  run(job: Job, done: (o: Outcome) => void, started?: (pid: number) => void): void {
+  run(job: Job, done: (o: Outcome) => void, started?: (pid: number) => void, progress?: (r: ProgressReport) => void): void {
     const { timeLimit: hard, softTimeLimit: soft } = job;
-    const r: Running = { job, resolve: done, started: performance.now(), timers: [], limited: !!(hard || soft), hard, soft, onStarted: started };
+    const r: Running = { job, resolve: done, started: performance.now(), timers: [], limited: !!(hard || soft), hard, soft, onStarted: started, onProgress: progress };
     if (!this.dispatch(r)) this.pending.push(r);
   }
 

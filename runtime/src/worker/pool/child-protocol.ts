@@ -1,4 +1,5 @@
 import type { Job, Outcome } from '../trace.js';
+import type { ProgressReport } from '../../app/task.js';
 import { randomBytes } from 'node:crypto';
 import type { ShutdownMode } from '../../util/child-ipc.js';
 
@@ -118,4 +119,6 @@ export type FromChild =
   | { t: 'ready'; tasks: string[]; pid: number }
   | { t: 'init-error'; message: string }
   | { t: 'done'; results: JobDone[]; rss?: number }
+  /** The running job reported progress (ctx.progress / ctx.updateState): sent at once, not batched. */
+  | { t: 'progress'; id: string; report: ProgressReport }
   | JsonWrapped;

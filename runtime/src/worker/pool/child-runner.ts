@@ -56,6 +56,9 @@ export function runPoolChild(): void {
         outcome = discardedOutcome(why);
       } else {
         const abort = new LazyAbort();
+        const id = job.id;
+        // At once, not batched with results: the parent still holds this job as running.
+        abort.onProgress = (report) => send({ t: 'progress', id, report });
         current = { id: job.id, abort };
         const run = executeTask(job, abort);
         outcome = run instanceof Promise ? await run : run;

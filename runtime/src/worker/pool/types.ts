@@ -1,4 +1,5 @@
 import type { Job, Outcome } from '../trace.js';
+import type { ProgressReport } from '../../app/task.js';
 import type { PoolKind } from '../../app/config.js';
 
 export interface PoolOptions {
@@ -28,8 +29,9 @@ export interface Pool {
    * consumer can start jobs in a loop without re-entering itself). `started` is called once when
    * the job starts running in a slot (Celery's "accepted"), with the pid of the process that runs
    * it, possibly inside run(); never for a job that is discarded or terminated before it starts.
+   * `progress` gets what the task reports (ctx.progress, ctx.updateState) while it runs, from any pool.
    */
-  run(job: Job, done: (o: Outcome) => void, started?: (pid: number) => void): void;
+  run(job: Job, done: (o: Outcome) => void, started?: (pid: number) => void, progress?: (r: ProgressReport) => void): void;
   /** Stop a running job (revoke --terminate): the outcome becomes FAILURE/REVOKED as the caller decides. */
   terminate(jobId: string, reason: string): boolean;
   grow(n: number): Promise<void>;
