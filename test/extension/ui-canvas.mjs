@@ -3,12 +3,11 @@
 // workspace's embedded broker runs chain(add, add, chord([mul × 3], tsum)); the root task's details
 // show the canvas as a tree, a click on the body selects it; the Schedules section lists the 1 s
 // entry with its next run, moving on as beat sends it. The extension is loaded from this folder.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
-import { openSession, workbench } from './ui-test.mjs';
+import { openSession, spawnCliWorker, workbench } from './ui-test.mjs';
 
 const TASKS = `import { task, defineSchedule } from 'sprig-queue';
 
@@ -28,7 +27,6 @@ export async function runCanvasUiTest(o) {
   fs.writeFileSync(tasksFile, TASKS);
   const { cs, page, shot, step } = await openSession({ ...o, name: 'ui-canvas' }, { extensions: [root], env: { SPRIG_LOG_LEVEL: 'info' }, settings: { 'sprig.tasksFile': tasksFile } });
   const { open, openMonitor } = workbench(page);
-  const sprig = path.join(root, 'runtime', 'bin', 'sprig.js');
   const env = { ...process.env, SPRIG_PROJECT_DIR: workspace, SPRIG_LOG_LEVEL: 'info' };
   const until = async (what, fn, ms = 60_000) => {
     const end = Date.now() + ms;
@@ -47,20 +45,7 @@ export async function runCanvasUiTest(o) {
   });
   const logFile = path.join(results, 'ui-canvas-worker.log');
   await step('a CLI worker with its beat (--beat) on cv-work', async () => {
-    const log = fs.openSync(logFile, 'w');
-    const w = spawn(process.execPath, [sprig, 'worker', '--app', tasksFile, '-Q', 'cv-work', '--beat', '-c', '4', '--pool', 'async', '-E', '-n', `cv-worker@${os.hostname()}`], {
-      cwd: workspace,
-      env,
-      stdio: ['ignore', log, log],
-      detached: true,
-    });
-    cleanups.push(() => {
-      try {
-        process.kill(-w.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    });
+    const w = spawnCliWorker(o, logFile, ['--app', tasksFile, '-Q', 'cv-work', '--beat', '-c', '4', '--pool', 'async', '-E', '-n', `cv-worker@${os.hostname()}`], env);
     await until('the worker ready', async () => fs.readFileSync(logFile, 'utf8').includes('ready:') || (w.exitCode !== null && Promise.reject(new Error(fs.readFileSync(logFile, 'utf8')))));
   });
 

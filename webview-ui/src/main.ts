@@ -68,6 +68,8 @@ const handlers: NotificationHandlers = {
   paused: (m) => controller.paused(m),
   mode: (m) => {
     queues.setActions(m.params.actions);
+    // The browser monitor has no tasks file to read schedules from (sprig beat --list does).
+    schedules.el.hidden = m.params.browser;
     document.body.classList.toggle('read-only', !m.params.actions);
   },
 };

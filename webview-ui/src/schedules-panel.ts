@@ -5,6 +5,7 @@
 import type { ScheduleEntry } from '../../extension/src/monitor/protocol.js';
 import { h, icon } from './dom.js';
 import { formatAgo, formatClock } from './format.js';
+import { Poller } from './poller.js';
 import type { Transport } from './transport.js';
 
 const POLL_MS = 3000;
@@ -27,23 +28,12 @@ export class SchedulesPanel {
     h('table', { class: 'queues schedules' }, h('thead', {}, h('tr', {}, ...['Entry', 'Task', 'Schedule', 'Next run', 'Last run'].map((t) => h('th', {}, t)))), this.body),
     this.note,
   );
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly poller = new Poller(() => this.refresh(), POLL_MS);
   private busy = false;
   latest: ScheduleEntry[] = [];
 
   constructor(private readonly transport: Transport) {
-    this.el.addEventListener('toggle', () => (this.el.open ? this.start() : this.stop()));
-  }
-
-  start(): void {
-    this.stop();
-    void this.refresh();
-    this.timer = setInterval(() => void this.refresh(), POLL_MS);
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.el.addEventListener('toggle', () => (this.el.open ? this.poller.start() : this.poller.stop()));
   }
 
   /** One request at a time (a tasks file takes a moment to load): a poll while one runs is skipped. */
