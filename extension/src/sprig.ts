@@ -2,6 +2,7 @@
  * The extension's services, each made on first use so activation stays cheap: the event hub
  * (broker connection + ClusterState) and the worker manager.
  */
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ensureEmbeddedBroker } from './broker/embedded.js';
 import { resolveBrokerTarget, type BrokerTarget } from './broker/broker-target.js';
@@ -9,6 +10,7 @@ import { EventHub } from './monitor/event-hub.js';
 import { MonitorViewProvider } from './monitor/monitor-view.js';
 import { WorkerManager } from './workers/worker-manager.js';
 import { readSettings } from './settings.js';
+import { resolveWorkspacePath } from './workers/start-worker.js';
 import { editAndRun, retryMany, retryTask, revokeTask } from './tasks/task-actions.js';
 import { confirmReprInEditor, confirmRetryMany, editCallInBox } from './tasks/confirm-repr.js';
 import { offerToIgnoreSprigFolder } from './workspace/gitignore.js';
@@ -41,6 +43,10 @@ export class Sprig implements vscode.Disposable {
       openWorkerPage: (hostname) => void this.workerPages.open(hostname),
       editAndRun: (id) => editAndRun(this, id, editCallInBox),
       retryMany: (ids) => retryMany(this, ids, confirmRetryMany),
+      scheduleFiles: () => {
+        const setting = readSettings().tasksFile;
+        return [...new Set([...(setting ? [resolveWorkspacePath(setting)] : []), ...this.workers.list().map((w) => path.resolve(w.launch.spec.tasksFile))])];
+      },
     }));
   }
 

@@ -2,7 +2,7 @@
 // a real VS Code extension host (code-server, trusted then untrusted workspace), then the
 // Playwright UI tests: the VSIX of this machine's platform installed as a user installs it, and the
 // monitor under load. Installs and caches what it needs (host-setup.mjs); exits non-zero on failure.
-// `node test/extension/run.mjs [in-host] [untrusted] [ui] [ui-hc] [ui-tasks] [monitor-load]`: only those (`ui` runs
+// `node test/extension/run.mjs [in-host] [untrusted] [ui] [ui-hc] [ui-tasks] [ui-canvas] [monitor-load]`: only those (`ui` runs
 // both UI tests; SPRIG_UI_PERF=0 leaves the load out, SPRIG_UI_VSIX=0 runs `ui` from this folder).
 // `npm run bench:monitor` runs `monitor-load` for its measurements (test-results/monitor-perf.json).
 import { spawnSync } from 'node:child_process';
@@ -16,6 +16,7 @@ import { startCodeServer, testUrl, CHROMIUM_ARGS } from './code-server.mjs';
 import { runHighContrastTest, runMonitorLoadTest, runUiTest } from './ui-test.mjs';
 import { runQueuesChartsTest } from './ui-queues.mjs';
 import { runTasksUiTest } from './tasks-ui-test.mjs';
+import { runCanvasUiTest } from './ui-canvas.mjs';
 import { buildSuite } from './build-suite.mjs';
 import { hostTarget, vsixPath } from '../../scripts/package.mjs';
 
@@ -106,6 +107,8 @@ async function main() {
   if (want('ui-queues') || only.includes('ui')) await uiTest('ui-queues', runQueuesChartsTest);
   // The monitor as a task workbench: timeline, progress, search, bulk retry, edit and run.
   if (want('ui-tasks') || only.includes('ui')) await uiTest('ui-tasks', runTasksUiTest);
+  // The canvas tree in a task's details and the Schedules section (a worker with --beat).
+  if (want('ui-canvas') || only.includes('ui')) await uiTest('ui-canvas', runCanvasUiTest);
   if (want('monitor-load') || (only.includes('ui') && process.env.SPRIG_UI_PERF !== '0')) await uiTest('monitor-load', runMonitorLoadTest);
   const metrics = path.join(results, 'metrics.json');
   if (fs.existsSync(metrics)) log(`metrics: ${fs.readFileSync(metrics, 'utf8').replace(/\s+/g, ' ')}`);

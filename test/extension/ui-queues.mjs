@@ -2,15 +2,15 @@
 // screenshots: a dead-letter requeue (one, then all) on a paused queue, a purge after its
 // confirmation, and the charts under a burst of 1,000 tasks. A CLI worker on the workspace's
 // embedded broker does the work; the extension is loaded from this folder.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
-import { openSession, workbench } from './ui-test.mjs';
+import { openSession, spawnCliWorker, workbench } from './ui-test.mjs';
 
 export async function runQueuesChartsTest(o) {
-  const { root, workspace, results, cleanups } = o;
+  const { root, workspace, results } = o;
   const { cs, page, shot, step } = await openSession({ ...o, name: 'ui-queues' }, { extensions: [root], env: { SPRIG_LOG_LEVEL: 'info' } });
   const { open, openMonitor } = workbench(page);
   const sprig = path.join(root, 'runtime', 'bin', 'sprig.js');
@@ -40,20 +40,7 @@ export async function runQueuesChartsTest(o) {
     cli(['call', 'refuse', '-a', '["bad 1"]', '-Q', 'qv-dead', '--no-check']);
     cli(['call', 'refuse', '-a', '["bad 2"]', '-Q', 'qv-dead', '--no-check']);
     for (let i = 0; i < 5; i++) cli(['call', 'add', '-a', `[${i}, 1]`, '-Q', 'qv-purge', '--no-check']);
-    const log = fs.openSync(path.join(results, 'ui-queues-worker.log'), 'w');
-    const w = spawn(process.execPath, [sprig, 'worker', '--app', path.join(workspace, 'tasks.ts'), '-Q', 'qv-work,qv-dead', '-c', '8', '--pool', 'async', '-E', '-n', `qv-worker@${os.hostname()}`], {
-      cwd: workspace,
-      env,
-      stdio: ['ignore', log, log],
-      detached: true,
-    });
-    cleanups.push(() => {
-      try {
-        process.kill(-w.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    });
+    spawnCliWorker(o, path.join(results, 'ui-queues-worker.log'), ['--app', path.join(workspace, 'tasks.ts'), '-Q', 'qv-work,qv-dead', '-c', '8', '--pool', 'async', '-E', '-n', `qv-worker@${os.hostname()}`], env);
   });
 
   const monitor = await step('Sprig: Open Monitor; open its Queues section', async () => {

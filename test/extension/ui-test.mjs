@@ -41,6 +41,20 @@ export async function openSession({ host, browser, runDir, workspace, results, c
   return { cs, page, shot, step };
 }
 
+/** A `sprig worker` from the CLI in its own process group (killed by the cleanups), its output in `logFile`. */
+export function spawnCliWorker({ root, workspace, cleanups }, logFile, args, env) {
+  const log = fs.openSync(logFile, 'w');
+  const w = spawn(process.execPath, [path.join(root, 'runtime', 'bin', 'sprig.js'), 'worker', ...args], { cwd: workspace, env, stdio: ['ignore', log, log], detached: true });
+  cleanups.push(() => {
+    try {
+      process.kill(-w.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  });
+  return w;
+}
+
 /** The command palette and quick inputs of the workbench on `page`. */
 export function workbench(page) {
   const quickInput = page.locator('.quick-input-widget');

@@ -19,6 +19,7 @@ import { Transport, type NotificationHandlers, type VsCodeApi } from './transpor
 import { Charts } from './charts.js';
 import { httpHost } from './http-transport.js';
 import { QueuesPanel } from './queues-panel.js';
+import { SchedulesPanel } from './schedules-panel.js';
 import { ViewState } from './view-state.js';
 
 declare const acquireVsCodeApi: (() => VsCodeApi) | undefined;
@@ -50,8 +51,9 @@ function frame(): void {
 
 const queues = new QueuesPanel(transport, (text) => view.showFlash(text));
 const charts = new Charts();
+const schedules = new SchedulesPanel(transport);
 queues.onUpdate((q) => charts.series.setDepth(q));
-document.getElementById('app')!.append(...toolbar.els, status.el, queues.el, charts.el, list.el, list.empty);
+document.getElementById('app')!.append(...toolbar.els, status.el, queues.el, schedules.el, charts.el, list.el, list.empty);
 toolbar.bind(controller);
 bindKeyboard(list, view, controller);
 bindPointer(list, view, controller);
@@ -66,6 +68,8 @@ const handlers: NotificationHandlers = {
   paused: (m) => controller.paused(m),
   mode: (m) => {
     queues.setActions(m.params.actions);
+    // The browser monitor has no tasks file to read schedules from (sprig beat --list does).
+    schedules.el.hidden = m.params.browser;
     document.body.classList.toggle('read-only', !m.params.actions);
   },
 };

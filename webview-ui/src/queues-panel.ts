@@ -8,6 +8,7 @@
 import type { QueueInfo } from '../../runtime/src/control/queue-info.js';
 import type { QueueRequestMethod, RequestMap } from '../../extension/src/monitor/protocol.js';
 import { h, icon } from './dom.js';
+import { Poller } from './poller.js';
 import type { Transport } from './transport.js';
 
 const POLL_MS = 2000;
@@ -28,7 +29,7 @@ export class QueuesPanel {
     ),
     this.note,
   );
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly poller = new Poller(() => this.refresh(), POLL_MS);
   private actions = true;
   /** A purge or requeue-all waiting for its second click (kept across the polls' redraws). */
   private armed?: { queue: string; action: string; until: number };
@@ -56,14 +57,11 @@ export class QueuesPanel {
 
   /** Polls the queues (also while closed, slower, when something listens: the charts' depth). */
   start(): void {
-    this.stop();
-    void this.refresh();
-    this.timer = setInterval(() => void this.refresh(), POLL_MS);
+    this.poller.start();
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.poller.stop();
   }
 
   async refresh(): Promise<void> {

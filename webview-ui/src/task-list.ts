@@ -146,6 +146,7 @@ function fillRow(el: HTMLElement, r: Row, index: number, selectedKey: string | u
   delete el.dataset.state;
   delete el.dataset.taskId;
   delete el.dataset.worker;
+  delete el.dataset.canvas;
   el.removeAttribute('aria-expanded');
   el.removeAttribute('aria-label');
   el.removeAttribute('title');
@@ -199,6 +200,7 @@ function fillRow(el: HTMLElement, r: Row, index: number, selectedKey: string | u
     el.setAttribute('aria-label', `${t.name ?? 'task'} ${t.state} ${t.uuid}`);
   } else if (r.kind === 'detail') {
     el.dataset.taskId = r.taskId;
+    if (r.canvas) el.dataset.canvas = 'true';
     const value = r.linkTask
       ? h('a', { class: 'task-link', href: '#', 'data-task': r.linkTask, tabindex: '-1' }, r.value)
       : h('span', { class: r.repr ? 'value repr' : 'value', title: r.repr ? `${r.value}\n(the Python repr the event carried: it does not read back as JSON exactly)` : r.value }, r.value);

@@ -9,6 +9,7 @@ import { formatAgo, formatClock, formatDuration, formatElapsed, formatTime } fro
 import { shownValue } from './values.js';
 import { matchesQuery, type TaskQuery } from '../../runtime/src/events/query.js';
 import { timelineRows } from './timeline.js';
+import { canvasRows } from './canvas-rows.js';
 
 export interface Filters {
   /** Empty: every state. */
@@ -59,6 +60,8 @@ export interface DetailRow {
   repr?: boolean;
   /** A row of the task's timeline (timeline.ts). */
   timeline?: boolean;
+  /** A row of the canvas the task is part of (canvas-rows.ts). */
+  canvas?: boolean;
 }
 export interface FrameRow {
   kind: 'frame';
@@ -126,7 +129,10 @@ export function buildRows(state: ClusterState, o: TreeOptions): Row[] {
     for (const t of tasks) {
       const open = o.expandedTasks.has(t.uuid);
       rows.push({ kind: 'task', key: `t:${t.uuid}`, depth: 1, task: t, expanded: open });
-      if (open) pushDetails(rows, t, o.now, childrenOf(state, t.uuid));
+      if (open) {
+        pushDetails(rows, t, o.now, childrenOf(state, t.uuid));
+        pushCanvas(rows, state, t);
+      }
     }
   }
   return rows;
@@ -179,6 +185,11 @@ export function pushDetails(rows: Row[], t: TaskInfo, now = Date.now() / 1000, c
       rows.push({ kind: 'frame', key: `f:${t.uuid}:${i}`, depth: 2, taskId: t.uuid, text: line.text, loc: line.loc });
     });
   }
+}
+
+/** The canvas the task is part of, as a tree of links (canvas-rows.ts). */
+export function pushCanvas(rows: Row[], state: ClusterState, t: TaskInfo): void {
+  canvasRows(state.tasks.values(), t).forEach((r, i) => rows.push({ kind: 'detail', key: `d:${t.uuid}:cv${i}`, depth: 2, taskId: t.uuid, label: r.label, value: r.value, linkTask: r.linkTask, canvas: true }));
 }
 
 /** Index of the row to select after `key` disappeared or for a parent (Left arrow). */

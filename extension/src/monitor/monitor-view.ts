@@ -7,12 +7,14 @@ import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { EventHub } from './event-hub.js';
 import { queueRequest } from './queue-requests.js';
+import { listSchedules } from './schedule-requests.js';
 import { registerTestHooks, testHooksEnabled } from './test-hooks.js';
 import {
   encodeTasks,
   isClear,
   isOpenWorkerPage,
   isListQueues,
+  isListSchedules,
   isOpenLocation,
   isQueueRequest,
   QUEUE_ACTIONS,
@@ -37,6 +39,8 @@ export interface MonitorActions {
   editAndRun?(taskId: string): Promise<string | null>;
   /** "Retry all FAILURE matching the filter" (confirmed with the count). */
   retryMany?(taskIds: string[]): Promise<{ retried: number; skipped: number; errors: string[] }>;
+  /** The tasks files whose schedules the Schedules view lists (the setting's, the workers'). */
+  scheduleFiles?(): string[];
 }
 
 export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.Disposable {
@@ -158,6 +162,8 @@ export class MonitorViewProvider implements vscode.WebviewViewProvider, vscode.D
       await this.answer(m.id, 'revokeTask', async () => ({ sent: await this.actions().revoke(m.params.taskId, !!m.params.terminate) }));
     } else if (isRequest(m, 'debugTask')) {
       await this.answer(m.id, 'debugTask', async () => ({ started: await this.actions().debug(m.params.taskId) }));
+    } else if (isListSchedules(m)) {
+      await this.answer(m.id, 'listSchedules', async () => listSchedules((await this.hub().connection()).target, this.actions().scheduleFiles?.() ?? []), false);
     } else if (isListQueues(m)) {
       await this.answer(m.id, 'listQueues', () => queueRequest(this.hub(), m), false);
     } else {

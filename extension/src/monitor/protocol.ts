@@ -7,6 +7,7 @@
 import type { SprigEvent } from '../../../runtime/src/events/types.js';
 import type { TaskInfo, WorkerInfo } from '../../../runtime/src/events/state.js';
 import type { QueueInfo } from '../../../runtime/src/control/queue-info.js';
+import type { BeatListEntry } from '../../../runtime/src/beat/beat.js';
 
 interface MessageType<M extends string> {
   readonly method: M;
@@ -43,6 +44,12 @@ export interface RequestMap {
   editAndRun: { params: { taskId: string }; result: { newTaskId: string | null } };
   /** Retry each task (the FAILUREs the filter shows) after one confirmation with the count; retried 0 when cancelled. */
   retryMany: { params: { taskIds: string[] }; result: { retried: number; skipped: number; errors: string[] } };
+  /** The Schedules view (schedules-panel.ts): `sprig beat --list --json` for each tasks file (null: sprig.config's beat.schedule only). */
+  listSchedules: { params: Record<string, never>; result: { entries: ScheduleEntry[]; errors: string[] } };
+}
+/** A beat entry and the tasks file it was read from. */
+export interface ScheduleEntry extends BeatListEntry {
+  file: string | null;
 }
 /** Requests about a queue (their params name it). */
 export type QueueRequestMethod = 'purgeQueue' | 'pauseQueue' | 'resumeQueue' | 'requeueDeadLetters';
@@ -122,6 +129,7 @@ export function isQueueRequest<M extends QueueRequestMethod>(m: unknown, method:
   );
 }
 export const isListQueues = (m: unknown): m is Request<'listQueues'> => has(m, 'listQueues') && typeof m.id === 'number';
+export const isListSchedules = (m: unknown): m is Request<'listSchedules'> => has(m, 'listSchedules') && typeof m.id === 'number';
 export const isMode = (m: unknown): m is ModeNotification => has(m, 'mode') && isObj(m.params) && typeof m.params.actions === 'boolean';
 /** Bulk retry: a list of task ids (at most RETRY_MANY_MAX, each a string). */
 export const RETRY_MANY_MAX = 10_000;

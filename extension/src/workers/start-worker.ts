@@ -103,7 +103,7 @@ export async function rememberSpec(state: vscode.Memento, spec: WorkerSpec): Pro
   await state.update(SPECS_KEY, { ...state.get<Record<string, WorkerSpec>>(SPECS_KEY, {}), [file]: { ...spec, tasksFile: file } });
 }
 
-function resolveWorkspacePath(p: string): string {
+export function resolveWorkspacePath(p: string): string {
   const folder = vscode.workspace.workspaceFolders?.[0];
   // path.isAbsolute knows this OS's forms (UNC paths too); resolve takes either separator on Windows.
   if (!folder || path.isAbsolute(p)) return p;
