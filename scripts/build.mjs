@@ -85,7 +85,7 @@ if (fs.existsSync('webview-ui/src/main.ts')) {
     loader: { '.ttf': 'file', '.css': 'css' },
   });
   // The same bundle in the sprig-queue package: `sprig monitor --http` serves it (runtime/src/cli/monitor-http.ts).
-  targets.push({ ...targets[targets.length - 1], outdir: out('runtime/dist/webview') });
+  targets.push({ ...targets[targets.length - 1], outdir: out('runtime/dist/webview'), sourcemap: false });
 }
 
 /** Makes `import ... from '../../index.js'` inside pool-child resolve to the sibling bundle at run time. */

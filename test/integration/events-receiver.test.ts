@@ -85,6 +85,7 @@ for (const b of brokers) {
         app.sendTask('retrying', [1]),
         app.sendTask('add', [1, 1], {}, { expires: new Date(Date.now() - 60_000) }),
         app.sendTask('no.such.task', []),
+        app.sendTask('progressing', [3]),
       ];
       for (const c of calls) ours.add(c.id);
       await waitFor(() => calls.every((c) => (seen.get('task-succeeded') ?? []).concat(seen.get('task-failed') ?? [], seen.get('task-revoked') ?? [], seen.get('task-rejected') ?? []).some((e) => 'uuid' in e && e.uuid === c.id)), 20_000, 'every task to end');
