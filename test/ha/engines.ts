@@ -172,7 +172,9 @@ export async function startSentinelSet(): Promise<SentinelSet> {
     await redisPing(m!);
     for (const p of rs) nodes.push(redisServer(dir, p, ['--replicaof', HOST, String(m)]));
     for (const p of rs) await redisPing(p);
-    await waitFor(async () => /connected_slaves:2/.test(await redisCmd<string>(m!, 'INFO', 'replication')), 30_000, 'both replicas attached');
+    // Attached is not enough: a replica still in its first full sync holds nothing yet, and a failover
+    // that promotes it loses the data set (seen once: the early-kill run's new master had no queue).
+    await waitFor(async () => (await redisCmd<string>(m!, 'INFO', 'replication')).match(/state=online/g)?.length === 2, 30_000, 'both replicas attached and synced');
     const sentinels = SENTINEL_PORTS.map((port) => {
       const conf = path.join(dir, `sentinel-${port}.conf`);
       fs.writeFileSync(
