@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseBeatList } from '../../extension/src/monitor/schedule-requests.js';
-import { runText } from '../../webview-ui/src/schedules-panel.js';
+import { runText } from '../../webview-ui/src/format.js';
 
 test('parseBeatList: the rows of sprig beat --list --json, checked; a malformed entry or no JSON is an error naming it', () => {
   const row = { name: 'tick', task: 'add', schedule: 'every 1s', nextRunAt: '2026-12-01T12:00:05.000Z', lastRunAt: null, args: [1, 2], kwargs: {}, options: { queue: 'q' } };

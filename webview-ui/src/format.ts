@@ -43,3 +43,11 @@ export function formatElapsed(seconds: number): string {
 export function shortId(id: string): string {
   return id.slice(0, 8);
 }
+
+/** `12:00:05 (in 3 s)` / `11:59:58 (2 s ago)`; '–' for none. Pure. */
+export function runText(iso: string | null, now = Date.now(), none = '–'): string {
+  const at = iso ? Date.parse(iso) : NaN;
+  if (!Number.isFinite(at)) return none;
+  const s = (at - now) / 1000;
+  return `${formatClock(iso)} (${s >= 1 ? `in ${formatAgo(s).replace(' ago', '')}` : s > -1 ? 'now' : formatAgo(-s)})`;
+}

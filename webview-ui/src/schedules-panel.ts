@@ -4,19 +4,11 @@
  */
 import type { ScheduleEntry } from '../../extension/src/monitor/protocol.js';
 import { h, icon } from './dom.js';
-import { formatAgo, formatClock } from './format.js';
+import { runText } from './format.js';
 import { Poller } from './poller.js';
 import type { Transport } from './transport.js';
 
 const POLL_MS = 3000;
-
-/** `12:00:05 (in 3 s)` / `11:59:58 (2 s ago)`; '–' for none. Pure. */
-export function runText(iso: string | null, now = Date.now(), none = '–'): string {
-  const at = iso ? Date.parse(iso) : NaN;
-  if (!Number.isFinite(at)) return none;
-  const s = (at - now) / 1000;
-  return `${formatClock(iso)} (${s >= 1 ? `in ${formatAgo(s).replace(' ago', '')}` : s > -1 ? 'now' : formatAgo(-s)})`;
-}
 
 export class SchedulesPanel {
   private readonly body = h('tbody');

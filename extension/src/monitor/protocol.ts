@@ -7,7 +7,7 @@
 import type { SprigEvent } from '../../../runtime/src/events/types.js';
 import type { TaskInfo, WorkerInfo } from '../../../runtime/src/events/state.js';
 import type { QueueInfo } from '../../../runtime/src/control/queue-info.js';
-import type { BeatListEntry } from '../../../runtime/src/beat/beat.js';
+import type { BeatListEntry } from '../../../runtime/src/beat/list-entry.js';
 
 interface MessageType<M extends string> {
   readonly method: M;

@@ -5,7 +5,7 @@
  * monitor's broker (where beat keeps its last runs). No file: sprig.config's `beat.schedule` only.
  */
 import { execFile } from 'node:child_process';
-import type { BeatListEntry } from '../../../runtime/src/beat/beat.js';
+import type { BeatListEntry } from '../../../runtime/src/beat/list-entry.js';
 import { cliPath, nodeChildEnv } from '../runtime.js';
 import type { BrokerTarget } from '../broker/broker-target.js';
 import type { RequestMap, ScheduleEntry } from './protocol.js';
