@@ -99,9 +99,20 @@ suite('Debug Task and Debug Worker (js-debug)', function () {
       return l?.find((x) => x.command?.command === 'sprig.debugTask');
     });
     assert.deepEqual(lenses.command!.arguments, [{ name: 'debug_me', file: file() }]);
-    const from = stops.length;
-    const started = (await vscode.commands.executeCommand<DebugStarted>('sprig.debugTask', { ...(lenses.command!.arguments![0] as object), args: [21] }))!;
-    const done = ended(started.name);
+    const launch = async () => {
+      const from = stops.length;
+      const started = (await vscode.commands.executeCommand<DebugStarted>('sprig.debugTask', { ...(lenses.command!.arguments![0] as object), args: [21] }))!;
+      return { from, done: ended(started.name) };
+    };
+    let { from, done } = await launch();
+    // The first js-debug session of a fresh host can start before the workbench has the breakpoint
+    // that suiteSetup set the same instant (seen once in CI: attached, ran, no stop). A user's
+    // breakpoint is set long before; so once, and said: the run ended without a stop, launch again.
+    const stopped = waitFor('a stop', () => stops.slice(from).find((x) => x.reason === 'breakpoint'), 180_000, 200).then(() => 'stopped' as const, () => 'none' as const);
+    if ((await Promise.race([stopped, done.then(() => 'ended' as const)])) === 'ended') {
+      console.log('    (the first Debug Task session ended before its breakpoint was bound: launching once more)');
+      ({ from, done } = await launch());
+    }
     const s = await nextStop(from);
     assert.equal(path.resolve(s.file), path.resolve(file()), 'the stop is in the .ts tasks file (source maps)');
     assert.equal(s.top.line, bpLine + 1);
