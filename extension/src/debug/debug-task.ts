@@ -13,9 +13,9 @@ import * as vscode from 'vscode';
 import type { Sprig } from '../sprig.js';
 import { cliPath, runtime } from '../runtime.js';
 import { readSettings } from '../settings.js';
-import { lastCall, validateJson } from '../tasks/enqueue.js';
+import { lastCall, taskUnderCursor, validateJson } from '../tasks/enqueue.js';
 import { argsOf } from '../tasks/task-actions.js';
-import { definitionAt, findAllTaskDefinitions, findTaskDefinitions, findTasksFiles, type TaskDefinition } from '../tasks/task-index.js';
+import { findAllTaskDefinitions, findTaskDefinitions, findTasksFiles, type TaskDefinition } from '../tasks/task-index.js';
 import { rememberedSpec } from '../workers/start-worker.js';
 import { workerArgs, type WorkerSpec } from '../workers/worker-process.js';
 import { UntrustedWorkspaceError } from '../workers/worker-manager.js';
@@ -197,14 +197,7 @@ export async function pickDebugWorkerSpec(state: vscode.Memento): Promise<Worker
 
 /** The task under the cursor or the request from a CodeLens / monitor row / command argument. */
 export function debugRequestFromArg(arg: unknown): DebugTaskRequest {
-  if (arg instanceof vscode.Uri) {
-    const editor = vscode.window.activeTextEditor;
-    if (editor && editor.document.uri.toString() === arg.toString()) {
-      const d = definitionAt(findTaskDefinitions(editor.document.getText(), arg.fsPath), editor.selection.active.line);
-      if (d) return { name: d.name, file: d.file };
-    }
-    return {};
-  }
+  if (arg instanceof vscode.Uri) return taskUnderCursor(arg);
   if (typeof arg === 'string') return { taskId: arg };
   return arg && typeof arg === 'object' ? (arg as DebugTaskRequest) : {};
 }

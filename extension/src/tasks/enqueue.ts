@@ -39,16 +39,17 @@ export function validateJson(text: string, kind: 'array' | 'object'): string | u
   return undefined;
 }
 
+/** The task definition under the cursor when `uri` is the active editor's document (the editor context menu). */
+export function taskUnderCursor(uri: vscode.Uri): { name?: string; file?: string } {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || editor.document.uri.toString() !== uri.toString()) return {};
+  const d = definitionAt(findTaskDefinitions(editor.document.getText(), uri.fsPath), editor.selection.active.line);
+  return d ? { name: d.name, file: d.file } : {};
+}
+
 /** The request from a command argument: a CodeLens object, or a Uri from the editor context menu. */
 export function requestFromArg(arg: unknown): EnqueueRequest {
-  if (arg instanceof vscode.Uri) {
-    const editor = vscode.window.activeTextEditor;
-    if (editor && editor.document.uri.toString() === arg.toString()) {
-      const d = definitionAt(findTaskDefinitions(editor.document.getText(), arg.fsPath), editor.selection.active.line);
-      if (d) return { name: d.name, file: d.file };
-    }
-    return {};
-  }
+  if (arg instanceof vscode.Uri) return taskUnderCursor(arg);
   if (arg && typeof arg === 'object') return arg as EnqueueRequest;
   if (typeof arg === 'string') return { name: arg };
   return {};
