@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { buildTaskMessage, encodeEnvelope, type BuildTaskOptions, type TransportMessage } from '../../runtime/src/protocol/message.js';
 import { buildTaskMessages, type BatchCall } from '../../runtime/src/protocol/message-batch.js';
+import { encodeEnvelopes } from '../../runtime/src/protocol/envelope-batch.js';
 import { ProtocolError } from '../../runtime/src/errors.js';
 
 const queue = 'test-5d1f0c52-message-batch';
@@ -20,6 +21,8 @@ function assertSame(o: BuildTaskOptions, calls: BatchCall[]): TransportMessage[]
     assert.deepStrictEqual(g, w);
     assert.equal(encodeEnvelope(g), encodeEnvelope(w));
   });
+  // The batch encoder (bodies shared between messages encoded once) writes the same bytes.
+  assert.deepEqual(encodeEnvelopes(got), got.map(encodeEnvelope));
   return got;
 }
 

@@ -34,6 +34,8 @@ export function buildTaskMessages(o: BuildTaskOptions, calls: readonly BatchCall
   const p0 = first.properties;
   let lastJson = stringifyJson([calls[0]!.args, calls[0]!.kwargs, embed]);
   let lastBody = first.body;
+  // No arguments (plain [] and {}) as the first call: the first call's body and reprs, unencoded.
+  const firstEmpty = noArguments(calls[0]!);
   for (let i = 1; i < calls.length; i++) {
     const { id, args, kwargs } = calls[i]!;
     // buildTaskMessage's own checks, so a bad call fails the same way.
@@ -41,21 +43,41 @@ export function buildTaskMessages(o: BuildTaskOptions, calls: readonly BatchCall
       out.push(one(calls[i]!));
       continue;
     }
-    const json = stringifyJson([args, kwargs, embed]);
+    const empty = firstEmpty && noArguments(calls[i]!);
     // Equal bodies share one buffer (a message's body is never written to).
-    if (json !== lastJson) {
-      lastJson = json;
-      lastBody = Buffer.from(json, 'utf8');
+    let body = first.body;
+    if (!empty) {
+      const json = stringifyJson([args, kwargs, embed]);
+      if (json !== lastJson) {
+        lastJson = json;
+        lastBody = Buffer.from(json, 'utf8');
+      }
+      body = lastBody;
     }
     out.push({
-      headers: { ...h0, id, root_id: o.rootId ?? id, argsrepr: pyreprArgs(args), kwargsrepr: pyrepr(kwargs), timelimit: copy(h0.timelimit) },
+      headers: {
+        ...h0,
+        id,
+        root_id: o.rootId ?? id,
+        argsrepr: empty ? h0.argsrepr : pyreprArgs(args),
+        kwargsrepr: empty ? h0.kwargsrepr : pyrepr(kwargs),
+        timelimit: copy(h0.timelimit),
+      },
       properties: { ...p0, correlation_id: id, delivery_info: { ...p0.delivery_info! }, delivery_tag: randomUUID() },
       contentType: first.contentType,
       contentEncoding: first.contentEncoding,
-      body: lastBody,
+      body,
     });
   }
   return out;
+}
+
+/** A plain empty array and a plain object without keys: their JSON and reprs are the same whatever else. */
+function noArguments(c: BatchCall): boolean {
+  if (!Array.isArray(c.args) || c.args.length !== 0 || Object.getPrototypeOf(c.args) !== Array.prototype) return false;
+  const k = c.kwargs as unknown;
+  if (k === null || typeof k !== 'object' || Object.getPrototypeOf(k) !== Object.prototype) return false;
+  return Object.keys(k).length === 0;
 }
 
 /** buildTaskMessage makes a fresh array per message: so does a copy (no message shares one with another). */
