@@ -243,7 +243,7 @@ test('Ctrl-C (SIGINT to the whole process group): pool children leave it to the 
   assert.doesNotMatch(w.err(), /pool child \d+ exited/, 'no pool child died of the signal');
 });
 
-test('adaptive prefetch: the window grows to 16 per slot for sub-millisecond tasks, not for slow ones, not when set', async () => {
+test('adaptive prefetch: on the process pool the window grows past 16 per slot for sub-millisecond tasks, not for slow ones, not when set', async () => {
   const run = async (extra: string[], name: string, args: unknown[], n: number) => {
     const q = newQueue();
     const w = await startWorker(q, ['-c', '2', '--acks-late', '--hostname', `${q}@test`, ...extra]);
@@ -260,9 +260,12 @@ test('adaptive prefetch: the window grows to 16 per slot for sub-millisecond tas
     return { log: w.err(), multiplier: first(conf).prefetch_multiplier, prefetch: first(stats).prefetch_count };
   };
   const fast = await run([], 'add', [1, 2], 1000);
-  assert.match(fast.log, /prefetch window 4 -> 8 per pool slot|prefetch window 4 -> 16 per pool slot/);
-  assert.equal(fast.multiplier, 16, fast.log);
-  assert.equal(fast.prefetch, 32);
+  assert.match(fast.log, /prefetch window 4 -> (8|16|32|64|128|256) per pool slot/);
+  // The async pool stops at 16; the process pool may go to 256 (child-pool.ts maxPrefetchMultiplier),
+  // as far as the tasks' average runtime allows on this machine.
+  const m = Number(fast.multiplier);
+  assert.ok([32, 64, 128, 256].includes(m), `multiplier ${m}\n${fast.log}`);
+  assert.equal(fast.prefetch, 2 * m);
   const fixed = await run(['--prefetch-multiplier', '4'], 'add', [1, 2], 1000);
   assert.doesNotMatch(fixed.log, /prefetch window/);
   assert.equal(fixed.multiplier, 4);

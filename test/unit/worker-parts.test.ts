@@ -108,6 +108,29 @@ test('adaptive prefetch: grows in powers of two for short tasks, back to the bas
   assert.deepEqual(applied, [16, 8, 4]);
 });
 
+test('adaptive prefetch above 16 (process/thread pools): a lone slow task is a hiccup, two in a row shrink it', () => {
+  const applied: number[] = [];
+  const t = new PrefetchTuner((m) => applied.push(m), BASE_MULTIPLIER, 256);
+  for (let i = 0; i < 32 * 3; i++) t.observe(0.000005);
+  assert.equal(t.current, 256, '5 µs tasks: up to this pool\'s ceiling');
+  // A child descheduled for 5 ms in the middle of one no-op: the window stays.
+  t.observe(0.005);
+  for (let i = 0; i < 100; i++) t.observe(0.000005);
+  assert.equal(t.current, 256);
+  assert.deepEqual(applied, [256]);
+  // Tasks that really got slow: the second one in a row brings the window down, to Celery's 4 for 1 s tasks.
+  t.observe(1);
+  assert.equal(t.current, 256);
+  t.observe(1);
+  assert.equal(t.current, BASE_MULTIPLIER);
+  // Slower tasks at 0.1 ms each: 256 x 0.1 ms is over the budget, so the window shrinks as soon as two run.
+  const u = new PrefetchTuner(() => undefined, BASE_MULTIPLIER, 256);
+  for (let i = 0; i < 32 * 3; i++) u.observe(0.000005);
+  assert.equal(u.current, 256);
+  for (let i = 0; i < 200; i++) u.observe(0.0001);
+  assert.ok(u.current <= 64, `0.1 ms tasks: ${u.current} a slot`);
+});
+
 test('hand-off check: revoked or expired tasks are discarded, expiry first (as Celery reports it)', () => {
   const now = 1_000_000;
   const revoked = new Set(['r']);

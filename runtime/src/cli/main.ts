@@ -1,4 +1,5 @@
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
+import { commander } from './commander.js';
 import { ConfigError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerWorkerCommand } from './worker-command.js';
@@ -15,7 +16,7 @@ import { registerMonitorCommand } from './monitor-command.js';
 import { reportError } from './report-error.js';
 
 function sprigProgram(): Command {
-  const program = new Command('sprig')
+  const program = new (commander().Command)('sprig')
     .description('Sprig: a Celery-compatible task queue for TypeScript')
     .version(VERSION)
     .exitOverride()
@@ -51,7 +52,7 @@ export async function runCli(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) {
+    if (err instanceof commander().CommanderError) {
       return err.exitCode === 0 ? 0 : 2;
     }
     return reportError(err);

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { invalidArgument } from './commander.js';
 import { Worker } from '../worker/worker.js';
 import { ConfigError } from '../errors.js';
 import type { PoolKind } from '../app/config.js';
@@ -48,7 +49,7 @@ function autoscaleArg(v: string): [number, number] {
   const m = /^(\d+)(?:,(\d+))?$/.exec(v.trim());
   const max = Number(m?.[1]);
   const min = Number(m?.[2] ?? 0);
-  if (!m || max < 1 || min > max) throw new InvalidArgumentError(`--autoscale expects MAX,MIN with MAX >= MIN, e.g. --autoscale 10,2; got ${JSON.stringify(v)}`);
+  if (!m || max < 1 || min > max) throw invalidArgument(`--autoscale expects MAX,MIN with MAX >= MIN, e.g. --autoscale 10,2; got ${JSON.stringify(v)}`);
   return [max, min];
 }
 

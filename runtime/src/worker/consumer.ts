@@ -89,7 +89,7 @@ export class TaskConsumer {
     const limit = w.config.worker?.etaTaskLimit;
     if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new ConfigError(`worker.etaTaskLimit must be an integer >= 0 (ETA tasks held in memory), got ${JSON.stringify(limit)}`);
     this.etaTaskLimit = limit ?? (w.broker.defer ? DEFAULT_ETA_TASK_LIMIT : Infinity);
-    if (w.prefetchAdaptive) this.tuner = new PrefetchTuner((m) => this.setMultiplier(m), w.prefetchMultiplier);
+    if (w.prefetchAdaptive) this.tuner = new PrefetchTuner((m) => this.setMultiplier(m), w.prefetchMultiplier, w.pool.maxPrefetchMultiplier);
     this.parseOpts = {
       accept: serializers.resolveAccept(w.config.accept ?? ['json']),
       maxBodyBytes: w.config.maxMessageBytes,

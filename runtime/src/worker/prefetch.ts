@@ -25,6 +25,7 @@ const ALPHA = 0.05;
 export class PrefetchTuner {
   private avgMs = Number.NaN;
   private seen = 0;
+  private slowInARow = 0;
   current: number;
 
   constructor(
@@ -40,11 +41,16 @@ export class PrefetchTuner {
     const ms = runtimeSeconds * 1000;
     if (!(ms >= 0)) return;
     this.avgMs = Number.isNaN(this.avgMs) ? ms : this.avgMs + (ms - this.avgMs) * ALPHA;
+    this.slowInARow = this.current * ms > 2 * BUDGET_MS ? this.slowInARow + 1 : 0;
+    // Above MAX_MULTIPLIER (pools fed in batches may go there), one slow task alone changes nothing:
+    // on a loaded machine a pool child is often descheduled for a few ms in the middle of a no-op,
+    // and shrinking a 256 window for that made it flap. A second slow task in a row shrinks it.
+    const sure = this.current <= MAX_MULTIPLIER || this.slowInARow >= 2;
     // Shrinking is checked at every task (slow tasks must not wait 32 runs to be noticed); growing
     // every EVERY tasks.
-    const tooBig = this.current > this.base && this.current * this.avgMs > 2 * BUDGET_MS;
+    const tooBig = sure && this.current > this.base && this.current * this.avgMs > 2 * BUDGET_MS;
     if (++this.seen % EVERY !== 0 && !tooBig) return;
-    const m = this.target();
+    const m = sure ? this.target() : Math.max(this.current, this.target());
     if (m === this.current) return;
     this.current = m;
     this.apply(m);

@@ -1,6 +1,6 @@
 /**
  * Process and thread pools: children that each run one task at a time (prefork semantics), fed in
- * batches. A child holds at most `depth` jobs (the prefetch multiplier; 1 when a job has a time
+ * batches. A child holds at most `depth` jobs (the prefetch multiplier up to MAX_DEPTH; 1 when a job has a time
  * limit or with max-tasks-per-child), runs them in order and answers in batches, so the parent
  * knows the running one is the oldest without a result.
  * A child that dies mid-task is replaced: its running task becomes LOST (the consumer requeues or
@@ -20,6 +20,32 @@ import { handBackOutcome, type Pool, type PoolOptions } from './types.js';
 import { discardedOutcome, discardReason } from '../hand-off.js';
 import type { ShutdownMode } from '../../util/child-ipc.js';
 import { setLongTimeout } from '../../util/timers.js';
+
+/**
+ * A child holds at most this many jobs even when the window is larger: the rest wait in the worker,
+ * ready for whichever child answers first (no child sits idle while the next batch is fetched, and
+ * one slow task holds back at most this many behind it).
+ */
+const MAX_DEPTH = 128;
+function childDepth(n: number): number {
+  return Math.max(1, Math.min(n, MAX_DEPTH));
+}
+
+/**
+ * V8 settings of a pool process (before the worker's own execArgv, so a flag given there or in
+ * NODE_OPTIONS wins). A child runs one task at a time, and what it allocates per task dies young:
+ * a 1 MB young generation (V8's default grows it to 16 MB under load) and one V8 background thread
+ * instead of four (each keeps its own stack and malloc arena) take ~8 MB off each child under
+ * load, at the same CPU per task (measured: bench/README.md, process pool memory).
+ */
+const CHILD_FLAGS: Record<string, string> = { '--max-semi-space-size': '1', '--v8-pool-size': '1' };
+
+function childFlags(): string[] {
+  const given = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
+  return Object.entries(CHILD_FLAGS)
+    .filter(([flag]) => !given.includes(flag) && !given.includes(`--${flag.slice(2).replace(/-/g, '_')}`))
+    .map(([flag, v]) => `${flag}=${v}`);
+}
 
 const NONE_REVOKED: ReadonlySet<string> = new Set();
 
@@ -85,6 +111,13 @@ export class ChildPool implements Pool {
   private idleWaiters: Array<() => void> = [];
   private depth: number;
   onFree?: () => void;
+  /**
+   * The adaptive window may grow to 256 jobs a slot here (the async pool stops at 16): each batch
+   * to a child and back costs two IPC messages whatever it carries, so with short tasks a small
+   * window leaves the children waiting on round trips. The tuner's budget (prefetch.ts: at most
+   * ~4 ms of queued work a slot) still bounds it, so slow tasks shrink it back to Celery's 4.
+   */
+  readonly maxPrefetchMultiplier = 256;
 
   constructor(
     readonly kind: 'process' | 'thread',
@@ -92,7 +125,7 @@ export class ChildPool implements Pool {
   ) {
     this.target = o.concurrency;
     this.bundle = o.bundle;
-    this.depth = o.maxTasksPerChild ? 1 : Math.max(1, o.depth ?? 1);
+    this.depth = o.maxTasksPerChild ? 1 : childDepth(o.depth ?? 1);
   }
 
   get size(): number {
@@ -101,7 +134,7 @@ export class ChildPool implements Pool {
 
   setDepth(n: number): void {
     if (this.o.maxTasksPerChild) return;
-    this.depth = Math.max(1, n);
+    this.depth = childDepth(n);
     this.dispatchPending();
   }
 
@@ -169,7 +202,7 @@ export class ChildPool implements Pool {
     if (this.kind === 'process') {
       // fork() by hand: spawn takes windowsHide, without which Windows opens a console window for
       // each child of a worker that has none (one the extension started).
-      const cp = spawn(process.execPath, [...process.execArgv, poolChildPath()], {
+      const cp = spawn(process.execPath, [...childFlags(), ...process.execArgv, poolChildPath()], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         serialization: 'json',
         env,

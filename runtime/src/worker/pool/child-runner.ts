@@ -6,6 +6,9 @@ import { registeredTaskNames } from '../../app/registry.js';
 import { SoftTimeLimitExceeded, WorkerLostError } from '../../errors.js';
 import { sendExact, unpackJob, unwrapExact, type FromChild, type JobDone, type ToChild } from './child-protocol.js';
 
+/** Results sent back at least this often while a long batch runs (the parent refills meanwhile). */
+const RESULTS_PER_MESSAGE = 32;
+
 export function runPoolChild(): void {
   process.setSourceMapsEnabled(true);
   const send: (m: FromChild) => void = isMainThread
@@ -43,7 +46,8 @@ export function runPoolChild(): void {
   };
 
   // Sequential: results of synchronous tasks pile up and go back in one message when the queue is
-  // empty or the event loop turns (setImmediate), so a batch costs one IPC round trip.
+  // empty, RESULTS_PER_MESSAGE are waiting, or the event loop turns (setImmediate), so a batch costs
+  // few IPC messages, and the parent sends the next jobs while this child still runs the last ones.
   const drain = async () => {
     if (running) return;
     running = true;
@@ -65,7 +69,7 @@ export function runPoolChild(): void {
         current = undefined;
       }
       outbox.push({ id: job.id, outcome });
-      if (!queue.length) flush();
+      if (!queue.length || outbox.length >= RESULTS_PER_MESSAGE) flush();
       else if (!flushScheduled) {
         flushScheduled = true;
         setImmediate(flush);

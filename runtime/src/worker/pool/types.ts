@@ -47,6 +47,11 @@ export interface Pool {
   /** Process/thread pools: how many jobs a child may hold (the prefetch multiplier). */
   setDepth?(n: number): void;
   /**
+   * The adaptive prefetch window's ceiling per slot (prefetch.ts MAX_MULTIPLIER when unset). Pools
+   * fed in batches over a channel set a higher one: every batch costs a round trip whatever it carries.
+   */
+  readonly maxPrefetchMultiplier?: number;
+  /**
    * Pools that queue jobs (children's batches): a job handed over but not started was revoked; it
    * must not start (its outcome becomes REVOKED). Jobs also carry their expiry, checked at the same
    * point (hand-off.ts). The async pool starts every job at once and needs neither.
