@@ -17,7 +17,7 @@ import type { Worker } from './worker.js';
 import { READY_STATES, type ResultMeta } from '../backends/types.js';
 import { PrefetchTuner } from './prefetch.js';
 import { discardReason } from './hand-off.js';
-import { EtaHold } from './eta-hold.js';
+import { EtaHold, type HeldEta } from './eta-hold.js';
 import { passTraceHeaders, startProcessSpan, tracing } from '../tracing/otel.js';
 import type { ProcessSpan, PublishSpan } from '../tracing/types.js';
 import { isEmptyEmbed } from '../protocol/signature.js';
@@ -79,7 +79,8 @@ export class TaskConsumer {
         broker: w.broker,
         log: w.log,
         heldChanged: () => this.adjustPrefetch(),
-        due: (r) => this.reserve(r),
+        due: (d) => this.receive(d, false, true),
+        decode: (d) => this.decode(d),
       },
       w.config.worker?.etaTaskLimit,
     );
@@ -95,8 +96,18 @@ export class TaskConsumer {
   }
 
   /** ETA tasks held here until their time, by task id. */
-  get scheduled(): ReadonlyMap<string, Request> {
+  get scheduled(): ReadonlyMap<string, HeldEta> {
     return this.eta.scheduled;
+  }
+
+  /** The held ETA tasks' requests, decoded again from their bytes (inspect scheduled). */
+  scheduledRequests(): Request[] {
+    const out: Request[] = [];
+    for (const h of this.eta.scheduled.values()) {
+      const r = this.eta.request(h);
+      if (r) out.push(r);
+    }
+    return out;
   }
 
   /** The prefetch count now in force. */
@@ -171,7 +182,7 @@ export class TaskConsumer {
   private async touchHeld(): Promise<void> {
     const held: Delivery[] = [];
     for (const r of this.ready.values()) held.push(r.delivery);
-    for (const r of this.scheduled.values()) held.push(r.delivery);
+    for (const h of this.scheduled.values()) held.push(h.delivery);
     for (const r of this.active.values()) if (!r.acked) held.push(r.delivery);
     if (held.length) await this.broker.touch!(held).catch((err) => this.w.log.warn(`cannot extend visibility: ${(err as Error).message}`));
   }
@@ -198,6 +209,26 @@ export class TaskConsumer {
   }
 
   onDelivery(d: Delivery): void {
+    this.receive(d, true);
+  }
+
+  /** A held ETA task's request again, from its bytes (they were parsed once when it was received). */
+  private decode(d: Delivery): Request | undefined {
+    if (!d.message) return undefined;
+    try {
+      const req = parseTaskMessage(d.message, this.parseOpts);
+      const task = getTask(req.name);
+      return task ? { delivery: d, req, task, acked: false } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * `mayPark`: false when the broker could not keep it a moment ago (it is held here then);
+   * `announced`: a held ETA task come due, whose task-received event was sent when it arrived.
+   */
+  private receive(d: Delivery, mayPark: boolean, announced = false): void {
     if (d.error || !d.message) return this.rejectBad(d, d.error?.message ?? 'empty message', null);
     let req: TaskRequest;
     try {
@@ -212,8 +243,8 @@ export class TaskConsumer {
     if (this.discarded(r)) return;
     const delay = req.eta ? req.eta.getTime() - Date.now() : 0;
     // Past the bound, the broker keeps it: it is received when it comes back, due.
-    if (this.eta.shouldPark(delay)) return this.eta.park(r, req.eta!.getTime());
-    if (this.w.events.active) this.w.events.send({
+    if (mayPark && this.eta.shouldPark(delay)) return this.eta.park(r, req.eta!.getTime(), (again) => this.receive(again, false));
+    if (this.w.events.active && !announced) this.w.events.send({
       type: 'task-received',
       uuid: req.id,
       name: req.name,
@@ -644,7 +675,8 @@ export class TaskConsumer {
   discard(id: string): boolean {
     const s = this.eta.take(id);
     if (s) {
-      void this.revoke(s, false);
+      const r = this.eta.request(s);
+      if (r) void this.revoke(r, false);
       return true;
     }
     return this.active.has(id) && !!this.w.pool.revoke?.(id);
@@ -655,7 +687,8 @@ export class TaskConsumer {
     const a = this.active.get(id);
     if (a) return { state: a.startedAt === undefined ? 'reserved' : 'active', request: a };
     const s = this.scheduled.get(id);
-    if (s) return { state: 'scheduled', request: s };
+    const r = s && this.eta.request(s);
+    if (r) return { state: 'scheduled', request: r };
     for (const r of this.ready.values()) if (r.req.id === id) return { state: 'reserved', request: r };
     return undefined;
   }
@@ -666,9 +699,10 @@ export class TaskConsumer {
     clearInterval(this.touchTimer);
     await this.queueChange;
     await this.consumer?.cancel().catch(() => undefined);
-    const giveBack: Request[] = [...this.ready.values(), ...this.eta.drain()];
+    const giveBack: Request[] = [...this.ready.values()];
     this.ready.clear();
-    await Promise.all(giveBack.map((r) => this.rejectDelivery(r, true, 'worker shutdown').catch(() => undefined)));
+    const heldBack = this.eta.drain().map((h) => this.broker.reject(h.delivery, true, 'worker shutdown').catch(() => undefined));
+    await Promise.all([...heldBack, ...giveBack.map((r) => this.rejectDelivery(r, true, 'worker shutdown').catch(() => undefined))]);
     if (graceful && this.active.size) await new Promise<void>((res) => this.idleWaiters.push(res));
     await this.broker.flush().catch(() => undefined);
   }

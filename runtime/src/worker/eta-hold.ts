@@ -4,7 +4,8 @@
  * ones until they are due; on one that cannot, the prefetch window stops growing for them, so the
  * worker takes no more messages meanwhile (docs/eta.md).
  */
-import type { Broker } from '../brokers/types.js';
+import type { Broker, Delivery } from '../brokers/types.js';
+import { decodeEnvelope } from '../protocol/message.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { setLongTimeout } from '../util/timers.js';
@@ -21,13 +22,33 @@ export interface EtaHost {
   readonly log: Logger;
   /** The number of held tasks changed: the prefetch window follows. */
   heldChanged(): void;
-  /** Its time came: it is reserved like any task received now. */
-  due(r: Request): void;
+  /** Its time came: it is received again, decoded from its bytes (it was announced when first received). */
+  due(d: Delivery): void;
+  /** The request of a held delivery, decoded again from its bytes (inspect, revoke). */
+  decode(d: Delivery): Request | undefined;
+}
+
+/**
+ * A task held until its ETA. Only its id, ETA and bytes stay in memory (a few hundred bytes, not the
+ * decoded message and request, which are several times that): a million scheduled tasks read past
+ * the bound keep at most `limit` of these. A broker that gives no raw bytes keeps the request.
+ */
+export interface HeldEta {
+  readonly id: string;
+  readonly etaMs: number;
+  readonly delivery: Delivery;
+  readonly request?: Request;
+  timer?: NodeJS.Timeout;
+}
+
+/** A delivery reduced to what settling it and decoding it again need: its decoded message is dropped. */
+function slimmed(d: Delivery): Delivery {
+  return { tag: d.tag, queue: d.queue, raw: d.raw, redelivered: d.redelivered };
 }
 
 export class EtaHold {
   /** Held here until their ETA, by task id. */
-  readonly scheduled = new Map<string, Request>();
+  readonly scheduled = new Map<string, HeldEta>();
   /** At most this many held here (past it the broker keeps them, where it can). */
   readonly limit: number;
   /** ETA tasks handed to the broker to keep (`defer`) since start. */
@@ -51,45 +72,70 @@ export class EtaHold {
     return delayMs > PARK_MIN_DELAY_MS && this.scheduled.size >= this.limit && !!this.host.broker.defer;
   }
 
-  /** Past the ETA bound: the broker keeps it until it is due; if it cannot now, it is held here after all. */
-  park(r: Request, etaMs: number): void {
+  /**
+   * Past the ETA bound: the broker keeps it until it is due. Only its tag, queue and raw bytes wait
+   * for the broker's answer (a fetch batch parks in one call while the next batch is read): the
+   * decoded message and request are garbage at once, not carried across the round trip. If the
+   * broker cannot keep it now, `fallback` gets it back, decoded again, to hold it here after all.
+   */
+  park(r: Request, etaMs: number, fallback: (d: Delivery) => void): void {
+    const d = r.delivery;
+    const slim = slimmed(d);
+    // Only a broker that gives no raw bytes keeps the decoded delivery across the round trip.
+    const keep = d.raw === undefined ? d : undefined;
+    const { id, name } = r.req;
     r.acked = true; // settled by the broker's move, not by an ack
     this.deferred++;
-    this.host.broker.defer!(r.delivery, etaMs).catch((err: unknown) => {
-      this.host.log.warn(`cannot park ETA task ${r.req.name}[${r.req.id}] on the broker, holding it: ${(err as Error).message}`);
+    this.host.broker.defer!(slim, etaMs).catch((err: unknown) => {
+      this.host.log.warn(`cannot park ETA task ${name}[${id}] on the broker, holding it: ${(err as Error).message}`);
       this.deferred--;
-      r.acked = false;
-      this.hold(r, etaMs - Date.now());
+      fallback(keep ?? withMessage(slim));
     });
   }
 
-  /** Held here until its ETA (the prefetch window grows by it, up to the bound). */
+  /** Held here until its ETA (the prefetch window grows by it, up to the bound); then received again. */
   hold(r: Request, delayMs: number): void {
-    const { req } = r;
-    this.scheduled.set(req.id, r);
+    const d = r.delivery;
+    const id = r.req.id;
+    const h: HeldEta = d.raw === undefined ? { id, etaMs: Date.now() + delayMs, delivery: d, request: r } : { id, etaMs: Date.now() + delayMs, delivery: slimmed(d) };
+    this.scheduled.set(id, h);
     this.host.heldChanged();
-    r.timer = setLongTimeout(() => {
-      this.scheduled.delete(req.id);
+    h.timer = setLongTimeout(() => {
+      this.scheduled.delete(id);
       this.host.heldChanged();
-      this.host.due(r);
+      this.host.due(h.request ? h.request.delivery : withMessage(h.delivery));
     }, Math.max(0, delayMs));
   }
 
+  /** The request of a held task, decoded again when only its bytes are kept. */
+  request(h: HeldEta): Request | undefined {
+    return h.request ?? this.host.decode(withMessage(h.delivery));
+  }
+
   /** Revoked while held: taken out (its timer cleared), or undefined when it is not held here. */
-  take(id: string): Request | undefined {
-    const r = this.scheduled.get(id);
-    if (!r) return undefined;
-    clearTimeout(r.timer);
+  take(id: string): HeldEta | undefined {
+    const h = this.scheduled.get(id);
+    if (!h) return undefined;
+    clearTimeout(h.timer);
     this.scheduled.delete(id);
     this.host.heldChanged();
-    return r;
+    return h;
   }
 
   /** Shutdown: everything held, timers cleared, to be given back to the broker. */
-  drain(): Request[] {
+  drain(): HeldEta[] {
     const out = [...this.scheduled.values()];
-    for (const r of out) clearTimeout(r.timer);
+    for (const h of out) clearTimeout(h.timer);
     this.scheduled.clear();
     return out;
+  }
+}
+
+/** A slimmed delivery with its message decoded again from its bytes. */
+function withMessage(d: Delivery): Delivery {
+  try {
+    return { ...d, message: decodeEnvelope(d.raw!) };
+  } catch (err) {
+    return { ...d, error: err as Error };
   }
 }
