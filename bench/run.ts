@@ -13,6 +13,8 @@ import { Queue, QueueEvents } from 'bullmq';
 import { App } from 'sprig-queue';
 import { killAll, MemSampler, spawnGroup, stopGroup, treeMemory, type MemSample, type Proc } from './procs.js';
 import { formatSummary, summarize } from './profile.js';
+import { embeddedScale, type EmbeddedScale } from './embedded-scale.js';
+import type { MonitorModelMemory } from './monitor-model.js';
 import { drainBoss, drainGraphile, drainSprigPg, enqueueBoss, enqueueGraphile, enqueueSprigPg, packageVersion, postgresVersion } from './postgres.js';
 
 // ---- settings ------------------------------------------------------------------------------
@@ -51,6 +53,8 @@ const P = repsArg === undefined ? P0 : { ...P0, reps: Number(repsArg) };
 /** `scale`: the backlog measured besides drainN (--scale, default 200,000); `eta`: tasks scheduled an hour ahead. */
 const SCALE_NS = [SCALE ?? (QUICK ? 20_000 : 200_000)];
 const ETA_N = SCALE ?? (QUICK ? 20_000 : 200_000);
+/** `monitor`: tasks fed through the extension host's monitor model (bench/monitor-model.ts). */
+const MODEL_TASKS = SCALE ?? (QUICK ? 200_000 : 1_000_000);
 const POLL_MS = 2;
 /** graphile-worker: concurrency = its pool of 10 connections (its default); pg-boss: jobs per fetch = Sprig's window there (c=50 x 4); pg-boss waits its polling interval (0.5 s at least) between fetches. */
 const PG_PEER_CONCURRENCY = 10;
@@ -582,10 +586,14 @@ async function etaMemory(n: number, extra: string[] = []): Promise<EtaMemory> {
     const mem = new MemSampler(w.pid, 250);
     await withApp(REDIS_URL, (app) => sprigSendMany(app, q, n, P.bulk, 3600));
     const t0 = performance.now();
+    // Read to the end: the queue is empty and all but the ones the worker holds are parked (a
+    // message fetched is first in `unacked`, then moved to `_sprig.delayed`).
+    const parkedAll = Math.max(0, n - 5000); // 5,000: the default etaTaskLimit on Redis (worker/eta-hold.ts)
     for (;;) {
-      if ((await redis.llen(q)) === 0) break;
+      const [queued, parkedNow] = await Promise.all([redis.llen(q), redis.zcard('_sprig.delayed')]);
+      if (queued === 0 && parkedNow >= parkedAll) break;
       if (!w.isAlive()) throw new Error(`${w.name} exited: ${w.output().slice(-2000)}`);
-      if (performance.now() - t0 > Math.max(DRAIN_TIMEOUT_MS, n * 2)) throw new Error(`${w.name}: ${await redis.llen(q)} scheduled messages still queued`);
+      if (performance.now() - t0 > Math.max(DRAIN_TIMEOUT_MS, n * 2)) throw new Error(`${w.name}: ${queued} scheduled messages still queued, ${parkedNow} of ${parkedAll} parked`);
       await sleep(50);
     }
     const readSec = (performance.now() - t0) / 1000;
@@ -600,6 +608,21 @@ async function etaMemory(n: number, extra: string[] = []): Promise<EtaMemory> {
   } finally {
     await stopGroup(w);
   }
+}
+
+/** The embedded broker's `scale` rows: each against its target, or against the same figure at 20k / idle. */
+function embeddedRows(n: number, e: Series<EmbeddedScale>, ref: Series<EmbeddedScale>): Row[] {
+  const M = n.toLocaleString('en-US');
+  const v = e.values;
+  const errs = e.errors;
+  const compactions = v.flatMap((x) => x.compactions);
+  const journal = v.length ? ` (journal ${Math.round(median(v.map((x) => x.journalMB)))} MB)` : '';
+  return [
+    rowOf(`drain ${M} no-op (embedded broker): Sprig async pool c=50 draining ${M} vs draining ${P.drainN.toLocaleString('en-US')} (target ratio >= 0.9)`, 'tasks/s', true, v.map((x) => x.rate), ref.values.map((x) => x.rate), errs, ref.errors),
+    rowOf(`embedded broker restart with ${M} pending${journal}: spawn -> listening (journal replayed) vs the 5 s target`, 'ms', false, v.map((x) => x.readyMs), v.map(() => 5000), errs, errs, `with an empty journal: ${v.map((x) => Math.round(x.readyEmptyMs)).join(', ')} ms`),
+    rowOf(`embedded broker RSS with ${M} pending (after the restart) vs its own idle RSS (empty journal)`, 'MB', false, v.map((x) => x.pendingRss), v.map((x) => x.idleRss), errs, errs),
+    rowOf(`embedded broker RSS, peak while ${M} drain, vs its own idle RSS`, 'MB', false, v.map((x) => x.drainPeak.rss), v.map((x) => x.idleRss), errs, errs, `${compactions.length} compaction(s) during the drain${compactions.length ? `: ${compactions.map((c) => c.replace(/^.*journal compacted: /, '')).join('; ')}` : ''}`),
+  ];
 }
 
 // ---- the monitor ---------------------------------------------------------------------------
@@ -618,6 +641,13 @@ function monitorRows(): MonitorRow[] {
   const file = path.join(ROOT, 'bench-monitor-results.json');
   if (r.status !== 0 || !fs.existsSync(file)) throw new Error(`bench/monitor.mjs exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout || '').slice(-800)}`);
   return (JSON.parse(fs.readFileSync(file, 'utf8')) as { rows: MonitorRow[] }).rows;
+}
+
+/** bench/monitor-model.ts in its own process (a fresh heap, --expose-gc), with the default eventsBuffer. */
+function monitorModel(tasks: number): MonitorModelMemory {
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(BENCH, 'monitor-model.ts'), String(tasks)], { cwd: ROOT, encoding: 'utf8', timeout: 900_000 });
+  if (r.status !== 0) throw new Error(`bench/monitor-model.ts exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout || '').slice(-800)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as MonitorModelMemory;
 }
 
 // ---- rows ----------------------------------------------------------------------------------
@@ -799,8 +829,12 @@ async function main(): Promise<void> {
     idleThread: new Series<MemSample>('idle RSS Sprig thread'),
     eta: new Series<EtaMemory>(`${ETA_N} scheduled: Sprig async (default etaTaskLimit)`),
     monitor: new Series<MonitorRow[]>('monitor under load (bench/monitor.mjs)'),
+    monitorModel: new Series<MonitorModelMemory>(`extension host monitor model, ${MODEL_TASKS} tasks seen (plain Node)`),
   };
   /** `scale`: per backlog size, Sprig async and BullMQ drains, and bulk enqueues. */
+  /** `scale`, embedded broker: the 20k reference drain, and per backlog size the drain with restart and memory figures. */
+  const embRef = new Series<EmbeddedScale>(`embedded broker ${P.drainN}: drain Sprig async c=50`);
+  const emb = new Map(SCALE_NS.map((n) => [n, new Series<EmbeddedScale>(`embedded broker ${n}: RSS, restart, drain Sprig async c=50`)]));
   const scale = new Map(SCALE_NS.map((n) => [n, { async: new Series<Drain>(`drain ${n} Sprig async c=50`), bull: new Series<Drain>(`drain ${n} BullMQ c=50`), enqSprig: new Series<number>(`enqueue ${n} Sprig sendMany`), enqBull: new Series<number>(`enqueue ${n} BullMQ addBulk`) }]));
 
   // Repetitions are interleaved (A B A B ...) so drift on a shared machine hits both sides.
@@ -869,9 +903,14 @@ async function main(): Promise<void> {
         await sc.async.run(() => drainKombu('sprig-async', n));
         await sc.bull.run(() => drainBull(n));
       }
+      await embRef.run(() => embeddedScale(P.drainN, P.bulk, false));
+      for (const [n, e] of emb) await e.run(() => embeddedScale(n, P.bulk, true));
     }
     if (want('eta')) await S.eta.run(() => etaMemory(ETA_N));
-    if (want('monitor') && rep === 1) await S.monitor.run(async () => monitorRows());
+    if (want('monitor') && rep === 1) {
+      await S.monitorModel.run(async () => monitorModel(MODEL_TASKS));
+      await S.monitor.run(async () => monitorRows());
+    }
   }
   // The PostgreSQL rows alone touch no Redis db (others may be testing on this Redis).
   if (!ONLY || [...ONLY].some((s) => s !== 'postgres')) await flush();
@@ -972,6 +1011,7 @@ async function main(): Promise<void> {
       rows.push(row(`enqueue ${M} bulk: Sprig sendMany x${P.bulk} vs BullMQ addBulk x${P.bulk}`, 'tasks/s', true, sc.enqSprig, sc.enqBull, rate));
       rows.push(row(`worker RSS under load, draining ${M}: Sprig async pool c=50 vs BullMQ Worker c=50`, 'MB', false, sc.async, sc.bull, peakRss));
     }
+    for (const [n, e] of emb) rows.push(...embeddedRows(n, e, embRef));
   }
   if (want('eta')) {
     const E = ETA_N.toLocaleString('en-US');
@@ -980,6 +1020,11 @@ async function main(): Promise<void> {
     rows.push(rowOf(`${E} tasks scheduled an hour ahead (Redis): Sprig async worker RSS settled (1 s after reading them all) vs its own idle RSS`, 'MB', false, S.eta.values.map((v) => v.settled.rss), S.eta.values.map((v) => v.idle.rss), S.eta.errors, S.eta.errors));
   }
   if (want('monitor')) {
+    const mm = S.monitorModel.values;
+    const T = MODEL_TASKS.toLocaleString('en-US');
+    const buf = mm[0] ? `sprig.eventsBuffer ${mm[0].eventsBuffer.toLocaleString('en-US')}, ${mm[0].kept.toLocaleString('en-US')} tasks kept` : 'default sprig.eventsBuffer';
+    const rssNote = mm.map((m) => `RSS ${m.rssBefore} -> ${m.rssAfter} MB (peak ${m.rssPeak}), ${m.seconds} s`).join('; ');
+    rows.push(rowOf(`extension host monitor model (EventHub + ClusterState in plain Node, not a VS Code host), ${T} tasks seen (3 events each), ${buf}: heapUsed after vs before`, 'MB', false, mm.map((m) => m.heapAfter), mm.map((m) => m.heapBefore), S.monitorModel.errors, S.monitorModel.errors, rssNote));
     for (const m of S.monitor.values[0] ?? []) {
       rows.push({ name: `monitor under load (VS Code host): ${m.name}, against its target ${m.target}${m.met ? '' : ' (MISSED)'}`, sprig: m.value, peer: Number(m.target.replace(/[^\d.]/g, '')), unit: m.unit || 'n', ratio: null, runs: 1, notes: 'bench/monitor.mjs; the peer column is the target' });
     }

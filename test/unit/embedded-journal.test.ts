@@ -32,6 +32,21 @@ describe('embedded journal', () => {
     assert.equal(decodeRecords(buf.subarray(0, buf.length - 3)).records.length, 1);
   });
 
+  it('reads a result exactly (an integer past 2**53) and a message whose bytes hold long digit runs as they were', () => {
+    const big = { ...meta('big'), result: { n: 2n ** 63n - 1n, small: 5 } } as unknown as ResultMeta;
+    const raw = '{"body":"12345678901234567890","headers":{"id":"9007199254740993"},"n":9007199254740993}';
+    const recs: JournalRecord[] = [
+      { t: 'r', meta: big, expiresAt: 1 },
+      { t: 'p', tag: 't', queue: 'q', priority: 0, raw },
+    ];
+    const got = decodeRecords(Buffer.concat(recs.map(encodeRecord))).records;
+    assert.equal(got.length, 2);
+    const r = (got[0] as { meta: { result: { n: unknown; small: unknown } } }).meta.result;
+    assert.equal(r.n, 2n ** 63n - 1n, 'a BigInt, not the nearest double');
+    assert.equal(r.small, 5);
+    assert.equal((got[1] as { raw: string }).raw, raw, 'the message bytes, character for character');
+  });
+
   it('replays publishes, acks, dead-letter moves, results and forgets; drops expired results', async () => {
     const dir = tmp();
     const { journal } = await Journal.open(dir);

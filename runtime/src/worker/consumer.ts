@@ -17,7 +17,7 @@ import type { Worker } from './worker.js';
 import { READY_STATES, type ResultMeta } from '../backends/types.js';
 import { PrefetchTuner } from './prefetch.js';
 import { discardReason } from './hand-off.js';
-import { setLongTimeout } from '../util/timers.js';
+import { EtaHold, type HeldEta } from './eta-hold.js';
 import { passTraceHeaders, startProcessSpan, tracing } from '../tracing/otel.js';
 import type { ProcessSpan, PublishSpan } from '../tracing/types.js';
 import { isEmptyEmbed } from '../protocol/signature.js';
@@ -29,11 +29,6 @@ interface RetryMessage {
   message: TransportMessage;
   pub?: PublishSpan;
 }
-
-/** An ETA task due sooner than this is held even past `etaTaskLimit` (it would be back at once). */
-const PARK_MIN_DELAY_MS = 5000;
-/** The bound on held ETA tasks where the broker can park them (`defer`); elsewhere unbounded, as Celery. */
-export const DEFAULT_ETA_TASK_LIMIT = 5000;
 
 const SIGNALS: Record<string, number> = { SIGTERM: 15, SIGKILL: 9, SIGINT: 2, SIGHUP: 1, SIGUSR1: 10, SIGUSR2: 12, SIGQUIT: 3 };
 
@@ -56,7 +51,6 @@ export interface Request {
 export class TaskConsumer {
   private consumer?: Consumer;
   private readonly ready = new PriorityFifo<Request>();
-  readonly scheduled = new Map<string, Request>();
   readonly active = new Map<string, Request>();
   private basePrefetch: number;
   private stopping = false;
@@ -66,14 +60,8 @@ export class TaskConsumer {
   private readonly tuner?: PrefetchTuner;
   /** Chains, callbacks, errbacks and chord joins of the tasks that carry a canvas embed. */
   private readonly workflow: Workflow;
-  /**
-   * At most this many ETA tasks held here (Celery 5.6's `worker_eta_task_limit`): past it, a broker
-   * that can (`defer`: Redis) keeps the later ones until they are due; on one that cannot, the
-   * prefetch window stops growing for them, so the worker takes no more messages meanwhile.
-   */
-  readonly etaTaskLimit: number;
-  /** ETA tasks handed to the broker to keep (`defer`) since start. */
-  deferred = 0;
+  /** ETA tasks held until their time, and the bound on them (eta-hold.ts). */
+  readonly eta: EtaHold;
 
   constructor(private readonly w: Worker) {
     this.workflow = new Workflow({
@@ -86,9 +74,16 @@ export class TaskConsumer {
       },
     });
     this.basePrefetch = Math.max(1, w.concurrency * w.prefetchMultiplier);
-    const limit = w.config.worker?.etaTaskLimit;
-    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new ConfigError(`worker.etaTaskLimit must be an integer >= 0 (ETA tasks held in memory), got ${JSON.stringify(limit)}`);
-    this.etaTaskLimit = limit ?? (w.broker.defer ? DEFAULT_ETA_TASK_LIMIT : Infinity);
+    this.eta = new EtaHold(
+      {
+        broker: w.broker,
+        log: w.log,
+        heldChanged: () => this.adjustPrefetch(),
+        due: (d) => this.receive(d, false, true),
+        decode: (d) => this.decode(d),
+      },
+      w.config.worker?.etaTaskLimit,
+    );
     if (w.prefetchAdaptive) this.tuner = new PrefetchTuner((m) => this.setMultiplier(m), w.prefetchMultiplier, w.pool.maxPrefetchMultiplier);
     this.parseOpts = {
       accept: serializers.resolveAccept(w.config.accept ?? ['json']),
@@ -100,14 +95,24 @@ export class TaskConsumer {
     return this.w.broker;
   }
 
-  /** The prefetch count now in force. */
-  prefetchCount(): number {
-    return this.basePrefetch + this.heldEta();
+  /** ETA tasks held here until their time, by task id. */
+  get scheduled(): ReadonlyMap<string, HeldEta> {
+    return this.eta.scheduled;
   }
 
-  /** The held ETA tasks the prefetch window grows by: the bound stops it growing past the limit. */
-  private heldEta(): number {
-    return Math.min(this.scheduled.size, this.etaTaskLimit);
+  /** The held ETA tasks' requests, decoded again from their bytes (inspect scheduled). */
+  scheduledRequests(): Request[] {
+    const out: Request[] = [];
+    for (const h of this.eta.scheduled.values()) {
+      const r = this.eta.request(h);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  /** The prefetch count now in force. */
+  prefetchCount(): number {
+    return this.basePrefetch + this.eta.windowGrowth();
   }
 
   /** The adaptive window moved (prefetch.ts): children may hold as many, the broker sends as many. */
@@ -177,14 +182,14 @@ export class TaskConsumer {
   private async touchHeld(): Promise<void> {
     const held: Delivery[] = [];
     for (const r of this.ready.values()) held.push(r.delivery);
-    for (const r of this.scheduled.values()) held.push(r.delivery);
+    for (const h of this.scheduled.values()) held.push(h.delivery);
     for (const r of this.active.values()) if (!r.acked) held.push(r.delivery);
     if (held.length) await this.broker.touch!(held).catch((err) => this.w.log.warn(`cannot extend visibility: ${(err as Error).message}`));
   }
 
   private adjustPrefetch(): void {
     // ETA tasks held in memory must not block the prefetch of others (Celery's qos.increment_eventually).
-    this.consumer?.setPrefetch(this.basePrefetch + this.heldEta());
+    this.consumer?.setPrefetch(this.prefetchCount());
   }
 
   setBasePrefetch(n: number): void {
@@ -204,6 +209,26 @@ export class TaskConsumer {
   }
 
   onDelivery(d: Delivery): void {
+    this.receive(d, true);
+  }
+
+  /** A held ETA task's request again, from its bytes (they were parsed once when it was received). */
+  private decode(d: Delivery): Request | undefined {
+    if (!d.message) return undefined;
+    try {
+      const req = parseTaskMessage(d.message, this.parseOpts);
+      const task = getTask(req.name);
+      return task ? { delivery: d, req, task, acked: false } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * `mayPark`: false when the broker could not keep it a moment ago (it is held here then);
+   * `announced`: a held ETA task come due, whose task-received event was sent when it arrived.
+   */
+  private receive(d: Delivery, mayPark: boolean, announced = false): void {
     if (d.error || !d.message) return this.rejectBad(d, d.error?.message ?? 'empty message', null);
     let req: TaskRequest;
     try {
@@ -218,8 +243,8 @@ export class TaskConsumer {
     if (this.discarded(r)) return;
     const delay = req.eta ? req.eta.getTime() - Date.now() : 0;
     // Past the bound, the broker keeps it: it is received when it comes back, due.
-    if (delay > PARK_MIN_DELAY_MS && this.scheduled.size >= this.etaTaskLimit && this.broker.defer) return this.defer(r, req.eta!.getTime());
-    if (this.w.events.active) this.w.events.send({
+    if (mayPark && this.eta.shouldPark(delay)) return this.eta.park(r, req.eta!.getTime(), (again) => this.receive(again, false));
+    if (this.w.events.active && !announced) this.w.events.send({
       type: 'task-received',
       uuid: req.id,
       name: req.name,
@@ -233,32 +258,8 @@ export class TaskConsumer {
       ...(req.groupId ? { group: req.groupId } : {}),
       ...(req.embed.chord ? { chord: resultIdOf(req.embed.chord) ?? null } : {}),
     });
-    if (delay > 0) return this.hold(r, delay);
+    if (delay > 0) return this.eta.hold(r, delay);
     this.reserve(r);
-  }
-
-  /** Past the ETA bound: the broker keeps it until it is due; if it cannot now, it is held here after all. */
-  private defer(r: Request, etaMs: number): void {
-    r.acked = true; // settled by the broker's move, not by an ack
-    this.deferred++;
-    this.broker.defer!(r.delivery, etaMs).catch((err: unknown) => {
-      this.w.log.warn(`cannot park ETA task ${r.req.name}[${r.req.id}] on the broker, holding it: ${(err as Error).message}`);
-      this.deferred--;
-      r.acked = false;
-      this.hold(r, etaMs - Date.now());
-    });
-  }
-
-  /** Held here until its ETA (the prefetch window grows by it, up to the bound). */
-  private hold(r: Request, delay: number): void {
-    const { req } = r;
-    this.scheduled.set(req.id, r);
-    this.adjustPrefetch();
-    r.timer = setLongTimeout(() => {
-      this.scheduled.delete(req.id);
-      this.adjustPrefetch();
-      this.reserve(r);
-    }, Math.max(0, delay));
   }
 
   private reserve(r: Request): void {
@@ -672,12 +673,10 @@ export class TaskConsumer {
    * when its turn comes (pump); one handed to the pool that has not started is discarded there.
    */
   discard(id: string): boolean {
-    const s = this.scheduled.get(id);
+    const s = this.eta.take(id);
     if (s) {
-      clearTimeout(s.timer);
-      this.scheduled.delete(id);
-      this.adjustPrefetch();
-      void this.revoke(s, false);
+      const r = this.eta.request(s);
+      if (r) void this.revoke(r, false);
       return true;
     }
     return this.active.has(id) && !!this.w.pool.revoke?.(id);
@@ -688,7 +687,8 @@ export class TaskConsumer {
     const a = this.active.get(id);
     if (a) return { state: a.startedAt === undefined ? 'reserved' : 'active', request: a };
     const s = this.scheduled.get(id);
-    if (s) return { state: 'scheduled', request: s };
+    const r = s && this.eta.request(s);
+    if (r) return { state: 'scheduled', request: r };
     for (const r of this.ready.values()) if (r.req.id === id) return { state: 'reserved', request: r };
     return undefined;
   }
@@ -699,11 +699,10 @@ export class TaskConsumer {
     clearInterval(this.touchTimer);
     await this.queueChange;
     await this.consumer?.cancel().catch(() => undefined);
-    const giveBack: Request[] = [...this.ready.values(), ...this.scheduled.values()];
+    const giveBack: Request[] = [...this.ready.values()];
     this.ready.clear();
-    for (const r of this.scheduled.values()) clearTimeout(r.timer);
-    this.scheduled.clear();
-    await Promise.all(giveBack.map((r) => this.rejectDelivery(r, true, 'worker shutdown').catch(() => undefined)));
+    const heldBack = this.eta.drain().map((h) => this.broker.reject(h.delivery, true, 'worker shutdown').catch(() => undefined));
+    await Promise.all([...heldBack, ...giveBack.map((r) => this.rejectDelivery(r, true, 'worker shutdown').catch(() => undefined))]);
     if (graceful && this.active.size) await new Promise<void>((res) => this.idleWaiters.push(res));
     await this.broker.flush().catch(() => undefined);
   }
