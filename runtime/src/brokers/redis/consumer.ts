@@ -42,7 +42,22 @@ interface Watcher {
   key: string;
   conn?: RedisClient;
   running: boolean;
+  /**
+   * The first watcher sends a fetch right behind its BLMOVE on the same connection: Redis runs it
+   * the moment the BLMOVE returns, so a message that wakes the consumer comes back with the wake-up
+   * (one round trip, not two). Not on a cluster (the fetch's keys and acks go per queue there).
+   */
+  carries: boolean;
+  /** This connection's CLIENT ID, asked each time it is parked (cancel() unblocks it by id). */
+  id?: number;
+  /** The parked fetch's reply, while it is pending. */
+  carried?: Promise<unknown>;
 }
+
+/** A parked fetch that came back this long after it was sent has its messages' unacked scores renewed. */
+const STALE_SCORE_MS = 1000;
+/** cancel() waits this long for a parked fetch it unblocked (its messages are held, then given back). */
+const UNBLOCK_WAIT_MS = 2000;
 
 export function isRedelivered(msg: TransportMessage | undefined): boolean {
   if (!msg) return false;
@@ -68,6 +83,8 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
   private shortRun = 0;
   private readonly watchers: Watcher[];
   private readonly polls: boolean;
+  /** Prefetch slots a parked fetch (Watcher.carries) may fill when it runs. */
+  private carriedSlots = 0;
 
   constructor(
     private readonly host: ConsumerHost,
@@ -79,7 +96,7 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     this.groups = fetchGroups(queues, host.layout);
     const lists = this.groups.flatMap((g) => g.order);
     const watched = lists.length <= MAX_WATCHED ? lists : lists.filter((o) => o.step === 0).slice(0, MAX_WATCHED);
-    this.watchers = watched.map((o) => ({ key: o.key, running: false }));
+    this.watchers = watched.map((o, i) => ({ key: o.key, running: false, carries: i === 0 && !host.layout.cluster }));
     this.polls = watched.length < lists.length;
   }
 
@@ -99,6 +116,7 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     this.waiting = false;
     clearTimeout(this.retryTimer);
     clearTimeout(this.pollTimer);
+    await Promise.all(this.watchers.map((w) => this.unblockCarried(w)));
     for (const w of this.watchers) {
       w.conn?.disconnect();
       w.conn = undefined;
@@ -119,7 +137,7 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
   pump(): void {
     if (!this.active || this.fetching) return;
     // At most half the window per fetch: the next one is then on its way while this batch runs.
-    const want = Math.min(this.prefetch - this.held, MAX_FETCH, Math.ceil(this.prefetch / 2));
+    const want = this.room();
     // Nothing held means nothing will free a slot later: fetch even a small batch now.
     if (want <= 0 || (want < this.refillBatch && this.held > 0)) return;
     this.fetching = true;
@@ -165,6 +183,11 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
         this.retryTimer = setTimeout(() => this.pump(), 250);
       },
     );
+  }
+
+  /** How many the next fetch may take: at most half the window, and what a parked fetch may fill is taken. */
+  private room(): number {
+    return Math.min(this.prefetch - this.held - this.carriedSlots, MAX_FETCH, Math.ceil(this.prefetch / 2));
   }
 
   private deliver(reply: unknown, group: FetchGroup): number {
@@ -221,21 +244,84 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
   private watch(w: Watcher): void {
     w.running = true;
     w.conn ??= this.host.newBlockingConnection();
-    w.conn.blmove(w.key, w.key, 'RIGHT', 'RIGHT', BLOCK_SECONDS).then(
+    const want = w.carries ? this.room() : 0;
+    // Asked before the BLMOVE (behind it, it would wait for the wake-up too).
+    if (want > 0) void w.conn.client('ID').then((id) => (w.id = Number(id)), () => undefined);
+    const block = w.conn.blmove(w.key, w.key, 'RIGHT', 'RIGHT', BLOCK_SECONDS);
+    if (want > 0) return this.watchAndFetch(w, w.conn, block, want);
+    block.then(
       (v) => {
         w.running = false;
         if (!this.active) return;
         if (v !== null) this.pump();
         else if (this.waiting) this.watch(w);
       },
-      () => {
+      () => this.watchFailed(w),
+    );
+  }
+
+  private watchFailed(w: Watcher): void {
+    w.running = false;
+    if (!this.active) return;
+    setTimeout(() => {
+      if (this.active && this.waiting && !w.running) this.watch(w);
+    }, 250);
+  }
+
+  /**
+   * The BLMOVE with the fetch behind it: the fetch runs when the BLMOVE returns (a message came, or
+   * it timed out) and its messages are delivered as any fetch's. It carries no acks (they would wait
+   * for the wake-up); its slots are set aside until it answers so the window is never overfilled.
+   */
+  private watchAndFetch(w: Watcher, conn: RedisClient, block: Promise<unknown>, want: number): void {
+    const g = this.groups[0]!;
+    const sent = Date.now();
+    this.carriedSlots += want;
+    block.catch(() => undefined);
+    const fetch = runScript(conn, 'fetch', g.keys, [want, (sent / 1000).toFixed(4), ...g.rkArgs]);
+    w.carried = fetch;
+    fetch.then(
+      (reply) => {
+        w.carried = undefined;
+        this.carriedSlots -= want;
         w.running = false;
+        const got = this.deliver(reply, g);
+        if (got && Date.now() - sent > STALE_SCORE_MS) this.renewScores(reply);
         if (!this.active) return;
-        setTimeout(() => {
-          if (this.active && this.waiting && !w.running) this.watch(w);
-        }, 250);
+        // A full batch: there may be more. Short: the lists are empty again, park once more.
+        if (got >= want) this.pump();
+        else if (got > 0 || this.waiting) this.waitForMessages();
+      },
+      () => {
+        w.carried = undefined;
+        this.carriedSlots -= want;
+        // NOSCRIPT is answered by an EVAL (ioredis); anything else: fetch the usual way.
+        this.watchFailed(w);
+        if (this.active) this.schedulePump();
       },
     );
+  }
+
+  /** Its fetch waited in Redis behind the BLMOVE: score its messages now, not when it was sent. */
+  private renewScores(reply: unknown): void {
+    const flat = reply as Array<string | number>;
+    const now = (Date.now() / 1000).toFixed(4);
+    const args: string[] = [];
+    for (let i = 1; i < flat.length; i += 3) args.push(now, String(flat[i]));
+    this.host.client.zadd(this.host.layout.unackedIndex(this.queues[0] ?? ''), 'XX', ...args).catch(() => undefined);
+  }
+
+  /**
+   * Cancel: a parked fetch is unblocked (its BLMOVE returns nil, the fetch runs) and its reply read,
+   * so whatever it took is held here and given back, not left in unacked until the visibility timeout.
+   */
+  private async unblockCarried(w: Watcher): Promise<void> {
+    if (!w.carried) return;
+    const pending = w.carried.catch(() => undefined);
+    if (w.id !== undefined) await this.host.client.client('UNBLOCK', w.id).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([pending, new Promise((res) => (timer = setTimeout(res, UNBLOCK_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   /** After a reconnect: fetch again (watchers' commands are resent by ioredis). */
