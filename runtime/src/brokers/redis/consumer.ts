@@ -316,9 +316,10 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
    * so whatever it took is held here and given back, not left in unacked until the visibility timeout.
    */
   private async unblockCarried(w: Watcher): Promise<void> {
-    if (!w.carried) return;
+    if (!w.carried || w.id === undefined) return;
     const pending = w.carried.catch(() => undefined);
-    if (w.id !== undefined) await this.host.client.client('UNBLOCK', w.id).catch(() => undefined);
+    // Refused (an ACL without CLIENT, a renamed command): it goes with its connection, as before.
+    if (!(await this.host.client.client('UNBLOCK', w.id).then(() => true, () => false))) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([pending, new Promise((res) => (timer = setTimeout(res, UNBLOCK_WAIT_MS)))]);
     clearTimeout(timer);
