@@ -58,6 +58,8 @@ interface Watcher {
 const STALE_SCORE_MS = 1000;
 /** cancel() waits this long for a parked fetch it unblocked (its messages are held, then given back). */
 const UNBLOCK_WAIT_MS = 2000;
+/** ...and this long for one that was no longer blocked (its reply is already on its way). */
+const UNBLOCKED_REPLY_MS = 200;
 
 export function isRedelivered(msg: TransportMessage | undefined): boolean {
   if (!msg) return false;
@@ -319,9 +321,12 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     if (!w.carried || w.id === undefined) return;
     const pending = w.carried.catch(() => undefined);
     // Refused (an ACL without CLIENT, a renamed command): it goes with its connection, as before.
-    if (!(await this.host.client.client('UNBLOCK', w.id).then(() => true, () => false))) return;
+    const n = await this.host.client.client('UNBLOCK', w.id).then(Number, () => undefined);
+    if (n === undefined) return;
+    // 0: not blocked under that id: its reply is on its way, or (an id from before a reconnect) it
+    // still waits; either way not for long.
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([pending, new Promise((res) => (timer = setTimeout(res, UNBLOCK_WAIT_MS)))]);
+    await Promise.race([pending, new Promise((res) => (timer = setTimeout(res, n === 1 ? UNBLOCK_WAIT_MS : UNBLOCKED_REPLY_MS)))]);
     clearTimeout(timer);
   }
 
