@@ -5,7 +5,8 @@ import { contextStorage } from './context.js';
 import { registerTask, getTask } from './registry.js';
 import { makeRetry, progressReport, stateReport, type AnyFn, type BoundArgs, type BoundTaskFn, type BoundTaskOptions, type Task, type TaskOptions, type TaskContext, type UnboundTaskOptions } from './task.js';
 import { brokerOptionsOf, resolveConfig, type ResolveConfigOptions, type SprigConfig } from './config.js';
-import { buildTaskMessage, type TransportMessage } from '../protocol/message.js';
+import { buildTaskMessage, type BuildTaskOptions, type TransportMessage } from '../protocol/message.js';
+import { buildTaskMessages } from '../protocol/message-batch.js';
 import { createBroker } from '../brokers/registry.js';
 import type { Broker, TransactionClient } from '../brokers/types.js';
 import type { ResultBackend } from '../backends/types.js';
@@ -14,7 +15,7 @@ import { ConfigError } from '../errors.js';
 import { Control } from '../control/client.js';
 import { configureSigning } from '../serialization/signed.js';
 import { AppEvents } from '../events/receiver.js';
-import { startPublishSpan } from '../tracing/otel.js';
+import { publishTracing, startPublishSpan } from '../tracing/otel.js';
 import type { PublishSpan } from '../tracing/types.js';
 import { taskSignature, toSigDicts, restoreGroupResult, type CanvasHost, type GroupResult, type Signature, type SignatureLike, type SignatureOptions } from './canvas.js';
 import { ensureChordsAllowed, type CeleryOptions } from './canvas-apply.js';
@@ -169,14 +170,18 @@ export class App {
 
   /** The synchronous part of buildMessage: a bulk enqueue builds every message of a batch in one go. */
   private messageFor(c: SprigConfig, replyTo: string | undefined, name: string, args: unknown[], kwargs: Record<string, unknown>, opts: ApplyOptions): { queue: string; message: TransportMessage } {
+    const { queue, build } = this.buildOptions(c, replyTo, name, opts);
+    return { queue, message: buildTaskMessage({ ...build, args, kwargs }) };
+  }
+
+  /** What buildTaskMessage gets from a call's options (all but its arguments), and its queue. */
+  private buildOptions(c: SprigConfig, replyTo: string | undefined, name: string, opts: ApplyOptions): { queue: string; build: BuildTaskOptions } {
     const t = getTask(name);
     const parent = contextStorage.getStore();
     const queue = opts.queue ?? t?.options.queue ?? c.defaultQueue ?? 'celery';
-    const message = buildTaskMessage({
+    const build: BuildTaskOptions = {
       id: opts.taskId,
       name,
-      args,
-      kwargs,
       queue,
       countdown: opts.countdown,
       eta: opts.eta,
@@ -201,8 +206,8 @@ export class App {
         chain: opts.chain?.length ? opts.chain : null,
         chord: opts.chord ?? null,
       },
-    });
-    return { queue, message };
+    };
+    return { queue, build };
   }
 
   /** Enqueue a task by name (it may be defined elsewhere, in Python too). */
@@ -230,25 +235,20 @@ export class App {
   }
 
   /** Enqueue many calls in one round trip (or a few, see BrokerCapabilities.publishChunk); resolves when the broker has them all. */
-  async sendMany(calls: ReadonlyArray<{ name: string; args?: unknown[]; kwargs?: Record<string, unknown>; options?: ApplyOptions }>): Promise<AsyncResult[]> {
+  async sendMany(calls: ReadonlyArray<SendCall>): Promise<AsyncResult[]> {
     const c = await this.config();
     const replyTo = await this.replyTo(c);
     const broker = await this.broker();
     const chunk = Math.max(1, broker.capabilities.publishChunk ?? calls.length);
+    // Untraced (no OpenTelemetry SDK): no span per call, and runs of calls of one task with the
+    // same options share one message build (buildTaskMessages).
+    const traced = publishTracing(c.projectDir);
     const spans: Array<PublishSpan | undefined> = [];
     const items: Array<{ queue: string; message: TransportMessage }> = [];
     const sending: Array<Promise<void>> = [];
     try {
       for (let i = 0; i < calls.length; i += chunk) {
-        const part = calls.slice(i, i + chunk).map((call) => {
-          const taskId = call.options?.taskId ?? randomUUID();
-          const span = startPublishSpan({ taskId, taskName: call.name, retries: call.options?.retries }, c.projectDir);
-          spans.push(span);
-          const headers = withTrace(call.options?.headers, span);
-          const it = this.messageFor(c, replyTo, call.name, call.args ?? [], call.kwargs ?? {}, { ...call.options, taskId, headers });
-          span?.destination(it.queue, broker.kind);
-          return it;
-        });
+        const part = traced ? this.tracedItems(c, replyTo, broker, calls.slice(i, i + chunk), spans) : this.untracedItems(c, replyTo, calls.slice(i, i + chunk));
         for (const it of part) items.push(it);
         sending.push(broker.publishBatch(part));
         // Let that batch go out while the next one is built.
@@ -262,6 +262,34 @@ export class App {
     }
     for (const s of spans) s?.end();
     return items.map((it, i) => new AsyncResult(it.message.headers.id as string, () => this.backend(), Promise.resolve(), calls[i]!.name));
+  }
+
+  /** One publish span per call, its trace context in the message's headers. */
+  private tracedItems(c: SprigConfig, replyTo: string | undefined, broker: Broker, calls: readonly SendCall[], spans: Array<PublishSpan | undefined>): Array<{ queue: string; message: TransportMessage }> {
+    return calls.map((call) => {
+      const taskId = call.options?.taskId ?? randomUUID();
+      const span = startPublishSpan({ taskId, taskName: call.name, retries: call.options?.retries }, c.projectDir);
+      spans.push(span);
+      const headers = withTrace(call.options?.headers, span);
+      const it = this.messageFor(c, replyTo, call.name, call.args ?? [], call.kwargs ?? {}, { ...call.options, taskId, headers });
+      span?.destination(it.queue, broker.kind);
+      return it;
+    });
+  }
+
+  /** Consecutive calls of one task with equal options (but their taskId) are built as one run. */
+  private untracedItems(c: SprigConfig, replyTo: string | undefined, calls: readonly SendCall[]): Array<{ queue: string; message: TransportMessage }> {
+    const out: Array<{ queue: string; message: TransportMessage }> = [];
+    for (let i = 0; i < calls.length; ) {
+      const head = calls[i]!;
+      let end = i + 1;
+      while (end < calls.length && calls[end]!.name === head.name && sameOptions(calls[end]!.options, head.options)) end++;
+      const { queue, build } = this.buildOptions(c, replyTo, head.name, { ...head.options, taskId: undefined });
+      const run = calls.slice(i, end).map((call) => ({ id: call.options?.taskId ?? randomUUID(), args: call.args ?? [], kwargs: call.kwargs ?? {} }));
+      for (const message of buildTaskMessages(build, run)) out.push({ queue, message });
+      i = end;
+    }
+    return out;
   }
 
   /** A handle on a result by id. */
@@ -344,6 +372,24 @@ function fromCeleryOptions(o: CeleryOptions): ApplyOptions {
   };
   for (const k of Object.keys(out) as Array<keyof ApplyOptions>) if (out[k] === undefined) delete out[k];
   return out;
+}
+
+/** One call of sendMany. */
+export interface SendCall {
+  name: string;
+  args?: unknown[];
+  kwargs?: Record<string, unknown>;
+  options?: ApplyOptions;
+}
+
+/** Options equal key by key (values by identity), taskId aside: the calls build the same message but for their ids and arguments. */
+function sameOptions(a: ApplyOptions | undefined, b: ApplyOptions | undefined): boolean {
+  if (a === b) return true;
+  const ka = a ? Object.keys(a).filter((k) => k !== 'taskId') : [];
+  const kb = b ? Object.keys(b).filter((k) => k !== 'taskId') : [];
+  if (ka.length !== kb.length) return false;
+  for (const k of ka) if ((a as Record<string, unknown>)[k] !== (b as Record<string, unknown> | undefined)?.[k]) return false;
+  return true;
 }
 
 /** The caller's headers plus the publish span's trace context (the caller's own traceparent wins). */

@@ -21,6 +21,10 @@ export function encodeEnvelopes(messages: readonly TransportMessage[]): string[]
   return out;
 }
 
+/** Printable ASCII but `"` and `\`: JSON.stringify only adds the quotes (an id, a uuid, "()"). */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+const quote = (v: string): string => (PLAIN.test(v) ? `"${v}"` : JSON.stringify(v));
+
 /** The per-message fields, in the order they take in the template's parts. */
 const HEADER_SLOTS = ['id', 'root_id', 'argsrepr', 'kwargsrepr'] as const;
 const PROPERTY_SLOTS = ['correlation_id', 'delivery_tag'] as const;
@@ -46,6 +50,9 @@ interface Template {
   /** parts[0] + body + parts[1] + slot value + parts[2] + ... : the slots in the order found in the envelope. */
   parts: string[];
   order: Array<{ where: 'headers' | 'properties'; key: string }>;
+  /** The last body encoded, and its base64. */
+  lastBody?: Buffer;
+  lastBase64: string;
 }
 
 function makeTemplate(m: TransportMessage): Template | undefined {
@@ -86,6 +93,7 @@ function makeTemplate(m: TransportMessage): Template | undefined {
     properties: shape(properties, PROPERTY_SLOTS),
     parts,
     order,
+    lastBase64: '',
   };
 }
 
@@ -95,12 +103,17 @@ function fill(t: Template, m: TransportMessage): string | undefined {
   if (!sameShape(m.headers, t.headers) || !sameShape(m.properties as Record<string, unknown>, t.properties)) return undefined;
   const p = t.parts;
   // The body part: base64 needs no JSON escaping. The first part ends with the body's opening quote.
-  let s = p[0]! + m.body.toString('base64') + p[1]!;
+  // Messages of a batch often share one body buffer (buildTaskMessages): encoded once.
+  if (m.body !== t.lastBody) {
+    t.lastBody = m.body;
+    t.lastBase64 = m.body.toString('base64');
+  }
+  let s = p[0]! + t.lastBase64 + p[1]!;
   for (let i = 0; i < t.order.length; i++) {
     const { where, key } = t.order[i]!;
     const v = (where === 'headers' ? m.headers : (m.properties as Record<string, unknown>))[key];
     if (typeof v !== 'string') return undefined;
-    s += JSON.stringify(v) + p[i + 2]!;
+    s += quote(v) + p[i + 2]!;
   }
   return s;
 }

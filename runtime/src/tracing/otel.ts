@@ -169,6 +169,11 @@ export interface PublishInfo {
  * running now (`parent` overrides: a retry is published from the worker, on behalf of the task).
  * Undefined when OpenTelemetry is not installed.
  */
+/** Would startPublishSpan make a span now (an SDK is registered)? A bulk enqueue asks once, not per call. */
+export function publishTracing(projectDir?: string): boolean {
+  return tracing(projectDir) !== null;
+}
+
 export function startPublishSpan(info: PublishInfo, projectDir?: string, parent?: Api.Context): PublishSpan | undefined {
   const a = tracing(projectDir);
   return a ? publishSpan(a, info, parent ?? publishParent(a)) : undefined;

@@ -4,12 +4,14 @@ import { KOMBU_LAYOUT, type KeyLayout } from './keys.js';
 /**
  * Redis acks, batched. The acks of one event-loop turn go out as one HDEL+ZREM pipeline, or,
  * when a consumer is about to fetch, ride along in the fetch script: one round trip instead of
- * two. While a fetch is in flight, new acks wait for the next one (or for its end). On a cluster
- * each queue's unacked hash is in its own slot: acks go out per queue and never ride along.
+ * two. While a fetch on their `unacked` hash is in flight, new acks wait for the next one (or for
+ * its end). On a cluster each queue's unacked hash is in its own slot: acks go out per queue, and
+ * ride along only with a fetch of their own queue.
  */
 export class RedisAckBatcher {
   private pending: Array<{ tag: string; queue: string }> = [];
-  private fetches = 0;
+  /** Fetches in flight, per unacked hash. */
+  private readonly fetches = new Map<string, number>();
   private readonly writes = new Set<Promise<unknown>>();
 
   constructor(
@@ -28,19 +30,21 @@ export class RedisAckBatcher {
   }
 
   /**
-   * Run a fetch that carries the pending acks (`fetch` puts them in its script call). If the
-   * fetch fails, its acks are written the usual way.
+   * Run a fetch of `queue` that carries the pending acks of its unacked hash (`fetch` puts them in
+   * its script call). If the fetch fails, its acks are written the usual way.
    */
-  carry<T>(fetch: (acks: string[]) => Promise<T>): Promise<T> {
-    if (this.layout.cluster) return fetch([]);
-    const acks = this.pending;
-    this.pending = [];
-    this.fetches++;
+  carry<T>(queue: string, fetch: (acks: string[]) => Promise<T>): Promise<T> {
+    const hash = this.layout.unacked(queue);
+    const acks = this.pending.filter((a) => this.layout.unacked(a.queue) === hash);
+    if (acks.length) this.pending = acks.length === this.pending.length ? [] : this.pending.filter((a) => this.layout.unacked(a.queue) !== hash);
+    this.fetches.set(hash, (this.fetches.get(hash) ?? 0) + 1);
     const run = fetch(acks.map((a) => a.tag));
     if (acks.length) this.track(run.catch(() => this.retry(acks)));
     // Settles after the consumer's own callbacks on `run`: a fetch it sends from there carries what came in meanwhile.
     const ended = () => {
-      this.fetches--;
+      const n = (this.fetches.get(hash) ?? 1) - 1;
+      if (n) this.fetches.set(hash, n);
+      else this.fetches.delete(hash);
       queueMicrotask(() => this.settle());
     };
     run.then(ended, ended);
@@ -53,9 +57,10 @@ export class RedisAckBatcher {
     while (this.writes.size) await this.bound(Promise.all([...this.writes]), 'ack');
   }
 
-  /** Write the pending acks now, unless a fetch in flight will (it carries them, or settles after). */
+  /** Write the pending acks now, but those a fetch in flight on their hash will (it carries them, or settles after). */
   private settle(): void {
-    if (this.fetches === 0) this.write();
+    if (this.fetches.size === 0) this.write();
+    else if (this.pending.some((a) => !this.fetches.has(this.layout.unacked(a.queue)))) this.write((a) => !this.fetches.has(this.layout.unacked(a.queue)));
   }
 
   private retry(tags: Array<{ tag: string; queue: string }>): void {
@@ -64,10 +69,11 @@ export class RedisAckBatcher {
     if (first) setImmediate(() => this.write());
   }
 
-  private write(): void {
-    const acks = this.pending;
+  /** `which`: only the pending acks it picks (the others stay pending). */
+  private write(which?: (a: { tag: string; queue: string }) => boolean): void {
+    const acks = which ? this.pending.filter(which) : this.pending;
     if (!acks.length) return;
-    this.pending = [];
+    this.pending = which ? this.pending.filter((a) => !which(a)) : [];
     const byHash = new Map<string, { queue: string; tags: string[] }>();
     for (const a of acks) {
       const key = this.layout.unacked(a.queue);

@@ -472,13 +472,16 @@ export function duplicateClient(client: RedisClient, extra: Pick<RedisOptions, '
 }
 
 /**
- * WAIT for replicas after writes a failover must not lose. A WAIT that times out (no replica:
- * the master was just promoted and has none yet) turns waiting off for SUSPEND_MS, so a shard
+ * WAIT for replicas after writes a failover must not lose. A WAIT that times out is asked once
+ * more, RETRY_FACTOR times longer (a replica slowed by a busy machine, not a missing one): a write
+ * is confirmed once a replica has it, or after that second wait. Short again (no replica: the
+ * master was just promoted and has none yet), waiting is turned off for SUSPEND_MS, so a shard
  * without replicas does not stall every write by the timeout.
  */
 export class ReplicaWait {
   private suspendedUntil = 0;
   static readonly SUSPEND_MS = 5000;
+  static readonly RETRY_FACTOR = 5;
   constructor(
     readonly replicas: number,
     readonly timeoutMs: number,
@@ -489,9 +492,19 @@ export class ReplicaWait {
     return this.replicas > 0 && Date.now() >= this.suspendedUntil;
   }
 
-  /** The WAIT's reply (a pipeline's last entry): fewer replicas than asked suspends waiting. */
-  observe(reply: unknown): void {
-    if (typeof reply === 'number' && reply < this.replicas) this.suspendedUntil = Date.now() + ReplicaWait.SUSPEND_MS;
+  /**
+   * After a WAIT that replied `reply` (a pipeline's last entry): short of `replicas`, `again` (a
+   * WAIT on the same connection, which counts every write it made) with the longer timeout; short
+   * again, or failed, waiting is suspended.
+   */
+  async settle(reply: unknown, again: (timeoutMs: number) => Promise<unknown>): Promise<void> {
+    if (!this.short(reply)) return;
+    const second = await again(this.timeoutMs * ReplicaWait.RETRY_FACTOR).catch(() => 0);
+    if (this.short(second)) this.suspendedUntil = Date.now() + ReplicaWait.SUSPEND_MS;
+  }
+
+  private short(reply: unknown): boolean {
+    return !(typeof reply === 'number' && reply >= this.replicas);
   }
 }
 
@@ -523,5 +536,6 @@ export async function waitForReplicas(client: RedisClient, key: string, wait: Re
     node = master ? client.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === master) : undefined;
   } else node = client;
   if (!node) return; // the slot's master is unknown right now (a failover): nothing to wait on
-  wait.observe(await node.wait(wait.replicas, wait.timeoutMs));
+  const master = node;
+  await wait.settle(await master.wait(wait.replicas, wait.timeoutMs), (ms) => master.wait(wait.replicas, ms));
 }

@@ -38,6 +38,12 @@ export interface ConsumerHost {
   readonly acks: RedisAckBatcher;
 }
 
+interface GroupState extends FetchGroup {
+  fetching: boolean;
+  /** When its last fetch came back short (its lists were empty), 0 once one came back full. */
+  shortAt: number;
+}
+
 interface Watcher {
   key: string;
   conn?: RedisClient;
@@ -73,16 +79,20 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
   prefetch: number;
   active = true;
   private refillBatch = 1;
-  private fetching = false;
+  /** Window slots asked for by the fetches in flight. */
+  private reserved = 0;
   private waiting = false;
   private pumpScheduled = false;
   private retryTimer?: NodeJS.Timeout;
   private pollTimer?: NodeJS.Timeout;
-  /** One fetch script call each: every queue together (kombu layout), or one per queue (cluster). */
-  private readonly groups: FetchGroup[];
-  /** The group the next fetch asks, and how many in a row came back short (cluster: queues take turns). */
+  /**
+   * One fetch script call each: every queue together (kombu layout), or one per queue (cluster).
+   * On a cluster the groups are fetched concurrently (their queues may be on different masters),
+   * at most one fetch in flight per group, the window shared between the groups that have messages.
+   */
+  private readonly groups: GroupState[];
+  /** The group the next pump looks at first (groups take turns at a window too small for all). */
   private turn = 0;
-  private shortRun = 0;
   private readonly watchers: Watcher[];
   private readonly polls: boolean;
   /** Prefetch slots a parked fetch (Watcher.carries) may fill when it runs. */
@@ -95,7 +105,7 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     private readonly handler: DeliveryHandler,
   ) {
     this.prefetch = prefetchCount(prefetch);
-    this.groups = fetchGroups(queues, host.layout);
+    this.groups = fetchGroups(queues, host.layout).map((g) => ({ ...g, fetching: false, shortAt: 0 }));
     const lists = this.groups.flatMap((g) => g.order);
     const watched = lists.length <= MAX_WATCHED ? lists : lists.filter((o) => o.step === 0).slice(0, MAX_WATCHED);
     this.watchers = watched.map((o, i) => ({ key: o.key, running: false, carries: i === 0 && !host.layout.cluster }));
@@ -137,22 +147,49 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
   }
 
   pump(): void {
-    if (!this.active || this.fetching) return;
-    // At most half the window per fetch: the next one is then on its way while this batch runs.
-    const want = this.room();
-    // Nothing held means nothing will free a slot later: fetch even a small batch now.
-    if (want <= 0 || (want < this.refillBatch && this.held > 0)) return;
-    this.fetching = true;
+    if (!this.active) return;
+    // A parked fetch's slots are set aside too, but it does not count as held: with nothing else
+    // held or asked for, a small batch is still fetched (a message on a list it does not watch).
+    const free = this.prefetch - this.held - this.reserved - this.carriedSlots;
+    if (free <= 0) return;
+    const now = Date.now();
+    // A group that came back short is asked again after POLL_MS (or at once when a watcher fires).
+    const ready = (g: GroupState) => !g.fetching && (g.shortAt === 0 || now - g.shortAt >= POLL_MS);
+    const withMessages = this.groups.filter((g) => g.shortAt === 0).length || 1;
+    // At most half the window per round of fetches (the next round is then on its way while this
+    // batch runs), shared between the groups that have messages.
+    const half = Math.ceil(this.prefetch / 2);
+    const share = Math.min(MAX_FETCH, Math.ceil(half / withMessages));
+    const minBatch = Math.min(this.refillBatch, share);
+    let budget = Math.min(free, half);
+    for (let i = 0; i < this.groups.length; i++) {
+      const g = this.groups[(this.turn + i) % this.groups.length]!;
+      if (!ready(g)) continue;
+      const want = Math.min(budget, share);
+      // Nothing held means nothing will free a slot later: fetch even a small batch now.
+      if (want <= 0 || (want < minBatch && this.held + this.reserved > 0)) break;
+      budget -= want;
+      this.fetch(g, want);
+    }
+    this.turn = (this.turn + 1) % this.groups.length;
+  }
+
+  /** One fetch script call for `g` (its acks ride along), `want` window slots reserved meanwhile. */
+  private fetch(g: GroupState, want: number): void {
+    g.fetching = true;
+    this.reserved += want;
     this.waiting = false;
     const now = (Date.now() / 1000).toFixed(4);
-    const g = this.groups[this.turn]!;
-    this.turn = (this.turn + 1) % this.groups.length;
-    const run = this.host.acks.carry((acks) => runScript(this.host.client, 'fetch', g.keys, [want, now, ...g.rkArgs, ...acks]));
+    const run = this.host.acks.carry(g.order[0]?.queue ?? '', (acks) => runScript(this.host.client, 'fetch', g.keys, [want, now, ...g.rkArgs, ...acks]));
     let settled = false;
+    const done = () => {
+      settled = true;
+      g.fetching = false;
+      this.reserved -= want;
+    };
     const watchdog = setTimeout(() => {
       if (settled || !this.active) return;
-      settled = true;
-      this.fetching = false;
+      done();
       this.pump();
     }, FETCH_WATCHDOG_MS);
     watchdog.unref();
@@ -160,26 +197,18 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     run.then(
       (reply) => {
         if (settled) return;
-        settled = true;
+        done();
         const got = this.deliver(reply, g);
-        this.fetching = false;
-        if (this.active) {
-          // Short: this group's lists are empty; ask the others before parking the watchers.
-          if (got >= want) {
-            this.shortRun = 0;
-            this.pump();
-          } else if (++this.shortRun < this.groups.length) this.pump();
-          else {
-            this.shortRun = 0;
-            this.waitForMessages();
-          }
-        }
+        if (!this.active) return;
+        // Short: this group's lists are empty. Once every group is, park the watchers.
+        g.shortAt = got >= want ? 0 : Date.now();
+        if (this.groups.every((x) => x.shortAt && !x.fetching)) this.waitForMessages();
+        else this.pump();
       },
       () => {
         if (settled) return;
-        settled = true;
         // Retried here; the connection's state is reported through the broker's on('disconnect').
-        this.fetching = false;
+        done();
         if (!this.active) return;
         clearTimeout(this.retryTimer);
         this.retryTimer = setTimeout(() => this.pump(), 250);
@@ -187,9 +216,9 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     );
   }
 
-  /** How many the next fetch may take: at most half the window, and what a parked fetch may fill is taken. */
+  /** How many a parked fetch may take: at most half the window, of the slots no fetch has asked for. */
   private room(): number {
-    return Math.min(this.prefetch - this.held - this.carriedSlots, MAX_FETCH, Math.ceil(this.prefetch / 2));
+    return Math.min(this.prefetch - this.held - this.reserved - this.carriedSlots, MAX_FETCH, Math.ceil(this.prefetch / 2));
   }
 
   private deliver(reply: unknown, group: FetchGroup): number {
@@ -237,7 +266,7 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     clearTimeout(this.pollTimer);
     this.pollTimer = setTimeout(
       () => {
-        if (this.waiting) this.pump();
+        if (this.waiting) this.wake();
       },
       this.polls ? POLL_MS : IDLE_POLL_MS,
     );
@@ -255,7 +284,7 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
       (v) => {
         w.running = false;
         if (!this.active) return;
-        if (v !== null) this.pump();
+        if (v !== null) this.wake();
         else if (this.waiting) this.watch(w);
       },
       () => this.watchFailed(w),
@@ -290,9 +319,10 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
         const got = this.deliver(reply, g);
         if (got && Date.now() - sent > STALE_SCORE_MS) this.renewScores(reply);
         if (!this.active) return;
-        // A full batch: there may be more. Short: the lists are empty again, park once more.
-        if (got >= want) this.pump();
-        else if (got > 0 || this.waiting) this.waitForMessages();
+        // A full batch: there may be more. Short: the lists are empty again; once every group is, park once more.
+        g.shortAt = got >= want ? 0 : Date.now();
+        if (got < want && this.groups.every((x) => x.shortAt && !x.fetching)) this.waitForMessages();
+        else this.pump();
       },
       () => {
         w.carried = undefined;
@@ -332,6 +362,12 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
 
   /** After a reconnect: fetch again (watchers' commands are resent by ioredis). */
   resume(): void {
-    if (this.active) this.pump();
+    if (this.active) this.wake();
+  }
+
+  /** Something may have arrived: every group is asked again now. */
+  private wake(): void {
+    for (const g of this.groups) g.shortAt = 0;
+    this.pump();
   }
 }

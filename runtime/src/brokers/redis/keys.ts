@@ -133,7 +133,7 @@ export interface FetchGroup {
 
 /**
  * The fetch calls for `queues`. kombu layout: one call over every list (priority across queues, as
- * BRPOP). Cluster: one call per queue (a script's keys must share a slot); queues take turns.
+ * BRPOP). Cluster: one call per queue (a script's keys must share a slot), run concurrently by the consumer.
  */
 export function fetchGroups(queues: readonly string[], layout: KeyLayout): FetchGroup[] {
   const sets = layout.cluster ? queues.map((q) => [q]) : [queues];

@@ -250,7 +250,8 @@ export class RedisBroker implements Broker, ConsumerHost {
       for (const { queue, message } of items) p.lpush(queueKey(queue, message.properties.priority), encodeEnvelope(message));
       if (wait) p.wait(this.replicaWait.replicas, this.replicaWait.timeoutMs);
     });
-    if (wait) this.replicaWait.observe(results[results.length - 1]?.[1]);
+    // Short: asked again, longer, on the publisher (WAIT counts that connection's writes).
+    if (wait) await this.replicaWait.settle(results[results.length - 1]?.[1], (ms) => this.cmd(this.publisher!.wait(this.replicaWait.replicas, ms), 'publish'));
     for (const q of bind) this.bound.add(q);
   }
 
