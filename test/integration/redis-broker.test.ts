@@ -288,6 +288,39 @@ function suite(): void {
     assert.ok(sorted[2]! < 125, `median latency ${sorted[2]} ms`);
   });
 
+  test('a parked consumer fetches behind its blocking wait: the window holds, the wait is not counted in the visibility score, cancel takes nothing', async () => {
+    const f = fixture();
+    const b = await f.broker();
+    const pub = await f.broker();
+    const q = f.queue();
+    const got: Delivery[] = [];
+    const c = await b.consume([q], 2, f.collect(got));
+    // Parked past the point where a fetch sent with the wait would carry a stale score.
+    await sleep(1500);
+    const before = Date.now() / 1000;
+    await pub.publishBatch(Array.from({ length: 3 }, (_, i) => ({ queue: q, message: msg(q, { id: `p${i}` }) })));
+    await waitUntil(() => got.length === 2, 15_000, 'two deliveries');
+    await sleep(200);
+    assert.equal(got.length, 2, 'prefetch 2: no more than two held');
+    assert.deepEqual(got.map((d) => d.message!.headers.id), ['p0', 'p1']);
+    assert.equal(await b.queueLength(q), 1);
+    // Scored when it was taken (after the publish), not when the fetch was sent (1.5 s before).
+    await waitUntil(async () => Number(await f.raw.zscore(UNACKED_INDEX_KEY, got[0]!.tag)) >= before - 0.05, 15_000, 'a fresh unacked score');
+    for (const d of got) b.ack(d);
+    await waitUntil(() => got.length === 3, 15_000, 'the third delivery');
+    b.ack(got[2]!);
+    await b.flush();
+    assert.equal(await b.queueLength(q), 0);
+    // Cancelled while parked: its waiting fetch is unblocked and answers; nothing published later is taken.
+    await sleep(300);
+    await c.cancel();
+    await pub.publish(q, msg(q, { id: 'after' }));
+    await sleep(300);
+    assert.equal(got.length, 3);
+    assert.equal(await f.raw.llen(q), 1);
+    assert.equal((await f.raw.hmget(UNACKED_KEY, ...got.map((d) => d.tag))).filter((v) => v !== null).length, 0, 'nothing left unacknowledged');
+  });
+
   test('20,000 messages, prefetch 200: each delivered once, all acknowledged (the rate is printed; npm run bench measures it)', async () => {
     const f = fixture();
     const b = await f.broker();

@@ -4,6 +4,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { buildTaskMessage, encodeEnvelope, decodeEnvelope, parseTaskMessage, type TransportMessage } from '../../runtime/src/protocol/message.js';
 import { serializers, registerSerializer } from '../../runtime/src/serialization/registry.js';
 import { compressors } from '../../runtime/src/compression/registry.js';
+import { parseJson } from '../../runtime/src/serialization/json.js';
 import { configureSigning } from '../../runtime/src/serialization/signed.js';
 import { ContentDisallowedError, DecodeError } from '../../runtime/src/errors.js';
 
@@ -110,4 +111,14 @@ test('yaml: strings Python would read as booleans are quoted', () => {
 
 test('registerSerializer needs name, contentType, encode and decode', () => {
   assert.throws(() => registerSerializer('bad', { contentType: '', encode: () => Buffer.alloc(0), decode: () => null }), TypeError);
+});
+
+test('parseJson: integers past 2**53 exact wherever they are nested, everything else as JSON.parse reads it', () => {
+  assert.deepEqual(parseJson('{"a":[1,{"b":9007199254740993}],"c":-18446744073709551615}'), { a: [1, { b: 9007199254740993n }], c: -18446744073709551615n });
+  assert.deepEqual(parseJson('[[[[12345678901234567890]]]]'), [[[[12345678901234567890n]]]]);
+  assert.equal(parseJson('9223372036854775807'), 9223372036854775807n);
+  // Digits in strings, safe 16-digit integers, long fractions and exponents: JSON.parse's values.
+  assert.deepEqual(parseJson('{"s":"12345678901234567890","n":1234567890123456,"f":0.1234567890123456,"e":1e20}'), { s: '12345678901234567890', n: 1234567890123456, f: 0.1234567890123456, e: 1e20 });
+  assert.deepEqual(parseJson('[NaN, Infinity, -Infinity]'), [NaN, Infinity, -Infinity]);
+  assert.throws(() => parseJson('{"a":'));
 });

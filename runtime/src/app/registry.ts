@@ -22,8 +22,12 @@ function shared<T>(key: symbol, make: () => T): T {
   return (g[key] ??= make());
 }
 
+/** This copy's handles on the shared maps (never replaced, only emptied): a keyed read of globalThis per task lookup was measurable. */
+let registry: Registry | undefined;
+let builtins: Map<string, Task> | undefined;
+
 export function taskRegistry(): Registry {
-  return shared(KEY, () => new Map());
+  return (registry ??= shared(KEY, () => new Map()));
 }
 
 /** name → where `task(name, ...)` was called (file:line:column, source-mapped). */
@@ -54,7 +58,7 @@ const BUILTINS_KEY = Symbol.for('sprig.builtinTasks');
 
 /** Celery's built-in tasks a Sprig worker runs too (app/builtins.ts): not the user's, never listed or cleared. */
 export function builtinTasks(): Map<string, Task> {
-  return shared(BUILTINS_KEY, () => new Map());
+  return (builtins ??= shared(BUILTINS_KEY, () => new Map()));
 }
 
 export function registeredTaskNames(): string[] {

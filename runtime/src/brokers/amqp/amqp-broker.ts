@@ -407,12 +407,15 @@ export class AmqpBroker implements Broker, ConsumerHost, RpcTransport {
     return !this.qos.get(delivery.tag)?.owner.peek(delivery.tag);
   }
 
-  /** Acks go out at once (amqplib writes are buffered); on a dead channel this is a no-op. */
+  /** Acks go out by the next turn, a run of them as one frame (ack-coalescer.ts); on a dead channel this is a no-op. */
   ack(delivery: Delivery): void {
     this.qos.get(delivery.tag)?.owner.settle(delivery.tag, 'ack');
   }
 
-  async flush(): Promise<void> {}
+  /** Acks wait at most for the next turn (ack-coalescer.ts): written now. */
+  async flush(): Promise<void> {
+    for (const c of this.consumers) c.flushAcks();
+  }
 
   async reject(delivery: Delivery, requeue: boolean, reason?: string): Promise<void> {
     const owner = this.qos.get(delivery.tag)?.owner;

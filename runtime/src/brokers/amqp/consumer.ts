@@ -3,6 +3,7 @@ import { prefetchCount, type PrefetchWindow, type QoS } from '../qos.js';
 import type { Delivery, DeliveryHandler } from '../types.js';
 import { fromAmqpMessage } from './mapping.js';
 import { noop } from './connection.js';
+import { AckCoalescer } from './ack-coalescer.js';
 
 /** A delivery as its consumer holds it: the channel it came on is the one that can ack it. */
 export interface Held {
@@ -38,6 +39,8 @@ export class AmqpConsumer implements PrefetchWindow {
   held = 0;
   prefetch: number;
   private ch?: Channel;
+  /** The live channel's acks, a turn's worth per frame. */
+  private acks?: AckCoalescer;
   private consumerTags: string[] = [];
   private gen = 0;
   private active = true;
@@ -73,6 +76,7 @@ export class AmqpConsumer implements PrefetchWindow {
     ch.on('error', noop);
     ch.on('close', () => this.onChannelClose(ch));
     this.ch = ch;
+    this.acks = new AckCoalescer(ch);
     this.consumerTags = [];
     try {
       await ch.prefetch(this.prefetch, this.host.globalQos !== false);
@@ -116,6 +120,7 @@ export class AmqpConsumer implements PrefetchWindow {
       return;
     }
     const tag = `${this.id}.${gen}.${m.fields.deliveryTag}`;
+    this.acks?.delivered(m);
     this.host.qos.hold(this, tag, { ch, msg: m });
     let message: Delivery['message'];
     let error: Error | undefined;
@@ -140,6 +145,8 @@ export class AmqpConsumer implements PrefetchWindow {
     if (ch !== this.ch || !this.active) return;
     this.host.warn(`consumer on queue ${queue} was cancelled by the broker (queue deleted, or its leader moved): declaring it again and consuming on`);
     this.host.forgetQueue(queue);
+    this.acks?.flush();
+    this.acks = undefined;
     this.ch = undefined;
     this.dropHeld();
     void ch.close().catch(noop);
@@ -149,6 +156,7 @@ export class AmqpConsumer implements PrefetchWindow {
   private onChannelClose(ch: Channel): void {
     if (ch !== this.ch) return;
     this.ch = undefined;
+    this.acks = undefined; // unwritten acks die with it: RabbitMQ redelivers those messages
     this.dropHeld();
     // A channel-only error (the connection is still up): start again. After a connection drop
     // the broker calls start() once it is back.
@@ -170,10 +178,10 @@ export class AmqpConsumer implements PrefetchWindow {
   settle(tag: string, how: 'ack' | 'requeue' | 'drop'): void {
     const h = this.host.qos.settle(tag)?.value;
     if (!h) return;
-    if (h.ch === this.ch) {
+    if (h.ch === this.ch && this.acks) {
       try {
-        if (how === 'ack') h.ch.ack(h.msg);
-        else h.ch.nack(h.msg, false, how === 'requeue');
+        if (how === 'ack') this.acks.ack(h.msg);
+        else this.acks.nack(h.msg, how === 'requeue');
       } catch {
         /* the channel closed under us: RabbitMQ redelivers it */
       }
@@ -206,8 +214,16 @@ export class AmqpConsumer implements PrefetchWindow {
     await this.closeChannel();
   }
 
+  /** Write the acks waiting for the next turn. */
+  flushAcks(): void {
+    this.acks?.flush();
+  }
+
   private async closeChannel(): Promise<void> {
     const ch = this.ch;
+    // Acks first: closing the channel with them unwritten would requeue tasks that ran.
+    this.acks?.flush();
+    this.acks = undefined;
     this.ch = undefined;
     if (ch) await ch.close().catch(noop);
   }

@@ -48,7 +48,24 @@ interface Watcher {
   key: string;
   conn?: RedisClient;
   running: boolean;
+  /**
+   * The first watcher sends a fetch right behind its BLMOVE on the same connection: Redis runs it
+   * the moment the BLMOVE returns, so a message that wakes the consumer comes back with the wake-up
+   * (one round trip, not two). Not on a cluster (the fetch's keys and acks go per queue there).
+   */
+  carries: boolean;
+  /** This connection's CLIENT ID, asked each time it is parked (cancel() unblocks it by id). */
+  id?: number;
+  /** The parked fetch's reply, while it is pending. */
+  carried?: Promise<unknown>;
 }
+
+/** A parked fetch that came back this long after it was sent has its messages' unacked scores renewed. */
+const STALE_SCORE_MS = 1000;
+/** cancel() waits this long for a parked fetch it unblocked (its messages are held, then given back). */
+const UNBLOCK_WAIT_MS = 2000;
+/** ...and this long for one that was no longer blocked (its reply is already on its way). */
+const UNBLOCKED_REPLY_MS = 200;
 
 export function isRedelivered(msg: TransportMessage | undefined): boolean {
   if (!msg) return false;
@@ -78,6 +95,8 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
   private turn = 0;
   private readonly watchers: Watcher[];
   private readonly polls: boolean;
+  /** Prefetch slots a parked fetch (Watcher.carries) may fill when it runs. */
+  private carriedSlots = 0;
 
   constructor(
     private readonly host: ConsumerHost,
@@ -89,7 +108,7 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     this.groups = fetchGroups(queues, host.layout).map((g) => ({ ...g, fetching: false, shortAt: 0 }));
     const lists = this.groups.flatMap((g) => g.order);
     const watched = lists.length <= MAX_WATCHED ? lists : lists.filter((o) => o.step === 0).slice(0, MAX_WATCHED);
-    this.watchers = watched.map((o) => ({ key: o.key, running: false }));
+    this.watchers = watched.map((o, i) => ({ key: o.key, running: false, carries: i === 0 && !host.layout.cluster }));
     this.polls = watched.length < lists.length;
   }
 
@@ -109,6 +128,7 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     this.waiting = false;
     clearTimeout(this.retryTimer);
     clearTimeout(this.pollTimer);
+    await Promise.all(this.watchers.map((w) => this.unblockCarried(w)));
     for (const w of this.watchers) {
       w.conn?.disconnect();
       w.conn = undefined;
@@ -128,7 +148,9 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
 
   pump(): void {
     if (!this.active) return;
-    const free = this.prefetch - this.held - this.reserved;
+    // A parked fetch's slots are set aside too, but it does not count as held: with nothing else
+    // held or asked for, a small batch is still fetched (a message on a list it does not watch).
+    const free = this.prefetch - this.held - this.reserved - this.carriedSlots;
     if (free <= 0) return;
     const now = Date.now();
     // A group that came back short is asked again after POLL_MS (or at once when a watcher fires).
@@ -194,6 +216,11 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     );
   }
 
+  /** How many a parked fetch may take: at most half the window, of the slots no fetch has asked for. */
+  private room(): number {
+    return Math.min(this.prefetch - this.held - this.reserved - this.carriedSlots, MAX_FETCH, Math.ceil(this.prefetch / 2));
+  }
+
   private deliver(reply: unknown, group: FetchGroup): number {
     const flat = Array.isArray(reply) ? (reply as Array<string | number>) : [];
     let n = 0;
@@ -248,21 +275,89 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
   private watch(w: Watcher): void {
     w.running = true;
     w.conn ??= this.host.newBlockingConnection();
-    w.conn.blmove(w.key, w.key, 'RIGHT', 'RIGHT', BLOCK_SECONDS).then(
+    const want = w.carries ? this.room() : 0;
+    // Asked before the BLMOVE (behind it, it would wait for the wake-up too).
+    if (want > 0) void w.conn.client('ID').then((id) => (w.id = Number(id)), () => undefined);
+    const block = w.conn.blmove(w.key, w.key, 'RIGHT', 'RIGHT', BLOCK_SECONDS);
+    if (want > 0) return this.watchAndFetch(w, w.conn, block, want);
+    block.then(
       (v) => {
         w.running = false;
         if (!this.active) return;
         if (v !== null) this.wake();
         else if (this.waiting) this.watch(w);
       },
-      () => {
+      () => this.watchFailed(w),
+    );
+  }
+
+  private watchFailed(w: Watcher): void {
+    w.running = false;
+    if (!this.active) return;
+    setTimeout(() => {
+      if (this.active && this.waiting && !w.running) this.watch(w);
+    }, 250);
+  }
+
+  /**
+   * The BLMOVE with the fetch behind it: the fetch runs when the BLMOVE returns (a message came, or
+   * it timed out) and its messages are delivered as any fetch's. It carries no acks (they would wait
+   * for the wake-up); its slots are set aside until it answers so the window is never overfilled.
+   */
+  private watchAndFetch(w: Watcher, conn: RedisClient, block: Promise<unknown>, want: number): void {
+    const g = this.groups[0]!;
+    const sent = Date.now();
+    this.carriedSlots += want;
+    block.catch(() => undefined);
+    const fetch = runScript(conn, 'fetch', g.keys, [want, (sent / 1000).toFixed(4), ...g.rkArgs]);
+    w.carried = fetch;
+    fetch.then(
+      (reply) => {
+        w.carried = undefined;
+        this.carriedSlots -= want;
         w.running = false;
+        const got = this.deliver(reply, g);
+        if (got && Date.now() - sent > STALE_SCORE_MS) this.renewScores(reply);
         if (!this.active) return;
-        setTimeout(() => {
-          if (this.active && this.waiting && !w.running) this.watch(w);
-        }, 250);
+        // A full batch: there may be more. Short: the lists are empty again; once every group is, park once more.
+        g.shortAt = got >= want ? 0 : Date.now();
+        if (got < want && this.groups.every((x) => x.shortAt && !x.fetching)) this.waitForMessages();
+        else this.pump();
+      },
+      () => {
+        w.carried = undefined;
+        this.carriedSlots -= want;
+        // NOSCRIPT is answered by an EVAL (ioredis); anything else: fetch the usual way.
+        this.watchFailed(w);
+        if (this.active) this.schedulePump();
       },
     );
+  }
+
+  /** Its fetch waited in Redis behind the BLMOVE: score its messages now, not when it was sent. */
+  private renewScores(reply: unknown): void {
+    const flat = reply as Array<string | number>;
+    const now = (Date.now() / 1000).toFixed(4);
+    const args: string[] = [];
+    for (let i = 1; i < flat.length; i += 3) args.push(now, String(flat[i]));
+    this.host.client.zadd(this.host.layout.unackedIndex(this.queues[0] ?? ''), 'XX', ...args).catch(() => undefined);
+  }
+
+  /**
+   * Cancel: a parked fetch is unblocked (its BLMOVE returns nil, the fetch runs) and its reply read,
+   * so whatever it took is held here and given back, not left in unacked until the visibility timeout.
+   */
+  private async unblockCarried(w: Watcher): Promise<void> {
+    if (!w.carried || w.id === undefined) return;
+    const pending = w.carried.catch(() => undefined);
+    // Refused (an ACL without CLIENT, a renamed command): it goes with its connection, as before.
+    const n = await this.host.client.client('UNBLOCK', w.id).then(Number, () => undefined);
+    if (n === undefined) return;
+    // 0: not blocked under that id: its reply is on its way, or (an id from before a reconnect) it
+    // still waits; either way not for long.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([pending, new Promise((res) => (timer = setTimeout(res, n === 1 ? UNBLOCK_WAIT_MS : UNBLOCKED_REPLY_MS)))]);
+    clearTimeout(timer);
   }
 
   /** After a reconnect: fetch again (watchers' commands are resent by ioredis). */

@@ -333,7 +333,8 @@ export class RedisBroker implements Broker, ConsumerHost {
   }
 
   newBlockingConnection(): RedisClient {
-    const conn = quiet(duplicateClient(this.client));
+    // Scripts too: a consumer's first watcher sends its fetch behind its BLMOVE on this connection.
+    const conn = defineScripts(quiet(duplicateClient(this.client)));
     this.blocking.add(conn);
     conn.on('end', () => this.blocking.delete(conn));
     return conn;
