@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Redis from 'ioredis';
 import { App } from '../../runtime/src/index.js';
-import { DELAYED_KEY, queueKeys, UNACKED_INDEX_KEY, UNACKED_KEY } from '../../runtime/src/brokers/redis/keys.js';
+import { DELAYED_KEY, queueKeys, UNACKED_INDEX_KEY, UNACKED_KEY, UNACKED_MUTEX_KEY } from '../../runtime/src/brokers/redis/keys.js';
 import { ROOT, runCli, tmpDir, uniqueQueue, waitFor, type Spawned } from '../helpers.js';
 
 const DEFAULT_N = Number(process.env.SPRIG_FAULT_TASKS ?? 5000);
@@ -69,7 +69,7 @@ function redisTarget(): Target {
         const lists = queueKeys(queue);
         const p = r.pipeline();
         for (const k of lists) p.llen(k);
-        p.zcard(UNACKED_INDEX_KEY).hlen(UNACKED_KEY).zcard(DELAYED_KEY).client('LIST');
+        p.zcard(UNACKED_INDEX_KEY).hlen(UNACKED_KEY).zcard(DELAYED_KEY).client('LIST').pttl(UNACKED_MUTEX_KEY).zrangebyscore(UNACKED_INDEX_KEY, '-inf', '+inf', 'WITHSCORES', 'LIMIT', 0, 2);
         const res = (await p.exec()) ?? [];
         const v = res.map(([err, x]) => (err ? `error: ${err.message}` : x));
         const clients = String(v[lists.length + 3]).trim().split('\n').filter(Boolean);
@@ -77,6 +77,7 @@ function redisTarget(): Target {
         return [
           ...lists.map((k, i) => `LLEN ${JSON.stringify(k)}=${String(v[i])}`),
           `ZCARD ${UNACKED_INDEX_KEY}=${String(v[lists.length])} HLEN ${UNACKED_KEY}=${String(v[lists.length + 1])} ZCARD ${DELAYED_KEY}=${String(v[lists.length + 2])}`,
+          `PTTL ${UNACKED_MUTEX_KEY}=${String(v[lists.length + 4])} oldest unacked ${JSON.stringify(v[lists.length + 5])} (now ${(Date.now() / 1000).toFixed(3)})`,
           `clients=${clients.length} last commands ${JSON.stringify(cmds)}`,
         ].join('\n');
       } catch (err) {
@@ -158,8 +159,10 @@ async function runOne(t: Target): Promise<{ sent: number; succeeded: number; dup
   const app = new App({ brokerUrl: t.brokerUrl, resultBackend: t.resultBackend, defaultQueue: queue });
   const workers: Spawned[] = [];
   const startWorker = async () => {
-    const w = runCli(['worker', '--app', TASKS, '--broker', t.brokerUrl, '--result-backend', t.resultBackend, '-Q', queue, '-c', String(CONCURRENCY), '--acks-late', '--loglevel', 'info'], {
-      env: { SPRIG_FAULT_TRACE_URL: TRACE },
+    const w = runCli(['worker', '--app', TASKS, '--broker', t.brokerUrl, '--result-backend', t.resultBackend, '-Q', queue, '-c', String(CONCURRENCY), '--acks-late', '--loglevel', 'warn'], {
+      // The broker's own logger (connection lost / back lines) follows SPRIG_LOG_LEVEL, not --loglevel
+      // (the worker's: warn, as in CI; 5,000 "succeeded" lines would change the timing).
+      env: { SPRIG_FAULT_TRACE_URL: TRACE, SPRIG_LOG_LEVEL: 'info' },
     });
     workers.push(w);
     await waitFor(() => w.err().includes(' ready:') || w.proc.exitCode !== null, 30_000, 'worker ready');
