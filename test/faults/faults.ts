@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Redis from 'ioredis';
 import { App } from '../../runtime/src/index.js';
+import { DELAYED_KEY, queueKeys, UNACKED_INDEX_KEY, UNACKED_KEY, UNACKED_MUTEX_KEY } from '../../runtime/src/brokers/redis/keys.js';
 import { ROOT, runCli, tmpDir, uniqueQueue, waitFor, type Spawned } from '../helpers.js';
 
 const DEFAULT_N = Number(process.env.SPRIG_FAULT_TASKS ?? 5000);
@@ -26,11 +27,13 @@ interface Target {
   resultBackend: string;
   setup(): Promise<void>;
   cutConnection(): Promise<void>;
+  /** What the broker holds for `queue` (printed when a wait times out). */
+  describe?(queue: string): Promise<string>;
   teardown(queue: string): Promise<void>;
 }
 
 function redisTarget(): Target {
-  const port = 6391;
+  const port = Number(process.env.SPRIG_FAULT_REDIS_PORT ?? 6391);
   const dir = tmpDir('sprig-faults-redis-');
   let server: ChildProcess | undefined;
   const start = async () => {
@@ -58,6 +61,30 @@ function redisTarget(): Target {
       await new Promise((r) => server!.once('exit', r));
       await new Promise((r) => setTimeout(r, 500));
       await start();
+    },
+    async describe(queue) {
+      const r = new Redis(port, '127.0.0.1', { retryStrategy: () => null, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+      r.on('error', () => undefined);
+      try {
+        const lists = queueKeys(queue);
+        const p = r.pipeline();
+        for (const k of lists) p.llen(k);
+        p.zcard(UNACKED_INDEX_KEY).hlen(UNACKED_KEY).zcard(DELAYED_KEY).client('LIST').pttl(UNACKED_MUTEX_KEY).zrangebyscore(UNACKED_INDEX_KEY, '-inf', '+inf', 'WITHSCORES', 'LIMIT', 0, 2);
+        const res = (await p.exec()) ?? [];
+        const v = res.map(([err, x]) => (err ? `error: ${err.message}` : x));
+        const clients = String(v[lists.length + 3]).trim().split('\n').filter(Boolean);
+        const cmds = clients.map((c) => /cmd=(\S+)/.exec(c)?.[1] ?? '?').reduce<Record<string, number>>((a, c) => ((a[c] = (a[c] ?? 0) + 1), a), {});
+        return [
+          ...lists.map((k, i) => `LLEN ${JSON.stringify(k)}=${String(v[i])}`),
+          `ZCARD ${UNACKED_INDEX_KEY}=${String(v[lists.length])} HLEN ${UNACKED_KEY}=${String(v[lists.length + 1])} ZCARD ${DELAYED_KEY}=${String(v[lists.length + 2])}`,
+          `PTTL ${UNACKED_MUTEX_KEY}=${String(v[lists.length + 4])} oldest unacked ${JSON.stringify(v[lists.length + 5])} (now ${(Date.now() / 1000).toFixed(3)})`,
+          `clients=${clients.length} last commands ${JSON.stringify(cmds)}`,
+        ].join('\n');
+      } catch (err) {
+        return `(redis on ${port} did not answer: ${(err as Error).message})`;
+      } finally {
+        r.disconnect();
+      }
     },
     async teardown() {
       server?.kill('SIGKILL');
@@ -133,7 +160,9 @@ async function runOne(t: Target): Promise<{ sent: number; succeeded: number; dup
   const workers: Spawned[] = [];
   const startWorker = async () => {
     const w = runCli(['worker', '--app', TASKS, '--broker', t.brokerUrl, '--result-backend', t.resultBackend, '-Q', queue, '-c', String(CONCURRENCY), '--acks-late', '--loglevel', 'warn'], {
-      env: { SPRIG_FAULT_TRACE_URL: TRACE },
+      // The broker's own logger (connection lost / back lines) follows SPRIG_LOG_LEVEL, not --loglevel
+      // (the worker's: warn, as in CI; 5,000 "succeeded" lines would change the timing).
+      env: { SPRIG_FAULT_TRACE_URL: TRACE, SPRIG_LOG_LEVEL: 'info' },
     });
     workers.push(w);
     await waitFor(() => w.err().includes(' ready:') || w.proc.exitCode !== null, 30_000, 'worker ready');
@@ -157,17 +186,31 @@ async function runOne(t: Target): Promise<{ sent: number; succeeded: number; dup
       ids.push(...rs.map((r) => r.id));
     }
     const done = async () => Number(await trace.hlen(traceKey));
-    let w = await startWorker();
+    let w: Spawned | undefined;
+    // On a timeout, say what the broker and the worker were doing.
+    const waitDone = async (n: number, ms: number, what: string) => {
+      try {
+        await waitFor(async () => (await done()) >= n, ms, what);
+      } catch (err) {
+        const tail = (w?.err() ?? '').trimEnd().split('\n').slice(-40).join('\n    ');
+        const broker = t.describe ? await t.describe(queue) : '';
+        throw new Error(
+          `${(err as Error).message}\n  started ${await done()} of ${N} (waiting for ${n})\n  ${broker.split('\n').join('\n  ')}\n  worker pid ${w?.proc.pid} (exit ${w?.proc.exitCode}), last stderr lines:\n    ${tail}`,
+          { cause: err },
+        );
+      }
+    };
+    w = await startWorker();
     let kills = 0;
     for (const at of [0.2, 0.45]) {
-      await waitFor(async () => (await done()) >= N * at, 120_000, `${at * 100}% of tasks started`);
+      await waitDone(N * at, 120_000, `${at * 100}% of tasks started`);
       kill9(w);
       kills++;
       w = await startWorker();
     }
-    await waitFor(async () => (await done()) >= N * 0.7, 120_000, '70% of tasks started');
+    await waitDone(N * 0.7, 120_000, '70% of tasks started');
     await t.cutConnection();
-    await waitFor(async () => (await done()) >= N, 180_000, 'every task started');
+    await waitDone(N, 180_000, 'every task started');
     const backend = await app.backend();
     let succeeded = 0;
     await waitFor(async () => {
@@ -177,7 +220,9 @@ async function runOne(t: Target): Promise<{ sent: number; succeeded: number; dup
         succeeded += metas.filter((m) => m?.status === 'SUCCESS').length;
       }
       return succeeded === N;
-    }, 120_000, 'every result').catch(() => undefined);
+    }, 120_000, 'every result').catch(async (err: Error) => {
+      console.error(`${t.name}: ${err.message}: ${succeeded} of ${N} SUCCESS\n  ${(t.describe ? await t.describe(queue) : '').split('\n').join('\n  ')}`);
+    });
     const runs = Object.values(await trace.hgetall(traceKey)).map(Number);
     const duplicates = runs.reduce((a, n) => a + (n - 1), 0);
     return { sent: N, succeeded, duplicates, lost: N - succeeded, kills };

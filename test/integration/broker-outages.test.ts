@@ -11,8 +11,6 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as net from 'node:net';
 import * as amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { App } from '../../runtime/src/index.js';
@@ -23,17 +21,17 @@ import { ConnectionError } from '../../runtime/src/errors.js';
 import { FIXTURE_TASKS, runCli, uniqueQueue, waitFor, type Spawned } from '../helpers.js';
 import { AMQP_PLAIN_URL, TcpProxy } from './amqp-helpers.js';
 import { dropSchema, PG_BASE, pgUrl, testSchema } from './postgres-helpers.js';
+import { sparePort, startRedis, stopAllRedis, stopRedis } from './redis-server.js';
 
 const SHARED_REDIS = process.env.SPRIG_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const workers: Spawned[] = [];
-const servers = new Set<ChildProcess>();
 const apps: App[] = [];
 const amqpQueues: string[] = [];
 
 after(async () => {
   for (const w of workers) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
-  for (const s of servers) s.kill('SIGKILL');
+  stopAllRedis();
   for (const a of apps) await a.close().catch(() => undefined);
   if (amqpQueues.length) {
     const c = await amqp.connect(AMQP_PLAIN_URL);
@@ -48,47 +46,6 @@ after(async () => {
     await c.close();
   }
 });
-
-/** A port in 6400-6499 that nothing listens on now. */
-async function sparePort(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const port = 6400 + Math.floor(Math.random() * 100);
-    const free = await new Promise<boolean>((resolve) => {
-      const s = net.createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-  throw new Error('no spare port in 6400-6499');
-}
-
-/** Our own redis-server on `port` (no persistence); resolves once it answers PING. */
-async function startRedis(port: number): Promise<ChildProcess> {
-  const server = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  servers.add(server);
-  server.once('exit', () => servers.delete(server));
-  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  probe.on('error', () => undefined);
-  await waitFor(async () => {
-    try {
-      if (probe.status !== 'ready') await probe.connect();
-      return (await probe.ping()) === 'PONG';
-    } catch {
-      probe.disconnect();
-      return false;
-    }
-  }, 20_000, `redis-server on ${port}`);
-  probe.disconnect();
-  return server;
-}
-
-async function stopRedis(server: ChildProcess): Promise<void> {
-  if (server.exitCode !== null || server.signalCode !== null) return;
-  const gone = new Promise((r) => server.once('exit', r));
-  server.kill('SIGKILL');
-  await gone;
-}
 
 function worker(args: string[]): Spawned {
   // The brokers' own loggers follow SPRIG_LOG_LEVEL (npm test sets warn): their info lines are asserted here.

@@ -1,6 +1,8 @@
 /**
  * kombu's Redis key layout (kombu/transport/redis.py), so Python Celery and Sprig share queues.
  */
+import { ConfigError } from '../../errors.js';
+import { redactUrl } from '../../util/url.js';
 
 /** kombu's separator between a queue name and its priority step (`celery\x06\x163`). */
 export const PRIORITY_SEP = '\x06\x16';
@@ -12,6 +14,14 @@ export const UNACKED_INDEX_KEY = 'unacked_index';
 export const UNACKED_MUTEX_KEY = 'unacked_mutex';
 /** kombu's `unacked_mutex_expire` (seconds → ms). */
 export const UNACKED_MUTEX_EXPIRE_MS = 300_000;
+/** `unacked_mutex_expire` (seconds, kombu's transport option), or kombu's default capped at the visibility timeout. */
+export function unackedMutexExpireMs(url: string, given: unknown, visibilityTimeout: number): number {
+  if (given === undefined || given === null || given === '') return Math.min(UNACKED_MUTEX_EXPIRE_MS, Math.ceil(visibilityTimeout * 1000));
+  const n = Number(given);
+  if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`unacked_mutex_expire must be a number of seconds > 0, got ${JSON.stringify(given)} (${redactUrl(url)})`);
+  return Math.ceil(n * 1000);
+}
+
 /** Sprig only: counter for tags given to garbage that carries no delivery_tag. */
 export const GENERATED_TAG_KEY = '_sprig.generated_tag';
 /** Sprig only: ETA messages parked on the broker until due (scored by ETA, epoch ms), the `unacked` value as member. */

@@ -55,7 +55,7 @@ import {
   replyBinding,
   replyKey,
   REPLY_EXCHANGE,
-  UNACKED_MUTEX_EXPIRE_MS,
+  unackedMutexExpireMs,
   type KeyLayout,
 } from './keys.js';
 import { defineScripts, runScript } from './scripts.js';
@@ -93,6 +93,14 @@ export class RedisBroker implements Broker, ConsumerHost {
   readonly layout: KeyLayout;
   /** Seconds a message may stay unacked before restoreVisible() gives it to another worker. */
   readonly visibilityTimeout: number;
+  /**
+   * How long `unacked_mutex` lives (ms): kombu's `unacked_mutex_expire` if given, else kombu's 300 s
+   * capped at the visibility timeout. A worker killed inside a restore leaves the mutex behind, and
+   * until it expires no worker restores anything: the dead worker's messages would come back after
+   * 300 s instead of one visibility timeout (the fault suite's stall, visibility_timeout=4). A
+   * restore that outlives it is harmless: each tag is moved by one atomic script, at most once.
+   */
+  readonly unackedMutexExpireMs: number;
   private readonly info: RedisTarget;
   /** Publishes wait for replicas (sentinel://, redis-cluster://): a confirmed task survives a failover. */
   private readonly replicaWait: ReplicaWait;
@@ -125,6 +133,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     this.db = this.info.db;
     const fromUrl = Number(this.info.query.get('visibility_timeout'));
     this.visibilityTimeout = opts.visibilityTimeout ?? (fromUrl > 0 ? fromUrl : DEFAULT_VISIBILITY_TIMEOUT);
+    this.unackedMutexExpireMs = unackedMutexExpireMs(url, this.info.query.get('unacked_mutex_expire') ?? opts.transportOptions?.unacked_mutex_expire, this.visibilityTimeout);
     this.publishTimeoutMs = opts.publishTimeoutMs ?? 30_000;
     this.deadLetter = deadLetterLimits(opts.deadLetter);
     this.capabilities = { priorities: 'lower-first', visibilityTimeoutMs: this.visibilityTimeout * 1000 };
@@ -456,7 +465,7 @@ export class RedisBroker implements Broker, ConsumerHost {
   private async restoreVisibleOf(queue: string): Promise<number> {
     const token = randomBytes(16).toString('hex');
     const mutex = this.layout.unackedMutex(queue);
-    const got = await this.cmd(this.client.set(mutex, token, 'PX', UNACKED_MUTEX_EXPIRE_MS, 'NX'), 'restore');
+    const got = await this.cmd(this.client.set(mutex, token, 'PX', this.unackedMutexExpireMs, 'NX'), 'restore');
     // A SET re-sent after a failover (it ran on the old master and replicated) answers nil: the
     // mutex is ours all the same, and unreleased it would stop restores for 5 minutes.
     if (got !== 'OK' && (await this.cmd(this.client.get(mutex), 'restore')) !== token) return 0;
