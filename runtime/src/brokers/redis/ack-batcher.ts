@@ -1,5 +1,20 @@
-import type { RedisClient } from './connection.js';
+import { isConnectionError, type RedisClient } from './connection.js';
 import { KOMBU_LAYOUT, type KeyLayout } from './keys.js';
+import { backoff } from '../../util/resilience.js';
+
+interface PendingAck {
+  tag: string;
+  queue: string;
+  /** Writes of this ack that failed with the connection (HDEL/ZREM are idempotent: it is written again). */
+  tries?: number;
+}
+
+/**
+ * A write that fails with the connection (ioredis aborts a pipeline half-answered when the
+ * connection drops) is written again, this many times at most with a jittered backoff (about 10 s in all): an
+ * ack lost there would run its task a second time after the visibility timeout.
+ */
+export const ACK_WRITE_TRIES = 20;
 
 /**
  * Redis acks, batched. The acks of one event-loop turn go out as one HDEL+ZREM pipeline, or,
@@ -9,7 +24,7 @@ import { KOMBU_LAYOUT, type KeyLayout } from './keys.js';
  * ride along only with a fetch of their own queue.
  */
 export class RedisAckBatcher {
-  private pending: Array<{ tag: string; queue: string }> = [];
+  private pending: PendingAck[] = [];
   /** Fetches in flight, per unacked hash. */
   private readonly fetches = new Map<string, number>();
   private readonly writes = new Set<Promise<unknown>>();
@@ -63,32 +78,56 @@ export class RedisAckBatcher {
     else if (this.pending.some((a) => !this.fetches.has(this.layout.unacked(a.queue)))) this.write((a) => !this.fetches.has(this.layout.unacked(a.queue)));
   }
 
-  private retry(tags: Array<{ tag: string; queue: string }>): void {
-    const first = this.pending.length === 0;
-    this.pending.push(...tags);
-    if (first) setImmediate(() => this.write());
+  /** Write `acks` again after a failed write or fetch (tracked: flush() waits for it). */
+  private retry(acks: PendingAck[], delayMs = 0): void {
+    this.pending.push(...acks);
+    this.track(
+      new Promise<void>((resolve) =>
+        setTimeout(() => {
+          this.write();
+          resolve();
+        }, delayMs),
+      ),
+    );
+  }
+
+  /** A pipeline of acks failed (or some of its commands did) with the connection: write them again. */
+  private failed(tags: string[], queue: string, tries: number): void {
+    if (tries >= ACK_WRITE_TRIES) return; // left in unacked: the visibility timeout brings it back
+    this.retry(
+      tags.map((tag) => ({ tag, queue, tries: tries + 1 })),
+      backoff(tries, 50, 1000),
+    );
   }
 
   /** `which`: only the pending acks it picks (the others stay pending). */
-  private write(which?: (a: { tag: string; queue: string }) => boolean): void {
+  private write(which?: (a: PendingAck) => boolean): void {
     const acks = which ? this.pending.filter(which) : this.pending;
     if (!acks.length) return;
     this.pending = which ? this.pending.filter((a) => !which(a)) : [];
-    const byHash = new Map<string, { queue: string; tags: string[] }>();
+    // Grouped by hash and by how often they were tried (a retried group keeps its count).
+    const groups = new Map<string, { queue: string; tries: number; tags: string[] }>();
     for (const a of acks) {
-      const key = this.layout.unacked(a.queue);
-      let g = byHash.get(key);
-      if (!g) byHash.set(key, (g = { queue: a.queue, tags: [] }));
+      const key = `${a.tries ?? 0}\0${this.layout.unacked(a.queue)}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { queue: a.queue, tries: a.tries ?? 0, tags: [] }));
       g.tags.push(a.tag);
     }
-    for (const { queue, tags } of byHash.values()) {
+    for (const { queue, tries, tags } of groups.values()) {
       this.track(
         this.client
           .pipeline()
           .hdel(this.layout.unacked(queue), ...tags)
           .zrem(this.layout.unackedIndex(queue), ...tags)
           .exec()
-          .catch(() => undefined),
+          .then(
+            (res) => {
+              if (res?.some(([err]) => err && isConnectionError(err))) this.failed(tags, queue, tries);
+            },
+            (err: unknown) => {
+              if (isConnectionError(err)) this.failed(tags, queue, tries);
+            },
+          ),
       );
     }
   }

@@ -96,7 +96,7 @@ export async function connectOnce(client: RedisClient, info: Pick<RedisUrlInfo, 
 
 /** ioredis' errors for a connection that is gone (Redis' `connection_errors`). */
 export function isConnectionError(err: unknown): boolean {
-  return err instanceof ConnectionError || (err instanceof Error && /Connection is closed|Stream isn't writeable|ECONN|EPIPE/i.test(err.message));
+  return err instanceof ConnectionError || (err instanceof Error && /Connection is closed|Stream isn't writeable|aborted due to connection close|ECONN|EPIPE/i.test(err.message));
 }
 
 /** Bound a command's wait for a lost connection; fail with ConnectionError after `ms`. */
