@@ -65,8 +65,15 @@ export interface JournalOptions {
   fsync?: FsyncPolicy;
   /** Consider compaction past this size (bytes). Default 64 MB. */
   compactBytes?: number;
+  /**
+   * Past compactBytes, how often (ms) to look again whether the live part fell under half, even
+   * before the journal grew by its live size (a replayed 1M backlog draining). Default 5 s.
+   */
+  liveCheckMs?: number;
   log?: Logger;
 }
+
+const DEFAULT_LIVE_CHECK_MS = 5000;
 
 /** What compaction needs from the owner of the state. Called synchronously, between writes. */
 export interface Compactor {
@@ -191,6 +198,8 @@ export class Journal implements JournalPort {
   private closed = false;
   private size: number;
   private compactAt: number;
+  /** When the live part is looked at again regardless of compactAt (see JournalOptions.liveCheckMs). */
+  private nextLiveCheck = 0;
   private compactor: Compactor | undefined;
   private idle: Array<() => void> = [];
   private readonly syncTimer: NodeJS.Timeout | undefined;
@@ -199,7 +208,7 @@ export class Journal implements JournalPort {
     private fh: fsp.FileHandle,
     readonly file: string,
     size: number,
-    private readonly opts: Required<Pick<JournalOptions, 'fsync' | 'compactBytes'>> & { log?: Logger },
+    private readonly opts: Required<Pick<JournalOptions, 'fsync' | 'compactBytes' | 'liveCheckMs'>> & { log?: Logger },
   ) {
     this.size = size;
     this.compactAt = opts.compactBytes;
@@ -231,6 +240,7 @@ export class Journal implements JournalPort {
     const journal = new Journal(fh, file, validBytes, {
       fsync: opts.fsync ?? 'always',
       compactBytes: opts.compactBytes ?? DEFAULT_COMPACT_BYTES,
+      liveCheckMs: opts.liveCheckMs ?? DEFAULT_LIVE_CHECK_MS,
       log: opts.log,
     });
     return { journal, state: { ...replay(records), records: records.length, truncatedBytes } };
@@ -314,7 +324,9 @@ export class Journal implements JournalPort {
         this.size = before;
         for (const w of waiters) w.reject(err as Error);
       }
-      if (this.compactor && this.size > this.compactAt) await this.maybeCompact(this.compactor);
+      if (this.compactor && this.size > this.opts.compactBytes && (this.size > this.compactAt || Date.now() >= this.nextLiveCheck)) {
+        await this.maybeCompact(this.compactor);
+      }
     }
     this.writing = false;
     for (const f of this.idle.splice(0)) f();
@@ -327,11 +339,13 @@ export class Journal implements JournalPort {
   }
 
   private async maybeCompact(c: Compactor): Promise<void> {
+    this.nextLiveCheck = Date.now() + this.opts.liveCheckMs;
     const live = c.liveBytes();
     if (live * 2 > this.size) {
-      // Mostly live. A rewrite costs about `live` bytes, so look again only once at least that much
-      // more has been appended: a large backlog is not rewritten on every commit.
-      this.compactAt = this.size + Math.max(live, this.opts.compactBytes / 4);
+      // Mostly live. A rewrite costs about `live` bytes, so look again once at least that much more
+      // has been appended (a large backlog is not rewritten on every commit), or at the next live
+      // check: a backlog that drains leaves the journal mostly dead without growing it much.
+      if (this.size > this.compactAt) this.compactAt = this.size + Math.max(live, this.opts.compactBytes / 4);
       return;
     }
     const tmp = this.file + '.compact';
