@@ -31,7 +31,7 @@ export interface EtaHost {
 /**
  * A task held until its ETA. Only its id, ETA and bytes stay in memory (a few hundred bytes, not the
  * decoded message and request, which are several times that): a million scheduled tasks read past
- * the bound keep at most `limit` of these. A broker that gives no raw bytes keeps the request.
+ * the bound keep at most `limit` of these. A delivery whose raw bytes are not its whole envelope (RabbitMQ) keeps its request.
  */
 export interface HeldEta {
   readonly id: string;
@@ -39,6 +39,15 @@ export interface HeldEta {
   readonly delivery: Delivery;
   readonly request?: Request;
   timer?: NodeJS.Timeout;
+}
+
+/**
+ * True when `d`'s raw bytes are its whole kombu envelope (Redis, embedded, PostgreSQL: a string), so
+ * it can be decoded again from them. RabbitMQ's raw is only the body (a Buffer; headers and
+ * properties are AMQP's own): such a delivery keeps its decoded message and request.
+ */
+function decodesFromRaw(d: Delivery): boolean {
+  return typeof d.raw === 'string';
 }
 
 /** A delivery reduced to what settling it and decoding it again need: its decoded message is dropped. */
@@ -81,8 +90,8 @@ export class EtaHold {
   park(r: Request, etaMs: number, fallback: (d: Delivery) => void): void {
     const d = r.delivery;
     const slim = slimmed(d);
-    // Only a broker that gives no raw bytes keeps the decoded delivery across the round trip.
-    const keep = d.raw === undefined ? d : undefined;
+    // Only a delivery that cannot be decoded again from its raw bytes keeps its decoded message across the round trip.
+    const keep = decodesFromRaw(d) ? undefined : d;
     const { id, name } = r.req;
     r.acked = true; // settled by the broker's move, not by an ack
     this.deferred++;
@@ -97,7 +106,7 @@ export class EtaHold {
   hold(r: Request, delayMs: number): void {
     const d = r.delivery;
     const id = r.req.id;
-    const h: HeldEta = d.raw === undefined ? { id, etaMs: Date.now() + delayMs, delivery: d, request: r } : { id, etaMs: Date.now() + delayMs, delivery: slimmed(d) };
+    const h: HeldEta = decodesFromRaw(d) ? { id, etaMs: Date.now() + delayMs, delivery: slimmed(d) } : { id, etaMs: Date.now() + delayMs, delivery: d, request: r };
     this.scheduled.set(id, h);
     this.host.heldChanged();
     h.timer = setLongTimeout(() => {
@@ -134,7 +143,7 @@ export class EtaHold {
 /** A slimmed delivery with its message decoded again from its bytes. */
 function withMessage(d: Delivery): Delivery {
   try {
-    return { ...d, message: decodeEnvelope(d.raw!) };
+    return { ...d, message: decodeEnvelope(d.raw as string) };
   } catch (err) {
     return { ...d, error: err as Error };
   }
