@@ -69,7 +69,14 @@ export async function runCanvasUiTest(o) {
   await step('the root task\'s details: the canvas as a tree (chain steps nested, the chord body under its header)', async () => {
     // Only the chain's adds in the list (beat's ticks keep coming): the first step is the older one.
     await monitor.locator('#filter-name').fill('name:cv.add');
-    const rootRow = monitor.locator('.row[data-kind="task"][data-state="SUCCESS"]', { hasText: 'cv.add' }).last(); // newest first: the first step is last
+    // The filter applies after the input settles: wait for the list to hold only the chain's two adds
+    // (seen in CI: the row found before the filter applied was moved or hidden under the click).
+    const taskRows = monitor.locator('.row[data-kind="task"]:visible');
+    await until('only the two cv.add rows listed', async () => {
+      const labels = await taskRows.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? ''));
+      return (labels.length === 2 && labels.every((l) => l.startsWith('cv.add SUCCESS'))) || `listed ${JSON.stringify(labels)}`;
+    }, 30_000);
+    const rootRow = taskRows.last(); // newest first: the first step is last
     await rootRow.waitFor({ timeout: 30_000 });
     await rootRow.click();
     const expected = ['canvas', 'cv.add SUCCESS ◀ this task', '  └ cv.add SUCCESS', '    └ chord of 3', '      └ cv.mul SUCCESS', '      └ cv.mul SUCCESS', '      └ cv.mul SUCCESS', '      └ then (chord body):', '        └ cv.tsum SUCCESS'];
