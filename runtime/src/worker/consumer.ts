@@ -100,16 +100,6 @@ export class TaskConsumer {
     return this.eta.scheduled;
   }
 
-  /** The held ETA tasks' requests, decoded again from their bytes (inspect scheduled). */
-  scheduledRequests(): Request[] {
-    const out: Request[] = [];
-    for (const h of this.eta.scheduled.values()) {
-      const r = this.eta.request(h);
-      if (r) out.push(r);
-    }
-    return out;
-  }
-
   /** The prefetch count now in force. */
   prefetchCount(): number {
     return this.basePrefetch + this.eta.windowGrowth();

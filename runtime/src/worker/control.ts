@@ -49,7 +49,7 @@ export const inspectCommands: Record<string, Handler> = {
     return out;
   },
   scheduled: (w) =>
-    w.consumer.scheduledRequests().map((r) => ({
+    w.consumer.eta.requests().map((r) => ({
       eta: r.req.eta ? toCeleryIso(r.req.eta) : null,
       priority: r.req.priority,
       request: requestInfo(w, r, false),

@@ -121,6 +121,16 @@ export class EtaHold {
     return h.request ?? this.host.decode(withMessage(h.delivery));
   }
 
+  /** Every held task's request, decoded again from its bytes where only they are kept (inspect scheduled). */
+  requests(): Request[] {
+    const out: Request[] = [];
+    for (const h of this.scheduled.values()) {
+      const r = this.request(h);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
   /** Revoked while held: taken out (its timer cleared), or undefined when it is not held here. */
   take(id: string): HeldEta | undefined {
     const h = this.scheduled.get(id);
