@@ -105,6 +105,28 @@ export function processTree(pid: number): number[] {
   return out;
 }
 
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ: 100 on every Linux build the bench runs on). */
+const USER_HZ = 100;
+
+/**
+ * CPU milliseconds (user + system) the process and its live descendants have used so far: a cost
+ * per task that a loaded machine does not inflate the way it does wall-clock rates.
+ */
+export function treeCpuMs(pid: number): number {
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    try {
+      // Fields after the `(comm)`: state is [0], utime [11], stime [12].
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return (ticks * 1000) / USER_HZ;
+}
+
 function kbField(text: string, field: string): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
   return m ? Number(m[1]) : 0;

@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import * as amqplib from 'amqplib';
 import { Queue, QueueEvents } from 'bullmq';
 import { App } from 'sprig-queue';
-import { killAll, MemSampler, spawnGroup, stopGroup, treeMemory, type MemSample, type Proc } from './procs.js';
+import { killAll, MemSampler, spawnGroup, stopGroup, treeCpuMs, treeMemory, type MemSample, type Proc } from './procs.js';
 import { formatSummary, summarize } from './profile.js';
 import { embeddedScale, type EmbeddedScale } from './embedded-scale.js';
 import type { MonitorModelMemory } from './monitor-model.js';
@@ -27,7 +27,7 @@ const PROFILE = argv.includes('--profile');
 const onlyArg = argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined);
 const ONLY = onlyArg ? new Set(onlyArg.split(',')) : undefined;
 /** Groups that take minutes (a large backlog, a VS Code host): run with `--only` only. */
-const HEAVY = new Set(['scale', 'eta', 'monitor']);
+const HEAVY = new Set(['scale', 'scale-redis', 'scale-embedded', 'eta', 'monitor']);
 const GROUPS = new Set(['enqueue', 'drain', 'latency', 'amqp', 'rss', 'postgres', 'startup', 'limit', 'thread', ...HEAVY]);
 for (const g of ONLY ?? []) if (!GROUPS.has(g)) throw new Error(`--only: unknown group ${JSON.stringify(g)}; the groups are ${[...GROUPS].join(', ')}`);
 const scaleArg = argv.find((a) => a.startsWith('--scale='))?.slice(8) ?? (argv.includes('--scale') ? argv[argv.indexOf('--scale') + 1] : undefined);
@@ -234,6 +234,8 @@ interface Drain {
   rateWithStartup: number;
   startupMs: number;
   peak: MemSample;
+  /** CPU ms (user + system) of the worker's process tree per 1,000 tasks, first task taken to last acknowledged. */
+  cpuPer1k: number;
 }
 
 /**
@@ -246,12 +248,18 @@ async function timeDrain(n: number, spawnWorker: () => Proc, queued: () => Promi
   const mem = new MemSampler(w.pid, 100);
   let t0: number | undefined;
   let tEnd: number | undefined;
+  let cpu0 = 0;
+  let cpuEnd = 0;
   try {
     for (;;) {
       const now = performance.now();
-      if (t0 === undefined && (await queued()) < n) t0 = now;
+      if (t0 === undefined && (await queued()) < n) {
+        t0 = now;
+        cpu0 = treeCpuMs(w.pid);
+      }
       if (t0 !== undefined && (await remaining()) === 0) {
         tEnd = performance.now();
+        cpuEnd = treeCpuMs(w.pid);
         break;
       }
       if (!w.isAlive()) throw new Error(`${w.name} exited during the drain: ${w.output().slice(-2000)}`);
@@ -266,7 +274,7 @@ async function timeDrain(n: number, spawnWorker: () => Proc, queued: () => Promi
     const errs = workerErrors(w);
     if (errs) throw new Error(`${w.name} reported errors:\n${errs}`);
     if (verify) await verify();
-    return { rate: (n / (tEnd - t0)) * 1000, rateWithStartup: (n / (tEnd - tSpawn)) * 1000, startupMs: t0 - tSpawn, peak };
+    return { rate: (n / (tEnd - t0)) * 1000, rateWithStartup: (n / (tEnd - tSpawn)) * 1000, startupMs: t0 - tSpawn, peak, cpuPer1k: ((cpuEnd - cpu0) / n) * 1000 };
   } finally {
     mem.stop();
     await stopGroup(w);
@@ -790,6 +798,8 @@ async function main(): Promise<void> {
   await redis.connect();
   if (PROFILE) return profile();
   const want = (s: string) => (ONLY ? ONLY.has(s) : !HEAVY.has(s));
+  /** `scale` is both halves; `scale-redis` / `scale-embedded` one of them. */
+  const wantScale = (half: 'redis' | 'embedded') => want('scale') || want(`scale-${half}`);
   const celery = celeryAvailable();
   const celeryRun = <T>(s: Series<T>, fn: () => Promise<T>) => (celery.ok ? s.run(fn) : Promise.resolve(void s.errors.push(celery.error!)));
   const t0 = performance.now();
@@ -891,7 +901,7 @@ async function main(): Promise<void> {
       if (!want('drain')) await S.drainBull.run(() => drainBull(P.drainN));
       if (!want('rss')) await S.idleBull.run(() => idleMemory((q) => bullWorker(q)));
     }
-    if (want('scale')) {
+    if (wantScale('redis')) {
       // The 20k reference, in the same repetition, unless the drain group measured it already.
       if (!want('drain')) {
         await S.drainAsync.run(() => drainKombu('sprig-async', P.drainN));
@@ -903,6 +913,8 @@ async function main(): Promise<void> {
         await sc.async.run(() => drainKombu('sprig-async', n));
         await sc.bull.run(() => drainBull(n));
       }
+    }
+    if (wantScale('embedded')) {
       await embRef.run(() => embeddedScale(P.drainN, P.bulk, false));
       for (const [n, e] of emb) await e.run(() => embeddedScale(n, P.bulk, true));
     }
@@ -1000,19 +1012,22 @@ async function main(): Promise<void> {
     rows.push(row('worker RSS idle, total: Sprig thread pool c=2 vs BullMQ Worker process c=50', 'MB', false, S.idleThread, S.idleBull, rss));
     rows.push(row('worker RSS under load (peak during the Redis drain): Sprig thread pool c=2 vs BullMQ Worker process c=50', 'MB', false, S.drainThread, S.drainBull, peakRss));
   }
-  if (want('scale')) {
+  if (wantScale('redis')) {
     const ref = (s: Series<Drain>) => (s.values.length ? median(s.values.map(drainRate)) : NaN);
     for (const [n, sc] of scale) {
       const M = n.toLocaleString('en-US');
       // The row: rate(n) / rate(20k), each side against its own 20k rate in this run.
       const rel = (big: Series<Drain>, base: Series<Drain>) => big.values.map((d) => d.rate / ref(base));
       rows.push(rowOf(`drain rate with a backlog of ${M} / with ${N} (Redis): Sprig async pool c=50 vs BullMQ Worker c=50 (1.00: no slower as the backlog grows)`, 'x', true, rel(sc.async, S.drainAsync), rel(sc.bull, S.drainBull), [...sc.async.errors, ...S.drainAsync.errors], [...sc.bull.errors, ...S.drainBull.errors]));
+      // The same question in CPU per task, which a loaded machine does not skew between the two drains.
+      const cpuRel = (big: Series<Drain>, base: Series<Drain>) => big.values.map((d) => median(base.values.map((b) => b.cpuPer1k)) / d.cpuPer1k);
+      rows.push(rowOf(`worker CPU per task with a backlog of ${M} / with ${N} (Redis; 20k's CPU ms per 1,000 / ${M}'s): Sprig async pool c=50 vs BullMQ Worker c=50`, 'x', true, cpuRel(sc.async, S.drainAsync), cpuRel(sc.bull, S.drainBull), [...sc.async.errors, ...S.drainAsync.errors], [...sc.bull.errors, ...S.drainBull.errors]));
       rows.push(row(`drain ${M} no-op (Redis): Sprig async pool c=50 vs BullMQ Worker c=50`, 'tasks/s', true, sc.async, sc.bull, drainRate));
       rows.push(row(`enqueue ${M} bulk: Sprig sendMany x${P.bulk} vs BullMQ addBulk x${P.bulk}`, 'tasks/s', true, sc.enqSprig, sc.enqBull, rate));
       rows.push(row(`worker RSS under load, draining ${M}: Sprig async pool c=50 vs BullMQ Worker c=50`, 'MB', false, sc.async, sc.bull, peakRss));
     }
-    for (const [n, e] of emb) rows.push(...embeddedRows(n, e, embRef));
   }
+  if (wantScale('embedded')) for (const [n, e] of emb) rows.push(...embeddedRows(n, e, embRef));
   if (want('eta')) {
     const E = ETA_N.toLocaleString('en-US');
     const name = `${E} tasks scheduled an hour ahead (Redis): Sprig async worker RSS once it read them all vs its own idle RSS (target ratio >= 0.5: at most 2x)`;
@@ -1032,7 +1047,7 @@ async function main(): Promise<void> {
   }
   const table = printTable(rows, P.reps);
   console.log(`\n${table}\n`);
-  const detail = (s: Series<Drain>) => s.values.map((d) => ({ rate: round(d.rate), rateWithStartup: round(d.rateWithStartup), startupMs: Math.round(d.startupMs), peakRssMB: round(d.peak.rss), peakPssMB: round(d.peak.pss), peakProcs: d.peak.procs }));
+  const detail = (s: Series<Drain>) => s.values.map((d) => ({ rate: round(d.rate), rateWithStartup: round(d.rateWithStartup), startupMs: Math.round(d.startupMs), peakRssMB: round(d.peak.rss), peakPssMB: round(d.peak.pss), peakProcs: d.peak.procs, cpuMsPer1k: round(d.cpuPer1k) }));
   const mem = (s: Series<MemSample>) => s.values.map((m) => ({ rssMB: round(m.rss), pssMB: round(m.pss), procs: m.procs }));
   const result = {
     generatedAt: new Date().toISOString(),
