@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ProtocolError, DecodeError, MessageTooLargeError, ContentDisallowedError } from '../errors.js';
-import { serializers } from '../serialization/registry.js';
+import { jsonSerializer, serializers } from '../serialization/registry.js';
 import { compressors } from '../compression/registry.js';
 import { pyrepr, pyreprArgs } from './pyrepr.js';
 import { parseIso, toCeleryIso } from './time.js';
@@ -166,7 +166,9 @@ const NO_HEADERS: Readonly<Record<string, unknown>> = Object.freeze({});
 /** The caller's own headers of a task message (`apply_async(headers=...)`), without the protocol's. */
 export function customHeaders(headers: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
   let out: Record<string, unknown> | undefined;
-  for (const k of Object.keys(headers)) {
+  // for-in, not Object.keys: no array per task (a header object is plain JSON: no inherited keys).
+  for (const k in headers) {
+    if (!Object.prototype.hasOwnProperty.call(headers, k)) continue;
     if (PROTOCOL_HEADERS.has(k)) continue;
     // defineProperty: a "__proto__" header stays a key and never becomes a prototype.
     Object.defineProperty((out ??= {}), k, { value: headers[k], enumerable: true, writable: true, configurable: true });
@@ -309,7 +311,9 @@ export function decodeBody(msg: TransportMessage, opts: ParseOptions = {}): unkn
   let data = msg.body;
   const compression = msg.headers.compression;
   if (typeof compression === 'string' && compression) data = compressors.get(compression).decompress(data, max);
-  const value = serializers.decode(data, msg.contentType, opts.accept, { headers: msg.headers });
+  const value = data === lastBody.bytes && msg.contentType === jsonSerializer.contentType && serializers.forContentType(msg.contentType) === jsonSerializer
+    ? decodeJsonText((lastBody.text ??= data.toString('utf8')))
+    : serializers.decode(data, msg.contentType, opts.accept, { headers: msg.headers });
   // Each level takes at least one byte: a smaller body cannot be too deep.
   if (data.length > MAX_BODY_DEPTH) checkDepth(value);
   return value;
@@ -404,6 +408,33 @@ export function envelopeToMessage(env: unknown): TransportMessage {
   const contentType = typeof e['content-type'] === 'string' ? (e['content-type'] as string) : 'application/json';
   const contentEncoding = typeof e['content-encoding'] === 'string' ? (e['content-encoding'] as string) : 'utf-8';
   const enc = properties.body_encoding;
-  const body = enc === 'base64' ? Buffer.from(e.body, 'base64') : Buffer.from(e.body, 'utf8');
+  const body = enc === 'base64' ? base64Body(e.body) : Buffer.from(e.body, 'utf8');
   return { headers, properties, contentType, contentEncoding, body };
+}
+
+/**
+ * The last body decoded from base64, and its text once decoded as JSON. A queue often carries the
+ * same body message after message (a task called with no arguments, or the same ones): those
+ * messages share one buffer, and their JSON is read from one string, not base64 -> bytes -> text
+ * each time (their values are still parsed per message: each task gets its own arguments). A
+ * message's body bytes are never written to (buildTaskMessages shares one buffer the same way).
+ */
+const lastBody: { base64: string; bytes: Buffer; text?: string } = { base64: '', bytes: Buffer.alloc(0) };
+
+function base64Body(base64: string): Buffer {
+  if (base64 !== lastBody.base64) {
+    lastBody.base64 = base64;
+    lastBody.bytes = Buffer.from(base64, 'base64');
+    lastBody.text = undefined;
+  }
+  return lastBody.bytes;
+}
+
+/** jsonSerializer.decode of bytes already read as text, with the registry's error for a body that does not parse. */
+function decodeJsonText(text: string): unknown {
+  try {
+    return parseJson(text);
+  } catch (err) {
+    throw new DecodeError(`body does not decode as ${jsonSerializer.contentType}: ${(err as Error).message}`, { cause: err });
+  }
 }

@@ -109,10 +109,14 @@ function sigList(v: unknown, where: string): SignatureDict[] | null {
   return v.map((s, i) => parseSignature(s, `${where}[${i}]`));
 }
 
+/** Most tasks' embed (no canvas): one frozen object for all (an embed is only read, canvas.ts). */
+const EMPTY_EMBED: Embed = Object.freeze({ callbacks: null, errbacks: null, chain: null, chord: null });
+
 /** Check a v2 body's embed (`{callbacks, errbacks, chain, chord}`); absent fields are null. */
 export function parseEmbed(v: unknown): Embed {
-  if (v === null || v === undefined) return { callbacks: null, errbacks: null, chain: null, chord: null };
+  if (v === null || v === undefined) return EMPTY_EMBED;
   if (!isObject(v)) throw new ProtocolError('not a protocol v2 body: embed is not an object', { code: 'E_BAD_SIGNATURE' });
+  if (v.callbacks == null && v.errbacks == null && v.chain == null && v.chord == null) return EMPTY_EMBED;
   return {
     callbacks: sigList(v.callbacks, 'embed.callbacks'),
     errbacks: sigList(v.errbacks, 'embed.errbacks'),

@@ -263,6 +263,9 @@ export class TaskConsumer {
     return this.broker.capabilities.priorities === 'higher-first' ? 9 - Math.min(9, p) : p;
   }
 
+  /** A rate limit's wake-up: one function for every task, not a closure per task started. */
+  private readonly pumpLater = (): void => this.pump();
+
   /** Start as many reserved tasks as the pool has free slots. */
   pump(): void {
     const pool = this.w.pool;
@@ -276,7 +279,7 @@ export class TaskConsumer {
         continue;
       }
       if (this.discarded(r)) continue;
-      if (!this.w.rateLimits.take(r.req.name, () => this.pump())) {
+      if (!this.w.rateLimits.take(r.req.name, this.pumpLater)) {
         (limited ??= []).push(r);
         continue;
       }

@@ -13,6 +13,8 @@ interface Running {
   abort: LazyAbort;
   done: (o: Outcome) => void;
   settled: boolean;
+  /** Set when it settles, until it is handed back. */
+  outcome?: Outcome;
   t0: number;
   softTimer?: NodeJS.Timeout;
   hardTimer?: NodeJS.Timeout;
@@ -22,7 +24,7 @@ export class AsyncPool implements Pool {
   readonly kind = 'async' as const;
   private running = new Map<string, Running>();
   /** Outcomes waiting for the next microtask: a tick's worth of tasks is handed back in one go. */
-  private finished: Array<[Running, Outcome]> = [];
+  private finished: Running[] = [];
   private idleWaiters: Array<() => void> = [];
   size: number;
   onFree?: () => void;
@@ -81,14 +83,17 @@ export class AsyncPool implements Pool {
     clearTimeout(r.softTimer);
     clearTimeout(r.hardTimer);
     this.running.delete(id);
-    if (this.finished.push([r, o]) === 1) queueMicrotask(() => this.handBack());
+    r.outcome = o;
+    if (this.finished.push(r) === 1) queueMicrotask(this.handBackLater);
   }
+
+  private readonly handBackLater = (): void => this.handBack();
 
   /** Never inside run(): the consumer's pump must not re-enter itself. */
   private handBack(): void {
     const batch = this.finished;
     this.finished = [];
-    for (const [r, o] of batch) handBackOutcome(r.done, o);
+    for (const r of batch) handBackOutcome(r.done, r.outcome!);
     if (this.running.size === 0) for (const w of this.idleWaiters.splice(0)) w();
     this.onFree?.();
   }
