@@ -5,6 +5,7 @@ import type { Channel, ChannelModel, ConfirmChannel, Options } from 'amqplib';
 import { ConnectionError } from '../../errors.js';
 import { backoff } from '../../util/resilience.js';
 import { VERSION } from '../../version.js';
+import { useFastFrames } from './frames.js';
 import { describeConnectError, nextNode, type AmqpUrlInfo, type AmqpUrlList } from './url.js';
 
 /** Celery's broker_connection_timeout is 4 s; an unreachable broker must fail fast. */
@@ -120,12 +121,15 @@ export class AmqpConnection extends EventEmitter<ConnectionEvents> {
 
   private async open(): Promise<ChannelModel> {
     try {
-      return await amqp.connect(this.node.connect, {
+      const model = await amqp.connect(this.node.connect, {
         timeout: CONNECT_TIMEOUT_MS,
         noDelay: true,
         // Shown by `rabbitmqctl list_connections client_properties` and the management UI.
         clientProperties: { connection_name: `sprig ${VERSION} ${hostname()} pid ${process.pid}` },
       });
+      // Deliveries decoded by frames.ts (amqplib's own decoder when the connection is not the one it knows).
+      useFastFrames((model as unknown as { connection?: unknown }).connection);
+      return model;
     } catch (err) {
       throw new ConnectionError(describeConnectError(this.node, err), { cause: err });
     }
