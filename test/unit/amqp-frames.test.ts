@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
-import { decodeBasicProperties, decodeFrontFrame, FrameError, str, useFastFrames } from '../../runtime/src/brokers/amqp/frames.js';
+import { decodeBasicProperties, decodeFrontFrame, FrameError, MAX_TABLE_DEPTH, str, TOO_DEEP, useFastFrames } from '../../runtime/src/brokers/amqp/frames.js';
 
 // amqplib's own encoder and decoder (internal files: its package exports do not list them).
 const require = createRequire(path.join(process.cwd(), 'package.json'));
@@ -135,4 +135,26 @@ test('useFastFrames replaces one connection\'s recvFrame and falls back to the s
   assert.equal(conn.recvFrame(), false); // the split frame: amqplib's
   assert.equal(stockCalls, 1);
   assert.equal(useFastFrames({ recvFrame() {} }), false);
+});
+
+test('a header table nested past MAX_TABLE_DEPTH stands as TOO_DEEP (no stack overflow, no closed connection); a "__proto__" key stays a key', () => {
+  let deep: Record<string, unknown> = { leaf: 1 };
+  for (let i = 0; i < 1000; i++) deep = { n: deep };
+  const headers = { ...celeryHeaders, deep, list: [[[[1]]]], ['__proto__']: { polluted: true } };
+  Object.defineProperty(headers, '__proto__', { value: { polluted: true }, enumerable: true });
+  const [, header] = fastDecode(delivery({ contentType: 'application/json', headers }));
+  const got = (header!.fields as { headers: Record<string, unknown> }).headers;
+  assert.equal(got.task, 'bench.noop', 'the fields around it are intact');
+  assert.deepEqual(got.list, [[[[1]]]]);
+  let level: unknown = got.deep;
+  let depth = 1;
+  while (typeof level === 'object' && level !== null) {
+    level = (level as { n: unknown }).n;
+    depth++;
+  }
+  assert.equal(level, TOO_DEEP);
+  assert.equal(depth, MAX_TABLE_DEPTH + 1);
+  assert.ok(Object.hasOwn(got, '__proto__'), 'an own key');
+  assert.equal(Object.getPrototypeOf(got), Object.prototype);
+  assert.equal((got as { polluted?: unknown }).polluted, undefined);
 });

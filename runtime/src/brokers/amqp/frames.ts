@@ -107,26 +107,37 @@ class Reader {
   }
 }
 
-function table(r: Reader, end: number): Record<string, unknown> {
+/**
+ * Tables and arrays nested deeper than this are skipped, their bytes read past, and stand as
+ * TOO_DEEP: a hostile header of 100k levels would otherwise overflow the stack, and the error
+ * would close the connection and bring the same message back after every reconnect.
+ */
+export const MAX_TABLE_DEPTH = 32;
+export const TOO_DEEP = `[AMQP field table nested deeper than ${MAX_TABLE_DEPTH} levels: dropped]`;
+
+function table(r: Reader, end: number, depth = 0): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (end > r.end) truncated();
   while (r.at < end) {
     const key = r.shortstr();
-    out[key] = value(r);
+    const v = value(r, depth);
+    // defineProperty: a "__proto__" key stays a key and never becomes the table's prototype.
+    if (key === '__proto__') Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[key] = v;
   }
   if (r.at !== end) truncated();
   return out;
 }
 
-function array(r: Reader, end: number): unknown[] {
+function array(r: Reader, end: number, depth: number): unknown[] {
   const out: unknown[] = [];
   if (end > r.end) truncated();
-  while (r.at < end) out.push(value(r));
+  while (r.at < end) out.push(value(r, depth));
   if (r.at !== end) truncated();
   return out;
 }
 
-function value(r: Reader): unknown {
+function value(r: Reader, depth: number): unknown {
   const b = r.buf;
   switch (r.u8()) {
     case 0x53 /* S */: {
@@ -140,11 +151,13 @@ function value(r: Reader): unknown {
       return null;
     case 0x46 /* F */: {
       const len = r.u32();
-      return table(r, r.at + len);
+      if (depth >= MAX_TABLE_DEPTH) return skip(r, len);
+      return table(r, r.at + len, depth + 1);
     }
     case 0x41 /* A */: {
       const len = r.u32();
-      return array(r, r.at + len);
+      if (depth >= MAX_TABLE_DEPTH) return skip(r, len);
+      return array(r, r.at + len, depth + 1);
     }
     case 0x62 /* b */:
       return b.readInt8(r.need(1));
@@ -178,6 +191,11 @@ function value(r: Reader): unknown {
     default:
       throw new FrameError(`malformed AMQP frame: unknown field type ${b[r.at - 1]}`);
   }
+}
+
+function skip(r: Reader, len: number): string {
+  r.need(len);
+  return TOO_DEEP;
 }
 
 // ---- the three frames -----------------------------------------------------------------------
