@@ -270,4 +270,21 @@ describe('embedded journal', () => {
     await journal.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
+
+  it('keeps replayed bodies as views of the read chunk, and copies the few live ones out of a mostly acked chunk', async () => {
+    const dir = tmp();
+    const recs: JournalRecord[] = Array.from({ length: 1000 }, (_, i) => ({ t: 'p', tag: `t${i}`, queue: 'q', priority: 0, raw: Buffer.alloc(1000, i % 256) }));
+    fs.writeFileSync(journalFile(dir), Buffer.concat(recs.map(encodeRecord)));
+    const { journal, state } = await Journal.open(dir);
+    assert.equal(state.messages.length, 1000);
+    assert.equal(new Set(state.messages.map((m) => m.raw.buffer)).size, 1, 'all live: one shared chunk, no copies');
+    await journal.close();
+    fs.appendFileSync(journalFile(dir), encodeRecord({ t: 'a', tags: recs.slice(1).map((r) => (r as { tag: string }).tag) }));
+    const { journal: j2, state: s2 } = await Journal.open(dir);
+    assert.deepEqual(s2.messages.map((m) => m.tag), ['t0']);
+    assert.ok(s2.messages[0]!.raw.equals(Buffer.alloc(1000, 0)));
+    assert.ok(s2.messages[0]!.raw.buffer.byteLength < 64 * 1024, `the last live message holds ${s2.messages[0]!.raw.buffer.byteLength} bytes`);
+    await j2.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });

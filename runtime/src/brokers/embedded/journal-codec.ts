@@ -81,8 +81,9 @@ function frame(payload: Buffer): Buffer {
 export type StopReason = 'torn' | 'crc';
 
 /**
- * Decodes frames from a buffer. `raw` bytes are copied out, so the buffer can be reused (read()
- * fills it chunk by chunk) and a kept message holds only its own bytes.
+ * Decodes frames from a buffer. A binary publish's `raw` is a view of `buf` (no copy, no allocation
+ * of its bytes): the buffer must not be reused while a message is kept (readJournal reads each chunk
+ * into a new one, and unpinSparse() frees chunks that hold few live messages).
  */
 class FrameDecoder {
   /** The last binary publish's queue, so a backlog of one queue shares one string. */
@@ -125,8 +126,7 @@ class FrameDecoder {
       this.lastQueueBytes = Buffer.from(buf.subarray(q, r));
       this.lastQueue = this.lastQueueBytes.toString('utf8');
     }
-    const raw = Buffer.allocUnsafe(end - r);
-    buf.copy(raw, 0, r, end);
+    const raw = buf.subarray(r, end);
     return { t: 'p', tag, queue: this.lastQueue, priority, raw };
   }
 }
@@ -194,7 +194,7 @@ export interface ReadResult {
   stop?: StopReason;
 }
 
-/** Bytes read per read() of the journal: large reads, and a buffer that is reused (bodies are copied out). */
+/** Bytes read per read() of the journal: large reads, each into a new buffer (bodies are views of it). */
 const READ_CHUNK = 8 * 1024 * 1024;
 
 /**
@@ -227,7 +227,10 @@ export async function readJournal(file: string, onRecord: (r: JournalRecord) => 
       if (stop) return { validBytes: pos + off, size, skipped, stop };
       if (eof) return { validBytes: pos + off, size, skipped, stop: off < have ? 'torn' : undefined };
       if (off > 0) {
-        buf.copy(buf, 0, off, have); // the frame cut by the chunk's end goes to the front
+        // The frame cut by the chunk's end goes to the front of the next chunk; this one is kept by its views.
+        const next = Buffer.allocUnsafe(Math.max(READ_CHUNK, have - off));
+        buf.copy(next, 0, off, have);
+        buf = next;
         have -= off;
         pos += off;
       } else if (have === buf.length) {
@@ -242,4 +245,35 @@ export async function readJournal(file: string, onRecord: (r: JournalRecord) => 
   } finally {
     await fh.close();
   }
+}
+
+/** Smaller buffers (Node's 8 KB pool, a small journal's one chunk) waste too little to copy out of. */
+const UNPIN_MIN = 64 * 1024;
+
+/**
+ * Replayed bodies are views of the chunks they were read in, so one live message keeps its whole
+ * chunk: once the acks are known, the live messages of a chunk that is less than half live are
+ * copied out and the chunk can go. After that a replay holds at most about twice its live bytes.
+ */
+export function unpinSparse(messages: ReadonlyArray<{ raw: Buffer }>): void {
+  // Messages are in journal order, so a chunk's messages come in one run: one map update per run.
+  const liveBytes = new Map<ArrayBufferLike, number>();
+  let run: ArrayBufferLike | undefined;
+  let bytes = 0;
+  const flush = () => {
+    if (run && run.byteLength >= UNPIN_MIN) liveBytes.set(run, (liveBytes.get(run) ?? 0) + bytes);
+  };
+  for (const m of messages) {
+    if (m.raw.buffer !== run) {
+      flush();
+      run = m.raw.buffer;
+      bytes = 0;
+    }
+    bytes += m.raw.length;
+  }
+  flush();
+  const sparse = new Set<ArrayBufferLike>();
+  for (const [chunk, n] of liveBytes) if (n * 2 < chunk.byteLength) sparse.add(chunk);
+  if (sparse.size === 0) return;
+  for (const m of messages) if (sparse.has(m.raw.buffer)) m.raw = Buffer.from(m.raw);
 }

@@ -29,7 +29,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ResultMeta } from '../../backends/types.js';
 import type { Logger } from '../../util/log.js';
-import { encodeRecord, readJournal, type JournalRecord } from './journal-codec.js';
+import { encodeRecord, readJournal, unpinSparse, type JournalRecord } from './journal-codec.js';
 
 export { decodeRecords, encodeRecord, type JournalRecord } from './journal-codec.js';
 
@@ -95,11 +95,20 @@ export const EMPTY_STATE: ReplayState = { messages: [], results: [], leaseState:
 const BATCH_FSYNC_MS = 200;
 export const DEFAULT_COMPACT_BYTES = 64 * 1024 * 1024;
 
-/** Folds records, in journal order, into the live state. */
+/**
+ * Folds records, in journal order, into the live state. Messages go into an array in journal order
+ * and acks into a set of gone tags, applied once at the end: no map of every pending message (a
+ * string-keyed Map of 1M tags was a third of a replay's CPU), and a journal without acks (a backlog
+ * that was only published) needs no lookup at all. That is exact because a tag is published once:
+ * tags are fresh per publish (boot id + sequence) and a compaction snapshot starts a new file.
+ * Replay is idempotent for what can repeat: a dead-letter move appended while a snapshot was taken
+ * may repeat a dead letter the snapshot already holds (the first copy is kept).
+ */
 class Replay {
-  // Replay is idempotent per tag: after a compaction, records written while the snapshot was taken
-  // may repeat what the snapshot already holds.
-  private readonly live = new Map<string, ReplayedMessage>();
+  private readonly messages: ReplayedMessage[] = [];
+  private readonly gone = new Set<string>();
+  /** Tags that dead-letter moves created (the ones that can appear twice). */
+  private moved: Set<string> | undefined;
   private readonly results = new Map<string, { meta: ResultMeta; expiresAt: number }>();
   private readonly leaseState = new Map<string, { name: string; field: string; value: string }>();
   records = 0;
@@ -108,14 +117,15 @@ class Replay {
     this.records++;
     switch (r.t) {
       case 'p':
-        if (!this.live.has(r.tag)) this.live.set(r.tag, { tag: r.tag, queue: r.queue, priority: r.priority, raw: r.raw });
+        this.messages.push(r); // the record itself (a ReplayedMessage with its `t`): one object less per message
         break;
       case 'a':
-        for (const t of r.tags) this.live.delete(t);
+        for (const t of r.tags) this.gone.add(t);
         break;
       case 'm':
-        this.live.delete(r.tag);
-        if (!this.live.has(r.newTag)) this.live.set(r.newTag, { tag: r.newTag, queue: r.queue, priority: 0, raw: Buffer.from(r.raw, 'utf8') });
+        this.gone.add(r.tag);
+        this.messages.push({ tag: r.newTag, queue: r.queue, priority: 0, raw: Buffer.from(r.raw, 'utf8') });
+        (this.moved ??= new Set()).add(r.newTag);
         break;
       case 'r':
         this.results.set(r.meta.task_id, { meta: r.meta, expiresAt: r.expiresAt });
@@ -129,10 +139,28 @@ class Replay {
     }
   }
 
+  private live(): ReplayedMessage[] {
+    const { gone, moved } = this;
+    if (gone.size === 0 && !moved) {
+      unpinSparse(this.messages);
+      return this.messages;
+    }
+    const seen = new Set<string>();
+    const live = this.messages.filter((m) => {
+      if (gone.has(m.tag)) return false;
+      if (!moved?.has(m.tag)) return true;
+      if (seen.has(m.tag)) return false;
+      seen.add(m.tag);
+      return true;
+    });
+    unpinSparse(live);
+    return live;
+  }
+
   state(truncatedBytes: number): ReplayState {
     const now = Date.now();
     return {
-      messages: [...this.live.values()],
+      messages: this.live(),
       results: [...this.results.values()].filter((r) => r.expiresAt > now),
       leaseState: [...this.leaseState.values()],
       records: this.records,
