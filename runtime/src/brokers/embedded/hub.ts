@@ -33,9 +33,17 @@ export interface SessionSink {
 
 interface Msg {
   tag: string;
-  raw: string;
+  /**
+   * The envelope's UTF-8 bytes: a Buffer keeps a backlog off the JS heap (the GC does not trace or
+   * copy it), and it is what the journal stores; a delivery makes the string of it.
+   */
+  raw: Buffer;
   priority: number;
-  redelivered: boolean;
+  /**
+   * Absent: false. A replayed or published message is its journal record itself (one object per
+   * message less to build and for the GC to copy; 1M of them on a restart).
+   */
+  redelivered?: boolean;
 }
 
 interface HubConsumer {
@@ -98,7 +106,7 @@ export class Hub implements Compactor {
     private readonly log?: Logger,
   ) {
     for (const m of state.messages) {
-      this.queue(m.queue).push({ tag: m.tag, raw: m.raw, priority: m.priority, redelivered: false }, m.priority);
+      this.queue(m.queue).push(m, m.priority);
       this.live += m.raw.length;
     }
     for (const r of state.results) {
@@ -152,13 +160,13 @@ export class Hub implements Compactor {
         throw new ProtocolError('publish: each item needs a queue name and a raw envelope string');
       }
       const priority = PriorityFifo.level(it.priority);
-      records.push({ t: 'p', tag: this.nextTag(), queue: it.queue, priority, raw: it.raw });
+      records.push({ t: 'p', tag: this.nextTag(), queue: it.queue, priority, raw: Buffer.from(it.raw, 'utf8') });
     }
     if (records.length === 0 && extra.length === 0) return 0;
     // Into the queues only once durable: nothing is delivered that a crash could take back.
     await this.journal.commit([...extra, ...records], () => {
       for (const r of records) {
-        this.queue(r.queue).push({ tag: r.tag, raw: r.raw, priority: r.priority, redelivered: false }, r.priority);
+        this.queue(r.queue).push(r, r.priority);
         this.live += r.raw.length;
       }
       this.schedule();
@@ -222,9 +230,10 @@ export class Hub implements Compactor {
       this.queue(h.queue).unshift({ ...h.msg, redelivered: true }, h.msg.priority);
     } else {
       const queue = deadLetterQueueName(h.queue);
-      const raw = encodeDeadLetter(deadLetterEntry({ queue: h.queue, raw: h.msg.raw }, reason, { limits }));
+      const text = encodeDeadLetter(deadLetterEntry({ queue: h.queue, raw: h.msg.raw.toString('utf8') }, reason, { limits }));
+      const raw = Buffer.from(text, 'utf8');
       const newTag = this.nextTag();
-      this.journal.append([{ t: 'm', tag, newTag, queue, raw }]);
+      this.journal.append([{ t: 'm', tag, newTag, queue, raw: text }]);
       const dlq = this.queue(queue);
       dlq.push({ tag: newTag, raw, priority: 0, redelivered: false }, 0);
       this.live += raw.length - h.msg.raw.length;
@@ -279,7 +288,7 @@ export class Hub implements Compactor {
     const m = dlq?.shift();
     if (!dlq || !m) return null;
     dlq.push(m, 0);
-    return { tag: m.tag, raw: m.raw };
+    return { tag: m.tag, raw: m.raw.toString('utf8') };
   }
 
   /** The dead letter `tag` leaves, and `raw` (the message it held) is published to `queue`, in one journal commit. */
@@ -563,7 +572,7 @@ export class Hub implements Compactor {
         }
         if (!msg) continue;
         c.session.qos.hold(c, msg.tag, { queue, msg });
-        c.session.outbox.push({ c: c.id, tag: msg.tag, queue, raw: msg.raw, redelivered: msg.redelivered });
+        c.session.outbox.push({ c: c.id, tag: msg.tag, queue, raw: msg.raw.toString('utf8'), redelivered: msg.redelivered === true });
         touched.add(c.session);
         progress = true;
       }

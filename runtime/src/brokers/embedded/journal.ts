@@ -3,7 +3,8 @@
  *
  * Durability (fsync policy)
  * -------------------------
- * Every change is appended as a record framed `[u32 length][u32 crc32][JSON payload]` (big-endian).
+ * Every change is appended as a record framed `[u32 length][u32 crc32][payload]` (big-endian; a
+ * publish's payload is binary with the message bytes raw, the others JSON: journal-codec.ts).
  *
  * - Publishes use group commit: every publish that reaches the broker in the same event-loop tick
  *   (from any number of clients) is appended with ONE write followed by ONE fdatasync, and the
@@ -18,7 +19,7 @@
  *   most every 200 ms: it survives a crash of the broker process but may lose the last 200 ms of
  *   publishes on power loss.
  *
- * Start-up replays the journal; a torn tail (a record cut short or failing its CRC, e.g. after a
+ * Start-up replays the journal, read in large chunks; a torn tail (a record cut short or failing its CRC, e.g. after a
  * crash mid-write) is truncated and everything before it is kept. When the file passes
  * `compactBytes` (64 MB) and less than half of it is still live, a snapshot of the live messages
  * and results is written to a new file, fsynced and renamed over the journal atomically.
@@ -26,28 +27,20 @@
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { crc32 } from 'node:zlib';
 import type { ResultMeta } from '../../backends/types.js';
 import type { Logger } from '../../util/log.js';
-import { parseJson, stringifyJson } from '../../serialization/json.js';
+import { encodeRecord, readJournal, unpinSparse, type JournalRecord } from './journal-codec.js';
+
+export { decodeRecords, encodeRecord, type JournalRecord } from './journal-codec.js';
 
 export type FsyncPolicy = 'always' | 'batch';
-
-export type JournalRecord =
-  | { t: 'p'; tag: string; queue: string; priority: number; raw: string }
-  | { t: 'a'; tags: string[] }
-  /** Dead-letter move: `tag` is gone, `newTag` is appended to `queue` (the dead-letter list). */
-  | { t: 'm'; tag: string; newTag: string; queue: string; raw: string }
-  | { t: 'r'; meta: ResultMeta; expiresAt: number }
-  | { t: 'f'; taskId: string }
-  /** A beat lease's state field (lease.ts): the last write of a field wins. */
-  | { t: 'b'; name: string; field: string; value: string };
 
 export interface ReplayedMessage {
   tag: string;
   queue: string;
   priority: number;
-  raw: string;
+  /** The envelope's UTF-8 bytes. */
+  raw: Buffer;
 }
 
 export interface ReplayState {
@@ -99,88 +92,81 @@ export const NULL_JOURNAL: JournalPort = {
 
 export const EMPTY_STATE: ReplayState = { messages: [], results: [], leaseState: [], records: 0, truncatedBytes: 0 };
 
-const HEADER = 8;
 const BATCH_FSYNC_MS = 200;
 export const DEFAULT_COMPACT_BYTES = 64 * 1024 * 1024;
 
-export function encodeRecord(rec: JournalRecord): Buffer {
-  const payload = Buffer.from(stringifyJson(rec), 'utf8');
-  const out = Buffer.allocUnsafe(HEADER + payload.length);
-  out.writeUInt32BE(payload.length, 0);
-  out.writeUInt32BE(crc32(payload), 4);
-  payload.copy(out, HEADER);
-  return out;
-}
-
 /**
- * One record's JSON. Only a result (`r`: its meta holds task values, which may be integers past
- * 2**53 or NaN) needs parseJson's exact reading; every other record holds strings, tags and small
- * integers, and a message's bytes are one JSON string, so plain JSON.parse reads them exactly. That
- * spares the replay parseJson's scan of every message for long digit runs (a seventh of a 1M replay).
+ * Folds records, in journal order, into the live state. Messages go into an array in journal order
+ * and acks into a set of gone tags, applied once at the end: no map of every pending message (a
+ * string-keyed Map of 1M tags was a third of a replay's CPU), and a journal without acks (a backlog
+ * that was only published) needs no lookup at all. That is exact because a tag is published once:
+ * tags are fresh per publish (boot id + sequence) and a compaction snapshot starts a new file.
+ * Replay is idempotent for what can repeat: a dead-letter move appended while a snapshot was taken
+ * may repeat a dead letter the snapshot already holds (the first copy is kept).
  */
-function parseRecord(text: string): JournalRecord {
-  let rec: JournalRecord;
-  try {
-    rec = JSON.parse(text) as JournalRecord;
-  } catch {
-    return parseJson(text) as JournalRecord; // NaN or Infinity in a result; anything else throws again
-  }
-  return rec.t === 'r' ? (parseJson(text) as JournalRecord) : rec;
-}
+class Replay {
+  private readonly messages: ReplayedMessage[] = [];
+  private readonly gone = new Set<string>();
+  /** Tags that dead-letter moves created (the ones that can appear twice). */
+  private moved: Set<string> | undefined;
+  private readonly results = new Map<string, { meta: ResultMeta; expiresAt: number }>();
+  private readonly leaseState = new Map<string, { name: string; field: string; value: string }>();
+  records = 0;
 
-/** Parse frames from `buf`; stops at the first torn or corrupt frame. */
-export function decodeRecords(buf: Buffer): { records: JournalRecord[]; validBytes: number } {
-  const records: JournalRecord[] = [];
-  let off = 0;
-  while (off + HEADER <= buf.length) {
-    const len = buf.readUInt32BE(off);
-    const end = off + HEADER + len;
-    if (end > buf.length) break;
-    const payload = buf.subarray(off + HEADER, end);
-    if (crc32(payload) !== buf.readUInt32BE(off + 4)) break;
-    let rec: JournalRecord;
-    try {
-      rec = parseRecord(payload.toString('utf8'));
-    } catch {
-      break;
-    }
-    records.push(rec);
-    off = end;
-  }
-  return { records, validBytes: off };
-}
-
-function replay(records: readonly JournalRecord[]): Omit<ReplayState, 'records' | 'truncatedBytes'> {
-  // Replay is idempotent per tag: after a compaction, records written while the snapshot was taken
-  // may repeat what the snapshot already holds.
-  const live = new Map<string, ReplayedMessage>();
-  const results = new Map<string, { meta: ResultMeta; expiresAt: number }>();
-  const leaseState = new Map<string, { name: string; field: string; value: string }>();
-  for (const r of records) {
+  apply(r: JournalRecord): void {
+    this.records++;
     switch (r.t) {
       case 'p':
-        if (!live.has(r.tag)) live.set(r.tag, { tag: r.tag, queue: r.queue, priority: r.priority, raw: r.raw });
+        this.messages.push(r); // the record itself (a ReplayedMessage with its `t`): one object less per message
         break;
       case 'a':
-        for (const t of r.tags) live.delete(t);
+        for (const t of r.tags) this.gone.add(t);
         break;
       case 'm':
-        live.delete(r.tag);
-        if (!live.has(r.newTag)) live.set(r.newTag, { tag: r.newTag, queue: r.queue, priority: 0, raw: r.raw });
+        this.gone.add(r.tag);
+        this.messages.push({ tag: r.newTag, queue: r.queue, priority: 0, raw: Buffer.from(r.raw, 'utf8') });
+        (this.moved ??= new Set()).add(r.newTag);
         break;
       case 'r':
-        results.set(r.meta.task_id, { meta: r.meta, expiresAt: r.expiresAt });
+        this.results.set(r.meta.task_id, { meta: r.meta, expiresAt: r.expiresAt });
         break;
       case 'f':
-        results.delete(r.taskId);
+        this.results.delete(r.taskId);
         break;
       case 'b':
-        leaseState.set(JSON.stringify([r.name, r.field]), { name: r.name, field: r.field, value: r.value });
+        this.leaseState.set(JSON.stringify([r.name, r.field]), { name: r.name, field: r.field, value: r.value });
         break;
     }
   }
-  const now = Date.now();
-  return { messages: [...live.values()], results: [...results.values()].filter((r) => r.expiresAt > now), leaseState: [...leaseState.values()] };
+
+  private live(): ReplayedMessage[] {
+    const { gone, moved } = this;
+    if (gone.size === 0 && !moved) {
+      unpinSparse(this.messages);
+      return this.messages;
+    }
+    const seen = new Set<string>();
+    const live = this.messages.filter((m) => {
+      if (gone.has(m.tag)) return false;
+      if (!moved?.has(m.tag)) return true;
+      if (seen.has(m.tag)) return false;
+      seen.add(m.tag);
+      return true;
+    });
+    unpinSparse(live);
+    return live;
+  }
+
+  state(truncatedBytes: number): ReplayState {
+    const now = Date.now();
+    return {
+      messages: this.live(),
+      results: [...this.results.values()].filter((r) => r.expiresAt > now),
+      leaseState: [...this.leaseState.values()],
+      records: this.records,
+      truncatedBytes,
+    };
+  }
 }
 
 interface Waiter {
@@ -223,27 +209,24 @@ export class Journal implements JournalPort {
     await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, 'journal.log');
     await fsp.rm(file + '.compact', { force: true });
-    let buf: Buffer = Buffer.alloc(0);
-    try {
-      buf = await fsp.readFile(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    const { records, validBytes } = decodeRecords(buf);
-    const truncatedBytes = buf.length - validBytes;
+    const replay = new Replay();
+    const read = await readJournal(file, (r) => replay.apply(r));
+    const truncatedBytes = read.size - read.validBytes;
+    if (read.skipped > 0) opts.log?.warn(`journal ${file}: skipped ${read.skipped} whole frames that are not records`);
     if (truncatedBytes > 0) {
-      opts.log?.warn(`journal ${file}: dropping a torn tail of ${truncatedBytes} bytes after ${records.length} records`);
-      await fsp.truncate(file, validBytes);
+      const why = read.stop === 'crc' ? 'a record failing its crc' : 'a record cut short';
+      opts.log?.warn(`journal ${file}: dropping a torn tail of ${truncatedBytes} bytes (${why}) after ${replay.records} records`);
+      await fsp.truncate(file, read.validBytes);
     }
     const fh = await fsp.open(file, 'a', 0o600);
     await fsyncDir(dir);
-    const journal = new Journal(fh, file, validBytes, {
+    const journal = new Journal(fh, file, read.validBytes, {
       fsync: opts.fsync ?? 'always',
       compactBytes: opts.compactBytes ?? DEFAULT_COMPACT_BYTES,
       liveCheckMs: opts.liveCheckMs ?? DEFAULT_LIVE_CHECK_MS,
       log: opts.log,
     });
-    return { journal, state: { ...replay(records), records: records.length, truncatedBytes } };
+    return { journal, state: replay.state(truncatedBytes) };
   }
 
   setCompactor(c: Compactor): void {
