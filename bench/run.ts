@@ -36,7 +36,7 @@ const SCALE = scaleArg === undefined ? undefined : Number(scaleArg);
 if (SCALE !== undefined && !(Number.isInteger(SCALE) && SCALE >= 1000)) throw new Error(`--scale wants a whole number of tasks >= 1000, e.g. --scale 1000000 (got ${scaleArg})`);
 
 const REDIS_HOST = '127.0.0.1';
-const REDIS_PORT = 6379;
+const REDIS_PORT = Number(process.env.BENCH_REDIS_PORT ?? 6379);
 const DB = Number(process.env.BENCH_REDIS_DB ?? 9);
 if (!Number.isInteger(DB) || DB <= 0) throw new Error(`BENCH_REDIS_DB must be a database index other than 0 (got ${process.env.BENCH_REDIS_DB})`);
 const REDIS_URL = `redis://${REDIS_HOST}:${REDIS_PORT}/${DB}`;

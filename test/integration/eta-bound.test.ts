@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import Redis from 'ioredis';
 import { App } from '../../runtime/src/index.js';
-import { DELAYED_KEY } from '../../runtime/src/brokers/redis/keys.js';
+import { DELAYED_KEY, UNACKED_INDEX_KEY, UNACKED_KEY } from '../../runtime/src/brokers/redis/keys.js';
 import { FIXTURE_TASKS, runCli, uniqueQueue, waitFor, type Spawned } from '../helpers.js';
 
 const REDIS = 'redis://127.0.0.1:6379/0';
@@ -98,6 +98,60 @@ test('past etaTaskLimit, far ETAs wait on Redis: due tasks run, parked ones run 
   // Holding 20,000 requests costs this worker well over 100 MB; parked, it holds at most the limit.
   assert.ok(loaded - idle < 60, `worker RSS ${idle.toFixed(0)} MB idle -> ${loaded.toFixed(0)} MB with ${FAR} far ETA tasks`);
   process.stderr.write(`# eta-bound: RSS idle ${idle.toFixed(1)} MB, with ${FAR + SOON} ETA tasks ${loaded.toFixed(1)} MB; parked ${parked.length}, held ${held.length}\n`);
+});
+
+test('past etaTaskLimit, a worker killed -9 while its fetches park messages loses none: each is queued, in unacked or parked, once', { timeout: 240_000 }, async () => {
+  const q = uniqueQueue();
+  const N = 60_000;
+  const LIMIT = 100;
+  const app = new App({ brokerUrl: REDIS, resultBackend: REDIS, defaultQueue: q });
+  const ourUnacked = async (): Promise<Array<[string, string]>> => {
+    const out: Array<[string, string]> = [];
+    let cursor = '0';
+    do {
+      const [next, items] = await redis.hscan(UNACKED_KEY, cursor, 'COUNT', 5000);
+      cursor = next;
+      for (let i = 0; i < items.length; i += 2) if (items[i + 1]!.includes(q)) out.push([items[i]!, items[i + 1]!]);
+    } while (cursor !== '0');
+    return out;
+  };
+  cleanups.push(async () => {
+    const members = await parkedOf(q);
+    for (let i = 0; i < members.length; i += 1000) await redis.zrem(DELAYED_KEY, ...members.slice(i, i + 1000));
+    const tags = (await ourUnacked()).map(([t]) => t);
+    if (tags.length) await redis.hdel(UNACKED_KEY, ...tags);
+    if (tags.length) await redis.zrem(UNACKED_INDEX_KEY, ...tags);
+    await redis.del(q, `_kombu.binding.${q}`);
+  });
+  cleanups.push(() => app.close());
+  const calls = Array.from({ length: N }, (_, i) => ({ name: 'record', args: [`${q}:trace`, `far-${i}`], options: { queue: q, countdown: 3600, ignoreResult: true } }));
+  for (let i = 0; i < N; i += 1000) await app.sendMany(calls.slice(i, i + 1000));
+
+  const before = await redis.zcard(DELAYED_KEY);
+  const w = runCli(['worker', '--app', FIXTURE_TASKS, '--broker', REDIS, '-Q', q, '-P', 'async', '-c', '10', '--eta-task-limit', String(LIMIT), '--loglevel', 'info']);
+  cleanups.push(() => stop(w));
+  // Killed while it reads: some parked, some still queued.
+  let queuedAtKill = 0;
+  await waitFor(
+    async () => {
+      if ((await redis.zcard(DELAYED_KEY)) - before < 2000) return false;
+      w.proc.kill('SIGKILL');
+      queuedAtKill = await redis.llen(q);
+      return true;
+    },
+    60_000,
+    'the worker to park some',
+  );
+  await w.exit;
+  assert.ok(queuedAtKill > 0, 'killed after it had read everything: nothing was in flight');
+  const queued = await redis.lrange(q, 0, -1);
+  const unacked = (await ourUnacked()).map(([, v]) => JSON.stringify((JSON.parse(v) as unknown[])[0]));
+  const parked = (await parkedOf(q)).map((v) => JSON.stringify((JSON.parse(v) as unknown[])[0]));
+  const ids = [...queued.map((v) => JSON.parse(v) as { headers: { id: string } }), ...[...unacked, ...parked].map((v) => JSON.parse(v) as { headers: { id: string } })].map((m) => m.headers.id);
+  process.stderr.write(`# eta-bound kill -9: ${queued.length} queued, ${unacked.length} in unacked, ${parked.length} parked\n`);
+  assert.ok(parked.length >= 2000 && unacked.length <= LIMIT + 2000, `${parked.length} parked, ${unacked.length} unacked`);
+  assert.equal(ids.length, N, `${queued.length} queued + ${unacked.length} unacked + ${parked.length} parked`);
+  assert.equal(new Set(ids).size, N, 'a message is in two places');
 });
 
 test('etaTaskLimit: a bad value is refused with what would be right', async () => {

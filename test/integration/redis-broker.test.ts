@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { buildTaskMessage, decodeBody } from '../../runtime/src/protocol/message.js';
 import { RedisBroker } from '../../runtime/src/brokers/redis/redis-broker.js';
-import { PRIORITY_SEP, UNACKED_INDEX_KEY, UNACKED_KEY } from '../../runtime/src/brokers/redis/keys.js';
+import { DELAYED_KEY, PRIORITY_SEP, UNACKED_INDEX_KEY, UNACKED_KEY } from '../../runtime/src/brokers/redis/keys.js';
+import { parseIso } from '../../runtime/src/protocol/time.js';
 import { deadLetterQueueName, type Delivery } from '../../runtime/src/brokers/types.js';
 import { ConnectionError } from '../../runtime/src/errors.js';
 import { REDIS_URL, RESTORE_DB_URL, RedisFixture, sleep, waitUntil, wire } from './redis-helpers.js';
@@ -319,6 +320,72 @@ function suite(): void {
     assert.equal(got.length, 3);
     assert.equal(await f.raw.llen(q), 1);
     assert.equal((await f.raw.hmget(UNACKED_KEY, ...got.map((d) => d.tag))).filter((v) => v !== null).length, 0, 'nothing left unacknowledged');
+  });
+
+  test('setParkBeyond: a fetch parks far ETA messages in the delay set, scored by their ETA, and delivers the rest', async () => {
+    const f = fixture();
+    const b = await f.broker();
+    const q = f.queue();
+    const raw = f.raw;
+    const got: Delivery[] = [];
+    const c = await b.consume([q], 100, f.collect(got));
+    let parked = 0;
+    c.setParkBeyond!(5000, (n) => (parked += n));
+    // The consumer waits with a fetch sent before the park was asked for: one message answers it.
+    await b.publishBatch([{ queue: q, message: msg(q, { id: 'first' }) }]);
+    await waitUntil(() => got.length === 1);
+    const hour = Date.now() + 3_600_000;
+    const withEta = (id: string, eta: unknown) => {
+      const m = msg(q, { id });
+      (m.headers as Record<string, unknown>).eta = eta;
+      return { queue: q, message: m };
+    };
+    const far: Array<[string, string]> = [
+      ['iso', new Date(hour).toISOString()],
+      ['celery', new Date(hour).toISOString().replace('Z', '123+00:00')],
+      ['offset', '2099-06-30T08:15:00.5+05:30'],
+      ['compact-offset', '2099-06-30T08:15:00-0130'],
+      ['naive', '2099-06-30 08:15:00'],
+    ];
+    await b.publishBatch([
+      ...far.map(([id, eta]) => withEta(id, eta)),
+      withEta('soon', new Date(Date.now() + 2000).toISOString()),
+      withEta('past', '2001-01-01T00:00:00Z'),
+      withEta('garbage', 'next tuesday'),
+      withEta('number', hour / 1000),
+      withEta('null', null),
+    ]);
+    await waitUntil(() => got.length === 6 && parked === far.length);
+    await sleep(100);
+    assert.deepEqual(got.map((d) => d.message!.headers.id).sort(), ['first', 'garbage', 'null', 'number', 'past', 'soon']);
+    assert.equal(parked, far.length);
+    assert.equal(await b.queueLength(q), 0);
+    // Parked as park-3.lua parks: kombu's unacked value, scored by the ETA the worker reads.
+    const members = await raw.zrange(DELAYED_KEY, '0', '-1', 'WITHSCORES');
+    const byId = new Map<string, number>();
+    for (let i = 0; i < members.length; i += 2) {
+      const entry = JSON.parse(members[i]!) as [Record<string, unknown>, string, string];
+      if (entry[2] !== q) continue;
+      byId.set(String((entry[0].headers as Record<string, unknown>).id), Number(members[i + 1]));
+    }
+    try {
+      for (const [id, eta] of far) assert.equal(byId.get(id), parseIso(eta)!.getTime(), `${id}: ${eta}`);
+      assert.equal(byId.size, far.length);
+      // Nothing parked is left in unacked; what was delivered is.
+      const unacked = await raw.hvals(UNACKED_KEY);
+      assert.equal(unacked.filter((v) => v.includes(q)).length, got.length);
+      // Off again (once the fetch waiting with the park on has answered): a far one is delivered.
+      c.setParkBeyond!(undefined, () => undefined);
+      await b.publishBatch([{ queue: q, message: msg(q, { id: 'flush' }) }]);
+      await waitUntil(() => got.length === 7);
+      await b.publishBatch([withEta('after', new Date(hour).toISOString())]);
+      await waitUntil(() => got.length === 8);
+      assert.equal(parked, far.length);
+    } finally {
+      for (let i = 0; i < members.length; i += 2) if (members[i]!.includes(q)) await raw.zrem(DELAYED_KEY, members[i]!);
+    }
+    for (const d of got) b.ack(d);
+    await b.flush();
   });
 
   test('20,000 messages, prefetch 200: each delivered once, all acknowledged (the rate is printed; npm run bench measures it)', async () => {

@@ -70,11 +70,11 @@ test('redis://: unchanged (single mode, no replica wait)', () => {
 test("kombu layout keeps kombu's names; the cluster layout hash-tags every key of a queue", () => {
   const [one, ...rest] = fetchGroups(['a', 'b'], KOMBU_LAYOUT);
   assert.equal(rest.length, 0);
-  assert.deepEqual(one!.keys, ['unacked', 'unacked_index', '_sprig.generated_tag', 'a', 'b', 'a\x06\x163', 'b\x06\x163', 'a\x06\x166', 'b\x06\x166', 'a\x06\x169', 'b\x06\x169']);
+  assert.deepEqual(one!.keys, ['unacked', 'unacked_index', '_sprig.generated_tag', '_sprig.delayed', 'a', 'b', 'a\x06\x163', 'b\x06\x163', 'a\x06\x166', 'b\x06\x166', 'a\x06\x169', 'b\x06\x169']);
   assert.deepEqual(one!.rkArgs.slice(0, 2), ['"a"', '"b"']);
   const groups = fetchGroups(['a', 'b'], CLUSTER_LAYOUT);
   assert.equal(groups.length, 2);
-  assert.deepEqual(groups[0]!.keys, ['{a}unacked', '{a}unacked_index', '{a}_sprig.generated_tag', '{a}', '{a}\x06\x163', '{a}\x06\x166', '{a}\x06\x169']);
+  assert.deepEqual(groups[0]!.keys, ['{a}unacked', '{a}unacked_index', '{a}_sprig.generated_tag', '{a}_sprig.delayed', '{a}', '{a}\x06\x163', '{a}\x06\x166', '{a}\x06\x169']);
   assert.deepEqual(groups[1]!.order.map((o) => o.queue), ['b', 'b', 'b', 'b']);
   // Every key of a group has the same hash tag: one slot per fetch script call.
   for (const g of groups) assert.equal(new Set(g.keys.map((k) => /\{([^}]*)\}/.exec(k)?.[1])).size, 1);

@@ -69,6 +69,13 @@ export interface Consumer {
    * free, so one round trip carries a batch instead of one message per freed slot.
    */
   setRefillBatch?(n: number): void;
+  /**
+   * Brokers that park ETA messages (`defer`) can do it as they fetch: while `ms` is set (the worker
+   * holds as many ETA tasks as it may), a message whose ETA is more than `ms` away is parked
+   * broker-side and not delivered (its bytes never reach the worker); `parked` counts them.
+   * undefined: deliver every message.
+   */
+  setParkBeyond?(ms: number | undefined, parked: (n: number) => void): void;
   /** Stop receiving new deliveries; held ones stay held until acked/rejected. */
   cancel(): Promise<void>;
 }

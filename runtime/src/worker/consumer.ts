@@ -137,6 +137,7 @@ export class TaskConsumer {
   async start(): Promise<void> {
     this.w.pool.onFree = () => this.pump();
     this.consumer = await this.broker.consume(this.w.queues, this.basePrefetch, (d) => this.onDelivery(d));
+    this.adjustPrefetch();
     this.adjustRefillBatch();
     const vt = this.broker.capabilities.visibilityTimeoutMs;
     if (vt && this.broker.touch) {
@@ -180,6 +181,8 @@ export class TaskConsumer {
   private adjustPrefetch(): void {
     // ETA tasks held in memory must not block the prefetch of others (Celery's qos.increment_eventually).
     this.consumer?.setPrefetch(this.prefetchCount());
+    // Past the ETA bound, far ETA messages are parked as they are fetched (a broker that can).
+    this.consumer?.setParkBeyond?.(this.eta.parkBeyond(), this.eta.parkedByBroker);
   }
 
   setBasePrefetch(n: number): void {

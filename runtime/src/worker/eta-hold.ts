@@ -78,8 +78,23 @@ export class EtaHold {
 
   /** Past the bound and far enough away, on a broker that can keep it: it is parked there, not held. */
   shouldPark(delayMs: number): boolean {
-    return delayMs > PARK_MIN_DELAY_MS && this.scheduled.size >= this.limit && !!this.host.broker.defer;
+    return delayMs > PARK_MIN_DELAY_MS && this.parkBeyond() !== undefined;
   }
+
+  /**
+   * Past the bound, on a broker that can keep them: how far away an ETA must be for it to be parked
+   * (undefined below the bound). Given to the broker's consumer (Consumer.setParkBeyond), which then
+   * parks such messages as it fetches them, their bytes never read here (a million scheduled tasks
+   * would otherwise cross into this process only to go back, and their garbage is its peak RSS).
+   */
+  parkBeyond(): number | undefined {
+    return this.scheduled.size >= this.limit && this.host.broker.defer ? PARK_MIN_DELAY_MS : undefined;
+  }
+
+  /** The broker's consumer parked `n` as it fetched them (parkBeyond). */
+  readonly parkedByBroker = (n: number): void => {
+    this.deferred += n;
+  };
 
   /**
    * Past the ETA bound: the broker keeps it until it is due. Only its tag, queue and raw bytes wait

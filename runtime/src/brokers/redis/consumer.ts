@@ -97,6 +97,9 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
   private readonly polls: boolean;
   /** Prefetch slots a parked fetch (Watcher.carries) may fill when it runs. */
   private carriedSlots = 0;
+  /** See Consumer.setParkBeyond: fetches park ETA messages further away than this (ms). */
+  private parkBeyond?: number;
+  private onParked: (n: number) => void = () => undefined;
 
   constructor(
     private readonly host: ConsumerHost,
@@ -121,6 +124,20 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
   setRefillBatch(n: number): void {
     this.refillBatch = Math.max(1, Math.floor(n));
     this.schedulePump();
+  }
+
+  /** See Consumer.setParkBeyond. */
+  setParkBeyond(ms: number | undefined, parked: (n: number) => void): void {
+    this.parkBeyond = ms;
+    this.onParked = parked;
+  }
+
+  /**
+   * The fetch script's park-from (epoch ms, 0: off) for a fetch that runs within `waitMs` of now:
+   * an ETA later than this is far enough away however long the fetch waited in Redis.
+   */
+  private parkFrom(waitMs = 0): number {
+    return this.parkBeyond === undefined ? 0 : Date.now() + waitMs + this.parkBeyond;
   }
 
   async cancel(): Promise<void> {
@@ -180,7 +197,7 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     this.reserved += want;
     this.waiting = false;
     const now = (Date.now() / 1000).toFixed(4);
-    const run = this.host.acks.carry(g.order[0]?.queue ?? '', (acks) => runScript(this.host.client, 'fetch', g.keys, [want, now, ...g.rkArgs, ...acks]));
+    const run = this.host.acks.carry(g.order[0]?.queue ?? '', (acks) => runScript(this.host.client, 'fetch', g.keys, [want, now, this.parkFrom(), ...g.rkArgs, ...acks]));
     let settled = false;
     const done = () => {
       settled = true;
@@ -221,10 +238,13 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     return Math.min(this.prefetch - this.held - this.reserved - this.carriedSlots, MAX_FETCH, Math.ceil(this.prefetch / 2));
   }
 
+  /** The fetch's messages handed to the handler; returns how many it took off the lists (delivered and parked). */
   private deliver(reply: unknown, group: FetchGroup): number {
     const flat = Array.isArray(reply) ? (reply as Array<string | number>) : [];
-    let n = 0;
-    for (let i = 0; i + 2 < flat.length; i += 3) {
+    const parked = Number(flat[0]) || 0;
+    if (parked > 0) this.onParked(parked);
+    let n = parked;
+    for (let i = 1; i + 2 < flat.length; i += 3) {
       const entry = group.order[Number(flat[i]) - 1];
       const tag = String(flat[i + 1]);
       const raw = String(flat[i + 2]);
@@ -309,7 +329,7 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     const sent = Date.now();
     this.carriedSlots += want;
     block.catch(() => undefined);
-    const fetch = runScript(conn, 'fetch', g.keys, [want, (sent / 1000).toFixed(4), ...g.rkArgs]);
+    const fetch = runScript(conn, 'fetch', g.keys, [want, (sent / 1000).toFixed(4), this.parkFrom(BLOCK_SECONDS * 1000), ...g.rkArgs]);
     w.carried = fetch;
     fetch.then(
       (reply) => {
@@ -317,7 +337,7 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
         this.carriedSlots -= want;
         w.running = false;
         const got = this.deliver(reply, g);
-        if (got && Date.now() - sent > STALE_SCORE_MS) this.renewScores(reply);
+        if (Array.isArray(reply) && reply.length > 1 && Date.now() - sent > STALE_SCORE_MS) this.renewScores(reply);
         if (!this.active) return;
         // A full batch: there may be more. Short: the lists are empty again; once every group is, park once more.
         g.shortAt = got >= want ? 0 : Date.now();
@@ -339,7 +359,7 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     const flat = reply as Array<string | number>;
     const now = (Date.now() / 1000).toFixed(4);
     const args: string[] = [];
-    for (let i = 1; i < flat.length; i += 3) args.push(now, String(flat[i]));
+    for (let i = 2; i < flat.length; i += 3) args.push(now, String(flat[i]));
     this.host.client.zadd(this.host.layout.unackedIndex(this.queues[0] ?? ''), 'XX', ...args).catch(() => undefined);
   }
 

@@ -134,7 +134,7 @@ export const CLUSTER_LAYOUT: KeyLayout = {
   delayed: (q) => `${tagged(q)}${DELAYED_KEY}`,
 };
 
-/** One fetch script call: its keys (unacked, index, tag counter, lists...) and routing keys. */
+/** One fetch script call: its keys (unacked, index, tag counter, delayed, lists...) and routing keys. */
 export interface FetchGroup {
   keys: string[];
   rkArgs: string[];
@@ -151,7 +151,7 @@ export function fetchGroups(queues: readonly string[], layout: KeyLayout): Fetch
     const order = consumptionOrder(qs).map((o) => ({ ...o, key: queueKey(layout.base(o.queue), o.step) }));
     const q0 = qs[0] ?? '';
     return {
-      keys: [layout.unacked(q0), layout.unackedIndex(q0), layout.generatedTag(q0), ...order.map((o) => o.key)],
+      keys: [layout.unacked(q0), layout.unackedIndex(q0), layout.generatedTag(q0), layout.delayed(q0), ...order.map((o) => o.key)],
       rkArgs: order.map((o) => JSON.stringify(layout.base(o.queue))),
       order,
     };

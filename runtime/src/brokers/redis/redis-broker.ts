@@ -334,6 +334,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     return {
       setPrefetch: (n) => c.setPrefetch(n),
       setRefillBatch: (n) => c.setRefillBatch(n),
+      setParkBeyond: (ms, parked) => c.setParkBeyond(ms, parked),
       cancel: async () => {
         this.consumers.delete(c);
         await c.cancel();
