@@ -317,7 +317,7 @@ export class RedisBackend implements ResultBackend {
     return (this.sub = sub);
   }
 
-  /** Batch the SUBSCRIBEs of one tick into one command (thousands of waiters). */
+  /** Batch the SUBSCRIBEs of one turn into one command (thousands of waiters). */
   private subscribe(channel: string): Promise<void> {
     this.toUnsubscribe.delete(channel);
     let p = this.subscribed.get(channel);
@@ -332,10 +332,16 @@ export class RedisBackend implements ResultBackend {
   }
 
   private scheduled = false;
+  /**
+   * In the turn's check phase, not a microtask: a send + get() of this turn writes its LPUSH
+   * first (on a busy machine each write may hand the CPU to Redis, and the LPUSH is the one the
+   * result waits for). A worker can answer only a round trip after that LPUSH, and a result
+   * stored before the SUBSCRIBE is read by the GET behind it.
+   */
   private scheduleSubscriptions(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.scheduled = false;
       const sub = this.subscriber();
       const batch = this.toSubscribe;
