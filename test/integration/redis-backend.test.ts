@@ -5,7 +5,8 @@ import { Redis } from 'ioredis';
 import { RedisBackend } from '../../runtime/src/brokers/redis/redis-backend.js';
 import type { ResultMeta } from '../../runtime/src/backends/types.js';
 import { ConnectionError, TimeoutError } from '../../runtime/src/errors.js';
-import { REDIS_URL, RedisFixture, sleep, wire } from './redis-helpers.js';
+import { REDIS_URL, RedisFixture, sleep, waitUntil, wire } from './redis-helpers.js';
+import { AsyncResult } from '../../runtime/src/app/result.js';
 
 let fx: RedisFixture | undefined;
 const backends: RedisBackend[] = [];
@@ -102,6 +103,70 @@ test('waitFor: thousands of waiters share one subscriber connection', async () =
   const metas = await Promise.all(waits);
   console.log(`  3000 waiters resolved in ${(performance.now() - t0).toFixed(0)} ms`);
   assert.deepEqual(metas.map((m) => m.result), ids);
+});
+
+/** A backend that waits, one that stores, and a task id whose result key is cleaned up. */
+function waiterAndWriter() {
+  const f = fixture();
+  const id = randomUUID();
+  const channel = `celery-task-meta-${id}`;
+  f.keys.add(channel);
+  return { f, b: backend(new RedisBackend(REDIS_URL)), writer: backend(new RedisBackend(REDIS_URL)), id, channel };
+}
+
+/** Subscribers of `channel` on the server (PUBSUB NUMSUB). */
+async function numsub(raw: Redis, channel: string): Promise<number> {
+  const r = (await raw.pubsub('NUMSUB', channel)) as [string, number];
+  return Number(r[1]);
+}
+
+test('AsyncResult.get(): subscribed while the message is still being sent; a failed send fails get() and ends the wait', async () => {
+  const { f, b, writer, id, channel } = waiterAndWriter();
+  let sendDone!: () => void;
+  const sent = new Promise<void>((r) => (sendDone = r));
+  const r = new AsyncResult<number>(id, async () => b, sent);
+  const got = r.get({ timeout: 5 });
+  // The send has not answered yet, and the SUBSCRIBE is already in place.
+  await waitUntil(async () => (await numsub(f.raw, channel)) === 1, 2000, 'the SUBSCRIBE before the send answered');
+  // A result stored before the send's reply came back is still seen.
+  await writer.store({ status: 'SUCCESS', result: 7, traceback: null, children: [], date_done: null, task_id: id });
+  sendDone();
+  assert.equal(await got, 7);
+
+  const id2 = randomUUID();
+  const channel2 = `celery-task-meta-${id2}`;
+  f.keys.add(channel2);
+  let sendFailed!: (err: Error) => void;
+  const failing = new Promise<void>((_, rej) => (sendFailed = rej));
+  const r2 = new AsyncResult<number>(id2, async () => b, failing);
+  const got2 = r2.get();
+  await waitUntil(async () => (await numsub(f.raw, channel2)) === 1, 2000, 'the second SUBSCRIBE');
+  sendFailed(new ConnectionError('publish: the connection dropped'));
+  await assert.rejects(got2, (err: unknown) => err instanceof ConnectionError && /connection dropped/.test(err.message));
+  // The wait is gone with it: its channel is unsubscribed soon after (no waiter, no timer left).
+  await waitUntil(async () => (await numsub(f.raw, channel2)) === 0, 2000, 'the UNSUBSCRIBE after the failed send');
+});
+
+test('waitFor: a channel stays subscribed a moment after its wait ends (its UNSUBSCRIBE goes later, with others); a new wait there needs no SUBSCRIBE', async () => {
+  const { f, b, writer, id, channel } = waiterAndWriter();
+  const w = b.waitFor(id, 5000);
+  await waitUntil(async () => (await numsub(f.raw, channel)) === 1, 2000, 'the SUBSCRIBE');
+  await writer.store({ status: 'SUCCESS', result: 1, traceback: null, children: [], date_done: null, task_id: id });
+  assert.equal((await w).result, 1);
+  // Not between the result and the caller's next send: still subscribed right after.
+  assert.equal(await numsub(f.raw, channel), 1, 'still subscribed right after the wait ended');
+  assert.equal((await b.waitFor(id, 1000)).result, 1, 'a new wait on it reads the stored result');
+  await waitUntil(async () => (await numsub(f.raw, channel)) === 0, 2000, 'the channel unsubscribed');
+});
+
+test('waitFor: an aborted signal ends the wait with its reason', async () => {
+  fixture();
+  const b = backend(new RedisBackend(REDIS_URL));
+  const stop = new AbortController();
+  const w = b.waitFor(randomUUID(), undefined, stop.signal);
+  stop.abort(new Error('gave up'));
+  await assert.rejects(w, /gave up/);
+  await assert.rejects(b.waitFor(randomUUID(), undefined, stop.signal), /gave up/);
 });
 
 test('existing client; broker.createBackend() uses the same server/db; unreachable → ConnectionError', async () => {

@@ -59,11 +59,10 @@ export class AsyncResult<R = unknown> {
 
   /** Wait for the task and return its value; a failure throws TaskError. */
   async get(opts: GetOptions = {}): Promise<R> {
-    await this.sent;
-    const backend = await this.backend();
+    const timeoutMs = opts.timeout === undefined ? undefined : opts.timeout * 1000;
     let meta: ResultMeta;
     try {
-      meta = await backend.waitFor(this.id, opts.timeout === undefined ? undefined : opts.timeout * 1000);
+      meta = await this.waitWhileSending(timeoutMs);
     } catch (err) {
       if (err instanceof TimeoutError) throw new TimeoutError(`task ${this.taskName ?? ''}[${this.id}] did not finish within ${opts.timeout}s (state ${this.lastState})`);
       throw err;
@@ -74,6 +73,33 @@ export class AsyncResult<R = unknown> {
     if (opts.propagate === false) return meta.result as R;
     const info = parseExceptionInfo(meta.result) ?? { exc_type: meta.status === 'REVOKED' ? 'TaskRevokedError' : 'Error', exc_message: [String(meta.result ?? meta.status)], exc_module: 'celery.exceptions' };
     throw new TaskError(this.id, info, meta.traceback);
+  }
+
+  /**
+   * The wait starts beside the send when the backend allows it (its SUBSCRIBE goes out with the
+   * message, not a round trip after); a send that fails still fails get(), and ends the wait.
+   */
+  private async waitWhileSending(timeoutMs: number | undefined): Promise<ResultMeta> {
+    // The send's failure comes first, as when the wait started after it.
+    const backend = await this.backend().catch(async (err: unknown) => {
+      await this.sent;
+      throw err;
+    });
+    if (!backend.waitsWhileSending) {
+      await this.sent;
+      return backend.waitFor(this.id, timeoutMs);
+    }
+    const stop = new AbortController();
+    const waiting = backend.waitFor(this.id, timeoutMs, stop.signal);
+    // Handled here while the send is under way (a short timeout may end the wait first).
+    waiting.catch(() => undefined);
+    try {
+      await this.sent;
+    } catch (err) {
+      stop.abort(err);
+      throw err;
+    }
+    return waiting;
   }
 
   toJSON(): { id: string; state: TaskState } {

@@ -55,8 +55,16 @@ export interface ResultBackend {
   /** Store a state. `expiresSec` overrides the backend's default expiry. */
   store(meta: ResultMeta, expiresSec?: number): Promise<void>;
   get(taskId: string): Promise<ResultMeta | null>;
-  /** Resolve with the meta once the task is ready (SUCCESS/FAILURE/REVOKED); reject on timeout. */
-  waitFor(taskId: string, timeoutMs: number | undefined): Promise<ResultMeta>;
+  /**
+   * Resolve with the meta once the task is ready (SUCCESS/FAILURE/REVOKED); reject on timeout,
+   * or with `signal`'s reason once it aborts (the wait is then given up, nothing of it stays).
+   */
+  waitFor(taskId: string, timeoutMs: number | undefined, signal?: AbortSignal): Promise<ResultMeta>;
+  /**
+   * waitFor honours its signal: AsyncResult.get() starts waiting (a Redis SUBSCRIBE) while the
+   * message is still being sent, not one round trip after, and aborts the wait if the send fails.
+   */
+  readonly waitsWhileSending?: boolean;
   forget(taskId: string): Promise<void>;
   close(): Promise<void>;
   /** Chord joins (absent: this backend cannot join a chord's parts, and chords are refused). */

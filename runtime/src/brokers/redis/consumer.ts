@@ -54,7 +54,7 @@ interface Watcher {
    * (one round trip, not two). Not on a cluster (the fetch's keys and acks go per queue there).
    */
   carries: boolean;
-  /** This connection's CLIENT ID, asked each time it is parked (cancel() unblocks it by id). */
+  /** This connection's CLIENT ID (cancel() unblocks it by id): asked once per connection, again after a reconnect. */
   id?: number;
   /** The parked fetch's reply, while it is pending. */
   carried?: Promise<unknown>;
@@ -219,7 +219,7 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
         if (!this.active) return;
         // Short: this group's lists are empty. Once every group is, park the watchers.
         g.shortAt = got >= want ? 0 : Date.now();
-        if (this.groups.every((x) => x.shortAt && !x.fetching)) this.waitForMessages();
+        if (this.groups.every((x) => x.shortAt && !x.fetching)) this.parkAfterDeliveries();
         else this.pump();
       },
       () => {
@@ -278,6 +278,14 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
     return n;
   }
 
+  /**
+   * Park once the deliveries just handed over have run their synchronous part: a task that ends at
+   * once has its result written before the BLMOVE and fetch go out again (they would delay it).
+   */
+  private parkAfterDeliveries(): void {
+    queueMicrotask(() => this.waitForMessages());
+  }
+
   /** Lists were empty: park the watchers (and poll what is not watched) until something arrives. */
   private waitForMessages(): void {
     if (!this.active) return;
@@ -294,10 +302,13 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
 
   private watch(w: Watcher): void {
     w.running = true;
-    w.conn ??= this.host.newBlockingConnection();
+    if (!w.conn) {
+      w.conn = this.host.newBlockingConnection();
+      w.conn.on('close', () => (w.id = undefined));
+    }
     const want = w.carries ? this.room() : 0;
-    // Asked before the BLMOVE (behind it, it would wait for the wake-up too).
-    if (want > 0) void w.conn.client('ID').then((id) => (w.id = Number(id)), () => undefined);
+    // Asked before the BLMOVE (behind it, it would wait for the wake-up too); not at every park.
+    if (want > 0 && w.id === undefined) void w.conn.client('ID').then((id) => (w.id = Number(id)), () => undefined);
     const block = w.conn.blmove(w.key, w.key, 'RIGHT', 'RIGHT', BLOCK_SECONDS);
     if (want > 0) return this.watchAndFetch(w, w.conn, block, want);
     block.then(
@@ -341,7 +352,7 @@ export class RedisConsumer implements Consumer, PrefetchWindow {
         if (!this.active) return;
         // A full batch: there may be more. Short: the lists are empty again; once every group is, park once more.
         g.shortAt = got >= want ? 0 : Date.now();
-        if (got < want && this.groups.every((x) => x.shortAt && !x.fetching)) this.waitForMessages();
+        if (got < want && this.groups.every((x) => x.shortAt && !x.fetching)) this.parkAfterDeliveries();
         else this.pump();
       },
       () => {

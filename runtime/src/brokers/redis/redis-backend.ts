@@ -40,6 +40,8 @@ type Waiter = { resolve: (m: ResultMeta) => void; reject: (err: unknown) => void
 
 const KEY_PREFIX = 'celery-task-meta-';
 const log = createLogger('sprig.redis-backend');
+/** How long a channel without waiters stays subscribed (its UNSUBSCRIBE goes with the others of that time). */
+const UNSUBSCRIBE_AFTER_MS = 20;
 const META_ORDER = ['status', 'result', 'traceback', 'children', 'date_done', 'group_id', 'parent_id', 'name', 'args', 'kwargs', 'worker', 'retries', 'queue'];
 
 export function resultKey(taskId: string): string {
@@ -121,6 +123,7 @@ export class RedisBackend implements ResultBackend {
   private readonly subscribed = new Map<string, Promise<void>>();
   private toSubscribe: Array<{ channel: string; done: (err?: unknown) => void }> = [];
   private toUnsubscribe = new Set<string>();
+  private unsubscribeTimer?: NodeJS.Timeout;
   private closing = false;
 
   constructor(urlOrClient: string | RedisClient, opts: RedisBackendOptions = {}) {
@@ -239,25 +242,35 @@ export class RedisBackend implements ResultBackend {
     await this.cmd(this.client.del(this.key(taskId)), 'forget result');
   }
 
-  async waitFor(taskId: string, timeoutMs: number | undefined): Promise<ResultMeta> {
+  /** See ResultBackend.waitsWhileSending: a wait ends when its signal aborts. */
+  readonly waitsWhileSending = true;
+
+  async waitFor(taskId: string, timeoutMs: number | undefined, signal?: AbortSignal): Promise<ResultMeta> {
+    signal?.throwIfAborted();
     const channel = this.key(taskId);
     return new Promise<ResultMeta>((resolve, reject) => {
       const w: Waiter = { resolve, reject };
       let set = this.waiters.get(channel);
       if (!set) this.waiters.set(channel, (set = new Set()));
       set.add(w);
+      const aborted = () => w.reject(signal!.reason);
+      let done = false;
       const settle = (fn: () => void) => {
         if (!this.removeWaiter(channel, w)) return;
+        done = true;
         clearTimeout(w.timer);
+        signal?.removeEventListener('abort', aborted);
         fn();
       };
       w.resolve = (m) => settle(() => resolve(m));
       w.reject = (err) => settle(() => reject(err));
+      signal?.addEventListener('abort', aborted, { once: true });
       if (timeoutMs !== undefined) {
         w.timer = setLongTimeout(() => settle(() => reject(new TimeoutError(`task ${taskId} not ready after ${timeoutMs} ms`))), timeoutMs);
       }
       this.subscribe(channel)
-        .then(() => this.get(taskId))
+        // Ended meanwhile (its result came in the same read as the SUBSCRIBE's reply, say): no GET.
+        .then(() => (done ? null : this.get(taskId)))
         .then(
           (meta) => {
             if (meta && READY_STATES.has(meta.status)) w.resolve(meta);
@@ -272,11 +285,23 @@ export class RedisBackend implements ResultBackend {
     if (!set?.delete(w)) return false;
     if (set.size === 0) {
       this.waiters.delete(channel);
-      this.subscribed.delete(channel);
+      // Still subscribed until the UNSUBSCRIBE goes out: a new waiter meanwhile needs no SUBSCRIBE.
       this.toUnsubscribe.add(channel);
-      this.scheduleSubscriptions();
+      this.unsubscribeTimer ??= setTimeout(() => this.unsubscribeIdle(), UNSUBSCRIBE_AFTER_MS).unref();
     }
     return true;
+  }
+
+  /**
+   * The channels left without waiters, in one UNSUBSCRIBE a little later: not one command per
+   * result between a result and the caller's next send (one for many in a loop of calls).
+   */
+  private unsubscribeIdle(): void {
+    this.unsubscribeTimer = undefined;
+    const unsub = [...this.toUnsubscribe].filter((c) => !this.waiters.has(c));
+    this.toUnsubscribe.clear();
+    for (const c of unsub) this.subscribed.delete(c);
+    if (unsub.length && this.sub?.status === 'ready') void this.sub.unsubscribe(...unsub).catch(() => undefined);
   }
 
   private subscriber(): RedisClient {
@@ -292,7 +317,7 @@ export class RedisBackend implements ResultBackend {
     return (this.sub = sub);
   }
 
-  /** Batch SUBSCRIBE/UNSUBSCRIBE of one tick into one command each (thousands of waiters). */
+  /** Batch the SUBSCRIBEs of one turn into one command (thousands of waiters). */
   private subscribe(channel: string): Promise<void> {
     this.toUnsubscribe.delete(channel);
     let p = this.subscribed.get(channel);
@@ -307,21 +332,29 @@ export class RedisBackend implements ResultBackend {
   }
 
   private scheduled = false;
+  /**
+   * In the turn's check phase, not a microtask: a send + get() of this turn writes its LPUSH
+   * first (on a busy machine each write may hand the CPU to Redis, and the LPUSH is the one the
+   * result waits for). A worker can answer only a round trip after that LPUSH, and a result
+   * stored before the SUBSCRIBE is read by the GET behind it.
+   */
   private scheduleSubscriptions(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       this.scheduled = false;
       const sub = this.subscriber();
-      const unsub = [...this.toUnsubscribe].filter((c) => !this.waiters.has(c));
-      this.toUnsubscribe.clear();
-      if (unsub.length && sub.status === 'ready') void sub.unsubscribe(...unsub).catch(() => undefined);
       const batch = this.toSubscribe;
       this.toSubscribe = [];
       if (!batch.length) return;
       this.cmd(sub.subscribe(...batch.map((b) => b.channel)), 'subscribe').then(
         () => batch.forEach((b) => b.done()),
-        (err: unknown) => batch.forEach((b) => b.done(err)),
+        (err: unknown) =>
+          batch.forEach((b) => {
+            // Not subscribed: the next waiter asks again.
+            this.subscribed.delete(b.channel);
+            b.done(err);
+          }),
       );
     });
   }
@@ -330,6 +363,8 @@ export class RedisBackend implements ResultBackend {
     this.closing = true;
     const closed = new ConnectionError('result backend closed while waiting');
     for (const set of [...this.waiters.values()]) for (const w of [...set]) w.reject(closed);
+    clearTimeout(this.unsubscribeTimer);
+    this.unsubscribeTimer = undefined;
     this.sub?.disconnect();
     if (this.owned) {
       if (this.client.status === 'ready') await this.client.quit().catch(() => undefined);
