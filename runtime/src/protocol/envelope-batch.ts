@@ -99,23 +99,87 @@ function makeTemplate(m: TransportMessage): Template | undefined {
 
 /** The template with m's values, or undefined when m differs from it elsewhere. */
 function fill(t: Template, m: TransportMessage): string | undefined {
+  const v = slotValues(t, m);
+  if (!v) return undefined;
+  let s = t.parts[0]!;
+  for (let i = 0; i < v.length; i++) s += inEnvelope(i, v[i]!) + t.parts[i + 1]!;
+  return s;
+}
+
+/** Slot 0 is the body's base64, as it stands (the part before it ends with its opening quote); the others are strings to quote. */
+const inEnvelope = (slot: number, v: string): string => (slot ? quote(v) : v);
+
+/** m's value of each slot (the body's base64 first, then the strings, unquoted), or undefined when m differs from the template elsewhere. */
+function slotValues(t: Template, m: TransportMessage): string[] | undefined {
   if (m.contentType !== t.contentType || m.contentEncoding !== t.contentEncoding) return undefined;
   if (!sameShape(m.headers, t.headers) || !sameShape(m.properties as Record<string, unknown>, t.properties)) return undefined;
-  const p = t.parts;
-  // The body part: base64 needs no JSON escaping. The first part ends with the body's opening quote.
-  // Messages of a batch often share one body buffer (buildTaskMessages): encoded once.
+  // The body: base64 needs no JSON escaping. Messages of a batch often share one body buffer (buildTaskMessages): encoded once.
   if (m.body !== t.lastBody) {
     t.lastBody = m.body;
     t.lastBase64 = m.body.toString('base64');
   }
-  let s = p[0]! + t.lastBase64 + p[1]!;
-  for (let i = 0; i < t.order.length; i++) {
-    const { where, key } = t.order[i]!;
+  const out = [t.lastBase64];
+  for (const { where, key } of t.order) {
     const v = (where === 'headers' ? m.headers : (m.properties as Record<string, unknown>))[key];
     if (typeof v !== 'string') return undefined;
-    s += quote(v) + p[i + 2]!;
+    out.push(v);
   }
-  return s;
+  return out;
+}
+
+/**
+ * A batch as one template and a few columns: envelope i is parts[0] + columns[slots[0]][i] +
+ * parts[1] + columns[slots[1]][i] + ... + parts[slots.length], byte for byte encodeEnvelope of
+ * message i. A slot whose value is the same in every message is folded into the parts; slots equal
+ * in every message (an id, its root_id and correlation_id) share one column. No part or column
+ * value holds a character below U+0020 unescaped (JSON text, base64).
+ */
+export interface EnvelopeColumns {
+  parts: string[];
+  slots: number[];
+  columns: string[][];
+}
+
+/**
+ * The columns of a batch of two messages or more that all fit the first one's template, else
+ * undefined. A bulk INSERT sends these and has the server concatenate each envelope
+ * (brokers/postgres/publish.ts): a tenth of the bytes, no envelope built on the client.
+ */
+export function envelopeColumns(messages: readonly TransportMessage[]): EnvelopeColumns | undefined {
+  const t = messages.length > 1 ? makeTemplate(messages[0]!) : undefined;
+  if (!t) return undefined;
+  const raw = Array.from({ length: t.order.length + 1 }, () => new Array<string>(messages.length));
+  for (let i = 0; i < messages.length; i++) {
+    const v = slotValues(t, messages[i]!);
+    if (!v) return undefined;
+    for (let s = 0; s < v.length; s++) raw[s]![i] = v[s]!;
+  }
+  const parts = [t.parts[0]!];
+  const slots: number[] = [];
+  const columns: string[][] = [];
+  const distinct: string[][] = [];
+  /** Per column: its values need only quotes around them (plain ids): the parts carry those. */
+  const bare: boolean[] = [];
+  raw.forEach((col, s) => {
+    const next = t.parts[s + 1]!;
+    if (col.every((v) => v === col[0])) {
+      parts[parts.length - 1] += inEnvelope(s, col[0]!) + next;
+      return;
+    }
+    // Compared unquoted: a root_id is its id's own string, equal at a pointer compare.
+    let c = distinct.findIndex((other) => other.every((v, i) => v === col[i]));
+    if (c < 0) {
+      c = distinct.push(col) - 1;
+      const plain = s > 0 && col.every((v) => PLAIN.test(v));
+      bare.push(plain);
+      columns.push(s && !plain ? col.map(quote) : col);
+    }
+    const q = s > 0 && bare[c] ? '"' : '';
+    parts[parts.length - 1] += q;
+    slots.push(c);
+    parts.push(q + next);
+  });
+  return columns.length ? { parts, slots, columns } : undefined;
 }
 
 function sameShape(obj: Record<string, unknown>, t: Shape): boolean {
