@@ -53,6 +53,8 @@ interface Template {
   /** The last body encoded, and its base64. */
   lastBody?: Buffer;
   lastBase64: string;
+  /** fill's one row of slot values, reused. */
+  row?: string[][];
 }
 
 function makeTemplate(m: TransportMessage): Template | undefined {
@@ -99,32 +101,33 @@ function makeTemplate(m: TransportMessage): Template | undefined {
 
 /** The template with m's values, or undefined when m differs from it elsewhere. */
 function fill(t: Template, m: TransportMessage): string | undefined {
-  const v = slotValues(t, m);
-  if (!v) return undefined;
+  const v = (t.row ??= Array.from({ length: t.order.length + 1 }, () => ['']));
+  if (!slotValues(t, m, v, 0)) return undefined;
   let s = t.parts[0]!;
-  for (let i = 0; i < v.length; i++) s += inEnvelope(i, v[i]!) + t.parts[i + 1]!;
+  for (let i = 0; i < v.length; i++) s += inEnvelope(i, v[i]![0]!) + t.parts[i + 1]!;
   return s;
 }
 
 /** Slot 0 is the body's base64, as it stands (the part before it ends with its opening quote); the others are strings to quote. */
 const inEnvelope = (slot: number, v: string): string => (slot ? quote(v) : v);
 
-/** m's value of each slot (the body's base64 first, then the strings, unquoted), or undefined when m differs from the template elsewhere. */
-function slotValues(t: Template, m: TransportMessage): string[] | undefined {
-  if (m.contentType !== t.contentType || m.contentEncoding !== t.contentEncoding) return undefined;
-  if (!sameShape(m.headers, t.headers) || !sameShape(m.properties as Record<string, unknown>, t.properties)) return undefined;
+/** Puts m's value of each slot s (the body's base64 first, then the strings, unquoted) in cols[s][i]; false when m differs from the template elsewhere. */
+function slotValues(t: Template, m: TransportMessage, cols: string[][], i: number): boolean {
+  if (m.contentType !== t.contentType || m.contentEncoding !== t.contentEncoding) return false;
+  if (!sameShape(m.headers, t.headers) || !sameShape(m.properties as Record<string, unknown>, t.properties)) return false;
   // The body: base64 needs no JSON escaping. Messages of a batch often share one body buffer (buildTaskMessages): encoded once.
   if (m.body !== t.lastBody) {
     t.lastBody = m.body;
     t.lastBase64 = m.body.toString('base64');
   }
-  const out = [t.lastBase64];
-  for (const { where, key } of t.order) {
+  cols[0]![i] = t.lastBase64;
+  for (let s = 0; s < t.order.length; s++) {
+    const { where, key } = t.order[s]!;
     const v = (where === 'headers' ? m.headers : (m.properties as Record<string, unknown>))[key];
-    if (typeof v !== 'string') return undefined;
-    out.push(v);
+    if (typeof v !== 'string') return false;
+    cols[s + 1]![i] = v;
   }
-  return out;
+  return true;
 }
 
 /**
@@ -149,11 +152,7 @@ export function envelopeColumns(messages: readonly TransportMessage[]): Envelope
   const t = messages.length > 1 ? makeTemplate(messages[0]!) : undefined;
   if (!t) return undefined;
   const raw = Array.from({ length: t.order.length + 1 }, () => new Array<string>(messages.length));
-  for (let i = 0; i < messages.length; i++) {
-    const v = slotValues(t, messages[i]!);
-    if (!v) return undefined;
-    for (let s = 0; s < v.length; s++) raw[s]![i] = v[s]!;
-  }
+  for (let i = 0; i < messages.length; i++) if (!slotValues(t, messages[i]!, raw, i)) return undefined;
   const parts = [t.parts[0]!];
   const slots: number[] = [];
   const columns: string[][] = [];
@@ -183,16 +182,18 @@ export function envelopeColumns(messages: readonly TransportMessage[]): Envelope
 }
 
 function sameShape(obj: Record<string, unknown>, t: Shape): boolean {
-  const keys = Object.keys(obj);
-  if (keys.length !== t.keys.length) return false;
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    if (t.keys[i] !== k) return false;
+  // for-in, not Object.keys (no array per object: ~a third of a bulk INSERT's client time). It
+  // also walks inherited keys, so only a plain object: its own keys come first, in Object.keys order.
+  if (Object.getPrototypeOf(obj) !== Object.prototype) return false;
+  let i = 0;
+  for (const k in obj) {
+    if (i >= t.keys.length || t.keys[i] !== k) return false;
     const v = obj[k];
     if (v === undefined) return false; // JSON.stringify drops it: the template would keep the key
     if (!t.slot[i] && !equal(v, t.values[i])) return false;
+    i++;
   }
-  return true;
+  return i === t.keys.length;
 }
 
 /** A value the template can compare cheaply: a primitive, or an array / plain object of primitives. */
