@@ -159,16 +159,19 @@ export function envelopeColumns(messages: readonly TransportMessage[]): Envelope
   const distinct: string[][] = [];
   /** Per column: its values need only quotes around them (plain ids): the parts carry those. */
   const bare: boolean[] = [];
+  let bodyColumn = -1;
   raw.forEach((col, s) => {
     const next = t.parts[s + 1]!;
     if (col.every((v) => v === col[0])) {
       parts[parts.length - 1] += inEnvelope(s, col[0]!) + next;
       return;
     }
-    // Compared unquoted: a root_id is its id's own string, equal at a pointer compare.
-    let c = distinct.findIndex((other) => other.every((v, i) => v === col[i]));
+    // Compared unquoted: a root_id is its id's own string, equal at a pointer compare. The body
+    // (slot 0, never quoted) shares its column with no string slot.
+    let c = s ? distinct.findIndex((other, j) => j !== bodyColumn && other.every((v, i) => v === col[i])) : -1;
     if (c < 0) {
       c = distinct.push(col) - 1;
+      if (!s) bodyColumn = c;
       const plain = s > 0 && col.every((v) => PLAIN.test(v));
       bare.push(plain);
       columns.push(s && !plain ? col.map(quote) : col);
