@@ -6,7 +6,9 @@
  *   marks the ETA rows already there;
  * - NOTIFY payloads past PostgreSQL's 8000 bytes: a 50 kB event, a 50 kB control request and a
  *   50 kB control reply arrive whole (and in order with small ones);
- * - bulk enqueue: bodies joined into one parameter, a body holding the separator still round-trips.
+ * - bulk enqueue: bodies joined into one parameter, a body holding the separator still round-trips;
+ *   a batch of one task sent as its template and columns is stored byte for byte as encodeEnvelope
+ *   of each message, in order, by the broker and in a caller's transaction (rolled back: no row).
  * Schemas test_<uuid>, dropped after.
  */
 import { test, after } from 'node:test';
@@ -17,7 +19,9 @@ import { createBroker } from '../../runtime/src/brokers/registry.js';
 import type { PostgresBroker } from '../../runtime/src/brokers/postgres/postgres-broker.js';
 import { migrate } from '../../runtime/src/brokers/postgres/migrations.js';
 import { fetchSql, nextVisibleSql } from '../../runtime/src/brokers/postgres/statements.js';
-import { buildTaskMessage } from '../../runtime/src/protocol/message.js';
+import { buildTaskMessage, encodeEnvelope } from '../../runtime/src/protocol/message.js';
+import { insertMessages } from '../../runtime/src/brokers/postgres/publish.js';
+import { buildTaskMessages } from '../../runtime/src/protocol/message-batch.js';
 import type { ControlRequest, Delivery } from '../../runtime/src/brokers/types.js';
 import type { SprigEvent } from '../../runtime/src/events/types.js';
 import { uniqueQueue, waitFor } from '../helpers.js';
@@ -248,4 +252,29 @@ test('bulk enqueue: the separator byte in args and headers round-trips (JSON esc
   assert.equal(r.rows.length, 2);
   assert.equal(JSON.parse(r.rows[0].body).headers.note, 'x\u001ey');
   assert.equal(JSON.parse(r.rows[1].body).headers.task, 'plain');
+});
+
+test('bulk enqueue of one task: sent as template and columns, each row is encodeEnvelope of its message, in order (broker and tx)', async () => {
+  const schema = newSchema();
+  const b = await broker(schema);
+  const queue = uniqueQueue();
+  const calls = Array.from({ length: 300 }, (_, i) => ({ id: randomUUID(), args: i % 7 ? [] : [i, 'a\u001e"b\u00e9'], kwargs: {} }));
+  const items = buildTaskMessages({ name: 'bulk.one', queue, ignoreResult: true, headers: { note: 'x\u001ey' } }, calls).map((message) => ({ queue, message }));
+  assert.equal(insertMessages(schema, items).key, 'insert_template');
+  const rows = async () => (await sql.query<{ body: string }>(`SELECT body FROM "${schema}".messages WHERE queue = $1 ORDER BY id`, [queue])).rows.map((r) => r.body);
+  await b.publishBatch(items);
+  assert.deepEqual(await rows(), items.map((i) => encodeEnvelope(i.message)));
+  const c = await sql.connect();
+  try {
+    await c.query('BEGIN');
+    await b.publishInTransaction(c, items);
+    await c.query('ROLLBACK');
+    assert.equal((await rows()).length, items.length);
+    await c.query('BEGIN');
+    await b.publishInTransaction(c, items);
+    await c.query('COMMIT');
+  } finally {
+    c.release();
+  }
+  assert.deepEqual(await rows(), [...items, ...items].map((i) => encodeEnvelope(i.message)));
 });

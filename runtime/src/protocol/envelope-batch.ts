@@ -53,6 +53,8 @@ interface Template {
   /** The last body encoded, and its base64. */
   lastBody?: Buffer;
   lastBase64: string;
+  /** fill's one row of slot values, reused. */
+  row?: string[][];
 }
 
 function makeTemplate(m: TransportMessage): Template | undefined {
@@ -99,36 +101,102 @@ function makeTemplate(m: TransportMessage): Template | undefined {
 
 /** The template with m's values, or undefined when m differs from it elsewhere. */
 function fill(t: Template, m: TransportMessage): string | undefined {
-  if (m.contentType !== t.contentType || m.contentEncoding !== t.contentEncoding) return undefined;
-  if (!sameShape(m.headers, t.headers) || !sameShape(m.properties as Record<string, unknown>, t.properties)) return undefined;
-  const p = t.parts;
-  // The body part: base64 needs no JSON escaping. The first part ends with the body's opening quote.
-  // Messages of a batch often share one body buffer (buildTaskMessages): encoded once.
+  const v = (t.row ??= Array.from({ length: t.order.length + 1 }, () => ['']));
+  if (!slotValues(t, m, v, 0)) return undefined;
+  let s = t.parts[0]!;
+  for (let i = 0; i < v.length; i++) s += inEnvelope(i, v[i]![0]!) + t.parts[i + 1]!;
+  return s;
+}
+
+/** Slot 0 is the body's base64, as it stands (the part before it ends with its opening quote); the others are strings to quote. */
+const inEnvelope = (slot: number, v: string): string => (slot ? quote(v) : v);
+
+/** Puts m's value of each slot s (the body's base64 first, then the strings, unquoted) in cols[s][i]; false when m differs from the template elsewhere. */
+function slotValues(t: Template, m: TransportMessage, cols: string[][], i: number): boolean {
+  if (m.contentType !== t.contentType || m.contentEncoding !== t.contentEncoding) return false;
+  if (!sameShape(m.headers, t.headers) || !sameShape(m.properties as Record<string, unknown>, t.properties)) return false;
+  // The body: base64 needs no JSON escaping. Messages of a batch often share one body buffer (buildTaskMessages): encoded once.
   if (m.body !== t.lastBody) {
     t.lastBody = m.body;
     t.lastBase64 = m.body.toString('base64');
   }
-  let s = p[0]! + t.lastBase64 + p[1]!;
-  for (let i = 0; i < t.order.length; i++) {
-    const { where, key } = t.order[i]!;
+  cols[0]![i] = t.lastBase64;
+  for (let s = 0; s < t.order.length; s++) {
+    const { where, key } = t.order[s]!;
     const v = (where === 'headers' ? m.headers : (m.properties as Record<string, unknown>))[key];
-    if (typeof v !== 'string') return undefined;
-    s += quote(v) + p[i + 2]!;
+    if (typeof v !== 'string') return false;
+    cols[s + 1]![i] = v;
   }
-  return s;
+  return true;
+}
+
+/**
+ * A batch as one template and a few columns: envelope i is parts[0] + columns[slots[0]][i] +
+ * parts[1] + columns[slots[1]][i] + ... + parts[slots.length], byte for byte encodeEnvelope of
+ * message i. A slot whose value is the same in every message is folded into the parts; slots equal
+ * in every message (an id, its root_id and correlation_id) share one column. No part or column
+ * value holds a character below U+0020 unescaped (JSON text, base64).
+ */
+export interface EnvelopeColumns {
+  parts: string[];
+  slots: number[];
+  columns: string[][];
+}
+
+/**
+ * The columns of a batch of two messages or more that all fit the first one's template, else
+ * undefined. A bulk INSERT sends these and has the server concatenate each envelope
+ * (brokers/postgres/publish.ts): a tenth of the bytes, no envelope built on the client.
+ */
+export function envelopeColumns(messages: readonly TransportMessage[]): EnvelopeColumns | undefined {
+  const t = messages.length > 1 ? makeTemplate(messages[0]!) : undefined;
+  if (!t) return undefined;
+  const raw = Array.from({ length: t.order.length + 1 }, () => new Array<string>(messages.length));
+  for (let i = 0; i < messages.length; i++) if (!slotValues(t, messages[i]!, raw, i)) return undefined;
+  const parts = [t.parts[0]!];
+  const slots: number[] = [];
+  const columns: string[][] = [];
+  const distinct: string[][] = [];
+  /** Per column: its values need only quotes around them (plain ids): the parts carry those. */
+  const bare: boolean[] = [];
+  let bodyColumn = -1;
+  raw.forEach((col, s) => {
+    const next = t.parts[s + 1]!;
+    if (col.every((v) => v === col[0])) {
+      parts[parts.length - 1] += inEnvelope(s, col[0]!) + next;
+      return;
+    }
+    // Compared unquoted: a root_id is its id's own string, equal at a pointer compare. The body
+    // (slot 0, never quoted) shares its column with no string slot.
+    let c = s ? distinct.findIndex((other, j) => j !== bodyColumn && other.every((v, i) => v === col[i])) : -1;
+    if (c < 0) {
+      c = distinct.push(col) - 1;
+      if (!s) bodyColumn = c;
+      const plain = s > 0 && col.every((v) => PLAIN.test(v));
+      bare.push(plain);
+      columns.push(s && !plain ? col.map(quote) : col);
+    }
+    const q = s > 0 && bare[c] ? '"' : '';
+    parts[parts.length - 1] += q;
+    slots.push(c);
+    parts.push(q + next);
+  });
+  return columns.length ? { parts, slots, columns } : undefined;
 }
 
 function sameShape(obj: Record<string, unknown>, t: Shape): boolean {
-  const keys = Object.keys(obj);
-  if (keys.length !== t.keys.length) return false;
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    if (t.keys[i] !== k) return false;
+  // for-in, not Object.keys (no array per object: ~a third of a bulk INSERT's client time). It
+  // also walks inherited keys, so only a plain object: its own keys come first, in Object.keys order.
+  if (Object.getPrototypeOf(obj) !== Object.prototype) return false;
+  let i = 0;
+  for (const k in obj) {
+    if (i >= t.keys.length || t.keys[i] !== k) return false;
     const v = obj[k];
     if (v === undefined) return false; // JSON.stringify drops it: the template would keep the key
     if (!t.slot[i] && !equal(v, t.values[i])) return false;
+    i++;
   }
-  return true;
+  return i === t.keys.length;
 }
 
 /** A value the template can compare cheaply: a primitive, or an array / plain object of primitives. */

@@ -1,5 +1,5 @@
 import type { TransportMessage } from '../../protocol/message.js';
-import { encodeEnvelopes } from '../../protocol/envelope-batch.js';
+import { encodeEnvelopes, envelopeColumns, type EnvelopeColumns } from '../../protocol/envelope-batch.js';
 import { ident } from './connection.js';
 
 /**
@@ -17,21 +17,29 @@ const SEP = '\u001e';
  * of the fetch index). Used by the broker and by a caller's own transaction alike. A batch of one
  * queue and one priority with no ETA (a bulk enqueue of one task) sends those once, not per row:
  * the client's array encoding of a queue name per row was a tenth of its time (bench/postgres.ts).
+ * Such a batch whose envelopes differ only in ids and reprs (envelopeColumns) sends the envelope's
+ * template once and the values per row, and the server concatenates each envelope (the same bytes
+ * as encodeEnvelope): bench/pg-bulk-cpu.ts, 1,000 rows, ~80 KB sent instead of ~790 KB, client
+ * CPU 7.5 -> 2 ms, backend CPU 13 -> 9 ms.
  */
 export interface InsertStatement {
   /** Stable per text: the name of its prepared statement. */
-  key: 'insert' | 'insert_array' | 'insert_one' | 'insert_one_array';
+  key: 'insert' | 'insert_array' | 'insert_one' | 'insert_one_array' | 'insert_template';
   text: string;
   values: unknown[];
 }
 
 export function insertMessages(schema: string, items: ReadonlyArray<{ queue: string; message: TransportMessage }>): InsertStatement {
-  const [queues, prios, bodies, etas] = messageRows(items);
+  const [queues, prios, etas] = messageRows(items);
+  const into = `INSERT INTO ${ident(schema)}.messages (queue, priority, body, visible_at, scheduled)`;
+  const one = uniform(queues) && uniform(prios) && etas.every((e) => e === null);
+  const columns = one ? envelopeColumns(items.map((i) => i.message)) : undefined;
+  if (columns) return templated(into, queues[0]!, prios[0]!, columns);
+  const bodies = encodeEnvelopes(items.map((i) => i.message));
   const joined = !bodies.some((b) => b.includes(SEP));
   const bodyArg = joined ? `string_to_array($3::text, E'\\x1e')` : '$3::text[]';
   const bodyValue = joined ? bodies.join(SEP) : bodies;
-  const into = `INSERT INTO ${ident(schema)}.messages (queue, priority, body, visible_at, scheduled)`;
-  if (uniform(queues) && uniform(prios) && etas.every((e) => e === null)) {
+  if (one) {
     return {
       key: joined ? 'insert_one' : 'insert_one_array',
       text: `${into}\n    SELECT $1::text, $2::smallint, b, now(), false FROM unnest(${bodyArg}) AS m(b)`,
@@ -44,16 +52,33 @@ export function insertMessages(schema: string, items: ReadonlyArray<{ queue: str
   return { key: joined ? 'insert' : 'insert_array', text, values: [queues, prios, bodyValue, etas] };
 }
 
+/**
+ * Each row's body is parts[0] || c<slot 0> || parts[1] || ... (text ||, not concat(): ~20% less
+ * backend CPU). Parts are parameters $3..; each column one text joined by SEP (no value holds it:
+ * EnvelopeColumns), split by string_to_array, the columns unnested side by side: one row each.
+ */
+function templated(into: string, queue: string, priority: number, { parts, slots, columns }: EnvelopeColumns): InsertStatement {
+  const col = (c: number) => `$${3 + parts.length + c}`;
+  let body = '$3::text';
+  slots.forEach((c, i) => (body += ` || c${c} || $${4 + i}::text`));
+  const arrays = columns.map((_, c) => `string_to_array(${col(c)}::text, E'\\x1e')`).join(', ');
+  const names = columns.map((_, c) => `c${c}`).join(', ');
+  return {
+    key: 'insert_template',
+    text: `${into}\n    SELECT $1::text, $2::smallint, ${body}, now(), false FROM unnest(${arrays}) AS m(${names})`,
+    values: [queue, priority, ...parts, ...columns.map((c) => c.join(SEP))],
+  };
+}
+
 function uniform<T>(xs: readonly T[]): boolean {
   for (let i = 1; i < xs.length; i++) if (xs[i] !== xs[0]) return false;
   return true;
 }
 
-export function messageRows(items: ReadonlyArray<{ queue: string; message: TransportMessage }>): [string[], number[], string[], Array<string | null>] {
+export function messageRows(items: ReadonlyArray<{ queue: string; message: TransportMessage }>): [string[], number[], Array<string | null>] {
   const n = items.length;
   const queues: string[] = new Array<string>(n);
   const prios: number[] = new Array<number>(n);
-  const bodies = encodeEnvelopes(items.map((i) => i.message));
   const etas: Array<string | null> = new Array<string | null>(n);
   for (let i = 0; i < n; i++) {
     const { queue, message } = items[i]!;
@@ -63,5 +88,5 @@ export function messageRows(items: ReadonlyArray<{ queue: string; message: Trans
     const eta = message.headers.eta;
     etas[i] = typeof eta === 'string' && eta ? eta : null;
   }
-  return [queues, prios, bodies, etas];
+  return [queues, prios, etas];
 }
