@@ -7,6 +7,7 @@ import { makeRetry, progressReport, stateReport, type AnyFn, type BoundArgs, typ
 import { brokerOptionsOf, resolveConfig, type ResolveConfigOptions, type SprigConfig } from './config.js';
 import { buildTaskMessage, type BuildTaskOptions, type TransportMessage } from '../protocol/message.js';
 import { buildTaskMessages } from '../protocol/message-batch.js';
+import { randomUUIDs } from '../protocol/uuids.js';
 import { createBroker } from '../brokers/registry.js';
 import type { Broker, TransactionClient } from '../brokers/types.js';
 import type { ResultBackend } from '../backends/types.js';
@@ -285,7 +286,8 @@ export class App {
       let end = i + 1;
       while (end < calls.length && calls[end]!.name === head.name && sameOptions(calls[end]!.options, head.options)) end++;
       const { queue, build } = this.buildOptions(c, replyTo, head.name, { ...head.options, taskId: undefined });
-      const run = calls.slice(i, end).map((call) => ({ id: call.options?.taskId ?? randomUUID(), args: call.args ?? [], kwargs: call.kwargs ?? {} }));
+      const ids = randomUUIDs(end - i);
+      const run = calls.slice(i, end).map((call, k) => ({ id: call.options?.taskId ?? ids[k]!, args: call.args ?? [], kwargs: call.kwargs ?? {} }));
       for (const message of buildTaskMessages(build, run)) out.push({ queue, message });
       i = end;
     }

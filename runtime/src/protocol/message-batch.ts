@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUIDs } from './uuids.js';
 import { buildTaskMessage, type BuildTaskOptions, type TransportMessage } from './message.js';
 import { jsonSerializer, serializers } from '../serialization/registry.js';
 import { stringifyJson } from '../serialization/json.js';
@@ -36,6 +36,7 @@ export function buildTaskMessages(o: BuildTaskOptions, calls: readonly BatchCall
   let lastBody = first.body;
   // No arguments (plain [] and {}) as the first call: the first call's body and reprs, unencoded.
   const firstEmpty = noArguments(calls[0]!);
+  const tags = randomUUIDs(calls.length);
   for (let i = 1; i < calls.length; i++) {
     const { id, args, kwargs } = calls[i]!;
     // buildTaskMessage's own checks, so a bad call fails the same way.
@@ -63,7 +64,7 @@ export function buildTaskMessages(o: BuildTaskOptions, calls: readonly BatchCall
         kwargsrepr: empty ? h0.kwargsrepr : pyrepr(kwargs),
         timelimit: copy(h0.timelimit),
       },
-      properties: { ...p0, correlation_id: id, delivery_info: { ...p0.delivery_info! }, delivery_tag: randomUUID() },
+      properties: { ...p0, correlation_id: id, delivery_info: { ...p0.delivery_info! }, delivery_tag: tags[i]! },
       contentType: first.contentType,
       contentEncoding: first.contentEncoding,
       body,
