@@ -254,10 +254,8 @@ export class RedisBackend implements ResultBackend {
       if (!set) this.waiters.set(channel, (set = new Set()));
       set.add(w);
       const aborted = () => w.reject(signal!.reason);
-      let done = false;
       const settle = (fn: () => void) => {
         if (!this.removeWaiter(channel, w)) return;
-        done = true;
         clearTimeout(w.timer);
         signal?.removeEventListener('abort', aborted);
         fn();
@@ -270,7 +268,7 @@ export class RedisBackend implements ResultBackend {
       }
       this.subscribe(channel)
         // Ended meanwhile (its result came in the same read as the SUBSCRIBE's reply, say): no GET.
-        .then(() => (done ? null : this.get(taskId)))
+        .then(() => (this.waiters.get(channel)?.has(w) ? this.get(taskId) : null))
         .then(
           (meta) => {
             if (meta && READY_STATES.has(meta.status)) w.resolve(meta);
